@@ -1,0 +1,266 @@
+//! The `pipecheck` command line: parses flags, checks everything that can be checked
+//! before a run starts (scenarios, faults, the report path), runs, renders, and maps the
+//! outcome to the exit code contract: 0 passed (warnings allowed), 1 a check failed,
+//! 2 the run could not start.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pipecheck_reports::{Console, RunEvent, RunReport, junit};
+use tokio::sync::mpsc;
+
+use crate::faults::{self, CATALOG, Fault};
+use crate::run::{RunError, RunOptions, run_scenario};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::target::TargetKind;
+
+#[derive(Parser, Debug)]
+#[command(name = "pipecheck", version, about = "End-to-end conformance checks for metrics pipelines: collector -> Amazon Managed Service for Prometheus -> Grafana")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run scenarios: push canary metrics through the pipeline and check every link.
+    Run(RunArgs),
+    /// Serve the mock stack on loopback and print its endpoints as shell exports.
+    Mock(MockArgs),
+    /// List the shipped scenarios.
+    Scenarios,
+    /// List the faults the mock target can inject, with their catalog ids.
+    Faults,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Where the pipeline lives.
+    #[arg(long, value_enum, default_value = "mock")]
+    pub target: TargetKind,
+    /// A shipped scenario's name or a path to a scenario YAML file (repeatable).
+    #[arg(long = "scenario", value_name = "NAME|FILE", default_value = "smoke")]
+    pub scenarios: Vec<String>,
+    /// Where to write the JUnit report.
+    #[arg(long, value_name = "PATH", default_value = "pipecheck-report.xml")]
+    pub junit: PathBuf,
+    /// Inject a fault into the mock (catalog id like F04, or a name; repeatable).
+    #[arg(long = "fault", value_name = "ID|NAME")]
+    pub faults: Vec<String>,
+    /// AWS region (overrides the scenario and the environment).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AMP workspace id for --target aws (else PIPECHECK_WORKSPACE_ID or the scenario's).
+    #[arg(long = "workspace", value_name = "ID")]
+    pub workspace_id: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MockArgs {
+    /// First port to listen on (AMP; STS on the next). 0 picks free ports.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+}
+
+/// Why an invocation did not complete; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("unknown fault {0:?}: see `pipecheck faults` for ids and names")]
+    UnknownFault(String),
+    #[error("--fault needs --target mock: faults are injected into the mock stack")]
+    FaultOnAws,
+    #[error(transparent)]
+    Report(#[from] junit::JunitError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("failed to start the mock stack")]
+    Mock(#[from] pipecheck_mocks::StartError),
+    #[error("failed to start the async runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("pipecheck: {}", one_line_chain(&e));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPECHECK_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// `error: caused by: cause` on one line.
+fn one_line_chain(e: &dyn std::error::Error) -> String {
+    crate::error_chain(e).replace('\n', ": ")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)
+}
+
+fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Scenarios => {
+            for s in Scenario::builtins() {
+                println!("{:<12} {}", s.name, s.description);
+            }
+            Ok(0)
+        }
+        Command::Faults => {
+            for f in CATALOG {
+                println!("{}  {:<26} {:<18} {}", f.id, f.name, f.link(), f.summary);
+            }
+            Ok(0)
+        }
+        Command::Run(args) => run(args),
+        Command::Mock(args) => mock(args),
+    }
+}
+
+fn run(args: RunArgs) -> Result<u8, CliError> {
+    // Everything that can be refused is refused before anything starts.
+    let scenarios = args.scenarios.iter().map(|s| Scenario::load(s)).collect::<Result<Vec<_>, _>>()?;
+    let faults: Vec<&'static Fault> = args
+        .faults
+        .iter()
+        .map(|f| faults::find(f).ok_or_else(|| CliError::UnknownFault(f.clone())))
+        .collect::<Result<_, _>>()?;
+    if !faults.is_empty() && args.target != TargetKind::Mock {
+        return Err(CliError::FaultOnAws);
+    }
+    junit::check_writable(&args.junit)?;
+    let opts = RunOptions { target: args.target, region: args.region, workspace_id: args.workspace_id, faults };
+
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let printer = tokio::task::spawn_blocking(move || {
+            let mut console = Console::new(std::io::stdout(), color);
+            while let Some(ev) = rx.blocking_recv() {
+                let _ = console.on_event(&ev);
+            }
+            console
+        });
+        let mut suites = Vec::new();
+        let mut failure = None;
+        for s in &scenarios {
+            match run_scenario(s, &opts, &tx).await {
+                Ok(r) => suites.push(r),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let console = printer.await.ok();
+        (RunReport { suites }, failure, console)
+    });
+    let (report, failure, console) = report;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    junit::write(&report, &args.junit)?;
+    if let Some(mut c) = console {
+        let _ = c.report_written("junit report", &args.junit);
+    }
+    Ok(report.exit_code() as u8)
+}
+
+fn mock(args: MockArgs) -> Result<u8, CliError> {
+    use pipecheck_mocks::{MockConfig, MockStack};
+    let rt = runtime()?;
+    rt.block_on(async {
+        let stack = MockStack::start(MockConfig { region: args.region.clone(), port: args.port, ..MockConfig::default() }).await?;
+        let ep = stack.endpoints();
+        let ws = ep.workspace_id.clone().unwrap_or_default();
+        let lines = [
+            ("AWS_ENDPOINT_URL_AMP", ep.amp.clone()),
+            ("AWS_ENDPOINT_URL_STS", ep.sts.clone()),
+            ("AWS_ACCESS_KEY_ID", ep.user.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", ep.user.secret_access_key.clone()),
+            ("AWS_REGION", ep.region.clone()),
+            ("PIPECHECK_WORKSPACE_ID", ws.clone()),
+            ("PIPECHECK_REMOTE_WRITE_URL", ep.remote_write_url(&ws)),
+            ("PIPECHECK_QUERY_URL", ep.query_url(&ws)),
+        ];
+        for (k, v) in lines {
+            println!("export {k}={}", shell_quote(&v));
+        }
+        eprintln!("pipecheck mock: serving AMP on {} and STS on {} (region {}); Ctrl-C stops", ep.amp, ep.sts, ep.region);
+        wait_for_stop().await;
+        eprintln!("pipecheck mock: stopping");
+        stack.shutdown().await;
+        Ok(0)
+    })
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Single-quotes a value for `eval` in a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_survives_eval() {
+        assert_eq!(shell_quote("http://127.0.0.1:1/x"), "http://127.0.0.1:1/x");
+        assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn cli_parses_the_contract() {
+        let c = Cli::try_parse_from(["pipecheck", "run", "--target", "mock", "--scenario", "smoke", "--fault", "F04", "--junit", "x.xml"]).unwrap();
+        let Command::Run(a) = c.command else { panic!() };
+        assert_eq!(a.faults, vec!["F04"]);
+        assert!(Cli::try_parse_from(["pipecheck", "run", "--target", "gcp"]).is_err());
+    }
+}

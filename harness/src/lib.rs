@@ -1,0 +1,30 @@
+//! pipecheck: an end-to-end conformance harness for metrics pipelines on AWS.
+//!
+//! A pipeline is a chain of links (credentials, the AMP workspace, remote write, query,
+//! ...). A run pushes canary metrics whose values derive from the run id through the
+//! real path, checks each link with evidence, and reports the link that broke first.
+//! Module map: `ARCHITECTURE.md` beside this crate.
+
+pub mod amp_client;
+pub mod canary;
+pub mod cli;
+pub mod executor;
+pub mod faults;
+pub mod links;
+pub mod run;
+pub mod scenario;
+pub mod signing;
+pub mod target;
+pub mod wait;
+
+/// An error and its causes, one per line: "caused by: …".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str("\ncaused by: ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,116 @@
+//! `amp.remote_write`: does AMP accept the canary, written the way the scenario's writer
+//! writes it? Retries 429 and 5xx like a remote-write sender (the spec: MUST retry 5xx,
+//! MAY retry 429, MUST NOT retry other 4xx); success after retries is a warning. (F04-F07, F09)
+
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
+use crate::amp_client::{ClientError, Exchange};
+
+pub struct AmpRemoteWrite;
+
+/// Attempts per write: a transient throttle passes, a persistent one fails in seconds.
+const MAX_ATTEMPTS: usize = 5;
+
+impl Link for AmpRemoteWrite {
+    fn name(&self) -> &'static str {
+        "amp.remote_write"
+    }
+
+    fn depends_on(&self) -> &'static [&'static str] {
+        &["amp.workspace"]
+    }
+
+    fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
+        Box::pin(async move {
+            let Some(client) = ctx.data_client() else {
+                return Check::fail("no workspace endpoint to write to", "amp.workspace did not provide one");
+            };
+            let req = ctx.canary.write_request();
+            let samples: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
+            let body = pipecheck_prompb::encode(&req);
+            let mut delays = ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(2))
+                .with_jitter()
+                .with_max_times(MAX_ATTEMPTS - 1)
+                .build();
+            let mut retried: Vec<String> = Vec::new();
+            let started = Instant::now();
+            let last: Result<Exchange, ClientError> = loop {
+                let attempt = tokio::time::timeout(ctx.deadlines.request, client.remote_write(body.clone(), &ctx.writer)).await;
+                let outcome = match attempt {
+                    Err(_) => None,
+                    Ok(r) => Some(r),
+                };
+                let retryable = match &outcome {
+                    None => true,
+                    Some(Ok(ex)) => matches!(ex.status, Some(429) | Some(500..=599)),
+                    Some(Err(ClientError::Transport { .. })) => true,
+                    Some(Err(_)) => false,
+                };
+                let done = !retryable || outcome.as_ref().is_some_and(|r| r.as_ref().is_ok_and(Exchange::is_success));
+                let delay = if done { None } else { delays.next() };
+                match (outcome, delay) {
+                    (Some(r), None) => break r,
+                    (None, None) => {
+                        return Check::fail(
+                            format!("remote write got no answer within {:?} ({} attempts)", ctx.deadlines.request, retried.len() + 1),
+                            "the AMP endpoint does not answer: check network access to aps-workspaces.<region>.amazonaws.com",
+                        )
+                        .with("remote write", client.remote_write_url());
+                    }
+                    (outcome, Some(d)) => {
+                        retried.push(match outcome {
+                            Some(Ok(ex)) => ex.summary(),
+                            Some(Err(e)) => e.to_string(),
+                            None => format!("no answer within {:?}", ctx.deadlines.request),
+                        });
+                        tokio::time::sleep(d).await;
+                    }
+                }
+            };
+            let ex = match last {
+                Ok(ex) => ex,
+                Err(e) => {
+                    return Check::fail("the canary could not be sent", "see the evidence for the cause").with("error", crate::error_chain(&e));
+                }
+            };
+            let mut check = if ex.is_success() {
+                ctx.facts().written_at = Some(Instant::now());
+                let what = format!(
+                    "AMP accepted the canary: {} series, {samples} samples in {:.0} ms",
+                    req.timeseries.len(),
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+                if retried.is_empty() {
+                    Check::pass(what)
+                } else {
+                    let mut c = Check::warn(
+                        format!("{what}, after {} retried attempt(s) ({})", retried.len(), first_status(&retried)),
+                        "writes were refused before they passed: a sender with a short retry budget loses data here; check the request rate against the workspace's quotas",
+                    );
+                    c.status = Status::Warn;
+                    c
+                }
+            } else {
+                let mut d = diagnose_amp("remote write", &ex);
+                if !retried.is_empty() {
+                    d.verdict = format!("{} (after {} attempts)", d.verdict, retried.len() + 1);
+                }
+                Check::from_diagnosis(Status::Fail, d)
+            };
+            for (i, r) in retried.iter().enumerate() {
+                check = check.with(format!("attempt {}", i + 1), r.clone());
+            }
+            check.with(format!("attempt {}", retried.len() + 1), ex.summary())
+        })
+    }
+}
+
+fn first_status(retried: &[String]) -> String {
+    retried.first().map(|s| s.split(" -> ").nth(1).unwrap_or(s).chars().take(60).collect()).unwrap_or_default()
+}
+

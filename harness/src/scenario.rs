@@ -1,0 +1,238 @@
+//! Scenario files: which pipeline shape to check, the canary to send, the expectations and
+//! the target settings. Shipped scenarios are compiled in (so the binary works from any
+//! directory); a path to a YAML file loads a user's own.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Scenario files shipped with the tool, compiled in from `scenarios/`.
+const BUILTIN: &[(&str, &str)] = &[("smoke", include_str!("../../scenarios/smoke.yaml"))];
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How canaries reach AMP.
+    #[serde(default)]
+    pub shape: Shape,
+    /// The links to check; empty means every link the shape has.
+    #[serde(default)]
+    pub links: Vec<String>,
+    #[serde(default)]
+    pub canary: CanarySpec,
+    #[serde(default)]
+    pub expect: Expectations,
+    #[serde(default)]
+    pub target: TargetSpec,
+    /// Faults always injected into this scenario's mock run (mock target only).
+    #[serde(default)]
+    pub faults: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// The harness itself remote-writes the canary, signed, and reads it back.
+    #[default]
+    Direct,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CanarySpec {
+    /// How many gauge series (instances) to write.
+    pub gauges: u32,
+    /// How many samples of the counter to write, one `interval` apart.
+    pub counter_samples: u32,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for CanarySpec {
+    fn default() -> Self {
+        Self { gauges: 3, counter_samples: 5, interval: Duration::from_secs(15) }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expectations {
+    /// How long written canaries may take to become queryable.
+    #[serde(with = "humantime_serde")]
+    pub arrival_deadline: Duration,
+    /// How long a CREATING workspace may take to become ACTIVE.
+    #[serde(with = "humantime_serde")]
+    pub workspace_deadline: Duration,
+    /// Per-request timeout for every call the harness makes.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for Expectations {
+    fn default() -> Self {
+        Self {
+            arrival_deadline: Duration::from_secs(60),
+            workspace_deadline: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetSpec {
+    /// Region of the AMP workspace (aws target; the mock serves this region too).
+    pub region: Option<String>,
+    /// AMP workspace id for the aws target (else `PIPECHECK_WORKSPACE_ID`).
+    pub workspace_id: Option<String>,
+    /// Settings used only on the mock target.
+    pub mock: MockSpec,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockSpec {
+    /// Deadlines on the mock, where nothing is slow: keeps fault runs to seconds.
+    #[serde(with = "humantime_serde")]
+    pub arrival_deadline: Duration,
+    #[serde(with = "humantime_serde")]
+    pub workspace_deadline: Duration,
+}
+
+impl Default for MockSpec {
+    fn default() -> Self {
+        Self { arrival_deadline: Duration::from_secs(3), workspace_deadline: Duration::from_secs(2) }
+    }
+}
+
+mod humantime_serde {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e} (use e.g. \"30s\", \"2m\")")))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("unknown scenario {name:?} (known: {known}); give a name or a path to a YAML file")]
+    Unknown { name: String, known: String },
+    #[error("failed to read scenario file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid scenario {origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl Scenario {
+    /// The names of the shipped scenarios.
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(n, _)| *n)
+    }
+
+    pub fn builtins() -> Vec<Scenario> {
+        BUILTIN
+            .iter()
+            .map(|(n, text)| Self::parse(text, &format!("builtin {n}")).expect("shipped scenarios parse"))
+            .collect()
+    }
+
+    /// A shipped scenario by name, or a YAML file by path (anything with a `/` or a
+    /// `.yaml`/`.yml` ending).
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        let looks_like_path = name_or_path.contains('/')
+            || name_or_path.ends_with(".yaml")
+            || name_or_path.ends_with(".yml");
+        if !looks_like_path {
+            return match BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+                Some((n, text)) => Self::parse(text, &format!("builtin {n}")),
+                None => Err(ScenarioError::Unknown {
+                    name: name_or_path.to_string(),
+                    known: Self::builtin_names().collect::<Vec<_>>().join(", "),
+                }),
+            };
+        }
+        let path = Path::new(name_or_path);
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let invalid = |message: String| ScenarioError::Invalid { origin: origin.to_string(), message };
+        let s: Scenario = serde_saphyr::from_str(text).map_err(|e| invalid(one_line(&e.to_string())))?;
+        if s.name.trim().is_empty() {
+            return Err(invalid("`name` must not be empty".into()));
+        }
+        if s.canary.gauges == 0 || s.canary.gauges > 100 {
+            return Err(invalid("`canary.gauges` must be between 1 and 100".into()));
+        }
+        if s.canary.counter_samples < 3 || s.canary.counter_samples > 100 {
+            return Err(invalid("`canary.counter_samples` must be between 3 and 100".into()));
+        }
+        if s.canary.interval < Duration::from_secs(1) || s.canary.interval > Duration::from_secs(60) {
+            return Err(invalid("`canary.interval` must be between 1s and 60s".into()));
+        }
+        for l in &s.links {
+            if !crate::links::is_known(l) {
+                return Err(invalid(format!(
+                    "`links` names unknown link {l:?} (known: {})",
+                    crate::links::ALL.join(", ")
+                )));
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// Parser errors can span lines (with a source excerpt); the CLI prints one line.
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_scenarios_parse() {
+        let all = Scenario::builtins();
+        assert!(all.iter().any(|s| s.name == "smoke"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let err = Scenario::parse("name: x\ncanary:\n  gauge: 3\n", "t.yaml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("t.yaml") && msg.contains("gauge"), "{msg}");
+    }
+
+    #[test]
+    fn bad_durations_are_explained() {
+        let err = Scenario::parse("name: x\nexpect:\n  arrival_deadline: soon\n", "t.yaml").unwrap_err();
+        assert!(err.to_string().contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn unknown_scenario_lists_known_ones() {
+        let err = Scenario::load("nope").unwrap_err();
+        assert!(err.to_string().contains("smoke"), "{err}");
+    }
+
+    #[test]
+    fn unknown_links_are_rejected() {
+        let err = Scenario::parse("name: x\nlinks: [amp.nothing]\n", "t.yaml").unwrap_err();
+        assert!(err.to_string().contains("amp.nothing"), "{err}");
+    }
+}

@@ -1,0 +1,93 @@
+//! The credentials and principals the mocks know: the one place where a mock access key
+//! maps to a secret, an ARN and the IAM actions it is allowed. SigV4 verification, STS
+//! GetCallerIdentity and AMP's authorization all read from here.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::RwLock;
+
+/// The mock account id (AWS's documentation account).
+pub const MOCK_ACCOUNT: &str = "111122223333";
+
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    /// e.g. `arn:aws:iam::111122223333:user/pipecheck`
+    pub arn: String,
+    pub account: String,
+    pub user_id: String,
+    /// IAM actions this principal may perform, e.g. `aps:RemoteWrite`. `*` allows all.
+    pub allowed_actions: BTreeSet<String>,
+    /// An expired key is known but refused (STS `ExpiredToken`, AMP 403).
+    pub expired: bool,
+}
+
+impl Identity {
+    pub fn allows(&self, action: &str) -> bool {
+        self.allowed_actions.contains("*") || self.allowed_actions.contains(action)
+    }
+}
+
+// Debug would print the secret; keep it out of every log line.
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.arn, self.access_key_id)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Identities {
+    by_key: RwLock<HashMap<String, Identity>>,
+}
+
+impl Identities {
+    /// A store holding one IAM user allowed everything pipecheck needs, with a secret
+    /// made fresh for this mock instance.
+    pub fn with_default_user() -> (Self, Identity) {
+        let ids = Self::default();
+        let user = Identity {
+            access_key_id: "AKIAPIPECHECKMOCK001".to_string(),
+            secret_access_key: random_secret(),
+            session_token: None,
+            arn: format!("arn:aws:iam::{MOCK_ACCOUNT}:user/pipecheck"),
+            account: MOCK_ACCOUNT.to_string(),
+            user_id: "AIDAPIPECHECKMOCK0001".to_string(),
+            allowed_actions: ["*".to_string()].into_iter().collect(),
+            expired: false,
+        };
+        ids.insert(user.clone());
+        (ids, user)
+    }
+
+    pub fn insert(&self, id: Identity) {
+        self.by_key.write().unwrap().insert(id.access_key_id.clone(), id);
+    }
+
+    pub fn get(&self, access_key_id: &str) -> Option<Identity> {
+        self.by_key.read().unwrap().get(access_key_id).cloned()
+    }
+
+    /// Applies `f` to the identity with this key, if any (used by fault injection:
+    /// revoke an action, expire a key).
+    pub fn update(&self, access_key_id: &str, f: impl FnOnce(&mut Identity)) -> bool {
+        match self.by_key.write().unwrap().get_mut(access_key_id) {
+            Some(id) => {
+                f(id);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn random_secret() -> String {
+    use std::fmt::Write;
+    let a = uuid::Uuid::new_v4();
+    let b = uuid::Uuid::new_v4();
+    let mut s = String::with_capacity(40);
+    for byte in a.as_bytes().iter().chain(b.as_bytes()).take(20) {
+        let _ = write!(s, "{byte:02x}");
+    }
+    s
+}

@@ -1,0 +1,17 @@
+//! Strict wire-level mocks of the AWS services pipecheck talks to. Each mock is an axum
+//! app speaking the real wire format (rest-json, query/XML, protobuf+snappy, the
+//! Prometheus query envelope), verifying SigV4 the way AWS does, and answering with the
+//! real status codes and bodies. Nothing here knows about the harness: the harness points
+//! the real AWS SDK clients at these endpoints, exactly as a user could.
+//!
+//! Module map: `ARCHITECTURE.md` beside this crate.
+
+pub mod amp;
+pub mod clock;
+pub mod identity;
+pub mod sigv4;
+pub mod stack;
+pub mod sts;
+
+pub use identity::{Identities, Identity};
+pub use stack::{MockConfig, MockEndpoints, MockStack, StartError};

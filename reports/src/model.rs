@@ -1,0 +1,310 @@
+//! The result model: plain data that the harness fills in and the renderers read.
+//!
+//! Nothing here knows about links, clients or targets; a harness converts its own
+//! results into these types in one place. The serde shape is what `--format json`
+//! prints, so durations are plain seconds (`duration_secs`) and outcomes are tagged
+//! with a lowercase `status`.
+
+use serde::{Serialize, Serializer};
+use std::time::Duration;
+
+/// How one link ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    /// Passed, but something deserves attention; does not fail the run.
+    Warn,
+    Fail,
+    /// Not checked because a link it depends on failed.
+    Blocked {
+        /// The failed link this one waits on.
+        by: String,
+    },
+}
+
+impl Outcome {
+    /// The word the console prints: `pass`, `warn`, `FAIL`, `blocked`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
+            Outcome::Fail => "FAIL",
+            Outcome::Blocked { .. } => "blocked",
+        }
+    }
+
+    /// Pass or warn: the link did its job.
+    pub fn passed(&self) -> bool {
+        matches!(self, Outcome::Pass | Outcome::Warn)
+    }
+}
+
+/// One piece of what a link saw: a request and its answer, an object excerpt, log lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// Short name, e.g. `request`, `response`, `log`.
+    pub label: String,
+    /// The evidence itself; may span many lines.
+    pub body: String,
+}
+
+impl Evidence {
+    pub fn new(label: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            body: body.into(),
+        }
+    }
+}
+
+/// The result of one link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkResult {
+    pub name: String,
+    pub outcome: Outcome,
+    /// One line saying what was found.
+    pub verdict: String,
+    /// How to fix it, when the link knows.
+    pub hint: Option<String>,
+    pub evidence: Vec<Evidence>,
+    #[serde(rename = "duration_secs", serialize_with = "secs")]
+    pub duration: Duration,
+    pub depends_on: Vec<String>,
+}
+
+/// One scenario run on one target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScenarioReport {
+    pub scenario: String,
+    pub target: String,
+    pub run_id: String,
+    /// In graph order.
+    pub links: Vec<LinkResult>,
+    /// The failed links nothing failed before: the ones to fix first.
+    pub root_cause: Vec<String>,
+    #[serde(rename = "duration_secs", serialize_with = "secs")]
+    pub duration: Duration,
+    /// Extra facts about the run, e.g. arrival latency; kept in order.
+    #[serde(serialize_with = "name_value_pairs")]
+    pub properties: Vec<(String, String)>,
+}
+
+/// How many links ended each way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub blocked: usize,
+}
+
+impl ScenarioReport {
+    /// True when every link passed or warned.
+    ///
+    /// A blocked link counts as not passed too: it is only ever blocked by a failure,
+    /// and a report that says otherwise should not turn a run green.
+    pub fn passed(&self) -> bool {
+        self.links.iter().all(|l| l.outcome.passed())
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for link in &self.links {
+            match link.outcome {
+                Outcome::Pass => c.pass += 1,
+                Outcome::Warn => c.warn += 1,
+                Outcome::Fail => c.fail += 1,
+                Outcome::Blocked { .. } => c.blocked += 1,
+            }
+        }
+        c
+    }
+
+    /// The link with this name, if the scenario has it.
+    pub fn link(&self, name: &str) -> Option<&LinkResult> {
+        self.links.iter().find(|l| l.name == name)
+    }
+}
+
+/// Everything one invocation ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    pub suites: Vec<ScenarioReport>,
+}
+
+impl RunReport {
+    /// The process exit code for these results: 0 when every suite passed (warnings
+    /// allowed), 1 otherwise. Exit code 2 (the run could not start) is the CLI's.
+    pub fn exit_code(&self) -> i32 {
+        if self.suites.iter().all(ScenarioReport::passed) {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// What the executor emits while running; renderers consume these (the executor never prints).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    ScenarioStarted {
+        scenario: String,
+        target: String,
+        run_id: String,
+        /// How many links the scenario will report.
+        links: usize,
+    },
+    LinkStarted {
+        scenario: String,
+        link: String,
+    },
+    LinkFinished {
+        scenario: String,
+        result: LinkResult,
+    },
+    ScenarioFinished(ScenarioReport),
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn name_value_pairs<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Property<'a> {
+        name: &'a str,
+        value: &'a str,
+    }
+    s.collect_seq(pairs.iter().map(|(name, value)| Property { name, value }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(name: &str, outcome: Outcome) -> LinkResult {
+        LinkResult {
+            name: name.into(),
+            outcome,
+            verdict: String::new(),
+            hint: None,
+            evidence: vec![],
+            duration: Duration::ZERO,
+            depends_on: vec![],
+        }
+    }
+
+    fn scenario(links: Vec<LinkResult>) -> ScenarioReport {
+        ScenarioReport {
+            scenario: "smoke".into(),
+            target: "mock".into(),
+            run_id: "r1".into(),
+            links,
+            root_cause: vec![],
+            duration: Duration::ZERO,
+            properties: vec![],
+        }
+    }
+
+    #[test]
+    fn json_shape() {
+        let mut failed = link("amp.remote_write", Outcome::Fail);
+        failed.verdict = "rejected: 403".into();
+        failed.hint = Some("grant aps:RemoteWrite".into());
+        failed.evidence = vec![Evidence::new("response", "403 Forbidden")];
+        failed.duration = Duration::from_millis(1500);
+        failed.depends_on = vec!["amp.workspace".into()];
+        let mut report = scenario(vec![
+            failed.clone(),
+            link(
+                "amp.query",
+                Outcome::Blocked {
+                    by: "amp.remote_write".into(),
+                },
+            ),
+        ]);
+        report.root_cause = vec!["amp.remote_write".into()];
+        report.properties = vec![("arrival_latency_secs".into(), "1.20".into())];
+        let events = [
+            RunEvent::ScenarioStarted {
+                scenario: "smoke".into(),
+                target: "mock".into(),
+                run_id: "r1".into(),
+                links: 2,
+            },
+            RunEvent::LinkStarted {
+                scenario: "smoke".into(),
+                link: "amp.remote_write".into(),
+            },
+            RunEvent::LinkFinished {
+                scenario: "smoke".into(),
+                result: failed,
+            },
+            RunEvent::ScenarioFinished(report),
+        ];
+        insta::assert_snapshot!(
+            "json_events",
+            serde_json::to_string_pretty(&events).unwrap()
+        );
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(Outcome::Pass.label(), "pass");
+        assert_eq!(Outcome::Warn.label(), "warn");
+        assert_eq!(Outcome::Fail.label(), "FAIL");
+        assert_eq!(Outcome::Blocked { by: "a".into() }.label(), "blocked");
+    }
+
+    #[test]
+    fn warnings_pass_failures_and_blocks_do_not() {
+        assert!(scenario(vec![link("a", Outcome::Pass), link("b", Outcome::Warn)]).passed());
+        assert!(!scenario(vec![link("a", Outcome::Fail)]).passed());
+        assert!(!scenario(vec![link("a", Outcome::Blocked { by: "x".into() })]).passed());
+    }
+
+    #[test]
+    fn exit_codes() {
+        let ok = scenario(vec![link("a", Outcome::Warn)]);
+        let bad = scenario(vec![link("a", Outcome::Pass), link("b", Outcome::Fail)]);
+        assert_eq!(
+            RunReport {
+                suites: vec![ok.clone()]
+            }
+            .exit_code(),
+            0
+        );
+        assert_eq!(
+            RunReport {
+                suites: vec![ok, bad]
+            }
+            .exit_code(),
+            1
+        );
+        assert_eq!(RunReport::default().exit_code(), 0);
+    }
+
+    #[test]
+    fn counts() {
+        let s = scenario(vec![
+            link("a", Outcome::Pass),
+            link("b", Outcome::Fail),
+            link("c", Outcome::Blocked { by: "b".into() }),
+            link("d", Outcome::Blocked { by: "b".into() }),
+            link("e", Outcome::Warn),
+        ]);
+        assert_eq!(
+            s.counts(),
+            Counts {
+                pass: 1,
+                warn: 1,
+                fail: 1,
+                blocked: 2
+            }
+        );
+        assert_eq!(s.link("c").unwrap().name, "c");
+        assert!(s.link("zz").is_none());
+    }
+}
