@@ -98,6 +98,18 @@ fn dependents_of(link: &str) -> Vec<&'static str> {
     out
 }
 
+/// The report validates against the JUnit XSD kept in the repo (xmllint; CI installs it).
+fn validate_xsd(path: &Path) -> Result<(), Failed> {
+    let xsd = repo_root().join("tests/schema/junit.xsd");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(path)
+        .output()
+        .map_err(|e| format!("xmllint is needed to validate the JUnit report ({e}): install libxml2-utils (scripts/test does)"))?;
+    ensure(out.status.success(), || format!("{} does not validate against {}: {}", path.display(), xsd.display(), text(&out.stderr)))
+}
+
 fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {
     if cond { Ok(()) } else { Err(msg().into()) }
 }
@@ -138,6 +150,7 @@ fn fault_trial(name: &'static str, link: &'static str, fails: bool, words: &'sta
         format!("exit {:?}, expected {expected_code}\nstdout:\n{stdout}\nstderr:\n{}", out.status.code(), text(&out.stderr))
     })?;
     ensure(!stdout.contains("panicked") && !text(&out.stderr).contains("panicked"), || "a panic was printed".into())?;
+    validate_xsd(&report)?;
     let suites = read_junit(&report)?;
     ensure(suites.len() == 1 && suites[0].name == "smoke@mock", || format!("suites: {suites:?}"))?;
     let suite = &suites[0];
@@ -170,6 +183,7 @@ fn smoke() -> Result<(), Failed> {
     let out = pipecheck(&["run", "--junit", report.to_str().unwrap()]);
     let stdout = text(&out.stdout);
     ensure(out.status.code() == Some(0), || format!("exit {:?}\n{stdout}\n{}", out.status.code(), text(&out.stderr)))?;
+    validate_xsd(&report)?;
     let suites = read_junit(&report)?;
     let s = &suites[0];
     ensure(s.name == "smoke@mock", || s.name.clone())?;

@@ -127,3 +127,167 @@ fn to_result(link: &dyn Link, c: Check, duration: Duration) -> LinkResult {
 pub fn root_cause(results: &[LinkResult]) -> Vec<String> {
     results.iter().filter(|r| r.outcome == Outcome::Fail).map(|r| r.name.clone()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::amp_client::WriterBehaviour;
+    use crate::canary::Canary;
+    use crate::links::{BoxFuture, Deadlines, Facts};
+    use crate::scenario::CanarySpec;
+    use crate::target::{MockAccess, Target};
+
+    /// A link with a fixed status, in a diamond: a; b, c -> a; d -> b, c; e -> d.
+    struct Fake {
+        name: &'static str,
+        deps: &'static [&'static str],
+        status: Status,
+        panics: bool,
+    }
+
+    impl Link for Fake {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn depends_on(&self) -> &'static [&'static str] {
+            self.deps
+        }
+        fn check<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Check> {
+            Box::pin(async move {
+                assert!(!self.panics, "boom");
+                Check { status: self.status, verdict: self.name.into(), hint: None, evidence: vec![] }
+            })
+        }
+    }
+
+    const GRAPH: &[(&str, &[&str])] = &[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &["d"])];
+
+    async fn context() -> Arc<RunContext> {
+        let endpoints = pipecheck_mocks::MockEndpoints {
+            region: "us-east-1".into(),
+            amp: "http://127.0.0.1:9".into(),
+            sts: "http://127.0.0.1:9".into(),
+            workspace_id: None,
+            user: pipecheck_mocks::Identities::with_default_user().1,
+        };
+        let access = MockAccess { endpoints: &endpoints, access_key_id: "AKIA".into(), secret_access_key: "s".into() };
+        let target = Target::mock(access).await.unwrap();
+        let d = Duration::from_secs(1);
+        Arc::new(RunContext {
+            run_id: "t".into(),
+            target,
+            canary: Canary::new("t", &CanarySpec::default(), 0),
+            writer: WriterBehaviour::default(),
+            deadlines: Deadlines { arrival: d, workspace: d, request: d },
+            facts: Mutex::new(Facts::default()),
+        })
+    }
+
+    /// Every combination of pass/warn/fail over the diamond: a link runs exactly when all
+    /// its ancestors passed or warned; otherwise it is blocked by a failed ancestor; the
+    /// root causes are exactly the failed links that ran.
+    #[tokio::test]
+    async fn blocked_and_root_cause_follow_the_graph_for_every_outcome() {
+        let ctx = context().await;
+        let statuses = [Status::Pass, Status::Warn, Status::Fail];
+        for combo in 0..3usize.pow(GRAPH.len() as u32) {
+            let mut assigned = HashMap::new();
+            let links: Vec<Arc<dyn Link>> = GRAPH
+                .iter()
+                .enumerate()
+                .map(|(i, (name, deps))| {
+                    let status = statuses[combo / 3usize.pow(i as u32) % 3];
+                    assigned.insert(*name, status);
+                    Arc::new(Fake { name, deps, status, panics: false }) as Arc<dyn Link>
+                })
+                .collect();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let results = execute("s", links, ctx.clone(), Duration::from_secs(5), &tx).await;
+            drop(tx);
+            let mut finished = 0;
+            while let Some(ev) = rx.recv().await {
+                finished += matches!(ev, RunEvent::LinkFinished { .. }) as usize;
+            }
+            assert_eq!(finished, GRAPH.len());
+            let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(names, GRAPH.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+
+            // Expected: a link runs iff no ancestor failed.
+            let mut failed_ancestors: HashMap<&str, HashSet<&str>> = HashMap::new();
+            let mut ran: HashSet<&str> = HashSet::new();
+            for (name, deps) in GRAPH {
+                let mut anc = HashSet::new();
+                for d in *deps {
+                    anc.extend(failed_ancestors[d].iter().copied());
+                    if ran.contains(d) && assigned[d] == Status::Fail {
+                        anc.insert(*d);
+                    }
+                }
+                if anc.is_empty() {
+                    ran.insert(*name);
+                }
+                failed_ancestors.insert(*name, anc);
+            }
+            for r in &results {
+                let name = r.name.as_str();
+                if ran.contains(name) {
+                    let want = match assigned[name] {
+                        Status::Pass => Outcome::Pass,
+                        Status::Warn => Outcome::Warn,
+                        Status::Fail => Outcome::Fail,
+                    };
+                    assert_eq!(r.outcome, want, "combo {combo} link {name}");
+                } else {
+                    let Outcome::Blocked { by } = &r.outcome else { panic!("combo {combo}: {name} should be blocked, is {:?}", r.outcome) };
+                    assert!(failed_ancestors[name].contains(by.as_str()), "combo {combo}: {name} blocked by {by}");
+                }
+            }
+            let mut roots = root_cause(&results);
+            roots.sort();
+            let mut want: Vec<String> = ran.iter().filter(|n| assigned[*n] == Status::Fail).map(|n| n.to_string()).collect();
+            want.sort();
+            assert_eq!(roots, want, "combo {combo}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_check_fails_its_own_link_and_blocks_its_dependents() {
+        let ctx = context().await;
+        let links: Vec<Arc<dyn Link>> = vec![
+            Arc::new(Fake { name: "a", deps: &[], status: Status::Pass, panics: false }),
+            Arc::new(Fake { name: "b", deps: &["a"], status: Status::Pass, panics: true }),
+            Arc::new(Fake { name: "c", deps: &["a"], status: Status::Pass, panics: false }),
+            Arc::new(Fake { name: "d", deps: &["b"], status: Status::Pass, panics: false }),
+        ];
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let results = execute("s", links, ctx, Duration::from_secs(5), &tx).await;
+        assert_eq!(results[1].outcome, Outcome::Fail);
+        assert!(results[1].verdict.contains("panicked"));
+        assert_eq!(results[2].outcome, Outcome::Pass);
+        assert_eq!(results[3].outcome, Outcome::Blocked { by: "b".into() });
+    }
+
+    #[tokio::test]
+    async fn a_hanging_check_is_cut_at_the_link_deadline() {
+        struct Hang;
+        impl Link for Hang {
+            fn name(&self) -> &'static str {
+                "hang"
+            }
+            fn depends_on(&self) -> &'static [&'static str] {
+                &[]
+            }
+            fn check<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Check> {
+                Box::pin(std::future::pending())
+            }
+        }
+        let ctx = context().await;
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let results = execute("s", vec![Arc::new(Hang)], ctx, Duration::from_millis(50), &tx).await;
+        assert_eq!(results[0].outcome, Outcome::Fail);
+        assert!(results[0].verdict.contains("deadline"), "{}", results[0].verdict);
+    }
+}
