@@ -45,14 +45,21 @@ struct Suite {
 }
 
 fn read_junit(path: &Path) -> Result<Vec<Suite>, Failed> {
-    let xml = std::fs::read_to_string(path).map_err(|e| format!("no JUnit report at {}: {e}", path.display()))?;
-    let doc = roxmltree::Document::parse(&xml).map_err(|e| format!("JUnit report is not XML: {e}"))?;
+    let xml = std::fs::read_to_string(path)
+        .map_err(|e| format!("no JUnit report at {}: {e}", path.display()))?;
+    let doc =
+        roxmltree::Document::parse(&xml).map_err(|e| format!("JUnit report is not XML: {e}"))?;
     let mut suites = Vec::new();
     for s in doc.descendants().filter(|n| n.has_tag_name("testsuite")) {
         let properties = s
             .descendants()
             .filter(|n| n.has_tag_name("property"))
-            .map(|p| (p.attribute("name").unwrap_or("").to_string(), p.attribute("value").unwrap_or("").to_string()))
+            .map(|p| {
+                (
+                    p.attribute("name").unwrap_or("").to_string(),
+                    p.attribute("value").unwrap_or("").to_string(),
+                )
+            })
             .collect();
         let cases = s
             .children()
@@ -66,12 +73,26 @@ fn read_junit(path: &Path) -> Result<Vec<Suite>, Failed> {
                 } else {
                     ("pass", child("system-out"))
                 };
-                let message = node.and_then(|n| n.attribute("message")).unwrap_or("").to_string();
+                let message = node
+                    .and_then(|n| n.attribute("message"))
+                    .unwrap_or("")
+                    .to_string();
                 let body = node.and_then(|n| n.text()).unwrap_or("").to_string();
-                (c.attribute("name").unwrap_or("").to_string(), Case { outcome: outcome.into(), message, body })
+                (
+                    c.attribute("name").unwrap_or("").to_string(),
+                    Case {
+                        outcome: outcome.into(),
+                        message,
+                        body,
+                    },
+                )
             })
             .collect();
-        suites.push(Suite { name: s.attribute("name").unwrap_or("").to_string(), properties, cases });
+        suites.push(Suite {
+            name: s.attribute("name").unwrap_or("").to_string(),
+            properties,
+            cases,
+        });
     }
     Ok(suites)
 }
@@ -107,7 +128,14 @@ fn validate_xsd(path: &Path) -> Result<(), Failed> {
         .arg(path)
         .output()
         .map_err(|e| format!("xmllint is needed to validate the JUnit report ({e}): install libxml2-utils (scripts/test does)"))?;
-    ensure(out.status.success(), || format!("{} does not validate against {}: {}", path.display(), xsd.display(), text(&out.stderr)))
+    ensure(out.status.success(), || {
+        format!(
+            "{} does not validate against {}: {}",
+            path.display(),
+            xsd.display(),
+            text(&out.stderr)
+        )
+    })
 }
 
 fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {
@@ -122,57 +150,156 @@ fn tmp() -> tempfile::TempDir {
 /// the verdict must contain.
 const FAULTS: &[(&str, &str, bool, &str)] = &[
     ("credentials-expired", "aws.identity", true, "expired"),
-    ("credentials-unknown", "aws.identity", true, "not recognised"),
-    ("workspace-wrong-region", "amp.workspace", true, "not found in us-east-1"),
-    ("workspace-creating", "amp.workspace", true, "still CREATING"),
-    ("workspace-creation-failed", "amp.workspace", true, "CREATION_FAILED"),
+    (
+        "credentials-unknown",
+        "aws.identity",
+        true,
+        "not recognised",
+    ),
+    (
+        "workspace-wrong-region",
+        "amp.workspace",
+        true,
+        "not found in us-east-1",
+    ),
+    (
+        "workspace-creating",
+        "amp.workspace",
+        true,
+        "still CREATING",
+    ),
+    (
+        "workspace-creation-failed",
+        "amp.workspace",
+        true,
+        "CREATION_FAILED",
+    ),
     ("workspace-deleting", "amp.workspace", true, "DELETING"),
-    ("amp-unsigned", "amp.remote_write", true, "Missing Authentication Token"),
-    ("remote-write-denied", "amp.remote_write", true, "aps:RemoteWrite"),
-    ("signing-region-wrong", "amp.remote_write", true, "wrong region"),
+    (
+        "amp-unsigned",
+        "amp.remote_write",
+        true,
+        "Missing Authentication Token",
+    ),
+    (
+        "remote-write-denied",
+        "amp.remote_write",
+        true,
+        "aps:RemoteWrite",
+    ),
+    (
+        "signing-region-wrong",
+        "amp.remote_write",
+        true,
+        "wrong region",
+    ),
     ("clock-skew", "amp.remote_write", true, "clock skew"),
     ("throttled", "amp.remote_write", true, "429"),
     ("throttled-transient", "amp.remote_write", false, "retried"),
-    ("samples-dropped", "amp.query", true, "never became queryable"),
-    ("out-of-order", "amp.remote_write", true, "out of order sample"),
-    ("duplicate-sample", "amp.remote_write", true, "duplicate sample"),
-    ("too-many-labels", "amp.remote_write", true, "too many labels"),
+    (
+        "samples-dropped",
+        "amp.query",
+        true,
+        "never became queryable",
+    ),
+    (
+        "out-of-order",
+        "amp.remote_write",
+        true,
+        "out of order sample",
+    ),
+    (
+        "duplicate-sample",
+        "amp.remote_write",
+        true,
+        "duplicate sample",
+    ),
+    (
+        "too-many-labels",
+        "amp.remote_write",
+        true,
+        "too many labels",
+    ),
     ("query-denied", "amp.query", true, "aps:QueryMetrics"),
 ];
 
-fn fault_trial(name: &'static str, link: &'static str, fails: bool, words: &'static str) -> Result<(), Failed> {
+fn fault_trial(
+    name: &'static str,
+    link: &'static str,
+    fails: bool,
+    words: &'static str,
+) -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("r.xml");
     let out = pipecheck(&["run", "--fault", name, "--junit", report.to_str().unwrap()]);
     let stdout = text(&out.stdout);
     let expected_code = if fails { 1 } else { 0 };
     ensure(out.status.code() == Some(expected_code), || {
-        format!("exit {:?}, expected {expected_code}\nstdout:\n{stdout}\nstderr:\n{}", out.status.code(), text(&out.stderr))
+        format!(
+            "exit {:?}, expected {expected_code}\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status.code(),
+            text(&out.stderr)
+        )
     })?;
-    ensure(!stdout.contains("panicked") && !text(&out.stderr).contains("panicked"), || "a panic was printed".into())?;
+    ensure(
+        !stdout.contains("panicked") && !text(&out.stderr).contains("panicked"),
+        || "a panic was printed".into(),
+    )?;
     validate_xsd(&report)?;
     let suites = read_junit(&report)?;
-    ensure(suites.len() == 1 && suites[0].name == "smoke@mock", || format!("suites: {suites:?}"))?;
+    ensure(suites.len() == 1 && suites[0].name == "smoke@mock", || {
+        format!("suites: {suites:?}")
+    })?;
     let suite = &suites[0];
-    let root = suite.properties.get("root_cause").cloned().unwrap_or_default();
+    let root = suite
+        .properties
+        .get("root_cause")
+        .cloned()
+        .unwrap_or_default();
     let case = |l: &str| suite.cases.iter().find(|(n, _)| n == l).map(|(_, c)| c);
     let c = case(link).ok_or_else(|| format!("no testcase {link}"))?;
     if fails {
-        ensure(root == link, || format!("root_cause {root:?}, expected exactly {link:?}\n{stdout}"))?;
-        ensure(c.outcome == "fail", || format!("{link} is {}, expected fail", c.outcome))?;
-        ensure(c.message.contains(words), || format!("verdict {:?} lacks {words:?}", c.message))?;
-        ensure(c.body.contains("hint:"), || format!("failure of {link} has no hint: {:?}", c.body))?;
+        ensure(root == link, || {
+            format!("root_cause {root:?}, expected exactly {link:?}\n{stdout}")
+        })?;
+        ensure(c.outcome == "fail", || {
+            format!("{link} is {}, expected fail", c.outcome)
+        })?;
+        ensure(c.message.contains(words), || {
+            format!("verdict {:?} lacks {words:?}", c.message)
+        })?;
+        ensure(c.body.contains("hint:"), || {
+            format!("failure of {link} has no hint: {:?}", c.body)
+        })?;
         for d in dependents_of(link) {
             let dc = case(d).ok_or_else(|| format!("no testcase {d}"))?;
-            ensure(dc.outcome == "blocked" && dc.message == format!("blocked by {link}"), || format!("{d}: {dc:?}, expected blocked by {link}"))?;
+            ensure(
+                dc.outcome == "blocked" && dc.message == format!("blocked by {link}"),
+                || format!("{d}: {dc:?}, expected blocked by {link}"),
+            )?;
         }
-        let failed: Vec<&str> = suite.cases.iter().filter(|(_, c)| c.outcome == "fail").map(|(n, _)| n.as_str()).collect();
-        ensure(failed == vec![link], || format!("failed links {failed:?}, expected only {link}"))?;
-        ensure(stdout.contains(&format!("root cause: {link}")), || format!("console does not name the root cause:\n{stdout}"))?;
+        let failed: Vec<&str> = suite
+            .cases
+            .iter()
+            .filter(|(_, c)| c.outcome == "fail")
+            .map(|(n, _)| n.as_str())
+            .collect();
+        ensure(failed == vec![link], || {
+            format!("failed links {failed:?}, expected only {link}")
+        })?;
+        ensure(stdout.contains(&format!("root cause: {link}")), || {
+            format!("console does not name the root cause:\n{stdout}")
+        })?;
     } else {
-        ensure(root.is_empty(), || format!("root_cause {root:?}, expected none"))?;
-        ensure(c.outcome == "pass" && c.body.contains(words), || format!("{link}: {c:?}, expected a passing warning with {words:?}"))?;
-        ensure(suite.cases.iter().all(|(_, c)| c.outcome == "pass"), || format!("{suite:?}"))?;
+        ensure(root.is_empty(), || {
+            format!("root_cause {root:?}, expected none")
+        })?;
+        ensure(c.outcome == "pass" && c.body.contains(words), || {
+            format!("{link}: {c:?}, expected a passing warning with {words:?}")
+        })?;
+        ensure(suite.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
+            format!("{suite:?}")
+        })?;
     }
     Ok(())
 }
@@ -182,20 +309,57 @@ fn smoke() -> Result<(), Failed> {
     let report = dir.path().join("report.xml");
     let out = pipecheck(&["run", "--junit", report.to_str().unwrap()]);
     let stdout = text(&out.stdout);
-    ensure(out.status.code() == Some(0), || format!("exit {:?}\n{stdout}\n{}", out.status.code(), text(&out.stderr)))?;
+    ensure(out.status.code() == Some(0), || {
+        format!(
+            "exit {:?}\n{stdout}\n{}",
+            out.status.code(),
+            text(&out.stderr)
+        )
+    })?;
     validate_xsd(&report)?;
     let suites = read_junit(&report)?;
     let s = &suites[0];
     ensure(s.name == "smoke@mock", || s.name.clone())?;
-    ensure(s.properties.get("root_cause").map(String::as_str) == Some(""), || format!("{:?}", s.properties))?;
-    ensure(s.properties.get("target").map(String::as_str) == Some("mock"), || format!("{:?}", s.properties))?;
-    ensure(s.properties.get("run_id").is_some_and(|r| r.starts_with("pc-")), || format!("{:?}", s.properties))?;
+    ensure(
+        s.properties.get("root_cause").map(String::as_str) == Some(""),
+        || format!("{:?}", s.properties),
+    )?;
+    ensure(
+        s.properties.get("target").map(String::as_str) == Some("mock"),
+        || format!("{:?}", s.properties),
+    )?;
+    ensure(
+        s.properties
+            .get("run_id")
+            .is_some_and(|r| r.starts_with("pc-")),
+        || format!("{:?}", s.properties),
+    )?;
     let names: Vec<&str> = s.cases.iter().map(|(n, _)| n.as_str()).collect();
-    ensure(names == ["aws.identity", "amp.workspace", "amp.remote_write", "amp.query", "pipeline.delivery"], || format!("{names:?}"))?;
-    ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || format!("{:?}", s.cases))?;
-    ensure(s.properties.contains_key("arrival_latency_ms"), || "no arrival latency recorded".into())?;
+    ensure(
+        names
+            == [
+                "aws.identity",
+                "amp.workspace",
+                "amp.remote_write",
+                "amp.query",
+                "pipeline.delivery",
+            ],
+        || format!("{names:?}"),
+    )?;
+    ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
+        format!("{:?}", s.cases)
+    })?;
+    ensure(s.properties.contains_key("arrival_latency_ms"), || {
+        "no arrival latency recorded".into()
+    })?;
     // The mock's freshly made secret must not leak into the console or the report.
-    ensure(!stdout.contains("Signature=") && !std::fs::read_to_string(&report).unwrap().contains("Signature="), || "a signature leaked".into())?;
+    ensure(
+        !stdout.contains("Signature=")
+            && !std::fs::read_to_string(&report)
+                .unwrap()
+                .contains("Signature="),
+        || "a signature leaked".into(),
+    )?;
     Ok(())
 }
 
@@ -203,11 +367,22 @@ fn smoke() -> Result<(), Failed> {
 fn two_scenarios_one_report() -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("r.xml");
-    let out = pipecheck(&["run", "--scenario", "smoke", "--scenario", "smoke", "--junit", report.to_str().unwrap()]);
+    let out = pipecheck(&[
+        "run",
+        "--scenario",
+        "smoke",
+        "--scenario",
+        "smoke",
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
     ensure(out.status.code() == Some(0), || text(&out.stdout))?;
     let suites = read_junit(&report)?;
     ensure(suites.len() == 2, || format!("{} suites", suites.len()))?;
-    ensure(suites[0].properties["run_id"] != suites[1].properties["run_id"], || "run ids must differ".into())?;
+    ensure(
+        suites[0].properties["run_id"] != suites[1].properties["run_id"],
+        || "run ids must differ".into(),
+    )?;
     Ok(())
 }
 
@@ -215,7 +390,10 @@ fn two_scenarios_one_report() -> Result<(), Failed> {
 fn bad_input(args: Vec<String>, words: &'static str) -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("r.xml");
-    let mut full: Vec<String> = args.iter().map(|a| a.replace("{dir}", dir.path().to_str().unwrap())).collect();
+    let mut full: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{dir}", dir.path().to_str().unwrap()))
+        .collect();
     if full.first().map(String::as_str) == Some("run") && !full.iter().any(|a| a == "--junit") {
         full.push("--junit".into());
         full.push(report.to_str().unwrap().into());
@@ -223,10 +401,19 @@ fn bad_input(args: Vec<String>, words: &'static str) -> Result<(), Failed> {
     let refs: Vec<&str> = full.iter().map(String::as_str).collect();
     let out = pipecheck(&refs);
     let stderr = text(&out.stderr);
-    ensure(out.status.code() == Some(2), || format!("exit {:?}, expected 2; stderr: {stderr}", out.status.code()))?;
-    ensure(stderr.contains(words), || format!("stderr lacks {words:?}: {stderr}"))?;
-    ensure(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), || format!("panic: {stderr}"))?;
-    ensure(!report.exists(), || "a report was written for a run that could not start".into())?;
+    ensure(out.status.code() == Some(2), || {
+        format!("exit {:?}, expected 2; stderr: {stderr}", out.status.code())
+    })?;
+    ensure(stderr.contains(words), || {
+        format!("stderr lacks {words:?}: {stderr}")
+    })?;
+    ensure(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        || format!("panic: {stderr}"),
+    )?;
+    ensure(!report.exists(), || {
+        "a report was written for a run that could not start".into()
+    })?;
     Ok(())
 }
 
@@ -234,12 +421,19 @@ fn lists() -> Result<(), Failed> {
     let out = pipecheck(&["faults"]);
     let s = text(&out.stdout);
     ensure(out.status.success(), || s.clone())?;
-    for id in ["F01", "F02", "F03", "F04", "F05", "F06", "F07", "F08", "F09", "F10"] {
-        ensure(s.contains(id), || format!("`pipecheck faults` lacks {id}:\n{s}"))?;
+    for id in [
+        "F01", "F02", "F03", "F04", "F05", "F06", "F07", "F08", "F09", "F10",
+    ] {
+        ensure(s.contains(id), || {
+            format!("`pipecheck faults` lacks {id}:\n{s}")
+        })?;
     }
     ensure(s.contains("amp-unsigned"), || s.clone())?;
     let out = pipecheck(&["scenarios"]);
-    ensure(out.status.success() && text(&out.stdout).contains("smoke"), || text(&out.stdout))?;
+    ensure(
+        out.status.success() && text(&out.stdout).contains("smoke"),
+        || text(&out.stdout),
+    )?;
     Ok(())
 }
 
@@ -262,19 +456,41 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
         if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
             break;
         }
-        let Some(rest) = line.trim().strip_prefix("export ") else { continue };
+        let Some(rest) = line.trim().strip_prefix("export ") else {
+            continue;
+        };
         let (k, v) = rest.split_once('=').ok_or("export without =")?;
         env.insert(k.to_string(), v.trim_matches('\'').to_string());
     }
     let result: Result<(), Failed> = (|| {
-        for k in ["AWS_ENDPOINT_URL_AMP", "AWS_ENDPOINT_URL_STS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "PIPECHECK_WORKSPACE_ID", "PIPECHECK_REMOTE_WRITE_URL", "PIPECHECK_QUERY_URL"] {
-            ensure(env.contains_key(k), || format!("missing export {k}: {env:?}"))?;
+        for k in [
+            "AWS_ENDPOINT_URL_AMP",
+            "AWS_ENDPOINT_URL_STS",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "PIPECHECK_WORKSPACE_ID",
+            "PIPECHECK_REMOTE_WRITE_URL",
+            "PIPECHECK_QUERY_URL",
+        ] {
+            ensure(env.contains_key(k), || {
+                format!("missing export {k}: {env:?}")
+            })?;
         }
-        ensure(env["PIPECHECK_REMOTE_WRITE_URL"].ends_with("/api/v1/remote_write"), || env["PIPECHECK_REMOTE_WRITE_URL"].clone())?;
+        ensure(
+            env["PIPECHECK_REMOTE_WRITE_URL"].ends_with("/api/v1/remote_write"),
+            || env["PIPECHECK_REMOTE_WRITE_URL"].clone(),
+        )?;
         let dir = tmp();
         let report = dir.path().join("r.xml");
         let out = Command::new(bin())
-            .args(["run", "--target", "aws", "--junit", report.to_str().unwrap()])
+            .args([
+                "run",
+                "--target",
+                "aws",
+                "--junit",
+                report.to_str().unwrap(),
+            ])
             .envs(&env)
             .env("NO_COLOR", "1")
             .env("AWS_CONFIG_FILE", dir.path().join("none"))
@@ -283,14 +499,20 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
             .output()
             .map_err(|e| e.to_string())?;
         let so = text(&out.stdout);
-        ensure(out.status.code() == Some(0), || format!("exit {:?}\n{so}\n{}", out.status.code(), text(&out.stderr)))?;
-        ensure(!so.contains(&env["AWS_SECRET_ACCESS_KEY"]), || "the secret key was printed".into())?;
+        ensure(out.status.code() == Some(0), || {
+            format!("exit {:?}\n{so}\n{}", out.status.code(), text(&out.stderr))
+        })?;
+        ensure(!so.contains(&env["AWS_SECRET_ACCESS_KEY"]), || {
+            "the secret key was printed".into()
+        })?;
         let suites = read_junit(&report)?;
         ensure(suites[0].name == "smoke@aws", || suites[0].name.clone())?;
         Ok(())
     })();
     // SIGINT, as Ctrl-C sends, then expect a clean exit.
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let stop_deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
@@ -303,11 +525,16 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
         std::thread::sleep(Duration::from_millis(50));
     };
     result?;
-    ensure(status.is_some_and(|s| s.success()), || format!("mock did not stop cleanly on SIGINT: {status:?}"))
+    ensure(status.is_some_and(|s| s.success()), || {
+        format!("mock did not stop cleanly on SIGINT: {status:?}")
+    })
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn main() {
@@ -316,24 +543,81 @@ fn main() {
         Trial::test("scenario::smoke", smoke),
         Trial::test("scenario::two_in_one_invocation", two_scenarios_one_report),
         Trial::test("cli::lists", lists),
-        Trial::test("cli::mock_exports_drive_a_standard_client", mock_exports_drive_a_standard_client),
+        Trial::test(
+            "cli::mock_exports_drive_a_standard_client",
+            mock_exports_drive_a_standard_client,
+        ),
     ];
     for &(name, link, fails, words) in FAULTS {
-        trials.push(Trial::test(format!("fault::{name}"), move || fault_trial(name, link, fails, words)));
+        trials.push(Trial::test(format!("fault::{name}"), move || {
+            fault_trial(name, link, fails, words)
+        }));
     }
     let invalid_yaml = repo_root().join("tests/fixtures/scenarios/invalid-key.yaml");
     let bad: Vec<(&str, Vec<String>, &'static str)> = vec![
-        ("unknown_scenario", vec!["run".into(), "--scenario".into(), "nope".into()], "unknown scenario \"nope\""),
-        ("unknown_fault", vec!["run".into(), "--fault".into(), "F99".into()], "unknown fault \"F99\""),
-        ("fault_on_aws", vec!["run".into(), "--target".into(), "aws".into(), "--fault".into(), "F04".into()], "--fault needs --target mock"),
-        ("bad_flag", vec!["run".into(), "--frobnicate".into()], "--frobnicate"),
-        ("bad_target", vec!["run".into(), "--target".into(), "gcp".into()], "gcp"),
-        ("unreadable_scenario", vec!["run".into(), "--scenario".into(), "{dir}/missing.yaml".into()], "failed to read scenario file"),
-        ("invalid_scenario", vec!["run".into(), "--scenario".into(), invalid_yaml.to_string_lossy().into_owned()], "invalid-key.yaml"),
-        ("unwritable_report", vec!["run".into(), "--junit".into(), "{dir}/no/such/dir/r.xml".into()], "JUnit"),
+        (
+            "unknown_scenario",
+            vec!["run".into(), "--scenario".into(), "nope".into()],
+            "unknown scenario \"nope\"",
+        ),
+        (
+            "unknown_fault",
+            vec!["run".into(), "--fault".into(), "F99".into()],
+            "unknown fault \"F99\"",
+        ),
+        (
+            "fault_on_aws",
+            vec![
+                "run".into(),
+                "--target".into(),
+                "aws".into(),
+                "--fault".into(),
+                "F04".into(),
+            ],
+            "--fault needs --target mock",
+        ),
+        (
+            "bad_flag",
+            vec!["run".into(), "--frobnicate".into()],
+            "--frobnicate",
+        ),
+        (
+            "bad_target",
+            vec!["run".into(), "--target".into(), "gcp".into()],
+            "gcp",
+        ),
+        (
+            "unreadable_scenario",
+            vec![
+                "run".into(),
+                "--scenario".into(),
+                "{dir}/missing.yaml".into(),
+            ],
+            "failed to read scenario file",
+        ),
+        (
+            "invalid_scenario",
+            vec![
+                "run".into(),
+                "--scenario".into(),
+                invalid_yaml.to_string_lossy().into_owned(),
+            ],
+            "invalid-key.yaml",
+        ),
+        (
+            "unwritable_report",
+            vec![
+                "run".into(),
+                "--junit".into(),
+                "{dir}/no/such/dir/r.xml".into(),
+            ],
+            "JUnit",
+        ),
     ];
     for (name, args, words) in bad {
-        trials.push(Trial::test(format!("bad_input::{name}"), move || bad_input(args.clone(), words)));
+        trials.push(Trial::test(format!("bad_input::{name}"), move || {
+            bad_input(args.clone(), words)
+        }));
     }
     libtest_mimic::run(&args, trials).exit();
 }

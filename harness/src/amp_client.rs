@@ -22,7 +22,10 @@ pub struct Exchange {
 impl Exchange {
     /// `POST https://…/remote_write -> 403 {"message":"Missing Authentication Token"}`
     pub fn summary(&self) -> String {
-        let status = self.status.map(|s| s.to_string()).unwrap_or_else(|| "no answer".into());
+        let status = self
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "no answer".into());
         let body = truncate(self.body.trim_end(), 600);
         if body.is_empty() {
             format!("{} {} -> {status}", self.method, self.url)
@@ -91,9 +94,17 @@ pub struct ResultSeries {
 pub enum QueryResult {
     /// The API answered with a result (vector and matrix both map here; a scalar is one
     /// series with no labels).
-    Data { result_type: String, series: Vec<ResultSeries>, exchange: Exchange },
+    Data {
+        result_type: String,
+        series: Vec<ResultSeries>,
+        exchange: Exchange,
+    },
     /// The API answered with an error: AMP's own (403, 404) or the Prometheus envelope's.
-    Refused { exchange: Exchange, error_type: Option<String>, error: String },
+    Refused {
+        exchange: Exchange,
+        error_type: Option<String>,
+        error: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -115,12 +126,17 @@ struct EnvelopeData {
 }
 
 impl AmpDataClient {
-    pub fn new(http: reqwest::Client, prometheus_endpoint: &str, signer: Signer) -> Result<Self, ClientError> {
+    pub fn new(
+        http: reqwest::Client,
+        prometheus_endpoint: &str,
+        signer: Signer,
+    ) -> Result<Self, ClientError> {
         let mut base = prometheus_endpoint.to_string();
         if !base.ends_with('/') {
             base.push('/');
         }
-        let base = reqwest::Url::parse(&base).map_err(|_| ClientError::BadUrl(prometheus_endpoint.to_string()))?;
+        let base = reqwest::Url::parse(&base)
+            .map_err(|_| ClientError::BadUrl(prometheus_endpoint.to_string()))?;
         Ok(Self { http, base, signer })
     }
 
@@ -129,12 +145,19 @@ impl AmpDataClient {
     }
 
     fn url(&self, rel: &str) -> String {
-        self.base.join(rel).map(|u| u.to_string()).unwrap_or_else(|_| format!("{}{rel}", self.base))
+        self.base
+            .join(rel)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| format!("{}{rel}", self.base))
     }
 
     /// One remote-write POST of an encoded body, behaving as `how` says. No retries:
     /// the caller decides (a 429 or 5xx may be retried, other 4xx must not).
-    pub async fn remote_write(&self, body: Vec<u8>, how: &WriterBehaviour) -> Result<Exchange, ClientError> {
+    pub async fn remote_write(
+        &self,
+        body: Vec<u8>,
+        how: &WriterBehaviour,
+    ) -> Result<Exchange, ClientError> {
         let url = self.remote_write_url();
         let mut req = self
             .http
@@ -142,10 +165,17 @@ impl AmpDataClient {
             .header("Content-Type", "application/x-protobuf")
             .header("Content-Encoding", "snappy")
             .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .header("User-Agent", concat!("pipecheck/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "User-Agent",
+                concat!("pipecheck/", env!("CARGO_PKG_VERSION")),
+            )
             .body(body)
             .build()
-            .map_err(|source| ClientError::Transport { url: url.clone(), elapsed: Duration::ZERO, source })?;
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                elapsed: Duration::ZERO,
+                source,
+            })?;
         if !how.unsigned {
             let mut signer = self.signer.clone();
             if let Some(r) = &how.signing_region {
@@ -163,7 +193,13 @@ impl AmpDataClient {
         self.post_query("api/v1/query", &form).await
     }
 
-    pub async fn query_range(&self, promql: &str, start_ms: i64, end_ms: i64, step: Duration) -> Result<QueryResult, ClientError> {
+    pub async fn query_range(
+        &self,
+        promql: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step: Duration,
+    ) -> Result<QueryResult, ClientError> {
         let form = [
             ("query", promql.to_string()),
             ("start", secs(start_ms)),
@@ -173,33 +209,56 @@ impl AmpDataClient {
         self.post_query("api/v1/query_range", &form).await
     }
 
-    async fn post_query(&self, rel: &str, form: &[(&str, String)]) -> Result<QueryResult, ClientError> {
+    async fn post_query(
+        &self,
+        rel: &str,
+        form: &[(&str, String)],
+    ) -> Result<QueryResult, ClientError> {
         let url = self.url(rel);
-        let mut req = self
-            .http
-            .post(&url)
-            .form(form)
-            .build()
-            .map_err(|source| ClientError::Transport { url: url.clone(), elapsed: Duration::ZERO, source })?;
+        let mut req =
+            self.http
+                .post(&url)
+                .form(form)
+                .build()
+                .map_err(|source| ClientError::Transport {
+                    url: url.clone(),
+                    elapsed: Duration::ZERO,
+                    source,
+                })?;
         self.signer.sign(&mut req).await?;
         let exchange = self.send("POST", req).await?;
         Ok(parse_query(exchange))
     }
 
-    async fn send(&self, method: &'static str, req: reqwest::Request) -> Result<Exchange, ClientError> {
+    async fn send(
+        &self,
+        method: &'static str,
+        req: reqwest::Request,
+    ) -> Result<Exchange, ClientError> {
         let url = req.url().to_string();
         let started = Instant::now();
         let resp = self
             .http
             .execute(req)
             .await
-            .map_err(|source| ClientError::Transport { url: url.clone(), elapsed: started.elapsed(), source })?;
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                elapsed: started.elapsed(),
+                source,
+            })?;
         let status = resp.status().as_u16();
-        let body = resp
-            .text()
-            .await
-            .map_err(|source| ClientError::Transport { url: url.clone(), elapsed: started.elapsed(), source })?;
-        Ok(Exchange { method, url, status: Some(status), body, elapsed: started.elapsed() })
+        let body = resp.text().await.map_err(|source| ClientError::Transport {
+            url: url.clone(),
+            elapsed: started.elapsed(),
+            source,
+        })?;
+        Ok(Exchange {
+            method,
+            url,
+            status: Some(status),
+            body,
+            elapsed: started.elapsed(),
+        })
     }
 }
 
@@ -213,19 +272,39 @@ fn parse_query(exchange: Exchange) -> QueryResult {
         Err(_) => {
             // AMP's own refusals (`{"message":..}`) and anything else that is not the envelope.
             let error = error_message(&exchange.body);
-            return QueryResult::Refused { exchange, error_type: None, error };
+            return QueryResult::Refused {
+                exchange,
+                error_type: None,
+                error,
+            };
         }
     };
     if env.status != "success" || !exchange.is_success() {
         let error = env.error.unwrap_or_else(|| error_message(&exchange.body));
-        return QueryResult::Refused { exchange, error_type: env.error_type, error };
+        return QueryResult::Refused {
+            exchange,
+            error_type: env.error_type,
+            error,
+        };
     }
     let Some(data) = env.data else {
-        return QueryResult::Refused { exchange, error_type: None, error: "success without data".into() };
+        return QueryResult::Refused {
+            exchange,
+            error_type: None,
+            error: "success without data".into(),
+        };
     };
     match parse_result(&data.result_type, &data.result) {
-        Ok(series) => QueryResult::Data { result_type: data.result_type, series, exchange },
-        Err(e) => QueryResult::Refused { exchange, error_type: None, error: e },
+        Ok(series) => QueryResult::Data {
+            result_type: data.result_type,
+            series,
+            exchange,
+        },
+        Err(e) => QueryResult::Refused {
+            exchange,
+            error_type: None,
+            error: e,
+        },
     }
 }
 
@@ -236,18 +315,25 @@ pub fn error_message(body: &str) -> String {
         #[serde(alias = "Message")]
         message: String,
     }
-    serde_json::from_str::<AwsError>(body).map(|e| e.message).unwrap_or_else(|_| body.trim().to_string())
+    serde_json::from_str::<AwsError>(body)
+        .map(|e| e.message)
+        .unwrap_or_else(|_| body.trim().to_string())
 }
 
 fn parse_point(p: &serde_json::Value) -> Result<(i64, f64), String> {
-    let arr = p.as_array().filter(|a| a.len() == 2).ok_or("a point is not [time, value]")?;
+    let arr = p
+        .as_array()
+        .filter(|a| a.len() == 2)
+        .ok_or("a point is not [time, value]")?;
     let t = arr[0].as_f64().ok_or("a point's time is not a number")?;
     let v = arr[1].as_str().ok_or("a point's value is not a string")?;
     let v = match v {
         "+Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
         "NaN" => f64::NAN,
-        other => other.parse::<f64>().map_err(|_| format!("value {other:?} is not a number"))?,
+        other => other
+            .parse::<f64>()
+            .map_err(|_| format!("value {other:?} is not a number"))?,
     };
     Ok(((t * 1000.0).round() as i64, v))
 }
@@ -256,7 +342,11 @@ fn parse_result(kind: &str, result: &serde_json::Value) -> Result<Vec<ResultSeri
     let metric = |item: &serde_json::Value| -> BTreeMap<String, String> {
         item.get("metric")
             .and_then(|m| m.as_object())
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     match kind {
@@ -267,7 +357,9 @@ fn parse_result(kind: &str, result: &serde_json::Value) -> Result<Vec<ResultSeri
             .map(|item| {
                 Ok(ResultSeries {
                     labels: metric(item),
-                    points: vec![parse_point(item.get("value").ok_or("vector item without value")?)?],
+                    points: vec![parse_point(
+                        item.get("value").ok_or("vector item without value")?,
+                    )?],
                 })
             })
             .collect(),
@@ -276,11 +368,20 @@ fn parse_result(kind: &str, result: &serde_json::Value) -> Result<Vec<ResultSeri
             .ok_or("matrix result is not a list")?
             .iter()
             .map(|item| {
-                let values = item.get("values").and_then(|v| v.as_array()).ok_or("matrix item without values")?;
-                Ok(ResultSeries { labels: metric(item), points: values.iter().map(parse_point).collect::<Result<_, _>>()? })
+                let values = item
+                    .get("values")
+                    .and_then(|v| v.as_array())
+                    .ok_or("matrix item without values")?;
+                Ok(ResultSeries {
+                    labels: metric(item),
+                    points: values.iter().map(parse_point).collect::<Result<_, _>>()?,
+                })
             })
             .collect(),
-        "scalar" => Ok(vec![ResultSeries { labels: BTreeMap::new(), points: vec![parse_point(result)?] }]),
+        "scalar" => Ok(vec![ResultSeries {
+            labels: BTreeMap::new(),
+            points: vec![parse_point(result)?],
+        }]),
         other => Err(format!("unexpected resultType {other:?}")),
     }
 }
@@ -290,30 +391,59 @@ mod tests {
     use super::*;
 
     fn exchange(status: u16, body: &str) -> Exchange {
-        Exchange { method: "POST", url: "http://x/api/v1/query".into(), status: Some(status), body: body.into(), elapsed: Duration::ZERO }
+        Exchange {
+            method: "POST",
+            url: "http://x/api/v1/query".into(),
+            status: Some(status),
+            body: body.into(),
+            elapsed: Duration::ZERO,
+        }
     }
 
     #[test]
     fn parses_vector_matrix_and_scalar() {
-        let v = parse_query(exchange(200, r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1700000000.5,"1.25"]}]}}"#));
-        let QueryResult::Data { series, .. } = v else { panic!("not data") };
+        let v = parse_query(exchange(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[1700000000.5,"1.25"]}]}}"#,
+        ));
+        let QueryResult::Data { series, .. } = v else {
+            panic!("not data")
+        };
         assert_eq!(series[0].points, vec![(1_700_000_000_500, 1.25)]);
         assert_eq!(series[0].labels["job"], "a");
-        let m = parse_query(exchange(200, r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"+Inf"],[2,"3"]]}]}}"#));
-        let QueryResult::Data { series, .. } = m else { panic!("not data") };
+        let m = parse_query(exchange(
+            200,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"+Inf"],[2,"3"]]}]}}"#,
+        ));
+        let QueryResult::Data { series, .. } = m else {
+            panic!("not data")
+        };
         assert_eq!(series[0].points[0].1, f64::INFINITY);
         assert_eq!(series[0].points[1], (2000, 3.0));
-        let s = parse_query(exchange(200, r#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#));
+        let s = parse_query(exchange(
+            200,
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#,
+        ));
         assert!(matches!(s, QueryResult::Data { .. }));
     }
 
     #[test]
     fn amp_and_prometheus_errors_are_refusals_with_their_message() {
-        let r = parse_query(exchange(403, r#"{"Message":"User: x is not authorized to perform: aps:QueryMetrics"}"#));
-        let QueryResult::Refused { error, .. } = r else { panic!() };
+        let r = parse_query(exchange(
+            403,
+            r#"{"Message":"User: x is not authorized to perform: aps:QueryMetrics"}"#,
+        ));
+        let QueryResult::Refused { error, .. } = r else {
+            panic!()
+        };
         assert!(error.contains("aps:QueryMetrics"));
-        let r = parse_query(exchange(400, r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#));
-        let QueryResult::Refused { error_type, .. } = r else { panic!() };
+        let r = parse_query(exchange(
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+        ));
+        let QueryResult::Refused { error_type, .. } = r else {
+            panic!()
+        };
         assert_eq!(error_type.as_deref(), Some("bad_data"));
     }
 

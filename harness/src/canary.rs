@@ -60,7 +60,9 @@ pub struct Canary {
 
 /// FNV-1a: a stable hash, so the same run id always yields the same values.
 fn seed(run_id: &str) -> u64 {
-    run_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    run_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 impl Canary {
@@ -82,7 +84,10 @@ impl Canary {
         for i in 0..spec.gauges {
             // Quarter steps keep values exact in binary floating point.
             let v = ((s >> (i % 8 * 8)) % 1000) as f64 + 0.25 * f64::from(i + 1);
-            series.push(CanarySeries { labels: base(GAUGE, format!("canary-{i}")), samples: vec![(end_ms, v)] });
+            series.push(CanarySeries {
+                labels: base(GAUGE, format!("canary-{i}")),
+                samples: vec![(end_ms, v)],
+            });
         }
         let step = spec.interval.as_millis() as i64;
         let n = spec.counter_samples as i64;
@@ -93,7 +98,10 @@ impl Canary {
                 (end_ms - (n - 1 - k) * step, value)
             })
             .collect();
-        series.push(CanarySeries { labels: base(COUNTER, "canary-0".into()), samples: counter });
+        series.push(CanarySeries {
+            labels: base(COUNTER, "canary-0".into()),
+            samples: counter,
+        });
         // Bucket counts: total 2k, with exactly k at or below the 0.5 bound.
         let k = 10.0 + (s % 20) as f64;
         let cumulative = [k / 2.0, k, k + (k / 2.0).floor(), 2.0 * k];
@@ -101,12 +109,30 @@ impl Canary {
         for (le, count) in les.iter().zip(cumulative) {
             let mut labels = base(&format!("{HISTOGRAM}_bucket"), "canary-0".into());
             labels.insert("le".into(), le.to_string());
-            series.push(CanarySeries { labels, samples: vec![(end_ms, count)] });
+            series.push(CanarySeries {
+                labels,
+                samples: vec![(end_ms, count)],
+            });
         }
-        let sum = 0.125 * k + 0.375 * (k / 2.0) + 0.75 * (k / 2.0).floor() + 2.0 * (k - (k / 2.0).floor());
-        series.push(CanarySeries { labels: base(&format!("{HISTOGRAM}_sum"), "canary-0".into()), samples: vec![(end_ms, sum)] });
-        series.push(CanarySeries { labels: base(&format!("{HISTOGRAM}_count"), "canary-0".into()), samples: vec![(end_ms, 2.0 * k)] });
-        Self { run_id: run_id.to_string(), series, end_ms, interval: spec.interval, defect: CanaryDefect::None }
+        let sum = 0.125 * k
+            + 0.375 * (k / 2.0)
+            + 0.75 * (k / 2.0).floor()
+            + 2.0 * (k - (k / 2.0).floor());
+        series.push(CanarySeries {
+            labels: base(&format!("{HISTOGRAM}_sum"), "canary-0".into()),
+            samples: vec![(end_ms, sum)],
+        });
+        series.push(CanarySeries {
+            labels: base(&format!("{HISTOGRAM}_count"), "canary-0".into()),
+            samples: vec![(end_ms, 2.0 * k)],
+        });
+        Self {
+            run_id: run_id.to_string(),
+            series,
+            end_ms,
+            interval: spec.interval,
+            defect: CanaryDefect::None,
+        }
     }
 
     /// The selector matching every series of this run.
@@ -119,7 +145,9 @@ impl Canary {
     }
 
     pub fn counter(&self) -> &CanarySeries {
-        self.by_name(COUNTER).next().expect("the canary has a counter")
+        self.by_name(COUNTER)
+            .next()
+            .expect("the canary has a counter")
     }
 
     pub fn first_ms(&self) -> i64 {
@@ -132,21 +160,40 @@ impl Canary {
             .series
             .iter()
             .map(|s| TimeSeries {
-                labels: s.labels.iter().map(|(k, v)| Label::new(k.clone(), v.clone())).collect(),
-                samples: s.samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| Label::new(k.clone(), v.clone()))
+                    .collect(),
+                samples: s
+                    .samples
+                    .iter()
+                    .map(|&(timestamp, value)| Sample { value, timestamp })
+                    .collect(),
                 ..Default::default()
             })
             .collect();
         let counter = timeseries
             .iter_mut()
-            .find(|t| t.labels.iter().any(|l| l.name == "__name__" && l.value == COUNTER))
+            .find(|t| {
+                t.labels
+                    .iter()
+                    .any(|l| l.name == "__name__" && l.value == COUNTER)
+            })
             .expect("the canary has a counter");
         match self.defect {
             CanaryDefect::None => {}
             CanaryDefect::OutOfOrder => counter.samples.reverse(),
             CanaryDefect::DuplicateTimestamp => {
-                let last = counter.samples.last().cloned().expect("counter has samples");
-                counter.samples.push(Sample { value: last.value + 1.0, timestamp: last.timestamp });
+                let last = counter
+                    .samples
+                    .last()
+                    .cloned()
+                    .expect("counter has samples");
+                counter.samples.push(Sample {
+                    value: last.value + 1.0,
+                    timestamp: last.timestamp,
+                });
             }
             CanaryDefect::TooManyLabels => {
                 let gauge = &mut timeseries[0];
@@ -156,7 +203,10 @@ impl Canary {
                 gauge.labels.sort();
             }
         }
-        WriteRequest { timeseries, metadata: vec![] }
+        WriteRequest {
+            timeseries,
+            metadata: vec![],
+        }
     }
 }
 
@@ -182,7 +232,11 @@ mod tests {
         let c = canary("x");
         let samples = &c.counter().samples;
         assert_eq!(samples.len(), 5);
-        assert!(samples.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        assert!(
+            samples
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+        );
         assert_eq!(c.counter().last().0, c.end_ms);
         assert_eq!(c.first_ms(), c.end_ms - 60_000);
     }
@@ -190,7 +244,10 @@ mod tests {
     #[test]
     fn histogram_median_sits_on_the_half_bound() {
         let c = canary("y");
-        let buckets: Vec<f64> = c.by_name(&format!("{HISTOGRAM}_bucket")).map(|s| s.last().1).collect();
+        let buckets: Vec<f64> = c
+            .by_name(&format!("{HISTOGRAM}_bucket"))
+            .map(|s| s.last().1)
+            .collect();
         assert_eq!(buckets.len(), 4);
         assert_eq!(buckets[1] * 2.0, buckets[3]);
         assert!(buckets.windows(2).all(|w| w[0] <= w[1]));

@@ -17,7 +17,11 @@ use crate::scenario::{Scenario, ScenarioError};
 use crate::target::TargetKind;
 
 #[derive(Parser, Debug)]
-#[command(name = "pipecheck", version, about = "End-to-end conformance checks for metrics pipelines: collector -> Amazon Managed Service for Prometheus -> Grafana")]
+#[command(
+    name = "pipecheck",
+    version,
+    about = "End-to-end conformance checks for metrics pipelines: collector -> Amazon Managed Service for Prometheus -> Grafana"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -111,8 +115,12 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPECHECK_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPECHECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// `error: caused by: cause` on one line.
@@ -121,7 +129,10 @@ fn one_line_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
 }
 
 fn dispatch(cli: Cli) -> Result<u8, CliError> {
@@ -145,7 +156,11 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
 
 fn run(args: RunArgs) -> Result<u8, CliError> {
     // Everything that can be refused is refused before anything starts.
-    let scenarios = args.scenarios.iter().map(|s| Scenario::load(s)).collect::<Result<Vec<_>, _>>()?;
+    let scenarios = args
+        .scenarios
+        .iter()
+        .map(|s| Scenario::load(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let faults: Vec<&'static Fault> = args
         .faults
         .iter()
@@ -155,7 +170,12 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         return Err(CliError::FaultOnAws);
     }
     junit::check_writable(&args.junit)?;
-    let opts = RunOptions { target: args.target, region: args.region, workspace_id: args.workspace_id, faults };
+    let opts = RunOptions {
+        target: args.target,
+        region: args.region,
+        workspace_id: args.workspace_id,
+        faults,
+    };
 
     let rt = runtime()?;
     let report = rt.block_on(async {
@@ -189,7 +209,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     }
     junit::write(&report, &args.junit)?;
     if let Some(mut c) = console {
-        let _ = c.report_written("junit report", &args.junit);
+        c.report_written("junit report", &args.junit);
     }
     Ok(report.exit_code() as u8)
 }
@@ -198,7 +218,12 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
     use pipecheck_mocks::{MockConfig, MockStack};
     let rt = runtime()?;
     rt.block_on(async {
-        let stack = MockStack::start(MockConfig { region: args.region.clone(), port: args.port, ..MockConfig::default() }).await?;
+        let stack = MockStack::start(MockConfig {
+            region: args.region.clone(),
+            port: args.port,
+            ..MockConfig::default()
+        })
+        .await?;
         let ep = stack.endpoints();
         let ws = ep.workspace_id.clone().unwrap_or_default();
         let lines = [
@@ -214,7 +239,10 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
         for (k, v) in lines {
             println!("export {k}={}", shell_quote(&v));
         }
-        eprintln!("pipecheck mock: serving AMP on {} and STS on {} (region {}); Ctrl-C stops", ep.amp, ep.sts, ep.region);
+        eprintln!(
+            "pipecheck mock: serving AMP on {} and STS on {} (region {}); Ctrl-C stops",
+            ep.amp, ep.sts, ep.region
+        );
         wait_for_stop().await;
         eprintln!("pipecheck mock: stopping");
         stack.shutdown().await;
@@ -238,7 +266,10 @@ async fn wait_for_stop() {
 
 /// Single-quotes a value for `eval` in a POSIX shell.
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -258,7 +289,19 @@ mod tests {
 
     #[test]
     fn cli_parses_the_contract() {
-        let c = Cli::try_parse_from(["pipecheck", "run", "--target", "mock", "--scenario", "smoke", "--fault", "F04", "--junit", "x.xml"]).unwrap();
+        let c = Cli::try_parse_from([
+            "pipecheck",
+            "run",
+            "--target",
+            "mock",
+            "--scenario",
+            "smoke",
+            "--fault",
+            "F04",
+            "--junit",
+            "x.xml",
+        ])
+        .unwrap();
         let Command::Run(a) = c.command else { panic!() };
         assert_eq!(a.faults, vec!["F04"]);
         assert!(Cli::try_parse_from(["pipecheck", "run", "--target", "gcp"]).is_err());

@@ -28,8 +28,18 @@ pub async fn execute(
     let mut task_links: HashMap<tokio::task::Id, &'static str> = HashMap::new();
     let names: Vec<&'static str> = links.iter().map(|l| l.name()).collect();
     let finish = |results: &mut HashMap<&'static str, LinkResult>, r: LinkResult| {
-        let _ = events.send(RunEvent::LinkFinished { scenario: scenario.to_string(), result: r.clone() });
-        results.insert(names.iter().find(|n| **n == r.name).copied().expect("known link"), r);
+        let _ = events.send(RunEvent::LinkFinished {
+            scenario: scenario.to_string(),
+            result: r.clone(),
+        });
+        results.insert(
+            names
+                .iter()
+                .find(|n| **n == r.name)
+                .copied()
+                .expect("known link"),
+            r,
+        );
     };
 
     loop {
@@ -39,8 +49,16 @@ pub async fn execute(
             if started.contains(&name) {
                 continue;
             }
-            let deps: Vec<&LinkResult> = link.depends_on().iter().filter_map(|d| results.get(d)).collect();
-            let in_graph = link.depends_on().iter().filter(|d| names.contains(d)).count();
+            let deps: Vec<&LinkResult> = link
+                .depends_on()
+                .iter()
+                .filter_map(|d| results.get(d))
+                .collect();
+            let in_graph = link
+                .depends_on()
+                .iter()
+                .filter(|d| names.contains(d))
+                .count();
             if deps.len() < in_graph {
                 continue;
             }
@@ -50,7 +68,9 @@ pub async fn execute(
                     &mut results,
                     LinkResult {
                         name: name.to_string(),
-                        outcome: Outcome::Blocked { by: blocker.clone() },
+                        outcome: Outcome::Blocked {
+                            by: blocker.clone(),
+                        },
                         verdict: format!("blocked by {blocker}"),
                         hint: None,
                         evidence: vec![],
@@ -60,7 +80,10 @@ pub async fn execute(
                 );
                 continue;
             }
-            let _ = events.send(RunEvent::LinkStarted { scenario: scenario.to_string(), link: name.to_string() });
+            let _ = events.send(RunEvent::LinkStarted {
+                scenario: scenario.to_string(),
+                link: name.to_string(),
+            });
             let link = link.clone();
             let ctx = ctx.clone();
             let handle = running.spawn(async move {
@@ -68,7 +91,9 @@ pub async fn execute(
                 let check = match tokio::time::timeout(link_deadline, link.check(&ctx)).await {
                     Ok(c) => c,
                     Err(_) => Check::fail(
-                        format!("the check did not finish within its deadline of {link_deadline:?}"),
+                        format!(
+                            "the check did not finish within its deadline of {link_deadline:?}"
+                        ),
                         "something it waits on hangs: see the evidence of the links before it",
                     ),
                 };
@@ -81,16 +106,25 @@ pub async fn execute(
         }
         match running.join_next_with_id().await {
             Some(Ok((_, (name, check, duration)))) => {
-                let link = links.iter().find(|l| l.name() == name).expect("ran a known link");
+                let link = links
+                    .iter()
+                    .find(|l| l.name() == name)
+                    .expect("ran a known link");
                 finish(&mut results, to_result(link.as_ref(), check, duration));
             }
             Some(Err(join_err)) => {
                 // A panicking check is a harness bug; report it on its link, keep going.
                 let name = task_links[&join_err.id()];
                 let link = links.iter().find(|l| l.name() == name).expect("known");
-                let check = Check::fail("internal error: the check panicked", "this is a pipecheck bug: please report it with the evidence")
-                    .with("panic", join_err.to_string());
-                finish(&mut results, to_result(link.as_ref(), check, Duration::ZERO));
+                let check = Check::fail(
+                    "internal error: the check panicked",
+                    "this is a pipecheck bug: please report it with the evidence",
+                )
+                .with("panic", join_err.to_string());
+                finish(
+                    &mut results,
+                    to_result(link.as_ref(), check, Duration::ZERO),
+                );
             }
             None => break,
         }
@@ -125,7 +159,11 @@ fn to_result(link: &dyn Link, c: Check, duration: Duration) -> LinkResult {
 
 /// The root causes: every failed link (dependents of a failure are blocked, not failed).
 pub fn root_cause(results: &[LinkResult]) -> Vec<String> {
-    results.iter().filter(|r| r.outcome == Outcome::Fail).map(|r| r.name.clone()).collect()
+    results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| r.name.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,12 +196,23 @@ mod tests {
         fn check<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Check> {
             Box::pin(async move {
                 assert!(!self.panics, "boom");
-                Check { status: self.status, verdict: self.name.into(), hint: None, evidence: vec![] }
+                Check {
+                    status: self.status,
+                    verdict: self.name.into(),
+                    hint: None,
+                    evidence: vec![],
+                }
             })
         }
     }
 
-    const GRAPH: &[(&str, &[&str])] = &[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"]), ("e", &["d"])];
+    const GRAPH: &[(&str, &[&str])] = &[
+        ("a", &[]),
+        ("b", &["a"]),
+        ("c", &["a"]),
+        ("d", &["b", "c"]),
+        ("e", &["d"]),
+    ];
 
     async fn context() -> Arc<RunContext> {
         let endpoints = pipecheck_mocks::MockEndpoints {
@@ -173,7 +222,11 @@ mod tests {
             workspace_id: None,
             user: pipecheck_mocks::Identities::with_default_user().1,
         };
-        let access = MockAccess { endpoints: &endpoints, access_key_id: "AKIA".into(), secret_access_key: "s".into() };
+        let access = MockAccess {
+            endpoints: &endpoints,
+            access_key_id: "AKIA".into(),
+            secret_access_key: "s".into(),
+        };
         let target = Target::mock(access).await.unwrap();
         let d = Duration::from_secs(1);
         Arc::new(RunContext {
@@ -181,7 +234,11 @@ mod tests {
             target,
             canary: Canary::new("t", &CanarySpec::default(), 0),
             writer: WriterBehaviour::default(),
-            deadlines: Deadlines { arrival: d, workspace: d, request: d },
+            deadlines: Deadlines {
+                arrival: d,
+                workspace: d,
+                request: d,
+            },
             facts: Mutex::new(Facts::default()),
         })
     }
@@ -201,7 +258,12 @@ mod tests {
                 .map(|(i, (name, deps))| {
                     let status = statuses[combo / 3usize.pow(i as u32) % 3];
                     assigned.insert(*name, status);
-                    Arc::new(Fake { name, deps, status, panics: false }) as Arc<dyn Link>
+                    Arc::new(Fake {
+                        name,
+                        deps,
+                        status,
+                        panics: false,
+                    }) as Arc<dyn Link>
                 })
                 .collect();
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -241,13 +303,25 @@ mod tests {
                     };
                     assert_eq!(r.outcome, want, "combo {combo} link {name}");
                 } else {
-                    let Outcome::Blocked { by } = &r.outcome else { panic!("combo {combo}: {name} should be blocked, is {:?}", r.outcome) };
-                    assert!(failed_ancestors[name].contains(by.as_str()), "combo {combo}: {name} blocked by {by}");
+                    let Outcome::Blocked { by } = &r.outcome else {
+                        panic!(
+                            "combo {combo}: {name} should be blocked, is {:?}",
+                            r.outcome
+                        )
+                    };
+                    assert!(
+                        failed_ancestors[name].contains(by.as_str()),
+                        "combo {combo}: {name} blocked by {by}"
+                    );
                 }
             }
             let mut roots = root_cause(&results);
             roots.sort();
-            let mut want: Vec<String> = ran.iter().filter(|n| assigned[*n] == Status::Fail).map(|n| n.to_string()).collect();
+            let mut want: Vec<String> = ran
+                .iter()
+                .filter(|n| assigned[*n] == Status::Fail)
+                .map(|n| n.to_string())
+                .collect();
             want.sort();
             assert_eq!(roots, want, "combo {combo}");
         }
@@ -257,10 +331,30 @@ mod tests {
     async fn a_panicking_check_fails_its_own_link_and_blocks_its_dependents() {
         let ctx = context().await;
         let links: Vec<Arc<dyn Link>> = vec![
-            Arc::new(Fake { name: "a", deps: &[], status: Status::Pass, panics: false }),
-            Arc::new(Fake { name: "b", deps: &["a"], status: Status::Pass, panics: true }),
-            Arc::new(Fake { name: "c", deps: &["a"], status: Status::Pass, panics: false }),
-            Arc::new(Fake { name: "d", deps: &["b"], status: Status::Pass, panics: false }),
+            Arc::new(Fake {
+                name: "a",
+                deps: &[],
+                status: Status::Pass,
+                panics: false,
+            }),
+            Arc::new(Fake {
+                name: "b",
+                deps: &["a"],
+                status: Status::Pass,
+                panics: true,
+            }),
+            Arc::new(Fake {
+                name: "c",
+                deps: &["a"],
+                status: Status::Pass,
+                panics: false,
+            }),
+            Arc::new(Fake {
+                name: "d",
+                deps: &["b"],
+                status: Status::Pass,
+                panics: false,
+            }),
         ];
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let results = execute("s", links, ctx, Duration::from_secs(5), &tx).await;
@@ -286,8 +380,19 @@ mod tests {
         }
         let ctx = context().await;
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let results = execute("s", vec![Arc::new(Hang)], ctx, Duration::from_millis(50), &tx).await;
+        let results = execute(
+            "s",
+            vec![Arc::new(Hang)],
+            ctx,
+            Duration::from_millis(50),
+            &tx,
+        )
+        .await;
         assert_eq!(results[0].outcome, Outcome::Fail);
-        assert!(results[0].verdict.contains("deadline"), "{}", results[0].verdict);
+        assert!(
+            results[0].verdict.contains("deadline"),
+            "{}",
+            results[0].verdict
+        );
     }
 }

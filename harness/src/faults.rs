@@ -23,7 +23,11 @@ pub struct FaultEnv<'a> {
 
 impl FaultEnv<'_> {
     fn workspace_id(&self) -> String {
-        self.mock.endpoints().workspace_id.clone().expect("mock runs start with a workspace")
+        self.mock
+            .endpoints()
+            .workspace_id
+            .clone()
+            .expect("mock runs start with a workspace")
     }
 
     fn amp_faults(&self, f: impl FnOnce(&mut AmpFaults)) {
@@ -36,7 +40,11 @@ impl FaultEnv<'_> {
         let key = self.mock.endpoints().user.access_key_id.clone();
         self.mock.identities.update(&key, |id| {
             // The user keeps everything but this one action.
-            id.allowed_actions = ALL_ACTIONS.iter().filter(|a| **a != action).map(|a| a.to_string()).collect();
+            id.allowed_actions = ALL_ACTIONS
+                .iter()
+                .filter(|a| **a != action)
+                .map(|a| a.to_string())
+                .collect();
         });
     }
 
@@ -130,7 +138,9 @@ pub const CATALOG: &[Fault] = &[
             let id = e.workspace_id();
             if let Some(mut ws) = e.mock.amp.remove_workspace(&id) {
                 ws.region = "eu-west-1".to_string();
-                ws.arn = ws.arn.replace(&format!(":{}:", e.mock.endpoints().region), ":eu-west-1:");
+                ws.arn = ws
+                    .arn
+                    .replace(&format!(":{}:", e.mock.endpoints().region), ":eu-west-1:");
                 e.mock.amp.insert_workspace(ws);
             }
         },
@@ -240,7 +250,11 @@ pub fn find(id_or_name: &str) -> Option<&'static Fault> {
     CATALOG
         .iter()
         .find(|f| f.id.eq_ignore_ascii_case(id_or_name))
-        .or_else(|| CATALOG.iter().find(|f| f.name.eq_ignore_ascii_case(id_or_name)))
+        .or_else(|| {
+            CATALOG
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(id_or_name))
+        })
 }
 
 #[cfg(test)]

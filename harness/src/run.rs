@@ -53,7 +53,10 @@ pub async fn run_scenario(
     let run_id = new_run_id();
     let mut fault_list: Vec<&'static Fault> = Vec::new();
     for name in &scenario.faults {
-        fault_list.push(faults::find(name).ok_or_else(|| RunError::UnknownFault { scenario: scenario.name.clone(), fault: name.clone() })?);
+        fault_list.push(faults::find(name).ok_or_else(|| RunError::UnknownFault {
+            scenario: scenario.name.clone(),
+            fault: name.clone(),
+        })?);
     }
     fault_list.extend(opts.faults.iter().copied());
     let mut redactor = Redactor::new();
@@ -65,7 +68,11 @@ pub async fn run_scenario(
     let (target, deadlines) = match opts.target {
         TargetKind::Mock => {
             let cfg = MockConfig {
-                region: opts.region.clone().or_else(|| scenario.target.region.clone()).unwrap_or_else(|| "us-east-1".into()),
+                region: opts
+                    .region
+                    .clone()
+                    .or_else(|| scenario.target.region.clone())
+                    .unwrap_or_else(|| "us-east-1".into()),
                 ..MockConfig::default()
             };
             let stack = MockStack::start(cfg).await?;
@@ -82,10 +89,18 @@ pub async fn run_scenario(
             }
             writer = env.writer;
             defect = env.defect;
-            let access = MockAccess { endpoints: stack.endpoints(), access_key_id: env.access_key_id, secret_access_key: env.secret_access_key };
+            let access = MockAccess {
+                endpoints: stack.endpoints(),
+                access_key_id: env.access_key_id,
+                secret_access_key: env.secret_access_key,
+            };
             let target = Target::mock(access).await?;
             let m = &scenario.target.mock;
-            let deadlines = Deadlines { arrival: m.arrival_deadline, workspace: m.workspace_deadline, request: scenario.expect.request_timeout };
+            let deadlines = Deadlines {
+                arrival: m.arrival_deadline,
+                workspace: m.workspace_deadline,
+                request: scenario.expect.request_timeout,
+            };
             mock = Some(stack);
             (target, deadlines)
         }
@@ -93,15 +108,29 @@ pub async fn run_scenario(
             if !fault_list.is_empty() {
                 return Err(RunError::FaultsOnAws(scenario.name.clone()));
             }
-            let region = opts.region.clone().or_else(|| scenario.target.region.clone());
+            let region = opts
+                .region
+                .clone()
+                .or_else(|| scenario.target.region.clone());
             let ws = opts
                 .workspace_id
                 .clone()
                 .or_else(|| scenario.target.workspace_id.clone())
-                .or_else(|| std::env::var("PIPECHECK_WORKSPACE_ID").ok().filter(|s| !s.is_empty()));
+                .or_else(|| {
+                    std::env::var("PIPECHECK_WORKSPACE_ID")
+                        .ok()
+                        .filter(|s| !s.is_empty())
+                });
             let target = Target::aws(region, ws).await?;
             let e = &scenario.expect;
-            (target, Deadlines { arrival: e.arrival_deadline, workspace: e.workspace_deadline, request: e.request_timeout })
+            (
+                target,
+                Deadlines {
+                    arrival: e.arrival_deadline,
+                    workspace: e.workspace_deadline,
+                    request: e.request_timeout,
+                },
+            )
         }
     };
     if let Ok(c) = target.credentials.provide_credentials().await {
@@ -111,7 +140,10 @@ pub async fn run_scenario(
         }
     }
 
-    let end_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let end_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     let mut canary = Canary::new(&run_id, &scenario.canary, end_ms);
     canary.defect = defect;
     let links = links::closure(&scenario.links);
@@ -121,7 +153,14 @@ pub async fn run_scenario(
         run_id: run_id.clone(),
         links: links.len(),
     });
-    let ctx = Arc::new(RunContext { run_id: run_id.clone(), target, canary, writer, deadlines, facts: Mutex::new(Facts::default()) });
+    let ctx = Arc::new(RunContext {
+        run_id: run_id.clone(),
+        target,
+        canary,
+        writer,
+        deadlines,
+        facts: Mutex::new(Facts::default()),
+    });
     // The longest a link may legitimately wait, plus room for its requests.
     let link_deadline = deadlines.arrival.max(deadlines.workspace) + deadlines.request * 2;
 
@@ -134,7 +173,10 @@ pub async fn run_scenario(
         tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 let ev = match ev {
-                    RunEvent::LinkFinished { scenario, result } => RunEvent::LinkFinished { scenario, result: redactor.redact_link(&result) },
+                    RunEvent::LinkFinished { scenario, result } => RunEvent::LinkFinished {
+                        scenario,
+                        result: redactor.redact_link(&result),
+                    },
                     other => other,
                 };
                 let _ = out.send(ev);
@@ -147,10 +189,16 @@ pub async fn run_scenario(
 
     let mut properties = Vec::new();
     if let Some(arrival) = ctx.facts().arrival {
-        properties.push(("arrival_latency_ms".to_string(), format!("{}", arrival.as_millis())));
+        properties.push((
+            "arrival_latency_ms".to_string(),
+            format!("{}", arrival.as_millis()),
+        ));
     }
     if !fault_list.is_empty() {
-        let names: Vec<String> = fault_list.iter().map(|f| format!("{}:{}", f.id, f.name)).collect();
+        let names: Vec<String> = fault_list
+            .iter()
+            .map(|f| format!("{}:{}", f.id, f.name))
+            .collect();
         properties.push(("faults".to_string(), names.join(",")));
     }
     let report = ScenarioReport {
@@ -165,7 +213,9 @@ pub async fn run_scenario(
     let report = redactor.redact_report(&report);
     let _ = events.send(RunEvent::ScenarioFinished(report.clone()));
     if let Some(stack) = mock.take() {
-        tokio::time::timeout(Duration::from_secs(5), stack.shutdown()).await.ok();
+        tokio::time::timeout(Duration::from_secs(5), stack.shutdown())
+            .await
+            .ok();
     }
     Ok(report)
 }

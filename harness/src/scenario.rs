@@ -54,7 +54,11 @@ pub struct CanarySpec {
 
 impl Default for CanarySpec {
     fn default() -> Self {
-        Self { gauges: 3, counter_samples: 5, interval: Duration::from_secs(15) }
+        Self {
+            gauges: 3,
+            counter_samples: 5,
+            interval: Duration::from_secs(15),
+        }
     }
 }
 
@@ -105,7 +109,10 @@ pub struct MockSpec {
 
 impl Default for MockSpec {
     fn default() -> Self {
-        Self { arrival_deadline: Duration::from_secs(3), workspace_deadline: Duration::from_secs(2) }
+        Self {
+            arrival_deadline: Duration::from_secs(3),
+            workspace_deadline: Duration::from_secs(2),
+        }
     }
 }
 
@@ -116,8 +123,11 @@ mod humantime_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e} (use e.g. \"30s\", \"2m\")")))
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?}: {e} (use e.g. \"30s\", \"2m\")"
+            ))
+        })
     }
 }
 
@@ -144,7 +154,9 @@ impl Scenario {
     pub fn builtins() -> Vec<Scenario> {
         BUILTIN
             .iter()
-            .map(|(n, text)| Self::parse(text, &format!("builtin {n}")).expect("shipped scenarios parse"))
+            .map(|(n, text)| {
+                Self::parse(text, &format!("builtin {n}")).expect("shipped scenarios parse")
+            })
             .collect()
     }
 
@@ -164,14 +176,20 @@ impl Scenario {
             };
         }
         let path = Path::new(name_or_path);
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-        let invalid = |message: String| ScenarioError::Invalid { origin: origin.to_string(), message };
-        let s: Scenario = serde_saphyr::from_str(text).map_err(|e| invalid(one_line(&e.to_string())))?;
+        let invalid = |message: String| ScenarioError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let s: Scenario =
+            serde_saphyr::from_str(text).map_err(|e| invalid(one_line(&e.to_string())))?;
         if s.name.trim().is_empty() {
             return Err(invalid("`name` must not be empty".into()));
         }
@@ -179,10 +197,15 @@ impl Scenario {
             return Err(invalid("`canary.gauges` must be between 1 and 100".into()));
         }
         if s.canary.counter_samples < 3 || s.canary.counter_samples > 100 {
-            return Err(invalid("`canary.counter_samples` must be between 3 and 100".into()));
+            return Err(invalid(
+                "`canary.counter_samples` must be between 3 and 100".into(),
+            ));
         }
-        if s.canary.interval < Duration::from_secs(1) || s.canary.interval > Duration::from_secs(60) {
-            return Err(invalid("`canary.interval` must be between 1s and 60s".into()));
+        if s.canary.interval < Duration::from_secs(1) || s.canary.interval > Duration::from_secs(60)
+        {
+            return Err(invalid(
+                "`canary.interval` must be between 1s and 60s".into(),
+            ));
         }
         for l in &s.links {
             if !crate::links::is_known(l) {
@@ -198,7 +221,11 @@ impl Scenario {
 
 /// Parser errors can span lines (with a source excerpt); the CLI prints one line.
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -220,7 +247,8 @@ mod tests {
 
     #[test]
     fn bad_durations_are_explained() {
-        let err = Scenario::parse("name: x\nexpect:\n  arrival_deadline: soon\n", "t.yaml").unwrap_err();
+        let err =
+            Scenario::parse("name: x\nexpect:\n  arrival_deadline: soon\n", "t.yaml").unwrap_err();
         assert!(err.to_string().contains("invalid duration"), "{err}");
     }
 

@@ -35,19 +35,32 @@ pub struct Signer {
 
 impl Signer {
     pub fn new(credentials: SharedCredentialsProvider, region: impl Into<String>) -> Self {
-        Self { credentials, region: region.into(), service: "aps".to_string(), clock_offset: 0 }
+        Self {
+            credentials,
+            region: region.into(),
+            service: "aps".to_string(),
+            clock_offset: 0,
+        }
     }
 
     fn signing_time(&self) -> SystemTime {
         let now = SystemTime::now();
         let off = Duration::from_secs(self.clock_offset.unsigned_abs());
-        if self.clock_offset >= 0 { now + off } else { now - off }
+        if self.clock_offset >= 0 {
+            now + off
+        } else {
+            now - off
+        }
     }
 
     /// Signs `req` in place: adds `Authorization`, `X-Amz-Date` and, with temporary
     /// credentials, `X-Amz-Security-Token`. Every header already on the request is signed.
     pub async fn sign(&self, req: &mut reqwest::Request) -> Result<(), SignError> {
-        let creds = self.credentials.provide_credentials().await.map_err(SignError::Credentials)?;
+        let creds = self
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(SignError::Credentials)?;
         let identity = creds.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -56,7 +69,10 @@ impl Signer {
             .time(self.signing_time())
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| SignError::Sign { url: req.url().to_string(), source: Box::new(e) })?
+            .map_err(|e| SignError::Sign {
+                url: req.url().to_string(),
+                source: Box::new(e),
+            })?
             .into();
         let body = req.body().and_then(|b| b.as_bytes()).unwrap_or(&[]);
         let headers: Vec<(&str, &str)> = req
@@ -70,16 +86,27 @@ impl Signer {
             headers.into_iter(),
             SignableBody::Bytes(body),
         )
-        .map_err(|e| SignError::Sign { url: req.url().to_string(), source: Box::new(e) })?;
+        .map_err(|e| SignError::Sign {
+            url: req.url().to_string(),
+            source: Box::new(e),
+        })?;
         let (instructions, _sig) = sign(signable, &params)
-            .map_err(|e| SignError::Sign { url: req.url().to_string(), source: Box::new(e) })?
+            .map_err(|e| SignError::Sign {
+                url: req.url().to_string(),
+                source: Box::new(e),
+            })?
             .into_parts();
         let (headers, _params) = instructions.into_parts();
         for h in headers {
-            let name = http::HeaderName::from_bytes(h.name().as_bytes())
-                .map_err(|e| SignError::Sign { url: req.url().to_string(), source: Box::new(e) })?;
-            let value = http::HeaderValue::from_str(h.value())
-                .map_err(|e| SignError::Sign { url: req.url().to_string(), source: Box::new(e) })?;
+            let name =
+                http::HeaderName::from_bytes(h.name().as_bytes()).map_err(|e| SignError::Sign {
+                    url: req.url().to_string(),
+                    source: Box::new(e),
+                })?;
+            let value = http::HeaderValue::from_str(h.value()).map_err(|e| SignError::Sign {
+                url: req.url().to_string(),
+                source: Box::new(e),
+            })?;
             req.headers_mut().insert(name, value);
         }
         Ok(())

@@ -29,7 +29,9 @@ impl TargetKind {
 pub enum TargetError {
     #[error("no AWS credentials for --target aws")]
     NoCredentials(#[source] aws_credential_types::provider::error::CredentialsError),
-    #[error("no AWS region for --target aws: set AWS_REGION, --region, or target.region in the scenario")]
+    #[error(
+        "no AWS region for --target aws: set AWS_REGION, --region, or target.region in the scenario"
+    )]
     NoRegion,
     #[error("failed to build the HTTP client")]
     Http(#[source] reqwest::Error),
@@ -56,20 +58,37 @@ impl Target {
     /// Clients for the mock stack.
     pub async fn mock(access: MockAccess<'_>) -> Result<Self, TargetError> {
         let ep = access.endpoints;
-        let creds = Credentials::new(access.access_key_id, access.secret_access_key, None, None, "pipecheck-mock");
+        let creds = Credentials::new(
+            access.access_key_id,
+            access.secret_access_key,
+            None,
+            None,
+            "pipecheck-mock",
+        );
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(ep.region.clone()))
             .credentials_provider(creds)
             .load()
             .await;
-        let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&sdk).endpoint_url(&ep.sts).build());
-        let amp = aws_sdk_amp::Client::from_conf(aws_sdk_amp::config::Builder::from(&sdk).endpoint_url(&ep.amp).build());
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&sdk)
+                .endpoint_url(&ep.sts)
+                .build(),
+        );
+        let amp = aws_sdk_amp::Client::from_conf(
+            aws_sdk_amp::config::Builder::from(&sdk)
+                .endpoint_url(&ep.amp)
+                .build(),
+        );
         Self::from_parts(TargetKind::Mock, &sdk, sts, amp, ep.workspace_id.clone())
     }
 
     /// Clients for real AWS: the default credential chain and region, with any endpoint
     /// overrides the user set (`AWS_ENDPOINT_URL_AMP`, ...). Fails if no credentials load.
-    pub async fn aws(region: Option<String>, workspace_id: Option<String>) -> Result<Self, TargetError> {
+    pub async fn aws(
+        region: Option<String>,
+        workspace_id: Option<String>,
+    ) -> Result<Self, TargetError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(r) = region {
             loader = loader.region(Region::new(r));
@@ -79,9 +98,16 @@ impl Target {
             return Err(TargetError::NoRegion);
         }
         let provider = sdk.credentials_provider().ok_or_else(|| {
-            TargetError::NoCredentials(aws_credential_types::provider::error::CredentialsError::not_loaded("no credentials provider"))
+            TargetError::NoCredentials(
+                aws_credential_types::provider::error::CredentialsError::not_loaded(
+                    "no credentials provider",
+                ),
+            )
         })?;
-        provider.provide_credentials().await.map_err(TargetError::NoCredentials)?;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(TargetError::NoCredentials)?;
         let sts = aws_sdk_sts::Client::new(&sdk);
         let amp = aws_sdk_amp::Client::new(&sdk);
         Self::from_parts(TargetKind::Aws, &sdk, sts, amp, workspace_id)
@@ -94,7 +120,9 @@ impl Target {
         amp: aws_sdk_amp::Client,
         workspace_id: Option<String>,
     ) -> Result<Self, TargetError> {
-        let credentials = sdk.credentials_provider().expect("a credentials provider is configured");
+        let credentials = sdk
+            .credentials_provider()
+            .expect("a credentials provider is configured");
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(5))
             .build()

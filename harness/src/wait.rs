@@ -18,10 +18,22 @@ pub enum Probe<T> {
 
 #[derive(Debug)]
 pub enum Waited<T> {
-    Done { value: T, after: Duration, attempts: u32 },
-    Aborted { value: T, after: Duration, attempts: u32 },
+    Done {
+        value: T,
+        after: Duration,
+        attempts: u32,
+    },
+    Aborted {
+        value: T,
+        after: Duration,
+        attempts: u32,
+    },
     /// The deadline passed; `last` is the latest observation, if any probe finished.
-    TimedOut { last: Option<T>, after: Duration, attempts: u32 },
+    TimedOut {
+        last: Option<T>,
+        after: Duration,
+        attempts: u32,
+    },
 }
 
 /// Polls `probe` with exponential backoff (from `first` up to a quarter of the deadline,
@@ -46,13 +58,35 @@ where
     loop {
         let remaining = deadline.saturating_sub(started.elapsed());
         if remaining.is_zero() {
-            return Waited::TimedOut { last, after: started.elapsed(), attempts };
+            return Waited::TimedOut {
+                last,
+                after: started.elapsed(),
+                attempts,
+            };
         }
         attempts += 1;
         match tokio::time::timeout(remaining, probe()).await {
-            Err(_) => return Waited::TimedOut { last, after: started.elapsed(), attempts },
-            Ok(Probe::Done(value)) => return Waited::Done { value, after: started.elapsed(), attempts },
-            Ok(Probe::Abort(value)) => return Waited::Aborted { value, after: started.elapsed(), attempts },
+            Err(_) => {
+                return Waited::TimedOut {
+                    last,
+                    after: started.elapsed(),
+                    attempts,
+                };
+            }
+            Ok(Probe::Done(value)) => {
+                return Waited::Done {
+                    value,
+                    after: started.elapsed(),
+                    attempts,
+                };
+            }
+            Ok(Probe::Abort(value)) => {
+                return Waited::Aborted {
+                    value,
+                    after: started.elapsed(),
+                    attempts,
+                };
+            }
             Ok(Probe::Pending(value)) => last = Some(value),
         }
         let delay = delays.next().unwrap_or(max_delay);
@@ -71,31 +105,56 @@ mod tests {
         let w = wait_until(Duration::from_secs(5), Duration::from_millis(1), || {
             n += 1;
             let k = n;
-            async move { if k >= 3 { Probe::Done(k) } else { Probe::Pending(k) } }
+            async move {
+                if k >= 3 {
+                    Probe::Done(k)
+                } else {
+                    Probe::Pending(k)
+                }
+            }
         })
         .await;
-        assert!(matches!(w, Waited::Done { value: 3, attempts: 3, .. }));
+        assert!(matches!(
+            w,
+            Waited::Done {
+                value: 3,
+                attempts: 3,
+                ..
+            }
+        ));
     }
 
     #[tokio::test]
     async fn times_out_with_the_last_observation() {
-        let w = wait_until(Duration::from_millis(50), Duration::from_millis(5), || async { Probe::Pending(7) }).await;
+        let w = wait_until(
+            Duration::from_millis(50),
+            Duration::from_millis(5),
+            || async { Probe::Pending(7) },
+        )
+        .await;
         assert!(matches!(w, Waited::TimedOut { last: Some(7), .. }));
     }
 
     #[tokio::test]
     async fn a_hanging_probe_is_cut_at_the_deadline() {
-        let w: Waited<()> = wait_until(Duration::from_millis(50), Duration::from_millis(5), || async {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Probe::Done(())
-        })
+        let w: Waited<()> = wait_until(
+            Duration::from_millis(50),
+            Duration::from_millis(5),
+            || async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Probe::Done(())
+            },
+        )
         .await;
         assert!(matches!(w, Waited::TimedOut { last: None, .. }));
     }
 
     #[tokio::test]
     async fn abort_stops_at_once() {
-        let w = wait_until(Duration::from_secs(5), Duration::from_millis(1), || async { Probe::Abort("no") }).await;
+        let w = wait_until(Duration::from_secs(5), Duration::from_millis(1), || async {
+            Probe::Abort("no")
+        })
+        .await;
         assert!(matches!(w, Waited::Aborted { attempts: 1, .. }));
     }
 }

@@ -61,7 +61,10 @@ impl Identities {
     }
 
     pub fn insert(&self, id: Identity) {
-        self.by_key.write().unwrap().insert(id.access_key_id.clone(), id);
+        self.by_key
+            .write()
+            .unwrap()
+            .insert(id.access_key_id.clone(), id);
     }
 
     pub fn get(&self, access_key_id: &str) -> Option<Identity> {

@@ -90,7 +90,12 @@ impl MockStack {
         let (ids, user) = Identities::with_default_user();
         let identities = Arc::new(ids);
         let clock = Arc::new(Clock::default());
-        let amp = Arc::new(AmpState::new(&cfg.region, cfg.amp.clone(), identities.clone(), clock.clone()));
+        let amp = Arc::new(AmpState::new(
+            &cfg.region,
+            cfg.amp.clone(),
+            identities.clone(),
+            clock.clone(),
+        ));
         let sts = Arc::new(StsState {
             region: cfg.region.clone(),
             identities: identities.clone(),
@@ -121,7 +126,14 @@ impl MockStack {
             serve(sts_listener, sts::router(sts.clone())),
         ];
         tracing::debug!(amp = %endpoints.amp, sts = %endpoints.sts, "mock stack listening");
-        Ok(Self { amp, sts, identities, clock, endpoints, tasks })
+        Ok(Self {
+            amp,
+            sts,
+            identities,
+            clock,
+            endpoints,
+            tasks,
+        })
     }
 
     pub fn endpoints(&self) -> &MockEndpoints {
@@ -147,7 +159,13 @@ impl Drop for MockStack {
 
 async fn bind(service: &'static str, port: u16) -> Result<TcpListener, StartError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { service, addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            service,
+            addr,
+            source,
+        })
 }
 
 fn url_of(l: &TcpListener) -> String {

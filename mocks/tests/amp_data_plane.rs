@@ -28,13 +28,21 @@ struct Mock {
 fn mock() -> Mock {
     let (ids, user) = Identities::with_default_user();
     let clock = Arc::new(Clock::default());
-    let state = Arc::new(AmpState::new(REGION, AmpSettings::default(), Arc::new(ids), clock.clone()));
+    let state = Arc::new(AmpState::new(
+        REGION,
+        AmpSettings::default(),
+        Arc::new(ids),
+        clock.clone(),
+    ));
     state.insert_workspace(Workspace::new(WS.to_string(), REGION, None, clock.now()));
     Mock { state, user }
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// How a test client signs.
@@ -46,18 +54,39 @@ struct Signing<'a> {
 }
 
 fn signing(user: &Identity) -> Signing<'_> {
-    Signing { user: Some(user), region: REGION, service: "aps", time: SystemTime::now() }
+    Signing {
+        user: Some(user),
+        region: REGION,
+        service: "aps",
+        time: SystemTime::now(),
+    }
 }
 
-fn build(method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>, s: &Signing<'_>) -> Request<Body> {
+fn build(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    s: &Signing<'_>,
+) -> Request<Body> {
     let uri = format!("https://{HOST}{path}");
-    let mut req = Request::builder().method(method).uri(&uri).header("host", HOST);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(&uri)
+        .header("host", HOST);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let mut req = req.body(body).unwrap();
     if let Some(user) = s.user {
-        let identity = Credentials::new(&user.access_key_id, &user.secret_access_key, None, None, "test").into();
+        let identity = Credentials::new(
+            &user.access_key_id,
+            &user.secret_access_key,
+            None,
+            None,
+            "test",
+        )
+        .into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(s.region)
@@ -67,8 +96,11 @@ fn build(method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>, s: &
             .build()
             .unwrap()
             .into();
-        let headers: Vec<(String, String)> =
-            req.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string())).collect();
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect();
         let signable = SignableRequest::new(
             method,
             uri.as_str(),
@@ -87,7 +119,10 @@ fn series(name: &str, extra: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSer
     labels.extend(extra.iter().map(|(k, v)| Label::new(*k, *v)));
     TimeSeries {
         labels,
-        samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+        samples: samples
+            .iter()
+            .map(|&(timestamp, value)| Sample { value, timestamp })
+            .collect(),
         ..Default::default()
     }
 }
@@ -102,17 +137,35 @@ const RW_HEADERS: &[(&str, &str)] = &[
 async fn send(m: &Mock, req: Request<Body>) -> (StatusCode, String) {
     let resp = amp::router(m.state.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 async fn write_with(m: &Mock, ts: Vec<TimeSeries>, s: &Signing<'_>) -> (StatusCode, String) {
-    let body = pipecheck_prompb::encode(&WriteRequest { timeseries: ts, metadata: vec![] });
-    send(m, build("POST", &format!("/workspaces/{WS}/api/v1/remote_write"), RW_HEADERS, body, s)).await
+    let body = pipecheck_prompb::encode(&WriteRequest {
+        timeseries: ts,
+        metadata: vec![],
+    });
+    send(
+        m,
+        build(
+            "POST",
+            &format!("/workspaces/{WS}/api/v1/remote_write"),
+            RW_HEADERS,
+            body,
+            s,
+        ),
+    )
+    .await
 }
 
 async fn query(m: &Mock, q: &str) -> (StatusCode, serde_json::Value) {
-    let body = form_urlencoded::Serializer::new(String::new()).append_pair("query", q).append_pair("time", &format!("{}", now_ms() as f64 / 1000.0)).finish();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("query", q)
+        .append_pair("time", &format!("{}", now_ms() as f64 / 1000.0))
+        .finish();
     let req = build(
         "POST",
         &format!("/workspaces/{WS}/api/v1/query"),
@@ -121,14 +174,22 @@ async fn query(m: &Mock, q: &str) -> (StatusCode, serde_json::Value) {
         &signing(&m.user),
     );
     let (status, body) = send(m, req).await;
-    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    )
 }
 
 #[tokio::test]
 async fn a_signed_write_is_stored_and_queryable() {
     let m = mock();
     let t = now_ms();
-    let (status, body) = write_with(&m, vec![series("up", &[("job", "a")], &[(t, 1.5)])], &signing(&m.user)).await;
+    let (status, body) = write_with(
+        &m,
+        vec![series("up", &[("job", "a")], &[(t, 1.5)])],
+        &signing(&m.user),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.is_empty());
     let (status, v) = query(&m, "up{job=\"a\"}").await;
@@ -142,7 +203,10 @@ async fn a_signed_write_is_stored_and_queryable() {
 #[tokio::test]
 async fn unsigned_writes_are_refused() {
     let m = mock();
-    let s = Signing { user: None, ..signing(&m.user) };
+    let s = Signing {
+        user: None,
+        ..signing(&m.user)
+    };
     let (status, body) = write_with(&m, vec![series("up", &[], &[(now_ms(), 1.0)])], &s).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body, r#"{"message":"Missing Authentication Token"}"#);
@@ -152,11 +216,17 @@ async fn unsigned_writes_are_refused() {
 #[tokio::test]
 async fn writes_signed_for_another_region_or_service_are_refused() {
     let m = mock();
-    let s = Signing { region: "eu-west-1", ..signing(&m.user) };
+    let s = Signing {
+        region: "eu-west-1",
+        ..signing(&m.user)
+    };
     let (status, body) = write_with(&m, vec![series("up", &[], &[(now_ms(), 1.0)])], &s).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("scoped to a valid region"), "{body}");
-    let s = Signing { service: "execute-api", ..signing(&m.user) };
+    let s = Signing {
+        service: "execute-api",
+        ..signing(&m.user)
+    };
     let (status, body) = write_with(&m, vec![series("up", &[], &[(now_ms(), 1.0)])], &s).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("scoped to correct service: 'aps'"), "{body}");
@@ -166,26 +236,51 @@ async fn writes_signed_for_another_region_or_service_are_refused() {
 async fn writes_from_a_skewed_clock_are_refused() {
     let m = mock();
     for skew in [-360i64, 360] {
-        let time = if skew < 0 { SystemTime::now() - Duration::from_secs(360) } else { SystemTime::now() + Duration::from_secs(360) };
-        let s = Signing { time, ..signing(&m.user) };
+        let time = if skew < 0 {
+            SystemTime::now() - Duration::from_secs(360)
+        } else {
+            SystemTime::now() + Duration::from_secs(360)
+        };
+        let s = Signing {
+            time,
+            ..signing(&m.user)
+        };
         let (status, body) = write_with(&m, vec![series("up", &[], &[(now_ms(), 1.0)])], &s).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "skew {skew}");
-        assert!(body.contains("Signature expired") || body.contains("Signature not yet current"), "{body}");
+        assert!(
+            body.contains("Signature expired") || body.contains("Signature not yet current"),
+            "{body}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_tampered_body_is_refused() {
     let m = mock();
-    let good = pipecheck_prompb::encode(&WriteRequest { timeseries: vec![series("up", &[], &[(now_ms(), 1.0)])], metadata: vec![] });
-    let mut req = build("POST", &format!("/workspaces/{WS}/api/v1/remote_write"), RW_HEADERS, good.clone(), &signing(&m.user));
-    let evil = pipecheck_prompb::encode(&WriteRequest { timeseries: vec![series("up", &[], &[(now_ms(), 666.0)])], metadata: vec![] });
+    let good = pipecheck_prompb::encode(&WriteRequest {
+        timeseries: vec![series("up", &[], &[(now_ms(), 1.0)])],
+        metadata: vec![],
+    });
+    let mut req = build(
+        "POST",
+        &format!("/workspaces/{WS}/api/v1/remote_write"),
+        RW_HEADERS,
+        good.clone(),
+        &signing(&m.user),
+    );
+    let evil = pipecheck_prompb::encode(&WriteRequest {
+        timeseries: vec![series("up", &[], &[(now_ms(), 666.0)])],
+        metadata: vec![],
+    });
     assert_eq!(evil.len(), good.len());
     *req.body_mut() = Body::from(evil);
     let (status, body) = send(&m, req).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("does not match"), "{body}");
-    assert!(body.contains("The Canonical String for this request should have been"), "{body}");
+    assert!(
+        body.contains("The Canonical String for this request should have been"),
+        "{body}"
+    );
     assert_eq!(m.state.store(WS).unwrap().sample_count(), 0);
 }
 
@@ -194,21 +289,41 @@ async fn a_wrong_secret_and_an_unknown_key_are_refused() {
     let m = mock();
     let mut wrong = m.user.clone();
     wrong.secret_access_key = "not-the-secret".into();
-    let (status, body) = write_with(&m, vec![series("up", &[], &[(now_ms(), 1.0)])], &signing(&wrong)).await;
+    let (status, body) = write_with(
+        &m,
+        vec![series("up", &[], &[(now_ms(), 1.0)])],
+        &signing(&wrong),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("does not match"), "{body}");
     let mut unknown = m.user.clone();
     unknown.access_key_id = "AKIAUNKNOWN000000000".into();
-    let (status, body) = write_with(&m, vec![series("up", &[], &[(now_ms(), 1.0)])], &signing(&unknown)).await;
+    let (status, body) = write_with(
+        &m,
+        vec![series("up", &[], &[(now_ms(), 1.0)])],
+        &signing(&unknown),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(body.contains("security token included in the request is invalid"), "{body}");
+    assert!(
+        body.contains("security token included in the request is invalid"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn an_identity_without_remote_write_is_denied() {
     let m = mock();
-    m.state.identities.update(&m.user.access_key_id, |id| id.allowed_actions = ["aps:QueryMetrics".to_string()].into());
-    let (status, body) = write_with(&m, vec![series("up", &[], &[(now_ms(), 1.0)])], &signing(&m.user)).await;
+    m.state.identities.update(&m.user.access_key_id, |id| {
+        id.allowed_actions = ["aps:QueryMetrics".to_string()].into()
+    });
+    let (status, body) = write_with(
+        &m,
+        vec![series("up", &[], &[(now_ms(), 1.0)])],
+        &signing(&m.user),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.starts_with(r#"{"Message":"User: arn:aws:iam::111122223333:user/pipecheck is not authorized to perform: aps:RemoteWrite on resource: arn:aws:aps:us-east-1:111122223333:workspace/"#), "{body}");
 }
@@ -217,7 +332,13 @@ async fn an_identity_without_remote_write_is_denied() {
 async fn an_unknown_workspace_is_404() {
     let m = mock();
     let body = pipecheck_prompb::encode(&WriteRequest::default());
-    let req = build("POST", "/workspaces/ws-nope/api/v1/remote_write", RW_HEADERS, body, &signing(&m.user));
+    let req = build(
+        "POST",
+        "/workspaces/ws-nope/api/v1/remote_write",
+        RW_HEADERS,
+        body,
+        &signing(&m.user),
+    );
     let (status, body) = send(&m, req).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, r#"{"Message":"Workspace not found"}"#);
@@ -226,20 +347,44 @@ async fn an_unknown_workspace_is_404() {
 #[tokio::test]
 async fn bad_formats_are_refused() {
     let m = mock();
-    let raw = prost::Message::encode_to_vec(&WriteRequest { timeseries: vec![series("up", &[], &[(now_ms(), 1.0)])], metadata: vec![] });
+    let raw = prost::Message::encode_to_vec(&WriteRequest {
+        timeseries: vec![series("up", &[], &[(now_ms(), 1.0)])],
+        metadata: vec![],
+    });
     // Uncompressed protobuf labelled as snappy.
-    let req = build("POST", &format!("/workspaces/{WS}/api/v1/remote_write"), RW_HEADERS, raw.clone(), &signing(&m.user));
+    let req = build(
+        "POST",
+        &format!("/workspaces/{WS}/api/v1/remote_write"),
+        RW_HEADERS,
+        raw.clone(),
+        &signing(&m.user),
+    );
     let (status, body) = send(&m, req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.ends_with('\n'), "Cortex's plain-text bodies end in a newline: {body:?}");
+    assert!(
+        body.ends_with('\n'),
+        "Cortex's plain-text bodies end in a newline: {body:?}"
+    );
     // Wrong content type.
     let mut headers = RW_HEADERS.to_vec();
     headers[0] = ("content-type", "application/json");
-    let req = build("POST", &format!("/workspaces/{WS}/api/v1/remote_write"), &headers, raw, &signing(&m.user));
+    let req = build(
+        "POST",
+        &format!("/workspaces/{WS}/api/v1/remote_write"),
+        &headers,
+        raw,
+        &signing(&m.user),
+    );
     let (status, _) = send(&m, req).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // GET is not a remote write.
-    let req = build("GET", &format!("/workspaces/{WS}/api/v1/remote_write"), &[], vec![], &signing(&m.user));
+    let req = build(
+        "GET",
+        &format!("/workspaces/{WS}/api/v1/remote_write"),
+        &[],
+        vec![],
+        &signing(&m.user),
+    );
     let (status, _) = send(&m, req).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -250,7 +395,10 @@ async fn invalid_series_are_refused_but_valid_ones_in_the_same_request_are_kept(
     let t = now_ms();
     let (status, body) = write_with(
         &m,
-        vec![series("good", &[], &[(t, 1.0)]), series("1bad", &[], &[(t, 1.0)])],
+        vec![
+            series("good", &[], &[(t, 1.0)]),
+            series("1bad", &[], &[(t, 1.0)]),
+        ],
         &signing(&m.user),
     )
     .await;
@@ -264,12 +412,25 @@ async fn invalid_series_are_refused_but_valid_ones_in_the_same_request_are_kept(
 async fn out_of_order_and_duplicate_samples_get_the_ingester_errors() {
     let m = mock();
     let t = now_ms();
-    let (status, body) = write_with(&m, vec![series("c", &[], &[(t, 2.0), (t - 1000, 1.0)])], &signing(&m.user)).await;
+    let (status, body) = write_with(
+        &m,
+        vec![series("c", &[], &[(t, 2.0), (t - 1000, 1.0)])],
+        &signing(&m.user),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("user=111122223333_ws-") && body.contains("err: out of order sample. timestamp="), "{body}");
-    let (status, body) = write_with(&m, vec![series("c", &[], &[(t, 3.0)])], &signing(&m.user)).await;
+    assert!(
+        body.contains("user=111122223333_ws-")
+            && body.contains("err: out of order sample. timestamp="),
+        "{body}"
+    );
+    let (status, body) =
+        write_with(&m, vec![series("c", &[], &[(t, 3.0)])], &signing(&m.user)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("err: duplicate sample for timestamp"), "{body}");
+    assert!(
+        body.contains("err: duplicate sample for timestamp"),
+        "{body}"
+    );
     // The same value again is not an error.
     let (status, _) = write_with(&m, vec![series("c", &[], &[(t, 2.0)])], &signing(&m.user)).await;
     assert_eq!(status, StatusCode::OK);
@@ -278,14 +439,31 @@ async fn out_of_order_and_duplicate_samples_get_the_ingester_errors() {
 #[tokio::test]
 async fn throttling_and_dropping_faults_behave_as_injected() {
     let m = mock();
-    m.state.set_faults(AmpFaults { throttle_remote_write: Throttle::Next(1), ..Default::default() });
+    m.state.set_faults(AmpFaults {
+        throttle_remote_write: Throttle::Next(1),
+        ..Default::default()
+    });
     let s = vec![series("up", &[], &[(now_ms(), 1.0)])];
     let (status, body) = write_with(&m, s.clone(), &signing(&m.user)).await;
-    assert_eq!((status, body.as_str()), (StatusCode::TOO_MANY_REQUESTS, r#"{"message":"Rate exceeded"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            r#"{"message":"Rate exceeded"}"#
+        )
+    );
     let (status, _) = write_with(&m, s.clone(), &signing(&m.user)).await;
     assert_eq!(status, StatusCode::OK);
-    m.state.set_faults(AmpFaults { drop_accepted_samples: true, ..Default::default() });
-    let (status, _) = write_with(&m, vec![series("dropped", &[], &[(now_ms(), 1.0)])], &signing(&m.user)).await;
+    m.state.set_faults(AmpFaults {
+        drop_accepted_samples: true,
+        ..Default::default()
+    });
+    let (status, _) = write_with(
+        &m,
+        vec![series("dropped", &[], &[(now_ms(), 1.0)])],
+        &signing(&m.user),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (_, v) = query(&m, "dropped").await;
     assert_eq!(v["data"]["result"].as_array().unwrap().len(), 0);
@@ -295,7 +473,15 @@ async fn throttling_and_dropping_faults_behave_as_injected() {
 async fn the_query_api_speaks_the_prometheus_envelope() {
     let m = mock();
     let t = now_ms();
-    write_with(&m, vec![series("up", &[("job", "a")], &[(t, 1.0)]), series("up", &[("job", "b")], &[(t, 2.0)])], &signing(&m.user)).await;
+    write_with(
+        &m,
+        vec![
+            series("up", &[("job", "a")], &[(t, 1.0)]),
+            series("up", &[("job", "b")], &[(t, 2.0)]),
+        ],
+        &signing(&m.user),
+    )
+    .await;
     let (status, v) = query(&m, "sum(up)").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["data"]["result"][0]["value"][1], "3");
@@ -307,12 +493,24 @@ async fn the_query_api_speaks_the_prometheus_envelope() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["status"], "error");
     // GET works too, and series/labels answer.
-    let req = build("GET", &format!("/workspaces/{WS}/api/v1/series?match%5B%5D=up"), &[], vec![], &signing(&m.user));
+    let req = build(
+        "GET",
+        &format!("/workspaces/{WS}/api/v1/series?match%5B%5D=up"),
+        &[],
+        vec![],
+        &signing(&m.user),
+    );
     let (status, body) = send(&m, req).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
-    let req = build("GET", &format!("/workspaces/{WS}/api/v1/label/job/values"), &[], vec![], &signing(&m.user));
+    let req = build(
+        "GET",
+        &format!("/workspaces/{WS}/api/v1/label/job/values"),
+        &[],
+        vec![],
+        &signing(&m.user),
+    );
     let (_, body) = send(&m, req).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["data"], serde_json::json!(["a", "b"]));
@@ -321,11 +519,25 @@ async fn the_query_api_speaks_the_prometheus_envelope() {
 #[tokio::test]
 async fn queries_need_query_metrics_and_a_signature() {
     let m = mock();
-    m.state.identities.update(&m.user.access_key_id, |id| id.allowed_actions = ["aps:RemoteWrite".to_string()].into());
+    m.state.identities.update(&m.user.access_key_id, |id| {
+        id.allowed_actions = ["aps:RemoteWrite".to_string()].into()
+    });
     let (status, v) = query(&m, "up").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(v["Message"].as_str().unwrap().contains("aps:QueryMetrics"), "{v}");
-    let req = build("GET", &format!("/workspaces/{WS}/api/v1/query?query=up"), &[], vec![], &Signing { user: None, ..signing(&m.user) });
+    assert!(
+        v["Message"].as_str().unwrap().contains("aps:QueryMetrics"),
+        "{v}"
+    );
+    let req = build(
+        "GET",
+        &format!("/workspaces/{WS}/api/v1/query?query=up"),
+        &[],
+        vec![],
+        &Signing {
+            user: None,
+            ..signing(&m.user)
+        },
+    );
     let (status, body) = send(&m, req).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body, r#"{"message":"Missing Authentication Token"}"#);

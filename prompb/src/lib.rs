@@ -38,7 +38,10 @@ pub struct Label {
 
 impl Label {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), value: value.into() }
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -175,9 +178,14 @@ pub fn encode(req: &WriteRequest) -> Vec<u8> {
 pub fn decode(body: &[u8], max_decompressed: usize) -> Result<WriteRequest, DecodeError> {
     let len = snap::raw::decompress_len(body).map_err(DecodeError::Snappy)?;
     if len > max_decompressed {
-        return Err(DecodeError::TooLarge { actual: len, limit: max_decompressed });
+        return Err(DecodeError::TooLarge {
+            actual: len,
+            limit: max_decompressed,
+        });
     }
-    let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(DecodeError::Snappy)?;
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(DecodeError::Snappy)?;
     WriteRequest::decode(raw.as_slice()).map_err(DecodeError::Protobuf)
 }
 
@@ -189,7 +197,10 @@ mod tests {
         WriteRequest {
             timeseries: vec![TimeSeries {
                 labels: vec![Label::new("__name__", "up"), Label::new("job", "a")],
-                samples: vec![Sample { value: 1.5, timestamp: 1_700_000_000_000 }],
+                samples: vec![Sample {
+                    value: 1.5,
+                    timestamp: 1_700_000_000_000,
+                }],
                 ..Default::default()
             }],
             metadata: vec![],
@@ -215,7 +226,10 @@ mod tests {
     #[test]
     fn refuses_oversized_body_before_inflating() {
         let body = encode(&sample_request());
-        assert!(matches!(decode(&body, 4), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode(&body, 4),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -31,14 +31,21 @@ fn differences(expected: &[(BTreeMap<String, String>, f64)], got: &[ResultSeries
         }
     }
     for (labels, v) in seen {
-        diffs.push(format!("unexpected series {} = {v} (labels differ from what was written?)", fmt_labels(labels)));
+        diffs.push(format!(
+            "unexpected series {} = {v} (labels differ from what was written?)",
+            fmt_labels(labels)
+        ));
     }
     diffs
 }
 
 pub fn fmt_labels(l: &BTreeMap<String, String>) -> String {
     let name = l.get("__name__").cloned().unwrap_or_default();
-    let rest: Vec<String> = l.iter().filter(|(k, _)| *k != "__name__").map(|(k, v)| format!("{k}={v:?}")).collect();
+    let rest: Vec<String> = l
+        .iter()
+        .filter(|(k, _)| *k != "__name__")
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
     format!("{name}{{{}}}", rest.join(", "))
 }
 
@@ -59,45 +66,101 @@ impl Link for AmpQuery {
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(client) = ctx.data_client() else {
-                return Check::fail("no workspace endpoint to query", "amp.workspace did not provide one");
+                return Check::fail(
+                    "no workspace endpoint to query",
+                    "amp.workspace did not provide one",
+                );
             };
             let canary = &ctx.canary;
             let written_at = ctx.facts().written_at.unwrap_or_else(Instant::now);
-            let expected: Vec<(BTreeMap<String, String>, f64)> =
-                canary.series.iter().map(|s| (s.labels.clone(), s.last().1)).collect();
+            let expected: Vec<(BTreeMap<String, String>, f64)> = canary
+                .series
+                .iter()
+                .map(|s| (s.labels.clone(), s.last().1))
+                .collect();
             let selector = canary.selector();
             let probe = || async {
-                match tokio::time::timeout(ctx.deadlines.request, client.query(&selector, canary.end_ms)).await {
-                    Err(_) => Probe::Pending(Seen::Diffs(vec![format!("no answer within {:?}", ctx.deadlines.request)], String::new())),
-                    Ok(Err(e)) => Probe::Pending(Seen::Diffs(vec![crate::error_chain(&e)], String::new())),
-                    Ok(Ok(QueryResult::Data { series, exchange, .. })) => {
+                match tokio::time::timeout(
+                    ctx.deadlines.request,
+                    client.query(&selector, canary.end_ms),
+                )
+                .await
+                {
+                    Err(_) => Probe::Pending(Seen::Diffs(
+                        vec![format!("no answer within {:?}", ctx.deadlines.request)],
+                        String::new(),
+                    )),
+                    Ok(Err(e)) => {
+                        Probe::Pending(Seen::Diffs(vec![crate::error_chain(&e)], String::new()))
+                    }
+                    Ok(Ok(QueryResult::Data {
+                        series, exchange, ..
+                    })) => {
                         let diffs = differences(&expected, &series);
-                        if diffs.is_empty() { Probe::Done(Seen::Diffs(diffs, exchange.summary())) } else { Probe::Pending(Seen::Diffs(diffs, exchange.summary())) }
+                        if diffs.is_empty() {
+                            Probe::Done(Seen::Diffs(diffs, exchange.summary()))
+                        } else {
+                            Probe::Pending(Seen::Diffs(diffs, exchange.summary()))
+                        }
                     }
                     Ok(Ok(QueryResult::Refused { exchange, .. })) => {
                         // 429 and 5xx may pass; AMP's other refusals will not.
                         let transient = matches!(exchange.status, Some(429) | Some(500..=599));
-                        let check = Check::from_diagnosis(Status::Fail, diagnose_amp("query", &exchange)).with("query", exchange.summary());
-                        if transient { Probe::Pending(Seen::Refused(check)) } else { Probe::Abort(Seen::Refused(check)) }
+                        let check =
+                            Check::from_diagnosis(Status::Fail, diagnose_amp("query", &exchange))
+                                .with("query", exchange.summary());
+                        if transient {
+                            Probe::Pending(Seen::Refused(check))
+                        } else {
+                            Probe::Abort(Seen::Refused(check))
+                        }
                     }
                 }
             };
             let waited = wait_until(ctx.deadlines.arrival, Duration::from_millis(10), probe).await;
             let (last_summary, after) = match waited {
-                Waited::Done { value: Seen::Diffs(_, summary), .. } => (summary, written_at.elapsed()),
-                Waited::Aborted { value: Seen::Refused(check), .. } | Waited::TimedOut { last: Some(Seen::Refused(check)), .. } => return check,
-                Waited::Aborted { value: Seen::Diffs(d, s), .. } => return Check::fail("unexpected answer", d.join("; ")).with("query", s),
-                Waited::Done { value: Seen::Refused(check), .. } => return check,
-                Waited::TimedOut { last, after, attempts } => {
+                Waited::Done {
+                    value: Seen::Diffs(_, summary),
+                    ..
+                } => (summary, written_at.elapsed()),
+                Waited::Aborted {
+                    value: Seen::Refused(check),
+                    ..
+                }
+                | Waited::TimedOut {
+                    last: Some(Seen::Refused(check)),
+                    ..
+                } => return check,
+                Waited::Aborted {
+                    value: Seen::Diffs(d, s),
+                    ..
+                } => return Check::fail("unexpected answer", d.join("; ")).with("query", s),
+                Waited::Done {
+                    value: Seen::Refused(check),
+                    ..
+                } => return check,
+                Waited::TimedOut {
+                    last,
+                    after,
+                    attempts,
+                } => {
                     let (diffs, summary) = match last {
                         Some(Seen::Diffs(d, s)) => (d, s),
                         _ => (vec!["no query finished".to_string()], String::new()),
                     };
                     let missing = diffs.iter().filter(|d| d.starts_with("missing")).count();
                     let verdict = if missing == expected.len() {
-                        format!("the canary never became queryable: 0 of {} series after {:.1}s, though AMP accepted the write", expected.len(), after.as_secs_f64())
+                        format!(
+                            "the canary never became queryable: 0 of {} series after {:.1}s, though AMP accepted the write",
+                            expected.len(),
+                            after.as_secs_f64()
+                        )
                     } else {
-                        format!("the canary came back incomplete or wrong after {:.1}s: {} difference(s)", after.as_secs_f64(), diffs.len())
+                        format!(
+                            "the canary came back incomplete or wrong after {:.1}s: {} difference(s)",
+                            after.as_secs_f64(),
+                            diffs.len()
+                        )
                     };
                     let mut c = Check::fail(
                         verdict,
@@ -117,15 +180,41 @@ impl Link for AmpQuery {
             let counter_query = format!("{COUNTER}{{{RUN_LABEL}=\"{}\"}}", canary.run_id);
             let range = client.query_range(&counter_query, canary.first_ms(), canary.end_ms, step);
             let history = match tokio::time::timeout(ctx.deadlines.request, range).await {
-                Ok(Ok(QueryResult::Data { series, .. })) if series.len() == 1 => series[0].points.clone(),
-                Ok(Ok(QueryResult::Data { series, exchange, .. })) => {
-                    return Check::fail(format!("range query of the counter returned {} series, expected 1", series.len()), "see the evidence").with("query_range", exchange.summary());
+                Ok(Ok(QueryResult::Data { series, .. })) if series.len() == 1 => {
+                    series[0].points.clone()
+                }
+                Ok(Ok(QueryResult::Data {
+                    series, exchange, ..
+                })) => {
+                    return Check::fail(
+                        format!(
+                            "range query of the counter returned {} series, expected 1",
+                            series.len()
+                        ),
+                        "see the evidence",
+                    )
+                    .with("query_range", exchange.summary());
                 }
                 Ok(Ok(QueryResult::Refused { exchange, .. })) => {
-                    return Check::from_diagnosis(Status::Fail, diagnose_amp("range query", &exchange)).with("query_range", exchange.summary());
+                    return Check::from_diagnosis(
+                        Status::Fail,
+                        diagnose_amp("range query", &exchange),
+                    )
+                    .with("query_range", exchange.summary());
                 }
-                Ok(Err(e)) => return Check::fail("range query of the counter failed", "see the evidence").with("error", crate::error_chain(&e)),
-                Err(_) => return Check::fail(format!("range query did not answer within {:?}", ctx.deadlines.request), "the query API is slow or unreachable"),
+                Ok(Err(e)) => {
+                    return Check::fail("range query of the counter failed", "see the evidence")
+                        .with("error", crate::error_chain(&e));
+                }
+                Err(_) => {
+                    return Check::fail(
+                        format!(
+                            "range query did not answer within {:?}",
+                            ctx.deadlines.request
+                        ),
+                        "the query API is slow or unreachable",
+                    );
+                }
             };
             if history != counter.samples {
                 return Check::fail(
@@ -152,7 +241,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -162,14 +254,23 @@ mod tests {
         let c = labels(&[("__name__", "c")]);
         let expected = vec![(a.clone(), 1.0), (b.clone(), 2.0)];
         let got = vec![
-            ResultSeries { labels: a, points: vec![(0, 1.0)] },
-            ResultSeries { labels: c, points: vec![(0, 3.0)] },
+            ResultSeries {
+                labels: a,
+                points: vec![(0, 1.0)],
+            },
+            ResultSeries {
+                labels: c,
+                points: vec![(0, 3.0)],
+            },
         ];
         let d = differences(&expected, &got);
         assert_eq!(d.len(), 2);
         assert!(d[0].starts_with("missing b{}"));
         assert!(d[1].starts_with("unexpected series c{}"));
-        let got = vec![ResultSeries { labels: b.clone(), points: vec![(0, 2.5)] }];
+        let got = vec![ResultSeries {
+            labels: b.clone(),
+            points: vec![(0, 2.5)],
+        }];
         assert!(differences(&[(b, 2.0)], &got)[0].contains("= 2.5, expected 2"));
     }
 }

@@ -26,7 +26,10 @@ impl Link for AmpRemoteWrite {
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(client) = ctx.data_client() else {
-                return Check::fail("no workspace endpoint to write to", "amp.workspace did not provide one");
+                return Check::fail(
+                    "no workspace endpoint to write to",
+                    "amp.workspace did not provide one",
+                );
             };
             let req = ctx.canary.write_request();
             let samples: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
@@ -40,18 +43,22 @@ impl Link for AmpRemoteWrite {
             let mut retried: Vec<String> = Vec::new();
             let started = Instant::now();
             let last: Result<Exchange, ClientError> = loop {
-                let attempt = tokio::time::timeout(ctx.deadlines.request, client.remote_write(body.clone(), &ctx.writer)).await;
-                let outcome = match attempt {
-                    Err(_) => None,
-                    Ok(r) => Some(r),
-                };
+                let attempt = tokio::time::timeout(
+                    ctx.deadlines.request,
+                    client.remote_write(body.clone(), &ctx.writer),
+                )
+                .await;
+                let outcome = attempt.ok();
                 let retryable = match &outcome {
                     None => true,
                     Some(Ok(ex)) => matches!(ex.status, Some(429) | Some(500..=599)),
                     Some(Err(ClientError::Transport { .. })) => true,
                     Some(Err(_)) => false,
                 };
-                let done = !retryable || outcome.as_ref().is_some_and(|r| r.as_ref().is_ok_and(Exchange::is_success));
+                let done = !retryable
+                    || outcome
+                        .as_ref()
+                        .is_some_and(|r| r.as_ref().is_ok_and(Exchange::is_success));
                 let delay = if done { None } else { delays.next() };
                 match (outcome, delay) {
                     (Some(r), None) => break r,
@@ -75,7 +82,11 @@ impl Link for AmpRemoteWrite {
             let ex = match last {
                 Ok(ex) => ex,
                 Err(e) => {
-                    return Check::fail("the canary could not be sent", "see the evidence for the cause").with("error", crate::error_chain(&e));
+                    return Check::fail(
+                        "the canary could not be sent",
+                        "see the evidence for the cause",
+                    )
+                    .with("error", crate::error_chain(&e));
                 }
             };
             let mut check = if ex.is_success() {
@@ -89,7 +100,11 @@ impl Link for AmpRemoteWrite {
                     Check::pass(what)
                 } else {
                     let mut c = Check::warn(
-                        format!("{what}, after {} retried attempt(s) ({})", retried.len(), first_status(&retried)),
+                        format!(
+                            "{what}, after {} retried attempt(s) ({})",
+                            retried.len(),
+                            first_status(&retried)
+                        ),
                         "writes were refused before they passed: a sender with a short retry budget loses data here; check the request rate against the workspace's quotas",
                     );
                     c.status = Status::Warn;
@@ -111,6 +126,15 @@ impl Link for AmpRemoteWrite {
 }
 
 fn first_status(retried: &[String]) -> String {
-    retried.first().map(|s| s.split(" -> ").nth(1).unwrap_or(s).chars().take(60).collect()).unwrap_or_default()
+    retried
+        .first()
+        .map(|s| {
+            s.split(" -> ")
+                .nth(1)
+                .unwrap_or(s)
+                .chars()
+                .take(60)
+                .collect()
+        })
+        .unwrap_or_default()
 }
-

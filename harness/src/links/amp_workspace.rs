@@ -41,33 +41,70 @@ impl Link for AmpWorkspace {
             let probe = || async {
                 let call = ctx.target.amp.describe_workspace().workspace_id(&id).send();
                 match tokio::time::timeout(ctx.deadlines.request, call).await {
-                    Err(_) => Probe::Pending(Seen::Error(format!("DescribeWorkspace did not answer within {:?}", ctx.deadlines.request), None)),
+                    Err(_) => Probe::Pending(Seen::Error(
+                        format!(
+                            "DescribeWorkspace did not answer within {:?}",
+                            ctx.deadlines.request
+                        ),
+                        None,
+                    )),
                     Ok(Ok(out)) => {
                         let Some(ws) = out.workspace() else {
-                            return Probe::Abort(Seen::Error("DescribeWorkspace answered without a workspace".into(), None));
+                            return Probe::Abort(Seen::Error(
+                                "DescribeWorkspace answered without a workspace".into(),
+                                None,
+                            ));
                         };
-                        let status = ws.status().map(|s| s.status_code().clone()).unwrap_or(WorkspaceStatusCode::from("UNKNOWN"));
-                        let seen = Seen::Status(status.clone(), ws.prometheus_endpoint().map(str::to_string), ws.arn().to_string());
+                        let status = ws
+                            .status()
+                            .map(|s| s.status_code().clone())
+                            .unwrap_or(WorkspaceStatusCode::from("UNKNOWN"));
+                        let seen = Seen::Status(
+                            status.clone(),
+                            ws.prometheus_endpoint().map(str::to_string),
+                            ws.arn().to_string(),
+                        );
                         match status {
-                            WorkspaceStatusCode::Creating | WorkspaceStatusCode::Updating => Probe::Pending(seen),
+                            WorkspaceStatusCode::Creating | WorkspaceStatusCode::Updating => {
+                                Probe::Pending(seen)
+                            }
                             _ => Probe::Done(seen),
                         }
                     }
-                    Ok(Err(SdkError::ServiceError(se))) if matches!(se.err(), DescribeWorkspaceError::ResourceNotFoundException(_)) => {
+                    Ok(Err(SdkError::ServiceError(se)))
+                        if matches!(
+                            se.err(),
+                            DescribeWorkspaceError::ResourceNotFoundException(_)
+                        ) =>
+                    {
                         Probe::Abort(Seen::Missing(DisplayErrorContext(se.err()).to_string()))
                     }
                     Ok(Err(e)) => {
                         let code = e.code().map(str::to_string);
-                        let retry = matches!(code.as_deref(), Some("ThrottlingException" | "InternalServerException"));
+                        let retry = matches!(
+                            code.as_deref(),
+                            Some("ThrottlingException" | "InternalServerException")
+                        );
                         let seen = Seen::Error(DisplayErrorContext(&e).to_string(), code);
-                        if retry { Probe::Pending(seen) } else { Probe::Abort(seen) }
+                        if retry {
+                            Probe::Pending(seen)
+                        } else {
+                            Probe::Abort(seen)
+                        }
                     }
                 }
             };
-            let waited = wait_until(ctx.deadlines.workspace, Duration::from_millis(50), probe).await;
+            let waited =
+                wait_until(ctx.deadlines.workspace, Duration::from_millis(50), probe).await;
             let (seen, after) = match waited {
-                Waited::Done { value, after, .. } | Waited::Aborted { value, after, .. } => (value, after),
-                Waited::TimedOut { last: Some(Seen::Status(status, _, arn)), after, .. } => {
+                Waited::Done { value, after, .. } | Waited::Aborted { value, after, .. } => {
+                    (value, after)
+                }
+                Waited::TimedOut {
+                    last: Some(Seen::Status(status, _, arn)),
+                    after,
+                    ..
+                } => {
                     return Check::fail(
                         format!("workspace {id} is still {} after {:.1}s", status.as_str(), after.as_secs_f64()),
                         "the workspace never became ACTIVE: check it in the AMP console; recreate it if it stays CREATING",

@@ -21,7 +21,10 @@ impl Link for AwsIdentity {
             let out = match tokio::time::timeout(ctx.deadlines.request, call).await {
                 Err(_) => {
                     return Check::fail(
-                        format!("STS GetCallerIdentity did not answer within {:?}", ctx.deadlines.request),
+                        format!(
+                            "STS GetCallerIdentity did not answer within {:?}",
+                            ctx.deadlines.request
+                        ),
                         "the STS endpoint is unreachable from here: check network access to sts.<region>.amazonaws.com (or the STS VPC endpoint)",
                     );
                 }
@@ -31,7 +34,10 @@ impl Link for AwsIdentity {
                 Ok(id) => {
                     let arn = id.arn().unwrap_or_default().to_string();
                     ctx.facts().caller_arn = Some(arn.clone());
-                    Check::pass(format!("authenticated as {arn} (account {})", id.account().unwrap_or("?")))
+                    Check::pass(format!(
+                        "authenticated as {arn} (account {})",
+                        id.account().unwrap_or("?")
+                    ))
                 }
                 Err(e) => {
                     let detail = DisplayErrorContext(&e).to_string();

@@ -40,7 +40,9 @@ pub struct RunContext {
 
 impl RunContext {
     pub fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {
-        self.facts.lock().expect("facts lock is never poisoned: links do not panic while holding it")
+        self.facts
+            .lock()
+            .expect("facts lock is never poisoned: links do not panic while holding it")
     }
 
     /// The data-plane client `amp.workspace` set up.

@@ -19,7 +19,13 @@ pub use diagnosis::{Diagnosis, diagnose_amp};
 pub use pipecheck_reports::Evidence;
 
 /// Every link this build knows, in chain order (also the report's order).
-pub const ALL: &[&str] = &["aws.identity", "amp.workspace", "amp.remote_write", "amp.query", "pipeline.delivery"];
+pub const ALL: &[&str] = &[
+    "aws.identity",
+    "amp.workspace",
+    "amp.remote_write",
+    "amp.query",
+    "pipeline.delivery",
+];
 
 pub fn is_known(name: &str) -> bool {
     ALL.contains(&name)
@@ -45,23 +51,46 @@ pub struct Check {
 
 impl Check {
     pub fn pass(verdict: impl Into<String>) -> Self {
-        Self { status: Status::Pass, verdict: verdict.into(), hint: None, evidence: vec![] }
+        Self {
+            status: Status::Pass,
+            verdict: verdict.into(),
+            hint: None,
+            evidence: vec![],
+        }
     }
 
     pub fn warn(verdict: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { status: Status::Warn, verdict: verdict.into(), hint: Some(hint.into()), evidence: vec![] }
+        Self {
+            status: Status::Warn,
+            verdict: verdict.into(),
+            hint: Some(hint.into()),
+            evidence: vec![],
+        }
     }
 
     pub fn fail(verdict: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { status: Status::Fail, verdict: verdict.into(), hint: Some(hint.into()), evidence: vec![] }
+        Self {
+            status: Status::Fail,
+            verdict: verdict.into(),
+            hint: Some(hint.into()),
+            evidence: vec![],
+        }
     }
 
     pub fn from_diagnosis(status: Status, d: Diagnosis) -> Self {
-        Self { status, verdict: d.verdict, hint: Some(d.hint), evidence: vec![] }
+        Self {
+            status,
+            verdict: d.verdict,
+            hint: Some(d.hint),
+            evidence: vec![],
+        }
     }
 
     pub fn with(mut self, label: impl Into<String>, body: impl Into<String>) -> Self {
-        self.evidence.push(Evidence { label: label.into(), body: body.into() });
+        self.evidence.push(Evidence {
+            label: label.into(),
+            body: body.into(),
+        });
         self
     }
 }
@@ -86,7 +115,11 @@ fn by_name(name: &str) -> Option<Arc<dyn Link>> {
 /// The links named, plus every link they depend on, in chain order. Unknown names are
 /// refused when the scenario is parsed, so they are skipped here.
 pub fn closure(names: &[String]) -> Vec<Arc<dyn Link>> {
-    let mut wanted: Vec<&str> = if names.is_empty() { ALL.to_vec() } else { names.iter().map(String::as_str).collect() };
+    let mut wanted: Vec<&str> = if names.is_empty() {
+        ALL.to_vec()
+    } else {
+        names.iter().map(String::as_str).collect()
+    };
     let mut i = 0;
     while i < wanted.len() {
         if let Some(link) = by_name(wanted[i]) {
@@ -98,7 +131,10 @@ pub fn closure(names: &[String]) -> Vec<Arc<dyn Link>> {
         }
         i += 1;
     }
-    ALL.iter().filter(|n| wanted.contains(n)).filter_map(|n| by_name(n)).collect()
+    ALL.iter()
+        .filter(|n| wanted.contains(n))
+        .filter_map(|n| by_name(n))
+        .collect()
 }
 
 #[cfg(test)]
@@ -111,7 +147,10 @@ mod tests {
             let link = by_name(name).expect("known link builds");
             assert_eq!(link.name(), *name);
             for dep in link.depends_on() {
-                let j = ALL.iter().position(|n| n == dep).expect("dependency is known");
+                let j = ALL
+                    .iter()
+                    .position(|n| n == dep)
+                    .expect("dependency is known");
                 assert!(j < i, "{dep} must come before {name}");
             }
         }
@@ -119,7 +158,18 @@ mod tests {
 
     #[test]
     fn closure_adds_dependencies() {
-        let names: Vec<&str> = closure(&["amp.query".to_string()]).iter().map(|l| l.name()).collect();
-        assert_eq!(names, vec!["aws.identity", "amp.workspace", "amp.remote_write", "amp.query"]);
+        let names: Vec<&str> = closure(&["amp.query".to_string()])
+            .iter()
+            .map(|l| l.name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "aws.identity",
+                "amp.workspace",
+                "amp.remote_write",
+                "amp.query"
+            ]
+        );
     }
 }

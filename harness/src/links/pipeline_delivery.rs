@@ -28,15 +28,38 @@ pub fn expectations(ctx: &RunContext) -> Vec<Expectation> {
     let n = counter.len();
     // The sample two intervals back is what `offset 2*interval` selects at the end time.
     let back = Duration::from_millis((c.interval.as_millis() * 2) as u64);
-    let count = c.by_name(&format!("{HISTOGRAM}_count")).next().map(|s| s.last().1).unwrap_or(0.0);
-    let sum = c.by_name(&format!("{HISTOGRAM}_sum")).next().map(|s| s.last().1).unwrap_or(0.0);
+    let count = c
+        .by_name(&format!("{HISTOGRAM}_count"))
+        .next()
+        .map(|s| s.last().1)
+        .unwrap_or(0.0);
+    let sum = c
+        .by_name(&format!("{HISTOGRAM}_sum"))
+        .next()
+        .map(|s| s.last().1)
+        .unwrap_or(0.0);
     vec![
-        Expectation { what: "sum of the gauges", query: format!("sum by ({RUN_LABEL}) ({GAUGE}{{{sel}}})"), value: gauges.iter().sum() },
-        Expectation { what: "count of the gauges", query: format!("count({GAUGE}{{{sel}}})"), value: gauges.len() as f64 },
-        Expectation { what: "largest gauge", query: format!("max({GAUGE}{{{sel}}})"), value: gauges.iter().cloned().fold(f64::MIN, f64::max) },
+        Expectation {
+            what: "sum of the gauges",
+            query: format!("sum by ({RUN_LABEL}) ({GAUGE}{{{sel}}})"),
+            value: gauges.iter().sum(),
+        },
+        Expectation {
+            what: "count of the gauges",
+            query: format!("count({GAUGE}{{{sel}}})"),
+            value: gauges.len() as f64,
+        },
+        Expectation {
+            what: "largest gauge",
+            query: format!("max({GAUGE}{{{sel}}})"),
+            value: gauges.iter().cloned().fold(f64::MIN, f64::max),
+        },
         Expectation {
             what: "counter growth over two intervals",
-            query: format!("{COUNTER}{{{sel}}} - {COUNTER}{{{sel}}} offset {}s", back.as_secs()),
+            query: format!(
+                "{COUNTER}{{{sel}}} - {COUNTER}{{{sel}}} offset {}s",
+                back.as_secs()
+            ),
             value: counter[n - 1].1 - counter[n - 3].1,
         },
         Expectation {
@@ -69,33 +92,53 @@ impl Link for PipelineDelivery {
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(client) = ctx.data_client() else {
-                return Check::fail("no workspace endpoint to query", "amp.workspace did not provide one");
+                return Check::fail(
+                    "no workspace endpoint to query",
+                    "amp.workspace did not provide one",
+                );
             };
             let exps = expectations(ctx);
             let mut wrong = Vec::new();
             let mut evidence = Vec::new();
             for e in &exps {
-                let answer = tokio::time::timeout(ctx.deadlines.request, client.query(&e.query, ctx.canary.end_ms)).await;
+                let answer = tokio::time::timeout(
+                    ctx.deadlines.request,
+                    client.query(&e.query, ctx.canary.end_ms),
+                )
+                .await;
                 match answer {
-                    Err(_) => wrong.push(format!("{}: no answer within {:?}", e.what, ctx.deadlines.request)),
+                    Err(_) => wrong.push(format!(
+                        "{}: no answer within {:?}",
+                        e.what, ctx.deadlines.request
+                    )),
                     Ok(Err(err)) => wrong.push(format!("{}: {}", e.what, crate::error_chain(&err))),
                     Ok(Ok(QueryResult::Refused { exchange, .. })) => {
                         let d = diagnose_amp("query", &exchange);
-                        return Check::from_diagnosis(Status::Fail, d).with(e.what, format!("{}\n{}", e.query, exchange.summary()));
+                        return Check::from_diagnosis(Status::Fail, d)
+                            .with(e.what, format!("{}\n{}", e.query, exchange.summary()));
                     }
                     Ok(Ok(QueryResult::Data { series, .. })) => {
-                        let got: Vec<f64> = series.iter().filter_map(|s| s.points.last().map(|p| p.1)).collect();
+                        let got: Vec<f64> = series
+                            .iter()
+                            .filter_map(|s| s.points.last().map(|p| p.1))
+                            .collect();
                         if got.len() == 1 && close(got[0], e.value) {
                             evidence.push(format!("{} = {} ✓", e.query, got[0]));
                         } else {
-                            wrong.push(format!("{}: {} returned {got:?}, expected [{}]", e.what, e.query, e.value));
+                            wrong.push(format!(
+                                "{}: {} returned {got:?}, expected [{}]",
+                                e.what, e.query, e.value
+                            ));
                         }
                     }
                 }
             }
             if wrong.is_empty() {
-                Check::pass(format!("{} consumer queries over the canary returned the expected values", exps.len()))
-                    .with("queries", evidence.join("\n"))
+                Check::pass(format!(
+                    "{} consumer queries over the canary returned the expected values",
+                    exps.len()
+                ))
+                .with("queries", evidence.join("\n"))
             } else {
                 Check::fail(
                     format!("{} of {} consumer queries returned wrong values ({})", wrong.len(), exps.len(), wrong[0]),

@@ -73,13 +73,12 @@ impl Workspace {
 
     /// Advances the lifecycle: CREATING becomes ACTIVE once its time has come.
     fn refresh(&mut self, now: SystemTime) {
-        if self.status == WorkspaceStatus::Creating {
-            if let Some(at) = self.active_at {
-                if now >= at {
-                    self.status = WorkspaceStatus::Active;
-                    self.active_at = None;
-                }
-            }
+        if self.status == WorkspaceStatus::Creating
+            && let Some(at) = self.active_at
+            && now >= at
+        {
+            self.status = WorkspaceStatus::Active;
+            self.active_at = None;
         }
     }
 }
@@ -158,7 +157,12 @@ pub struct AmpState {
 }
 
 impl AmpState {
-    pub fn new(region: &str, settings: AmpSettings, identities: Arc<Identities>, clock: Arc<Clock>) -> Self {
+    pub fn new(
+        region: &str,
+        settings: AmpSettings,
+        identities: Arc<Identities>,
+        clock: Arc<Clock>,
+    ) -> Self {
         Self {
             region: region.to_string(),
             settings,
@@ -187,8 +191,10 @@ impl AmpState {
     pub fn list_workspaces<R>(&self, mut f: impl FnMut(&Workspace) -> R) -> Vec<R> {
         let now = self.clock.now();
         let mut all = self.workspaces.write().unwrap();
-        let mut ws: Vec<&mut Workspace> =
-            all.values_mut().filter(|w| w.region == self.region).collect();
+        let mut ws: Vec<&mut Workspace> = all
+            .values_mut()
+            .filter(|w| w.region == self.region)
+            .collect();
         ws.sort_by(|a, b| a.id.cmp(&b.id));
         ws.into_iter()
             .map(|w| {

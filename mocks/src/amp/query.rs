@@ -12,10 +12,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value as Json_, json};
 
+use super::AmpState;
 use super::error::AmpError;
 use super::promql::{self, EvalError, EvalOptions};
 use super::store::{Labels, SeriesSource, Store};
-use super::AmpState;
 use crate::sigv4::read_verified;
 
 /// Prometheus refuses range queries with more points than this per series.
@@ -26,10 +26,16 @@ const MAX_QUERY_BODY: usize = 1 << 20;
 pub fn router() -> Router<Arc<AmpState>> {
     Router::new()
         .route("/workspaces/{id}/api/v1/query", get(query).post(query))
-        .route("/workspaces/{id}/api/v1/query_range", get(query_range).post(query_range))
+        .route(
+            "/workspaces/{id}/api/v1/query_range",
+            get(query_range).post(query_range),
+        )
         .route("/workspaces/{id}/api/v1/series", get(series).post(series))
         .route("/workspaces/{id}/api/v1/labels", get(labels).post(labels))
-        .route("/workspaces/{id}/api/v1/label/{name}/values", get(label_values))
+        .route(
+            "/workspaces/{id}/api/v1/label/{name}/values",
+            get(label_values),
+        )
         .route("/workspaces/{id}/api/v1/metadata", get(metadata))
 }
 
@@ -43,15 +49,24 @@ pub struct ApiError {
 
 impl ApiError {
     fn bad_data(message: impl Into<String>) -> Self {
-        Self { kind: "bad_data", message: message.into() }
+        Self {
+            kind: "bad_data",
+            message: message.into(),
+        }
     }
 }
 
 impl From<EvalError> for ApiError {
     fn from(e: EvalError) -> Self {
         match e {
-            EvalError::BadData(m) => Self { kind: "bad_data", message: m },
-            EvalError::Execution(m) => Self { kind: "execution", message: m },
+            EvalError::BadData(m) => Self {
+                kind: "bad_data",
+                message: m,
+            },
+            EvalError::Execution(m) => Self {
+                kind: "execution",
+                message: m,
+            },
         }
     }
 }
@@ -65,7 +80,10 @@ impl IntoResponse for ApiError {
             "timeout" | "canceled" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, Json(json!({"status": "error", "errorType": self.kind, "error": self.message})))
+        (
+            status,
+            Json(json!({"status": "error", "errorType": self.kind, "error": self.message})),
+        )
             .into_response()
     }
 }
@@ -114,11 +132,18 @@ struct QueryCtx {
 
 impl QueryCtx {
     fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn params(&self, name: &str) -> Vec<&str> {
-        self.params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.params
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -171,7 +196,10 @@ fn success(data: Json_) -> Response {
 }
 
 fn opts(ctx: &QueryCtx) -> EvalOptions {
-    EvalOptions { lookback_ms: ctx.lookback_ms, ..EvalOptions::default() }
+    EvalOptions {
+        lookback_ms: ctx.lookback_ms,
+        ..EvalOptions::default()
+    }
 }
 
 async fn query(
@@ -180,9 +208,12 @@ async fn query(
     req: Request,
 ) -> Result<Response, QueryFailure> {
     let ctx = authorize(&st, &id, "aps:QueryMetrics", req).await?;
-    let q = ctx.param("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))?;
+    let q = ctx.param("query").ok_or_else(|| {
+        ApiError::bad_data("invalid parameter \"query\": query must not be empty")
+    })?;
     let t = match ctx.param("time") {
-        Some(t) => parse_time(t).map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
+        Some(t) => parse_time(t)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
         None => ctx.now_ms,
     };
     let v = promql::eval_instant(q, t, ctx.store.as_ref(), &opts(&ctx))?;
@@ -195,22 +226,35 @@ async fn query_range(
     req: Request,
 ) -> Result<Response, QueryFailure> {
     let ctx = authorize(&st, &id, "aps:QueryMetrics", req).await?;
-    let q = ctx.param("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))?;
+    let q = ctx.param("query").ok_or_else(|| {
+        ApiError::bad_data("invalid parameter \"query\": query must not be empty")
+    })?;
     let required = |name: &str| -> Result<i64, ApiError> {
         let raw = ctx.param(name).ok_or_else(|| {
-            ApiError::bad_data(format!("invalid parameter \"{name}\": cannot parse \"\" to a valid timestamp"))
+            ApiError::bad_data(format!(
+                "invalid parameter \"{name}\": cannot parse \"\" to a valid timestamp"
+            ))
         })?;
-        parse_time(raw).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}")))
+        parse_time(raw)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}")))
     };
     let start = required("start")?;
     let end = required("end")?;
     if end < start {
-        return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time").into());
+        return Err(ApiError::bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        )
+        .into());
     }
     let step = ctx
         .param("step")
-        .ok_or_else(|| ApiError::bad_data("invalid parameter \"step\": cannot parse \"\" to a valid duration"))
-        .and_then(|s| parse_duration(s).map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}"))))?;
+        .ok_or_else(|| {
+            ApiError::bad_data("invalid parameter \"step\": cannot parse \"\" to a valid duration")
+        })
+        .and_then(|s| {
+            parse_duration(s)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))
+        })?;
     if step <= 0 {
         return Err(ApiError::bad_data("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer").into());
     }
@@ -228,15 +272,28 @@ fn matching_series(ctx: &QueryCtx, required: bool) -> Result<Vec<Labels>, ApiErr
     if selectors.is_empty() && required {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let start = ctx.param("start").map(parse_time).transpose().map_err(ApiError::bad_data)?.unwrap_or(i64::MIN);
-    let end = ctx.param("end").map(parse_time).transpose().map_err(ApiError::bad_data)?.unwrap_or(i64::MAX);
+    let start = ctx
+        .param("start")
+        .map(parse_time)
+        .transpose()
+        .map_err(ApiError::bad_data)?
+        .unwrap_or(i64::MIN);
+    let end = ctx
+        .param("end")
+        .map(parse_time)
+        .transpose()
+        .map_err(ApiError::bad_data)?
+        .unwrap_or(i64::MAX);
     let mut out: BTreeSet<Labels> = BTreeSet::new();
     if selectors.is_empty() {
         out.extend(ctx.store.all_series(&|_| true));
     }
     for sel in selectors {
         let sel = promql::Selector::parse(sel)?;
-        for s in ctx.store.select(sel.metric_name(), &|l| sel.matches(l), start, end) {
+        for s in ctx
+            .store
+            .select(sel.metric_name(), &|l| sel.matches(l), start, end)
+        {
             if !s.samples.is_empty() {
                 out.insert(s.labels);
             }
@@ -246,7 +303,11 @@ fn matching_series(ctx: &QueryCtx, required: bool) -> Result<Vec<Labels>, ApiErr
 }
 
 fn labels_json(l: &Labels) -> Json_ {
-    Json_::Object(l.iter().map(|(k, v)| (k.clone(), Json_::String(v.clone()))).collect())
+    Json_::Object(
+        l.iter()
+            .map(|(k, v)| (k.clone(), Json_::String(v.clone())))
+            .collect(),
+    )
 }
 
 async fn series(
@@ -265,8 +326,11 @@ async fn labels(
     req: Request,
 ) -> Result<Response, QueryFailure> {
     let ctx = authorize(&st, &id, "aps:GetLabels", req).await?;
-    let names: BTreeSet<String> =
-        matching_series(&ctx, false)?.into_iter().flatten().map(|(k, _)| k).collect();
+    let names: BTreeSet<String> = matching_series(&ctx, false)?
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .collect();
     Ok(success(json!(names)))
 }
 
@@ -295,15 +359,17 @@ async fn metadata(
     req: Request,
 ) -> Result<Response, QueryFailure> {
     authorize(&st, &id, "aps:GetMetricMetadata", req).await?;
-    Ok(success(Json_::Object(BTreeMap::<String, Json_>::new().into_iter().collect())))
+    Ok(success(Json_::Object(
+        BTreeMap::<String, Json_>::new().into_iter().collect(),
+    )))
 }
 
 /// A Prometheus API timestamp: RFC 3339 or Unix seconds with a fraction, to milliseconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() {
-            return Ok((secs * 1000.0).round() as i64);
-        }
+    if let Ok(secs) = s.parse::<f64>()
+        && secs.is_finite()
+    {
+        return Ok((secs * 1000.0).round() as i64);
     }
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
@@ -312,10 +378,10 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 
 /// A step: seconds as a float, or a Prometheus duration (`15s`, `1m30s`, `500ms`).
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() {
-            return Ok((secs * 1000.0).round() as i64);
-        }
+    if let Ok(secs) = s.parse::<f64>()
+        && secs.is_finite()
+    {
+        return Ok((secs * 1000.0).round() as i64);
     }
     promql_parser::util::parse_duration(s)
         .map(|d| d.as_millis() as i64)
@@ -329,7 +395,10 @@ mod tests {
     #[test]
     fn parses_prometheus_times_and_durations() {
         assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500);
-        assert_eq!(parse_time("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000_000);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000
+        );
         assert!(parse_time("yesterday").is_err());
         assert_eq!(parse_duration("15").unwrap(), 15_000);
         assert_eq!(parse_duration("1m30s").unwrap(), 90_000);

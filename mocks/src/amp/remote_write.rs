@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
-use axum::Router;
 
 use pipecheck_prompb::{self as prompb, TimeSeries};
 
@@ -54,9 +54,9 @@ async fn remote_write(
     throttle(&st)?;
     check_headers(&parts.headers)?;
     let write = prompb::decode(&body, st.settings.max_request_bytes).map_err(|e| match e {
-        prompb::DecodeError::TooLarge { actual, limit } => {
-            AmpError::BadRequest(format!("received message larger than max ({actual} vs {limit})"))
-        }
+        prompb::DecodeError::TooLarge { actual, limit } => AmpError::BadRequest(format!(
+            "received message larger than max ({actual} vs {limit})"
+        )),
         other => AmpError::BadRequest(error_chain(&other)),
     })?;
 
@@ -90,7 +90,11 @@ fn throttle(st: &AmpState) -> Result<(), AmpError> {
         Throttle::Off => Ok(()),
         Throttle::Always => Err(AmpError::Throttled),
         Throttle::Next(n) => {
-            faults.throttle_remote_write = if n <= 1 { Throttle::Off } else { Throttle::Next(n - 1) };
+            faults.throttle_remote_write = if n <= 1 {
+                Throttle::Off
+            } else {
+                Throttle::Next(n - 1)
+            };
             Err(AmpError::Throttled)
         }
     }
@@ -140,12 +144,18 @@ fn validate(ts: &TimeSeries, s: &super::AmpSettings, now_ms: i64) -> Result<Vali
         .map(|l| (l.name.clone(), l.value.clone()))
         .collect();
     labels.sort_by(|a, b| a.0.cmp(&b.0));
-    let name = labels.iter().find(|(k, _)| k == "__name__").map(|(_, v)| v.clone());
+    let name = labels
+        .iter()
+        .find(|(k, _)| k == "__name__")
+        .map(|(_, v)| v.clone());
     let Some(name) = name else {
         return Err("sample missing metric name".to_string());
     };
     if !valid_metric_name(&name) {
-        return Err(format!("sample invalid metric name: {}", go_quote(&name, 200)));
+        return Err(format!(
+            "sample invalid metric name: {}",
+            go_quote(&name, 200)
+        ));
     }
     if labels.len() > s.max_labels_per_series {
         return Err(format!(
@@ -195,10 +205,18 @@ fn validate(ts: &TimeSeries, s: &super::AmpSettings, now_ms: i64) -> Result<Vali
     let mut samples = Vec::with_capacity(ts.samples.len());
     for smp in &ts.samples {
         if smp.timestamp < oldest {
-            return Err(format!("timestamp too old: {} metric: {}", smp.timestamp, go_quote(&name, 200)));
+            return Err(format!(
+                "timestamp too old: {} metric: {}",
+                smp.timestamp,
+                go_quote(&name, 200)
+            ));
         }
         if smp.timestamp > newest {
-            return Err(format!("timestamp too new: {} metric: {}", smp.timestamp, go_quote(&name, 200)));
+            return Err(format!(
+                "timestamp too new: {} metric: {}",
+                smp.timestamp,
+                go_quote(&name, 200)
+            ));
         }
         samples.push((smp.timestamp, smp.value));
     }
@@ -218,7 +236,10 @@ fn ingester_error(e: &AppendError, labels: &Labels, account: &str, ws: &str) -> 
     let series = format_labels(labels);
     let inner = match e {
         AppendError::OutOfOrder { timestamp_ms, .. } => {
-            format!("err: out of order sample. timestamp={}, series={series}", rfc3339_nano(*timestamp_ms))
+            format!(
+                "err: out of order sample. timestamp={}, series={series}",
+                rfc3339_nano(*timestamp_ms)
+            )
         }
         AppendError::Duplicate { timestamp_ms, .. } => format!(
             "err: duplicate sample for timestamp. timestamp={}, series={series}",
@@ -262,8 +283,10 @@ fn format_series(name: &str, labels: &Labels) -> String {
 
 /// `{__name__="x", k="v"}` (Prometheus labels.String()).
 fn format_labels(labels: &Labels) -> String {
-    let inner: Vec<String> =
-        labels.iter().map(|(k, v)| format!("{k}={}", go_quote(v, usize::MAX))).collect();
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={}", go_quote(v, usize::MAX)))
+        .collect();
     format!("{{{}}}", inner.join(", "))
 }
 
@@ -294,25 +317,41 @@ mod tests {
     fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
         TimeSeries {
             labels: labels.iter().map(|(k, v)| Label::new(*k, *v)).collect(),
-            samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+            samples: samples
+                .iter()
+                .map(|&(timestamp, value)| Sample { value, timestamp })
+                .collect(),
             ..Default::default()
         }
     }
 
     fn check(ts: TimeSeries) -> Result<Validated, String> {
-        validate(&ts, &super::super::AmpSettings::default(), 1_700_000_000_000)
+        validate(
+            &ts,
+            &super::super::AmpSettings::default(),
+            1_700_000_000_000,
+        )
     }
 
     #[test]
     fn sorts_labels_and_drops_empty_values() {
-        let (labels, _) =
-            check(series(&[("job", "a"), ("__name__", "up"), ("empty", "")], &[])).unwrap();
-        assert_eq!(labels, vec![("__name__".into(), "up".into()), ("job".into(), "a".into())]);
+        let (labels, _) = check(series(
+            &[("job", "a"), ("__name__", "up"), ("empty", "")],
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(
+            labels,
+            vec![("__name__".into(), "up".into()), ("job".into(), "a".into())]
+        );
     }
 
     #[test]
     fn rejects_with_cortex_messages() {
-        assert_eq!(check(series(&[("job", "a")], &[])).unwrap_err(), "sample missing metric name");
+        assert_eq!(
+            check(series(&[("job", "a")], &[])).unwrap_err(),
+            "sample missing metric name"
+        );
         assert_eq!(
             check(series(&[("__name__", "1bad")], &[])).unwrap_err(),
             r#"sample invalid metric name: "1bad""#
@@ -322,15 +361,24 @@ mod tests {
             r#"sample invalid label: "1x" metric "up{1x=\"a\"}""#
         );
         assert_eq!(
-            check(series(&[("__name__", "up"), ("job", "a"), ("job", "b")], &[])).unwrap_err(),
+            check(series(
+                &[("__name__", "up"), ("job", "a"), ("job", "b")],
+                &[]
+            ))
+            .unwrap_err(),
             r#"duplicate label name: "job" metric "up{job=\"a\", job=\"b\"}""#
         );
-        let many: Vec<(String, String)> =
-            (0..70).map(|i| (format!("l{i:02}"), "v".to_string())).collect();
-        let mut labels: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let many: Vec<(String, String)> = (0..70)
+            .map(|i| (format!("l{i:02}"), "v".to_string()))
+            .collect();
+        let mut labels: Vec<(&str, &str)> =
+            many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         labels.push(("__name__", "up"));
         let err = check(series(&labels, &[])).unwrap_err();
-        assert!(err.starts_with("series has too many labels (actual: 71, limit: 70) series: 'up{"), "{err}");
+        assert!(
+            err.starts_with("series has too many labels (actual: 71, limit: 70) series: 'up{"),
+            "{err}"
+        );
         let err = check(series(&[("__name__", "up")], &[(1, 1.0)])).unwrap_err();
         assert_eq!(err, r#"timestamp too old: 1 metric: "up""#);
     }

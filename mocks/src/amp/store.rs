@@ -26,7 +26,10 @@ impl SeriesData {
 }
 
 pub fn metric_name(labels: &Labels) -> Option<&str> {
-    labels.iter().find(|(k, _)| k == "__name__").map(|(_, v)| v.as_str())
+    labels
+        .iter()
+        .find(|(k, _)| k == "__name__")
+        .map(|(_, v)| v.as_str())
 }
 
 /// What the PromQL evaluator reads from. `name` is an index hint (the selector's metric
@@ -48,7 +51,11 @@ pub enum AppendError {
     OutOfOrder { timestamp_ms: i64, newest_ms: i64 },
     /// Same timestamp as a stored sample, different value.
     #[error("duplicate sample for timestamp")]
-    Duplicate { timestamp_ms: i64, existing: f64, new: f64 },
+    Duplicate {
+        timestamp_ms: i64,
+        existing: f64,
+        new: f64,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -83,16 +90,27 @@ impl Store {
         samples: &[(i64, f64)],
         ooo_window_ms: i64,
     ) -> Result<usize, AppendError> {
-        debug_assert!(labels.windows(2).all(|w| w[0].0 < w[1].0), "labels must be sorted");
+        debug_assert!(
+            labels.windows(2).all(|w| w[0].0 < w[1].0),
+            "labels must be sorted"
+        );
         let mut inner = self.inner.write().unwrap();
         let key = Arc::new(labels);
         if !inner.series.contains_key(&key) {
             if let Some(name) = metric_name(&key) {
-                inner.by_name.entry(name.to_string()).or_default().push(key.clone());
+                inner
+                    .by_name
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(key.clone());
             }
-            inner
-                .series
-                .insert(key.clone(), Series { labels: key.clone(), samples: Vec::new() });
+            inner.series.insert(
+                key.clone(),
+                Series {
+                    labels: key.clone(),
+                    samples: Vec::new(),
+                },
+            );
         }
         let series = inner.series.get_mut(&key).expect("inserted above");
         let mut added = 0;
@@ -151,17 +169,24 @@ fn insert_sample(
         }
         Some(&(last_ts, _)) => {
             let pos = samples.partition_point(|&(t, _)| t < ts);
-            if let Some(&(t, existing)) = samples.get(pos) {
-                if t == ts {
-                    return if existing.to_bits() == v.to_bits() {
-                        Ok(false)
-                    } else {
-                        Err(AppendError::Duplicate { timestamp_ms: ts, existing, new: v })
-                    };
-                }
+            if let Some(&(t, existing)) = samples.get(pos)
+                && t == ts
+            {
+                return if existing.to_bits() == v.to_bits() {
+                    Ok(false)
+                } else {
+                    Err(AppendError::Duplicate {
+                        timestamp_ms: ts,
+                        existing,
+                        new: v,
+                    })
+                };
             }
             if ts < last_ts - ooo_window_ms || ooo_window_ms == 0 {
-                return Err(AppendError::OutOfOrder { timestamp_ms: ts, newest_ms: last_ts });
+                return Err(AppendError::OutOfOrder {
+                    timestamp_ms: ts,
+                    newest_ms: last_ts,
+                });
             }
             samples.insert(pos, (ts, v));
             Ok(true)
@@ -184,7 +209,10 @@ impl SeriesSource for Store {
             }
             let lo = s.samples.partition_point(|&(t, _)| t < start_ms);
             let hi = s.samples.partition_point(|&(t, _)| t <= end_ms);
-            Some(SeriesData { labels: (*s.labels).clone(), samples: s.samples[lo..hi].to_vec() })
+            Some(SeriesData {
+                labels: (*s.labels).clone(),
+                samples: s.samples[lo..hi].to_vec(),
+            })
         };
         let mut out: Vec<SeriesData> = match name {
             Some(n) => inner
@@ -206,7 +234,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        let mut l: Labels = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut l: Labels = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         l.sort();
         l
     }
@@ -214,9 +245,14 @@ mod tests {
     #[test]
     fn appends_and_selects_by_name_and_range() {
         let s = Store::new();
-        s.append(labels(&[("__name__", "a"), ("x", "1")]), &[(1, 1.0), (2, 2.0), (3, 3.0)], 0)
+        s.append(
+            labels(&[("__name__", "a"), ("x", "1")]),
+            &[(1, 1.0), (2, 2.0), (3, 3.0)],
+            0,
+        )
+        .unwrap();
+        s.append(labels(&[("__name__", "b")]), &[(1, 9.0)], 0)
             .unwrap();
-        s.append(labels(&[("__name__", "b")]), &[(1, 9.0)], 0).unwrap();
         let got = s.select(Some("a"), &|_| true, 2, 3);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].samples, vec![(2, 2.0), (3, 3.0)]);
@@ -230,11 +266,20 @@ mod tests {
         let l = labels(&[("__name__", "a")]);
         s.append(l.clone(), &[(10, 1.0)], 0).unwrap();
         assert_eq!(s.append(l.clone(), &[(10, 1.0)], 0), Ok(0));
-        assert!(matches!(s.append(l.clone(), &[(10, 2.0)], 0), Err(AppendError::Duplicate { .. })));
-        assert!(matches!(s.append(l.clone(), &[(5, 2.0)], 0), Err(AppendError::OutOfOrder { .. })));
+        assert!(matches!(
+            s.append(l.clone(), &[(10, 2.0)], 0),
+            Err(AppendError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            s.append(l.clone(), &[(5, 2.0)], 0),
+            Err(AppendError::OutOfOrder { .. })
+        ));
         // Within an out-of-order window the sample is inserted in order.
         assert_eq!(s.append(l.clone(), &[(5, 2.0)], 10), Ok(1));
-        assert_eq!(s.select(Some("a"), &|_| true, 0, 100)[0].samples, vec![(5, 2.0), (10, 1.0)]);
+        assert_eq!(
+            s.select(Some("a"), &|_| true, 0, 100)[0].samples,
+            vec![(5, 2.0), (10, 1.0)]
+        );
     }
 
     #[test]
@@ -243,6 +288,9 @@ mod tests {
         let l = labels(&[("__name__", "a")]);
         let r = s.append(l.clone(), &[(1, 1.0), (2, 2.0), (1, 5.0), (3, 3.0)], 0);
         assert!(r.is_err());
-        assert_eq!(s.select(None, &|_| true, 0, 10)[0].samples, vec![(1, 1.0), (2, 2.0)]);
+        assert_eq!(
+            s.select(None, &|_| true, 0, 10)[0].samples,
+            vec![(1, 1.0), (2, 2.0)]
+        );
     }
 }
