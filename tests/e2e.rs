@@ -507,7 +507,7 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
         })?;
         let suites = read_junit(&report)?;
         ensure(suites[0].name == "smoke@aws", || suites[0].name.clone())?;
-        Ok(())
+        curl_speaks_sigv4_to_the_mock(&env)
     })();
     // SIGINT, as Ctrl-C sends, then expect a clean exit.
     let _ = Command::new("kill")
@@ -530,6 +530,79 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
     })
 }
 
+/// curl's own SigV4 implementation, independent of the AWS SDKs, is accepted for GET and
+/// POST queries, and an unsigned curl is refused as AMP refuses it. The GET's query is
+/// sent already percent-encoded: curl 7.x signs raw `(` `)` unencoded, which AWS's
+/// canonical form (and so the strict mock) rejects.
+fn curl_speaks_sigv4_to_the_mock(env: &BTreeMap<String, String>) -> Result<(), Failed> {
+    let sigv4 = format!("aws:amz:{}:aps", env["AWS_REGION"]);
+    let user = format!(
+        "{}:{}",
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    );
+    let query = &env["PIPECHECK_QUERY_URL"];
+    let curl = |args: &[&str]| -> Result<(String, String), Failed> {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "--max-time", "10"])
+            .args(args)
+            .output()
+            .map_err(|e| {
+                format!("curl is needed for this test ({e}): install curl (scripts/test does)")
+            })?;
+        let s = text(&out.stdout);
+        let (body, code) = s.rsplit_once('\n').unwrap_or((&s, ""));
+        Ok((body.to_string(), code.to_string()))
+    };
+    let (body, code) = curl(&[
+        "--aws-sigv4",
+        &sigv4,
+        "--user",
+        &user,
+        &format!("{query}query?query=vector%282%29"),
+    ])?;
+    ensure(
+        code == "200" && body.contains(r#""value":["#) && body.contains(r#","2"]"#),
+        || format!("signed GET: {code} {body}"),
+    )?;
+    let (body, code) = curl(&[
+        "--aws-sigv4",
+        &sigv4,
+        "--user",
+        &user,
+        "--data-urlencode",
+        "query=vector(3)",
+        &format!("{query}query"),
+    ])?;
+    ensure(code == "200" && body.contains(r#","3"]"#), || {
+        format!("signed POST: {code} {body}")
+    })?;
+    let (body, code) = curl(&[&format!("{query}query?query=up")])?;
+    ensure(
+        code == "403" && body.contains("Missing Authentication Token"),
+        || format!("unsigned: {code} {body}"),
+    )
+}
+
+/// A port already in use is a start-up error: exit 2 with one clear line.
+fn mock_port_in_use() -> Result<(), Failed> {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = busy
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .port()
+        .to_string();
+    let out = pipecheck(&["mock", "--port", &port]);
+    let stderr = text(&out.stderr);
+    ensure(out.status.code() == Some(2), || {
+        format!("exit {:?}: {stderr}", out.status.code())
+    })?;
+    ensure(
+        stderr.contains("failed to listen") && stderr.lines().count() == 1,
+        || stderr.clone(),
+    )?;
+    ensure(!stderr.contains("panicked"), || stderr.clone())
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -547,6 +620,7 @@ fn main() {
             "cli::mock_exports_drive_a_standard_client",
             mock_exports_drive_a_standard_client,
         ),
+        Trial::test("bad_input::mock_port_in_use", mock_port_in_use),
     ];
     for &(name, link, fails, words) in FAULTS {
         trials.push(Trial::test(format!("fault::{name}"), move || {

@@ -807,6 +807,73 @@ mod canonical {
     }
 }
 
+/// Signs `req` in place as an AWS client does (aws-sigv4, default settings), then puts it
+/// in the form a server receives: origin-form URI plus a `Host` header. `req`'s URI must
+/// be absolute. The mocks' tests, and tools that drive the mocks directly, sign with this,
+/// so no test carries its own copy of client signing.
+pub fn sign_as_client(
+    req: &mut http::Request<Vec<u8>>,
+    who: &Identity,
+    region: &str,
+    service: &str,
+    at: SystemTime,
+) -> Result<(), String> {
+    let creds = aws_credential_types::Credentials::new(
+        &who.access_key_id,
+        &who.secret_access_key,
+        who.session_token.clone(),
+        None,
+        "pipecheck-mocks",
+    );
+    let identity = creds.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(at)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let uri = req.uri().clone();
+    let authority = uri
+        .authority()
+        .ok_or("the URI to sign must be absolute")?
+        .clone();
+    let url = uri.to_string();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let signable = SignableRequest::new(
+        req.method().as_str(),
+        url.as_str(),
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(req.body()),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    instructions.apply_to_request_http1x(req);
+    let origin = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    *req.uri_mut() = origin
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    let host = authority
+        .as_str()
+        .parse()
+        .map_err(|e: http::header::InvalidHeaderValue| e.to_string())?;
+    req.headers_mut().insert(header::HOST, host);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -864,39 +931,11 @@ mod tests {
             b = b.header(*k, *v);
         }
         let mut req = b.body(body.to_vec()).unwrap();
-        let creds = aws_credential_types::Credentials::new(
-            key.0,
-            key.1,
-            key.2.map(String::from),
-            None,
-            "test",
-        );
-        let identity = creds.into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name(service)
-            .time(at)
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let hdrs: Vec<(&str, &str)> = req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
-            .collect();
-        let signable =
-            SignableRequest::new(method, uri, hdrs.into_iter(), SignableBody::Bytes(body)).unwrap();
-        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        instructions.apply_to_request_http1x(&mut req);
-        // What the server sees: origin-form URI plus a Host header.
-        let uri: Uri = req.uri().clone();
-        *req.uri_mut() = uri.path_and_query().unwrap().as_str().parse().unwrap();
-        req.headers_mut().insert(
-            header::HOST,
-            uri.authority().unwrap().as_str().parse().unwrap(),
-        );
+        let mut who = Identities::with_default_user().1;
+        who.access_key_id = key.0.to_string();
+        who.secret_access_key = key.1.to_string();
+        who.session_token = key.2.map(String::from);
+        sign_as_client(&mut req, &who, region, service, at).unwrap();
         req
     }
 

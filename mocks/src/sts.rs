@@ -243,47 +243,20 @@ mod tests {
     }
 
     fn signed_post(user: &Identity, body: &str) -> http::Request<Body> {
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let mut req = http::Request::builder()
             .method("POST")
             .uri("http://sts.local/")
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.as_bytes().to_vec())
             .unwrap();
-        let creds = aws_credential_types::Credentials::new(
-            &user.access_key_id,
-            &user.secret_access_key,
-            None,
-            None,
-            "t",
-        );
-        let identity = creds.into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("sts")
-            .time(std::time::SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let hdrs: Vec<(&str, &str)> = req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
-            .collect();
-        let signable = SignableRequest::new(
-            "POST",
-            "http://sts.local/",
-            hdrs.into_iter(),
-            SignableBody::Bytes(body.as_bytes()),
+        crate::sigv4::sign_as_client(
+            &mut req,
+            user,
+            "us-east-1",
+            "sts",
+            std::time::SystemTime::now(),
         )
         .unwrap();
-        let (ins, _) = sign(signable, &params).unwrap().into_parts();
-        ins.apply_to_request_http1x(&mut req);
-        *req.uri_mut() = "/".parse().unwrap();
-        req.headers_mut()
-            .insert(header::HOST, "sts.local".parse().unwrap());
         req.map(Body::from)
     }
 

@@ -5,14 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use pipecheck_mocks::amp::{self, AmpFaults, AmpSettings, AmpState, Throttle, Workspace};
 use pipecheck_mocks::clock::Clock;
 use pipecheck_mocks::identity::{Identities, Identity};
+use pipecheck_mocks::sigv4::sign_as_client;
 use pipecheck_prompb::{Label, Sample, TimeSeries, WriteRequest};
 use tower::ServiceExt;
 
@@ -79,37 +77,7 @@ fn build(
     }
     let mut req = req.body(body).unwrap();
     if let Some(user) = s.user {
-        let identity = Credentials::new(
-            &user.access_key_id,
-            &user.secret_access_key,
-            None,
-            None,
-            "test",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(s.region)
-            .name(s.service)
-            .time(s.time)
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let headers: Vec<(String, String)> = req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
-            .collect();
-        let signable = SignableRequest::new(
-            method,
-            uri.as_str(),
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(req.body()),
-        )
-        .unwrap();
-        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        instructions.apply_to_request_http1x(&mut req);
+        sign_as_client(&mut req, user, s.region, s.service, s.time).unwrap();
     }
     req.map(Body::from)
 }

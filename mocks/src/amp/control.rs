@@ -595,7 +595,7 @@ mod tests {
     use crate::clock::Clock;
     use crate::identity::Identities;
     use crate::identity::Identity;
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    
     use axum::body::Body;
     use tower::ServiceExt;
 
@@ -611,41 +611,19 @@ mod tests {
     }
 
     fn signed(user: &Identity, method: &str, path: &str, body: &str) -> http::Request<Body> {
-        let url = format!("http://aps.local{path}");
         let mut req = http::Request::builder()
             .method(method)
-            .uri(&url)
+            .uri(format!("http://aps.local{path}"))
             .body(body.as_bytes().to_vec())
             .unwrap();
-        let creds = aws_credential_types::Credentials::new(
-            &user.access_key_id,
-            &user.secret_access_key,
-            None,
-            None,
-            "t",
-        );
-        let identity = creds.into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("aps")
-            .time(std::time::SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let signable = SignableRequest::new(
-            method,
-            url.as_str(),
-            std::iter::empty(),
-            SignableBody::Bytes(body.as_bytes()),
+        crate::sigv4::sign_as_client(
+            &mut req,
+            user,
+            "us-east-1",
+            "aps",
+            std::time::SystemTime::now(),
         )
         .unwrap();
-        let (ins, _) = sign(signable, &params).unwrap().into_parts();
-        ins.apply_to_request_http1x(&mut req);
-        *req.uri_mut() = path.parse().unwrap();
-        req.headers_mut()
-            .insert(header::HOST, "aps.local".parse().unwrap());
         req.map(Body::from)
     }
 
