@@ -603,6 +603,38 @@ fn mock_port_in_use() -> Result<(), Failed> {
     ensure(!stderr.contains("panicked"), || stderr.clone())
 }
 
+/// `--target aws` with no credentials anywhere: exit 2 before anything runs. Instance
+/// metadata is switched off so the credential chain never leaves this machine.
+fn aws_without_credentials() -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("r.xml");
+    let out = Command::new(bin())
+        .args([
+            "run",
+            "--target",
+            "aws",
+            "--junit",
+            report.to_str().unwrap(),
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = text(&out.stderr);
+    ensure(out.status.code() == Some(2), || {
+        format!("exit {:?}: {stderr}", out.status.code())
+    })?;
+    ensure(
+        stderr.starts_with("pipecheck: no AWS credentials for --target aws")
+            && stderr.trim_end().lines().count() == 1,
+        || stderr.clone(),
+    )?;
+    ensure(!report.exists(), || "a report was written".into())
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -621,6 +653,10 @@ fn main() {
             mock_exports_drive_a_standard_client,
         ),
         Trial::test("bad_input::mock_port_in_use", mock_port_in_use),
+        Trial::test(
+            "bad_input::aws_without_credentials",
+            aws_without_credentials,
+        ),
     ];
     for &(name, link, fails, words) in FAULTS {
         trials.push(Trial::test(format!("fault::{name}"), move || {

@@ -123,9 +123,19 @@ fn init_tracing() {
         .try_init();
 }
 
-/// `error: caused by: cause` on one line.
+/// The error and its causes on one line, each message's own line breaks folded.
 fn one_line_chain(e: &dyn std::error::Error) -> String {
-    crate::error_chain(e).replace('\n', ": ")
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        parts.push(c.to_string());
+        cur = c.source();
+    }
+    parts
+        .iter()
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {

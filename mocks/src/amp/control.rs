@@ -595,7 +595,7 @@ mod tests {
     use crate::clock::Clock;
     use crate::identity::Identities;
     use crate::identity::Identity;
-    
+
     use axum::body::Body;
     use tower::ServiceExt;
 
