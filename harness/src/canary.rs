@@ -10,6 +10,8 @@ use pipecheck_prompb::{Label, Sample, TimeSeries, WriteRequest};
 use crate::scenario::CanarySpec;
 
 pub const RUN_LABEL: &str = "pipecheck_run";
+/// Tells the canary's series of one name apart (`gauge-0`, `gauge-1`, ...).
+pub const CANARY_LABEL: &str = "canary";
 pub const GAUGE: &str = "pipecheck_canary_gauge";
 pub const COUNTER: &str = "pipecheck_canary_requests_total";
 pub const HISTOGRAM: &str = "pipecheck_canary_latency_seconds";
@@ -30,6 +32,21 @@ pub enum CanaryDefect {
     /// One gauge carries more labels than AMP allows (70).
     TooManyLabels,
 }
+
+/// Where the canary's series come from, which decides the `job` and `instance` labels
+/// they carry in AMP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The harness remote-writes them itself.
+    Direct,
+    /// A collector scrapes them from the harness's exporter: the collector adds `job`
+    /// (its scrape job's name) and `instance` (the exporter's address).
+    Scraped { job: String, instance: String },
+}
+
+pub const DIRECT_JOB: &str = "pipecheck-canary";
+/// The scrape job name in the collector configs pipecheck renders.
+pub const SCRAPE_JOB: &str = "pipecheck-canary-scrape";
 
 /// One written series: its full label set and samples.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +73,8 @@ pub struct Canary {
     pub end_ms: i64,
     pub interval: Duration,
     pub defect: CanaryDefect,
+    pub origin: Origin,
+    seed: u64,
 }
 
 /// FNV-1a: a stable hash, so the same run id always yields the same values.
@@ -66,14 +85,20 @@ fn seed(run_id: &str) -> u64 {
 }
 
 impl Canary {
-    /// The canary of `run_id`, ending at `end_ms`.
-    pub fn new(run_id: &str, spec: &CanarySpec, end_ms: i64) -> Self {
+    /// The canary of `run_id`, ending at `end_ms`, as it looks in AMP when it comes from
+    /// `origin`.
+    pub fn new(run_id: &str, spec: &CanarySpec, end_ms: i64, origin: Origin) -> Self {
         let s = seed(run_id);
-        let base = |name: &str, instance: String| -> BTreeMap<String, String> {
+        let (job, instance) = match &origin {
+            Origin::Direct => (DIRECT_JOB.to_string(), "pipecheck".to_string()),
+            Origin::Scraped { job, instance } => (job.clone(), instance.clone()),
+        };
+        let base = |name: &str, canary: String| -> BTreeMap<String, String> {
             [
                 ("__name__", name.to_string()),
-                ("instance", instance),
-                ("job", "pipecheck-canary".to_string()),
+                (CANARY_LABEL, canary),
+                ("instance", instance.clone()),
+                ("job", job.clone()),
                 (RUN_LABEL, run_id.to_string()),
             ]
             .into_iter()
@@ -85,7 +110,7 @@ impl Canary {
             // Quarter steps keep values exact in binary floating point.
             let v = ((s >> (i % 8 * 8)) % 1000) as f64 + 0.25 * f64::from(i + 1);
             series.push(CanarySeries {
-                labels: base(GAUGE, format!("canary-{i}")),
+                labels: base(GAUGE, format!("gauge-{i}")),
                 samples: vec![(end_ms, v)],
             });
         }
@@ -99,7 +124,7 @@ impl Canary {
             })
             .collect();
         series.push(CanarySeries {
-            labels: base(COUNTER, "canary-0".into()),
+            labels: base(COUNTER, "main".into()),
             samples: counter,
         });
         // Bucket counts: total 2k, with exactly k at or below the 0.5 bound.
@@ -107,7 +132,7 @@ impl Canary {
         let cumulative = [k / 2.0, k, k + (k / 2.0).floor(), 2.0 * k];
         let les = ["0.1", "0.5", "1", "+Inf"];
         for (le, count) in les.iter().zip(cumulative) {
-            let mut labels = base(&format!("{HISTOGRAM}_bucket"), "canary-0".into());
+            let mut labels = base(&format!("{HISTOGRAM}_bucket"), "main".into());
             labels.insert("le".into(), le.to_string());
             series.push(CanarySeries {
                 labels,
@@ -119,11 +144,11 @@ impl Canary {
             + 0.75 * (k / 2.0).floor()
             + 2.0 * (k - (k / 2.0).floor());
         series.push(CanarySeries {
-            labels: base(&format!("{HISTOGRAM}_sum"), "canary-0".into()),
+            labels: base(&format!("{HISTOGRAM}_sum"), "main".into()),
             samples: vec![(end_ms, sum)],
         });
         series.push(CanarySeries {
-            labels: base(&format!("{HISTOGRAM}_count"), "canary-0".into()),
+            labels: base(&format!("{HISTOGRAM}_count"), "main".into()),
             samples: vec![(end_ms, 2.0 * k)],
         });
         Self {
@@ -132,12 +157,61 @@ impl Canary {
             end_ms,
             interval: spec.interval,
             defect: CanaryDefect::None,
+            origin,
+            seed: s,
         }
     }
 
-    /// The selector matching every series of this run.
+    /// The `job` label the canary carries in AMP.
+    pub fn job(&self) -> &str {
+        self.series[0].labels["job"].as_str()
+    }
+
+    /// The label matchers selecting every series of this run and origin.
+    pub fn matchers(&self) -> String {
+        format!("{RUN_LABEL}=\"{}\", job=\"{}\"", self.run_id, self.job())
+    }
+
+    /// The selector matching every series of this run and origin.
     pub fn selector(&self) -> String {
-        format!("{{{RUN_LABEL}=\"{}\"}}", self.run_id)
+        format!("{{{}}}", self.matchers())
+    }
+
+    /// The counter's value at the `n`th scrape (from 1): it grows by a run-specific step
+    /// per scrape, so the sequence a collector delivers can be checked sample by sample.
+    pub fn scraped_counter(&self, n: u64) -> f64 {
+        let base = self.counter().samples[0].1;
+        base + (n.saturating_sub(1) as f64) * (1.0 + (self.seed % 5) as f64)
+    }
+
+    /// The Prometheus text exposition a collector scrapes at its `n`th scrape: every
+    /// series without `job` and `instance` (the collector adds those), the counter at
+    /// [`Canary::scraped_counter`], the others at their fixed values.
+    pub fn exposition(&self, n: u64) -> String {
+        let mut out = String::new();
+        let mut last_family = String::new();
+        for s in &self.series {
+            let name = s.name();
+            let family = if name.starts_with(HISTOGRAM) { HISTOGRAM } else { name };
+            if family != last_family {
+                let kind = match family {
+                    COUNTER => "counter",
+                    HISTOGRAM => "histogram",
+                    _ => "gauge",
+                };
+                out.push_str(&format!("# TYPE {family} {kind}\n"));
+                last_family = family.to_string();
+            }
+            let labels: Vec<String> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "__name__" | "job" | "instance"))
+                .map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v)))
+                .collect();
+            let value = if name == COUNTER { self.scraped_counter(n) } else { s.last().1 };
+            out.push_str(&format!("{name}{{{}}} {}\n", labels.join(","), fmt_value(value)));
+        }
+        out
     }
 
     pub fn by_name(&self, name: &str) -> impl Iterator<Item = &CanarySeries> {
@@ -210,12 +284,29 @@ impl Canary {
     }
 }
 
+fn escape_label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A sample value in the text exposition format.
+fn fmt_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn canary(run: &str) -> Canary {
-        Canary::new(run, &CanarySpec::default(), 1_700_000_000_000)
+        Canary::new(run, &CanarySpec::default(), 1_700_000_000_000, Origin::Direct)
     }
 
     #[test]
@@ -251,6 +342,21 @@ mod tests {
         assert_eq!(buckets.len(), 4);
         assert_eq!(buckets[1] * 2.0, buckets[3]);
         assert!(buckets.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn the_exposition_carries_every_series_but_not_job_or_instance() {
+        let c = Canary::new("e", &CanarySpec::default(), 0, Origin::Scraped { job: SCRAPE_JOB.into(), instance: "127.0.0.1:1".into() });
+        let text = c.exposition(3);
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), c.series.len());
+        assert!(!text.contains("job=") && !text.contains("instance="));
+        assert!(text.contains("# TYPE pipecheck_canary_latency_seconds histogram\n"));
+        assert_eq!(text.matches("# TYPE").count(), 3);
+        let counter_line = text.lines().find(|l| l.starts_with(COUNTER)).unwrap();
+        assert!(counter_line.ends_with(&format!(" {}", c.scraped_counter(3))), "{counter_line}");
+        assert!(c.scraped_counter(2) > c.scraped_counter(1));
+        assert_eq!(c.job(), SCRAPE_JOB);
+        assert!(c.selector().contains(SCRAPE_JOB));
     }
 
     #[test]

@@ -232,7 +232,7 @@ mod tests {
         Arc::new(RunContext {
             run_id: "t".into(),
             target,
-            canary: Canary::new("t", &CanarySpec::default(), 0),
+            canary: Canary::new("t", &CanarySpec::default(), 0, crate::canary::Origin::Direct),
             writer: WriterBehaviour::default(),
             deadlines: Deadlines {
                 arrival: d,

@@ -144,7 +144,7 @@ pub async fn run_scenario(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let mut canary = Canary::new(&run_id, &scenario.canary, end_ms);
+    let mut canary = Canary::new(&run_id, &scenario.canary, end_ms, crate::canary::Origin::Direct);
     canary.defect = defect;
     let links = links::closure(&scenario.links);
     let _ = events.send(RunEvent::ScenarioStarted {

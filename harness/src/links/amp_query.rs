@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
 use crate::amp_client::{QueryResult, ResultSeries};
-use crate::canary::{COUNTER, RUN_LABEL};
+use crate::canary::COUNTER;
 use crate::wait::{Probe, Waited, wait_until};
 
 pub struct AmpQuery;
@@ -177,7 +177,7 @@ impl Link for AmpQuery {
             // Every sample of the counter, not just the newest, must be there.
             let counter = canary.counter();
             let step = canary.interval;
-            let counter_query = format!("{COUNTER}{{{RUN_LABEL}=\"{}\"}}", canary.run_id);
+            let counter_query = format!("{COUNTER}{{{}}}", canary.matchers());
             let range = client.query_range(&counter_query, canary.first_ms(), canary.end_ms, step);
             let history = match tokio::time::timeout(ctx.deadlines.request, range).await {
                 Ok(Ok(QueryResult::Data { series, .. })) if series.len() == 1 => {

@@ -22,7 +22,7 @@ pub struct Expectation {
 
 pub fn expectations(ctx: &RunContext) -> Vec<Expectation> {
     let c = &ctx.canary;
-    let sel = format!("{RUN_LABEL}=\"{}\"", c.run_id);
+    let sel = c.matchers();
     let gauges: Vec<f64> = c.by_name(GAUGE).map(|s| s.last().1).collect();
     let counter = &c.counter().samples;
     let n = counter.len();
