@@ -97,7 +97,7 @@ fn read_junit(path: &Path) -> Result<Vec<Suite>, Failed> {
     Ok(suites)
 }
 
-/// Links in the default chain and what each depends on (for the blocked assertions).
+/// Links of the direct-push chain and what each depends on (for the blocked assertions).
 const DEPENDS: &[(&str, &str)] = &[
     ("amp.workspace", "aws.identity"),
     ("amp.remote_write", "amp.workspace"),
@@ -105,11 +105,31 @@ const DEPENDS: &[(&str, &str)] = &[
     ("pipeline.delivery", "amp.query"),
 ];
 
-fn dependents_of(link: &str) -> Vec<&'static str> {
+/// The chain through a collector: AMP's writes come from the collector.
+const DEPENDS_COLLECTOR: &[(&str, &str)] = &[
+    ("amp.workspace", "aws.identity"),
+    ("collector.config", "amp.workspace"),
+    ("collector.running", "collector.config"),
+    ("canary.scraped", "collector.running"),
+    ("collector.signing", "canary.scraped"),
+    ("amp.remote_write", "collector.signing"),
+    ("amp.query", "amp.remote_write"),
+    ("pipeline.delivery", "amp.query"),
+];
+
+fn chain(scenario: &str) -> &'static [(&'static str, &'static str)] {
+    if scenario.starts_with("prometheus-") {
+        DEPENDS_COLLECTOR
+    } else {
+        DEPENDS
+    }
+}
+
+fn dependents_of(scenario: &str, link: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     let mut frontier = vec![link.to_string()];
     while let Some(l) = frontier.pop() {
-        for (child, parent) in DEPENDS {
+        for (child, parent) in chain(scenario) {
             if *parent == l && !out.contains(child) {
                 out.push(child);
                 frontier.push(child.to_string());
@@ -146,84 +166,169 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temp dir")
 }
 
-/// Expected result of a fault: its link, whether it fails (or only warns), and key words
-/// the verdict must contain.
-const FAULTS: &[(&str, &str, bool, &str)] = &[
-    ("credentials-expired", "aws.identity", true, "expired"),
+/// Expected result of a fault in a scenario: its link, whether it fails (or only
+/// warns), and key words the verdict must contain.
+const FAULTS: &[(&str, &str, &str, bool, &str)] = &[
     (
+        "smoke",
+        "credentials-expired",
+        "aws.identity",
+        true,
+        "expired",
+    ),
+    (
+        "smoke",
         "credentials-unknown",
         "aws.identity",
         true,
         "not recognised",
     ),
     (
+        "smoke",
         "workspace-wrong-region",
         "amp.workspace",
         true,
         "not found in us-east-1",
     ),
     (
+        "smoke",
         "workspace-creating",
         "amp.workspace",
         true,
         "still CREATING",
     ),
     (
+        "smoke",
         "workspace-creation-failed",
         "amp.workspace",
         true,
         "CREATION_FAILED",
     ),
-    ("workspace-deleting", "amp.workspace", true, "DELETING"),
     (
+        "smoke",
+        "workspace-deleting",
+        "amp.workspace",
+        true,
+        "DELETING",
+    ),
+    (
+        "smoke",
         "amp-unsigned",
         "amp.remote_write",
         true,
         "Missing Authentication Token",
     ),
     (
+        "smoke",
         "remote-write-denied",
         "amp.remote_write",
         true,
         "aps:RemoteWrite",
     ),
     (
+        "smoke",
         "signing-region-wrong",
         "amp.remote_write",
         true,
         "wrong region",
     ),
-    ("clock-skew", "amp.remote_write", true, "clock skew"),
-    ("throttled", "amp.remote_write", true, "429"),
-    ("throttled-transient", "amp.remote_write", false, "retried"),
     (
+        "smoke",
+        "clock-skew",
+        "amp.remote_write",
+        true,
+        "clock skew",
+    ),
+    ("smoke", "throttled", "amp.remote_write", true, "429"),
+    (
+        "smoke",
+        "throttled-transient",
+        "amp.remote_write",
+        false,
+        "retried",
+    ),
+    (
+        "smoke",
         "samples-dropped",
         "amp.query",
         true,
         "never became queryable",
     ),
     (
+        "smoke",
         "out-of-order",
         "amp.remote_write",
         true,
         "out of order sample",
     ),
     (
+        "smoke",
         "duplicate-sample",
         "amp.remote_write",
         true,
         "duplicate sample",
     ),
     (
+        "smoke",
         "too-many-labels",
         "amp.remote_write",
         true,
         "too many labels",
     ),
-    ("query-denied", "amp.query", true, "aps:QueryMetrics"),
+    (
+        "smoke",
+        "query-denied",
+        "amp.query",
+        true,
+        "aps:QueryMetrics",
+    ),
+    // Through a real collector (Prometheus, writing through pipecheck's SigV4 proxy).
+    (
+        "prometheus-proxy",
+        "collector-bad-flag",
+        "collector.running",
+        true,
+        "exited with status",
+    ),
+    (
+        "prometheus-proxy",
+        "collector-other-workspace",
+        "collector.config",
+        true,
+        "names workspace ws-0f16f16f",
+    ),
+    (
+        "prometheus-proxy",
+        "canary-wrong-port",
+        "canary.scraped",
+        true,
+        "cannot scrape the canary",
+    ),
+    (
+        "prometheus-proxy",
+        "throttled",
+        "amp.remote_write",
+        true,
+        "429",
+    ),
+    (
+        "prometheus-proxy",
+        "remote-write-denied",
+        "amp.remote_write",
+        true,
+        "aps:RemoteWrite",
+    ),
+    (
+        "prometheus-proxy",
+        "samples-dropped",
+        "amp.query",
+        true,
+        "never became queryable",
+    ),
 ];
 
 fn fault_trial(
+    scenario: &'static str,
     name: &'static str,
     link: &'static str,
     fails: bool,
@@ -231,7 +336,15 @@ fn fault_trial(
 ) -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("r.xml");
-    let out = pipecheck(&["run", "--fault", name, "--junit", report.to_str().unwrap()]);
+    let out = pipecheck(&[
+        "run",
+        "--scenario",
+        scenario,
+        "--fault",
+        name,
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
     let stdout = text(&out.stdout);
     let expected_code = if fails { 1 } else { 0 };
     ensure(out.status.code() == Some(expected_code), || {
@@ -247,9 +360,10 @@ fn fault_trial(
     )?;
     validate_xsd(&report)?;
     let suites = read_junit(&report)?;
-    ensure(suites.len() == 1 && suites[0].name == "smoke@mock", || {
-        format!("suites: {suites:?}")
-    })?;
+    ensure(
+        suites.len() == 1 && suites[0].name == format!("{scenario}@mock"),
+        || format!("suites: {suites:?}"),
+    )?;
     let suite = &suites[0];
     let root = suite
         .properties
@@ -271,7 +385,7 @@ fn fault_trial(
         ensure(c.body.contains("hint:"), || {
             format!("failure of {link} has no hint: {:?}", c.body)
         })?;
-        for d in dependents_of(link) {
+        for d in dependents_of(scenario, link) {
             let dc = case(d).ok_or_else(|| format!("no testcase {d}"))?;
             ensure(
                 dc.outcome == "blocked" && dc.message == format!("blocked by {link}"),
@@ -635,6 +749,287 @@ fn aws_without_credentials() -> Result<(), Failed> {
     ensure(!report.exists(), || "a report was written".into())
 }
 
+fn have(tool: &str, args: &[&str]) -> bool {
+    Command::new(tool)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Trials that need a tool run when it is there. Outside CI a missing tool marks them
+/// ignored, with the reason printed; in CI (`CI` set) they always run, so a missing
+/// install step fails instead of hiding.
+fn needs(trial: Trial, available: bool, reason: &str) -> Trial {
+    if available || std::env::var_os("CI").is_some() {
+        trial
+    } else {
+        eprintln!("ignoring {}: {reason}", trial.name());
+        trial.with_ignored_flag(true)
+    }
+}
+
+fn needs_prometheus(trial: Trial) -> Trial {
+    let ok = have("prometheus", &["--version"]);
+    needs(
+        trial,
+        ok,
+        "no `prometheus` on PATH (scripts/test installs it)",
+    )
+}
+
+fn needs_docker(trial: Trial) -> Trial {
+    let ok = have("prometheus", &["--version"]) && have("docker", &["info"]);
+    needs(
+        trial,
+        ok,
+        "no prometheus or no running Docker engine (scripts/test installs docker.io and starts dockerd)",
+    )
+}
+
+/// A scenario run that must pass: exit 0, every link passes, the report is valid.
+fn scenario_passes(scenario: &'static str) -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("r.xml");
+    let out = pipecheck(&[
+        "run",
+        "--scenario",
+        scenario,
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    ensure(out.status.code() == Some(0), || {
+        format!(
+            "exit {:?}\n{stdout}\n{}",
+            out.status.code(),
+            text(&out.stderr)
+        )
+    })?;
+    validate_xsd(&report)?;
+    let suites = read_junit(&report)?;
+    let s = &suites[0];
+    let want: Vec<&str> = chain(scenario).iter().map(|(c, _)| *c).collect();
+    let names: Vec<&str> = s.cases.iter().map(|(n, _)| n.as_str()).collect();
+    ensure(names[0] == "aws.identity" && names[1..] == want[..], || {
+        format!("links {names:?}")
+    })?;
+    ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
+        format!("{:?}", s.cases)
+    })?;
+    ensure(s.properties.contains_key("arrival_latency_ms"), || {
+        "no arrival latency recorded".into()
+    })
+}
+
+/// Debian's prometheus accepts a `sigv4:` block but does not sign: the strict mock
+/// refuses it exactly as AMP does, and the verdict lands on collector.signing with the
+/// collector's own log line as evidence. (A prometheus that signs would pass.)
+fn unsigned_prometheus_is_named() -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("r.xml");
+    let out = pipecheck(&[
+        "run",
+        "--scenario",
+        "prometheus-process",
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    let signs = Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .map(|o| !text(&o.stdout).contains("+ds"))
+        .unwrap_or(false);
+    if signs {
+        // Not Debian's build: it may sign, and then the scenario passes.
+        return ensure(out.status.code() == Some(0), || stdout.clone());
+    }
+    ensure(out.status.code() == Some(1), || {
+        format!("exit {:?}\n{stdout}", out.status.code())
+    })?;
+    let suites = read_junit(&report)?;
+    let s = &suites[0];
+    ensure(
+        s.properties.get("root_cause").map(String::as_str) == Some("collector.signing"),
+        || format!("{:?}\n{stdout}", s.properties),
+    )?;
+    let case = &s
+        .cases
+        .iter()
+        .find(|(n, _)| n == "collector.signing")
+        .ok_or("no collector.signing")?
+        .1;
+    ensure(
+        case.message.contains("Missing Authentication Token"),
+        || case.message.clone(),
+    )?;
+    ensure(
+        case.body.contains("non-recoverable error") && case.body.contains("sigv4 block"),
+        || case.body.clone(),
+    )?;
+    for d in dependents_of("prometheus-process", "collector.signing") {
+        let c = &s
+            .cases
+            .iter()
+            .find(|(n, _)| n == d)
+            .ok_or("missing case")?
+            .1;
+        ensure(c.outcome == "blocked", || format!("{d} is {}", c.outcome))?;
+    }
+    Ok(())
+}
+
+/// All collector scenarios in one invocation: one report, a suite each.
+fn collector_scenarios_together() -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("r.xml");
+    let out = pipecheck(&[
+        "run",
+        "--scenario",
+        "prometheus-process",
+        "--scenario",
+        "prometheus-proxy",
+        "--scenario",
+        "prometheus-container",
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    validate_xsd(&report)?;
+    let suites = read_junit(&report)?;
+    let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+    ensure(
+        names
+            == [
+                "prometheus-process@mock",
+                "prometheus-proxy@mock",
+                "prometheus-container@mock",
+            ],
+        || format!("{names:?}"),
+    )?;
+    ensure(
+        suites[1].properties["root_cause"].is_empty()
+            && suites[2].properties["root_cause"].is_empty(),
+        || {
+            format!(
+                "{:?}\n{}",
+                suites.iter().map(|s| &s.properties).collect::<Vec<_>>(),
+                text(&out.stdout)
+            )
+        },
+    )?;
+    let expected = if suites[0].properties["root_cause"].is_empty() {
+        0
+    } else {
+        1
+    };
+    ensure(out.status.code() == Some(expected), || {
+        format!("exit {:?}", out.status.code())
+    })
+}
+
+fn pids_of_children(pid: u32) -> Vec<u32> {
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap_or_default();
+    out.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+fn collector_containers() -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=pipecheck=collector"])
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap_or_default();
+    out.lines().map(str::to_string).collect()
+}
+
+/// SIGINT in the middle of a collector run: pipecheck exits 130 and leaves no collector
+/// process or container behind.
+fn interrupted_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("r.xml");
+    let before = collector_containers();
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            "--scenario",
+            scenario,
+            "--junit",
+            report.to_str().unwrap(),
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id();
+    // Wait until the collector runs (a child process, or a new container), bounded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut kids = Vec::new();
+    let mut containers = Vec::new();
+    while Instant::now() < deadline {
+        kids = pids_of_children(pid);
+        containers = collector_containers()
+            .into_iter()
+            .filter(|c| !before.contains(c))
+            .collect();
+        if !kids.is_empty() || !containers.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = !kids.is_empty() || !containers.is_empty();
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let stop_deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(s);
+        }
+        if Instant::now() > stop_deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = child.stderr.take().map(|mut e| {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut e, &mut s);
+        s
+    });
+    ensure(started, || {
+        "the collector never started, so nothing was interrupted".into()
+    })?;
+    ensure(status.and_then(|s| s.code()) == Some(130), || {
+        format!("exit {status:?}: {stderr:?}")
+    })?;
+    ensure(
+        stderr.as_deref().is_some_and(|e| e.contains("interrupted")),
+        || format!("{stderr:?}"),
+    )?;
+    std::thread::sleep(Duration::from_millis(200));
+    for k in &kids {
+        ensure(
+            !Path::new(&format!("/proc/{k}")).exists()
+                || text(&std::fs::read(format!("/proc/{k}/stat")).unwrap_or_default())
+                    .contains(") Z "),
+            || format!("process {k} outlived the run"),
+        )?;
+    }
+    let left: Vec<String> = collector_containers()
+        .into_iter()
+        .filter(|c| !before.contains(c))
+        .collect();
+    ensure(left.is_empty(), || {
+        format!("containers left behind: {left:?}")
+    })
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -653,15 +1048,40 @@ fn main() {
             mock_exports_drive_a_standard_client,
         ),
         Trial::test("bad_input::mock_port_in_use", mock_port_in_use),
+        needs_prometheus(Trial::test("scenario::prometheus-proxy", || {
+            scenario_passes("prometheus-proxy")
+        })),
+        needs_prometheus(Trial::test(
+            "scenario::prometheus-process::unsigned",
+            unsigned_prometheus_is_named,
+        )),
+        needs_docker(Trial::test("scenario::prometheus-container", || {
+            scenario_passes("prometheus-container")
+        })),
+        needs_docker(Trial::test(
+            "scenario::collectors_in_one_invocation",
+            collector_scenarios_together,
+        )),
+        needs_prometheus(Trial::test("interrupt::process", || {
+            interrupted_run_leaves_nothing("prometheus-proxy")
+        })),
+        needs_docker(Trial::test("interrupt::container", || {
+            interrupted_run_leaves_nothing("prometheus-container")
+        })),
         Trial::test(
             "bad_input::aws_without_credentials",
             aws_without_credentials,
         ),
     ];
-    for &(name, link, fails, words) in FAULTS {
-        trials.push(Trial::test(format!("fault::{name}"), move || {
-            fault_trial(name, link, fails, words)
-        }));
+    for &(scenario, name, link, fails, words) in FAULTS {
+        let trial = Trial::test(format!("fault::{scenario}::{name}"), move || {
+            fault_trial(scenario, name, link, fails, words)
+        });
+        trials.push(if scenario == "smoke" {
+            trial
+        } else {
+            needs_prometheus(trial)
+        });
     }
     let invalid_yaml = repo_root().join("tests/fixtures/scenarios/invalid-key.yaml");
     let bad: Vec<(&str, Vec<String>, &'static str)> = vec![

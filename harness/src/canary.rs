@@ -192,7 +192,11 @@ impl Canary {
         let mut last_family = String::new();
         for s in &self.series {
             let name = s.name();
-            let family = if name.starts_with(HISTOGRAM) { HISTOGRAM } else { name };
+            let family = if name.starts_with(HISTOGRAM) {
+                HISTOGRAM
+            } else {
+                name
+            };
             if family != last_family {
                 let kind = match family {
                     COUNTER => "counter",
@@ -208,8 +212,16 @@ impl Canary {
                 .filter(|(k, _)| !matches!(k.as_str(), "__name__" | "job" | "instance"))
                 .map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v)))
                 .collect();
-            let value = if name == COUNTER { self.scraped_counter(n) } else { s.last().1 };
-            out.push_str(&format!("{name}{{{}}} {}\n", labels.join(","), fmt_value(value)));
+            let value = if name == COUNTER {
+                self.scraped_counter(n)
+            } else {
+                s.last().1
+            };
+            out.push_str(&format!(
+                "{name}{{{}}} {}\n",
+                labels.join(","),
+                fmt_value(value)
+            ));
         }
         out
     }
@@ -285,7 +297,9 @@ impl Canary {
 }
 
 fn escape_label_value(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A sample value in the text exposition format.
@@ -306,7 +320,12 @@ mod tests {
     use super::*;
 
     fn canary(run: &str) -> Canary {
-        Canary::new(run, &CanarySpec::default(), 1_700_000_000_000, Origin::Direct)
+        Canary::new(
+            run,
+            &CanarySpec::default(),
+            1_700_000_000_000,
+            Origin::Direct,
+        )
     }
 
     #[test]
@@ -346,14 +365,28 @@ mod tests {
 
     #[test]
     fn the_exposition_carries_every_series_but_not_job_or_instance() {
-        let c = Canary::new("e", &CanarySpec::default(), 0, Origin::Scraped { job: SCRAPE_JOB.into(), instance: "127.0.0.1:1".into() });
+        let c = Canary::new(
+            "e",
+            &CanarySpec::default(),
+            0,
+            Origin::Scraped {
+                job: SCRAPE_JOB.into(),
+                instance: "127.0.0.1:1".into(),
+            },
+        );
         let text = c.exposition(3);
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), c.series.len());
+        assert_eq!(
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            c.series.len()
+        );
         assert!(!text.contains("job=") && !text.contains("instance="));
         assert!(text.contains("# TYPE pipecheck_canary_latency_seconds histogram\n"));
         assert_eq!(text.matches("# TYPE").count(), 3);
         let counter_line = text.lines().find(|l| l.starts_with(COUNTER)).unwrap();
-        assert!(counter_line.ends_with(&format!(" {}", c.scraped_counter(3))), "{counter_line}");
+        assert!(
+            counter_line.ends_with(&format!(" {}", c.scraped_counter(3))),
+            "{counter_line}"
+        );
         assert!(c.scraped_counter(2) > c.scraped_counter(1));
         assert_eq!(c.job(), SCRAPE_JOB);
         assert!(c.selector().contains(SCRAPE_JOB));

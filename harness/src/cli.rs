@@ -37,6 +37,9 @@ pub enum Command {
     Scenarios,
     /// List the faults the mock target can inject, with their catalog ids.
     Faults,
+    /// Static findings on your files (helm values, IAM policies, collector configs):
+    /// offline, read-only, no credentials. Exit 1 when a finding is an error.
+    Diagnose(crate::diagnose::DiagnoseArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +62,13 @@ pub struct RunArgs {
     /// AMP workspace id for --target aws (else PIPECHECK_WORKSPACE_ID or the scenario's).
     #[arg(long = "workspace", value_name = "ID")]
     pub workspace_id: Option<String>,
+    /// The collector binary for collector scenarios run as a process (e.g. an otelcol or
+    /// an upstream prometheus build).
+    #[arg(long, value_name = "PATH")]
+    pub collector_bin: Option<String>,
+    /// The collector image for collector scenarios run as a container.
+    #[arg(long, value_name = "IMAGE")]
+    pub collector_image: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,6 +97,8 @@ pub enum CliError {
     Mock(#[from] pipecheck_mocks::StartError),
     #[error("failed to start the async runtime")]
     Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Diagnose(#[from] crate::diagnose::DiagnoseError),
 }
 
 impl CliError {
@@ -155,12 +167,13 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Faults => {
             for f in CATALOG {
-                println!("{}  {:<26} {:<18} {}", f.id, f.name, f.link(), f.summary);
+                println!("{}  {:<26} {:<42} {}", f.id, f.name, f.links(), f.summary);
             }
             Ok(0)
         }
         Command::Run(args) => run(args),
         Command::Mock(args) => mock(args),
+        Command::Diagnose(args) => Ok(crate::diagnose::run(args)?),
     }
 }
 
@@ -179,16 +192,21 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     if !faults.is_empty() && args.target != TargetKind::Mock {
         return Err(CliError::FaultOnAws);
     }
+    for s in &scenarios {
+        crate::run::resolve_faults(s, &faults)?;
+    }
     junit::check_writable(&args.junit)?;
     let opts = RunOptions {
         target: args.target,
         region: args.region,
         workspace_id: args.workspace_id,
         faults,
+        collector_bin: args.collector_bin,
+        collector_image: args.collector_image,
     };
 
     let rt = runtime()?;
-    let report = rt.block_on(async {
+    let (report, failure, console, interrupted) = rt.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let printer = tokio::task::spawn_blocking(move || {
@@ -200,20 +218,42 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         });
         let mut suites = Vec::new();
         let mut failure = None;
-        for s in &scenarios {
-            match run_scenario(s, &opts, &tx).await {
-                Ok(r) => suites.push(r),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
+        let work = async {
+            for s in &scenarios {
+                match run_scenario(s, &opts, &tx).await {
+                    Ok(r) => suites.push(r),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
                 }
             }
-        }
+        };
+        // Ctrl-C or SIGTERM stops the run: what it started is removed before exiting.
+        let interrupted = tokio::select! {
+            _ = work => false,
+            _ = wait_for_stop() => true,
+        };
         drop(tx);
         let console = printer.await.ok();
-        (RunReport { suites }, failure, console)
+        (RunReport { suites }, failure, console, interrupted)
     });
-    let (report, failure, console) = report;
+    if interrupted {
+        let removed = crate::cleanup::remove_all();
+        drop(rt);
+        eprintln!(
+            "pipecheck: interrupted{}",
+            if removed.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", removed.join(", "))
+            }
+        );
+        if !report.suites.is_empty() {
+            let _ = junit::write(&report, &args.junit);
+        }
+        return Ok(INTERRUPTED);
+    }
     if let Some(e) = failure {
         return Err(e.into());
     }
@@ -223,6 +263,9 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     }
     Ok(report.exit_code() as u8)
 }
+
+/// The exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report).
+pub const INTERRUPTED: u8 = 130;
 
 fn mock(args: MockArgs) -> Result<u8, CliError> {
     use pipecheck_mocks::{MockConfig, MockStack};

@@ -215,16 +215,14 @@ mod tests {
     ];
 
     async fn context() -> Arc<RunContext> {
-        let endpoints = pipecheck_mocks::MockEndpoints {
-            region: "us-east-1".into(),
-            amp: "http://127.0.0.1:9".into(),
-            sts: "http://127.0.0.1:9".into(),
-            workspace_id: None,
-            user: pipecheck_mocks::Identities::with_default_user().1,
-        };
+        // The fake links never call out; a real (idle) mock stack gives real clients.
+        let stack = pipecheck_mocks::MockStack::start(pipecheck_mocks::MockConfig::default())
+            .await
+            .unwrap();
+        let ep = stack.endpoints();
         let access = MockAccess {
-            endpoints: &endpoints,
-            access_key_id: "AKIA".into(),
+            endpoints: ep,
+            access_key_id: ep.user.access_key_id.clone(),
             secret_access_key: "s".into(),
         };
         let target = Target::mock(access).await.unwrap();
@@ -232,7 +230,12 @@ mod tests {
         Arc::new(RunContext {
             run_id: "t".into(),
             target,
-            canary: Canary::new("t", &CanarySpec::default(), 0, crate::canary::Origin::Direct),
+            canary: Canary::new(
+                "t",
+                &CanarySpec::default(),
+                0,
+                crate::canary::Origin::Direct,
+            ),
             writer: WriterBehaviour::default(),
             deadlines: Deadlines {
                 arrival: d,
@@ -240,6 +243,7 @@ mod tests {
                 request: d,
             },
             facts: Mutex::new(Facts::default()),
+            collector: None,
         })
     }
 

@@ -10,6 +10,8 @@ use pipecheck_mocks::amp::{AmpFaults, Throttle, WorkspaceStatus};
 
 use crate::amp_client::WriterBehaviour;
 use crate::canary::CanaryDefect;
+use crate::links::CollectorFaults;
+use crate::scenario::Shape;
 
 /// What a fault may change for one run.
 pub struct FaultEnv<'a> {
@@ -19,6 +21,7 @@ pub struct FaultEnv<'a> {
     pub secret_access_key: String,
     pub writer: WriterBehaviour,
     pub defect: CanaryDefect,
+    pub collector: CollectorFaults,
 }
 
 impl FaultEnv<'_> {
@@ -87,14 +90,38 @@ pub struct Fault {
     pub id: &'static str,
     pub name: &'static str,
     pub summary: &'static str,
-    pub expect: Expect,
+    /// How a run of a direct-push scenario ends with it (None: it does not apply).
+    pub direct: Option<Expect>,
+    /// How a run of a collector scenario ends with it (None: it does not apply).
+    pub collector: Option<Expect>,
     apply: fn(&mut FaultEnv<'_>),
 }
 
-impl Fault {
-    pub fn link(&self) -> &'static str {
-        match self.expect {
+impl Expect {
+    pub fn link(self) -> &'static str {
+        match self {
             Expect::RootCause(l) | Expect::Warning(l) => l,
+        }
+    }
+}
+
+impl Fault {
+    pub fn expect(&self, shape: Shape) -> Option<Expect> {
+        match shape {
+            Shape::Direct => self.direct,
+            Shape::Collector => self.collector,
+        }
+    }
+
+    /// The links the verdict lands on, per shape, for listings: `amp.remote_write`, or
+    /// `collector.running (collector)`.
+    pub fn links(&self) -> String {
+        match (self.direct, self.collector) {
+            (Some(d), Some(c)) if d.link() == c.link() => d.link().to_string(),
+            (Some(d), Some(c)) => format!("{} / {} (collector)", d.link(), c.link()),
+            (Some(d), None) => d.link().to_string(),
+            (None, Some(c)) => format!("{} (collector)", c.link()),
+            (None, None) => String::new(),
         }
     }
 
@@ -116,7 +143,8 @@ pub const CATALOG: &[Fault] = &[
         id: "F01",
         name: "credentials-expired",
         summary: "the harness's AWS credentials have expired",
-        expect: Expect::RootCause("aws.identity"),
+        direct: Some(Expect::RootCause("aws.identity")),
+        collector: Some(Expect::RootCause("aws.identity")),
         apply: |e| {
             let key = e.access_key_id.clone();
             e.mock.identities.update(&key, |id| id.expired = true);
@@ -126,14 +154,16 @@ pub const CATALOG: &[Fault] = &[
         id: "F01",
         name: "credentials-unknown",
         summary: "the harness uses an access key AWS does not know",
-        expect: Expect::RootCause("aws.identity"),
+        direct: Some(Expect::RootCause("aws.identity")),
+        collector: Some(Expect::RootCause("aws.identity")),
         apply: |e| e.access_key_id = "AKIAUNKNOWNPIPECHECK".to_string(),
     },
     Fault {
         id: "F02",
         name: "workspace-wrong-region",
         summary: "the workspace exists, but in another region than the one used",
-        expect: Expect::RootCause("amp.workspace"),
+        direct: Some(Expect::RootCause("amp.workspace")),
+        collector: Some(Expect::RootCause("amp.workspace")),
         apply: |e| {
             let id = e.workspace_id();
             if let Some(mut ws) = e.mock.amp.remove_workspace(&id) {
@@ -149,99 +179,137 @@ pub const CATALOG: &[Fault] = &[
         id: "F03",
         name: "workspace-creating",
         summary: "the workspace stays CREATING",
-        expect: Expect::RootCause("amp.workspace"),
+        direct: Some(Expect::RootCause("amp.workspace")),
+        collector: Some(Expect::RootCause("amp.workspace")),
         apply: |e| e.set_workspace_status(WorkspaceStatus::Creating),
     },
     Fault {
         id: "F03",
         name: "workspace-creation-failed",
         summary: "the workspace is CREATION_FAILED",
-        expect: Expect::RootCause("amp.workspace"),
+        direct: Some(Expect::RootCause("amp.workspace")),
+        collector: Some(Expect::RootCause("amp.workspace")),
         apply: |e| e.set_workspace_status(WorkspaceStatus::CreationFailed),
     },
     Fault {
         id: "F03",
         name: "workspace-deleting",
         summary: "the workspace is DELETING",
-        expect: Expect::RootCause("amp.workspace"),
+        direct: Some(Expect::RootCause("amp.workspace")),
+        collector: Some(Expect::RootCause("amp.workspace")),
         apply: |e| e.set_workspace_status(WorkspaceStatus::Deleting),
     },
     Fault {
         id: "F04",
         name: "amp-unsigned",
         summary: "the writer sends remote writes without a SigV4 signature",
-        expect: Expect::RootCause("amp.remote_write"),
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
         apply: |e| e.writer.unsigned = true,
     },
     Fault {
         id: "F05",
         name: "remote-write-denied",
         summary: "the writer's identity lacks aps:RemoteWrite",
-        expect: Expect::RootCause("amp.remote_write"),
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: Some(Expect::RootCause("amp.remote_write")),
         apply: |e| e.revoke("aps:RemoteWrite"),
     },
     Fault {
         id: "F06",
         name: "signing-region-wrong",
         summary: "the writer signs for another region than the workspace's",
-        expect: Expect::RootCause("amp.remote_write"),
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
         apply: |e| e.writer.signing_region = Some("eu-west-1".to_string()),
     },
     Fault {
         id: "F06",
         name: "clock-skew",
         summary: "the writer's clock is 10 minutes behind",
-        expect: Expect::RootCause("amp.remote_write"),
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
         apply: |e| e.writer.clock_offset_secs = -(Duration::from_secs(600).as_secs() as i64),
     },
     Fault {
         id: "F07",
         name: "throttled",
         summary: "AMP answers every remote write with 429 Rate exceeded",
-        expect: Expect::RootCause("amp.remote_write"),
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: Some(Expect::RootCause("amp.remote_write")),
         apply: |e| e.amp_faults(|f| f.throttle_remote_write = Throttle::Always),
     },
     Fault {
         id: "F07",
         name: "throttled-transient",
         summary: "AMP answers the first two remote writes with 429, then accepts",
-        expect: Expect::Warning("amp.remote_write"),
+        direct: Some(Expect::Warning("amp.remote_write")),
+        collector: Some(Expect::Warning("amp.remote_write")),
         apply: |e| e.amp_faults(|f| f.throttle_remote_write = Throttle::Next(2)),
     },
     Fault {
         id: "F08",
         name: "samples-dropped",
         summary: "AMP answers 200 to remote writes but the samples never become queryable",
-        expect: Expect::RootCause("amp.query"),
+        direct: Some(Expect::RootCause("amp.query")),
+        collector: Some(Expect::RootCause("amp.query")),
         apply: |e| e.amp_faults(|f| f.drop_accepted_samples = true),
     },
     Fault {
         id: "F09",
         name: "out-of-order",
         summary: "the writer sends a series' samples out of time order",
-        expect: Expect::RootCause("amp.remote_write"),
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
         apply: |e| e.defect = CanaryDefect::OutOfOrder,
     },
     Fault {
         id: "F09",
         name: "duplicate-sample",
         summary: "the writer sends two values for one timestamp",
-        expect: Expect::RootCause("amp.remote_write"),
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
         apply: |e| e.defect = CanaryDefect::DuplicateTimestamp,
     },
     Fault {
         id: "F09",
         name: "too-many-labels",
         summary: "a series carries more labels than AMP allows (70)",
-        expect: Expect::RootCause("amp.remote_write"),
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
         apply: |e| e.defect = CanaryDefect::TooManyLabels,
     },
     Fault {
         id: "F10",
         name: "query-denied",
         summary: "the querying identity lacks aps:QueryMetrics",
-        expect: Expect::RootCause("amp.query"),
+        direct: Some(Expect::RootCause("amp.query")),
+        collector: Some(Expect::RootCause("amp.query")),
         apply: |e| e.revoke("aps:QueryMetrics"),
+    },
+    Fault {
+        id: "F15",
+        name: "collector-bad-flag",
+        summary: "the collector is started with a flag it does not know, and exits",
+        direct: None,
+        collector: Some(Expect::RootCause("collector.running")),
+        apply: |e| e.collector.extra_args.push("--no-such-flag".to_string()),
+    },
+    Fault {
+        id: "F16",
+        name: "collector-other-workspace",
+        summary: "the collector's remote-write URL names another workspace",
+        direct: None,
+        collector: Some(Expect::RootCause("collector.config")),
+        apply: |e| e.collector.other_workspace = true,
+    },
+    Fault {
+        id: "F17",
+        name: "canary-wrong-port",
+        summary: "the collector scrapes a port where the canary is not served",
+        direct: None,
+        collector: Some(Expect::RootCause("canary.scraped")),
+        apply: |e| e.collector.wrong_scrape_port = true,
     },
 ];
 
@@ -274,9 +342,13 @@ mod tests {
     }
 
     #[test]
-    fn every_fault_lands_on_a_known_link() {
+    fn every_fault_lands_on_a_known_link_of_some_shape() {
         for f in CATALOG {
-            assert!(crate::links::is_known(f.link()), "{f:?}");
+            let expects: Vec<Expect> = [f.direct, f.collector].into_iter().flatten().collect();
+            assert!(!expects.is_empty(), "{f:?} applies to no shape");
+            for e in expects {
+                assert!(crate::links::is_known(e.link()), "{f:?}");
+            }
         }
     }
 }

@@ -7,7 +7,10 @@
 
 pub mod amp_client;
 pub mod canary;
+pub mod cleanup;
 pub mod cli;
+pub mod collector;
+pub mod diagnose;
 pub mod executor;
 pub mod faults;
 pub mod links;

@@ -11,11 +11,12 @@ use pipecheck_reports::{Redactor, RunEvent, ScenarioReport};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 use crate::amp_client::WriterBehaviour;
-use crate::canary::{Canary, CanaryDefect};
+use crate::canary::{Canary, CanaryDefect, Origin, SCRAPE_JOB};
+use crate::collector::{ContainerRuntime, Exporter, ProcessRuntime, Runtime};
 use crate::executor::{execute, root_cause};
 use crate::faults::{self, Fault, FaultEnv};
-use crate::links::{self, Deadlines, Facts, RunContext};
-use crate::scenario::Scenario;
+use crate::links::{self, CollectorFaults, CollectorRun, Deadlines, Facts, RunContext};
+use crate::scenario::{RuntimeKind, Scenario};
 use crate::target::{MockAccess, Target, TargetError, TargetKind};
 
 #[derive(Clone, Debug)]
@@ -24,6 +25,10 @@ pub struct RunOptions {
     pub region: Option<String>,
     pub workspace_id: Option<String>,
     pub faults: Vec<&'static Fault>,
+    /// Overrides the scenario's collector binary (process runtime).
+    pub collector_bin: Option<String>,
+    /// Overrides the scenario's collector image (container runtime).
+    pub collector_image: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,47 @@ pub enum RunError {
     UnknownFault { scenario: String, fault: String },
     #[error("scenario {0} injects faults, which only the mock target can do")]
     FaultsOnAws(String),
+    #[error("fault {fault} does not apply to scenario {scenario} (shape {shape})")]
+    FaultNotApplicable {
+        fault: String,
+        scenario: String,
+        shape: &'static str,
+    },
+    #[error("failed to set up the collector's surroundings (exporter, work directory)")]
+    CollectorSetup(#[source] std::io::Error),
+}
+
+/// The faults a run of `scenario` injects: the scenario's own, then the invocation's;
+/// each must apply to the scenario's shape. The CLI calls this before anything starts.
+pub fn resolve_faults(
+    scenario: &Scenario,
+    extra: &[&'static Fault],
+) -> Result<Vec<&'static Fault>, RunError> {
+    let mut list = Vec::new();
+    for name in &scenario.faults {
+        list.push(faults::find(name).ok_or_else(|| RunError::UnknownFault {
+            scenario: scenario.name.clone(),
+            fault: name.clone(),
+        })?);
+    }
+    list.extend(extra.iter().copied());
+    for f in &list {
+        if f.expect(scenario.shape).is_none() {
+            return Err(RunError::FaultNotApplicable {
+                fault: format!("{} {}", f.id, f.name),
+                scenario: scenario.name.clone(),
+                shape: scenario.shape.as_str(),
+            });
+        }
+    }
+    Ok(list)
+}
+
+/// A free port on 127.0.0.1: bound, then released for the collector to take.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A run id: unique per scenario run, short enough for a label value and a tag.
@@ -51,20 +97,14 @@ pub async fn run_scenario(
 ) -> Result<ScenarioReport, RunError> {
     let started = Instant::now();
     let run_id = new_run_id();
-    let mut fault_list: Vec<&'static Fault> = Vec::new();
-    for name in &scenario.faults {
-        fault_list.push(faults::find(name).ok_or_else(|| RunError::UnknownFault {
-            scenario: scenario.name.clone(),
-            fault: name.clone(),
-        })?);
-    }
-    fault_list.extend(opts.faults.iter().copied());
+    let fault_list = resolve_faults(scenario, &opts.faults)?;
     let mut redactor = Redactor::new();
 
     // Keeps the mock stack alive for the run; dropped (and so stopped) at the end.
     let mut mock: Option<MockStack> = None;
     let mut writer = WriterBehaviour::default();
     let mut defect = CanaryDefect::None;
+    let mut collector_faults = CollectorFaults::default();
     let (target, deadlines) = match opts.target {
         TargetKind::Mock => {
             let cfg = MockConfig {
@@ -83,12 +123,14 @@ pub async fn run_scenario(
                 secret_access_key: user.secret_access_key.clone(),
                 writer: WriterBehaviour::default(),
                 defect: CanaryDefect::None,
+                collector: CollectorFaults::default(),
             };
             for f in &fault_list {
                 f.apply(&mut env);
             }
             writer = env.writer;
             defect = env.defect;
+            collector_faults = env.collector;
             let access = MockAccess {
                 endpoints: stack.endpoints(),
                 access_key_id: env.access_key_id,
@@ -144,9 +186,53 @@ pub async fn run_scenario(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let mut canary = Canary::new(&run_id, &scenario.canary, end_ms, crate::canary::Origin::Direct);
+    let (mut canary, collector) = match &scenario.collector {
+        None => (
+            Canary::new(&run_id, &scenario.canary, end_ms, Origin::Direct),
+            None,
+        ),
+        Some(spec) => {
+            let mut spec = spec.clone();
+            spec.binary = opts.collector_bin.clone().or(spec.binary);
+            spec.image = opts.collector_image.clone().or(spec.image);
+            // The exposition leaves job and instance to the collector, so the exporter's
+            // canary need not know its own address.
+            let exporter = Exporter::start(Canary::new(
+                &run_id,
+                &scenario.canary,
+                end_ms,
+                Origin::Direct,
+            ))
+            .await
+            .map_err(RunError::CollectorSetup)?;
+            let origin = Origin::Scraped {
+                job: SCRAPE_JOB.to_string(),
+                instance: exporter.target(),
+            };
+            let canary = Canary::new(&run_id, &scenario.canary, end_ms, origin);
+            let runtime: Box<dyn Runtime> = match spec.runtime {
+                RuntimeKind::Process => Box::new(ProcessRuntime::default()),
+                RuntimeKind::Container => Box::new(ContainerRuntime::default()),
+            };
+            let workdir = tempfile::Builder::new()
+                .prefix("pipecheck-collector-")
+                .tempdir()
+                .map_err(RunError::CollectorSetup)?;
+            let web_port = free_port().map_err(RunError::CollectorSetup)?;
+            let run = CollectorRun {
+                spec,
+                exporter,
+                runtime: tokio::sync::Mutex::new(runtime),
+                proxy: tokio::sync::Mutex::new(None),
+                workdir,
+                web_port,
+                faults: collector_faults,
+            };
+            (canary, Some(run))
+        }
+    };
     canary.defect = defect;
-    let links = links::closure(&scenario.links);
+    let links = links::closure(&scenario.links, scenario.shape);
     let _ = events.send(RunEvent::ScenarioStarted {
         scenario: scenario.name.clone(),
         target: opts.target.as_str().to_string(),
@@ -160,6 +246,7 @@ pub async fn run_scenario(
         writer,
         deadlines,
         facts: Mutex::new(Facts::default()),
+        collector,
     });
     // The longest a link may legitimately wait, plus room for its requests.
     let link_deadline = deadlines.arrival.max(deadlines.workspace) + deadlines.request * 2;
@@ -186,6 +273,9 @@ pub async fn run_scenario(
     let results = execute(&scenario.name, links, ctx.clone(), link_deadline, &tx).await;
     drop(tx);
     let _ = forward.await;
+    if let Some(c) = &ctx.collector {
+        c.stop().await;
+    }
 
     let mut properties = Vec::new();
     if let Some(arrival) = ctx.facts().arrival {

@@ -8,7 +8,21 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Scenario files shipped with the tool, compiled in from `scenarios/`.
-const BUILTIN: &[(&str, &str)] = &[("smoke", include_str!("../../scenarios/smoke.yaml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("smoke", include_str!("../../scenarios/smoke.yaml")),
+    (
+        "prometheus-process",
+        include_str!("../../scenarios/prometheus-process.yaml"),
+    ),
+    (
+        "prometheus-proxy",
+        include_str!("../../scenarios/prometheus-proxy.yaml"),
+    ),
+    (
+        "prometheus-container",
+        include_str!("../../scenarios/prometheus-container.yaml"),
+    ),
+];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +45,9 @@ pub struct Scenario {
     /// Faults always injected into this scenario's mock run (mock target only).
     #[serde(default)]
     pub faults: Vec<String>,
+    /// The collector between the canary and AMP (shape `collector`).
+    #[serde(default)]
+    pub collector: Option<CollectorSpec>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -39,6 +56,72 @@ pub enum Shape {
     /// The harness itself remote-writes the canary, signed, and reads it back.
     #[default]
     Direct,
+    /// A real collector scrapes the canary from the harness's exporter and remote-writes
+    /// it to AMP; the harness reads it back.
+    Collector,
+}
+
+impl Shape {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::Direct => "direct",
+            Shape::Collector => "collector",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorSpec {
+    #[serde(default)]
+    pub kind: CollectorKind,
+    #[serde(default)]
+    pub runtime: RuntimeKind,
+    /// Who signs the collector's writes.
+    #[serde(default)]
+    pub signing: Signing,
+    /// The collector's binary (process runtime; default: found on PATH).
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// The collector's image (container runtime; default: built locally from the binary).
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default = "one_second", with = "humantime_serde")]
+    pub scrape_interval: Duration,
+}
+
+fn one_second() -> Duration {
+    Duration::from_secs(1)
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CollectorKind {
+    /// A Prometheus server (agent-style: scrape and remote-write).
+    #[default]
+    Prometheus,
+    /// An OpenTelemetry collector (ADOT): prometheus receiver -> prometheusremotewrite.
+    Otelcol,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeKind {
+    /// A local process.
+    #[default]
+    Process,
+    /// A container (testcontainers, host networking).
+    Container,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Signing {
+    /// The collector signs its own writes (its `sigv4` block / sigv4auth extension).
+    #[default]
+    Collector,
+    /// pipecheck's SigV4 proxy signs between the collector and AMP.
+    Proxy,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -207,6 +290,27 @@ impl Scenario {
                 "`canary.interval` must be between 1s and 60s".into(),
             ));
         }
+        match (s.shape, &s.collector) {
+            (Shape::Collector, None) => {
+                return Err(invalid(
+                    "shape `collector` needs a `collector:` section".into(),
+                ));
+            }
+            (Shape::Direct, Some(_)) => {
+                return Err(invalid(
+                    "a `collector:` section needs `shape: collector`".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(c) = &s.collector
+            && (c.scrape_interval < Duration::from_millis(100)
+                || c.scrape_interval > Duration::from_secs(60))
+            {
+                return Err(invalid(
+                    "`collector.scrape_interval` must be between 100ms and 60s".into(),
+                ));
+            }
         for l in &s.links {
             if !crate::links::is_known(l) {
                 return Err(invalid(format!(
@@ -256,6 +360,26 @@ mod tests {
     fn unknown_scenario_lists_known_ones() {
         let err = Scenario::load("nope").unwrap_err();
         assert!(err.to_string().contains("smoke"), "{err}");
+    }
+
+    #[test]
+    fn collector_shape_and_section_go_together() {
+        let err = Scenario::parse("name: x\nshape: collector\n", "t.yaml").unwrap_err();
+        assert!(
+            err.to_string().contains("needs a `collector:` section"),
+            "{err}"
+        );
+        let err = Scenario::parse("name: x\ncollector: {}\n", "t.yaml").unwrap_err();
+        assert!(
+            err.to_string().contains("needs `shape: collector`"),
+            "{err}"
+        );
+        let s = Scenario::parse(
+            "name: x\nshape: collector\ncollector: {signing: proxy}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(s.collector.unwrap().signing, Signing::Proxy);
     }
 
     #[test]

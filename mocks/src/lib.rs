@@ -6,12 +6,18 @@
 //!
 //! Module map: `ARCHITECTURE.md` beside this crate.
 
+pub mod amg;
 pub mod amp;
 pub mod clock;
+pub mod eks;
+pub mod grafana;
+pub mod iam;
 pub mod identity;
+pub mod kube;
 pub mod sigv4;
 pub mod stack;
 pub mod sts;
 
+pub use eks::ClusterSeed;
 pub use identity::{Identities, Identity};
 pub use stack::{MockConfig, MockEndpoints, MockStack, StartError};

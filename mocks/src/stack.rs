@@ -3,25 +3,36 @@
 //! and one clock. `pipecheck mock` and mock-target runs both start it through here.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::amg::{self, AmgSettings, AmgState, SEED_GRAFANA_VERSION, SeedOptions};
 use crate::amp::{self, AmpSettings, AmpState, Workspace, WorkspaceStatus};
 use crate::clock::Clock;
-use crate::identity::{Identities, Identity};
+use crate::eks::{self, ClusterSeed, EksState};
+use crate::grafana;
+use crate::iam::{self, IamState};
+use crate::identity::{Identities, Identity, MOCK_ACCOUNT};
+use crate::kube::{self as kube_api, AdotSeed, KubeState, Kubeconfig, TlsError, TlsMaterial};
 use crate::sts::{self, StsState};
 
 #[derive(Clone, Debug)]
 pub struct MockConfig {
     /// The region every mock endpoint serves.
     pub region: String,
-    /// First port to bind: AMP gets `port`, STS `port + 1`. 0 picks free ports.
+    /// First port to bind: AMP gets `port`, STS `port + 1`, the AMG control plane
+    /// `port + 2`, the AMG workspace's Grafana `port + 3`, EKS `port + 4`, IAM `port + 5`,
+    /// the Kubernetes API `port + 6`. 0 picks free ports.
     pub port: u16,
     pub amp: AmpSettings,
     /// Alias of the ACTIVE workspace made at start (None: start with no workspace).
     pub workspace_alias: Option<String>,
+    /// The healthy cluster seeded at start into EKS, IAM and the Kubernetes API, all with
+    /// these names (None: the three start empty).
+    pub cluster: Option<ClusterSeed>,
 }
 
 impl Default for MockConfig {
@@ -31,6 +42,7 @@ impl Default for MockConfig {
             port: 0,
             amp: AmpSettings::default(),
             workspace_alias: Some("pipecheck".to_string()),
+            cluster: Some(ClusterSeed::default()),
         }
     }
 }
@@ -45,6 +57,28 @@ pub struct MockEndpoints {
     /// The workspace made at start, if any.
     pub workspace_id: Option<String>,
     pub user: Identity,
+    /// Base URL of the AMG control plane (`AWS_ENDPOINT_URL_GRAFANA`).
+    pub amg: String,
+    /// The AMG workspace made at start (its `endpoint` is the bare `127.0.0.1:<port>` of
+    /// `grafana_url`).
+    pub grafana_workspace_id: Option<String>,
+    /// Base URL of that workspace's Grafana HTTP API, with scheme (`http://127.0.0.1:<port>`).
+    pub grafana_url: Option<String>,
+    /// The credentials the workspace's Grafana uses as its IAM role (an identity in the
+    /// stack's `Identities`): F24 revokes `aps:QueryMetrics` on its access key.
+    pub grafana_role: Option<Identity>,
+    /// Base URL of the EKS control plane (`AWS_ENDPOINT_URL_EKS`).
+    pub eks: String,
+    /// Base URL of IAM (`AWS_ENDPOINT_URL_IAM`). IAM is global: clients must sign for
+    /// region `us-east-1` whatever `region` is.
+    pub iam: String,
+    /// The Kubernetes API, `https://127.0.0.1:<port>` (CA in the kubeconfig).
+    pub kube_api: String,
+    /// The kubeconfig naming `kube_api`, its CA and a bearer token; removed when the stack
+    /// is dropped.
+    pub kubeconfig: PathBuf,
+    /// The EKS cluster seeded at start, if any (`MockConfig::cluster`).
+    pub cluster_name: Option<String>,
 }
 
 impl MockEndpoints {
@@ -68,19 +102,39 @@ pub enum StartError {
     },
     #[error("port {0} is too high: the mock stack needs {1} consecutive ports")]
     PortRange(u16, u16),
+    #[error("failed to set up TLS for the mock Kubernetes API")]
+    Tls(#[source] TlsError),
+    #[error("failed to write the mock cluster's kubeconfig at {}", path.display())]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A running mock stack. Dropping it stops every listener.
 pub struct MockStack {
     pub amp: Arc<AmpState>,
     pub sts: Arc<StsState>,
+    /// AMG workspaces and, inside them, their Grafana's content.
+    pub amg: Arc<AmgState>,
     pub identities: Arc<Identities>,
     pub clock: Arc<Clock>,
+    /// EKS clusters, add-ons and the add-on catalog.
+    pub eks: Arc<EksState>,
+    /// IAM roles, managed policies and OIDC providers.
+    pub iam: Arc<IamState>,
+    /// The Kubernetes API's objects, logs, tokens and RBAC denials.
+    pub kube: Arc<KubeState>,
+    /// The names of the seeded ADOT collector objects, if `MockConfig::cluster` was set.
+    pub adot: Option<AdotSeed>,
     endpoints: MockEndpoints,
     tasks: Vec<JoinHandle<()>>,
+    /// Holds the kubeconfig; removed with the stack.
+    _kube_dir: tempfile::TempDir,
 }
 
-const SERVICES: u16 = 2;
+const SERVICES: u16 = 7;
 
 impl MockStack {
     pub async fn start(cfg: MockConfig) -> Result<Self, StartError> {
@@ -114,25 +168,83 @@ impl MockStack {
         let port = |i: u16| if cfg.port == 0 { 0 } else { cfg.port + i };
         let amp_listener = bind("AMP", port(0)).await?;
         let sts_listener = bind("STS", port(1)).await?;
+        let amg_listener = bind("AMG", port(2)).await?;
+        let grafana_listener = bind("Grafana", port(3)).await?;
+
+        // One AMG workspace whose Grafana is the `grafana_listener`, holding an AMP data
+        // source that points at the AMP workspace (amg::AmgState::seed).
+        let amg = Arc::new(AmgState::new(
+            &cfg.region,
+            AmgSettings {
+                max_skew: cfg.amp.max_skew,
+                ..AmgSettings::default()
+            },
+            identities.clone(),
+            clock.clone(),
+        ));
+        let amp_url = url_of(&amp_listener);
+        let grafana_addr = grafana_listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let seeded = amg.seed(&SeedOptions {
+            endpoint: grafana_addr.to_string(),
+            prometheus_endpoint: workspace_id
+                .as_ref()
+                .map(|id| format!("{amp_url}/workspaces/{id}/")),
+            grafana_version: SEED_GRAFANA_VERSION.to_string(),
+        });
+
+        let cluster = start_cluster(
+            &cfg,
+            |i| port(4 + i),
+            &identities,
+            &clock,
+            &user,
+            &amp_url,
+            workspace_id.as_deref(),
+        )
+        .await?;
+
         let endpoints = MockEndpoints {
             region: cfg.region.clone(),
-            amp: url_of(&amp_listener),
+            amp: amp_url,
             sts: url_of(&sts_listener),
             workspace_id,
             user,
+            amg: url_of(&amg_listener),
+            grafana_workspace_id: Some(seeded.workspace_id.clone()),
+            grafana_url: Some(url_of(&grafana_listener)),
+            grafana_role: Some(seeded.role),
+            eks: cluster.eks_url,
+            iam: cluster.iam_url,
+            kube_api: cluster.kube_url,
+            kubeconfig: cluster.kubeconfig,
+            cluster_name: cluster.cluster_name,
         };
-        let tasks = vec![
+        let mut tasks = vec![
             serve(amp_listener, amp::router(amp.clone())),
             serve(sts_listener, sts::router(sts.clone())),
+            serve(amg_listener, amg::router(amg.clone())),
+            serve(
+                grafana_listener,
+                grafana::router(amg.clone(), seeded.workspace_id),
+            ),
         ];
-        tracing::debug!(amp = %endpoints.amp, sts = %endpoints.sts, "mock stack listening");
+        tasks.extend(cluster.tasks);
+        tracing::debug!(amp = %endpoints.amp, sts = %endpoints.sts, amg = %endpoints.amg, "mock stack listening");
         Ok(Self {
             amp,
             sts,
+            amg,
             identities,
             clock,
+            eks: cluster.eks,
+            iam: cluster.iam,
+            kube: cluster.kube,
+            adot: cluster.adot,
             endpoints,
             tasks,
+            _kube_dir: cluster.kube_dir,
         })
     }
 
@@ -178,5 +290,114 @@ fn serve(listener: TcpListener, app: axum::Router) -> JoinHandle<()> {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "mock listener stopped");
         }
+    })
+}
+
+/// The cluster side of the stack: mock EKS, IAM and the Kubernetes API (TLS), with the
+/// kubeconfig in a temporary directory that lives as long as the stack.
+struct ClusterSide {
+    eks: Arc<EksState>,
+    iam: Arc<IamState>,
+    kube: Arc<KubeState>,
+    eks_url: String,
+    iam_url: String,
+    kube_url: String,
+    kubeconfig: PathBuf,
+    kube_dir: tempfile::TempDir,
+    cluster_name: Option<String>,
+    adot: Option<AdotSeed>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts the cluster side on ports `port(0..=2)` and seeds it from `cfg.cluster`: EKS
+/// cluster and add-ons, IAM OIDC provider/role/policy for IRSA, and the Kubernetes
+/// objects, all with the names of one [`ClusterSeed`]. The collector's remote-write URL
+/// is the mock AMP workspace's (`amp_url`, `workspace_id`).
+async fn start_cluster(
+    cfg: &MockConfig,
+    port: impl Fn(u16) -> u16,
+    identities: &Arc<Identities>,
+    clock: &Arc<Clock>,
+    user: &Identity,
+    amp_url: &str,
+    workspace_id: Option<&str>,
+) -> Result<ClusterSide, StartError> {
+    let max_skew = cfg.amp.max_skew;
+    let eks = Arc::new(EksState::new(
+        &cfg.region,
+        identities.clone(),
+        clock.clone(),
+        max_skew,
+    ));
+    let iam = Arc::new(IamState::new(identities.clone(), clock.clone(), max_skew));
+    let kube = Arc::new(KubeState::new(clock.clone()));
+    let tls = TlsMaterial::generate().map_err(StartError::Tls)?;
+
+    let eks_listener = bind("EKS", port(0)).await?;
+    let iam_listener = bind("IAM", port(1)).await?;
+    let kube_listener = bind("Kubernetes API", port(2)).await?;
+    let eks_url = url_of(&eks_listener);
+    let iam_url = url_of(&iam_listener);
+    let kube_url = url_of(&kube_listener).replacen("http://", "https://", 1);
+
+    let token = kube.issue_token(&user.arn);
+    let mut adot = None;
+    if let Some(seed) = &cfg.cluster {
+        eks.seed_healthy(seed, &kube_url, &tls.ca_pem);
+        let workspace = workspace_id.unwrap_or("*");
+        let workspace_arn = format!("arn:aws:aps:{}:{MOCK_ACCOUNT}:workspace/{workspace}", cfg.region);
+        iam.seed_healthy_irsa(seed, &cfg.region, &workspace_arn);
+        let remote_write = format!("{amp_url}/workspaces/{workspace}/api/v1/remote_write");
+        let seeded = kube
+            .seed_healthy_adot(seed, &cfg.region, &remote_write)
+            .expect("the seed's objects are well-formed");
+        adot = Some(seeded);
+    }
+    let context = cfg
+        .cluster
+        .as_ref()
+        .map(|s| s.cluster_arn(&cfg.region))
+        .unwrap_or_else(|| "pipecheck-mock".to_string());
+    let kube_dir = tempfile::Builder::new()
+        .prefix("pipecheck-mock-kube-")
+        .tempdir()
+        .map_err(|source| StartError::Kubeconfig {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let kubeconfig = Kubeconfig {
+        name: context,
+        server: kube_url.clone(),
+        ca_pem: tls.ca_pem.clone(),
+        token,
+        namespace: None,
+    }
+    .write_to(kube_dir.path())
+    .map_err(|source| StartError::Kubeconfig {
+        path: kube_dir.path().join("kubeconfig"),
+        source,
+    })?;
+
+    let tasks = vec![
+        serve(eks_listener, eks::router(eks.clone())),
+        serve(iam_listener, iam::router(iam.clone())),
+        kube_api::serve_tls(
+            kube_listener,
+            tls.server_config(),
+            kube_api::router(kube.clone()),
+        ),
+    ];
+    Ok(ClusterSide {
+        eks,
+        iam,
+        kube,
+        eks_url,
+        iam_url,
+        kube_url,
+        kubeconfig,
+        kube_dir,
+        cluster_name: cfg.cluster.as_ref().map(|s| s.cluster_name.clone()),
+        adot,
+        tasks,
     })
 }

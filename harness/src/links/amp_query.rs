@@ -1,19 +1,64 @@
 //! `amp.query`: does the canary come back through AMP's query API, exactly as written?
-//! Polls until every series is there with its exact labels and latest value, then checks
-//! the counter's whole history with a range query. Records the arrival latency. (F08, F10)
+//! Polls until every series is there with its exact labels and a value the canary
+//! produced, then checks the counter's whole history. Records the arrival latency.
+//! (F08, F10)
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
-use crate::amp_client::{QueryResult, ResultSeries};
-use crate::canary::COUNTER;
+use crate::amp_client::{AmpDataClient, QueryResult, ResultSeries};
+use crate::canary::{COUNTER, Canary, Origin};
 use crate::wait::{Probe, Waited, wait_until};
 
 pub struct AmpQuery;
 
-/// Compares what came back with what was written; an empty Vec means identical.
-fn differences(expected: &[(BTreeMap<String, String>, f64)], got: &[ResultSeries]) -> Vec<String> {
+/// The value a series must have.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Want {
+    Exact(f64),
+    /// Any of these: a scraped counter's value depends on which scrape arrived last.
+    OneOf(Vec<f64>),
+}
+
+impl Want {
+    fn accepts(&self, v: f64) -> bool {
+        match self {
+            Want::Exact(w) => w.to_bits() == v.to_bits(),
+            Want::OneOf(ws) => ws.iter().any(|w| w.to_bits() == v.to_bits()),
+        }
+    }
+}
+
+impl std::fmt::Display for Want {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Want::Exact(w) => write!(f, "{w}"),
+            Want::OneOf(ws) => write!(f, "one of the {} values served", ws.len()),
+        }
+    }
+}
+
+/// What every series of the canary must look like now. A scraped counter may hold any
+/// value the exporter has served so far.
+fn expected(canary: &Canary, served_counter: &[f64]) -> Vec<(BTreeMap<String, String>, Want)> {
+    canary
+        .series
+        .iter()
+        .map(|s| {
+            let want = match canary.origin {
+                Origin::Scraped { .. } if s.name() == COUNTER => {
+                    Want::OneOf(served_counter.to_vec())
+                }
+                _ => Want::Exact(s.last().1),
+            };
+            (s.labels.clone(), want)
+        })
+        .collect()
+}
+
+/// Compares what came back with what was expected; an empty Vec means all is right.
+fn differences(expected: &[(BTreeMap<String, String>, Want)], got: &[ResultSeries]) -> Vec<String> {
     let mut diffs = Vec::new();
     let mut seen: BTreeMap<&BTreeMap<String, String>, f64> = BTreeMap::new();
     for s in got {
@@ -24,7 +69,7 @@ fn differences(expected: &[(BTreeMap<String, String>, f64)], got: &[ResultSeries
     for (labels, want) in expected {
         match seen.remove(labels) {
             None => diffs.push(format!("missing {}", fmt_labels(labels))),
-            Some(v) if v.to_bits() != want.to_bits() => {
+            Some(v) if !want.accepts(v) => {
                 diffs.push(format!("{} = {v}, expected {want}", fmt_labels(labels)))
             }
             Some(_) => {}
@@ -47,6 +92,18 @@ pub fn fmt_labels(l: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{k}={v:?}"))
         .collect();
     format!("{name}{{{}}}", rest.join(", "))
+}
+
+/// The time to query at: the direct canary's own end, or now for a scraped one (the
+/// collector stamps samples with its scrape times).
+pub fn query_time(canary: &Canary) -> i64 {
+    match canary.origin {
+        Origin::Direct => canary.end_ms,
+        Origin::Scraped { .. } => SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    }
 }
 
 enum Seen {
@@ -72,17 +129,20 @@ impl Link for AmpQuery {
                 );
             };
             let canary = &ctx.canary;
+            let served = || {
+                ctx.collector
+                    .as_ref()
+                    .map(|c| c.exporter.served_counter())
+                    .unwrap_or_default()
+            };
             let written_at = ctx.facts().written_at.unwrap_or_else(Instant::now);
-            let expected: Vec<(BTreeMap<String, String>, f64)> = canary
-                .series
-                .iter()
-                .map(|s| (s.labels.clone(), s.last().1))
-                .collect();
             let selector = canary.selector();
+            let series_count = canary.series.len();
             let probe = || async {
+                let want = expected(canary, &served());
                 match tokio::time::timeout(
                     ctx.deadlines.request,
-                    client.query(&selector, canary.end_ms),
+                    client.query(&selector, query_time(canary)),
                 )
                 .await
                 {
@@ -96,7 +156,7 @@ impl Link for AmpQuery {
                     Ok(Ok(QueryResult::Data {
                         series, exchange, ..
                     })) => {
-                        let diffs = differences(&expected, &series);
+                        let diffs = differences(&want, &series);
                         if diffs.is_empty() {
                             Probe::Done(Seen::Diffs(diffs, exchange.summary()))
                         } else {
@@ -130,15 +190,15 @@ impl Link for AmpQuery {
                 | Waited::TimedOut {
                     last: Some(Seen::Refused(check)),
                     ..
+                }
+                | Waited::Done {
+                    value: Seen::Refused(check),
+                    ..
                 } => return check,
                 Waited::Aborted {
                     value: Seen::Diffs(d, s),
                     ..
                 } => return Check::fail("unexpected answer", d.join("; ")).with("query", s),
-                Waited::Done {
-                    value: Seen::Refused(check),
-                    ..
-                } => return check,
                 Waited::TimedOut {
                     last,
                     after,
@@ -149,10 +209,9 @@ impl Link for AmpQuery {
                         _ => (vec!["no query finished".to_string()], String::new()),
                     };
                     let missing = diffs.iter().filter(|d| d.starts_with("missing")).count();
-                    let verdict = if missing == expected.len() {
+                    let verdict = if missing == series_count {
                         format!(
-                            "the canary never became queryable: 0 of {} series after {:.1}s, though AMP accepted the write",
-                            expected.len(),
+                            "the canary never became queryable: 0 of {series_count} series after {:.1}s, though AMP accepted the write",
                             after.as_secs_f64()
                         )
                     } else {
@@ -166,73 +225,110 @@ impl Link for AmpQuery {
                         verdict,
                         "writes were accepted (200) but the data is not readable: check that the writer and the reader use the same workspace (id and region), that sample timestamps are current, and whether the workspace's ingestion is delayed",
                     )
-                    .with("polled", format!("{attempts} queries of {selector} at {} over {:.1}s", canary.end_ms, after.as_secs_f64()));
-                    c = c.with("differences", diffs.join("\n"));
+                    .with("polled", format!("{attempts} queries of {selector} over {:.1}s", after.as_secs_f64()))
+                    .with("differences", diffs.join("\n"));
                     if !summary.is_empty() {
                         c = c.with("last answer", summary);
                     }
                     return c;
                 }
             };
-            // Every sample of the counter, not just the newest, must be there.
-            let counter = canary.counter();
-            let step = canary.interval;
-            let counter_query = format!("{COUNTER}{{{}}}", canary.matchers());
-            let range = client.query_range(&counter_query, canary.first_ms(), canary.end_ms, step);
-            let history = match tokio::time::timeout(ctx.deadlines.request, range).await {
-                Ok(Ok(QueryResult::Data { series, .. })) if series.len() == 1 => {
-                    series[0].points.clone()
-                }
-                Ok(Ok(QueryResult::Data {
-                    series, exchange, ..
-                })) => {
-                    return Check::fail(
-                        format!(
-                            "range query of the counter returned {} series, expected 1",
-                            series.len()
-                        ),
-                        "see the evidence",
-                    )
-                    .with("query_range", exchange.summary());
-                }
-                Ok(Ok(QueryResult::Refused { exchange, .. })) => {
-                    return Check::from_diagnosis(
-                        Status::Fail,
-                        diagnose_amp("range query", &exchange),
-                    )
-                    .with("query_range", exchange.summary());
-                }
-                Ok(Err(e)) => {
-                    return Check::fail("range query of the counter failed", "see the evidence")
-                        .with("error", crate::error_chain(&e));
-                }
-                Err(_) => {
-                    return Check::fail(
-                        format!(
-                            "range query did not answer within {:?}",
-                            ctx.deadlines.request
-                        ),
-                        "the query API is slow or unreachable",
-                    );
-                }
-            };
-            if history != counter.samples {
-                return Check::fail(
-                    "the counter's history differs from what was written",
-                    "samples were lost or altered between the write and the query",
-                )
-                .with("expected", format!("{:?}", counter.samples))
-                .with("got", format!("{history:?}"));
+            if let Err(c) = check_counter_history(ctx, &client).await {
+                return c;
             }
             ctx.facts().arrival = Some(after);
             Check::pass(format!(
-                "all {} canary series came back exact, {} counter samples included, {:.0} ms after the write",
-                expected.len(),
-                counter.samples.len(),
+                "all {series_count} canary series came back with their exact labels and values, the counter's history included, {:.0} ms after the write",
                 after.as_secs_f64() * 1000.0
             ))
             .with("last answer", last_summary)
         })
+    }
+}
+
+/// Every sample of the counter, not just the newest, must be there: for the direct canary
+/// exactly the samples written; for a scraped one, increasing values the exporter served.
+async fn check_counter_history(ctx: &RunContext, client: &AmpDataClient) -> Result<(), Check> {
+    let canary = &ctx.canary;
+    let counter_query = format!("{COUNTER}{{{}}}", canary.matchers());
+    let answer = match canary.origin {
+        Origin::Direct => {
+            client
+                .query_range(
+                    &counter_query,
+                    canary.first_ms(),
+                    canary.end_ms,
+                    canary.interval,
+                )
+                .await
+        }
+        Origin::Scraped { .. } => {
+            client
+                .query(&format!("{counter_query}[10m]"), query_time(canary))
+                .await
+        }
+    };
+    let history = match answer {
+        Ok(QueryResult::Data { series, .. }) if series.len() == 1 => series[0].points.clone(),
+        Ok(QueryResult::Data {
+            series, exchange, ..
+        }) => {
+            return Err(Check::fail(
+                format!(
+                    "the counter's history came back as {} series, expected 1",
+                    series.len()
+                ),
+                "see the evidence",
+            )
+            .with("query", exchange.summary()));
+        }
+        Ok(QueryResult::Refused { exchange, .. }) => {
+            return Err(Check::from_diagnosis(
+                Status::Fail,
+                diagnose_amp("history query", &exchange),
+            )
+            .with("query", exchange.summary()));
+        }
+        Err(e) => {
+            return Err(Check::fail(
+                "the counter's history could not be queried",
+                "see the evidence",
+            )
+            .with("error", crate::error_chain(&e)));
+        }
+    };
+    let ok = match canary.origin {
+        Origin::Direct => history == canary.counter().samples,
+        Origin::Scraped { .. } => {
+            let served = ctx
+                .collector
+                .as_ref()
+                .map(|c| c.exporter.served_counter())
+                .unwrap_or_default();
+            !history.is_empty()
+                && history
+                    .windows(2)
+                    .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+                && history.iter().all(|(_, v)| served.contains(v))
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Check::fail(
+            "the counter's history differs from what the canary produced",
+            "samples were lost, reordered or altered between the writer and the query",
+        )
+        .with(
+            "expected",
+            match canary.origin {
+                Origin::Direct => format!("{:?}", canary.counter().samples),
+                Origin::Scraped { .. } => {
+                    "increasing values, each one the exporter served".to_string()
+                }
+            },
+        )
+        .with("got", format!("{history:?}")))
     }
 }
 
@@ -252,7 +348,7 @@ mod tests {
         let a = labels(&[("__name__", "a"), ("x", "1")]);
         let b = labels(&[("__name__", "b")]);
         let c = labels(&[("__name__", "c")]);
-        let expected = vec![(a.clone(), 1.0), (b.clone(), 2.0)];
+        let expected = vec![(a.clone(), Want::Exact(1.0)), (b.clone(), Want::Exact(2.0))];
         let got = vec![
             ResultSeries {
                 labels: a,
@@ -271,6 +367,10 @@ mod tests {
             labels: b.clone(),
             points: vec![(0, 2.5)],
         }];
-        assert!(differences(&[(b, 2.0)], &got)[0].contains("= 2.5, expected 2"));
+        assert!(
+            differences(&[(b.clone(), Want::Exact(2.0))], &got)[0].contains("= 2.5, expected 2")
+        );
+        assert!(differences(&[(b.clone(), Want::OneOf(vec![1.0, 2.5]))], &got).is_empty());
+        assert!(!differences(&[(b, Want::OneOf(vec![1.0]))], &got).is_empty());
     }
 }

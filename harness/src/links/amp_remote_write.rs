@@ -8,8 +8,12 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 
 use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
 use crate::amp_client::{ClientError, Exchange};
+use crate::wait::{Probe, Waited, wait_until};
 
-pub struct AmpRemoteWrite;
+/// The writer is the harness itself (direct shape) or the collector (collector shape).
+pub struct AmpRemoteWrite {
+    pub via_collector: bool,
+}
 
 /// Attempts per write: a transient throttle passes, a persistent one fails in seconds.
 const MAX_ATTEMPTS: usize = 5;
@@ -20,10 +24,17 @@ impl Link for AmpRemoteWrite {
     }
 
     fn depends_on(&self) -> &'static [&'static str] {
-        &["amp.workspace"]
+        if self.via_collector {
+            &["collector.signing"]
+        } else {
+            &["amp.workspace"]
+        }
     }
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
+        if self.via_collector {
+            return Box::pin(collector_writes(ctx));
+        }
         Box::pin(async move {
             let Some(client) = ctx.data_client() else {
                 return Check::fail(
@@ -137,4 +148,106 @@ fn first_status(retried: &[String]) -> String {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Retried refusals seen with nothing accepted: a throttle that does not let up.
+const PERSISTENT_RETRIES: usize = 5;
+
+/// The collector's writes, judged from what AMP answered it: accepted (pass), accepted
+/// after retried refusals (warn), or refused for good or throttled without end (fail).
+async fn collector_writes(ctx: &RunContext) -> Check {
+    let Some(col) = ctx.collector.as_ref() else {
+        return Check::fail(
+            "this scenario has no collector",
+            "use a scenario with `shape: collector`",
+        );
+    };
+    let url = ctx
+        .facts()
+        .collector_config
+        .as_ref()
+        .and_then(|c| c.remote_write.first().map(|r| r.url.clone()))
+        .unwrap_or_default();
+    let data = ctx.data_client();
+    // Some of the run's samples in AMP: accepted, whatever the collector's counters say.
+    let in_amp = || async {
+        let Some(client) = &data else { return false };
+        let q = format!("count({})", ctx.canary.selector());
+        matches!(
+            client.query(&q, super::amp_query::query_time(&ctx.canary)).await,
+            Ok(crate::amp_client::QueryResult::Data { series, .. }) if series.iter().any(|s| s.points.iter().any(|p| p.1 > 0.0))
+        )
+    };
+    let probe = || async {
+        let mut obs = col.observe(&ctx.target.http).await;
+        let accepted = obs.accepted() || (!obs.refusals.is_empty() && in_amp().await);
+        obs.seen_in_amp = accepted && !obs.accepted();
+        let permanent = obs.refusals.iter().any(|r| !r.retried);
+        let retried = obs.refusals.iter().filter(|r| r.retried).count();
+        if permanent || (!accepted && retried >= PERSISTENT_RETRIES) {
+            Probe::Abort(obs)
+        } else if accepted {
+            Probe::Done(obs)
+        } else {
+            Probe::Pending(obs)
+        }
+    };
+    let waited = wait_until(ctx.deadlines.arrival, Duration::from_millis(200), probe).await;
+    let (obs, timed_out) = match waited {
+        Waited::Done { value, .. } | Waited::Aborted { value, .. } => (value, false),
+        Waited::TimedOut {
+            last: Some(value), ..
+        } => (value, true),
+        Waited::TimedOut { last: None, .. } => {
+            return Check::fail(
+                "nothing could be observed of the collector's writes",
+                "the collector's metrics endpoint does not answer",
+            );
+        }
+    };
+    let first_bad = obs
+        .refusals
+        .iter()
+        .find(|r| !r.retried)
+        .or_else(|| obs.refusals.first());
+    let check = match (obs.accepted() || obs.seen_in_amp, first_bad) {
+        (true, None) => Check::pass(format!(
+            "AMP accepts the collector's writes ({})",
+            obs.counts()
+        )),
+        (true, Some(r)) if r.retried => Check::warn(
+            format!(
+                "AMP accepted the collector's writes after refusing some with {} ({} refusal(s) retried)",
+                r.status,
+                obs.refusals.len()
+            ),
+            "writes were refused before they passed: check the send rate against the workspace's quotas; a sender that gives up loses data here",
+        ),
+        (_, Some(r)) => {
+            let mut d = diagnose_amp(
+                "collector's remote write",
+                &super::collector_signing::as_exchange(&url, r),
+            );
+            let retried = obs.refusals.iter().filter(|r| r.retried).count();
+            if r.retried {
+                d.verdict = format!(
+                    "{} ({retried} refused batch(es) retried by the collector, none accepted)",
+                    d.verdict
+                );
+            }
+            Check::from_diagnosis(Status::Fail, d)
+        }
+        (false, None) => Check::fail(
+            if timed_out {
+                format!(
+                    "AMP accepted none of the collector's writes within {:?}",
+                    ctx.deadlines.arrival
+                )
+            } else {
+                "AMP accepted none of the collector's writes".to_string()
+            },
+            "the collector sends but nothing is accepted: see its log",
+        ),
+    };
+    super::collector_signing::write_evidence(check, &obs)
 }

@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::amp_client::{AmpDataClient, WriterBehaviour};
 use crate::canary::Canary;
+use crate::collector::{
+    CollectorConfig, Exporter, Runtime, SigningProxy, WriteObservation, observe_writes,
+};
+use crate::scenario::CollectorSpec;
 use crate::target::Target;
 
 #[derive(Clone, Copy, Debug)]
@@ -27,6 +31,54 @@ pub struct Facts {
     pub written_at: Option<Instant>,
     /// `amp.query`: how long the canary took to become queryable.
     pub arrival: Option<Duration>,
+    /// `collector.config`: the config the collector is given.
+    pub collector_config: Option<CollectorConfig>,
+}
+
+/// Faults on the collector side (catalog F15-F17), applied by the links that set the
+/// collector up. (F04 on the collector side needs no injection: a prometheus build that
+/// does not sign, like Debian's 2.42, produces it in the `prometheus-process` scenario.)
+#[derive(Clone, Debug, Default)]
+pub struct CollectorFaults {
+    /// Extra command-line arguments (a bad flag makes the collector exit: F15).
+    pub extra_args: Vec<String>,
+    /// The remote-write URL names another workspace (F16).
+    pub other_workspace: bool,
+    /// The scrape config points at a port where nothing listens (F17).
+    pub wrong_scrape_port: bool,
+}
+
+/// The collector in the loop for one run, and what it scrapes and writes through.
+pub struct CollectorRun {
+    pub spec: CollectorSpec,
+    pub exporter: Exporter,
+    pub runtime: tokio::sync::Mutex<Box<dyn Runtime>>,
+    /// The signing proxy, when the scenario has one (started by `collector.config`).
+    pub proxy: tokio::sync::Mutex<Option<SigningProxy>>,
+    /// Holds the collector's config and data; removed with the run.
+    pub workdir: tempfile::TempDir,
+    /// The collector's own HTTP port on 127.0.0.1 (its API and metrics).
+    pub web_port: u16,
+    pub faults: CollectorFaults,
+}
+
+impl CollectorRun {
+    pub fn web_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.web_port)
+    }
+
+    /// What can be seen of the collector's writes right now.
+    pub async fn observe(&self, http: &reqwest::Client) -> WriteObservation {
+        let logs = self.runtime.lock().await.logs();
+        let proxy = self.proxy.lock().await.as_ref().map(SigningProxy::stats);
+        observe_writes(http, &self.web_url("/metrics"), &logs, proxy).await
+    }
+
+    /// Stops the collector and the proxy.
+    pub async fn stop(&self) {
+        self.runtime.lock().await.stop().await;
+        self.proxy.lock().await.take();
+    }
 }
 
 pub struct RunContext {
@@ -36,6 +88,8 @@ pub struct RunContext {
     pub writer: WriterBehaviour,
     pub deadlines: Deadlines,
     pub facts: Mutex<Facts>,
+    /// The collector in the loop (shape `collector`).
+    pub collector: Option<CollectorRun>,
 }
 
 impl RunContext {

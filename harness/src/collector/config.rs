@@ -1,0 +1,202 @@
+//! Collector configurations: rendered for a pipeline (Prometheus' `prometheus.yml`, and the
+//! ADOT/OpenTelemetry collector config for the same pipeline), and read back so the
+//! `collector.config` link checks what the collector was really given.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::canary::SCRAPE_JOB;
+
+/// A `remote_write` entry as the checks need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteWrite {
+    pub url: String,
+    /// `sigv4.region`; `Some("")` when the block is there without a region.
+    pub sigv4_region: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollectorConfig {
+    /// The YAML handed to the collector.
+    pub text: String,
+    pub scrape_targets: Vec<String>,
+    pub remote_write: Vec<RemoteWrite>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the collector config is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("failed to render the collector config")]
+    Render(#[source] serde_saphyr::ser::Error),
+}
+
+fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+impl CollectorConfig {
+    /// A Prometheus config scraping `target` under the canary's scrape job and
+    /// remote-writing to `rw` (with a `sigv4` block when `rw.sigv4_region` is set).
+    /// Short queue deadlines keep the verdict quick; 429s are retried, as AMP advises.
+    pub fn prometheus(
+        target: &str,
+        scrape_interval: Duration,
+        rw: &RemoteWrite,
+    ) -> Result<Self, ConfigError> {
+        let mut remote = json!({
+            "url": rw.url,
+            "queue_config": {
+                "batch_send_deadline": "1s",
+                "min_backoff": "100ms",
+                "max_backoff": "1s",
+                "retry_on_http_429": true,
+            },
+        });
+        if let Some(region) = &rw.sigv4_region {
+            remote["sigv4"] = json!({ "region": region });
+        }
+        let doc = json!({
+            "global": { "scrape_interval": secs(scrape_interval), "scrape_timeout": secs(scrape_interval) },
+            "scrape_configs": [{
+                "job_name": SCRAPE_JOB,
+                "scrape_interval": secs(scrape_interval),
+                "static_configs": [{ "targets": [target] }],
+            }],
+            "remote_write": [remote],
+        });
+        let text = serde_saphyr::to_string(&doc).map_err(ConfigError::Render)?;
+        Self::parse_prometheus(&text)
+    }
+
+    /// Reads a Prometheus config: its scrape targets and remote-write entries.
+    pub fn parse_prometheus(text: &str) -> Result<Self, ConfigError> {
+        let doc: Value = serde_saphyr::from_str(text).map_err(|e| {
+            ConfigError::Yaml(e.to_string().lines().next().unwrap_or("").to_string())
+        })?;
+        let scrape_targets = doc["scrape_configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|sc| sc["static_configs"].as_array().into_iter().flatten())
+            .flat_map(|st| st["targets"].as_array().into_iter().flatten())
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
+        let remote_write = doc["remote_write"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|rw| RemoteWrite {
+                url: rw["url"].as_str().unwrap_or_default().to_string(),
+                sigv4_region: rw
+                    .get("sigv4")
+                    .map(|s| s["region"].as_str().unwrap_or_default().to_string()),
+            })
+            .collect();
+        Ok(Self {
+            text: text.to_string(),
+            scrape_targets,
+            remote_write,
+        })
+    }
+}
+
+/// The ADOT (OpenTelemetry collector) config for the same pipeline: the prometheus
+/// receiver scrapes the canary, the batch processor batches, and prometheusremotewrite
+/// sends with the sigv4auth extension (aws-wire.md D). There is no otelcol binary on
+/// these machines: a user points the collector runtime at one to run it.
+pub fn render_otel_config(
+    target: &str,
+    scrape_interval: Duration,
+    endpoint: &str,
+    region: &str,
+) -> Result<String, ConfigError> {
+    let doc = json!({
+        "extensions": { "sigv4auth": { "region": region, "service": "aps" } },
+        "receivers": { "prometheus": { "config": { "scrape_configs": [{
+            "job_name": SCRAPE_JOB,
+            "scrape_interval": secs(scrape_interval),
+            "static_configs": [{ "targets": [target] }],
+        }]}}},
+        "processors": { "batch": { "timeout": "1s" } },
+        "exporters": { "prometheusremotewrite": {
+            "endpoint": endpoint,
+            "auth": { "authenticator": "sigv4auth" },
+            "retry_on_failure": { "enabled": true },
+        }},
+        "service": {
+            "extensions": ["sigv4auth"],
+            "pipelines": { "metrics": {
+                "receivers": ["prometheus"],
+                "processors": ["batch"],
+                "exporters": ["prometheusremotewrite"],
+            }},
+        },
+    });
+    serde_saphyr::to_string(&doc).map_err(ConfigError::Render)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str =
+        "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write";
+
+    #[test]
+    fn prometheus_config_round_trips() {
+        let rw = RemoteWrite {
+            url: URL.into(),
+            sigv4_region: Some("us-east-1".into()),
+        };
+        let c = CollectorConfig::prometheus("127.0.0.1:9100", Duration::from_secs(1), &rw).unwrap();
+        assert_eq!(c.scrape_targets, vec!["127.0.0.1:9100"]);
+        assert_eq!(c.remote_write, vec![rw]);
+        assert!(c.text.contains("retry_on_http_429: true"), "{}", c.text);
+        let unsigned = RemoteWrite {
+            url: URL.into(),
+            sigv4_region: None,
+        };
+        let c =
+            CollectorConfig::prometheus("127.0.0.1:9100", Duration::from_millis(500), &unsigned)
+                .unwrap();
+        assert!(!c.text.contains("sigv4"));
+        assert!(c.text.contains("500ms"));
+    }
+
+    #[test]
+    fn a_sigv4_block_without_region_reads_as_empty() {
+        let c = CollectorConfig::parse_prometheus("remote_write:\n  - url: x\n    sigv4: {}\n")
+            .unwrap();
+        assert_eq!(c.remote_write[0].sigv4_region.as_deref(), Some(""));
+        assert!(CollectorConfig::parse_prometheus("a: [").is_err());
+    }
+
+    /// The keys the ADOT documentation requires for AMP, checked on the parsed YAML.
+    #[test]
+    fn otel_config_has_the_keys_adot_needs() {
+        let text =
+            render_otel_config("127.0.0.1:9100", Duration::from_secs(1), URL, "us-east-1").unwrap();
+        let v: Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(v["extensions"]["sigv4auth"]["service"], "aps");
+        assert_eq!(v["extensions"]["sigv4auth"]["region"], "us-east-1");
+        assert_eq!(v["exporters"]["prometheusremotewrite"]["endpoint"], URL);
+        assert_eq!(
+            v["exporters"]["prometheusremotewrite"]["auth"]["authenticator"],
+            "sigv4auth"
+        );
+        assert_eq!(v["service"]["extensions"], json!(["sigv4auth"]));
+        let p = &v["service"]["pipelines"]["metrics"];
+        assert_eq!(p["receivers"], json!(["prometheus"]));
+        assert_eq!(p["processors"], json!(["batch"]));
+        assert_eq!(p["exporters"], json!(["prometheusremotewrite"]));
+        let targets = &v["receivers"]["prometheus"]["config"]["scrape_configs"][0]["static_configs"]
+            [0]["targets"];
+        assert_eq!(targets, &json!(["127.0.0.1:9100"]));
+    }
+}

@@ -1,0 +1,194 @@
+//! What the harness can see of a collector's remote writes without touching AMP: the
+//! collector's own metrics (`prometheus_remote_storage_*`), its log lines about remote
+//! write (Prometheus logs AMP's status and body for every refused batch), and, when the
+//! proxy signs, what the proxy forwarded and what AMP answered it. The collector links
+//! read it all from here.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::proxy::ProxyStats;
+use super::runtime::LogRing;
+
+/// One refusal AMP gave the collector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteRefusal {
+    pub status: u16,
+    pub body: String,
+    /// The collector will retry it (429, 5xx) rather than drop the data.
+    pub retried: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct WriteObservation {
+    /// Samples the collector tried to send / failed for good / retried / dropped, from its
+    /// own metrics (Prometheus counts failed and retried samples in `samples_total` too);
+    /// None when its metrics could not be read.
+    pub sent: Option<f64>,
+    pub failed: Option<f64>,
+    pub retried: Option<f64>,
+    pub dropped: Option<f64>,
+    pub metrics_error: Option<String>,
+    /// Refusals, oldest first: from the collector's log, then the proxy's record.
+    pub refusals: Vec<WriteRefusal>,
+    /// The collector's log lines about remote write at warn or error level (newest last).
+    pub log_lines: Vec<String>,
+    pub proxy: Option<ProxyStats>,
+    /// Set by the judge when some of the run's samples were found in AMP itself.
+    pub seen_in_amp: bool,
+}
+
+impl WriteObservation {
+    /// Whether anything was tried yet: samples out, or an answer from AMP.
+    pub fn attempted(&self) -> bool {
+        self.sent.unwrap_or(0.0) + self.failed.unwrap_or(0.0) + self.retried.unwrap_or(0.0) > 0.0
+            || !self.refusals.is_empty()
+            || self.proxy.as_ref().is_some_and(|p| p.requests > 0)
+    }
+
+    /// Samples that went out and were neither refused nor retried: AMP accepted them.
+    pub fn accepted_samples(&self) -> f64 {
+        (self.sent.unwrap_or(0.0) - self.failed.unwrap_or(0.0) - self.retried.unwrap_or(0.0))
+            .max(0.0)
+    }
+
+    /// AMP accepted some of the collector's writes, as far as the collector's side shows:
+    /// the proxy saw a 2xx, or samples went out and nothing was refused. Prometheus counts
+    /// a batch in `samples_total` before it is answered, so with refusals in the log its
+    /// counters cannot tell an accepted batch from one in flight: then only AMP can say.
+    pub fn accepted(&self) -> bool {
+        self.proxy.as_ref().is_some_and(|p| p.accepted > 0)
+            || (self.refusals.is_empty() && self.accepted_samples() > 0.0)
+    }
+
+    /// A one-line count for evidence.
+    pub fn counts(&self) -> String {
+        let n = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "?".into());
+        format!(
+            "collector samples: sent {} · failed {} · retried {} · dropped {} (prometheus_remote_storage_samples_*)",
+            n(self.sent),
+            n(self.failed),
+            n(self.retried),
+            n(self.dropped)
+        )
+    }
+}
+
+/// Reads the collector's metrics at `metrics_url`, its log and the proxy's record.
+pub async fn observe_writes(
+    http: &reqwest::Client,
+    metrics_url: &str,
+    logs: &LogRing,
+    proxy: Option<ProxyStats>,
+) -> WriteObservation {
+    let mut obs = WriteObservation::default();
+    match fetch(http, metrics_url).await {
+        Ok(text) => {
+            obs.sent = Some(sum(&text, "prometheus_remote_storage_samples_total"));
+            obs.failed = Some(sum(&text, "prometheus_remote_storage_samples_failed_total"));
+            obs.retried = Some(sum(
+                &text,
+                "prometheus_remote_storage_samples_retried_total",
+            ));
+            obs.dropped = Some(sum(
+                &text,
+                "prometheus_remote_storage_samples_dropped_total",
+            ));
+        }
+        Err(e) => obs.metrics_error = Some(e),
+    }
+    for line in logs.all() {
+        if !is_remote_problem(&line) {
+            continue;
+        }
+        if let Some(r) = refusal_in_log(&line) {
+            obs.refusals.push(r);
+        }
+        obs.log_lines.push(line);
+    }
+    if let Some(p) = &proxy {
+        obs.refusals
+            .extend(p.refusals.iter().map(|(status, body)| WriteRefusal {
+                status: *status,
+                body: body.clone(),
+                retried: *status == 429 || *status >= 500,
+            }));
+    }
+    obs.proxy = proxy;
+    obs
+}
+
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<String, String> {
+    let resp = http
+        .get(url)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| crate::error_chain(&e).replace('\n', ": "))?;
+    resp.text().await.map_err(|e| e.to_string())
+}
+
+/// Sums every series of a metric in a text exposition.
+fn sum(text: &str, metric: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.starts_with(metric)
+                && matches!(l.as_bytes().get(metric.len()), Some(b'{') | Some(b' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+fn is_remote_problem(line: &str) -> bool {
+    line.contains("component=remote")
+        && (line.contains("level=error") || line.contains("level=warn"))
+}
+
+/// Prometheus logs a refused batch as
+/// `err="server returned HTTP status 403 Forbidden: {\"message\":\"…\"}"` (logfmt-quoted).
+fn refusal_in_log(line: &str) -> Option<WriteRefusal> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r#"err="server returned HTTP status (\d{3})[^:]*: ((?:[^"\\]|\\.)*)""#)
+            .expect("valid regex")
+    });
+    let caps = re.captures(line)?;
+    let status: u16 = caps[1].parse().ok()?;
+    let body = caps[2]
+        .replace("\\\"", "\"")
+        .replace("\\n", "\n")
+        .replace("\\\\", "\\");
+    Some(WriteRefusal {
+        status,
+        body,
+        retried: line.contains("retrying") || status == 429 || status >= 500,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_prometheus_refusal_lines() {
+        let line = r#"ts=2026-11-26T13:18:15.056Z caller=dedupe.go:112 component=remote level=error remote_name=ca45bb url=http://x msg="non-recoverable error" count=402 exemplarCount=0 err="server returned HTTP status 403 Forbidden: {\"message\":\"Missing Authentication Token\"}""#;
+        assert!(is_remote_problem(line));
+        let r = refusal_in_log(line).unwrap();
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body, r#"{"message":"Missing Authentication Token"}"#);
+        assert!(!r.retried);
+        let retry = r#"ts=x component=remote level=warn msg="Failed to send batch, retrying" err="server returned HTTP status 429 Too Many Requests: {\"message\":\"Rate exceeded\"}""#;
+        let r = refusal_in_log(retry).unwrap();
+        assert_eq!((r.status, r.retried), (429, true));
+        assert!(
+            refusal_in_log("component=remote level=info msg=\"Starting WAL watcher\"").is_none()
+        );
+    }
+
+    #[test]
+    fn sums_metric_series() {
+        let text = "# HELP x\nprometheus_remote_storage_samples_total{a=\"1\"} 3\nprometheus_remote_storage_samples_total{a=\"2\"} 4\nprometheus_remote_storage_samples_total_other 9\n";
+        assert_eq!(sum(text, "prometheus_remote_storage_samples_total"), 7.0);
+    }
+}

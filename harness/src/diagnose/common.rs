@@ -1,0 +1,379 @@
+//! Checks over every file, whatever it is: placeholders nobody expands (D1), static AWS
+//! keys (D5), and whether the files agree on the workspace and region (D7).
+
+use serde_json::Value;
+
+use super::amp::{self, Expansion};
+use super::context::{Ctx, EndpointFact};
+use super::finding::{Finding, Severity};
+use super::inputs::{Body, Input, Role};
+use super::json::JsonDoc;
+use super::yaml::{Node, Pos};
+
+/// D1 and D5 for one file.
+pub(crate) fn check_file(ctx: &mut Ctx, input: &Input) {
+    match &input.body {
+        Body::Yaml(docs) => {
+            let expansion =
+                if input.role == Role::CollectorConfig && super::collector::is_otel(docs) {
+                    Expansion::Collector
+                } else {
+                    Expansion::None
+                };
+            let why = match (input.role, expansion) {
+                (Role::HelmValues, _) => {
+                    "helm does not expand environment variables in values files (render the file first, e.g. with envsubst, and diagnose the result)"
+                }
+                (_, Expansion::Collector) => {
+                    "nothing expands it: the collector only substitutes `${env:VAR}` / `${VAR}`"
+                }
+                _ => "Prometheus does not expand environment variables in its config",
+            };
+            for doc in docs {
+                yaml_file(ctx, &input.name, doc, expansion, why);
+            }
+        }
+        Body::Json(json) => json_file(ctx, &input.name, json),
+    }
+}
+
+fn yaml_file(ctx: &mut Ctx, file: &str, doc: &Node, expansion: Expansion, why: &str) {
+    let mut found: Vec<Finding> = Vec::new();
+    doc.walk("", &mut |p, entry, value| {
+        // Static keys (D5), never quoting the value.
+        if let Some(e) = entry
+            && is_key_name(&e.key)
+            && let Some(v) = value.str()
+            && !v.trim().is_empty()
+            && !v.contains("${")
+            && !amp::is_placeholder_only(v.trim())
+        {
+            found.push(static_key(file, e.key_pos, p));
+        } else if let Some(name) = value.get("name").and_then(Node::str)
+            && [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN",
+            ]
+            .contains(&name)
+            && value
+                .get("value")
+                .and_then(Node::str)
+                .is_some_and(|v| !v.trim().is_empty())
+        {
+            let pos = value.entry("value").map_or(value.pos, |e| e.key_pos);
+            found.push(static_key(
+                file,
+                pos,
+                &pipecheck_policy::path::key(p, "value"),
+            ));
+        } else if let Some(v) = value.str()
+            && has_access_key_id(v)
+        {
+            found.push(static_key(file, value.pos, p));
+        }
+        // Placeholders (D1). Relabel rules use `${1}` and `$1` for capture groups.
+        let Some(s) = value.scalar() else { return };
+        if p.contains("relabel") {
+            return;
+        }
+        let hits = amp::placeholders(&s.text, expansion);
+        if let Some(first) = hits.first() {
+            let pos = match s.block {
+                Some(start) => within_block(&s.text, first, start),
+                // A plain one-line scalar is written as it reads: point at the placeholder.
+                None if s.plain && !s.text.contains('\n') => {
+                    let col = s
+                        .text
+                        .find(first.as_str())
+                        .map_or(0, |o| s.text[..o].chars().count());
+                    Pos {
+                        line: value.pos.line,
+                        column: value.pos.column + col,
+                    }
+                }
+                None => value.pos,
+            };
+            found.push(placeholder(file, pos, p, &hits, why));
+        }
+    });
+    for f in found {
+        ctx.push(f);
+    }
+}
+
+fn json_file(ctx: &mut Ctx, file: &str, json: &JsonDoc) {
+    let mut found = Vec::new();
+    walk_json(&json.value, "", &mut |p, s| {
+        if has_access_key_id(s) {
+            found.push(static_key(file, json.pos(p), p));
+        }
+        let hits = amp::placeholders(s, Expansion::Iam);
+        if !hits.is_empty() {
+            found.push(placeholder(
+                file,
+                json.pos(p),
+                p,
+                &hits,
+                "IAM takes it literally: it substitutes only its own policy variables such as ${aws:username}",
+            ));
+        }
+    });
+    for f in found {
+        ctx.push(f);
+    }
+}
+
+fn walk_json(v: &Value, p: &str, f: &mut impl FnMut(&str, &str)) {
+    match v {
+        Value::String(s) => f(p, s),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_json(item, &pipecheck_policy::path::index(p, i), f);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                walk_json(item, &pipecheck_policy::path::key(p, k), f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The file position of `needle` inside a literal block scalar starting at `start`.
+fn within_block(text: &str, needle: &str, start: Pos) -> Pos {
+    let Some(off) = text.find(needle) else {
+        return start;
+    };
+    let before = &text[..off];
+    let line = before.matches('\n').count();
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count();
+    Pos {
+        line: start.line + line,
+        column: start.column + col,
+    }
+}
+
+fn placeholder(file: &str, pos: Pos, p: &str, hits: &[String], why: &str) -> Finding {
+    let list = hits
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Finding::new(
+        "D1",
+        Severity::Error,
+        file,
+        pos,
+        p,
+        format!(
+            "{list} {} a placeholder left unexpanded: {why}. The value is used as written",
+            if hits.len() == 1 { "is" } else { "are" }
+        ),
+        "replace the placeholder with the real value",
+    )
+}
+
+/// `access_key`, `secretKey`, `aws_secret_access_key`, … (not `*_file`, not selectors).
+fn is_key_name(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace(['-', '_'], "");
+    matches!(
+        k.as_str(),
+        "accesskey"
+            | "secretkey"
+            | "awsaccesskeyid"
+            | "awssecretaccesskey"
+            | "secretaccesskey"
+            | "accesskeyid"
+    )
+}
+
+fn has_access_key_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(19)).any(|i| {
+        (b[i..].starts_with(b"AKIA") || b[i..].starts_with(b"ASIA"))
+            && b[i + 4..i + 20]
+                .iter()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && b.get(i + 20).is_none_or(|c| !c.is_ascii_alphanumeric())
+    })
+}
+
+fn static_key(file: &str, pos: Pos, p: &str) -> Finding {
+    Finding::new(
+        "D5",
+        Severity::Warning,
+        file,
+        pos,
+        p,
+        "a static AWS access key is written here (its value is not shown): it bypasses IRSA, never rotates, and anyone who can read this file, or the Secret or ConfigMap made from it, can use it",
+        "remove it and let the pod's service account carry an IAM role (the eks.amazonaws.com/role-arn annotation); then deactivate the key in IAM",
+    )
+}
+
+/// D7: endpoints of different files that disagree on workspace or region.
+pub(crate) fn cross_file(ctx: &mut Ctx) {
+    let eps: Vec<EndpointFact> = ctx.endpoints.clone();
+    let Some(reference) = eps
+        .iter()
+        .find(|e| e.workspace.is_some() || e.region.is_some())
+    else {
+        return;
+    };
+    for e in eps.iter().filter(|e| e.file != reference.file) {
+        let ws_differs =
+            matches!((&e.workspace, &reference.workspace), (Some(a), Some(b)) if a != b);
+        let region_differs = matches!((&e.region, &reference.region), (Some(a), Some(b)) if a != b);
+        if !ws_differs && !region_differs {
+            continue;
+        }
+        let describe = |x: &EndpointFact| {
+            format!(
+                "workspace `{}` in `{}`",
+                x.workspace.as_deref().unwrap_or("?"),
+                x.region.as_deref().unwrap_or("?")
+            )
+        };
+        ctx.push(Finding::new(
+            "D7",
+            Severity::Warning,
+            &e.file,
+            e.pos,
+            &e.key_path,
+            format!(
+                "this names {}, but {}:{} (`{}`) names {}: the two halves of the pipeline write to different places, and a query of one finds nothing from the other",
+                describe(e),
+                reference.file,
+                reference.pos.line,
+                reference.key_path,
+                describe(reference)
+            ),
+            "point both at the same workspace and region",
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::context::Settings;
+    use crate::diagnose::yaml;
+
+    fn ctx() -> Ctx {
+        Ctx::new(Settings {
+            namespace: None,
+            release: None,
+        })
+    }
+
+    fn yaml_input(role: Role, text: &str) -> Input {
+        Input {
+            role,
+            name: "f.yaml".into(),
+            body: Body::Yaml(yaml::parse(text).unwrap()),
+        }
+    }
+
+    #[test]
+    fn placeholders_by_file_kind() {
+        let mut c = ctx();
+        check_file(
+            &mut c,
+            &yaml_input(
+                Role::HelmValues,
+                "a:\n  url: https://aps-workspaces.${REGION}.amazonaws.com\n  arn: arn:aws:iam::<ACCOUNT_ID>:role/x\nrelabel_configs:\n  - replacement: ${1}\n    target: ${X}\n",
+            ),
+        );
+        let got: Vec<_> = c
+            .findings
+            .iter()
+            .map(|f| (f.id, f.line, f.key_path.as_str()))
+            .collect();
+        assert_eq!(got, [("D1", 2, "a.url"), ("D1", 3, "a.arn")]);
+        assert!(c.findings[0].message.contains("helm does not expand"));
+        let mut c = ctx();
+        check_file(
+            &mut c,
+            &yaml_input(
+                Role::CollectorConfig,
+                "exporters:\n  prometheusremotewrite:\n    endpoint: ${env:AMP_ENDPOINT}\nextensions:\n  sigv4auth:\n    region: REPLACE_ME\n",
+            ),
+        );
+        let got: Vec<_> = c.findings.iter().map(|f| (f.id, f.line)).collect();
+        assert_eq!(got, [("D1", 6)]);
+    }
+
+    #[test]
+    fn placeholders_inside_a_block_config_point_at_their_line() {
+        let mut c = ctx();
+        check_file(
+            &mut c,
+            &yaml_input(
+                Role::CollectorConfig,
+                "kind: OpenTelemetryCollector\nspec:\n  config: |\n    exporters:\n      prometheusremotewrite:\n        endpoint: https://x/workspaces/<WORKSPACE_ID>/api\n",
+            ),
+        );
+        assert_eq!(c.findings.len(), 1);
+        assert_eq!((c.findings[0].line, c.findings[0].column), (6, 40));
+    }
+
+    #[test]
+    fn static_keys_are_found_but_never_quoted() {
+        let mut c = ctx();
+        check_file(
+            &mut c,
+            &yaml_input(
+                Role::HelmValues,
+                "sigv4:\n  access_key: AKIAIOSFODNN7EXAMPLE\n  secret_key: wJalrXUtnFEMI\nenv:\n  - name: AWS_SECRET_ACCESS_KEY\n    value: abc\nnote: key AKIAIOSFODNN7EXAMPLE here\nempty:\n  access_key: \"\"\n",
+            ),
+        );
+        let got: Vec<_> = c.findings.iter().map(|f| (f.id, f.line)).collect();
+        assert_eq!(got, [("D5", 2), ("D5", 3), ("D5", 6), ("D5", 7)]);
+        assert!(
+            c.findings
+                .iter()
+                .all(|f| !f.message.contains("AKIA") && !f.message.contains("wJal"))
+        );
+    }
+
+    #[test]
+    fn json_placeholders_and_policy_variables() {
+        let mut c = ctx();
+        let json = JsonDoc::parse("{\"Statement\": [{\"Resource\": [\"arn:aws:s3:::b/${aws:username}\", \"arn:aws:aps:${REGION}:1:workspace/*\"]}]}").unwrap();
+        check_file(
+            &mut c,
+            &Input {
+                role: Role::PermissionPolicy,
+                name: "p.json".into(),
+                body: Body::Json(json),
+            },
+        );
+        assert_eq!(c.findings.len(), 1);
+        assert_eq!(c.findings[0].key_path, "Statement[0].Resource[1]");
+    }
+
+    #[test]
+    fn files_disagreeing_on_the_workspace() {
+        let mut c = ctx();
+        let ep = |file: &str, ws: &str, region: &str| EndpointFact {
+            file: file.into(),
+            key_path: "url".into(),
+            pos: Pos { line: 3, column: 1 },
+            region: Some(region.into()),
+            workspace: Some(ws.into()),
+        };
+        c.endpoints = vec![
+            ep("a.yaml", "ws-a", "us-east-1"),
+            ep("a.yaml", "ws-b", "us-east-1"),
+            ep("b.yaml", "ws-a", "us-east-1"),
+        ];
+        cross_file(&mut c);
+        assert!(c.findings.is_empty());
+        c.endpoints.push(ep("b.yaml", "ws-a", "eu-west-1"));
+        cross_file(&mut c);
+        assert_eq!(c.findings.len(), 1);
+        assert!(c.findings[0].message.contains("a.yaml:3"));
+    }
+}

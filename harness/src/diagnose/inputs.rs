@@ -1,0 +1,204 @@
+//! Reading the user's files: each is read whole, checked to be UTF-8, and parsed with
+//! positions. Anything unreadable or unparsable is a [`DiagnoseError`] (exit code 2) that
+//! names the file, the line and the column.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use pipecheck_reports::JunitError;
+
+use super::json::JsonDoc;
+use super::yaml::{self, Node};
+
+/// Why `pipecheck diagnose` could not look at the files at all (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnoseError {
+    #[error("failed to read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to read {} as text: not UTF-8 at line {line}, column {column}", path.display())]
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    #[error("failed to parse {} as YAML at line {line}, column {column}", path.display())]
+    Yaml {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        #[source]
+        source: ParseMessage,
+    },
+    #[error("failed to parse {} as JSON at line {line}, column {column}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        #[source]
+        source: ParseMessage,
+    },
+    #[error(transparent)]
+    Report(#[from] JunitError),
+    #[error("failed to write the findings to stdout")]
+    Stdout(#[source] io::Error),
+}
+
+/// A parser's own message, as the cause of a [`DiagnoseError`]. Redacted: a parser may
+/// quote the text it stumbled on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseMessage(pub String);
+
+impl ParseMessage {
+    fn new(message: &str) -> ParseMessage {
+        ParseMessage(super::secrets::Secrets::default().redact(message))
+    }
+}
+
+/// What the user said a file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    HelmValues,
+    TrustPolicy,
+    PermissionPolicy,
+    CollectorConfig,
+}
+
+impl Role {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Role::HelmValues => "--helm-values",
+            Role::TrustPolicy => "--trust-policy",
+            Role::PermissionPolicy => "--permission-policy",
+            Role::CollectorConfig => "--collector-config",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Body {
+    /// Every document of the stream (none for an empty file).
+    Yaml(Vec<Node>),
+    Json(JsonDoc),
+}
+
+/// One file given on the command line, parsed.
+#[derive(Debug)]
+pub(crate) struct Input {
+    pub role: Role,
+    /// As given on the command line; what findings name.
+    pub name: String,
+    pub body: Body,
+}
+
+impl Input {
+    pub fn yaml(&self) -> &[Node] {
+        match &self.body {
+            Body::Yaml(docs) => docs,
+            Body::Json(_) => &[],
+        }
+    }
+
+    pub fn json(&self) -> Option<&JsonDoc> {
+        match &self.body {
+            Body::Json(d) => Some(d),
+            Body::Yaml(_) => None,
+        }
+    }
+}
+
+/// Reads and parses one file: YAML for helm values and collector configs, JSON for policies.
+pub(crate) fn load(role: Role, path: &Path) -> Result<Input, DiagnoseError> {
+    let bytes = std::fs::read(path).map_err(|source| DiagnoseError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_col(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
+        DiagnoseError::NotUtf8 {
+            path: path.to_owned(),
+            line,
+            column,
+        }
+    })?;
+    let name = path.display().to_string();
+    let body = match role {
+        Role::HelmValues | Role::CollectorConfig => {
+            Body::Yaml(yaml::parse(&text).map_err(|e| DiagnoseError::Yaml {
+                path: path.to_owned(),
+                line: e.pos.line,
+                column: e.pos.column,
+                source: ParseMessage::new(&e.message),
+            })?)
+        }
+        Role::TrustPolicy | Role::PermissionPolicy => {
+            // Editors on Windows write a byte-order mark that serde_json refuses.
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            Body::Json(JsonDoc::parse(text).map_err(|e| DiagnoseError::Json {
+                path: path.to_owned(),
+                line: e.pos.line,
+                column: e.pos.column,
+                source: ParseMessage::new(&e.message),
+            })?)
+        }
+    };
+    Ok(Input { role, name, body })
+}
+
+/// 1-based line and column just after `prefix`.
+fn line_col(prefix: &[u8]) -> (usize, usize) {
+    let line = 1 + prefix.iter().filter(|&&b| b == b'\n').count();
+    let last = prefix
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(prefix, |i| &prefix[i + 1..]);
+    let column = 1 + last.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_invalid_utf8() {
+        assert_eq!(line_col(b""), (1, 1));
+        assert_eq!(line_col(b"ab\ncd"), (2, 3));
+        assert_eq!(line_col("é".as_bytes()), (1, 2));
+    }
+
+    #[test]
+    fn errors_read_as_one_line_with_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.yaml");
+        std::fs::write(&p, "a: b: c\n").unwrap();
+        let e = load(Role::HelmValues, &p).unwrap_err();
+        assert!(
+            e.to_string().ends_with("as YAML at line 1, column 5"),
+            "{e}"
+        );
+        let p = dir.path().join("t.json");
+        std::fs::write(&p, "{\"a\": }").unwrap();
+        let e = load(Role::TrustPolicy, &p).unwrap_err();
+        assert!(
+            e.to_string().ends_with("as JSON at line 1, column 7"),
+            "{e}"
+        );
+        let p = dir.path().join("b.yaml");
+        std::fs::write(&p, b"a: \xff\n").unwrap();
+        let e = load(Role::CollectorConfig, &p).unwrap_err();
+        assert!(
+            e.to_string().ends_with("not UTF-8 at line 1, column 4"),
+            "{e}"
+        );
+        let e = load(Role::CollectorConfig, &dir.path().join("missing.yaml")).unwrap_err();
+        assert!(matches!(e, DiagnoseError::Read { .. }));
+        let p = dir.path().join("bom.json");
+        std::fs::write(&p, "\u{feff}{\"Statement\": []}").unwrap();
+        assert!(load(Role::PermissionPolicy, &p).is_ok());
+    }
+}

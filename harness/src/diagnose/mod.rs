@@ -1,0 +1,22 @@
+//! `pipecheck diagnose`: static findings on a user's helm values, IAM policies and
+//! collector configs, offline, in a second. Module map in `harness/ARCHITECTURE.md`.
+
+mod amp;
+mod collector;
+mod command;
+mod common;
+mod context;
+mod finding;
+mod inputs;
+mod json;
+mod policies;
+mod remote_write;
+mod render;
+mod secrets;
+mod values;
+mod yaml;
+
+pub use command::{DiagnoseArgs, Format, run};
+pub use finding::{CHECKS, Check, Finding, Severity};
+pub use inputs::{DiagnoseError, ParseMessage};
+pub use render::JSON_VERSION;

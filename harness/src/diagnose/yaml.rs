@@ -1,0 +1,446 @@
+//! YAML with positions: a small tree built from the marked events of the parser
+//! serde-saphyr uses (granit-parser, re-exported as `serde_saphyr::granit_parser`), so every
+//! key and value knows its line and column.
+//!
+//! The tree is built iteratively (no recursion on input depth; the parser itself caps
+//! nesting at 255). Aliases are kept as opaque nodes rather than expanded, so an alias bomb
+//! costs nothing. A YAML document embedded in a block scalar (`config: |` of an
+//! OpenTelemetryCollector resource, a ConfigMap's `data`) can be parsed with positions in
+//! the outer file ([`embedded`]).
+
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError};
+
+/// A 1-based line and column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub pos: Pos,
+    pub kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    Map(Vec<Entry>),
+    Seq(Vec<Node>),
+    Scalar(Scalar),
+    /// `*name`: not expanded.
+    Alias,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    /// The key's text; a complex (collection) key is `?`.
+    pub key: String,
+    pub key_pos: Pos,
+    pub value: Node,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Scalar {
+    pub text: String,
+    /// Plain (unquoted) scalars are the ones that can mean null or a boolean.
+    pub plain: bool,
+    /// For a literal block scalar (`|`): where its content starts (line) and how far it is
+    /// indented, so an embedded document can be mapped back to this file.
+    pub block: Option<Pos>,
+}
+
+/// A parse failure: the parser's message and position (1-based).
+#[derive(Debug)]
+pub(crate) struct YamlError {
+    pub message: String,
+    pub pos: Pos,
+}
+
+impl Node {
+    fn new(pos: Pos, kind: Kind) -> Node {
+        Node { pos, kind }
+    }
+
+    /// The value of `key` in a mapping (the last one, as Helm reads duplicates).
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|e| &e.value)
+    }
+
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        match &self.kind {
+            Kind::Map(entries) => entries.iter().rev().find(|e| e.key == key),
+            _ => None,
+        }
+    }
+
+    /// Follows `keys` through nested mappings.
+    pub fn at(&self, keys: &[&str]) -> Option<&Node> {
+        keys.iter().try_fold(self, |n, k| n.get(k))
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        match &self.kind {
+            Kind::Map(e) => e,
+            _ => &[],
+        }
+    }
+
+    pub fn items(&self) -> &[Node] {
+        match &self.kind {
+            Kind::Seq(items) => items,
+            _ => &[],
+        }
+    }
+
+    pub fn is_map(&self) -> bool {
+        matches!(self.kind, Kind::Map(_))
+    }
+
+    pub fn is_seq(&self) -> bool {
+        matches!(self.kind, Kind::Seq(_))
+    }
+
+    /// A null: an empty value, `~` or `null` unquoted.
+    pub fn is_null(&self) -> bool {
+        match &self.kind {
+            Kind::Scalar(s) => {
+                s.plain && matches!(s.text.as_str(), "" | "~" | "null" | "Null" | "NULL")
+            }
+            _ => false,
+        }
+    }
+
+    /// The text of a scalar that is not null.
+    pub fn str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar(s) if !self.is_null() => Some(&s.text),
+            _ => None,
+        }
+    }
+
+    pub fn scalar(&self) -> Option<&Scalar> {
+        match &self.kind {
+            Kind::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A boolean as Helm (YAML 1.1 through go-yaml) reads it: `true`/`false`, also
+    /// `yes`/`no`/`on`/`off`, unquoted. `None` for anything else.
+    pub fn bool(&self) -> Option<bool> {
+        let s = self.scalar().filter(|s| s.plain)?;
+        match s.text.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "y" => Some(true),
+            "false" | "no" | "off" | "n" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// A non-empty string value (Helm's `default` treats "" and null as unset).
+    pub fn non_empty(&self) -> Option<&str> {
+        self.str().filter(|s| !s.trim().is_empty())
+    }
+
+    /// Every scalar value below this node (not keys), with its key path, depth first.
+    pub fn walk<'a>(&'a self, path: &str, f: &mut impl FnMut(&str, Option<&'a Entry>, &'a Node)) {
+        // Depth is capped by the parser (255 levels), so recursion is safe here.
+        match &self.kind {
+            Kind::Map(entries) => {
+                for e in entries {
+                    let p = pipecheck_policy::path::key(path, &e.key);
+                    f(&p, Some(e), &e.value);
+                    e.value.walk(&p, f);
+                }
+            }
+            Kind::Seq(items) => {
+                for (i, n) in items.iter().enumerate() {
+                    let p = pipecheck_policy::path::index(path, i);
+                    f(&p, None, n);
+                    n.walk(&p, f);
+                }
+            }
+            Kind::Scalar(_) | Kind::Alias => {}
+        }
+    }
+}
+
+/// How positions reported by the parser map to the file.
+#[derive(Clone, Copy)]
+enum Shift {
+    None,
+    /// Inside a literal block scalar: line `l` of the content is file line
+    /// `first_line + l - 1`, and columns move right by `indent`.
+    Block {
+        first_line: usize,
+        indent: usize,
+    },
+}
+
+impl Shift {
+    fn pos(self, line: usize, col0: usize) -> Pos {
+        match self {
+            Shift::None => Pos {
+                line,
+                column: col0 + 1,
+            },
+            Shift::Block { first_line, indent } => Pos {
+                line: first_line + line - 1,
+                column: indent + col0 + 1,
+            },
+        }
+    }
+}
+
+/// Parses every document of a YAML stream. An empty stream gives no documents.
+pub(crate) fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
+    build(text, Shift::None)
+}
+
+/// Parses the YAML held in a literal block scalar, with positions in the outer file.
+/// Other scalar styles (quoted, folded) get every position set to the scalar's own.
+pub(crate) fn embedded(node: &Node) -> Option<Result<Vec<Node>, YamlError>> {
+    let s = node.scalar()?;
+    let shift = match s.block {
+        Some(p) => Shift::Block {
+            first_line: p.line,
+            indent: p.column - 1,
+        },
+        None => {
+            let pin = node.pos;
+            return Some(
+                build(&s.text, Shift::None)
+                    .map(|docs| {
+                        docs.into_iter()
+                            .map(|mut d| {
+                                pin_positions(&mut d, pin);
+                                d
+                            })
+                            .collect()
+                    })
+                    .map_err(|e| YamlError {
+                        message: e.message,
+                        pos: pin,
+                    }),
+            );
+        }
+    };
+    Some(build(&s.text, shift))
+}
+
+fn pin_positions(n: &mut Node, pos: Pos) {
+    n.pos = pos;
+    match &mut n.kind {
+        Kind::Map(entries) => {
+            for e in entries {
+                e.key_pos = pos;
+                pin_positions(&mut e.value, pos);
+            }
+        }
+        Kind::Seq(items) => items.iter_mut().for_each(|i| pin_positions(i, pos)),
+        Kind::Scalar(_) | Kind::Alias => {}
+    }
+}
+
+enum Frame {
+    Map {
+        pos: Pos,
+        entries: Vec<Entry>,
+        key: Option<(String, Pos)>,
+    },
+    Seq {
+        pos: Pos,
+        items: Vec<Node>,
+    },
+}
+
+fn build(text: &str, shift: Shift) -> Result<Vec<Node>, YamlError> {
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    for ev in Parser::new_from_str(text) {
+        let (event, span) = ev.map_err(|e| scan_error(&e, shift))?;
+        let pos = shift.pos(span.start.line(), span.start.col());
+        let node = match event {
+            Event::Scalar(value, style, _, _) => {
+                let block = (style == ScalarStyle::Literal)
+                    .then(|| shift.pos(span.start.line(), span.indent.unwrap_or(span.start.col())));
+                Node::new(
+                    pos,
+                    Kind::Scalar(Scalar {
+                        text: value.into_owned(),
+                        plain: style == ScalarStyle::Plain,
+                        block,
+                    }),
+                )
+            }
+            Event::Alias(_) => Node::new(pos, Kind::Alias),
+            Event::SequenceStart(..) => {
+                stack.push(Frame::Seq {
+                    pos,
+                    items: Vec::new(),
+                });
+                continue;
+            }
+            Event::MappingStart(..) => {
+                stack.push(Frame::Map {
+                    pos,
+                    entries: Vec::new(),
+                    key: None,
+                });
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Frame::Seq { pos, items }) => Node::new(pos, Kind::Seq(items)),
+                Some(Frame::Map { pos, entries, .. }) => Node::new(pos, Kind::Map(entries)),
+                None => continue,
+            },
+            _ => continue,
+        };
+        match stack.last_mut() {
+            None => docs.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => {
+                    let text = match &node.kind {
+                        Kind::Scalar(s) => s.text.clone(),
+                        _ => "?".to_string(),
+                    };
+                    *key = Some((text, node.pos));
+                }
+                Some((k, key_pos)) => entries.push(Entry {
+                    key: k,
+                    key_pos,
+                    value: node,
+                }),
+            },
+        }
+    }
+    Ok(docs)
+}
+
+fn scan_error(e: &ScanError, shift: Shift) -> YamlError {
+    let m = e.marker();
+    let info = e.info();
+    YamlError {
+        message: if info.is_empty() {
+            "invalid YAML".to_string()
+        } else {
+            info
+        },
+        pos: shift.pos(m.line().max(1), m.col()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Node {
+        let mut docs = parse(text).unwrap();
+        assert_eq!(docs.len(), 1);
+        docs.remove(0)
+    }
+
+    #[test]
+    fn keys_and_values_know_their_positions() {
+        let n = one("a:\n  b: 1\n  list:\n    - x\n    - k: v\nempty:\nq: \"null\"\n");
+        let a = n.entry("a").unwrap();
+        assert_eq!(a.key_pos, Pos { line: 1, column: 1 });
+        let b = n.at(&["a", "b"]).unwrap();
+        assert_eq!((b.str(), b.pos), (Some("1"), Pos { line: 2, column: 6 }));
+        let list = n.at(&["a", "list"]).unwrap();
+        assert_eq!(list.items().len(), 2);
+        let k = list.items()[1].entry("k").unwrap();
+        assert_eq!(k.key_pos, Pos { line: 5, column: 7 });
+        assert!(n.get("empty").unwrap().is_null());
+        assert_eq!(n.get("q").unwrap().str(), Some("null"));
+        assert!(n.get("missing").is_none());
+    }
+
+    #[test]
+    fn booleans_the_helm_way() {
+        let n = one("a: true\nb: no\nc: \"false\"\nd: 0\n");
+        assert_eq!(n.get("a").unwrap().bool(), Some(true));
+        assert_eq!(n.get("b").unwrap().bool(), Some(false));
+        assert_eq!(n.get("c").unwrap().bool(), None);
+        assert_eq!(n.get("d").unwrap().bool(), None);
+    }
+
+    #[test]
+    fn empty_and_multi_document_streams() {
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("# only a comment\n").unwrap().is_empty());
+        let docs = parse("a: 1\n---\nb: 2\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].entry("b").unwrap().key_pos.line, 3);
+    }
+
+    #[test]
+    fn errors_carry_the_parsers_position() {
+        let e = parse("a: b: c\n").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, column: 5 });
+        assert!(
+            e.message.contains("mapping values are not allowed"),
+            "{}",
+            e.message
+        );
+        let e = parse("a:\n  - x\n  y: 1\n").unwrap_err();
+        assert_eq!(e.pos.line, 3);
+    }
+
+    #[test]
+    fn embedded_block_documents_map_to_the_outer_file() {
+        let n = one(
+            "spec:\n  config: |\n    receivers:\n      otlp: {}\n    exporters:\n      prw:\n        endpoint: x\n",
+        );
+        let cfg = n.at(&["spec", "config"]).unwrap();
+        let inner = embedded(cfg).unwrap().unwrap();
+        let ep = inner[0].entry("exporters").unwrap();
+        assert_eq!(ep.key_pos, Pos { line: 5, column: 5 });
+        let e = inner[0]
+            .at(&["exporters", "prw"])
+            .unwrap()
+            .entry("endpoint")
+            .unwrap();
+        assert_eq!(e.key_pos, Pos { line: 7, column: 9 });
+        // Quoted: every position is the scalar's own.
+        let q = one("config: \"a:\\n  b: 1\\n\"\n");
+        let inner = embedded(q.get("config").unwrap()).unwrap().unwrap();
+        assert_eq!(
+            inner[0].entry("a").unwrap().key_pos,
+            Pos { line: 1, column: 9 }
+        );
+        // A broken embedded document reports a position in the outer file.
+        let bad = one("config: |\n  a: 1\n  b: c: d\n");
+        let err = embedded(bad.get("config").unwrap()).unwrap().unwrap_err();
+        assert_eq!(err.pos.line, 3);
+    }
+
+    #[test]
+    fn aliases_are_not_expanded() {
+        let n = one("a: &x [1, 2]\nb: *x\n");
+        assert!(matches!(n.get("b").unwrap().kind, Kind::Alias));
+    }
+
+    #[test]
+    fn walk_visits_every_value_with_its_path() {
+        let n = one("a:\n  b: [x, {c: y}]\n\"k.e/y\": z\n");
+        let mut seen = Vec::new();
+        n.walk("", &mut |p, _, v| {
+            if let Some(s) = v.str() {
+                seen.push(format!("{p}={s}"));
+            }
+        });
+        assert_eq!(seen, ["a.b[0]=x", "a.b[1].c=y", "\"k.e/y\"=z"]);
+    }
+
+    #[test]
+    fn large_lists_build_in_linear_time() {
+        let mut text = String::from("items:\n");
+        for i in 0..50_000 {
+            text.push_str(&format!("  - name: item-{i}\n"));
+        }
+        let n = one(&text);
+        assert_eq!(n.get("items").unwrap().items().len(), 50_000);
+    }
+}

@@ -1,0 +1,37 @@
+//! Mock Kubernetes API over TLS (aws-wire.md H): what kubectl and the `kube` crate ask of
+//! an EKS cluster's API server, served from objects stored as JSON so faults can edit any
+//! field. `mod.rs` only re-exports; see each module.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | `resources.rs` | the served types (group, version, plural, kind, short names): one table |
+//! | `store.rs` | `KubeState`: objects, resourceVersion, pod logs, tokens, RBAC denials |
+//! | `selector.rs` | labelSelector / fieldSelector |
+//! | `api.rs` | the router: auth, discovery, list/get/create/update/patch/delete, pods/log |
+//! | `table.rs` | server-side printing (`Table`) for kubectl's human output |
+//! | `status.rs` | `KubeError`: the apiserver's `Status` objects |
+//! | `tls.rs` | generated CA + server certificate, rustls (aws-lc-rs) listener |
+//! | `kubeconfig.rs` | the kubeconfig file clients read |
+//! | `seed.rs` | the healthy ADOT default and the common breaks |
+
+mod api;
+mod kubeconfig;
+mod resources;
+mod seed;
+mod selector;
+mod status;
+mod store;
+mod table;
+mod tls;
+
+pub use api::router;
+pub use kubeconfig::Kubeconfig;
+pub use resources::{RESOURCES, ResourceType};
+pub use seed::{
+    AdotSeed, CERT_MANAGER_DEPLOYMENTS, CERT_MANAGER_NAMESPACE, COLLECTOR_CONTAINER,
+    OPERATOR_NAMESPACE, ROLE_ARN_ANNOTATION, WEB_IDENTITY_TOKEN_FILE, collector_config, namespace,
+    service_account,
+};
+pub use status::{KubeError, Target};
+pub use store::{Denial, KubeState, merge_patch};
+pub use tls::{TlsError, TlsMaterial, serve_tls};

@@ -1,0 +1,872 @@
+//! End-to-end tests of `pipecheck diagnose`: the real binary on the fixtures in
+//! `tests/fixtures/diagnose/`. One named trial per finding id and form (its failing
+//! fixture gives exactly the expected findings at the expected lines; its corrected
+//! fixture gives none), per bad-input case, and for secrets, huge files and the JUnit
+//! report, so `cargo test -p pipecheck --test diagnose -- L3` runs the L3 trials.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pipecheck")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn fixtures() -> PathBuf {
+    repo_root().join("tests/fixtures/diagnose")
+}
+
+/// `{F}` in an argument is the fixtures folder.
+fn expand(args: &[&str]) -> Vec<String> {
+    let f = fixtures();
+    args.iter()
+        .map(|a| a.replace("{F}", f.to_str().unwrap()))
+        .collect()
+}
+
+fn diagnose(args: &[String]) -> Output {
+    Command::new(bin())
+        .arg("diagnose")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the pipecheck binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {
+    if cond { Ok(()) } else { Err(msg().into()) }
+}
+
+fn no_panic(out: &Output) -> Result<(), Failed> {
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    ensure(
+        !all.contains("panicked") && !all.contains("RUST_BACKTRACE"),
+        || format!("a panic was printed:\n{all}"),
+    )
+}
+
+/// Runs with `--format json`; the exit code and the findings.
+fn json_run(args: &[String]) -> Result<(i32, Vec<Value>), Failed> {
+    let mut full = args.to_vec();
+    full.push("--format".into());
+    full.push("json".into());
+    let out = diagnose(&full);
+    no_panic(&out)?;
+    let code = out.status.code().unwrap_or(-1);
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "stdout is not JSON ({e}); exit {code}\nstdout:\n{}\nstderr:\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })?;
+    ensure(v["version"] == 1, || format!("version: {}", v["version"]))?;
+    Ok((code, v["findings"].as_array().cloned().unwrap_or_default()))
+}
+
+fn show(findings: &[Value]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}:{}:{} {} — {}",
+                f["id"].as_str().unwrap_or(""),
+                f["severity"].as_str().unwrap_or(""),
+                f["file"].as_str().unwrap_or(""),
+                f["line"],
+                f["column"],
+                f["key_path"].as_str().unwrap_or(""),
+                f["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A failing fixture: exactly these findings (id, severity, file name, line), this exit
+/// code, and every finding carries a message and a fix.
+struct Fails {
+    name: &'static str,
+    args: &'static [&'static str],
+    exit: i32,
+    expect: &'static [(&'static str, &'static str, &'static str, u64)],
+}
+
+/// The corrected fixture: no findings at all, exit 0.
+struct Passes {
+    name: &'static str,
+    args: &'static [&'static str],
+}
+
+const FAILS: &[Fails] = &[
+    Fails {
+        name: "L1::misindented_role_arn",
+        args: &["--helm-values", "{F}/L1-fail.values.yaml"],
+        exit: 1,
+        expect: &[("L1", "error", "L1-fail.values.yaml", 6)],
+    },
+    Fails {
+        name: "L2::url_and_region",
+        args: &["--helm-values", "{F}/L2-fail.values.yaml"],
+        exit: 1,
+        expect: &[
+            ("L2", "error", "L2-fail.values.yaml", 9),
+            ("L2", "error", "L2-fail.values.yaml", 14),
+        ],
+    },
+    Fails {
+        name: "L2::sigv4_null",
+        args: &["--helm-values", "{F}/L2-nosigv4-fail.values.yaml"],
+        exit: 1,
+        expect: &[("L2", "error", "L2-nosigv4-fail.values.yaml", 9)],
+    },
+    Fails {
+        name: "L3::another_namespace",
+        args: &[
+            "--helm-values",
+            "{F}/L3.values.yaml",
+            "--trust-policy",
+            "{F}/L3-fail.trust.json",
+            "--namespace",
+            "prometheus",
+        ],
+        exit: 1,
+        expect: &[("L3", "error", "L3-fail.trust.json", 12)],
+    },
+    Fails {
+        name: "L3::no_aud",
+        args: &[
+            "--helm-values",
+            "{F}/L3.values.yaml",
+            "--trust-policy",
+            "{F}/L3-noaud-fail.trust.json",
+            "--namespace",
+            "prometheus",
+        ],
+        exit: 0,
+        expect: &[("L3", "warning", "L3-noaud-fail.trust.json", 12)],
+    },
+    Fails {
+        name: "L4::no_authenticator",
+        args: &["--collector-config", "{F}/L4-fail.otel.yaml"],
+        exit: 1,
+        expect: &[("L4", "error", "L4-fail.otel.yaml", 21)],
+    },
+    Fails {
+        name: "L4::collector_resource",
+        args: &["--collector-config", "{F}/L4-fail.collector-cr.yaml"],
+        exit: 1,
+        expect: &[("L4", "error", "L4-fail.collector-cr.yaml", 19)],
+    },
+    Fails {
+        name: "L5::snake_case_for_kube_prometheus_stack",
+        args: &["--helm-values", "{F}/L5-fail.values.yaml"],
+        exit: 1,
+        expect: &[("L5", "error", "L5-fail.values.yaml", 12)],
+    },
+    Fails {
+        name: "L5::mixed_charts",
+        args: &["--helm-values", "{F}/L5-mixed-fail.values.yaml"],
+        exit: 1,
+        expect: &[("L5", "error", "L5-mixed-fail.values.yaml", 9)],
+    },
+    Fails {
+        name: "D1::placeholders",
+        args: &["--helm-values", "{F}/D1-fail.values.yaml"],
+        exit: 1,
+        expect: &[
+            ("D1", "error", "D1-fail.values.yaml", 5),
+            ("D1", "error", "D1-fail.values.yaml", 8),
+            ("D1", "error", "D1-fail.values.yaml", 10),
+        ],
+    },
+    Fails {
+        name: "D2::workspace_alias",
+        args: &["--collector-config", "{F}/D2-fail.otel.yaml"],
+        exit: 1,
+        expect: &[("D2", "error", "D2-fail.otel.yaml", 8)],
+    },
+    Fails {
+        name: "D3::no_remote_write",
+        args: &[
+            "--helm-values",
+            "{F}/L1-pass.values.yaml",
+            "--permission-policy",
+            "{F}/D3-fail.permissions.json",
+        ],
+        exit: 1,
+        expect: &[("D3", "error", "D3-fail.permissions.json", 4)],
+    },
+    Fails {
+        name: "D4::no_query_metrics",
+        args: &[
+            "--helm-values",
+            "{F}/L1-pass.values.yaml",
+            "--permission-policy",
+            "{F}/D4-fail.permissions.json",
+        ],
+        exit: 0,
+        expect: &[("D4", "warning", "D4-fail.permissions.json", 4)],
+    },
+    Fails {
+        name: "D5::static_keys",
+        args: &["--helm-values", "{F}/D5-fail.values.yaml"],
+        exit: 0,
+        expect: &[
+            ("D5", "warning", "D5-fail.values.yaml", 7),
+            ("D5", "warning", "D5-fail.values.yaml", 8),
+        ],
+    },
+    Fails {
+        name: "D6::annotations_not_created",
+        args: &["--helm-values", "{F}/D6-fail.values.yaml"],
+        exit: 0,
+        expect: &[("D6", "warning", "D6-fail.values.yaml", 4)],
+    },
+    Fails {
+        name: "D7::workspaces_disagree",
+        args: &[
+            "--helm-values",
+            "{F}/L1-pass.values.yaml",
+            "--collector-config",
+            "{F}/D7-fail.otel.yaml",
+        ],
+        exit: 0,
+        expect: &[("D7", "warning", "D7-fail.otel.yaml", 8)],
+    },
+    Fails {
+        name: "D8::malformed_policy",
+        args: &["--trust-policy", "{F}/D8-fail.trust.json"],
+        exit: 1,
+        expect: &[("D8", "error", "D8-fail.trust.json", 5)],
+    },
+];
+
+const PASSES: &[Passes] = &[
+    Passes {
+        name: "L1",
+        args: &["--helm-values", "{F}/L1-pass.values.yaml"],
+    },
+    Passes {
+        name: "L2",
+        args: &["--helm-values", "{F}/L2-pass.values.yaml"],
+    },
+    Passes {
+        name: "L3",
+        args: &[
+            "--helm-values",
+            "{F}/L3.values.yaml",
+            "--trust-policy",
+            "{F}/L3-pass.trust.json",
+            "--namespace",
+            "prometheus",
+        ],
+    },
+    Passes {
+        name: "L4",
+        args: &["--collector-config", "{F}/L4-pass.otel.yaml"],
+    },
+    Passes {
+        name: "L5",
+        args: &["--helm-values", "{F}/L5-pass.values.yaml"],
+    },
+    Passes {
+        name: "D1",
+        args: &["--helm-values", "{F}/D1-pass.values.yaml"],
+    },
+    Passes {
+        name: "D2",
+        args: &["--collector-config", "{F}/D2-pass.otel.yaml"],
+    },
+    Passes {
+        name: "D3",
+        args: &[
+            "--helm-values",
+            "{F}/L1-pass.values.yaml",
+            "--permission-policy",
+            "{F}/D3-pass.permissions.json",
+        ],
+    },
+    Passes {
+        name: "D4",
+        args: &[
+            "--helm-values",
+            "{F}/L1-pass.values.yaml",
+            "--permission-policy",
+            "{F}/D4-pass.permissions.json",
+        ],
+    },
+    Passes {
+        name: "D5",
+        args: &["--helm-values", "{F}/D5-pass.values.yaml"],
+    },
+    Passes {
+        name: "D6",
+        args: &["--helm-values", "{F}/D6-pass.values.yaml"],
+    },
+    Passes {
+        name: "D7",
+        args: &[
+            "--helm-values",
+            "{F}/L1-pass.values.yaml",
+            "--collector-config",
+            "{F}/D7-pass.otel.yaml",
+        ],
+    },
+    Passes {
+        name: "D8",
+        args: &["--trust-policy", "{F}/D8-pass.trust.json"],
+    },
+];
+
+fn fails(case: &Fails) -> Result<(), Failed> {
+    let (code, findings) = json_run(&expand(case.args))?;
+    ensure(code == case.exit, || {
+        format!("exit {code}, expected {}\n{}", case.exit, show(&findings))
+    })?;
+    let got: Vec<(String, String, String, u64)> = findings
+        .iter()
+        .map(|f| {
+            let file = f["file"].as_str().unwrap_or("");
+            (
+                f["id"].as_str().unwrap_or("").to_string(),
+                f["severity"].as_str().unwrap_or("").to_string(),
+                Path::new(file)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String, u64)> = case
+        .expect
+        .iter()
+        .map(|(i, s, f, l)| (i.to_string(), s.to_string(), f.to_string(), *l))
+        .collect();
+    ensure(got == want, || {
+        format!(
+            "findings differ\nexpected: {want:?}\ngot:\n{}",
+            show(&findings)
+        )
+    })?;
+    for f in &findings {
+        for field in ["message", "fix", "key_path"] {
+            ensure(f[field].is_string(), || format!("{field} missing: {f}"))?;
+        }
+        ensure(
+            !f["message"].as_str().unwrap().is_empty() && !f["fix"].as_str().unwrap().is_empty(),
+            || format!("empty message or fix: {f}"),
+        )?;
+        ensure(f["column"].as_u64().is_some_and(|c| c >= 1), || {
+            format!("no column: {f}")
+        })?;
+    }
+    Ok(())
+}
+
+fn passes(case: &Passes) -> Result<(), Failed> {
+    let (code, findings) = json_run(&expand(case.args))?;
+    ensure(code == 0 && findings.is_empty(), || {
+        format!("exit {code}, findings:\n{}", show(&findings))
+    })
+}
+
+/// The "done when": the mis-indented role-arn together with a trust policy for
+/// another namespace gives both findings, with lines and fixes, and exit 1; the corrected
+/// pair gives none and exit 0.
+fn misindented_and_other_namespace() -> Result<(), Failed> {
+    let out = diagnose(&expand(&[
+        "--helm-values",
+        "{F}/L1-fail.values.yaml",
+        "--trust-policy",
+        "{F}/L3-fail.trust.json",
+        "--namespace",
+        "prometheus",
+    ]));
+    no_panic(&out)?;
+    let stdout = text(&out.stdout);
+    ensure(out.status.code() == Some(1), || {
+        format!("exit {:?}\n{stdout}", out.status.code())
+    })?;
+    for needle in [
+        "L1-fail.values.yaml (--helm-values)",
+        "  6:5      error   L1  serviceAccounts.server.\"eks.amazonaws.com/role-arn\"",
+        "sits beside `annotations:`",
+        "fix: put the annotation under `serviceAccounts.server.annotations`",
+        "      eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/amp-ingest",
+        "L3-fail.trust.json (--trust-policy)",
+        "  12:11    error   L3  Statement[0].Condition.StringEquals.",
+        "must equal `system:serviceaccount:springboot:adot` but the token says `system:serviceaccount:prometheus:prometheus-server`",
+        "fix: make the `:sub` condition name `system:serviceaccount:prometheus:prometheus-server`",
+        "\"oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:sub\": \"system:serviceaccount:prometheus:prometheus-server\",",
+        "result: FAIL (2 errors, 0 warnings, 0 info; failed checks: L1, L3)",
+    ] {
+        ensure(stdout.contains(needle), || {
+            format!("text output lacks {needle:?}:\n{stdout}")
+        })?;
+    }
+    ensure(!stdout.contains('\x1b'), || {
+        "colors without a terminal".into()
+    })?;
+    let out = diagnose(&expand(&[
+        "--helm-values",
+        "{F}/L1-pass.values.yaml",
+        "--trust-policy",
+        "{F}/L3-pass.trust.json",
+        "--namespace",
+        "prometheus",
+    ]));
+    let stdout = text(&out.stdout);
+    ensure(out.status.code() == Some(0), || {
+        format!("exit {:?}\n{stdout}", out.status.code())
+    })?;
+    ensure(
+        stdout.contains("result: pass (0 errors, 0 warnings, 0 info)")
+            && stdout.contains("L3-pass.trust.json (--trust-policy): no findings"),
+        || stdout.clone(),
+    )
+}
+
+/// Every fixture together: the pipeline as a whole is consistent.
+fn whole_pipeline_passes() -> Result<(), Failed> {
+    let (code, findings) = json_run(&expand(&[
+        "--helm-values",
+        "{F}/L1-pass.values.yaml",
+        "--collector-config",
+        "{F}/L4-pass.otel.yaml",
+        "--trust-policy",
+        "{F}/L3-pass.trust.json",
+        "--permission-policy",
+        "{F}/D3-pass.permissions.json",
+        "--namespace",
+        "prometheus",
+        "--release",
+        "prometheus",
+    ]))?;
+    ensure(code == 0 && findings.is_empty(), || show(&findings))
+}
+
+/// Input that cannot be read or parsed: exit 2, one line on stderr naming the file and the
+/// parser's line and column, nothing on stdout, no report written.
+fn bad_input(args: Vec<String>, words: &'static str) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let mut full: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{dir}", dir.path().to_str().unwrap()))
+        .collect();
+    full = expand(&full.iter().map(String::as_str).collect::<Vec<_>>());
+    if !full.iter().any(|a| a == "--junit") {
+        full.push("--junit".into());
+        full.push(report.to_str().unwrap().into());
+    }
+    let out = diagnose(&full);
+    no_panic(&out)?;
+    let stderr = text(&out.stderr);
+    ensure(out.status.code() == Some(2), || {
+        format!("exit {:?}, expected 2; stderr: {stderr}", out.status.code())
+    })?;
+    ensure(stderr.contains(words), || {
+        format!("stderr lacks {words:?}: {stderr}")
+    })?;
+    // clap's own usage errors span several lines; ours are one line.
+    ensure(
+        stderr.starts_with("error: ") || stderr.trim_end().lines().count() == 1,
+        || format!("not one line: {stderr}"),
+    )?;
+    ensure(out.stdout.is_empty(), || {
+        format!("stdout: {}", text(&out.stdout))
+    })?;
+    ensure(!report.exists(), || "a report was written".into())
+}
+
+/// Empty files: an empty values file is the chart's defaults (info, exit 0); an empty
+/// collector config is an error (exit 1); an empty policy is not JSON (exit 2, its own trial).
+fn empty_files() -> Result<(), Failed> {
+    let (code, f) = json_run(&expand(&["--helm-values", "{F}/empty.yaml"]))?;
+    ensure(
+        code == 0 && f.len() == 1 && f[0]["severity"] == "info",
+        || format!("values: exit {code}\n{}", show(&f)),
+    )?;
+    let (code, f) = json_run(&expand(&["--collector-config", "{F}/empty.yaml"]))?;
+    ensure(
+        code == 1 && f.len() == 1 && f[0]["id"] == "L4" && f[0]["line"] == 1,
+        || format!("collector: exit {code}\n{}", show(&f)),
+    )
+}
+
+/// A 50,000-item values file and a 20,000-statement policy finish (no quadratic blow-up),
+/// and a file with 20,000 findings reports every one of them.
+fn huge_files() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ws = "ws-12345678-abcd-ef01-2345-6789abcdef01";
+    let mut values = String::from(
+        "serviceAccounts:\n  server:\n    annotations:\n      eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/amp-ingest\n",
+    );
+    values.push_str(&format!("server:\n  remoteWrite:\n    - url: https://aps-workspaces.us-east-1.amazonaws.com/workspaces/{ws}/api/v1/remote_write\n      sigv4:\n        region: us-east-1\n"));
+    values.push_str("extraScrapeConfigs:\n");
+    for i in 0..50_000 {
+        values.push_str(&format!(
+            "  - job_name: job-{i}\n    static_configs:\n      - targets: [\"10.0.{}.{}:9100\"]\n",
+            i / 256 % 256,
+            i % 256
+        ));
+    }
+    let vpath = dir.path().join("huge.values.yaml");
+    std::fs::write(&vpath, values).map_err(|e| e.to_string())?;
+    let mut statements = Vec::new();
+    for i in 0..20_000 {
+        statements.push(format!(
+            "{{\"Effect\":\"Allow\",\"Action\":\"aps:GetLabels\",\"Resource\":\"arn:aws:aps:us-east-1:111122223333:workspace/ws-{i:08}-abcd-ef01-2345-6789abcdef01\"}}"
+        ));
+    }
+    statements.push(format!("{{\"Effect\":\"Allow\",\"Action\":[\"aps:RemoteWrite\",\"aps:QueryMetrics\"],\"Resource\":\"arn:aws:aps:us-east-1:111122223333:workspace/{ws}\"}}"));
+    let ppath = dir.path().join("huge.permissions.json");
+    std::fs::write(
+        &ppath,
+        format!(
+            "{{\"Version\":\"2012-10-17\",\"Statement\":[\n{}\n]}}",
+            statements.join(",\n")
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let (code, findings) = json_run(&[
+        "--helm-values".into(),
+        vpath.to_string_lossy().into_owned(),
+        "--permission-policy".into(),
+        ppath.to_string_lossy().into_owned(),
+    ])?;
+    ensure(code == 0 && findings.is_empty(), || {
+        format!("exit {code}\n{}", show(&findings[..findings.len().min(5)]))
+    })?;
+    // 20,000 entries, each signing for the wrong region: 20,000 findings, in line order.
+    let mut bad = String::from(
+        "serviceAccounts:\n  server:\n    annotations:\n      eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/amp-ingest\nserver:\n  remoteWrite:\n",
+    );
+    for _ in 0..20_000 {
+        bad.push_str(&format!("    - url: https://aps-workspaces.us-east-1.amazonaws.com/workspaces/{ws}/api/v1/remote_write\n      sigv4:\n        region: us-west-2\n"));
+    }
+    let bpath = dir.path().join("many-findings.values.yaml");
+    std::fs::write(&bpath, bad).map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let (code, findings) = json_run(&[
+        "--helm-values".into(),
+        bpath.to_string_lossy().into_owned(),
+        "--junit".into(),
+        report.to_string_lossy().into_owned(),
+    ])?;
+    ensure(code == 1 && findings.len() == 20_000, || {
+        format!("exit {code}, {} findings", findings.len())
+    })?;
+    let lines: Vec<u64> = findings
+        .iter()
+        .map(|f| f["line"].as_u64().unwrap_or(0))
+        .collect();
+    ensure(lines.windows(2).all(|w| w[0] < w[1]), || {
+        "findings not in line order".into()
+    })?;
+    ensure(report.exists(), || "no JUnit report".into())
+}
+
+const SECRETS: &[&str] = &[
+    "AKIAQWERTYUIOPASDFGH",
+    "wJalrXUtnFEMIK7MDENGbPxRfiCYzzSECRETzz",
+    "Sup3rS3cretPassw0rd",
+    "hunter2-Correct-Horse",
+    "eyJhbGciOiJIUzI1NiJ9",
+    "tok3n-Xyzzy",
+    "zzEnvSecretValue123zz",
+    "json-Secret-Token-Value",
+];
+
+/// Secrets in the files appear in no output: text, JSON, JUnit, stderr.
+fn secrets_never_echoed() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let base = expand(&[
+        "--helm-values",
+        "{F}/secrets.values.yaml",
+        "--trust-policy",
+        "{F}/secrets.trust.json",
+    ]);
+    let mut outputs = Vec::new();
+    for format in ["text", "json"] {
+        let mut args = base.clone();
+        args.extend([
+            "--format".into(),
+            format.into(),
+            "--junit".into(),
+            report.to_string_lossy().into_owned(),
+        ]);
+        let out = diagnose(&args);
+        no_panic(&out)?;
+        ensure(out.status.code() == Some(1), || {
+            format!(
+                "{format}: exit {:?}\n{}",
+                out.status.code(),
+                text(&out.stdout)
+            )
+        })?;
+        outputs.push((format!("{format} stdout"), text(&out.stdout)));
+        outputs.push((format!("{format} stderr"), text(&out.stderr)));
+        outputs.push((
+            format!("junit after {format}"),
+            std::fs::read_to_string(&report).map_err(|e| e.to_string())?,
+        ));
+    }
+    // The checks did look at the secret-bearing entries.
+    ensure(
+        outputs[0].1.contains("D5") && outputs[0].1.contains("[REDACTED]"),
+        || outputs[0].1.clone(),
+    )?;
+    for (what, out) in &outputs {
+        for s in SECRETS {
+            ensure(!out.contains(s), || {
+                format!("{what} echoes the secret {s:?}:\n{out}")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The JUnit report validates against the XSD, has one suite with a testcase per check,
+/// and a failure for each check with an error finding.
+fn junit_report() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let report = dir.path().join("diagnose.xml");
+    let mut args = expand(&[
+        "--helm-values",
+        "{F}/L1-fail.values.yaml",
+        "--trust-policy",
+        "{F}/L3-fail.trust.json",
+        "--namespace",
+        "prometheus",
+        "--collector-config",
+        "{F}/D7-fail.otel.yaml",
+    ]);
+    args.extend(["--junit".into(), report.to_string_lossy().into_owned()]);
+    let out = diagnose(&args);
+    ensure(out.status.code() == Some(1), || text(&out.stdout))?;
+    ensure(
+        text(&out.stdout).contains(&format!("junit report: {}", report.display())),
+        || text(&out.stdout),
+    )?;
+    validate_xsd(&report)?;
+    let xml = std::fs::read_to_string(&report).map_err(|e| e.to_string())?;
+    let doc = roxmltree::Document::parse(&xml).map_err(|e| e.to_string())?;
+    let suites: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    ensure(suites.len() == 1, || format!("{} suites", suites.len()))?;
+    let suite = suites[0];
+    ensure(suite.attribute("name") == Some("diagnose@files"), || {
+        format!("suite {:?}", suite.attribute("name"))
+    })?;
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let names: Vec<&str> = cases.iter().filter_map(|c| c.attribute("name")).collect();
+    ensure(
+        names
+            == [
+                "L1", "L2", "L3", "L4", "L5", "D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8",
+            ],
+        || format!("{names:?}"),
+    )?;
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+        .filter_map(|c| c.attribute("name"))
+        .collect();
+    ensure(failed == ["L1", "L3"], || format!("failed: {failed:?}"))?;
+    let l1 = cases[0]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    ensure(
+        l1.attribute("message")
+            .is_some_and(|m| m.contains("L1-fail.values.yaml:6")),
+        || format!("{:?}", l1.attribute("message")),
+    )?;
+    ensure(
+        l1.text()
+            .is_some_and(|t| t.contains("hint: put the annotation under")),
+        || format!("{:?}", l1.text()),
+    )?;
+    let root_cause = suite
+        .descendants()
+        .find(|n| n.has_tag_name("property") && n.attribute("name") == Some("root_cause"))
+        .and_then(|n| n.attribute("value"));
+    ensure(root_cause == Some("L1,L3"), || format!("{root_cause:?}"))?;
+    // D7 is a warning: it passes with the warning in system-out.
+    let d7 = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("D7"))
+        .unwrap();
+    ensure(
+        d7.children().any(|n| {
+            n.has_tag_name("system-out") && n.text().is_some_and(|t| t.starts_with("warning: "))
+        }),
+        || "D7 has no warning in system-out".into(),
+    )?;
+    // A clean run validates too.
+    let mut args = expand(&["--helm-values", "{F}/L1-pass.values.yaml"]);
+    args.extend(["--junit".into(), report.to_string_lossy().into_owned()]);
+    let out = diagnose(&args);
+    ensure(out.status.code() == Some(0), || text(&out.stdout))?;
+    validate_xsd(&report)
+}
+
+fn validate_xsd(path: &Path) -> Result<(), Failed> {
+    let xsd = repo_root().join("tests/schema/junit.xsd");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(path)
+        .output()
+        .map_err(|e| format!("xmllint is needed to validate the JUnit report ({e}): install libxml2-utils (scripts/test does)"))?;
+    ensure(out.status.success(), || {
+        format!(
+            "{} does not validate: {}",
+            path.display(),
+            text(&out.stderr)
+        )
+    })
+}
+
+/// Colors only on a terminal: with NO_COLOR unset but stdout a pipe, none either.
+fn no_color_on_a_pipe() -> Result<(), Failed> {
+    let out = Command::new(bin())
+        .arg("diagnose")
+        .args(expand(&["--helm-values", "{F}/L1-fail.values.yaml"]))
+        .env_remove("NO_COLOR")
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure(!text(&out.stdout).contains('\x1b'), || text(&out.stdout))
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for case in FAILS {
+        trials.push(Trial::test(
+            format!("finding::{}::fails", case.name),
+            move || fails(case),
+        ));
+    }
+    for case in PASSES {
+        trials.push(Trial::test(
+            format!("finding::{}::corrected_passes", case.name),
+            move || passes(case),
+        ));
+    }
+    trials.extend([
+        Trial::test(
+            "done_when::misindented_role_arn_and_other_namespace",
+            misindented_and_other_namespace,
+        ),
+        Trial::test("done_when::whole_pipeline_passes", whole_pipeline_passes),
+        Trial::test("empty_files", empty_files),
+        Trial::test("huge_files", huge_files),
+        Trial::test("secrets::never_echoed", secrets_never_echoed),
+        Trial::test("junit::validates_and_has_a_case_per_check", junit_report),
+        Trial::test("text::no_color_on_a_pipe", no_color_on_a_pipe),
+    ]);
+    let bad: Vec<(&str, Vec<String>, &'static str)> = vec![
+        (
+            "malformed_yaml",
+            vec!["--helm-values".into(), "{F}/malformed.yaml".into()],
+            "malformed.yaml as YAML at line 3, column 44: mapping values are not allowed",
+        ),
+        (
+            "malformed_json",
+            vec!["--trust-policy".into(), "{F}/malformed.json".into()],
+            "malformed.json as JSON at line 7, column 5: trailing comma",
+        ),
+        (
+            "empty_json",
+            vec!["--permission-policy".into(), "{F}/empty.json".into()],
+            "empty.json as JSON at line 1, column 0: EOF while parsing a value",
+        ),
+        (
+            "malformed_collector_config",
+            vec!["--collector-config".into(), "{F}/malformed.yaml".into()],
+            "as YAML at line 3, column 44",
+        ),
+        (
+            "missing_file",
+            vec!["--helm-values".into(), "{dir}/missing.yaml".into()],
+            "failed to read",
+        ),
+        (
+            "directory",
+            vec!["--trust-policy".into(), "{dir}".into()],
+            "failed to read",
+        ),
+        (
+            "not_utf8",
+            vec!["--helm-values".into(), "{dir}/latin1.yaml".into()],
+            "not UTF-8 at line 2, column 19",
+        ),
+        ("no_files", vec![], "--helm-values"),
+        (
+            "unwritable_report",
+            vec![
+                "--helm-values".into(),
+                "{F}/L1-pass.values.yaml".into(),
+                "--junit".into(),
+                "{dir}/no/such/dir/r.xml".into(),
+            ],
+            "JUnit",
+        ),
+        (
+            "bad_format",
+            vec![
+                "--helm-values".into(),
+                "{F}/L1-pass.values.yaml".into(),
+                "--format".into(),
+                "xml".into(),
+            ],
+            "xml",
+        ),
+    ];
+    for (name, args, words) in bad {
+        trials.push(Trial::test(format!("bad_input::{name}"), move || {
+            if name == "not_utf8" {
+                // Written by the trial: Latin-1 bytes, on line 2 after "region: ".
+                let dir_arg = args[1].clone();
+                return with_latin1(dir_arg, words);
+            }
+            bad_input(args.clone(), words)
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// The not-UTF-8 trial needs its file inside the trial's own temp dir.
+fn with_latin1(_arg: String, words: &'static str) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let p = dir.path().join("latin1.yaml");
+    std::fs::write(&p, b"sigv4:\n  region: us-east-\xe9\n").map_err(|e| e.to_string())?;
+    bad_input(
+        vec!["--helm-values".into(), p.to_string_lossy().into_owned()],
+        words,
+    )
+}
