@@ -1030,6 +1030,36 @@ fn interrupted_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> 
     })
 }
 
+/// An OpenTelemetry collector given with --collector-bin is started with the config
+/// pipecheck rendered for it (prometheus receiver -> prometheusremotewrite + sigv4auth).
+/// The stand-in binary records how it was started and never scrapes, so the run must
+/// fail on canary.scraped, the first link that needs a real collector.
+fn otelcol_binary_is_launched_with_its_config() -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("r.xml");
+    let record = dir.path().join("otelcol");
+    let fake = repo_root().join("tests/fixtures/collectors/fake-otelcol");
+    let scenario = repo_root().join("tests/fixtures/scenarios/otelcol-fake.yaml");
+    let out = Command::new(bin())
+        .args(["run", "--scenario", scenario.to_str().unwrap(), "--collector-bin", fake.to_str().unwrap()])
+        .args(["--junit", report.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env("FAKE_OTELCOL_RECORD", &record)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = text(&out.stdout);
+    ensure(out.status.code() == Some(1), || format!("exit {:?}\n{stdout}", out.status.code()))?;
+    let suites = read_junit(&report)?;
+    ensure(suites[0].properties["root_cause"] == "canary.scraped", || stdout.clone())?;
+    let args = std::fs::read_to_string(record.with_extension("args")).map_err(|e| format!("the fake was not started: {e}"))?;
+    ensure(args.lines().count() == 1 && args.starts_with("--config=") && args.trim_end().ends_with("otelcol.yaml"), || args.clone())?;
+    let config = std::fs::read_to_string(record.with_extension("config")).map_err(|e| e.to_string())?;
+    for key in ["sigv4auth", "prometheusremotewrite", "authenticator: sigv4auth", "service: aps", "/api/v1/remote_write", "telemetry"] {
+        ensure(config.contains(key), || format!("the config lacks {key:?}:\n{config}"))?;
+    }
+    ensure(!config.contains("SECRET") && !config.contains("secret_key"), || "credentials in the config file".into())
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -1065,6 +1095,7 @@ fn main() {
         needs_prometheus(Trial::test("interrupt::process", || {
             interrupted_run_leaves_nothing("prometheus-proxy")
         })),
+        Trial::test("scenario::otelcol-process::launch", otelcol_binary_is_launched_with_its_config),
         needs_docker(Trial::test("interrupt::container", || {
             interrupted_run_leaves_nothing("prometheus-container")
         })),

@@ -22,6 +22,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "prometheus-container",
         include_str!("../../scenarios/prometheus-container.yaml"),
     ),
+    ("otelcol-process", include_str!("../../scenarios/otelcol-process.yaml")),
 ];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

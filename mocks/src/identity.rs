@@ -8,7 +8,7 @@ use std::sync::RwLock;
 /// The mock account id (AWS's documentation account).
 pub const MOCK_ACCOUNT: &str = "111122223333";
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Identity {
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -29,7 +29,21 @@ impl Identity {
     }
 }
 
-// Debug would print the secret; keep it out of every log line.
+// The secret and the session token never reach a log line, even through `{:?}`.
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[REDACTED]")
+            .field("session_token", &self.session_token.as_ref().map(|_| "[REDACTED]"))
+            .field("arn", &self.arn)
+            .field("account", &self.account)
+            .field("allowed_actions", &self.allowed_actions)
+            .field("expired", &self.expired)
+            .finish()
+    }
+}
+
 impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.arn, self.access_key_id)
@@ -93,4 +107,17 @@ fn random_secret() -> String {
         let _ = write!(s, "{byte:02x}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_secret() {
+        let (_, user) = Identities::with_default_user();
+        let shown = format!("{user:?} {user}");
+        assert!(!shown.contains(&user.secret_access_key), "{shown}");
+        assert!(shown.contains(&user.access_key_id));
+    }
 }

@@ -106,18 +106,56 @@ impl CollectorConfig {
     }
 }
 
+impl CollectorConfig {
+    /// The ADOT (OpenTelemetry collector) config for the same pipeline, read back like a
+    /// user's: see [`render_otel_config`]. The collector's own metrics are served on
+    /// 127.0.0.1:`metrics_port`.
+    pub fn otel(target: &str, scrape_interval: Duration, rw: &RemoteWrite, metrics_port: u16) -> Result<Self, ConfigError> {
+        let text = render_otel_config(target, scrape_interval, &rw.url, rw.sigv4_region.as_deref())?;
+        let mut doc: Value = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        doc["service"]["telemetry"] = json!({ "metrics": { "address": format!("127.0.0.1:{metrics_port}") } });
+        let text = serde_saphyr::to_string(&doc).map_err(ConfigError::Render)?;
+        Self::parse_otel(&text)
+    }
+
+    /// Reads an OpenTelemetry collector config: the prometheus receiver's static targets,
+    /// and the prometheusremotewrite exporter, signed when its authenticator is a sigv4auth
+    /// extension that the service enables (then with that extension's region).
+    pub fn parse_otel(text: &str) -> Result<Self, ConfigError> {
+        let doc: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string().lines().next().unwrap_or("").to_string()))?;
+        let scrape_targets = doc["receivers"]["prometheus"]["config"]["scrape_configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|sc| sc["static_configs"].as_array().into_iter().flatten())
+            .flat_map(|st| st["targets"].as_array().into_iter().flatten())
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
+        let enabled: Vec<&str> = doc["service"]["extensions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let remote_write = doc["exporters"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| name.split('/').next() == Some("prometheusremotewrite"))
+            .map(|(_, e)| {
+                let auth = e["auth"]["authenticator"].as_str().unwrap_or_default();
+                let signed = auth.split('/').next() == Some("sigv4auth") && enabled.contains(&auth);
+                RemoteWrite {
+                    url: e["endpoint"].as_str().unwrap_or_default().to_string(),
+                    sigv4_region: signed.then(|| doc["extensions"][auth]["region"].as_str().unwrap_or_default().to_string()),
+                }
+            })
+            .collect();
+        Ok(Self { text: text.to_string(), scrape_targets, remote_write })
+    }
+}
+
 /// The ADOT (OpenTelemetry collector) config for the same pipeline: the prometheus
 /// receiver scrapes the canary, the batch processor batches, and prometheusremotewrite
-/// sends with the sigv4auth extension (aws-wire.md D). There is no otelcol binary on
-/// these machines: a user points the collector runtime at one to run it.
-pub fn render_otel_config(
-    target: &str,
-    scrape_interval: Duration,
-    endpoint: &str,
-    region: &str,
-) -> Result<String, ConfigError> {
-    let doc = json!({
-        "extensions": { "sigv4auth": { "region": region, "service": "aps" } },
+/// sends, with the sigv4auth extension when `region` is given (aws-wire.md D). There is no
+/// otelcol binary on these machines: a user points the collector runtime at one.
+pub fn render_otel_config(target: &str, scrape_interval: Duration, endpoint: &str, region: Option<&str>) -> Result<String, ConfigError> {
+    let mut doc = json!({
         "receivers": { "prometheus": { "config": { "scrape_configs": [{
             "job_name": SCRAPE_JOB,
             "scrape_interval": secs(scrape_interval),
@@ -126,11 +164,9 @@ pub fn render_otel_config(
         "processors": { "batch": { "timeout": "1s" } },
         "exporters": { "prometheusremotewrite": {
             "endpoint": endpoint,
-            "auth": { "authenticator": "sigv4auth" },
             "retry_on_failure": { "enabled": true },
         }},
         "service": {
-            "extensions": ["sigv4auth"],
             "pipelines": { "metrics": {
                 "receivers": ["prometheus"],
                 "processors": ["batch"],
@@ -138,6 +174,11 @@ pub fn render_otel_config(
             }},
         },
     });
+    if let Some(region) = region {
+        doc["extensions"] = json!({ "sigv4auth": { "region": region, "service": "aps" } });
+        doc["exporters"]["prometheusremotewrite"]["auth"] = json!({ "authenticator": "sigv4auth" });
+        doc["service"]["extensions"] = json!(["sigv4auth"]);
+    }
     serde_saphyr::to_string(&doc).map_err(ConfigError::Render)
 }
 
@@ -181,7 +222,7 @@ mod tests {
     #[test]
     fn otel_config_has_the_keys_adot_needs() {
         let text =
-            render_otel_config("127.0.0.1:9100", Duration::from_secs(1), URL, "us-east-1").unwrap();
+            render_otel_config("127.0.0.1:9100", Duration::from_secs(1), URL, Some("us-east-1")).unwrap();
         let v: Value = serde_saphyr::from_str(&text).unwrap();
         assert_eq!(v["extensions"]["sigv4auth"]["service"], "aps");
         assert_eq!(v["extensions"]["sigv4auth"]["region"], "us-east-1");

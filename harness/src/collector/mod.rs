@@ -15,5 +15,5 @@ pub use image::{ImageError, ensure_prometheus_image, which};
 pub use observe::{WriteObservation, WriteRefusal, observe_writes};
 pub use proxy::{ProxyStats, SigningProxy};
 pub use runtime::{
-    ContainerRuntime, Launch, LogRing, ProcessRuntime, RunState, Runtime, RuntimeError,
+    ContainerRuntime, Launch, LogRing, ProcessRuntime, RunState, Runtime, RuntimeError, collector_args, config_file,
 };

@@ -26,6 +26,9 @@ pub struct WriteObservation {
     /// own metrics (Prometheus counts failed and retried samples in `samples_total` too);
     /// None when its metrics could not be read.
     pub sent: Option<f64>,
+    /// Samples (points) a collector reports as delivered, for collectors that count
+    /// successes directly (the OpenTelemetry collector's `otelcol_exporter_sent_*`).
+    pub succeeded: Option<f64>,
     pub failed: Option<f64>,
     pub retried: Option<f64>,
     pub dropped: Option<f64>,
@@ -49,8 +52,10 @@ impl WriteObservation {
 
     /// Samples that went out and were neither refused nor retried: AMP accepted them.
     pub fn accepted_samples(&self) -> f64 {
-        (self.sent.unwrap_or(0.0) - self.failed.unwrap_or(0.0) - self.retried.unwrap_or(0.0))
-            .max(0.0)
+        match self.succeeded {
+            Some(ok) => ok,
+            None => (self.sent.unwrap_or(0.0) - self.failed.unwrap_or(0.0) - self.retried.unwrap_or(0.0)).max(0.0),
+        }
     }
 
     /// AMP accepted some of the collector's writes, as far as the collector's side shows:
@@ -84,6 +89,15 @@ pub async fn observe_writes(
 ) -> WriteObservation {
     let mut obs = WriteObservation::default();
     match fetch(http, metrics_url).await {
+        Ok(text) if text.contains("otelcol_") => {
+            // The OpenTelemetry collector counts delivered and failed points per exporter.
+            let ok = sum(&text, "otelcol_exporter_sent_metric_points") + sum(&text, "otelcol_exporter_sent_metric_points_total");
+            let failed = sum(&text, "otelcol_exporter_send_failed_metric_points")
+                + sum(&text, "otelcol_exporter_send_failed_metric_points_total");
+            obs.succeeded = Some(ok);
+            obs.sent = Some(ok + failed);
+            obs.failed = Some(failed);
+        }
         Ok(text) => {
             obs.sent = Some(sum(&text, "prometheus_remote_storage_samples_total"));
             obs.failed = Some(sum(&text, "prometheus_remote_storage_samples_failed_total"));
@@ -141,19 +155,28 @@ fn sum(text: &str, metric: &str) -> f64 {
 }
 
 fn is_remote_problem(line: &str) -> bool {
-    line.contains("component=remote")
-        && (line.contains("level=error") || line.contains("level=warn"))
+    let prometheus = line.contains("component=remote") && (line.contains("level=error") || line.contains("level=warn"));
+    // otelcol logs through zap: a level word and the exporter's name on the line.
+    let otelcol = line.contains("prometheusremotewrite") && (line.contains("error") || line.contains("warn"));
+    prometheus || otelcol
 }
 
 /// Prometheus logs a refused batch as
 /// `err="server returned HTTP status 403 Forbidden: {\"message\":\"…\"}"` (logfmt-quoted).
+/// The OpenTelemetry collector's prometheusremotewrite exporter says
+/// `remote write returned HTTP status 403 Forbidden; err = %!w(<nil>): <body>` [unconfirmed:
+/// read from its source, not seen here, as no otelcol binary runs on these machines].
 fn refusal_in_log(line: &str) -> Option<WriteRefusal> {
     static RE: OnceLock<Regex> = OnceLock::new();
+    static OTEL: OnceLock<Regex> = OnceLock::new();
     let re = RE.get_or_init(|| {
         Regex::new(r#"err="server returned HTTP status (\d{3})[^:]*: ((?:[^"\\]|\\.)*)""#)
             .expect("valid regex")
     });
-    let caps = re.captures(line)?;
+    let otel = OTEL.get_or_init(|| {
+        Regex::new(r#"HTTP status (\d{3})[^;]*; err = [^:]*: ((?:[^"\\]|\\.)*)"#).expect("valid regex")
+    });
+    let caps = re.captures(line).or_else(|| otel.captures(line))?;
     let status: u16 = caps[1].parse().ok()?;
     let body = caps[2]
         .replace("\\\"", "\"")
@@ -184,6 +207,10 @@ mod tests {
         assert!(
             refusal_in_log("component=remote level=info msg=\"Starting WAL watcher\"").is_none()
         );
+        let otel = r#"2026-11-26T13:00:00Z	error	exporterhelper/queue_sender.go:101	Exporting failed. Dropping data.	{"kind": "exporter", "name": "prometheusremotewrite", "error": "Permanent error: Permanent error: remote write returned HTTP status 403 Forbidden; err = %!w(<nil>): {\"message\":\"Missing Authentication Token\"}"}"#;
+        assert!(is_remote_problem(otel));
+        let r = refusal_in_log(otel).unwrap();
+        assert_eq!((r.status, r.body.as_str()), (403, r#"{"message":"Missing Authentication Token"}"#));
     }
 
     #[test]

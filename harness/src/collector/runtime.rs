@@ -4,7 +4,7 @@
 //! what they start is registered with [`crate::cleanup`] until it is stopped.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +17,32 @@ use tokio::process::{Child, Command};
 
 use crate::cleanup::{self, Leftover};
 use crate::links::BoxFuture;
+use crate::scenario::CollectorKind;
+
+/// The config file a collector of `kind` reads, in its work directory.
+pub fn config_file(kind: CollectorKind) -> &'static str {
+    match kind {
+        CollectorKind::Prometheus => "prometheus.yml",
+        CollectorKind::Otelcol => "otelcol.yaml",
+    }
+}
+
+/// The command line a collector of `kind` is started with: its config in `dir`, its own
+/// HTTP (API and metrics) on 127.0.0.1:`web_port` (for otelcol that address is in the
+/// config's `service.telemetry`).
+pub fn collector_args(kind: CollectorKind, dir: &Path, web_port: u16) -> Vec<String> {
+    let config = dir.join(config_file(kind));
+    match kind {
+        // Agent mode: scrape and remote-write, no local query engine, as collectors run.
+        CollectorKind::Prometheus => vec![
+            format!("--config.file={}", config.display()),
+            "--enable-feature=agent".to_string(),
+            format!("--storage.agent.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{web_port}"),
+        ],
+        CollectorKind::Otelcol => vec![format!("--config={}", config.display())],
+    }
+}
 
 /// How to start the collector: a binary path (process) or `image:tag` (container), its
 /// arguments and environment, and the working directory holding its config and data

@@ -184,15 +184,6 @@ pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
     ctx.identities.push(identity(root, chart, known, &settings));
 }
 
-impl Node {
-    fn empty_map() -> Node {
-        Node {
-            pos: Pos::default(),
-            kind: super::yaml::Kind::Map(Vec::new()),
-        }
-    }
-}
-
 fn remote_writes(ctx: &mut Ctx, file: &str, root: &Node, chart: Chart) {
     let rw_path = chart.remote_write_path();
     let casing = match chart {

@@ -62,6 +62,11 @@ impl Node {
         Node { pos, kind }
     }
 
+    /// `{}`, for defaults.
+    pub fn empty_map() -> Node {
+        Node::new(Pos::default(), Kind::Map(Vec::new()))
+    }
+
     /// The value of `key` in a mapping (the last one, as Helm reads duplicates).
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.entry(key).map(|e| &e.value)

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{BoxFuture, Check, Link, RunContext};
 use crate::canary::SCRAPE_JOB;
 use crate::collector::RunState;
+use crate::scenario::CollectorKind;
 use crate::wait::{Probe, Waited, wait_until};
 
 pub struct CanaryScraped;
@@ -60,6 +61,14 @@ impl Link for CanaryScraped {
                         return Probe::Abort(Seen::Exited(format!(
                             "the collector exited (status {code:?})"
                         )));
+                    }
+                    // The OpenTelemetry collector has no targets API: the exporter's count
+                    // of scrapes served is the evidence.
+                    if col.spec.kind == CollectorKind::Otelcol {
+                        let scrapes = col.exporter.scrapes();
+                        let url = format!("http://{}/metrics", col.exporter.target());
+                        let seen = Seen::Up { scrapes, url };
+                        return if scrapes > 0 { Probe::Done(seen) } else { Probe::Pending(seen) };
                     }
                     let body = match ctx
                         .target

@@ -5,8 +5,8 @@
 //! (F16)
 
 use super::{BoxFuture, Check, Link, RunContext};
-use crate::collector::{CollectorConfig, RemoteWrite, SigningProxy};
-use crate::scenario::Signing;
+use crate::collector::{CollectorConfig, RemoteWrite, SigningProxy, config_file};
+use crate::scenario::{CollectorKind, Signing};
 use crate::signing::Signer;
 
 pub struct CollectorConfigLink;
@@ -76,30 +76,18 @@ impl Link for CollectorConfigLink {
             } else {
                 col.exporter.target()
             };
-            let config = match CollectorConfig::prometheus(
-                &target,
-                col.spec.scrape_interval,
-                &RemoteWrite {
-                    url,
-                    sigv4_region: signer_region,
-                },
-            ) {
-                Ok(c) => c,
-                Err(e) => {
-                    return Check::fail(
-                        "could not render the collector config",
-                        "see the evidence",
-                    )
-                    .with("error", crate::error_chain(&e));
-                }
+            let rw = RemoteWrite { url, sigv4_region: signer_region };
+            let rendered = match col.spec.kind {
+                CollectorKind::Prometheus => CollectorConfig::prometheus(&target, col.spec.scrape_interval, &rw),
+                CollectorKind::Otelcol => CollectorConfig::otel(&target, col.spec.scrape_interval, &rw, col.web_port),
             };
-            let path = col.workdir.path().join("prometheus.yml");
+            let config = match rendered {
+                Ok(c) => c,
+                Err(e) => return Check::fail("could not render the collector config", "see the evidence").with("error", crate::error_chain(&e)),
+            };
+            let path = col.workdir.path().join(config_file(col.spec.kind));
             if let Err(e) = std::fs::write(&path, &config.text) {
-                return Check::fail(
-                    format!("could not write the collector config to {}", path.display()),
-                    "see the evidence",
-                )
-                .with("error", e.to_string());
+                return Check::fail(format!("could not write the collector config to {}", path.display()), "see the evidence").with("error", e.to_string());
             }
             ctx.facts().collector_config = Some(config.clone());
             judge(&config, &workspace_url, &ws, &region, via_proxy)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_credential_types::provider::ProvideCredentials;
 
 use super::{BoxFuture, Check, Link, RunContext};
-use crate::collector::{Launch, RunState, ensure_prometheus_image, which};
+use crate::collector::{Launch, RunState, collector_args, ensure_prometheus_image, which};
 use crate::scenario::{CollectorKind, RuntimeKind, Signing};
 
 pub struct CollectorRunning;
@@ -49,12 +49,7 @@ impl Link for CollectorRunning {
                 .clone()
                 .unwrap_or_else(|| "prometheus".to_string());
             let dir = col.workdir.path();
-            let mut args = vec![
-                format!("--config.file={}", dir.join("prometheus.yml").display()),
-                "--enable-feature=agent".to_string(),
-                format!("--storage.agent.path={}", dir.join("data").display()),
-                format!("--web.listen-address=127.0.0.1:{}", col.web_port),
-            ];
+            let mut args = collector_args(col.spec.kind, dir, col.web_port);
             args.extend(col.faults.extra_args.iter().cloned());
             // The collector signs with the run's credentials, from its environment (never
             // in the config file).
