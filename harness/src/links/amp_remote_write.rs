@@ -110,16 +110,14 @@ impl Link for AmpRemoteWrite {
                 if retried.is_empty() {
                     Check::pass(what)
                 } else {
-                    let mut c = Check::warn(
+                    Check::warn(
                         format!(
                             "{what}, after {} retried attempt(s) ({})",
                             retried.len(),
                             first_status(&retried)
                         ),
                         "writes were refused before they passed: a sender with a short retry budget loses data here; check the request rate against the workspace's quotas",
-                    );
-                    c.status = Status::Warn;
-                    c
+                    )
                 }
             } else {
                 let mut d = diagnose_amp("remote write", &ex);
