@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
+/// The cluster scenarios' trials (EKS, IAM/IRSA, Kubernetes).
+mod e2e_cluster;
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pipecheck")
 }
@@ -97,12 +100,20 @@ fn read_junit(path: &Path) -> Result<Vec<Suite>, Failed> {
     Ok(suites)
 }
 
-/// Links of the direct-push chain and what each depends on (for the blocked assertions).
+/// Links of the direct-push chain and what each depends on (for the blocked assertions),
+/// in report order; a link with two dependencies has a row for each.
 const DEPENDS: &[(&str, &str)] = &[
     ("amp.workspace", "aws.identity"),
     ("amp.remote_write", "amp.workspace"),
     ("amp.query", "amp.remote_write"),
     ("pipeline.delivery", "amp.query"),
+    ("amg.workspace", "aws.identity"),
+    ("grafana.api", "amg.workspace"),
+    ("grafana.datasource", "grafana.api"),
+    ("grafana.datasource", "amp.workspace"),
+    ("grafana.query", "grafana.datasource"),
+    ("grafana.query", "amp.query"),
+    ("grafana.dashboard", "grafana.query"),
 ];
 
 /// The chain through a collector: AMP's writes come from the collector.
@@ -115,7 +126,25 @@ const DEPENDS_COLLECTOR: &[(&str, &str)] = &[
     ("amp.remote_write", "collector.signing"),
     ("amp.query", "amp.remote_write"),
     ("pipeline.delivery", "amp.query"),
+    ("amg.workspace", "aws.identity"),
+    ("grafana.api", "amg.workspace"),
+    ("grafana.datasource", "grafana.api"),
+    ("grafana.datasource", "amp.workspace"),
+    ("grafana.query", "grafana.datasource"),
+    ("grafana.query", "amp.query"),
+    ("grafana.dashboard", "grafana.query"),
 ];
+
+/// The links of a chain in report order (each once).
+fn chain_links(scenario: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for (child, _) in chain(scenario) {
+        if !out.contains(child) {
+            out.push(child);
+        }
+    }
+    out
+}
 
 fn chain(scenario: &str) -> &'static [(&'static str, &'static str)] {
     if scenario.starts_with("prometheus-") {
@@ -325,6 +354,113 @@ const FAULTS: &[(&str, &str, &str, bool, &str)] = &[
         true,
         "never became queryable",
     ),
+    // The Grafana side (F21-F25): the AMP chain passes, the grafana link fails, the
+    // grafana links after it are blocked.
+    (
+        "smoke",
+        "amg-workspace-not-active",
+        "amg.workspace",
+        true,
+        "is CREATION_FAILED, not ACTIVE",
+    ),
+    (
+        "smoke",
+        "amg-nobody-can-log-in",
+        "amg.workspace",
+        true,
+        "no IAM Identity Center user or group has a role",
+    ),
+    (
+        "smoke",
+        "amg-saml-not-configured",
+        "amg.workspace",
+        true,
+        "SAML is NOT_CONFIGURED",
+    ),
+    (
+        "smoke",
+        "grafana-token-denied",
+        "grafana.api",
+        true,
+        "not allowed to call grafana:CreateWorkspaceServiceAccount",
+    ),
+    (
+        "smoke",
+        "grafana-token-expired",
+        "grafana.api",
+        true,
+        "401 Expired API key",
+    ),
+    (
+        "smoke",
+        "grafana-no-datasource",
+        "grafana.datasource",
+        true,
+        "Grafana has no AMP data source",
+    ),
+    (
+        "smoke",
+        "grafana-datasource-other-workspace",
+        "grafana.datasource",
+        true,
+        "its URL names workspace ws-0f23f23f",
+    ),
+    (
+        "smoke",
+        "grafana-sigv4-off",
+        "grafana.datasource",
+        true,
+        "sigV4Auth = false",
+    ),
+    (
+        "smoke",
+        "grafana-datasource-region",
+        "grafana.datasource",
+        true,
+        "signs for region eu-west-1",
+    ),
+    (
+        "smoke",
+        "grafana-role-no-query",
+        "grafana.query",
+        true,
+        "AmazonGrafanaServiceRole-pipecheck is not authorized to perform aps:QueryMetrics",
+    ),
+    (
+        "smoke",
+        "grafana-role-no-query-no-data",
+        "grafana.query",
+        true,
+        "not authorized to perform aps:QueryMetrics (Grafana shows it as \"No data\"",
+    ),
+    (
+        "smoke",
+        "grafana-dashboard-missing",
+        "grafana.dashboard",
+        true,
+        "not found in Grafana",
+    ),
+    (
+        "smoke",
+        "grafana-panel-no-data",
+        "grafana.dashboard",
+        true,
+        "returns no data",
+    ),
+    (
+        "prometheus-proxy",
+        "grafana-datasource-other-workspace",
+        "grafana.datasource",
+        true,
+        "its URL names workspace ws-0f23f23f",
+    ),
+    (
+        "prometheus-proxy",
+        "grafana-role-no-query",
+        "grafana.query",
+        true,
+        "is not authorized to perform aps:QueryMetrics",
+    ),
 ];
 
 fn fault_trial(
@@ -457,6 +593,11 @@ fn smoke() -> Result<(), Failed> {
                 "amp.remote_write",
                 "amp.query",
                 "pipeline.delivery",
+                "amg.workspace",
+                "grafana.api",
+                "grafana.datasource",
+                "grafana.query",
+                "grafana.dashboard",
             ],
         || format!("{names:?}"),
     )?;
@@ -467,13 +608,25 @@ fn smoke() -> Result<(), Failed> {
         "no arrival latency recorded".into()
     })?;
     // The mock's freshly made secret must not leak into the console or the report.
+    let xml = std::fs::read_to_string(&report).unwrap();
     ensure(
-        !stdout.contains("Signature=")
-            && !std::fs::read_to_string(&report)
-                .unwrap()
-                .contains("Signature="),
+        !stdout.contains("Signature=") && !xml.contains("Signature="),
         || "a signature leaked".into(),
     )?;
+    // The run made its own Grafana token and dashboard, and removed both.
+    let cleanup = s
+        .properties
+        .get("grafana_cleanup")
+        .cloned()
+        .unwrap_or_default();
+    ensure(
+        cleanup.contains("deleted dashboard pipecheck-pc-")
+            && cleanup.contains("deleted service account pipecheck-pc-"),
+        || format!("grafana_cleanup: {cleanup:?}"),
+    )?;
+    ensure(!stdout.contains("glsa_") && !xml.contains("glsa_"), || {
+        "a Grafana service-account token leaked".into()
+    })?;
     Ok(())
 }
 
@@ -536,7 +689,8 @@ fn lists() -> Result<(), Failed> {
     let s = text(&out.stdout);
     ensure(out.status.success(), || s.clone())?;
     for id in [
-        "F01", "F02", "F03", "F04", "F05", "F06", "F07", "F08", "F09", "F10",
+        "F01", "F02", "F03", "F04", "F05", "F06", "F07", "F08", "F09", "F10", "F21", "F22", "F23",
+        "F24", "F25",
     ] {
         ensure(s.contains(id), || {
             format!("`pipecheck faults` lacks {id}:\n{s}")
@@ -642,6 +796,214 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
     ensure(status.is_some_and(|s| s.success()), || {
         format!("mock did not stop cleanly on SIGINT: {status:?}")
     })
+}
+
+/// The Grafana exports of `pipecheck mock` drive `--target aws` through Grafana, and no
+/// Grafana token ever shows: neither the ADMIN token the mock prints (handed to the run
+/// through PIPECHECK_GRAFANA_TOKEN) nor the service-account token a run makes for itself
+/// (when none is handed over) appears in stdout, stderr (with debug logs) or the JUnit
+/// report. A token the patterns would not catch is covered too: every `glsa_` is refused.
+fn mock_grafana_token_never_printed() -> Result<(), Failed> {
+    let mut child = Command::new(bin())
+        .args(["mock"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !env.contains_key("PIPECHECK_GRAFANA_TOKEN") && Instant::now() < deadline {
+        let mut line = String::new();
+        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            break;
+        }
+        let Some(rest) = line.trim().strip_prefix("export ") else {
+            continue;
+        };
+        let (k, v) = rest.split_once('=').ok_or("export without =")?;
+        env.insert(k.to_string(), v.trim_matches('\'').to_string());
+    }
+    let result: Result<(), Failed> = (|| {
+        for k in [
+            "PIPECHECK_GRAFANA_WORKSPACE_ID",
+            "AWS_ENDPOINT_URL_GRAFANA",
+            "PIPECHECK_GRAFANA_URL",
+            "PIPECHECK_GRAFANA_TOKEN",
+        ] {
+            ensure(env.contains_key(k), || {
+                format!("missing export {k}: {:?}", env.keys())
+            })?;
+        }
+        let token = env["PIPECHECK_GRAFANA_TOKEN"].clone();
+        ensure(token.starts_with("glsa_"), || {
+            "not a service-account token".into()
+        })?;
+        let dir = tmp();
+        // A smoke that also saves (and removes) a canary dashboard on --target aws.
+        let scenario = dir.path().join("smoke-grafana.yaml");
+        std::fs::write(
+            &scenario,
+            "name: smoke-grafana\nshape: direct\ngrafana: {provision: true}\nexpect: {arrival_deadline: 10s, workspace_deadline: 5s, request_timeout: 5s}\n",
+        )
+        .map_err(|e| e.to_string())?;
+        for (run, handed) in [("handed", true), ("own", false)] {
+            let report = dir.path().join(format!("{run}.xml"));
+            let mut cmd = Command::new(bin());
+            cmd.args(["run", "--target", "aws", "--scenario"])
+                .arg(&scenario)
+                .arg("--junit")
+                .arg(&report)
+                .envs(&env)
+                .env("NO_COLOR", "1")
+                .env("PIPECHECK_LOG", "debug")
+                .env("AWS_CONFIG_FILE", dir.path().join("none"))
+                .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+                .env("AWS_EC2_METADATA_DISABLED", "true");
+            if !handed {
+                cmd.env_remove("PIPECHECK_GRAFANA_TOKEN");
+            }
+            let out = cmd.output().map_err(|e| e.to_string())?;
+            let (so, se) = (text(&out.stdout), text(&out.stderr));
+            ensure(out.status.code() == Some(0), || {
+                format!("{run}: exit {:?}\n{so}\n{se}", out.status.code())
+            })?;
+            let xml = std::fs::read_to_string(&report).map_err(|e| e.to_string())?;
+            for (what, s) in [("stdout", &so), ("stderr", &se), ("JUnit", &xml)] {
+                ensure(!s.contains(&token) && !s.contains("glsa_"), || {
+                    format!("{run}: a Grafana token appears in {what}")
+                })?;
+            }
+            let suites = read_junit(&report)?;
+            let s = &suites[0];
+            let api = s
+                .cases
+                .iter()
+                .find(|(n, _)| n == "grafana.api")
+                .map(|(_, c)| c)
+                .ok_or_else(|| format!("{run}: no grafana.api\n{so}"))?;
+            let dash = s
+                .cases
+                .iter()
+                .find(|(n, _)| n == "grafana.dashboard")
+                .map(|(_, c)| c)
+                .ok_or("no grafana.dashboard")?;
+            ensure(api.outcome == "pass" && dash.outcome == "pass", || {
+                format!("{run}: {:?}", s.cases)
+            })?;
+            let cleanup = s
+                .properties
+                .get("grafana_cleanup")
+                .cloned()
+                .unwrap_or_default();
+            if handed {
+                ensure(api.body.contains("PIPECHECK_GRAFANA_TOKEN"), || {
+                    format!("{run}: {}", api.body)
+                })?;
+                ensure(!cleanup.contains("service account"), || cleanup.clone())?;
+            } else {
+                ensure(api.body.contains("a new service-account token"), || {
+                    format!("{run}: {}", api.body)
+                })?;
+                ensure(
+                    cleanup.contains("deleted service account pipecheck-pc-"),
+                    || format!("{run}: grafana_cleanup {cleanup:?}"),
+                )?;
+            }
+            ensure(cleanup.contains("deleted dashboard pipecheck-pc-"), || {
+                format!("{run}: grafana_cleanup {cleanup:?}")
+            })?;
+        }
+        Ok(())
+    })();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let stop_deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() > stop_deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    result
+}
+
+/// `--target aws` with no Grafana workspace anywhere: the grafana links are left out of
+/// the graph, the run stays green, and the console and the report say what was left out.
+fn aws_without_grafana_leaves_grafana_out() -> Result<(), Failed> {
+    let mut child = Command::new(bin())
+        .args(["mock"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !env.contains_key("PIPECHECK_QUERY_URL") && Instant::now() < deadline {
+        let mut line = String::new();
+        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            break;
+        }
+        if let Some((k, v)) = line
+            .trim()
+            .strip_prefix("export ")
+            .and_then(|r| r.split_once('='))
+        {
+            env.insert(k.to_string(), v.trim_matches('\'').to_string());
+        }
+    }
+    let result: Result<(), Failed> = (|| {
+        let dir = tmp();
+        let report = dir.path().join("r.xml");
+        let out = Command::new(bin())
+            .args(["run", "--target", "aws", "--junit"])
+            .arg(&report)
+            .envs(&env)
+            .env_remove("PIPECHECK_GRAFANA_WORKSPACE_ID")
+            .env("NO_COLOR", "1")
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .map_err(|e| e.to_string())?;
+        let so = text(&out.stdout);
+        ensure(out.status.code() == Some(0), || {
+            format!("exit {:?}\n{so}\n{}", out.status.code(), text(&out.stderr))
+        })?;
+        ensure(
+            so.contains("left out: amg.workspace,grafana.api,grafana.datasource,grafana.query,grafana.dashboard: no Grafana workspace configured"),
+            || so.clone(),
+        )?;
+        let suites = read_junit(&report)?;
+        let s = &suites[0];
+        ensure(
+            s.cases
+                .iter()
+                .all(|(n, _)| !n.starts_with("grafana.") && n != "amg.workspace"),
+            || format!("{:?}", s.cases),
+        )?;
+        ensure(
+            s.properties
+                .get("left_out")
+                .is_some_and(|v| v.contains("PIPECHECK_GRAFANA_WORKSPACE_ID")),
+            || format!("{:?}", s.properties),
+        )
+    })();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let stop_deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() > stop_deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    result
 }
 
 /// curl's own SigV4 implementation, independent of the AWS SDKs, is accepted for GET and
@@ -810,7 +1172,7 @@ fn scenario_passes(scenario: &'static str) -> Result<(), Failed> {
     validate_xsd(&report)?;
     let suites = read_junit(&report)?;
     let s = &suites[0];
-    let want: Vec<&str> = chain(scenario).iter().map(|(c, _)| *c).collect();
+    let want = chain_links(scenario);
     let names: Vec<&str> = s.cases.iter().map(|(n, _)| n.as_str()).collect();
     ensure(names[0] == "aws.identity" && names[1..] == want[..], || {
         format!("links {names:?}")
@@ -1077,6 +1439,14 @@ fn main() {
             "cli::mock_exports_drive_a_standard_client",
             mock_exports_drive_a_standard_client,
         ),
+        Trial::test(
+            "cli::mock_grafana_token_never_printed",
+            mock_grafana_token_never_printed,
+        ),
+        Trial::test(
+            "cli::aws_without_grafana_leaves_grafana_out",
+            aws_without_grafana_leaves_grafana_out,
+        ),
         Trial::test("bad_input::mock_port_in_use", mock_port_in_use),
         needs_prometheus(Trial::test("scenario::prometheus-proxy", || {
             scenario_passes("prometheus-proxy")
@@ -1180,5 +1550,6 @@ fn main() {
             bad_input(args.clone(), words)
         }));
     }
+    trials.extend(e2e_cluster::trials());
     libtest_mimic::run(&args, trials).exit();
 }

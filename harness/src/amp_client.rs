@@ -144,6 +144,11 @@ impl AmpDataClient {
         self.url("api/v1/remote_write")
     }
 
+    /// The workspace's `prometheusEndpoint` this client talks to, ending in `/`.
+    pub fn endpoint(&self) -> &str {
+        self.base.as_str()
+    }
+
     fn url(&self, rel: &str) -> String {
         self.base
             .join(rel)

@@ -69,6 +69,24 @@ pub struct RunArgs {
     /// The collector image for collector scenarios run as a container.
     #[arg(long, value_name = "IMAGE")]
     pub collector_image: Option<String>,
+    /// Amazon Managed Grafana workspace id for --target aws (else
+    /// PIPECHECK_GRAFANA_WORKSPACE_ID or the scenario's); none leaves the grafana links out.
+    #[arg(long = "grafana-workspace", value_name = "ID")]
+    pub grafana_workspace_id: Option<String>,
+    /// The workspace's Grafana URL for --target aws (else PIPECHECK_GRAFANA_URL, else
+    /// https://<endpoint> from DescribeWorkspace).
+    #[arg(long = "grafana-url", value_name = "URL")]
+    pub grafana_url: Option<String>,
+    /// The EKS cluster of cluster scenarios (else PIPECHECK_CLUSTER, else the scenario's).
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// The kubeconfig cluster scenarios read with --target aws (else KUBECONFIG, else
+    /// ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (else its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -203,6 +221,13 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         faults,
         collector_bin: args.collector_bin,
         collector_image: args.collector_image,
+        grafana_workspace_id: args.grafana_workspace_id,
+        grafana_url: args.grafana_url,
+        cluster_name: args.cluster_name,
+        kube: crate::target::KubeSettings {
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+        },
     };
 
     let rt = runtime()?;
@@ -213,6 +238,13 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             let mut console = Console::new(std::io::stdout(), color);
             while let Some(ev) = rx.blocking_recv() {
                 let _ = console.on_event(&ev);
+                // Links a run left out of its graph (no Grafana workspace) are no testcase:
+                // say so, as the report's `left_out` property does.
+                if let RunEvent::ScenarioFinished(r) = &ev
+                    && let Some((_, v)) = r.properties.iter().find(|(k, _)| k == "left_out")
+                {
+                    println!("left out: {v}");
+                }
             }
             console
         });
@@ -239,7 +271,12 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         (RunReport { suites }, failure, console, interrupted)
     });
     if interrupted {
-        let removed = crate::cleanup::remove_all();
+        // What the grafana links made in the workspace (service account, dashboard) first:
+        // removing it needs the runtime.
+        let mut removed = rt.block_on(crate::links::remove_pending_grafana(
+            std::time::Duration::from_secs(5),
+        ));
+        removed.extend(crate::cleanup::remove_all());
         drop(rt);
         eprintln!(
             "pipecheck: interrupted{}",
@@ -292,10 +329,50 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
         for (k, v) in lines {
             println!("export {k}={}", shell_quote(&v));
         }
+        // The Grafana side: the AMG control plane, the workspace's Grafana, and an ADMIN
+        // service-account token for the session (AMG's longest: 30 days).
+        if let (Some(gws), Some(gurl)) = (&ep.grafana_workspace_id, &ep.grafana_url) {
+            let token = stack
+                .amg
+                .issue_token(
+                    gws,
+                    pipecheck_mocks::amg::GrafanaRole::Admin,
+                    std::time::Duration::from_secs(30 * 24 * 3600),
+                )
+                .unwrap_or_default();
+            let grafana = [
+                ("PIPECHECK_GRAFANA_WORKSPACE_ID", gws.clone()),
+                ("AWS_ENDPOINT_URL_GRAFANA", ep.amg.clone()),
+                ("PIPECHECK_GRAFANA_URL", gurl.clone()),
+                ("PIPECHECK_GRAFANA_TOKEN", token),
+            ];
+            for (k, v) in grafana {
+                println!("export {k}={}", shell_quote(&v));
+            }
+        }
+        // The cluster side: EKS, IAM (signed for us-east-1 whatever the region), and the
+        // mock cluster's kubeconfig, so `--target aws` cluster scenarios run against it.
+        if let Some(cluster) = &ep.cluster_name {
+            let lines = [
+                ("AWS_ENDPOINT_URL_EKS", ep.eks.clone()),
+                ("AWS_ENDPOINT_URL_IAM", ep.iam.clone()),
+                ("KUBECONFIG", ep.kubeconfig.display().to_string()),
+                ("PIPECHECK_CLUSTER", cluster.clone()),
+            ];
+            for (k, v) in lines {
+                println!("export {k}={}", shell_quote(&v));
+            }
+        }
         eprintln!(
             "pipecheck mock: serving AMP on {} and STS on {} (region {}); Ctrl-C stops",
             ep.amp, ep.sts, ep.region
         );
+        if let Some(g) = &ep.grafana_url {
+            eprintln!(
+                "pipecheck mock: AMG control plane on {}, the workspace's Grafana on {g}",
+                ep.amg
+            );
+        }
         wait_for_stop().await;
         eprintln!("pipecheck mock: stopping");
         stack.shutdown().await;

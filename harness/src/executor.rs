@@ -244,6 +244,9 @@ mod tests {
             },
             facts: Mutex::new(Facts::default()),
             collector: None,
+            grafana: Default::default(),
+            secrets: Default::default(),
+            cluster: None,
         })
     }
 

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use pipecheck_mocks::MockStack;
 use pipecheck_mocks::amp::{AmpFaults, Throttle, WorkspaceStatus};
+use pipecheck_mocks::eks::AddonStatus;
 
 use crate::amp_client::WriterBehaviour;
 use crate::canary::CanaryDefect;
-use crate::links::CollectorFaults;
+use crate::cluster::MockCluster;
+use crate::links::{CollectorFaults, GrafanaFaults};
 use crate::scenario::Shape;
 
 /// What a fault may change for one run.
@@ -22,6 +24,10 @@ pub struct FaultEnv<'a> {
     pub writer: WriterBehaviour,
     pub defect: CanaryDefect,
     pub collector: CollectorFaults,
+    /// The Grafana side the harness holds: the token it is handed, the dashboard it saves.
+    pub grafana: GrafanaFaults,
+    /// The mock cluster of a cluster scenario (F11-F20 break it).
+    pub cluster: Option<MockCluster>,
 }
 
 impl FaultEnv<'_> {
@@ -31,6 +37,13 @@ impl FaultEnv<'_> {
             .workspace_id
             .clone()
             .expect("mock runs start with a workspace")
+    }
+
+    /// Runs a recipe on the mock cluster (cluster scenarios; others have none).
+    fn on_cluster(&self, f: impl FnOnce(&MockCluster, &MockStack)) {
+        if let Some(c) = &self.cluster {
+            f(c, self.mock);
+        }
     }
 
     fn amp_faults(&self, f: impl FnOnce(&mut AmpFaults)) {
@@ -58,7 +71,27 @@ impl FaultEnv<'_> {
             w.active_at = None;
         });
     }
+
+    /// The mock's AMG workspace.
+    fn grafana_workspace_id(&self) -> String {
+        self.mock
+            .endpoints()
+            .grafana_workspace_id
+            .clone()
+            .expect("mock runs start with a Grafana workspace")
+    }
+
+    /// Edits the AMP data source AMG provisioned in the mock's Grafana.
+    fn edit_data_source(&self, f: impl FnOnce(&mut pipecheck_mocks::grafana::DataSource)) {
+        let ws = self.grafana_workspace_id();
+        self.mock
+            .amg
+            .update_data_source(&ws, pipecheck_mocks::amg::SEED_DATA_SOURCE_UID, f);
+    }
 }
+
+/// Another AMP workspace's id, for a data source that names the wrong one (F23).
+const OTHER_WORKSPACE: &str = "ws-0f23f23f-0000-4000-8000-00000000f23f";
 
 /// Every IAM action the mock user is allowed by default.
 const ALL_ACTIONS: &[&str] = &[
@@ -75,6 +108,28 @@ const ALL_ACTIONS: &[&str] = &[
     "aps:GetSeries",
     "aps:GetLabels",
     "aps:GetMetricMetadata",
+    "grafana:DescribeWorkspace",
+    "grafana:ListWorkspaces",
+    "grafana:DescribeWorkspaceAuthentication",
+    "grafana:ListPermissions",
+    "grafana:CreateWorkspaceServiceAccount",
+    "grafana:CreateWorkspaceServiceAccountToken",
+    "grafana:DeleteWorkspaceServiceAccount",
+    "grafana:DeleteWorkspaceServiceAccountToken",
+    // The cluster side reads EKS and IAM.
+    "eks:DescribeCluster",
+    "eks:ListClusters",
+    "eks:ListAddons",
+    "eks:DescribeAddon",
+    "eks:DescribeAddonVersions",
+    "iam:GetRole",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListOpenIDConnectProviders",
+    "iam:GetOpenIDConnectProvider",
 ];
 
 /// How the run must end when this fault is injected.
@@ -110,6 +165,13 @@ impl Fault {
         match shape {
             Shape::Direct => self.direct,
             Shape::Collector => self.collector,
+            // In a cluster run the harness writes and reads AMP itself, as in a direct one;
+            // the cluster's own faults land where `CLUSTER_EXPECT` says.
+            Shape::Cluster => CLUSTER_EXPECT
+                .iter()
+                .find(|(n, _)| *n == self.name)
+                .map(|(_, e)| *e)
+                .or(self.direct),
         }
     }
 
@@ -121,7 +183,10 @@ impl Fault {
             (Some(d), Some(c)) => format!("{} / {} (collector)", d.link(), c.link()),
             (Some(d), None) => d.link().to_string(),
             (None, Some(c)) => format!("{} (collector)", c.link()),
-            (None, None) => String::new(),
+            (None, None) => self
+                .expect(Shape::Cluster)
+                .map(|e| format!("{} (cluster)", e.link()))
+                .unwrap_or_default(),
         }
     }
 
@@ -288,12 +353,60 @@ pub const CATALOG: &[Fault] = &[
         apply: |e| e.revoke("aps:QueryMetrics"),
     },
     Fault {
+        id: "F11",
+        name: "sa-unannotated",
+        summary: "the collector's service account lacks the eks.amazonaws.com/role-arn annotation",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.unannotate(s)),
+    },
+    Fault {
+        id: "F12",
+        name: "trust-other-namespace",
+        summary: "the role's trust policy names namespace springboot, not the collector's",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.trust_other(s, Some("springboot"), None)),
+    },
+    Fault {
+        id: "F12",
+        name: "trust-other-service-account",
+        summary: "the role's trust policy names service account otel-collector, not the collector's",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.trust_other(s, None, Some("otel-collector"))),
+    },
+    Fault {
+        id: "F13",
+        name: "oidc-provider-missing",
+        summary: "the cluster's OIDC issuer is not registered as an IAM identity provider",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.remove_oidc_provider(s)),
+    },
+    Fault {
+        id: "F14",
+        name: "role-no-policies",
+        summary: "the collector's role has no policy allowing aps:RemoteWrite",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.detach_policies(s)),
+    },
+    Fault {
         id: "F15",
         name: "collector-bad-flag",
         summary: "the collector is started with a flag it does not know, and exits",
         direct: None,
         collector: Some(Expect::RootCause("collector.running")),
         apply: |e| e.collector.extra_args.push("--no-such-flag".to_string()),
+    },
+    Fault {
+        id: "F15",
+        name: "collector-crash-loop",
+        summary: "the collector's pod in the cluster crash-loops (CrashLoopBackOff)",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.crash_loop(s)),
     },
     Fault {
         id: "F16",
@@ -311,6 +424,256 @@ pub const CATALOG: &[Fault] = &[
         collector: Some(Expect::RootCause("canary.scraped")),
         apply: |e| e.collector.wrong_scrape_port = true,
     },
+    Fault {
+        id: "F18",
+        name: "adot-addon-missing",
+        summary: "the adot EKS add-on is not installed",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.remove_addon(s)),
+    },
+    Fault {
+        id: "F18",
+        name: "adot-addon-degraded",
+        summary: "the adot add-on is DEGRADED (InsufficientNumberOfReplicas)",
+        direct: None,
+        collector: None,
+        apply: |e| {
+            e.on_cluster(|c, s| {
+                c.addon_status(
+                    s,
+                    AddonStatus::Degraded,
+                    "InsufficientNumberOfReplicas",
+                    "The add-on is unhealthy because it doesn't have the desired number of replicas.",
+                )
+            })
+        },
+    },
+    Fault {
+        id: "F18",
+        name: "adot-addon-create-failed",
+        summary: "the adot add-on is CREATE_FAILED (its webhook needs cert-manager)",
+        direct: None,
+        collector: None,
+        apply: |e| {
+            e.on_cluster(|c, s| {
+                c.addon_status(
+                    s,
+                    AddonStatus::CreateFailed,
+                    "ConfigurationConflict",
+                    "Conflicts found when trying to apply. Will not continue due to resolve conflicts mode.",
+                )
+            })
+        },
+    },
+    Fault {
+        id: "F18",
+        name: "adot-addon-unsupported",
+        summary: "the cluster was upgraded to Kubernetes 1.33, which the installed adot version does not support",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.upgrade_cluster(s, "1.33")),
+    },
+    Fault {
+        id: "F19",
+        name: "cert-manager-missing",
+        summary: "cert-manager is not installed",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.remove_cert_manager(s)),
+    },
+    Fault {
+        id: "F19",
+        name: "cert-manager-not-ready",
+        summary: "cert-manager's webhook has no ready replica",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.cert_manager_webhook_down(s)),
+    },
+    Fault {
+        id: "F20",
+        name: "irsa-sa-unused",
+        summary: "an annotated service account nobody uses, while the one in use is unannotated",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.add_unused_irsa_account(s, true)),
+    },
+    Fault {
+        id: "F20",
+        name: "irsa-sa-extra",
+        summary: "an annotated service account nobody uses beside the (annotated) one in use",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.add_unused_irsa_account(s, false)),
+    },
+    Fault {
+        id: "F21",
+        name: "amg-workspace-not-active",
+        summary: "the Grafana workspace is CREATION_FAILED",
+        direct: Some(Expect::RootCause("amg.workspace")),
+        collector: Some(Expect::RootCause("amg.workspace")),
+        apply: |e| {
+            let ws = e.grafana_workspace_id();
+            e.mock
+                .amg
+                .set_status(&ws, pipecheck_mocks::amg::WorkspaceStatus::CreationFailed);
+        },
+    },
+    Fault {
+        id: "F21",
+        name: "amg-nobody-can-log-in",
+        summary: "IAM Identity Center is the provider, but no user or group has a role in the Grafana workspace",
+        direct: Some(Expect::RootCause("amg.workspace")),
+        collector: Some(Expect::RootCause("amg.workspace")),
+        apply: |e| {
+            let ws = e.grafana_workspace_id();
+            e.mock.amg.clear_permissions(&ws);
+        },
+    },
+    Fault {
+        id: "F21",
+        name: "amg-saml-not-configured",
+        summary: "the Grafana workspace authenticates with SAML, which was never configured",
+        direct: Some(Expect::RootCause("amg.workspace")),
+        collector: Some(Expect::RootCause("amg.workspace")),
+        apply: |e| {
+            let ws = e.grafana_workspace_id();
+            e.mock.amg.set_authentication(
+                &ws,
+                pipecheck_mocks::amg::Authentication::saml_not_configured(),
+            );
+            e.mock.amg.clear_permissions(&ws);
+        },
+    },
+    Fault {
+        id: "F22",
+        name: "grafana-token-denied",
+        summary: "the harness's identity may not create Grafana service accounts",
+        direct: Some(Expect::RootCause("grafana.api")),
+        collector: Some(Expect::RootCause("grafana.api")),
+        apply: |e| e.revoke("grafana:CreateWorkspaceServiceAccount"),
+    },
+    Fault {
+        id: "F22",
+        name: "grafana-token-expired",
+        summary: "the run is handed a Grafana token that has expired (401)",
+        direct: Some(Expect::RootCause("grafana.api")),
+        collector: Some(Expect::RootCause("grafana.api")),
+        apply: |e| {
+            let ws = e.grafana_workspace_id();
+            let role = pipecheck_mocks::amg::GrafanaRole::Admin;
+            e.grafana.token = e.mock.amg.issue_token(&ws, role, Duration::from_secs(3600));
+            e.mock.amg.expire_tokens(&ws);
+        },
+    },
+    Fault {
+        id: "F23",
+        name: "grafana-no-datasource",
+        summary: "the Grafana workspace has no AMP data source",
+        direct: Some(Expect::RootCause("grafana.datasource")),
+        collector: Some(Expect::RootCause("grafana.datasource")),
+        apply: |e| {
+            let ws = e.grafana_workspace_id();
+            e.mock.amg.remove_data_sources(&ws);
+        },
+    },
+    Fault {
+        id: "F23",
+        name: "grafana-datasource-other-workspace",
+        summary: "the AMP data source's URL names another workspace",
+        direct: Some(Expect::RootCause("grafana.datasource")),
+        collector: Some(Expect::RootCause("grafana.datasource")),
+        apply: |e| {
+            let ws = e.workspace_id();
+            e.edit_data_source(|d| d.url = d.url.replace(&ws, OTHER_WORKSPACE));
+        },
+    },
+    Fault {
+        id: "F23",
+        name: "grafana-sigv4-off",
+        summary: "the AMP data source does not sign its queries (sigV4Auth off)",
+        direct: Some(Expect::RootCause("grafana.datasource")),
+        collector: Some(Expect::RootCause("grafana.datasource")),
+        apply: |e| e.edit_data_source(|d| d.json_data["sigV4Auth"] = false.into()),
+    },
+    Fault {
+        id: "F23",
+        name: "grafana-datasource-region",
+        summary: "the AMP data source signs for another region than the workspace's",
+        direct: Some(Expect::RootCause("grafana.datasource")),
+        collector: Some(Expect::RootCause("grafana.datasource")),
+        apply: |e| e.edit_data_source(|d| d.json_data["sigV4Region"] = "eu-west-1".into()),
+    },
+    Fault {
+        id: "F24",
+        name: "grafana-role-no-query",
+        summary: "the Grafana workspace role lacks aps:QueryMetrics (current Grafana: the error inside the query)",
+        direct: Some(Expect::RootCause("grafana.query")),
+        collector: Some(Expect::RootCause("grafana.query")),
+        apply: |e| {
+            let ws = e.grafana_workspace_id();
+            e.mock.amg.deny_role_action(&ws, "aps:QueryMetrics");
+        },
+    },
+    Fault {
+        id: "F24",
+        name: "grafana-role-no-query-no-data",
+        summary: "the Grafana workspace role lacks aps:QueryMetrics, on a Grafana that shows it as \"No data\"",
+        direct: Some(Expect::RootCause("grafana.query")),
+        collector: Some(Expect::RootCause("grafana.query")),
+        apply: |e| {
+            let ws = e.grafana_workspace_id();
+            e.mock.amg.deny_role_action(&ws, "aps:QueryMetrics");
+            e.mock.amg.with_workspace(&ws, |w| {
+                w.grafana.behaviour.amp_http_errors =
+                    pipecheck_mocks::grafana::AmpHttpErrors::NoDataBug;
+            });
+        },
+    },
+    Fault {
+        id: "F25",
+        name: "grafana-dashboard-missing",
+        summary: "the dashboard the run checks does not exist",
+        direct: Some(Expect::RootCause("grafana.dashboard")),
+        collector: Some(Expect::RootCause("grafana.dashboard")),
+        apply: |e| e.grafana.skip_dashboard = true,
+    },
+    Fault {
+        id: "F25",
+        name: "grafana-panel-no-data",
+        summary: "a dashboard panel filters on a label the pipeline never adds: no data",
+        direct: Some(Expect::RootCause("grafana.dashboard")),
+        collector: Some(Expect::RootCause("grafana.dashboard")),
+        apply: |e| e.grafana.panel_without_data = true,
+    },
+    Fault {
+        id: "F26",
+        name: "pods-predate-annotation",
+        summary: "the service account was annotated after the collector's pods started: they lack AWS_ROLE_ARN",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.pods_predate_annotation(s)),
+    },
+];
+
+/// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
+/// there as in a direct one.
+const CLUSTER_EXPECT: &[(&str, Expect)] = &[
+    ("sa-unannotated", Expect::RootCause("k8s.service_account")),
+    ("trust-other-namespace", Expect::RootCause("iam.role_trust")),
+    ("trust-other-service-account", Expect::RootCause("iam.role_trust")),
+    ("oidc-provider-missing", Expect::RootCause("iam.oidc_provider")),
+    ("role-no-policies", Expect::RootCause("iam.role_permissions")),
+    ("collector-crash-loop", Expect::RootCause("collector.running")),
+    ("adot-addon-missing", Expect::RootCause("eks.addon")),
+    ("adot-addon-degraded", Expect::RootCause("eks.addon")),
+    ("adot-addon-create-failed", Expect::RootCause("eks.addon")),
+    ("adot-addon-unsupported", Expect::RootCause("eks.addon")),
+    ("cert-manager-missing", Expect::RootCause("k8s.cert_manager")),
+    ("cert-manager-not-ready", Expect::RootCause("k8s.cert_manager")),
+    ("irsa-sa-unused", Expect::RootCause("k8s.service_account")),
+    ("irsa-sa-extra", Expect::Warning("k8s.service_account")),
+    ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.
@@ -344,7 +707,10 @@ mod tests {
     #[test]
     fn every_fault_lands_on_a_known_link_of_some_shape() {
         for f in CATALOG {
-            let expects: Vec<Expect> = [f.direct, f.collector].into_iter().flatten().collect();
+            let expects: Vec<Expect> = [Shape::Direct, Shape::Collector, Shape::Cluster]
+                .into_iter()
+                .filter_map(|s| f.expect(s))
+                .collect();
             assert!(!expects.is_empty(), "{f:?} applies to no shape");
             for e in expects {
                 assert!(crate::links::is_known(e.link()), "{f:?}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
 use pipecheck_mocks::{MockConfig, MockStack};
-use pipecheck_reports::{Redactor, RunEvent, ScenarioReport};
+use pipecheck_reports::{RunEvent, ScenarioReport};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 use crate::amp_client::WriterBehaviour;
@@ -15,9 +15,12 @@ use crate::canary::{Canary, CanaryDefect, Origin, SCRAPE_JOB};
 use crate::collector::{ContainerRuntime, Exporter, ProcessRuntime, Runtime};
 use crate::executor::{execute, root_cause};
 use crate::faults::{self, Fault, FaultEnv};
-use crate::links::{self, CollectorFaults, CollectorRun, Deadlines, Facts, RunContext};
+use crate::links::{
+    self, CollectorFaults, CollectorRun, Deadlines, Facts, GrafanaFaults, GrafanaRun, RunContext,
+};
 use crate::scenario::{RuntimeKind, Scenario};
-use crate::target::{MockAccess, Target, TargetError, TargetKind};
+use crate::secrets::RunSecrets;
+use crate::target::{GrafanaSettings, MockAccess, Target, TargetError, TargetKind};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -29,6 +32,14 @@ pub struct RunOptions {
     pub collector_bin: Option<String>,
     /// Overrides the scenario's collector image (container runtime).
     pub collector_image: Option<String>,
+    /// The AMG workspace for --target aws (else the environment's or the scenario's).
+    pub grafana_workspace_id: Option<String>,
+    /// The Grafana HTTP API's base URL for --target aws (else from DescribeWorkspace).
+    pub grafana_url: Option<String>,
+    /// The EKS cluster for cluster scenarios (else `PIPECHECK_CLUSTER`, else the scenario's).
+    pub cluster_name: Option<String>,
+    /// The kubeconfig and context cluster scenarios read with --target aws.
+    pub kube: crate::target::KubeSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +60,14 @@ pub enum RunError {
     },
     #[error("failed to set up the collector's surroundings (exporter, work directory)")]
     CollectorSetup(#[source] std::io::Error),
+    #[error("fault {fault} lands on {link}, which scenario {scenario} does not check")]
+    FaultLinkNotChecked {
+        fault: String,
+        link: &'static str,
+        scenario: String,
+    },
+    #[error("failed to prepare the mock cluster: {0}")]
+    MockCluster(String),
 }
 
 /// The faults a run of `scenario` injects: the scenario's own, then the invocation's;
@@ -65,12 +84,23 @@ pub fn resolve_faults(
         })?);
     }
     list.extend(extra.iter().copied());
+    let checked: Vec<&'static str> = links::closure(&scenario.link_names(), scenario.shape)
+        .iter()
+        .map(|l| l.name())
+        .collect();
     for f in &list {
-        if f.expect(scenario.shape).is_none() {
+        let Some(expect) = f.expect(scenario.shape) else {
             return Err(RunError::FaultNotApplicable {
                 fault: format!("{} {}", f.id, f.name),
                 scenario: scenario.name.clone(),
                 shape: scenario.shape.as_str(),
+            });
+        };
+        if !checked.contains(&expect.link()) {
+            return Err(RunError::FaultLinkNotChecked {
+                fault: format!("{} {}", f.id, f.name),
+                link: expect.link(),
+                scenario: scenario.name.clone(),
             });
         }
     }
@@ -98,13 +128,26 @@ pub async fn run_scenario(
     let started = Instant::now();
     let run_id = new_run_id();
     let fault_list = resolve_faults(scenario, &opts.faults)?;
-    let mut redactor = Redactor::new();
+    // Shared with the links, which register the secrets they obtain (Grafana tokens).
+    let redactor = RunSecrets::default();
 
     // Keeps the mock stack alive for the run; dropped (and so stopped) at the end.
     let mut mock: Option<MockStack> = None;
     let mut writer = WriterBehaviour::default();
     let mut defect = CanaryDefect::None;
     let mut collector_faults = CollectorFaults::default();
+    let mut grafana_faults = GrafanaFaults::default();
+    // The cluster the run reads (shape `cluster`), its name overridable for --target aws.
+    let cluster_spec = scenario.cluster.clone().map(|mut c| {
+        if let Some(name) = opts.cluster_name.clone().or_else(|| {
+            std::env::var("PIPECHECK_CLUSTER")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        }) {
+            c.name = name;
+        }
+        c
+    });
     let (target, deadlines) = match opts.target {
         TargetKind::Mock => {
             let cfg = MockConfig {
@@ -113,9 +156,24 @@ pub async fn run_scenario(
                     .clone()
                     .or_else(|| scenario.target.region.clone())
                     .unwrap_or_else(|| "us-east-1".into()),
+                // A cluster scenario's names seed the mock's EKS, IAM and Kubernetes API.
+                cluster: Some(
+                    cluster_spec
+                        .as_ref()
+                        .map(crate::cluster::seed_for)
+                        .unwrap_or_default(),
+                ),
                 ..MockConfig::default()
             };
+            let region = cfg.region.clone();
             let stack = MockStack::start(cfg).await?;
+            let mock_cluster = match &cluster_spec {
+                Some(spec) => Some(
+                    crate::cluster::prepare_mock_cluster(&stack, spec, &region)
+                        .map_err(RunError::MockCluster)?,
+                ),
+                None => None,
+            };
             let user = stack.endpoints().user.clone();
             let mut env = FaultEnv {
                 mock: &stack,
@@ -124,6 +182,8 @@ pub async fn run_scenario(
                 writer: WriterBehaviour::default(),
                 defect: CanaryDefect::None,
                 collector: CollectorFaults::default(),
+                grafana: GrafanaFaults::default(),
+                cluster: mock_cluster,
             };
             for f in &fault_list {
                 f.apply(&mut env);
@@ -131,12 +191,14 @@ pub async fn run_scenario(
             writer = env.writer;
             defect = env.defect;
             collector_faults = env.collector;
+            grafana_faults = env.grafana;
             let access = MockAccess {
                 endpoints: stack.endpoints(),
                 access_key_id: env.access_key_id,
                 secret_access_key: env.secret_access_key,
             };
-            let target = Target::mock(access).await?;
+            let mut target = Target::mock(access).await?;
+            target.grafana.token = grafana_faults.token.take();
             let m = &scenario.target.mock;
             let deadlines = Deadlines {
                 arrival: m.arrival_deadline,
@@ -163,7 +225,18 @@ pub async fn run_scenario(
                         .ok()
                         .filter(|s| !s.is_empty())
                 });
-            let target = Target::aws(region, ws).await?;
+            let mut target = Target::aws(region, ws)
+                .await?
+                .with_grafana(GrafanaSettings::for_aws(
+                    opts.grafana_workspace_id.clone(),
+                    opts.grafana_url.clone(),
+                    scenario.target.grafana_workspace_id.clone(),
+                ));
+            // A cluster scenario reads the cluster through a kubeconfig: none is an error
+            // before anything runs. Read-only: no service account tokens are requested.
+            if cluster_spec.is_some() {
+                target = target.with_kube(&opts.kube).await?;
+            }
             let e = &scenario.expect;
             (
                 target,
@@ -180,6 +253,9 @@ pub async fn run_scenario(
         if let Some(t) = c.session_token() {
             redactor.add_secret(t);
         }
+    }
+    if let Some(t) = &target.grafana.token {
+        redactor.add_secret(t.clone());
     }
 
     let end_ms = SystemTime::now()
@@ -232,7 +308,22 @@ pub async fn run_scenario(
         }
     };
     canary.defect = defect;
-    let links = links::closure(&scenario.links, scenario.shape);
+    let links = links::closure(&scenario.link_names(), scenario.shape);
+    // No Grafana workspace (an AMP-only --target aws run): the grafana links are left out
+    // of the graph, and the report says so.
+    let (links, left_out) = match target.grafana.workspace_id {
+        Some(_) => (links, Vec::new()),
+        None => links::without(links, "amg.workspace"),
+    };
+    let grafana = GrafanaRun {
+        provision: scenario
+            .grafana
+            .provision
+            .unwrap_or(opts.target == TargetKind::Mock),
+        dashboard: scenario.grafana.dashboard.clone(),
+        datasource: scenario.grafana.datasource.clone(),
+        faults: grafana_faults,
+    };
     let _ = events.send(RunEvent::ScenarioStarted {
         scenario: scenario.name.clone(),
         target: opts.target.as_str().to_string(),
@@ -247,6 +338,9 @@ pub async fn run_scenario(
         deadlines,
         facts: Mutex::new(Facts::default()),
         collector,
+        grafana,
+        secrets: redactor.clone(),
+        cluster: cluster_spec,
     });
     // The longest a link may legitimately wait, plus room for its requests.
     let link_deadline = deadlines.arrival.max(deadlines.workspace) + deadlines.request * 2;
@@ -276,8 +370,23 @@ pub async fn run_scenario(
     if let Some(c) = &ctx.collector {
         c.stop().await;
     }
+    // What the grafana links created (service account, canary dashboard) goes, whatever
+    // the links' outcome.
+    let removed = links::cleanup_grafana(&run_id, deadlines.request).await;
 
     let mut properties = Vec::new();
+    if !left_out.is_empty() {
+        properties.push((
+            "left_out".to_string(),
+            format!(
+                "{}: no Grafana workspace configured (--grafana-workspace, PIPECHECK_GRAFANA_WORKSPACE_ID or target.grafana_workspace_id)",
+                left_out.join(",")
+            ),
+        ));
+    }
+    if !removed.is_empty() {
+        properties.push(("grafana_cleanup".to_string(), removed.join("; ")));
+    }
     if let Some(arrival) = ctx.facts().arrival {
         properties.push((
             "arrival_latency_ms".to_string(),

@@ -23,6 +23,11 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../scenarios/prometheus-container.yaml"),
     ),
     ("otelcol-process", include_str!("../../scenarios/otelcol-process.yaml")),
+    ("eks-adot", include_str!("../../scenarios/eks-adot.yaml")),
+    (
+        "eks-prometheus",
+        include_str!("../../scenarios/eks-prometheus.yaml"),
+    ),
 ];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -49,6 +54,25 @@ pub struct Scenario {
     /// The collector between the canary and AMP (shape `collector`).
     #[serde(default)]
     pub collector: Option<CollectorSpec>,
+    /// The collector running in an EKS cluster, read but never changed (shape `cluster`).
+    #[serde(default)]
+    pub cluster: Option<ClusterSpec>,
+    /// What to provision and check in the Grafana workspace.
+    #[serde(default)]
+    pub grafana: GrafanaSpec,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrafanaSpec {
+    /// Save a canary dashboard for the run (removed at its end) and check its panels;
+    /// default: on for the mock target, off for aws.
+    pub provision: Option<bool>,
+    /// The uid of a dashboard of yours whose panels must all return data.
+    pub dashboard: Option<String>,
+    /// The AMP data source to check, by uid or name (default: the one that names the
+    /// run's workspace).
+    pub datasource: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -60,6 +84,9 @@ pub enum Shape {
     /// A real collector scrapes the canary from the harness's exporter and remote-writes
     /// it to AMP; the harness reads it back.
     Collector,
+    /// A collector in an EKS cluster (ADOT or Prometheus, IRSA): the harness reads the
+    /// cluster, IAM and the collector's state, and writes and reads the canary itself.
+    Cluster,
 }
 
 impl Shape {
@@ -67,6 +94,45 @@ impl Shape {
         match self {
             Shape::Direct => "direct",
             Shape::Collector => "collector",
+            Shape::Cluster => "cluster",
+        }
+    }
+}
+
+/// The collector in an EKS cluster (shape `cluster`). Only names: what the collector's
+/// pods really run as is read from the cluster.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// What runs the collector.
+    pub kind: ClusterCollector,
+    /// The EKS cluster's name (`--cluster` and `PIPECHECK_CLUSTER` override it).
+    pub name: String,
+    /// The namespace the collector runs in.
+    pub namespace: String,
+    /// `adot`: the OpenTelemetryCollector resource's name; `prometheus`: the server
+    /// Deployment's name (`<release>-server` for the prometheus-community chart).
+    pub collector: String,
+    /// The service account the collector is meant to run as (optional): a difference from
+    /// what its pods run as is reported.
+    #[serde(default)]
+    pub service_account: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterCollector {
+    /// The EKS `adot` add-on's operator runs an `OpenTelemetryCollector` (needs cert-manager).
+    Adot,
+    /// The prometheus-community/prometheus chart's server, remote-writing with sigv4.
+    Prometheus,
+}
+
+impl ClusterCollector {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Adot => "adot",
+            Self::Prometheus => "prometheus",
         }
     }
 }
@@ -177,6 +243,9 @@ pub struct TargetSpec {
     pub region: Option<String>,
     /// AMP workspace id for the aws target (else `PIPECHECK_WORKSPACE_ID`).
     pub workspace_id: Option<String>,
+    /// Amazon Managed Grafana workspace id (`g-…`) for the aws target, after
+    /// `--grafana-workspace` and `PIPECHECK_GRAFANA_WORKSPACE_ID`; none: no grafana links.
+    pub grafana_workspace_id: Option<String>,
     /// Settings used only on the mock target.
     pub mock: MockSpec,
 }
@@ -233,6 +302,24 @@ impl Scenario {
     /// The names of the shipped scenarios.
     pub fn builtin_names() -> impl Iterator<Item = &'static str> {
         BUILTIN.iter().map(|(n, _)| *n)
+    }
+
+    /// The links to run: the scenario's own, else its shape's defaults (a Prometheus server
+    /// in a cluster needs no ADOT add-on and no cert-manager).
+    pub fn link_names(&self) -> Vec<String> {
+        if !self.links.is_empty() {
+            return self.links.clone();
+        }
+        let adot_only = crate::cluster::ADOT_ONLY_LINKS;
+        let prometheus = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.kind == ClusterCollector::Prometheus);
+        crate::links::default_links(self.shape)
+            .iter()
+            .filter(|l| !(prometheus && adot_only.contains(l)))
+            .map(|l| l.to_string())
+            .collect()
     }
 
     pub fn builtins() -> Vec<Scenario> {
@@ -297,9 +384,23 @@ impl Scenario {
                     "shape `collector` needs a `collector:` section".into(),
                 ));
             }
-            (Shape::Direct, Some(_)) => {
+            (Shape::Direct | Shape::Cluster, Some(_)) => {
                 return Err(invalid(
                     "a `collector:` section needs `shape: collector`".into(),
+                ));
+            }
+            _ => {}
+        }
+        match (s.shape, &s.cluster) {
+            (Shape::Cluster, None) => {
+                return Err(invalid("shape `cluster` needs a `cluster:` section".into()));
+            }
+            (Shape::Direct | Shape::Collector, Some(_)) => {
+                return Err(invalid("a `cluster:` section needs `shape: cluster`".into()));
+            }
+            (_, Some(c)) if [&c.name, &c.namespace, &c.collector].iter().any(|v| v.trim().is_empty()) => {
+                return Err(invalid(
+                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty".into(),
                 ));
             }
             _ => {}

@@ -35,6 +35,12 @@ pub enum TargetError {
     NoRegion,
     #[error("failed to build the HTTP client")]
     Http(#[source] reqwest::Error),
+    #[error(
+        "no usable kubeconfig for --target aws: pass --kubeconfig, set KUBECONFIG, or write ~/.kube/config (aws eks update-kubeconfig --name <cluster>)"
+    )]
+    NoKubeconfig(#[source] kube::config::KubeconfigError),
+    #[error("failed to build the Kubernetes client from {0}")]
+    KubeClient(String, #[source] kube::Error),
 }
 
 pub struct Target {
@@ -44,7 +50,128 @@ pub struct Target {
     pub credentials: SharedCredentialsProvider,
     pub sts: aws_sdk_sts::Client,
     pub amp: aws_sdk_amp::Client,
+    /// The Amazon Managed Grafana control plane.
+    pub amg: aws_sdk_grafana::Client,
+    /// Which Grafana workspace the grafana links check, and how to reach its HTTP API.
+    pub grafana: GrafanaSettings,
     pub http: reqwest::Client,
+    /// The EKS control plane (clusters, add-ons).
+    pub eks: aws_sdk_eks::Client,
+    /// IAM (roles, policies, OIDC providers). IAM is global: signed for `us-east-1`.
+    pub iam: aws_sdk_iam::Client,
+    /// The cluster's Kubernetes API, from a kubeconfig (cluster scenarios).
+    pub kube: Option<KubeAccess>,
+    /// May the run request short-lived service account tokens (TokenRequest) to prove
+    /// IRSA with STS? Not on `--target aws`, which reads and never writes.
+    pub request_tokens: bool,
+}
+
+/// The region IAM's endpoint signs for, whatever region the rest uses.
+pub const IAM_REGION: &str = "us-east-1";
+
+/// A Kubernetes API client from a kubeconfig, and where it points.
+#[derive(Clone)]
+pub struct KubeAccess {
+    pub client: kube::Client,
+    /// The API server URL of the context in use.
+    pub server: String,
+    /// The context's name and the kubeconfig it came from, for evidence.
+    pub context: String,
+    pub source: String,
+}
+
+/// Which kubeconfig and context `--target aws` reads (the mock's is its own).
+#[derive(Clone, Debug, Default)]
+pub struct KubeSettings {
+    /// `--kubeconfig`; else `KUBECONFIG`, else `~/.kube/config`.
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// `--context`; else the kubeconfig's current context.
+    pub context: Option<String>,
+}
+
+impl KubeAccess {
+    /// Reads the kubeconfig at `path` (None: `KUBECONFIG`, else `~/.kube/config`) and
+    /// builds a client for `context` (None: the current context).
+    pub async fn from_kubeconfig(
+        path: Option<&std::path::Path>,
+        context: Option<&str>,
+    ) -> Result<Self, TargetError> {
+        use kube::config::{KubeConfigOptions, Kubeconfig};
+        let (kc, source) = match path {
+            Some(p) => (
+                Kubeconfig::read_from(p).map_err(TargetError::NoKubeconfig)?,
+                p.display().to_string(),
+            ),
+            None => (
+                Kubeconfig::read().map_err(TargetError::NoKubeconfig)?,
+                std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".to_string()),
+            ),
+        };
+        let context_name = context
+            .map(str::to_string)
+            .or_else(|| kc.current_context.clone())
+            .unwrap_or_default();
+        let options = KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..KubeConfigOptions::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kc, &options)
+            .await
+            .map_err(TargetError::NoKubeconfig)?;
+        let server = config.cluster_url.to_string();
+        let client = kube::Client::try_from(config)
+            .map_err(|e| TargetError::KubeClient(source.clone(), e))?;
+        Ok(Self {
+            client,
+            server,
+            context: context_name,
+            source,
+        })
+    }
+}
+
+/// The Grafana side of a target. The workspace's HTTP API base URL is resolved here only
+/// ([`Target::grafana_url`]): an override, else `https://{endpoint}` from DescribeWorkspace.
+#[derive(Clone, Default)]
+pub struct GrafanaSettings {
+    /// The AMG workspace (`g-…`); None: no Grafana workspace, the grafana links are left out.
+    pub workspace_id: Option<String>,
+    /// Base URL of the workspace's Grafana HTTP API, with scheme, overriding the one
+    /// DescribeWorkspace gives (`--grafana-url`, `PIPECHECK_GRAFANA_URL`; the mock's).
+    pub url: Option<String>,
+    /// A Grafana token to use instead of creating a short-lived service account
+    /// (`PIPECHECK_GRAFANA_TOKEN`). Never printed.
+    pub token: Option<String>,
+}
+
+// The token must never reach a log line.
+impl std::fmt::Debug for GrafanaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrafanaSettings")
+            .field("workspace_id", &self.workspace_id)
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+impl GrafanaSettings {
+    /// For `--target aws`: each setting from its flag, else its environment variable, else
+    /// the scenario (`target.grafana_workspace_id`).
+    pub fn for_aws(
+        workspace_flag: Option<String>,
+        url_flag: Option<String>,
+        scenario_workspace: Option<String>,
+    ) -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|s| !s.trim().is_empty());
+        Self {
+            workspace_id: workspace_flag
+                .or_else(|| env("PIPECHECK_GRAFANA_WORKSPACE_ID"))
+                .or(scenario_workspace),
+            url: url_flag.or_else(|| env("PIPECHECK_GRAFANA_URL")),
+            token: env("PIPECHECK_GRAFANA_TOKEN"),
+        }
+    }
 }
 
 /// What a mock run points the clients at, after faults had their say on the credentials.
@@ -80,7 +207,69 @@ impl Target {
                 .endpoint_url(&ep.amp)
                 .build(),
         );
-        Self::from_parts(TargetKind::Mock, &sdk, sts, amp, ep.workspace_id.clone())
+        let amg = aws_sdk_grafana::Client::from_conf(
+            aws_sdk_grafana::config::Builder::from(&sdk)
+                .endpoint_url(&ep.amg)
+                .build(),
+        );
+        let target = Self::from_parts(
+            TargetKind::Mock,
+            &sdk,
+            sts,
+            amp,
+            amg,
+            ep.workspace_id.clone(),
+        )?;
+        let mut target = target.with_grafana(GrafanaSettings {
+            workspace_id: ep.grafana_workspace_id.clone(),
+            url: ep.grafana_url.clone(),
+            token: None,
+        });
+        // The cluster side: mock EKS and IAM, the mock cluster's kubeconfig, and tokens
+        // may be requested (the mock is the harness's own).
+        target.eks = aws_sdk_eks::Client::from_conf(
+            aws_sdk_eks::config::Builder::from(&sdk)
+                .endpoint_url(&ep.eks)
+                .build(),
+        );
+        target.iam = iam_client(&sdk, Some(&ep.iam));
+        target.kube = Some(KubeAccess::from_kubeconfig(Some(&ep.kubeconfig), None).await?);
+        target.request_tokens = true;
+        Ok(target)
+    }
+
+    /// The same target reading the cluster through this kubeconfig (`--target aws`
+    /// cluster scenarios; fails when there is none, before anything runs).
+    pub async fn with_kube(mut self, settings: &KubeSettings) -> Result<Self, TargetError> {
+        self.kube = Some(
+            KubeAccess::from_kubeconfig(settings.kubeconfig.as_deref(), settings.context.as_deref())
+                .await?,
+        );
+        Ok(self)
+    }
+
+    /// The same target checking this Grafana workspace.
+    pub fn with_grafana(mut self, grafana: GrafanaSettings) -> Self {
+        self.grafana = grafana;
+        self
+    }
+
+    /// The base URL of the Grafana HTTP API of a workspace whose DescribeWorkspace
+    /// `endpoint` is `endpoint` (a bare host): the override if set, else
+    /// `https://{endpoint}`. None when neither is known.
+    pub fn grafana_url(&self, endpoint: &str) -> Option<String> {
+        if let Some(u) = &self.grafana.url {
+            return Some(u.trim_end_matches('/').to_string());
+        }
+        let host = endpoint.trim().trim_end_matches('/');
+        if host.is_empty() {
+            return None;
+        }
+        // AMG's endpoint has no scheme; tolerate one anyway.
+        if host.starts_with("http://") || host.starts_with("https://") {
+            return Some(host.to_string());
+        }
+        Some(format!("https://{host}"))
     }
 
     /// Clients for real AWS: the default credential chain and region, with any endpoint
@@ -110,7 +299,8 @@ impl Target {
             .map_err(TargetError::NoCredentials)?;
         let sts = aws_sdk_sts::Client::new(&sdk);
         let amp = aws_sdk_amp::Client::new(&sdk);
-        Self::from_parts(TargetKind::Aws, &sdk, sts, amp, workspace_id)
+        let amg = aws_sdk_grafana::Client::new(&sdk);
+        Self::from_parts(TargetKind::Aws, &sdk, sts, amp, amg, workspace_id)
     }
 
     fn from_parts(
@@ -118,6 +308,7 @@ impl Target {
         sdk: &SdkConfig,
         sts: aws_sdk_sts::Client,
         amp: aws_sdk_amp::Client,
+        amg: aws_sdk_grafana::Client,
         workspace_id: Option<String>,
     ) -> Result<Self, TargetError> {
         let credentials = sdk
@@ -134,7 +325,22 @@ impl Target {
             credentials,
             sts,
             amp,
+            amg,
+            grafana: GrafanaSettings::default(),
             http,
+            eks: aws_sdk_eks::Client::new(sdk),
+            iam: iam_client(sdk, None),
+            kube: None,
+            request_tokens: false,
         })
     }
+}
+
+/// IAM is global: its client signs for [`IAM_REGION`] whatever the run's region.
+fn iam_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_iam::Client {
+    let mut b = aws_sdk_iam::config::Builder::from(sdk).region(Region::new(IAM_REGION));
+    if let Some(url) = endpoint {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_iam::Client::from_conf(b.build())
 }

@@ -23,18 +23,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header, request::Parts};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::clock::Clock;
 use crate::identity::{Identities, MOCK_ACCOUNT};
-use crate::sigv4::{self, SigError, VerifyFailure};
+use crate::restjson::{
+    self, ErrorResponse, FrontEnd, OffsetToken, Page, Refusal, authorize, with_next_token,
+};
+use crate::sigv4::VerifyFailure;
 
 /// GET requests carry no body; anything larger than this is refused unread.
 const MAX_BODY: usize = 1 << 16;
 const DEFAULT_MAX_RESULTS: usize = 100;
+/// Page tokens: the hex of the offset of the next item.
+const PAGE_TOKEN: OffsetToken = OffsetToken("eks-offset:");
 
 // ---------------------------------------------------------------------------------------
 // Names shared by the cluster-side seeds
@@ -528,6 +533,22 @@ pub fn router(state: Arc<EksState>) -> Router {
         .with_state(state)
 }
 
+/// SigV4 service `eks`, this endpoint's region.
+impl restjson::Service for EksState {
+    type Error = EksError;
+
+    fn front_end(&self) -> FrontEnd<'_> {
+        FrontEnd {
+            service: "eks",
+            region: &self.region,
+            identities: &self.identities,
+            clock: &self.clock,
+            max_skew: self.max_skew,
+            max_body: MAX_BODY,
+        }
+    }
+}
+
 /// `GET /clusters/{name}` -> `{cluster: {…}}`.
 async fn describe_cluster(
     State(st): State<Arc<EksState>>,
@@ -535,11 +556,11 @@ async fn describe_cluster(
     req: Request,
 ) -> Result<Response, EksError> {
     let arn = format!("arn:aws:eks:{}:{MOCK_ACCOUNT}:cluster/{name}", st.region);
-    authorize(&st, req, "eks:DescribeCluster", &arn).await?;
+    authorize(&*st, req, "eks:DescribeCluster", &arn).await?;
     let cluster = st
         .cluster(&name)
         .ok_or_else(|| EksError::cluster_not_found(&name))?;
-    Ok(json_response(json!({ "cluster": cluster_json(&cluster) })))
+    Ok(restjson::ok(json!({ "cluster": cluster_json(&cluster) })))
 }
 
 /// `GET /clusters` -> `{clusters: [name], nextToken?}`.
@@ -547,16 +568,15 @@ async fn list_clusters(
     State(st): State<Arc<EksState>>,
     req: Request,
 ) -> Result<Response, EksError> {
-    let call = authorize(&st, req, "eks:ListClusters", "*").await?;
-    let q = Query::of(&call);
-    let page = q.page()?;
+    let call = authorize(&*st, req, "eks:ListClusters", "*").await?;
+    let q = call.query();
+    let page = page(&q)?;
     let names: Vec<String> = st.data.read().unwrap().clusters.keys().cloned().collect();
     let (items, next) = page.apply(names);
-    let mut out = json!({ "clusters": items });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(json_response(out))
+    Ok(restjson::ok(with_next_token(
+        json!({ "clusters": items }),
+        next,
+    )))
 }
 
 /// `GET /clusters/{name}/addons` -> `{addons: [name], nextToken?}`.
@@ -566,8 +586,8 @@ async fn list_addons(
     req: Request,
 ) -> Result<Response, EksError> {
     let arn = format!("arn:aws:eks:{}:{MOCK_ACCOUNT}:cluster/{name}", st.region);
-    let call = authorize(&st, req, "eks:ListAddons", &arn).await?;
-    let page = Query::of(&call).page()?;
+    let call = authorize(&*st, req, "eks:ListAddons", &arn).await?;
+    let page = page(&call.query())?;
     let names: Vec<String> = st
         .cluster(&name)
         .ok_or_else(|| EksError::cluster_not_found(&name))?
@@ -576,11 +596,10 @@ async fn list_addons(
         .cloned()
         .collect();
     let (items, next) = page.apply(names);
-    let mut out = json!({ "addons": items });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(json_response(out))
+    Ok(restjson::ok(with_next_token(
+        json!({ "addons": items }),
+        next,
+    )))
 }
 
 /// `GET /clusters/{name}/addons/{addonName}` -> `{addon: {…}}`.
@@ -593,7 +612,7 @@ async fn describe_addon(
         "arn:aws:eks:{}:{MOCK_ACCOUNT}:addon/{name}/{addon}/*",
         st.region
     );
-    authorize(&st, req, "eks:DescribeAddon", &arn).await?;
+    authorize(&*st, req, "eks:DescribeAddon", &arn).await?;
     let cluster = st
         .cluster(&name)
         .ok_or_else(|| EksError::cluster_not_found(&name))?;
@@ -606,7 +625,7 @@ async fn describe_addon(
             cluster_name: Some(name.clone()),
             addon_name: Some(addon.clone()),
         })?;
-    Ok(json_response(json!({ "addon": addon_json(&name, a) })))
+    Ok(restjson::ok(json!({ "addon": addon_json(&name, a) })))
 }
 
 /// `GET /addons/supported-versions` -> `{addons: [AddonInfo], nextToken?}`. With
@@ -617,9 +636,9 @@ async fn describe_addon_versions(
     State(st): State<Arc<EksState>>,
     req: Request,
 ) -> Result<Response, EksError> {
-    let call = authorize(&st, req, "eks:DescribeAddonVersions", "*").await?;
-    let q = Query::of(&call);
-    let page = q.page()?;
+    let call = authorize(&*st, req, "eks:DescribeAddonVersions", "*").await?;
+    let q = call.query();
+    let page = page(&q)?;
     let name = q.get("addonName");
     let k8s = q.get("kubernetesVersion");
     let types = q.all("types");
@@ -635,11 +654,10 @@ async fn describe_addon_versions(
         .filter_map(|e| addon_info_json(&e, k8s))
         .collect();
     let (items, next) = page.apply(entries);
-    let mut out = json!({ "addons": items });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(json_response(out))
+    Ok(restjson::ok(with_next_token(
+        json!({ "addons": items }),
+        next,
+    )))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -762,125 +780,33 @@ fn addon_info_json(e: &AddonCatalogEntry, k8s: Option<&str>) -> Option<Value> {
 // ---------------------------------------------------------------------------------------
 // Shared steps
 
-struct Call {
-    parts: Parts,
-}
-
-async fn authorize(
-    st: &EksState,
-    req: Request,
-    action: &str,
-    resource: &str,
-) -> Result<Call, EksError> {
-    let (parts, _body, caller) = sigv4::read_verified(
-        req,
-        "eks",
-        &st.region,
-        &st.identities,
-        &st.clock,
-        st.max_skew,
-        MAX_BODY,
-    )
-    .await?;
-    if !caller.allows(action) {
-        return Err(EksError::AccessDenied(format!(
-            "User: {} is not authorized to perform: {action} on resource: {resource}",
-            caller.arn
-        )));
-    }
-    Ok(Call { parts })
-}
-
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn of(call: &Call) -> Self {
-        Self(
-            call.parts
-                .uri
-                .query()
-                .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-                .unwrap_or_default(),
-        )
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// `maxResults` (1-100) and `nextToken` (an offset this mock handed out).
-    fn page(&self) -> Result<Page, EksError> {
-        let max = match self.get("maxResults") {
-            None => DEFAULT_MAX_RESULTS,
-            Some(raw) => match raw.parse::<usize>() {
-                Ok(n) if (1..=100).contains(&n) => n,
-                // [inferred] wording.
-                _ => {
-                    return Err(EksError::InvalidParameter(format!(
-                        "maxResults must be between 1 and 100, got {raw}"
-                    )));
-                }
-            },
-        };
-        let offset = match self.get("nextToken") {
-            None => 0,
-            Some(t) => decode_token(t).ok_or_else(|| {
-                // [inferred] wording.
-                EksError::InvalidParameter("The nextToken is not valid.".to_string())
-            })?,
-        };
-        Ok(Page { max, offset })
-    }
-}
-
-struct Page {
-    max: usize,
-    offset: usize,
-}
-
-impl Page {
-    fn apply<T>(&self, items: Vec<T>) -> (Vec<T>, Option<String>) {
-        let total = items.len();
-        let page: Vec<T> = items.into_iter().skip(self.offset).take(self.max).collect();
-        let end = self.offset + page.len();
-        let next = (end < total).then(|| encode_token(end));
-        (page, next)
-    }
-}
-
-fn encode_token(offset: usize) -> String {
-    hex::encode(format!("eks-offset:{offset}"))
-}
-
-fn decode_token(t: &str) -> Option<usize> {
-    let raw = String::from_utf8(hex::decode(t).ok()?).ok()?;
-    raw.strip_prefix("eks-offset:")?.parse().ok()
-}
-
-fn json_response(body: Value) -> Response {
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(HeaderName::from_static("x-amzn-requestid"), request_id());
-    resp
-}
-
-fn request_id() -> HeaderValue {
-    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a uuid is a header value")
+/// `maxResults` (1-100) and `nextToken` (an offset this mock handed out), refused as
+/// InvalidParameterException.
+fn page(q: &restjson::Query) -> Result<Page, EksError> {
+    let max = match q.get("maxResults") {
+        None => DEFAULT_MAX_RESULTS,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            // [inferred] wording.
+            _ => {
+                return Err(EksError::InvalidParameter(format!(
+                    "maxResults must be between 1 and 100, got {raw}"
+                )));
+            }
+        },
+    };
+    let offset = match q.get("nextToken") {
+        None => 0,
+        Some(t) => PAGE_TOKEN.decode(t).ok_or_else(|| {
+            // [inferred] wording.
+            EksError::InvalidParameter("The nextToken is not valid.".to_string())
+        })?,
+    };
+    Ok(Page {
+        max,
+        offset,
+        token: PAGE_TOKEN,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -889,16 +815,12 @@ fn request_id() -> HeaderValue {
 /// Every refusal of the mock EKS, with the model's status and error shape.
 #[derive(Debug, thiserror::Error)]
 pub enum EksError {
-    /// SigV4 refused by the front end: 403 `{"message"}` with the SigV4 error type.
-    #[error("SigV4 authentication failed")]
-    Sig(#[from] SigError),
-    #[error("request body too large")]
-    TooLarge,
+    /// SigV4, the body limit or IAM (`eks:<Operation>`) refused the request.
+    #[error(transparent)]
+    FrontEnd(#[from] Refusal),
+    /// 400 `InvalidRequestException`.
     #[error("failed to read the request body")]
     Unreadable,
-    /// 403 `AccessDeniedException`.
-    #[error("access denied")]
-    AccessDenied(String),
     /// 404 `ResourceNotFoundException {message, clusterName?, addonName?}`.
     #[error("resource not found: {message}")]
     ResourceNotFound {
@@ -921,29 +843,16 @@ impl EksError {
         }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, Value) {
+    /// Status, `x-amzn-ErrorType` and body of the model's error shape.
+    pub fn response(&self) -> ErrorResponse {
+        let invalid = |error_type, message: &str| {
+            ErrorResponse::message(StatusCode::BAD_REQUEST, error_type, message)
+        };
         match self {
-            Self::Sig(e) => (
-                e.status(),
-                e.error_type(),
-                json!({ "message": e.message() }),
-            ),
-            // [inferred] the front end's answer to an oversized body.
-            Self::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestTooLongException",
-                json!({ "message": "Request Too Long" }),
-            ),
-            Self::Unreadable => (
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestException",
-                json!({ "message": "Could not read the request body" }),
-            ),
-            Self::AccessDenied(m) => (
-                StatusCode::FORBIDDEN,
-                "AccessDeniedException",
-                json!({ "message": m }),
-            ),
+            Self::FrontEnd(r) => r.response(),
+            Self::Unreadable => {
+                invalid("InvalidRequestException", "Could not read the request body")
+            }
             Self::ResourceNotFound {
                 message,
                 cluster_name,
@@ -956,87 +865,51 @@ impl EksError {
                 if let Some(a) = addon_name {
                     v["addonName"] = json!(a);
                 }
-                (StatusCode::NOT_FOUND, "ResourceNotFoundException", v)
+                ErrorResponse::json(StatusCode::NOT_FOUND, "ResourceNotFoundException", v)
             }
-            Self::InvalidParameter(m) => (
-                StatusCode::BAD_REQUEST,
-                "InvalidParameterException",
-                json!({ "message": m }),
-            ),
+            Self::InvalidParameter(m) => invalid("InvalidParameterException", m),
         }
     }
 }
 
 impl From<VerifyFailure> for EksError {
     fn from(e: VerifyFailure) -> Self {
-        match e {
-            VerifyFailure::Sig(e) => Self::Sig(e),
-            VerifyFailure::BodyTooLarge { .. } => Self::TooLarge,
-            VerifyFailure::BodyUnreadable(_) => Self::Unreadable,
-        }
+        Refusal::of(e).map_or(Self::Unreadable, Self::FrontEnd)
     }
 }
 
 impl IntoResponse for EksError {
     fn into_response(self) -> Response {
-        let (status, error_type, body) = self.parts();
-        let mut resp = (status, body.to_string()).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert(
-            HeaderName::from_static("x-amzn-errortype"),
-            HeaderValue::from_static(error_type),
-        );
-        h.insert(HeaderName::from_static("x-amzn-requestid"), request_id());
-        resp
+        self.response().into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::Body;
-    use tower::ServiceExt;
+    use crate::identity::Identity;
+    use crate::restjson::testing::{self, Answer, REGION};
 
-    fn state() -> (Arc<EksState>, crate::identity::Identity) {
-        let (ids, user) = Identities::with_default_user();
-        let st = EksState::new(
-            "us-east-1",
-            Arc::new(ids),
-            Arc::new(Clock::default()),
-            Duration::from_secs(300),
-        );
+    fn state() -> (Arc<EksState>, Identity) {
+        let (ids, user, clock) = testing::principal();
+        let st = EksState::new(REGION, ids, clock, Duration::from_secs(300));
         st.seed_healthy(&ClusterSeed::default(), "https://127.0.0.1:6443", "PEM");
         (Arc::new(st), user)
     }
 
+    /// A signed GET: status, JSON body and `x-amzn-ErrorType`.
     async fn get(
         st: &Arc<EksState>,
-        user: &crate::identity::Identity,
+        user: &Identity,
         path: &str,
     ) -> (StatusCode, Value, Option<String>) {
-        let mut req = http::Request::builder()
-            .method("GET")
-            .uri(format!("http://eks.local{path}"))
-            .body(Vec::new())
-            .unwrap();
-        sigv4::sign_as_client(&mut req, user, "us-east-1", "eks", SystemTime::now()).unwrap();
-        let resp = router(st.clone())
-            .oneshot(req.map(Body::from))
-            .await
-            .unwrap();
-        let status = resp.status();
-        let et = resp
-            .headers()
-            .get("x-amzn-errortype")
-            .map(|v| v.to_str().unwrap().to_string());
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&body).unwrap(), et)
+        let req = testing::signed(user, "eks", "GET", path, "");
+        let answer = Answer::send(router(st.clone()), req).await;
+        (
+            answer.status,
+            answer.json(),
+            answer.header("x-amzn-errortype"),
+        )
     }
 
     #[tokio::test]

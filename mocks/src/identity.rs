@@ -35,7 +35,10 @@ impl std::fmt::Debug for Identity {
         f.debug_struct("Identity")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"[REDACTED]")
-            .field("session_token", &self.session_token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("arn", &self.arn)
             .field("account", &self.account)
             .field("allowed_actions", &self.allowed_actions)

@@ -14,9 +14,11 @@ pub mod grafana;
 pub mod iam;
 pub mod identity;
 pub mod kube;
+pub mod restjson;
 pub mod sigv4;
 pub mod stack;
 pub mod sts;
+pub mod web_identity;
 
 pub use eks::ClusterSeed;
 pub use identity::{Identities, Identity};

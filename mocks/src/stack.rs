@@ -18,6 +18,7 @@ use crate::iam::{self, IamState};
 use crate::identity::{Identities, Identity, MOCK_ACCOUNT};
 use crate::kube::{self as kube_api, AdotSeed, KubeState, Kubeconfig, TlsError, TlsMaterial};
 use crate::sts::{self, StsState};
+use crate::web_identity::OidcIssuers;
 
 #[derive(Clone, Debug)]
 pub struct MockConfig {
@@ -150,13 +151,6 @@ impl MockStack {
             identities.clone(),
             clock.clone(),
         ));
-        let sts = Arc::new(StsState {
-            region: cfg.region.clone(),
-            identities: identities.clone(),
-            clock: clock.clone(),
-            max_skew: cfg.amp.max_skew,
-        });
-
         let workspace_id = cfg.workspace_alias.as_ref().map(|alias| {
             let id = format!("ws-{}", uuid::Uuid::new_v4());
             let mut ws = Workspace::new(id.clone(), &cfg.region, Some(alias.clone()), clock.now());
@@ -204,6 +198,18 @@ impl MockStack {
             workspace_id.as_deref(),
         )
         .await?;
+        // STS reads IAM (roles, OIDC providers) and the issuers' keys for
+        // AssumeRoleWithWebIdentity.
+        let sts = Arc::new(StsState {
+            region: cfg.region.clone(),
+            identities: identities.clone(),
+            clock: clock.clone(),
+            max_skew: cfg.amp.max_skew,
+            web_identity: Some(sts::WebIdentity {
+                iam: cluster.iam.clone(),
+                issuers: cluster.issuers.clone(),
+            }),
+        });
 
         let endpoints = MockEndpoints {
             region: cfg.region.clone(),
@@ -306,6 +312,9 @@ struct ClusterSide {
     kube_dir: tempfile::TempDir,
     cluster_name: Option<String>,
     adot: Option<AdotSeed>,
+    /// The OIDC issuers' signing keys: the Kubernetes API mints service account tokens
+    /// with them, STS verifies AssumeRoleWithWebIdentity tokens with them.
+    issuers: Arc<OidcIssuers>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -341,11 +350,16 @@ async fn start_cluster(
     let kube_url = url_of(&kube_listener).replacen("http://", "https://", 1);
 
     let token = kube.issue_token(&user.arn);
+    let issuers = Arc::new(OidcIssuers::default());
     let mut adot = None;
     if let Some(seed) = &cfg.cluster {
         eks.seed_healthy(seed, &kube_url, &tls.ca_pem);
+        kube.set_service_account_issuer(&seed.oidc_issuer(&cfg.region), issuers.clone());
         let workspace = workspace_id.unwrap_or("*");
-        let workspace_arn = format!("arn:aws:aps:{}:{MOCK_ACCOUNT}:workspace/{workspace}", cfg.region);
+        let workspace_arn = format!(
+            "arn:aws:aps:{}:{MOCK_ACCOUNT}:workspace/{workspace}",
+            cfg.region
+        );
         iam.seed_healthy_irsa(seed, &cfg.region, &workspace_arn);
         let remote_write = format!("{amp_url}/workspaces/{workspace}/api/v1/remote_write");
         let seeded = kube
@@ -398,6 +412,7 @@ async fn start_cluster(
         kube_dir,
         cluster_name: cfg.cluster.as_ref().map(|s| s.cluster_name.clone()),
         adot,
+        issuers,
         tasks,
     })
 }

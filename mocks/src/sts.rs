@@ -2,6 +2,11 @@
 //! answers), SigV4 service `sts`. Serves `GetCallerIdentity` for the keys in the shared
 //! identity store; errors are STS's `<ErrorResponse>` documents.
 //!
+//! `AssumeRoleWithWebIdentity` (unsigned, as on AWS: the token is the credential) is in
+//! `sts/web_identity.rs`: it verifies the token against the mock IAM's OIDC providers,
+//! evaluates the role's trust policy with `pipecheck_policy`, and registers temporary
+//! credentials carrying the role's permissions in the identity store.
+//!
 //! Adding an action: a variant in [`Action`], its name in `Action::parse`, and a handler
 //! function returning `Result<String, StsError>` (the `…Result` element's contents) called
 //! from `dispatch`.
@@ -19,6 +24,9 @@ use crate::clock::Clock;
 use crate::identity::{Identities, Identity};
 use crate::sigv4::{self, SigError, VerifyFailure};
 
+mod web_identity;
+pub use web_identity::WebIdentity;
+
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 const VERSION: &str = "2011-06-15";
 /// Query-protocol bodies are small; refuse anything larger before reading it.
@@ -31,6 +39,9 @@ pub struct StsState {
     pub identities: Arc<Identities>,
     pub clock: Arc<Clock>,
     pub max_skew: Duration,
+    /// What `AssumeRoleWithWebIdentity` reads: IAM's roles and OIDC providers and the
+    /// issuers' keys. None: no cluster side, so no OIDC provider (InvalidIdentityToken).
+    pub web_identity: Option<WebIdentity>,
 }
 
 pub fn router(state: Arc<StsState>) -> Router {
@@ -43,12 +54,14 @@ pub fn router(state: Arc<StsState>) -> Router {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     GetCallerIdentity,
+    AssumeRoleWithWebIdentity,
 }
 
 impl Action {
     fn parse(name: &str) -> Option<Self> {
         match name {
             "GetCallerIdentity" => Some(Self::GetCallerIdentity),
+            "AssumeRoleWithWebIdentity" => Some(Self::AssumeRoleWithWebIdentity),
             _ => None,
         }
     }
@@ -56,6 +69,7 @@ impl Action {
     fn name(self) -> &'static str {
         match self {
             Self::GetCallerIdentity => "GetCallerIdentity",
+            Self::AssumeRoleWithWebIdentity => "AssumeRoleWithWebIdentity",
         }
     }
 }
@@ -72,6 +86,18 @@ enum StsError {
     MissingAction,
     #[error("unknown action {action} for version {version}")]
     InvalidAction { action: String, version: String },
+    /// 400 `ValidationError`: a missing or malformed parameter (the message is STS's).
+    #[error("invalid parameter")]
+    Validation(String),
+    /// 400 `InvalidIdentityToken`: the web identity token or its provider is wrong.
+    #[error("invalid web identity token")]
+    InvalidIdentityToken(String),
+    /// 400 `ExpiredTokenException`: the web identity token has expired.
+    #[error("expired web identity token")]
+    ExpiredWebIdentityToken(String),
+    /// 403 `AccessDenied`: the role does not trust the caller.
+    #[error("access denied")]
+    AccessDenied(String),
 }
 
 impl From<VerifyFailure> for StsError {
@@ -112,6 +138,14 @@ impl StsError {
                 "InvalidAction",
                 format!("Could not find operation {action} for version {version}"),
             ),
+            Self::Validation(m) => (StatusCode::BAD_REQUEST, "ValidationError", m.clone()),
+            Self::InvalidIdentityToken(m) => {
+                (StatusCode::BAD_REQUEST, "InvalidIdentityToken", m.clone())
+            }
+            Self::ExpiredWebIdentityToken(m) => {
+                (StatusCode::BAD_REQUEST, "ExpiredTokenException", m.clone())
+            }
+            Self::AccessDenied(m) => (StatusCode::FORBIDDEN, "AccessDenied", m.clone()),
         }
     }
 }
@@ -138,7 +172,25 @@ async fn handle(State(st): State<Arc<StsState>>, req: Request) -> Response {
 }
 
 async fn serve(st: &StsState, req: Request) -> Result<Response, StsError> {
-    let (parts, body, caller) = sigv4::read_verified(
+    // AssumeRoleWithWebIdentity is sent unsigned (the token is the credential), so the
+    // parameters decide whether a signature is needed.
+    let (head, body) = req.into_parts();
+    let body = read_body(&head, body).await?;
+    let params = params_of(&head, &body);
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if param("Action") == Some(Action::AssumeRoleWithWebIdentity.name())
+        && param("Version") == Some(VERSION)
+    {
+        let result = web_identity::assume_role_with_web_identity(st, &params)?;
+        return Ok(ok_response(Action::AssumeRoleWithWebIdentity, &result));
+    }
+    let req = Request::from_parts(head, axum::body::Body::from(body));
+    let (_, _, caller) = sigv4::read_verified(
         req,
         "sts",
         &st.region,
@@ -148,21 +200,6 @@ async fn serve(st: &StsState, req: Request) -> Result<Response, StsError> {
         MAX_BODY,
     )
     .await?;
-    // Like AWS, take parameters from the query string and, for POST, the form body.
-    let mut params: Vec<(String, String)> = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    if parts.method == http::Method::POST {
-        params.extend(form_urlencoded::parse(&body).into_owned());
-    }
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
 
     let action_name = param("Action").ok_or(StsError::MissingAction)?;
     let version = param("Version").unwrap_or("NO_VERSION_SPECIFIED");
@@ -173,19 +210,67 @@ async fn serve(st: &StsState, req: Request) -> Result<Response, StsError> {
             version: version.to_string(),
         })?;
     let result = dispatch(action, &caller)?;
+    Ok(ok_response(action, &result))
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes (refused from `Content-Length` first).
+async fn read_body(
+    head: &http::request::Parts,
+    body: axum::body::Body,
+) -> Result<bytes::Bytes, StsError> {
+    let declared = head
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(StsError::TooLarge);
+    }
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = cur {
+            if err.to_string().contains("length limit exceeded") {
+                return StsError::TooLarge;
+            }
+            cur = err.source();
+        }
+        StsError::Unreadable
+    })
+}
+
+/// Like AWS, parameters come from the query string and, for POST, the form body.
+fn params_of(head: &http::request::Parts, body: &[u8]) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = head
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    if head.method == http::Method::POST {
+        params.extend(form_urlencoded::parse(body).into_owned());
+    }
+    params
+}
+
+/// `<{Action}Response><{Action}Result>…</…Result><ResponseMetadata>…`.
+fn ok_response(action: Action, result: &str) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let name = action.name();
     let body = format!(
         "<{name}Response xmlns=\"{XMLNS}\"><{name}Result>{result}</{name}Result>\
          <ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{name}Response>"
     );
-    Ok(xml_response(StatusCode::OK, body, &request_id))
+    xml_response(StatusCode::OK, body, &request_id)
 }
 
 /// Runs an action for an authenticated caller; returns the inner XML of `<…Result>`.
 fn dispatch(action: Action, caller: &Identity) -> Result<String, StsError> {
     match action {
         Action::GetCallerIdentity => Ok(get_caller_identity(caller)),
+        // Answered before authentication (`serve`): it is not a signed call.
+        Action::AssumeRoleWithWebIdentity => Err(StsError::InvalidAction {
+            action: action.name().to_string(),
+            version: VERSION.to_string(),
+        }),
     }
 }
 
@@ -238,6 +323,7 @@ mod tests {
             identities: Arc::new(ids),
             clock: Arc::new(Clock::default()),
             max_skew: Duration::from_secs(300),
+            web_identity: None,
         };
         (Arc::new(st), user)
     }

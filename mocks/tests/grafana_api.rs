@@ -2,9 +2,8 @@
 //! plane (real SDK), queries go from the mock Grafana to the mock AMP over real HTTP,
 //! SigV4-signed as the workspace role, and come back as Grafana data frames.
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
+mod common;
+
 use aws_sdk_grafana::types::Role;
 use pipecheck_mocks::amg::{SEED_DATA_SOURCE_NAME, SEED_DATA_SOURCE_UID, WorkspaceStatus};
 use pipecheck_mocks::grafana::AmpHttpErrors;
@@ -23,19 +22,7 @@ struct Env {
 async fn env() -> Env {
     let stack = MockStack::start(MockConfig::default()).await.unwrap();
     let ep = stack.endpoints().clone();
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(ep.region.clone()))
-        .endpoint_url(&ep.amg)
-        .credentials_provider(Credentials::new(
-            &ep.user.access_key_id,
-            &ep.user.secret_access_key,
-            None,
-            None,
-            "test",
-        ))
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await;
+    let conf = common::sdk_config(&ep.amg, &ep.region, &ep.user).await;
     Env {
         grafana: ep.grafana_url.clone().unwrap(),
         ws: ep.grafana_workspace_id.clone().unwrap(),

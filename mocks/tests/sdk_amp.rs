@@ -2,26 +2,22 @@
 //! on 127.0.0.1:0: if the SDK can talk to the mocks, so can the harness (which must not
 //! know whether it talks to a mock).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 use aws_sdk_amp::error::ProvideErrorMetadata;
 use aws_sdk_amp::operation::describe_workspace::DescribeWorkspaceError;
 use aws_sdk_amp::types::WorkspaceStatusCode;
-use axum::Router;
 use axum::body::Body;
+use common::{REGION, sdk_config, serve};
 use pipecheck_mocks::amp::{self, AmpSettings, AmpState};
 use pipecheck_mocks::clock::Clock;
 use pipecheck_mocks::identity::{Identities, Identity, MOCK_ACCOUNT};
 use pipecheck_mocks::sts::{self, StsState};
-use tokio::net::TcpListener;
 use tower::ServiceExt;
-
-const REGION: &str = "us-east-1";
 
 struct Mocks {
     amp_url: String,
@@ -32,31 +28,13 @@ struct Mocks {
     expired: Identity,
 }
 
-fn extra_user(name: &str, key: &str, actions: &[&str], expired: bool) -> Identity {
-    Identity {
-        access_key_id: key.to_string(),
-        secret_access_key: format!("{name}-secret"),
-        session_token: None,
-        arn: format!("arn:aws:iam::{MOCK_ACCOUNT}:user/{name}"),
-        account: MOCK_ACCOUNT.to_string(),
-        user_id: format!("AIDA{}", name.to_uppercase()),
-        allowed_actions: actions
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<BTreeSet<_>>(),
-        expired,
-    }
-}
-
 async fn start() -> Mocks {
     let (ids, user) = Identities::with_default_user();
-    let limited = extra_user(
-        "limited",
-        "AKIALIMITED000000001",
-        &["aps:ListWorkspaces"],
-        false,
-    );
-    let expired = extra_user("expired", "AKIAEXPIRED000000001", &["*"], true);
+    let limited = common::user("limited", "AKIALIMITED000000001", &["aps:ListWorkspaces"]);
+    let expired = Identity {
+        expired: true,
+        ..common::user("expired", "AKIAEXPIRED000000001", &["*"])
+    };
     ids.insert(limited.clone());
     ids.insert(expired.clone());
     let ids = Arc::new(ids);
@@ -72,6 +50,7 @@ async fn start() -> Mocks {
         identities: ids,
         clock,
         max_skew: Duration::from_secs(300),
+        web_identity: None,
     });
     let amp_url = serve(amp::router(amp.clone())).await;
     let sts_url = serve(sts::router(sts)).await;
@@ -85,33 +64,12 @@ async fn start() -> Mocks {
     }
 }
 
-async fn serve(app: Router) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
-async fn config(url: &str, region: &str, key: &str, secret: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
-}
-
 async fn amp_client(m: &Mocks, id: &Identity) -> aws_sdk_amp::Client {
-    aws_sdk_amp::Client::new(
-        &config(&m.amp_url, REGION, &id.access_key_id, &id.secret_access_key).await,
-    )
+    aws_sdk_amp::Client::new(&sdk_config(&m.amp_url, REGION, id).await)
 }
 
 async fn sts_client(m: &Mocks, id: &Identity) -> aws_sdk_sts::Client {
-    aws_sdk_sts::Client::new(
-        &config(&m.sts_url, REGION, &id.access_key_id, &id.secret_access_key).await,
-    )
+    aws_sdk_sts::Client::new(&sdk_config(&m.sts_url, REGION, id).await)
 }
 
 #[tokio::test]
@@ -383,13 +341,7 @@ async fn identity_without_the_action_is_typed_access_denied() {
 #[tokio::test]
 async fn client_in_another_region_gets_the_scope_error() {
     let m = start().await;
-    let conf = config(
-        &m.amp_url,
-        "us-west-2",
-        &m.user.access_key_id,
-        &m.user.secret_access_key,
-    )
-    .await;
+    let conf = sdk_config(&m.amp_url, "us-west-2", &m.user).await;
     let err = aws_sdk_amp::Client::new(&conf)
         .list_workspaces()
         .send()

@@ -2,11 +2,8 @@
 //! started `MockStack` (seeded with the healthy default cluster): the shapes the harness
 //! reads, the typed errors it matches on, and SigV4 strictness.
 
-use std::collections::BTreeSet;
+mod common;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 use aws_sdk_eks::error::ProvideErrorMetadata;
 use aws_sdk_eks::operation::describe_addon::DescribeAddonError;
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterError;
@@ -17,61 +14,32 @@ use aws_sdk_iam::operation::get_role::GetRoleError;
 use aws_sdk_iam::operation::get_role_policy::GetRolePolicyError;
 use axum::body::Body;
 use base64::Engine as _;
+use common::{REGION, sdk_config};
 use pipecheck_mocks::eks::{AddonIssue, ClusterSeed};
 use pipecheck_mocks::identity::{Identity, MOCK_ACCOUNT};
 use pipecheck_mocks::{MockConfig, MockStack, iam};
 use serde_json::Value;
 use tower::ServiceExt;
 
-const REGION: &str = "us-east-1";
-
 async fn stack() -> MockStack {
     MockStack::start(MockConfig::default()).await.unwrap()
 }
 
 fn extra_user(stack: &MockStack, name: &str, key: &str, actions: &[&str]) -> Identity {
-    let id = Identity {
-        access_key_id: key.to_string(),
-        secret_access_key: format!("{name}-secret"),
-        session_token: None,
-        arn: format!("arn:aws:iam::{MOCK_ACCOUNT}:user/{name}"),
-        account: MOCK_ACCOUNT.to_string(),
-        user_id: format!("AIDA{}", name.to_uppercase()),
-        allowed_actions: actions
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<BTreeSet<_>>(),
-        expired: false,
-    };
+    let id = common::user(name, key, actions);
     stack.identities.insert(id.clone());
     id
 }
 
-async fn config(url: &str, region: &str, id: &Identity) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new(
-            &id.access_key_id,
-            &id.secret_access_key,
-            None,
-            None,
-            "test",
-        ))
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
-}
-
 async fn eks(s: &MockStack, id: &Identity) -> aws_sdk_eks::Client {
     let e = s.endpoints();
-    aws_sdk_eks::Client::new(&config(&e.eks, REGION, id).await)
+    aws_sdk_eks::Client::new(&sdk_config(&e.eks, REGION, id).await)
 }
 
 /// IAM is global: the client signs for us-east-1.
 async fn iam_client(s: &MockStack, id: &Identity) -> aws_sdk_iam::Client {
     let e = s.endpoints();
-    aws_sdk_iam::Client::new(&config(&e.iam, iam::IAM_REGION, id).await)
+    aws_sdk_iam::Client::new(&sdk_config(&e.iam, iam::IAM_REGION, id).await)
 }
 
 fn decode(doc: &str) -> Value {
@@ -683,7 +651,7 @@ async fn iam_refuses_unsigned_wrong_region_wrong_secret_and_missing_permission()
     let e = s.endpoints();
 
     // Signed for the stack's region rather than IAM's us-east-1 scope.
-    let conf = config(&e.iam, "eu-west-1", &e.user).await;
+    let conf = sdk_config(&e.iam, "eu-west-1", &e.user).await;
     let err = aws_sdk_iam::Client::new(&conf)
         .list_open_id_connect_providers()
         .send()

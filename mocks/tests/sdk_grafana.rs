@@ -2,13 +2,12 @@
 //! if the SDK can read the mock's answers (required members, epoch-number timestamps,
 //! typed errors), so can the harness.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 use aws_sdk_grafana::error::ProvideErrorMetadata;
 use aws_sdk_grafana::operation::create_workspace_api_key::CreateWorkspaceApiKeyError;
 use aws_sdk_grafana::operation::create_workspace_service_account_token::CreateWorkspaceServiceAccountTokenError;
@@ -18,14 +17,12 @@ use aws_sdk_grafana::types::{
     AuthenticationProviderTypes, DataSourceType, PermissionType, Role, SamlConfigurationStatus,
     WorkspaceStatus as SdkStatus,
 };
+use common::{REGION, sdk_config};
 use pipecheck_mocks::amg::{
     self, AmgSettings, AmgState, Authentication, SEED_GRAFANA_VERSION, SeedOptions, WorkspaceStatus,
 };
 use pipecheck_mocks::clock::Clock;
 use pipecheck_mocks::identity::{Identities, Identity, MOCK_ACCOUNT};
-use tokio::net::TcpListener;
-
-const REGION: &str = "us-east-1";
 
 struct Mock {
     url: String,
@@ -49,47 +46,16 @@ async fn start() -> Mock {
             grafana_version: SEED_GRAFANA_VERSION.into(),
         })
         .workspace_id;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = amg::router(amg.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = common::serve(amg::router(amg.clone())).await;
     Mock { url, amg, user, ws }
 }
 
-async fn config(url: &str, region: &str, id: &Identity) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new(
-            &id.access_key_id,
-            &id.secret_access_key,
-            id.session_token.clone(),
-            None,
-            "test",
-        ))
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
-}
-
 async fn client(m: &Mock, id: &Identity) -> aws_sdk_grafana::Client {
-    aws_sdk_grafana::Client::new(&config(&m.url, REGION, id).await)
+    aws_sdk_grafana::Client::new(&sdk_config(&m.url, REGION, id).await)
 }
 
 fn limited_user(m: &Mock, actions: &[&str]) -> Identity {
-    let id = Identity {
-        access_key_id: "AKIALIMITEDGRAFANA01".into(),
-        secret_access_key: "limited-secret".into(),
-        session_token: None,
-        arn: format!("arn:aws:iam::{MOCK_ACCOUNT}:user/limited"),
-        account: MOCK_ACCOUNT.into(),
-        user_id: "AIDALIMITED".into(),
-        allowed_actions: actions
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<BTreeSet<_>>(),
-        expired: false,
-    };
+    let id = common::user("limited", "AKIALIMITEDGRAFANA01", actions);
     m.amg.identities.insert(id.clone());
     id
 }
@@ -456,7 +422,8 @@ async fn typed_errors() {
 #[tokio::test]
 async fn wrong_region_or_service_is_refused() {
     let m = start().await;
-    let other_region = aws_sdk_grafana::Client::new(&config(&m.url, "us-west-2", &m.user).await);
+    let other_region =
+        aws_sdk_grafana::Client::new(&sdk_config(&m.url, "us-west-2", &m.user).await);
     let err = other_region.list_workspaces().send().await.unwrap_err();
     let err = err.into_service_error();
     assert_eq!(err.code(), Some("InvalidSignatureException"));
@@ -466,7 +433,7 @@ async fn wrong_region_or_service_is_refused() {
     );
 
     // The AMP client signs for `aps`: AMG refuses the scope.
-    let amp = aws_sdk_amp::Client::new(&config(&m.url, REGION, &m.user).await);
+    let amp = aws_sdk_amp::Client::new(&sdk_config(&m.url, REGION, &m.user).await);
     let err = amp.list_workspaces().send().await.unwrap_err();
     let err = err.into_service_error();
     assert_eq!(err.code(), Some("InvalidSignatureException"));

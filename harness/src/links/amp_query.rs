@@ -41,7 +41,10 @@ impl std::fmt::Display for Want {
 
 /// What every series of the canary must look like now. A scraped counter may hold any
 /// value the exporter has served so far.
-fn expected(canary: &Canary, served_counter: &[f64]) -> Vec<(BTreeMap<String, String>, Want)> {
+pub(crate) fn expected(
+    canary: &Canary,
+    served_counter: &[f64],
+) -> Vec<(BTreeMap<String, String>, Want)> {
     canary
         .series
         .iter()
@@ -58,7 +61,10 @@ fn expected(canary: &Canary, served_counter: &[f64]) -> Vec<(BTreeMap<String, St
 }
 
 /// Compares what came back with what was expected; an empty Vec means all is right.
-fn differences(expected: &[(BTreeMap<String, String>, Want)], got: &[ResultSeries]) -> Vec<String> {
+pub(crate) fn differences(
+    expected: &[(BTreeMap<String, String>, Want)],
+    got: &[ResultSeries],
+) -> Vec<String> {
     let mut diffs = Vec::new();
     let mut seen: BTreeMap<&BTreeMap<String, String>, f64> = BTreeMap::new();
     for s in got {

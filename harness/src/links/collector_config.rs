@@ -2,14 +2,19 @@
 //! region, signed? Renders the config for the local collector (starting pipecheck's SigV4
 //! proxy when the scenario signs through it) and checks what the collector is given: the
 //! remote-write URL names this workspace, and a `sigv4` block signs for the URL's region.
-//! (F16)
+//! (F16) In a cluster (shape `cluster`) nothing is rendered: the config is read where the
+//! collector gets it (the OpenTelemetryCollector's `spec.config`, or the Prometheus
+//! server's ConfigMap) and judged the same way.
 
 use super::{BoxFuture, Check, Link, RunContext};
 use crate::collector::{CollectorConfig, RemoteWrite, SigningProxy, config_file};
 use crate::scenario::{CollectorKind, Signing};
 use crate::signing::Signer;
 
-pub struct CollectorConfigLink;
+pub struct CollectorConfigLink {
+    /// The collector runs in the cluster: read its config there (shape `cluster`).
+    pub in_cluster: bool,
+}
 
 /// A workspace id that is not this run's, for the F16 fault.
 const OTHER_WORKSPACE: &str = "ws-0f16f16f-0000-4000-8000-00000000f16f";
@@ -20,11 +25,18 @@ impl Link for CollectorConfigLink {
     }
 
     fn depends_on(&self) -> &'static [&'static str] {
-        &["amp.workspace"]
+        if self.in_cluster {
+            &["k8s.api", "amp.workspace"]
+        } else {
+            &["amp.workspace"]
+        }
     }
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
+            if self.in_cluster {
+                return in_cluster(ctx).await;
+            }
             let Some(col) = ctx.collector.as_ref() else {
                 return Check::fail(
                     "this scenario has no collector",
@@ -94,6 +106,98 @@ impl Link for CollectorConfigLink {
                 .with("config", config.text.clone())
         })
     }
+}
+
+/// The config of the collector in the cluster, read where it gets it, then judged.
+async fn in_cluster(ctx: &RunContext) -> Check {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use serde_json::Value;
+
+    let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
+        return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
+    };
+    let (Some(client), Some(ws)) = (ctx.data_client(), ctx.facts().workspace_id.clone()) else {
+        return Check::fail("no workspace endpoint to compare with", "amp.workspace did not provide one");
+    };
+    let ns = spec.namespace.as_str();
+    let workload = match crate::cluster::find_workload(&kube.client, spec).await {
+        Ok(w) => w,
+        Err(c) => return c,
+    };
+    let (parsed, source) = match spec.kind {
+        crate::scenario::ClusterCollector::Adot => {
+            let config = workload
+                .resource
+                .as_ref()
+                .and_then(|r| r.pointer("/spec/config"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            // v1beta1 holds the config as a structure; v1alpha1 as a YAML string.
+            let text = match &config {
+                Value::Null => {
+                    return Check::fail(
+                        format!("the OpenTelemetryCollector {ns}/{} has no spec.config", spec.collector),
+                        "give the collector a config with a prometheusremotewrite exporter signed by sigv4auth",
+                    );
+                }
+                Value::String(s) => s.clone(),
+                other => serde_saphyr::to_string(other).unwrap_or_default(),
+            };
+            (
+                CollectorConfig::parse_otel(&text),
+                format!("OpenTelemetryCollector {ns}/{} spec.config:\n{text}", spec.collector),
+            )
+        }
+        crate::scenario::ClusterCollector::Prometheus => {
+            let volumes = workload
+                .template
+                .as_ref()
+                .and_then(|t| t.volumes.clone())
+                .unwrap_or_default();
+            let cm = volumes
+                .iter()
+                .filter_map(|v| Some((v.name.as_str(), v.config_map.as_ref()?.name.clone())))
+                .min_by_key(|(n, _)| *n != "config-volume")
+                .map(|(_, cm)| cm);
+            let Some(cm) = cm else {
+                return Check::fail(
+                    format!("the server {ns}/{} mounts no ConfigMap with its config", spec.collector),
+                    "the chart mounts its prometheus.yml from a ConfigMap (volume config-volume): check the deployment",
+                );
+            };
+            let api: kube::Api<ConfigMap> = kube::Api::namespaced(kube.client.clone(), ns);
+            let got = match api.get(&cm).await {
+                Ok(c) => c,
+                Err(e) => {
+                    return crate::cluster::api_failure(
+                        &format!("read ConfigMap {ns}/{cm}"),
+                        &format!("get configmaps in {ns}"),
+                        &e,
+                    );
+                }
+            };
+            let Some(text) = got.data.and_then(|d| d.get("prometheus.yml").cloned()) else {
+                return Check::fail(
+                    format!("ConfigMap {ns}/{cm} has no prometheus.yml"),
+                    "the server reads /etc/config/prometheus.yml from this ConfigMap",
+                );
+            };
+            (
+                CollectorConfig::parse_prometheus(&text),
+                format!("ConfigMap {ns}/{cm} prometheus.yml:\n{text}"),
+            )
+        }
+    };
+    let config = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            return Check::fail("the collector's config cannot be read", "see the evidence")
+                .with("error", crate::error_chain(&e))
+                .with("config", source);
+        }
+    };
+    ctx.facts().collector_config = Some(config.clone());
+    judge(&config, &client.remote_write_url(), &ws, &ctx.target.region, false).with("config", source)
 }
 
 /// Checks a collector config against the pipeline: what the config says, not how it was

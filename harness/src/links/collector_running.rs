@@ -1,7 +1,9 @@
 //! `collector.running`: does the collector start and stay up with its config? Starts it
 //! through the scenario's runtime (a process, or a container from an image built from
 //! the local binary), then watches it for a moment: an exit is quoted with its status and
-//! last log lines. (F15)
+//! last log lines. (F15) In a cluster (shape `cluster`) nothing is started: the collector's
+//! pods are read (ready, restarts, waiting reasons such as CrashLoopBackOff, the last log
+//! lines through pods/log, Warning events).
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,10 @@ use super::{BoxFuture, Check, Link, RunContext};
 use crate::collector::{Launch, RunState, collector_args, ensure_prometheus_image, which};
 use crate::scenario::{CollectorKind, RuntimeKind, Signing};
 
-pub struct CollectorRunning;
+pub struct CollectorRunning {
+    /// The collector runs in the cluster: read its pods (shape `cluster`).
+    pub in_cluster: bool,
+}
 
 /// How long a fresh collector must stay up to count as running. A bad flag or config
 /// makes Prometheus exit within milliseconds.
@@ -23,11 +28,20 @@ impl Link for CollectorRunning {
     }
 
     fn depends_on(&self) -> &'static [&'static str] {
-        &["collector.config"]
+        // In a cluster a collector without working IRSA crash-loops or is refused: its
+        // identity chain is judged first, so one root cause shows as one failure.
+        if self.in_cluster {
+            &["collector.config", "iam.role_permissions"]
+        } else {
+            &["collector.config"]
+        }
     }
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
+            if self.in_cluster {
+                return in_cluster(ctx).await;
+            }
             let Some(col) = ctx.collector.as_ref() else {
                 return Check::fail(
                     "this scenario has no collector",
@@ -158,4 +172,142 @@ impl Link for CollectorRunning {
             }
         })
     }
+}
+
+/// How many log lines a verdict quotes as evidence.
+const LOG_LINES: i64 = 15;
+
+/// The collector's pods in the cluster: all Ready, and why not.
+async fn in_cluster(ctx: &RunContext) -> Check {
+    use crate::cluster::{
+        container_summary, find_workload, last_log_lines, pod_ready, warning_events,
+    };
+
+    let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
+        return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
+    };
+    let client = &kube.client;
+    let ns = spec.namespace.as_str();
+    let w = match find_workload(client, spec).await {
+        Ok(w) => w,
+        Err(c) => return c,
+    };
+    let controller = w
+        .controller
+        .as_ref()
+        .map(|(c, ready, want)| format!("{c}: {ready}/{want} ready"))
+        .unwrap_or_else(|| "no controller found".to_string());
+    let summary: Vec<String> = w.pods.iter().flat_map(container_summary).collect();
+    let pods_text = format!(
+        "{}\n{controller}\n{}",
+        w.description,
+        if summary.is_empty() { "no pods".to_string() } else { summary.join("\n") }
+    );
+    if w.pods.is_empty() {
+        let name = w
+            .controller
+            .as_ref()
+            .and_then(|(c, _, _)| c.rsplit('/').next().map(str::to_string))
+            .unwrap_or_else(|| spec.collector.clone());
+        let events = warning_events(client, ns, &name).await;
+        let mut c = Check::fail(
+            format!("no pod of the collector is running ({controller})"),
+            format!("see why no pod is created or scheduled: kubectl -n {ns} describe {}", w.controller.as_ref().map(|(c, _, _)| c.split_whitespace().next().unwrap_or("deployment").to_lowercase()).unwrap_or_else(|| "deployment".into()) + " " + &name),
+        )
+        .with("pods", pods_text);
+        if !events.is_empty() {
+            c = c.with("events", events.join("\n"));
+        }
+        return c;
+    }
+    let not_ready: Vec<&k8s_openapi::api::core::v1::Pod> =
+        w.pods.iter().filter(|p| !pod_ready(p)).collect();
+    if let Some(pod) = not_ready.first() {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let (container, reason, _) = crate::cluster::waiting(pod)
+            .unwrap_or_else(|| (w.container.clone(), String::new(), None));
+        let restarts = crate::cluster::restarts(pod, &container);
+        // A crash-looping container's reason is in its previous instance's log.
+        let previous = restarts > 0;
+        let logs = match last_log_lines(client, ns, &name, &container, previous, LOG_LINES).await {
+            Ok(l) => l,
+            Err(_) if previous => last_log_lines(client, ns, &name, &container, false, LOG_LINES)
+                .await
+                .unwrap_or_default(),
+            Err(f) => vec![format!("(logs not readable: {})", f.line())],
+        };
+        // The first error line is usually the cause; later ones summarise it.
+        let last = logs
+            .iter()
+            .find(|l| {
+                let l = l.to_ascii_lowercase();
+                l.contains("error") || l.contains("fail") || l.contains("denied")
+            })
+            .or_else(|| logs.last())
+            .cloned()
+            .unwrap_or_default();
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_else(|| "Unknown".into());
+        let state = if reason.is_empty() { format!("{phase}, not ready") } else { reason.clone() };
+        let mut verdict = format!("collector pod {name} is {state}");
+        if restarts > 0 {
+            verdict.push_str(&format!(" after {restarts} restarts"));
+        }
+        if !last.is_empty() {
+            verdict.push_str(&format!(": {}", crate::amp_client::truncate(last.trim(), 200)));
+        }
+        let hint = match reason.as_str() {
+            "CrashLoopBackOff" | "Error" => "the collector exits at start: its last log lines say why (a config it cannot load, a component its image lacks, no AWS credentials)",
+            "ImagePullBackOff" | "ErrImagePull" => "the image cannot be pulled: check its name and tag, and the nodes' access to the registry",
+            "CreateContainerConfigError" => "a ConfigMap or Secret the pod references is missing",
+            _ => "describe the pod for its events: kubectl -n <namespace> describe pod <name>",
+        };
+        let events = warning_events(client, ns, &name).await;
+        let mut c = Check::fail(verdict, hint)
+            .with("pods", pods_text)
+            .with(
+                if previous { "last log lines (previous instance)" } else { "last log lines" },
+                logs.join("\n"),
+            );
+        if !events.is_empty() {
+            c = c.with("events", events.join("\n"));
+        }
+        return c;
+    }
+    let restarted: Vec<(String, i32)> = w
+        .pods
+        .iter()
+        .map(|p| (p.metadata.name.clone().unwrap_or_default(), crate::cluster::restarts(p, &w.container)))
+        .filter(|(_, r)| *r > 0)
+        .collect();
+    let n = w.pods.len();
+    if let Some((pod, r)) = restarted.first() {
+        let logs = last_log_lines(client, ns, pod, &w.container, true, LOG_LINES)
+            .await
+            .unwrap_or_default();
+        return Check::warn(
+            format!("{n}/{n} collector pods are ready, but {pod} restarted {r} times"),
+            "a collector that restarts loses what it buffered: see the previous instance's log lines",
+        )
+        .with("pods", pods_text)
+        .with("last log lines (previous instance)", logs.join("\n"));
+    }
+    if let Some((c, ready, want)) = &w.controller
+        && ready < want
+    {
+        return Check::warn(
+            format!("{n} collector pods are ready, but {c} has {ready}/{want} ready"),
+            "some replicas are not up: describe the controller",
+        )
+        .with("pods", pods_text);
+    }
+    let logs = last_log_lines(client, ns, w.pods[0].metadata.name.as_deref().unwrap_or_default(), &w.container, false, 5)
+        .await
+        .unwrap_or_default();
+    Check::pass(format!("{n}/{n} collector pods are ready, none restarted ({controller})"))
+        .with("pods", pods_text)
+        .with("last log lines", logs.join("\n"))
 }

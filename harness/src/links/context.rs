@@ -4,12 +4,14 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::grafana_context::{GrafanaFacts, GrafanaRun};
 use crate::amp_client::{AmpDataClient, WriterBehaviour};
 use crate::canary::Canary;
 use crate::collector::{
     CollectorConfig, Exporter, Runtime, SigningProxy, WriteObservation, observe_writes,
 };
 use crate::scenario::CollectorSpec;
+use crate::secrets::RunSecrets;
 use crate::target::Target;
 
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +35,10 @@ pub struct Facts {
     pub arrival: Option<Duration>,
     /// `collector.config`: the config the collector is given.
     pub collector_config: Option<CollectorConfig>,
+    /// `amg.workspace` … `grafana.datasource`: the Grafana side's facts.
+    pub grafana: GrafanaFacts,
+    /// `eks.cluster` … `iam.role_trust`: the cluster side's facts.
+    pub cluster: crate::cluster::ClusterFacts,
 }
 
 /// Faults on the collector side (catalog F15-F17), applied by the links that set the
@@ -90,6 +96,12 @@ pub struct RunContext {
     pub facts: Mutex<Facts>,
     /// The collector in the loop (shape `collector`).
     pub collector: Option<CollectorRun>,
+    /// What the run provisions and checks in Grafana.
+    pub grafana: GrafanaRun,
+    /// The run's redactor: a link registers a secret it obtains (a token) here at once.
+    pub secrets: RunSecrets,
+    /// The collector in an EKS cluster (shape `cluster`), with the run's cluster name.
+    pub cluster: Option<crate::scenario::ClusterSpec>,
 }
 
 impl RunContext {

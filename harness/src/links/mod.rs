@@ -2,6 +2,7 @@
 //! one struct that implements [`Link`]; its check returns a value ([`Check`]), never an
 //! error: a broken pipeline is a result, not a failure of the harness.
 
+mod amg_workspace;
 mod amp_query;
 mod amp_remote_write;
 mod amp_workspace;
@@ -12,6 +13,23 @@ mod collector_running;
 mod collector_signing;
 mod context;
 mod diagnosis;
+mod eks_addon;
+mod eks_cluster;
+mod grafana_api;
+mod grafana_cleanup;
+mod grafana_context;
+mod grafana_dashboard;
+mod grafana_datasource;
+mod grafana_diagnosis;
+mod grafana_frames;
+mod grafana_query;
+mod iam_oidc_provider;
+mod iam_role_permissions;
+mod iam_role_trust;
+mod k8s_api;
+mod k8s_cert_manager;
+mod k8s_namespace;
+mod k8s_service_account;
 mod pipeline_delivery;
 
 use std::future::Future;
@@ -22,6 +40,10 @@ use crate::scenario::Shape;
 
 pub use context::{CollectorFaults, CollectorRun, Deadlines, Facts, RunContext};
 pub use diagnosis::{Diagnosis, diagnose_amp};
+pub use grafana_cleanup::{
+    cleanup as cleanup_grafana, remove_all_pending as remove_pending_grafana,
+};
+pub use grafana_context::{DataSourceRef, GrafanaFacts, GrafanaFaults, GrafanaRun};
 pub use pipecheck_reports::Evidence;
 
 /// Every link this build knows, in chain order (also the report's order): every link
@@ -29,6 +51,15 @@ pub use pipecheck_reports::Evidence;
 pub const ALL: &[&str] = &[
     "aws.identity",
     "amp.workspace",
+    "eks.cluster",
+    "iam.oidc_provider",
+    "k8s.api",
+    "k8s.namespace",
+    "k8s.service_account",
+    "iam.role_trust",
+    "iam.role_permissions",
+    "eks.addon",
+    "k8s.cert_manager",
     "collector.config",
     "collector.running",
     "canary.scraped",
@@ -36,6 +67,33 @@ pub const ALL: &[&str] = &[
     "amp.remote_write",
     "amp.query",
     "pipeline.delivery",
+    "amg.workspace",
+    "grafana.api",
+    "grafana.datasource",
+    "grafana.query",
+    "grafana.dashboard",
+];
+
+/// The Grafana side of the chain: left out of a run with no Grafana workspace.
+pub const GRAFANA: &[&str] = &[
+    "amg.workspace",
+    "grafana.api",
+    "grafana.datasource",
+    "grafana.query",
+    "grafana.dashboard",
+];
+
+/// The cluster side of the chain (shape `cluster` only): EKS, IAM/IRSA and Kubernetes.
+pub const CLUSTER: &[&str] = &[
+    "eks.cluster",
+    "iam.oidc_provider",
+    "k8s.api",
+    "k8s.namespace",
+    "k8s.service_account",
+    "iam.role_trust",
+    "iam.role_permissions",
+    "eks.addon",
+    "k8s.cert_manager",
 ];
 
 pub fn is_known(name: &str) -> bool {
@@ -121,8 +179,48 @@ pub fn default_links(shape: Shape) -> &'static [&'static str] {
             "amp.remote_write",
             "amp.query",
             "pipeline.delivery",
+            "amg.workspace",
+            "grafana.api",
+            "grafana.datasource",
+            "grafana.query",
+            "grafana.dashboard",
         ],
-        Shape::Collector => ALL,
+        Shape::Collector => &[
+            "aws.identity",
+            "amp.workspace",
+            "collector.config",
+            "collector.running",
+            "canary.scraped",
+            "collector.signing",
+            "amp.remote_write",
+            "amp.query",
+            "pipeline.delivery",
+            "amg.workspace",
+            "grafana.api",
+            "grafana.datasource",
+            "grafana.query",
+            "grafana.dashboard",
+        ],
+        // The collector in the cluster is read, not observed writing: no canary.scraped,
+        // collector.signing or pipeline.delivery; the harness writes and reads AMP itself.
+        // (A Prometheus server leaves out the ADOT-only links: `Scenario::link_names`.)
+        Shape::Cluster => &[
+            "aws.identity",
+            "amp.workspace",
+            "eks.cluster",
+            "iam.oidc_provider",
+            "k8s.api",
+            "k8s.namespace",
+            "k8s.service_account",
+            "iam.role_trust",
+            "iam.role_permissions",
+            "eks.addon",
+            "k8s.cert_manager",
+            "collector.config",
+            "collector.running",
+            "amp.remote_write",
+            "amp.query",
+        ],
     }
 }
 
@@ -130,8 +228,21 @@ fn by_name(name: &str, shape: Shape) -> Option<Arc<dyn Link>> {
     Some(match name {
         "aws.identity" => Arc::new(aws_identity::AwsIdentity),
         "amp.workspace" => Arc::new(amp_workspace::AmpWorkspace),
-        "collector.config" => Arc::new(collector_config::CollectorConfigLink),
-        "collector.running" => Arc::new(collector_running::CollectorRunning),
+        "eks.cluster" => Arc::new(eks_cluster::EksCluster),
+        "iam.oidc_provider" => Arc::new(iam_oidc_provider::IamOidcProvider),
+        "k8s.api" => Arc::new(k8s_api::K8sApi),
+        "k8s.namespace" => Arc::new(k8s_namespace::K8sNamespace),
+        "k8s.service_account" => Arc::new(k8s_service_account::K8sServiceAccount),
+        "iam.role_trust" => Arc::new(iam_role_trust::IamRoleTrust),
+        "iam.role_permissions" => Arc::new(iam_role_permissions::IamRolePermissions),
+        "eks.addon" => Arc::new(eks_addon::EksAddon),
+        "k8s.cert_manager" => Arc::new(k8s_cert_manager::K8sCertManager),
+        "collector.config" => Arc::new(collector_config::CollectorConfigLink {
+            in_cluster: shape == Shape::Cluster,
+        }),
+        "collector.running" => Arc::new(collector_running::CollectorRunning {
+            in_cluster: shape == Shape::Cluster,
+        }),
         "canary.scraped" => Arc::new(canary_scraped::CanaryScraped),
         "collector.signing" => Arc::new(collector_signing::CollectorSigning),
         "amp.remote_write" => Arc::new(amp_remote_write::AmpRemoteWrite {
@@ -139,6 +250,11 @@ fn by_name(name: &str, shape: Shape) -> Option<Arc<dyn Link>> {
         }),
         "amp.query" => Arc::new(amp_query::AmpQuery),
         "pipeline.delivery" => Arc::new(pipeline_delivery::PipelineDelivery),
+        "amg.workspace" => Arc::new(amg_workspace::AmgWorkspace),
+        "grafana.api" => Arc::new(grafana_api::GrafanaApi),
+        "grafana.datasource" => Arc::new(grafana_datasource::GrafanaDatasource),
+        "grafana.query" => Arc::new(grafana_query::GrafanaQuery),
+        "grafana.dashboard" => Arc::new(grafana_dashboard::GrafanaDashboard),
         _ => return None,
     })
 }
@@ -168,6 +284,27 @@ pub fn closure(names: &[String], shape: Shape) -> Vec<Arc<dyn Link>> {
         .collect()
 }
 
+/// `links` without `root` and every link depending on it, directly or not, and the names
+/// of the links left out (in chain order). A run with no Grafana workspace leaves out
+/// `amg.workspace` this way, and with it every grafana link.
+pub fn without(
+    links: Vec<Arc<dyn Link>>,
+    root: &str,
+) -> (Vec<Arc<dyn Link>>, Vec<&'static str>) {
+    let mut out: Vec<&'static str> = Vec::new();
+    // Chain order puts dependencies first, so one pass sees every dependent.
+    for l in &links {
+        if l.name() == root || l.depends_on().iter().any(|d| out.contains(d)) {
+            out.push(l.name());
+        }
+    }
+    let kept = links
+        .into_iter()
+        .filter(|l| !out.contains(&l.name()))
+        .collect();
+    (kept, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +312,7 @@ mod tests {
     #[test]
     fn every_known_link_is_built_and_its_dependencies_come_first() {
         for (i, name) in ALL.iter().enumerate() {
-            for shape in [Shape::Direct, Shape::Collector] {
+            for shape in [Shape::Direct, Shape::Collector, Shape::Cluster] {
                 let link = by_name(name, shape).expect("known link builds");
                 assert_eq!(link.name(), *name);
                 for dep in link.depends_on() {
@@ -207,6 +344,29 @@ mod tests {
             ]
         );
         // Through a collector, the writes AMP receives come from the collector.
-        assert_eq!(names(Shape::Collector), &ALL[..ALL.len() - 1]);
+        let delivery = ALL.iter().position(|n| *n == "pipeline.delivery").unwrap();
+        let collector: Vec<&str> = ALL[..delivery]
+            .iter()
+            .copied()
+            .filter(|n| !CLUSTER.contains(n))
+            .collect();
+        assert_eq!(names(Shape::Collector), collector);
+    }
+
+    #[test]
+    fn grafana_links_follow_amp_and_leave_together() {
+        for shape in [Shape::Direct, Shape::Collector] {
+            let all = closure(&[], shape);
+            let names: Vec<&str> = all.iter().map(|l| l.name()).collect();
+            assert!(GRAFANA.iter().all(|g| names.contains(g)), "{names:?}");
+            let (kept, out) = without(all, "amg.workspace");
+            assert_eq!(out, GRAFANA);
+            let kept: Vec<&str> = kept.iter().map(|l| l.name()).collect();
+            assert!(kept.contains(&"amp.query") && kept.contains(&"pipeline.delivery"));
+            assert!(!kept.iter().any(|n| GRAFANA.contains(n)));
+        }
+        // grafana.query needs the canary in AMP first.
+        let q = closure(&["grafana.query".to_string()], Shape::Direct);
+        assert!(q.iter().any(|l| l.name() == "amp.query"));
     }
 }

@@ -8,30 +8,30 @@
 //! resource lookup -> state checks. Workspaces are not created or deleted here: the stack
 //! seeds one, tests insert others through [`AmgState`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header, request::Parts};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
-use bytes::Bytes;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::error::{AmgError, FieldViolation, ValidationReason, resource_type};
+use super::error::{AmgError, FieldViolation, resource_type};
 use super::state::{AmgState, GrafanaRole, UserType, Workspace, epoch_json, workspace_arn};
 use super::token;
-use crate::amp::error::request_id;
-use crate::identity::{Identity, MOCK_ACCOUNT};
-use crate::sigv4;
+use crate::restjson::{
+    self, Arn, FrontEnd, OffsetToken, ResourceError, Tags, ValidationException, authorize,
+    check_length, required, with_next_token,
+};
 
 /// Control-plane bodies are small JSON documents.
 const MAX_BODY: usize = 1 << 20;
-const MAX_TAGS: usize = 50;
+/// `maxResults` of the list operations: 1-100, 100 when absent.
+const MAX_RESULTS: usize = 100;
+/// Page tokens: opaque to clients; the mock's is the hex of the offset of the next item.
+const PAGE_TOKEN: OffsetToken = OffsetToken("offset:");
 /// `secondsToLive` of tokens and API keys: 1..30 days.
 const MAX_SECONDS_TO_LIVE: i64 = 2_592_000;
 
@@ -63,13 +63,7 @@ pub fn routes() -> Router<Arc<AmgState>> {
         )
         .route("/workspaces/{id}/apikeys", post(create_api_key))
         .route("/workspaces/{id}/apikeys/{name}", delete(delete_api_key))
-        // The ARN arrives percent-encoded as one path segment (`%3A`, `%2F`); axum decodes it.
-        .route(
-            "/tags/{resource_arn}",
-            post(tag_resource)
-                .get(list_tags_for_resource)
-                .delete(untag_resource),
-        )
+        .route("/tags/{resource_arn}", restjson::tag_routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
 }
@@ -83,6 +77,31 @@ async fn unknown_operation() -> AmgError {
     AmgError::UnknownOperation
 }
 
+/// The front end of the control plane: SigV4 service `grafana`, this endpoint's region.
+impl restjson::Service for AmgState {
+    type Error = AmgError;
+
+    fn front_end(&self) -> FrontEnd<'_> {
+        FrontEnd {
+            service: "grafana",
+            region: &self.region,
+            identities: &self.identities,
+            clock: &self.clock,
+            max_skew: self.settings.max_skew,
+            max_body: MAX_BODY,
+        }
+    }
+}
+
+/// Workspaces carry the tags: `arn:aws:grafana:<region>:<account>:/workspaces/<id>`.
+impl restjson::Tagging for AmgState {
+    fn with_tags<R>(&self, arn: &str, f: impl FnOnce(&mut Tags) -> R) -> Result<R, AmgError> {
+        let id = workspace_of_arn(self, arn)?;
+        self.with_workspace(&id, |w| f(&mut w.tags))
+            .ok_or_else(|| AmgError::workspace_not_found(&id))
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Workspaces
 
@@ -94,7 +113,7 @@ async fn describe_workspace(
     req: Request,
 ) -> Result<Response, AmgError> {
     authorize(
-        &st,
+        &*st,
         req,
         "grafana:DescribeWorkspace",
         &workspace_arn(&st.region, &id),
@@ -104,7 +123,7 @@ async fn describe_workspace(
     let ws = st
         .with_workspace(&id, |w| description_json(w))
         .ok_or_else(|| AmgError::workspace_not_found(&id))?;
-    Ok(json_response(json!({ "workspace": ws })))
+    Ok(restjson::ok(json!({ "workspace": ws })))
 }
 
 /// `GET /workspaces?maxResults(1-100)&nextToken` -> `{workspaces: [summary], nextToken?}`.
@@ -116,15 +135,14 @@ async fn list_workspaces(
 ) -> Result<Response, AmgError> {
     // [inferred] resource of a list action: every workspace of the account and region.
     let resource = workspace_arn(&st.region, "*");
-    let call = authorize(&st, req, "grafana:ListWorkspaces", &resource).await?;
-    let paging = Paging::from_query(&call.parts)?;
+    let call = authorize(&*st, req, "grafana:ListWorkspaces", &resource).await?;
+    let paging = call.query().offset_page(MAX_RESULTS, PAGE_TOKEN)?;
     let all = st.list_workspaces(summary_json);
     let (page, next) = paging.apply(all);
-    let mut out = json!({ "workspaces": page });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(json_response(out))
+    Ok(restjson::ok(with_next_token(
+        json!({ "workspaces": page }),
+        next,
+    )))
 }
 
 /// `GET /workspaces/{id}/authentication` -> `{authentication: {providers, saml?, awsSso?}}`.
@@ -134,7 +152,7 @@ async fn describe_workspace_authentication(
     req: Request,
 ) -> Result<Response, AmgError> {
     authorize(
-        &st,
+        &*st,
         req,
         "grafana:DescribeWorkspaceAuthentication",
         &workspace_arn(&st.region, &id),
@@ -160,7 +178,7 @@ async fn describe_workspace_authentication(
             v
         })
         .ok_or_else(|| AmgError::workspace_not_found(&id))?;
-    Ok(json_response(json!({ "authentication": auth })))
+    Ok(restjson::ok(json!({ "authentication": auth })))
 }
 
 /// `GET /workspaces/{id}/permissions?userType&userId&groupId&maxResults&nextToken` ->
@@ -171,17 +189,16 @@ async fn list_permissions(
     req: Request,
 ) -> Result<Response, AmgError> {
     let call = authorize(
-        &st,
+        &*st,
         req,
         "grafana:ListPermissions",
         &workspace_arn(&st.region, &id),
     )
     .await?;
     check_workspace_id(&id)?;
-    let paging = Paging::from_query(&call.parts)?;
-    let query = query_pairs(&call.parts);
-    let param = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let user_type = match param("userType").as_deref() {
+    let paging = call.query().offset_page(MAX_RESULTS, PAGE_TOKEN)?;
+    let query = call.query();
+    let user_type = match query.get("userType") {
         None => None,
         Some("SSO_USER") => Some(UserType::SsoUser),
         Some("SSO_GROUP") => Some(UserType::SsoGroup),
@@ -193,21 +210,17 @@ async fn list_permissions(
             )]));
         }
     };
-    let (user_id, group_id) = (param("userId"), param("groupId"));
+    let (user_id, group_id) = (query.get("userId"), query.get("groupId"));
     let all = st
         .with_workspace(&id, |w| {
             w.permissions
                 .iter()
                 .filter(|p| user_type.is_none_or(|t| p.user_type == t))
                 .filter(|p| {
-                    user_id
-                        .as_deref()
-                        .is_none_or(|u| p.user_type == UserType::SsoUser && p.user_id == u)
+                    user_id.is_none_or(|u| p.user_type == UserType::SsoUser && p.user_id == u)
                 })
                 .filter(|p| {
-                    group_id
-                        .as_deref()
-                        .is_none_or(|g| p.user_type == UserType::SsoGroup && p.user_id == g)
+                    group_id.is_none_or(|g| p.user_type == UserType::SsoGroup && p.user_id == g)
                 })
                 .map(|p| {
                     json!({
@@ -219,11 +232,10 @@ async fn list_permissions(
         })
         .ok_or_else(|| AmgError::workspace_not_found(&id))?;
     let (page, next) = paging.apply(all);
-    let mut out = json!({ "permissions": page });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(json_response(out))
+    Ok(restjson::ok(with_next_token(
+        json!({ "permissions": page }),
+        next,
+    )))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -244,13 +256,13 @@ async fn create_service_account(
     req: Request,
 ) -> Result<Response, AmgError> {
     let call = authorize(
-        &st,
+        &*st,
         req,
         "grafana:CreateWorkspaceServiceAccount",
         &workspace_arn(&st.region, &id),
     )
     .await?;
-    let input: CreateServiceAccountInput = parse_json(&call.body)?;
+    let input: CreateServiceAccountInput = restjson::parse_json(&call.body)?;
     let mut bad = workspace_id_violations(&id);
     let name = required(&mut bad, "name", input.name);
     if let Some(n) = &name {
@@ -267,9 +279,7 @@ async fn create_service_account(
         }
         parsed
     });
-    if !bad.is_empty() {
-        return Err(AmgError::validation(bad));
-    }
+    ValidationException::check(bad)?;
     let (name, role) = (name.expect("validated"), role.expect("validated"));
     let max = st.settings.max_service_accounts;
     let out = st
@@ -278,11 +288,11 @@ async fn create_service_account(
             check_service_accounts_supported(w)?;
             if w.service_accounts.iter().any(|s| s.name == name) {
                 // [inferred] Grafana refuses a second service account with the same name.
-                return Err(AmgError::Conflict {
-                    message: format!("A service account with the name {name} already exists."),
-                    resource_id: name.clone(),
-                    resource_type: resource_type::SERVICE_ACCOUNT,
-                });
+                return Err(AmgError::Conflict(ResourceError::new(
+                    format!("A service account with the name {name} already exists."),
+                    name.clone(),
+                    resource_type::SERVICE_ACCOUNT,
+                )));
             }
             if w.service_accounts.len() >= max {
                 return Err(AmgError::ServiceQuotaExceeded {
@@ -304,7 +314,7 @@ async fn create_service_account(
             }))
         })
         .ok_or_else(|| AmgError::workspace_not_found(&id))??;
-    Ok(json_response(out))
+    Ok(restjson::ok(out))
 }
 
 /// `GET /workspaces/{id}/serviceaccounts` -> `{serviceAccounts: [{id, name, isDisabled,
@@ -315,14 +325,14 @@ async fn list_service_accounts(
     req: Request,
 ) -> Result<Response, AmgError> {
     let call = authorize(
-        &st,
+        &*st,
         req,
         "grafana:ListWorkspaceServiceAccounts",
         &workspace_arn(&st.region, &id),
     )
     .await?;
     check_workspace_id(&id)?;
-    let paging = Paging::from_query(&call.parts)?;
+    let paging = call.query().offset_page(MAX_RESULTS, PAGE_TOKEN)?;
     let all = st
         .with_workspace(&id, |w| {
             check_serving(w)?;
@@ -343,11 +353,10 @@ async fn list_service_accounts(
         })
         .ok_or_else(|| AmgError::workspace_not_found(&id))??;
     let (page, next) = paging.apply(all);
-    let mut out = json!({ "serviceAccounts": page, "workspaceId": id });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(json_response(out))
+    Ok(restjson::ok(with_next_token(
+        json!({ "serviceAccounts": page, "workspaceId": id }),
+        next,
+    )))
 }
 
 /// `DELETE /workspaces/{id}/serviceaccounts/{sa}` -> `{serviceAccountId, workspaceId}`;
@@ -358,7 +367,7 @@ async fn delete_service_account(
     req: Request,
 ) -> Result<Response, AmgError> {
     authorize(
-        &st,
+        &*st,
         req,
         "grafana:DeleteWorkspaceServiceAccount",
         &workspace_arn(&st.region, &id),
@@ -375,7 +384,7 @@ async fn delete_service_account(
         Ok(())
     })
     .ok_or_else(|| AmgError::workspace_not_found(&id))??;
-    Ok(json_response(
+    Ok(restjson::ok(
         json!({ "serviceAccountId": sa, "workspaceId": id }),
     ))
 }
@@ -396,13 +405,13 @@ async fn create_service_account_token(
     req: Request,
 ) -> Result<Response, AmgError> {
     let call = authorize(
-        &st,
+        &*st,
         req,
         "grafana:CreateWorkspaceServiceAccountToken",
         &workspace_arn(&st.region, &id),
     )
     .await?;
-    let input: CreateTokenInput = parse_json(&call.body)?;
+    let input: CreateTokenInput = restjson::parse_json(&call.body)?;
     let mut bad = workspace_id_violations(&id);
     let name = required(&mut bad, "name", input.name);
     if let Some(n) = &name {
@@ -412,9 +421,7 @@ async fn create_service_account_token(
     if let Some(t) = ttl {
         check_seconds_to_live(&mut bad, t);
     }
-    if !bad.is_empty() {
-        return Err(AmgError::validation(bad));
-    }
+    ValidationException::check(bad)?;
     let (name, ttl) = (name.expect("validated"), ttl.expect("validated"));
     let now = st.clock.now();
     let max = st.settings.max_tokens_per_service_account;
@@ -428,13 +435,13 @@ async fn create_service_account_token(
                 .ok_or_else(|| AmgError::not_found(resource_type::SERVICE_ACCOUNT, &sa))?;
             if account.tokens.iter().any(|t| t.name == name) {
                 // [inferred] Grafana: token names are unique per service account.
-                return Err(AmgError::Conflict {
-                    message: format!(
+                return Err(AmgError::Conflict(ResourceError::new(
+                    format!(
                         "A token with the name {name} already exists for service account {sa}."
                     ),
-                    resource_id: name.clone(),
-                    resource_type: resource_type::SERVICE_ACCOUNT_TOKEN,
-                });
+                    name.clone(),
+                    resource_type::SERVICE_ACCOUNT_TOKEN,
+                )));
             }
             if account.tokens.len() >= max {
                 // Expired tokens count until deleted (AWS user guide).
@@ -457,7 +464,7 @@ async fn create_service_account_token(
             }))
         })
         .ok_or_else(|| AmgError::workspace_not_found(&id))??;
-    Ok(json_response(out))
+    Ok(restjson::ok(out))
 }
 
 /// `GET /workspaces/{id}/serviceaccounts/{sa}/tokens` -> `{serviceAccountTokens: [{id,
@@ -468,14 +475,14 @@ async fn list_service_account_tokens(
     req: Request,
 ) -> Result<Response, AmgError> {
     let call = authorize(
-        &st,
+        &*st,
         req,
         "grafana:ListWorkspaceServiceAccountTokens",
         &workspace_arn(&st.region, &id),
     )
     .await?;
     check_workspace_id(&id)?;
-    let paging = Paging::from_query(&call.parts)?;
+    let paging = call.query().offset_page(MAX_RESULTS, PAGE_TOKEN)?;
     let all = st
         .with_workspace(&id, |w| {
             check_serving(w)?;
@@ -503,15 +510,14 @@ async fn list_service_account_tokens(
         })
         .ok_or_else(|| AmgError::workspace_not_found(&id))??;
     let (page, next) = paging.apply(all);
-    let mut out = json!({
-        "serviceAccountTokens": page,
-        "serviceAccountId": sa,
-        "workspaceId": id,
-    });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(json_response(out))
+    Ok(restjson::ok(with_next_token(
+        json!({
+            "serviceAccountTokens": page,
+            "serviceAccountId": sa,
+            "workspaceId": id,
+        }),
+        next,
+    )))
 }
 
 /// `DELETE /workspaces/{id}/serviceaccounts/{sa}/tokens/{token}` ->
@@ -522,7 +528,7 @@ async fn delete_service_account_token(
     req: Request,
 ) -> Result<Response, AmgError> {
     authorize(
-        &st,
+        &*st,
         req,
         "grafana:DeleteWorkspaceServiceAccountToken",
         &workspace_arn(&st.region, &id),
@@ -545,7 +551,7 @@ async fn delete_service_account_token(
         Ok(())
     })
     .ok_or_else(|| AmgError::workspace_not_found(&id))??;
-    Ok(json_response(json!({
+    Ok(restjson::ok(json!({
         "tokenId": token_id,
         "serviceAccountId": sa,
         "workspaceId": id,
@@ -585,13 +591,13 @@ async fn create_api_key(
     req: Request,
 ) -> Result<Response, AmgError> {
     let call = authorize(
-        &st,
+        &*st,
         req,
         "grafana:CreateWorkspaceApiKey",
         &workspace_arn(&st.region, &id),
     )
     .await?;
-    let input: CreateApiKeyInput = parse_json(&call.body)?;
+    let input: CreateApiKeyInput = restjson::parse_json(&call.body)?;
     let mut bad = workspace_id_violations(&id);
     let name = required(&mut bad, "keyName", input.key_name);
     if let Some(n) = &name {
@@ -613,9 +619,7 @@ async fn create_api_key(
     if let Some(t) = ttl {
         check_seconds_to_live(&mut bad, t);
     }
-    if !bad.is_empty() {
-        return Err(AmgError::validation(bad));
-    }
+    ValidationException::check(bad)?;
     let (name, role, ttl) = (
         name.expect("validated"),
         role.expect("validated"),
@@ -627,11 +631,11 @@ async fn create_api_key(
             check_serving(w)?;
             refuse_api_keys_on_12(w)?;
             if w.api_keys.iter().any(|k| k.name == name) {
-                return Err(AmgError::Conflict {
-                    message: format!("An API key with the name {name} already exists."),
-                    resource_id: name.clone(),
-                    resource_type: resource_type::API_KEY,
-                });
+                return Err(AmgError::Conflict(ResourceError::new(
+                    format!("An API key with the name {name} already exists."),
+                    name.clone(),
+                    resource_type::API_KEY,
+                )));
             }
             let key = token::new_api_key(&name);
             w.api_keys.push(super::state::ApiKey {
@@ -645,7 +649,7 @@ async fn create_api_key(
             Ok(json!({ "keyName": name, "key": key, "workspaceId": w.id }))
         })
         .ok_or_else(|| AmgError::workspace_not_found(&id))??;
-    Ok(json_response(out))
+    Ok(restjson::ok(out))
 }
 
 /// `DELETE /workspaces/{id}/apikeys/{keyName}` -> `{keyName, workspaceId}`.
@@ -655,7 +659,7 @@ async fn delete_api_key(
     req: Request,
 ) -> Result<Response, AmgError> {
     authorize(
-        &st,
+        &*st,
         req,
         "grafana:DeleteWorkspaceApiKey",
         &workspace_arn(&st.region, &id),
@@ -663,9 +667,7 @@ async fn delete_api_key(
     .await?;
     let mut bad = workspace_id_violations(&id);
     check_length(&mut bad, "keyName", &name, 1, 100);
-    if !bad.is_empty() {
-        return Err(AmgError::validation(bad));
-    }
+    ValidationException::check(bad)?;
     st.with_workspace(&id, |w| {
         check_serving(w)?;
         refuse_api_keys_on_12(w)?;
@@ -677,146 +679,11 @@ async fn delete_api_key(
         Ok(())
     })
     .ok_or_else(|| AmgError::workspace_not_found(&id))??;
-    Ok(json_response(json!({ "keyName": name, "workspaceId": id })))
-}
-
-// ---------------------------------------------------------------------------------------
-// Tags
-
-#[derive(Deserialize, Default)]
-struct TagResourceInput {
-    tags: Option<BTreeMap<String, String>>,
-}
-
-/// `POST /tags/{resourceArn}` `{tags}` -> 200 `{}`; tags merge into the existing ones.
-async fn tag_resource(
-    State(st): State<Arc<AmgState>>,
-    Path(resource_arn): Path<String>,
-    req: Request,
-) -> Result<Response, AmgError> {
-    let call = authorize(&st, req, "grafana:TagResource", &resource_arn).await?;
-    let id = workspace_of_arn(&st, &resource_arn)?;
-    let input: TagResourceInput = parse_json(&call.body)?;
-    let Some(tags) = input.tags else {
-        return Err(AmgError::validation(vec![FieldViolation::new(
-            "tags",
-            "null",
-            "Member must not be null",
-        )]));
-    };
-    let mut bad = Vec::new();
-    check_tags(&mut bad, &tags);
-    if !bad.is_empty() {
-        return Err(AmgError::validation(bad));
-    }
-    st.with_workspace(&id, |w| {
-        let mut merged = w.tags.clone();
-        merged.extend(tags);
-        if merged.len() > MAX_TAGS {
-            return Err(AmgError::validation(vec![FieldViolation::new(
-                "tags",
-                &merged.len().to_string(),
-                "Member must have length less than or equal to 50",
-            )]));
-        }
-        w.tags = merged;
-        Ok(())
-    })
-    .ok_or_else(|| AmgError::workspace_not_found(&id))??;
-    Ok(json_response(json!({})))
-}
-
-/// `DELETE /tags/{resourceArn}?tagKeys=a&tagKeys=b` -> 200 `{}`.
-async fn untag_resource(
-    State(st): State<Arc<AmgState>>,
-    Path(resource_arn): Path<String>,
-    req: Request,
-) -> Result<Response, AmgError> {
-    let call = authorize(&st, req, "grafana:UntagResource", &resource_arn).await?;
-    let id = workspace_of_arn(&st, &resource_arn)?;
-    let keys: Vec<String> = query_pairs(&call.parts)
-        .into_iter()
-        .filter(|(k, _)| k == "tagKeys")
-        .map(|(_, v)| v)
-        .collect();
-    let mut bad = Vec::new();
-    if keys.is_empty() {
-        bad.push(FieldViolation::new(
-            "tagKeys",
-            "null",
-            "Member must not be null",
-        ));
-    }
-    for k in &keys {
-        check_length(&mut bad, "tagKeys", k, 1, 128);
-    }
-    if !bad.is_empty() {
-        return Err(AmgError::validation(bad));
-    }
-    st.with_workspace(&id, |w| {
-        for k in &keys {
-            w.tags.remove(k);
-        }
-    })
-    .ok_or_else(|| AmgError::workspace_not_found(&id))?;
-    Ok(json_response(json!({})))
-}
-
-/// `GET /tags/{resourceArn}` -> 200 `{tags}`.
-async fn list_tags_for_resource(
-    State(st): State<Arc<AmgState>>,
-    Path(resource_arn): Path<String>,
-    req: Request,
-) -> Result<Response, AmgError> {
-    authorize(&st, req, "grafana:ListTagsForResource", &resource_arn).await?;
-    let id = workspace_of_arn(&st, &resource_arn)?;
-    let tags = st
-        .with_workspace(&id, |w| w.tags.clone())
-        .ok_or_else(|| AmgError::workspace_not_found(&id))?;
-    Ok(json_response(json!({ "tags": tags })))
+    Ok(restjson::ok(json!({ "keyName": name, "workspaceId": id })))
 }
 
 // ---------------------------------------------------------------------------------------
 // Shared steps
-
-/// A request that passed SigV4 and IAM.
-struct Call {
-    parts: Parts,
-    body: Bytes,
-    #[allow(dead_code)] // kept for evidence in future operations
-    caller: Identity,
-}
-
-/// SigV4 (service `grafana`, this endpoint's region), then the IAM action on `resource`.
-async fn authorize(
-    st: &AmgState,
-    req: Request,
-    action: &str,
-    resource: &str,
-) -> Result<Call, AmgError> {
-    let (parts, body, caller) = sigv4::read_verified(
-        req,
-        "grafana",
-        &st.region,
-        &st.identities,
-        &st.clock,
-        st.settings.max_skew,
-        MAX_BODY,
-    )
-    .await?;
-    if !caller.allows(action) {
-        return Err(AmgError::AccessDenied {
-            arn: caller.arn,
-            action: action.to_string(),
-            resource: resource.to_string(),
-        });
-    }
-    Ok(Call {
-        parts,
-        body,
-        caller,
-    })
-}
 
 /// SA and token operations need the workspace's Grafana running; a workspace that is
 /// being created, deleted or has failed refuses them with a ConflictException [inferred].
@@ -824,15 +691,15 @@ fn check_serving(w: &Workspace) -> Result<(), AmgError> {
     if w.status.serves_grafana() {
         return Ok(());
     }
-    Err(AmgError::Conflict {
-        message: format!(
+    Err(AmgError::Conflict(ResourceError::new(
+        format!(
             "Workspace {} is in {} state and cannot be modified.",
             w.id,
             w.status.as_str()
         ),
-        resource_id: w.id.clone(),
-        resource_type: resource_type::WORKSPACE,
-    })
+        w.id.clone(),
+        resource_type::WORKSPACE,
+    )))
 }
 
 /// Service accounts need Grafana 9 or later [inferred refusal].
@@ -863,37 +730,8 @@ fn workspace_id_violations(id: &str) -> Vec<FieldViolation> {
     }
 }
 
-fn check_workspace_id(id: &str) -> Result<(), AmgError> {
-    let bad = workspace_id_violations(id);
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(AmgError::validation(bad))
-    }
-}
-
-fn required<T>(bad: &mut Vec<FieldViolation>, name: &str, v: Option<T>) -> Option<T> {
-    if v.is_none() {
-        bad.push(FieldViolation::new(name, "null", "Member must not be null"));
-    }
-    v
-}
-
-fn check_length(bad: &mut Vec<FieldViolation>, name: &str, value: &str, min: usize, max: usize) {
-    let n = value.chars().count();
-    if n < min {
-        bad.push(FieldViolation::new(
-            name,
-            value,
-            &format!("Member must have length greater than or equal to {min}"),
-        ));
-    } else if n > max {
-        bad.push(FieldViolation::new(
-            name,
-            value,
-            &format!("Member must have length less than or equal to {max}"),
-        ));
-    }
+fn check_workspace_id(id: &str) -> Result<(), ValidationException> {
+    ValidationException::check(workspace_id_violations(id))
 }
 
 /// `secondsToLive` is 1..2592000 (30 days); 0 is invalid here, unlike Grafana's own API
@@ -914,154 +752,24 @@ fn check_seconds_to_live(bad: &mut Vec<FieldViolation>, v: i64) {
     }
 }
 
-/// At most 50 tags; keys 1-128 characters, values 0-256.
-fn check_tags(bad: &mut Vec<FieldViolation>, tags: &BTreeMap<String, String>) {
-    if tags.len() > MAX_TAGS {
-        bad.push(FieldViolation::new(
-            "tags",
-            &tags.len().to_string(),
-            "Member must have length less than or equal to 50",
-        ));
-    }
-    for (k, v) in tags {
-        if !(1..=128).contains(&k.chars().count()) {
-            bad.push(FieldViolation::new(
-                "tags",
-                k,
-                "Map keys must satisfy constraint: [Member must have length less than or equal to 128, \
-                 Member must have length greater than or equal to 1]",
-            ));
-        }
-        if v.chars().count() > 256 {
-            bad.push(FieldViolation::new(
-                "tags",
-                v,
-                "Map value must satisfy constraint: [Member must have length less than or equal to 256]",
-            ));
-        }
-    }
-}
-
 /// The workspace id a tagging ARN names: `arn:aws:grafana:<region>:<account>:/workspaces/<id>`.
 /// Not an AMG ARN: ValidationException; another region, account or no such workspace:
 /// ResourceNotFound.
 fn workspace_of_arn(st: &AmgState, arn: &str) -> Result<String, AmgError> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let well_formed = matches!(parts.as_slice(),
-        ["arn", partition, "grafana", region, account, resource]
-            if partition.starts_with("aws") && !region.is_empty()
-                && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
-                && resource.starts_with('/'));
-    if !well_formed {
-        // [inferred] pattern text.
-        return Err(AmgError::validation(vec![FieldViolation::new(
-            "resourceArn",
-            arn,
-            "Member must satisfy regular expression pattern: arn:aws[-a-z]*:grafana:[-a-z0-9]+:[0-9]{12}:/workspaces/g-[0-9a-f]{10}",
-        )]));
-    }
-    let (region, account, resource) = (parts[3], parts[4], parts[5]);
-    let Some(id) = resource.strip_prefix("/workspaces/") else {
-        return Err(AmgError::ResourceNotFound {
-            message: format!("Resource {arn} not found."),
-            resource_id: arn.to_string(),
-            resource_type: resource_type::WORKSPACE,
-        });
+    // [inferred] pattern text.
+    let pattern = "arn:aws[-a-z]*:grafana:[-a-z0-9]+:[0-9]{12}:/workspaces/g-[0-9a-f]{10}";
+    let parsed = Arn::checked(arn, "grafana", |r| r.starts_with('/'), pattern)?;
+    let Some(id) = parsed.resource.strip_prefix("/workspaces/") else {
+        return Err(AmgError::ResourceNotFound(ResourceError::new(
+            format!("Resource {arn} not found."),
+            arn.to_string(),
+            resource_type::WORKSPACE,
+        )));
     };
-    if region != st.region || account != MOCK_ACCOUNT || st.with_workspace(id, |_| ()).is_none() {
+    if !parsed.is_here(&st.region) || st.with_workspace(id, |_| ()).is_none() {
         return Err(AmgError::workspace_not_found(id));
     }
     Ok(id.to_string())
-}
-
-/// An empty body is an empty input; anything else must be the operation's JSON.
-fn parse_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, AmgError> {
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| AmgError::Validation {
-        // [inferred] wording.
-        message: format!("Could not parse request body: {e}"),
-        reason: ValidationReason::CannotParse,
-        fields: Vec::new(),
-    })
-}
-
-fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
-    parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
-}
-
-/// `maxResults` (1-100) and `nextToken` of the list operations. The token is opaque to
-/// clients; the mock's is the hex of the offset of the next item.
-struct Paging {
-    max: usize,
-    offset: usize,
-}
-
-impl Paging {
-    fn from_query(parts: &Parts) -> Result<Self, AmgError> {
-        let query = query_pairs(parts);
-        let param = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-        let mut bad = Vec::new();
-        let max = match param("maxResults") {
-            None => 100,
-            Some(raw) => match raw.parse::<i64>() {
-                Ok(n) if (1..=100).contains(&n) => n as usize,
-                Ok(n) => {
-                    let constraint = if n < 1 {
-                        "Member must have value greater than or equal to 1"
-                    } else {
-                        "Member must have value less than or equal to 100"
-                    };
-                    bad.push(FieldViolation::new("maxResults", raw, constraint));
-                    0
-                }
-                Err(_) => {
-                    bad.push(FieldViolation::new(
-                        "maxResults",
-                        raw,
-                        "Member must be an integer",
-                    ));
-                    0
-                }
-            },
-        };
-        let offset = match param("nextToken") {
-            None => 0,
-            Some(t) => match hex::decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-            {
-                Some(n) => n,
-                None => {
-                    bad.push(FieldViolation::new(
-                        "nextToken",
-                        t,
-                        "Member must be a token from a previous response",
-                    ));
-                    0
-                }
-            },
-        };
-        if bad.is_empty() {
-            Ok(Self { max, offset })
-        } else {
-            Err(AmgError::validation(bad))
-        }
-    }
-
-    fn apply(&self, all: Vec<Value>) -> (Vec<Value>, Option<String>) {
-        let total = all.len();
-        let page: Vec<Value> = all.into_iter().skip(self.offset).take(self.max).collect();
-        let end = self.offset + page.len();
-        let next = (end < total).then(|| hex::encode(format!("offset:{end}")));
-        (page, next)
-    }
 }
 
 /// `WorkspaceSummary`: no dataSources, workspaceRoleArn, permissionType or
@@ -1103,37 +811,21 @@ fn description_json(w: &Workspace) -> Value {
     v
 }
 
-fn json_response(body: Value) -> Response {
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut().insert("x-amzn-requestid", request_id());
-    resp
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::amg::state::{AmgSettings, Authentication, WorkspaceStatus};
-    use crate::clock::Clock;
-    use crate::identity::Identities;
+    use crate::identity::Identity;
+    use crate::restjson::testing::{self, Answer, REGION};
 
     use axum::body::Body;
-    use tower::ServiceExt;
 
     const WS: &str = "g-0123456789";
 
     fn state() -> (Arc<AmgState>, Identity) {
-        let (ids, user) = Identities::with_default_user();
-        let st = AmgState::new(
-            "us-east-1",
-            AmgSettings::default(),
-            Arc::new(ids),
-            Arc::new(Clock::default()),
-        );
-        let mut ws = Workspace::new(WS.to_string(), "us-east-1", "10.4", st.clock.now());
+        let (ids, user, clock) = testing::principal();
+        let st = AmgState::new(REGION, AmgSettings::default(), ids, clock);
+        let mut ws = Workspace::new(WS.to_string(), REGION, "10.4", st.clock.now());
         ws.data_sources = vec!["PROMETHEUS".into()];
         ws.workspace_role_arn = Some("arn:aws:iam::111122223333:role/r".into());
         st.insert_workspace(ws);
@@ -1141,29 +833,13 @@ mod tests {
     }
 
     fn signed(user: &Identity, method: &str, path: &str, body: &str) -> http::Request<Body> {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(format!("http://grafana.local{path}"))
-            .body(body.as_bytes().to_vec())
-            .unwrap();
-        sigv4::sign_as_client(
-            &mut req,
-            user,
-            "us-east-1",
-            "grafana",
-            std::time::SystemTime::now(),
-        )
-        .unwrap();
-        req.map(Body::from)
+        testing::signed(user, "grafana", method, path, body)
     }
 
+    /// Status as a number, body as JSON.
     async fn call(st: &Arc<AmgState>, req: http::Request<Body>) -> (u16, Value) {
-        let resp = router(st.clone()).oneshot(req).await.unwrap();
-        let status = resp.status().as_u16();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+        let answer = Answer::send(router(st.clone()), req).await;
+        (answer.status.as_u16(), answer.json())
     }
 
     #[tokio::test]

@@ -17,25 +17,24 @@ use std::time::UNIX_EPOCH;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header, request::Parts};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::Response;
 use axum::routing::{get, post};
-use bytes::Bytes;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::error::{
-    AmpError, FieldViolation, ValidationReason, WORKSPACE_RESOURCE_TYPE, request_id,
-};
+use super::error::{AmpError, FieldViolation, WORKSPACE_RESOURCE_TYPE};
 use super::{AmpState, Workspace, WorkspaceStatus};
 use crate::identity::MOCK_ACCOUNT;
-use crate::sigv4;
+use crate::restjson::{
+    self, Arn, FrontEnd, ResourceError, Tags, ValidationException, authorize, check_length,
+    check_tags, json_response,
+};
 
 /// Control-plane bodies are small JSON documents.
 const MAX_BODY: usize = 1 << 20;
-const MAX_TAGS: usize = 50;
 const DEFAULT_MAX_RESULTS: usize = 100;
+const MAX_MAX_RESULTS: usize = 1000;
 
 pub fn router() -> Router<Arc<AmpState>> {
     Router::new()
@@ -44,13 +43,32 @@ pub fn router() -> Router<Arc<AmpState>> {
             "/workspaces/{id}",
             get(describe_workspace).delete(delete_workspace),
         )
-        // The ARN arrives percent-encoded as one path segment (`%3A`, `%2F`); axum decodes it.
-        .route(
-            "/tags/{resource_arn}",
-            post(tag_resource)
-                .get(list_tags_for_resource)
-                .delete(untag_resource),
-        )
+        .route("/tags/{resource_arn}", restjson::tag_routes())
+}
+
+/// The front end of the control plane: SigV4 service `aps`, this endpoint's region.
+impl restjson::Service for AmpState {
+    type Error = AmpError;
+
+    fn front_end(&self) -> FrontEnd<'_> {
+        FrontEnd {
+            service: "aps",
+            region: &self.region,
+            identities: &self.identities,
+            clock: &self.clock,
+            max_skew: self.settings.max_skew,
+            max_body: MAX_BODY,
+        }
+    }
+}
+
+/// Workspaces carry the tags; their ARNs are `arn:aws:aps:<region>:<account>:workspace/<id>`.
+impl restjson::Tagging for AmpState {
+    fn with_tags<R>(&self, arn: &str, f: impl FnOnce(&mut Tags) -> R) -> Result<R, AmpError> {
+        let id = workspace_of_arn(self, arn)?;
+        self.with_workspace(&id, |w| f(&mut w.tags))
+            .ok_or_else(|| AmpError::workspace_not_found(&id))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -72,13 +90,13 @@ async fn create_workspace(
     req: Request,
 ) -> Result<Response, AmpError> {
     let call = authorize(
-        &st,
+        &*st,
         req,
         "aps:CreateWorkspace",
         &format!("{}/*", workspace_arn_prefix(&st)),
     )
     .await?;
-    let input: CreateWorkspaceInput = parse_json(&call.body)?;
+    let input: CreateWorkspaceInput = restjson::parse_json(&call.body)?;
     let mut bad = Vec::new();
     if let Some(alias) = &input.alias {
         check_length(&mut bad, "alias", alias, 1, 100);
@@ -88,9 +106,7 @@ async fn create_workspace(
     }
     let tags = input.tags.unwrap_or_default();
     check_tags(&mut bad, &tags);
-    if !bad.is_empty() {
-        return Err(AmpError::validation(bad));
-    }
+    ValidationException::check(bad)?;
 
     let now = st.clock.now();
     let id = format!("ws-{}", uuid::Uuid::new_v4());
@@ -112,7 +128,7 @@ async fn describe_workspace(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, AmpError> {
-    let call = authorize(&st, req, "aps:DescribeWorkspace", &workspace_arn(&st, &id)).await?;
+    let call = authorize(&*st, req, "aps:DescribeWorkspace", &workspace_arn(&st, &id)).await?;
     check_workspace_id(&id)?;
     // The mock serves the data plane on the same listener, so the endpoint points back
     // at whatever host the client reached (plain http on loopback).
@@ -124,80 +140,29 @@ async fn describe_workspace(
             v
         })
         .ok_or_else(|| AmpError::workspace_not_found(&id))?;
-    Ok(json_response(StatusCode::OK, json!({ "workspace": ws })))
+    Ok(restjson::ok(json!({ "workspace": ws })))
 }
 
 /// `GET /workspaces?alias=&maxResults=&nextToken=` -> `{workspaces: [summary], nextToken?}`.
-/// `alias` matches as a prefix (model docs). Summaries carry no prometheusEndpoint.
+/// `alias` matches as a prefix (model docs). Summaries carry no prometheusEndpoint. The
+/// page token is the hex of the last id returned.
 async fn list_workspaces(
     State(st): State<Arc<AmpState>>,
     req: Request,
 ) -> Result<Response, AmpError> {
     // [inferred] resource of a list action: the account-and-region wildcard.
     let resource = format!("arn:aws:aps:{}:{MOCK_ACCOUNT}:*", st.region);
-    let call = authorize(&st, req, "aps:ListWorkspaces", &resource).await?;
-    let query = query_pairs(&call.parts);
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-
+    let call = authorize(&*st, req, "aps:ListWorkspaces", &resource).await?;
+    let query = call.query();
+    let alias = query.get("alias");
     let mut bad = Vec::new();
-    if let Some(alias) = param("alias") {
+    if let Some(alias) = alias {
         check_length(&mut bad, "alias", alias, 1, 100);
     }
-    let max_results = match param("maxResults") {
-        None => DEFAULT_MAX_RESULTS,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n < 1 => {
-                bad.push(FieldViolation::new(
-                    "maxResults",
-                    raw,
-                    "Member must have value greater than or equal to 1",
-                ));
-                0
-            }
-            Ok(n) if n > 1000 => {
-                bad.push(FieldViolation::new(
-                    "maxResults",
-                    raw,
-                    "Member must have value less than or equal to 1000",
-                ));
-                0
-            }
-            Ok(n) => n as usize,
-            Err(_) => {
-                // [inferred] AWS may answer a non-number with a SerializationException.
-                bad.push(FieldViolation::new(
-                    "maxResults",
-                    raw,
-                    "Member must be an integer",
-                ));
-                0
-            }
-        },
-    };
-    let after = match param("nextToken") {
-        None => None,
-        Some(token) => match decode_token(token) {
-            Some(id) => Some(id),
-            None => {
-                bad.push(FieldViolation::new(
-                    "nextToken",
-                    token,
-                    "Member must be a token from a previous response",
-                ));
-                None
-            }
-        },
-    };
-    if !bad.is_empty() {
-        return Err(AmpError::validation(bad));
-    }
+    let max_results = query.max_results(&mut bad, DEFAULT_MAX_RESULTS, MAX_MAX_RESULTS);
+    let after = query.next_token(&mut bad, restjson::decode_token);
+    ValidationException::check(bad)?;
 
-    let alias = param("alias");
     let matching: Vec<(String, Value)> = st
         .list_workspaces(|w| {
             let keep = alias.is_none_or(|a| w.alias.as_deref().is_some_and(|wa| wa.starts_with(a)));
@@ -209,11 +174,12 @@ async fn list_workspaces(
         .collect();
     let more = matching.len() > max_results;
     let page: Vec<(String, Value)> = matching.into_iter().take(max_results).collect();
-    let mut out = json!({ "workspaces": page.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>() });
-    if more && let Some((last, _)) = page.last() {
-        out["nextToken"] = json!(encode_token(last));
-    }
-    Ok(json_response(StatusCode::OK, out))
+    let out = json!({ "workspaces": page.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>() });
+    let next = page
+        .last()
+        .filter(|_| more)
+        .map(|(last, _)| restjson::encode_token(last));
+    Ok(restjson::ok(restjson::with_next_token(out, next)))
 }
 
 /// `DELETE /workspaces/{id}?clientToken=` -> 202, no body. The workspace is DELETING,
@@ -223,24 +189,23 @@ async fn delete_workspace(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, AmpError> {
-    let call = authorize(&st, req, "aps:DeleteWorkspace", &workspace_arn(&st, &id)).await?;
+    let call = authorize(&*st, req, "aps:DeleteWorkspace", &workspace_arn(&st, &id)).await?;
     check_workspace_id(&id)?;
-    let query = query_pairs(&call.parts);
-    if let Some((_, token)) = query.iter().find(|(k, _)| k == "clientToken") {
+    if let Some(token) = call.query().get("clientToken") {
         let mut bad = Vec::new();
         check_client_token(&mut bad, token);
-        if !bad.is_empty() {
-            return Err(AmpError::validation(bad));
-        }
+        ValidationException::check(bad)?;
     }
     st.with_workspace(&id, |w| match w.status {
         // [inferred] AMP refuses to delete a workspace that is still being created or is
         // already going away.
-        WorkspaceStatus::Creating | WorkspaceStatus::Deleting => Err(AmpError::Conflict {
-            message: format!("Workspace {} is in {} state.", w.id, w.status.as_str()),
-            resource_id: w.id.clone(),
-            resource_type: WORKSPACE_RESOURCE_TYPE.to_string(),
-        }),
+        WorkspaceStatus::Creating | WorkspaceStatus::Deleting => {
+            Err(AmpError::Conflict(ResourceError::new(
+                format!("Workspace {} is in {} state.", w.id, w.status.as_str()),
+                w.id.clone(),
+                WORKSPACE_RESOURCE_TYPE.to_string(),
+            )))
+        }
         _ => {
             w.status = WorkspaceStatus::Deleting;
             Ok(())
@@ -254,141 +219,11 @@ async fn delete_workspace(
         tokio::time::sleep(delay).await;
         state.remove_workspace(&id);
     });
-    Ok(empty_response(StatusCode::ACCEPTED))
-}
-
-// ---------------------------------------------------------------------------------------
-// Tags
-
-#[derive(Deserialize, Default)]
-struct TagResourceInput {
-    tags: Option<BTreeMap<String, String>>,
-}
-
-/// `POST /tags/{resourceArn}` `{tags}` -> 200 `{}`. Tags merge into the existing ones.
-async fn tag_resource(
-    State(st): State<Arc<AmpState>>,
-    Path(resource_arn): Path<String>,
-    req: Request,
-) -> Result<Response, AmpError> {
-    let call = authorize(&st, req, "aps:TagResource", &resource_arn).await?;
-    let id = workspace_of_arn(&st, &resource_arn)?;
-    let input: TagResourceInput = parse_json(&call.body)?;
-    let Some(tags) = input.tags else {
-        return Err(AmpError::validation(vec![FieldViolation::new(
-            "tags",
-            "null",
-            "Member must not be null",
-        )]));
-    };
-    let mut bad = Vec::new();
-    check_tags(&mut bad, &tags);
-    if !bad.is_empty() {
-        return Err(AmpError::validation(bad));
-    }
-    st.with_workspace(&id, |w| {
-        let mut merged = w.tags.clone();
-        merged.extend(tags);
-        if merged.len() > MAX_TAGS {
-            // [inferred] the 50-tag limit counts the tags the resource would end with.
-            return Err(AmpError::validation(vec![FieldViolation::new(
-                "tags",
-                &merged.len().to_string(),
-                "Member must have length less than or equal to 50",
-            )]));
-        }
-        w.tags = merged;
-        Ok(())
-    })
-    .ok_or_else(|| AmpError::workspace_not_found(&id))??;
-    Ok(json_response(StatusCode::OK, json!({})))
-}
-
-/// `DELETE /tags/{resourceArn}?tagKeys=a&tagKeys=b` -> 200 `{}`.
-async fn untag_resource(
-    State(st): State<Arc<AmpState>>,
-    Path(resource_arn): Path<String>,
-    req: Request,
-) -> Result<Response, AmpError> {
-    let call = authorize(&st, req, "aps:UntagResource", &resource_arn).await?;
-    let id = workspace_of_arn(&st, &resource_arn)?;
-    let keys: Vec<String> = query_pairs(&call.parts)
-        .into_iter()
-        .filter(|(k, _)| k == "tagKeys")
-        .map(|(_, v)| v)
-        .collect();
-    let mut bad = Vec::new();
-    if keys.is_empty() {
-        bad.push(FieldViolation::new(
-            "tagKeys",
-            "null",
-            "Member must not be null",
-        ));
-    }
-    for k in &keys {
-        check_length(&mut bad, "tagKeys", k, 1, 128);
-    }
-    if !bad.is_empty() {
-        return Err(AmpError::validation(bad));
-    }
-    st.with_workspace(&id, |w| {
-        for k in &keys {
-            w.tags.remove(k);
-        }
-    })
-    .ok_or_else(|| AmpError::workspace_not_found(&id))?;
-    Ok(json_response(StatusCode::OK, json!({})))
-}
-
-/// `GET /tags/{resourceArn}` -> 200 `{tags}`.
-async fn list_tags_for_resource(
-    State(st): State<Arc<AmpState>>,
-    Path(resource_arn): Path<String>,
-    req: Request,
-) -> Result<Response, AmpError> {
-    authorize(&st, req, "aps:ListTagsForResource", &resource_arn).await?;
-    let id = workspace_of_arn(&st, &resource_arn)?;
-    let tags = st
-        .with_workspace(&id, |w| w.tags.clone())
-        .ok_or_else(|| AmpError::workspace_not_found(&id))?;
-    Ok(json_response(StatusCode::OK, json!({ "tags": tags })))
+    Ok(restjson::empty_response(StatusCode::ACCEPTED))
 }
 
 // ---------------------------------------------------------------------------------------
 // Shared steps
-
-/// A request that passed SigV4 and IAM.
-struct Call {
-    parts: Parts,
-    body: Bytes,
-}
-
-/// SigV4 (service `aps`, this endpoint's region), then the IAM action on `resource`.
-async fn authorize(
-    st: &AmpState,
-    req: Request,
-    action: &str,
-    resource: &str,
-) -> Result<Call, AmpError> {
-    let (parts, body, caller) = sigv4::read_verified(
-        req,
-        "aps",
-        &st.region,
-        &st.identities,
-        &st.clock,
-        st.settings.max_skew,
-        MAX_BODY,
-    )
-    .await?;
-    if !caller.allows(action) {
-        return Err(AmpError::AccessDenied {
-            arn: caller.arn,
-            action: action.to_string(),
-            resource: resource.to_string(),
-        });
-    }
-    Ok(Call { parts, body })
-}
 
 fn workspace_arn_prefix(st: &AmpState) -> String {
     format!("arn:aws:aps:{}:{MOCK_ACCOUNT}:workspace", st.region)
@@ -402,27 +237,14 @@ fn workspace_arn(st: &AmpState, id: &str) -> String {
 /// ValidationException; an ARN of another resource type, region or account, or of no
 /// existing workspace, is ResourceNotFound (as this endpoint cannot see it).
 fn workspace_of_arn(st: &AmpState, arn: &str) -> Result<String, AmpError> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let well_formed = matches!(parts.as_slice(),
-        ["arn", partition, "aps", region, account, resource]
-            if partition.starts_with("aws") && !region.is_empty()
-                && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
-                && resource.contains('/'));
-    if !well_formed {
-        // [inferred] pattern text: the model's ARN pattern is not quoted in the specs.
-        return Err(AmpError::validation(vec![FieldViolation::new(
-            "resourceArn",
-            arn,
-            "Member must satisfy regular expression pattern: arn:aws[-a-z]*:aps:[-a-z0-9]+:[0-9]{12}:[a-z-]+/.+",
-        )]));
-    }
-    let not_found = || AmpError::ResourceNotFound {
-        resource_id: arn.to_string(),
-        resource_type: WORKSPACE_RESOURCE_TYPE.to_string(),
-    };
-    let (region, account, resource) = (parts[3], parts[4], parts[5]);
-    let id = resource.strip_prefix("workspace/").ok_or_else(not_found)?;
-    if region != st.region || account != MOCK_ACCOUNT || st.with_workspace(id, |_| ()).is_none() {
+    // [inferred] pattern text: the model's ARN pattern is not quoted in the specs.
+    let pattern = "arn:aws[-a-z]*:aps:[-a-z0-9]+:[0-9]{12}:[a-z-]+/.+";
+    let parsed = Arn::checked(arn, "aps", |r| r.contains('/'), pattern)?;
+    let id = parsed
+        .resource
+        .strip_prefix("workspace/")
+        .ok_or_else(|| AmpError::workspace_not_found(arn))?;
+    if !parsed.is_here(&st.region) || st.with_workspace(id, |_| ()).is_none() {
         return Err(AmpError::workspace_not_found(id));
     }
     Ok(id.to_string())
@@ -430,7 +252,7 @@ fn workspace_of_arn(st: &AmpState, arn: &str) -> Result<String, AmpError> {
 
 /// Model: length 1-64, pattern `.*[0-9A-Za-z][-.0-9A-Z_a-z]*.*` (amp-exact.md §1.9), which
 /// in effect asks for one ASCII letter or digit.
-fn check_workspace_id(id: &str) -> Result<(), AmpError> {
+fn check_workspace_id(id: &str) -> Result<(), ValidationException> {
     let mut bad = Vec::new();
     check_length(&mut bad, "workspaceId", id, 1, 64);
     if !id.bytes().any(|b| b.is_ascii_alphanumeric()) {
@@ -440,28 +262,7 @@ fn check_workspace_id(id: &str) -> Result<(), AmpError> {
             "Member must satisfy regular expression pattern: .*[0-9A-Za-z][-.0-9A-Z_a-z]*.*",
         ));
     }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(AmpError::validation(bad))
-    }
-}
-
-fn check_length(bad: &mut Vec<FieldViolation>, name: &str, value: &str, min: usize, max: usize) {
-    let n = value.chars().count();
-    if n < min {
-        bad.push(FieldViolation::new(
-            name,
-            value,
-            &format!("Member must have length greater than or equal to {min}"),
-        ));
-    } else if n > max {
-        bad.push(FieldViolation::new(
-            name,
-            value,
-            &format!("Member must have length less than or equal to {max}"),
-        ));
-    }
+    ValidationException::check(bad)
 }
 
 /// clientToken: 1-64 characters of `[!-~]`.
@@ -474,56 +275,6 @@ fn check_client_token(bad: &mut Vec<FieldViolation>, token: &str) {
             "Member must satisfy regular expression pattern: [!-~]+",
         ));
     }
-}
-
-/// At most 50 tags; keys 1-128 characters, values 0-256 (amp-exact.md §5).
-fn check_tags(bad: &mut Vec<FieldViolation>, tags: &BTreeMap<String, String>) {
-    if tags.len() > MAX_TAGS {
-        bad.push(FieldViolation::new(
-            "tags",
-            &tags.len().to_string(),
-            "Member must have length less than or equal to 50",
-        ));
-    }
-    for (k, v) in tags {
-        let klen = k.chars().count();
-        if !(1..=128).contains(&klen) {
-            bad.push(FieldViolation::new(
-                "tags",
-                k,
-                "Map keys must satisfy constraint: [Member must have length less than or equal to 128, \
-                 Member must have length greater than or equal to 1]",
-            ));
-        }
-        if v.chars().count() > 256 {
-            bad.push(FieldViolation::new(
-                "tags",
-                v,
-                "Map value must satisfy constraint: [Member must have length less than or equal to 256]",
-            ));
-        }
-    }
-}
-
-/// An empty body is an empty input; anything else must be the operation's JSON.
-fn parse_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, AmpError> {
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| AmpError::Validation {
-        // [inferred] wording.
-        message: format!("Could not parse request body: {e}"),
-        reason: ValidationReason::CannotParse,
-        fields: Vec::new(),
-    })
-}
-
-fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
-    parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
 }
 
 fn request_host(parts: &Parts) -> String {
@@ -563,82 +314,29 @@ fn summary_json(w: &Workspace) -> Value {
     v
 }
 
-/// Opaque page token: the hex of the last id returned.
-fn encode_token(last_id: &str) -> String {
-    hex::encode(last_id)
-}
-
-fn decode_token(token: &str) -> Option<String> {
-    String::from_utf8(hex::decode(token).ok()?).ok()
-}
-
-fn json_response(status: StatusCode, body: Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut().insert("x-amzn-requestid", request_id());
-    resp
-}
-
-fn empty_response(status: StatusCode) -> Response {
-    let mut resp = status.into_response();
-    resp.headers_mut().insert("x-amzn-requestid", request_id());
-    resp
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::amp::AmpSettings;
-    use crate::clock::Clock;
-    use crate::identity::Identities;
     use crate::identity::Identity;
+    use crate::restjson::testing::{self, Answer, REGION};
 
     use axum::body::Body;
     use tower::ServiceExt;
 
     fn state() -> (Arc<AmpState>, Identity) {
-        let (ids, user) = Identities::with_default_user();
-        let st = AmpState::new(
-            "us-east-1",
-            AmpSettings::default(),
-            Arc::new(ids),
-            Arc::new(Clock::default()),
-        );
+        let (ids, user, clock) = testing::principal();
+        let st = AmpState::new(REGION, AmpSettings::default(), ids, clock);
         (Arc::new(st), user)
     }
 
     fn signed(user: &Identity, method: &str, path: &str, body: &str) -> http::Request<Body> {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(format!("http://aps.local{path}"))
-            .body(body.as_bytes().to_vec())
-            .unwrap();
-        crate::sigv4::sign_as_client(
-            &mut req,
-            user,
-            "us-east-1",
-            "aps",
-            std::time::SystemTime::now(),
-        )
-        .unwrap();
-        req.map(Body::from)
+        testing::signed(user, "aps", method, path, body)
     }
 
     async fn call(st: &Arc<AmpState>, req: http::Request<Body>) -> (StatusCode, Value) {
-        let resp = router().with_state(st.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let v = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&body).unwrap()
-        };
-        (status, v)
+        let answer = Answer::send(router().with_state(st.clone()), req).await;
+        (answer.status, answer.json())
     }
 
     #[tokio::test]

@@ -8,71 +8,28 @@
 //! - the control plane (rest-json): `{"message", …}` with the modeled fields and
 //!   `x-amzn-ErrorType`, which the Rust SDK reads to pick the typed error.
 //!
-//! Every response carries a fresh `x-amzn-RequestId`.
+//! Every response carries a fresh `x-amzn-RequestId` (written by [`restjson`]).
 
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::sigv4::{SigError, VerifyFailure};
+use crate::restjson::{AccessDenied, ErrorResponse, Refusal, ResourceError, ValidationException};
+pub use crate::restjson::{FieldViolation, ValidationReason};
+use crate::sigv4::VerifyFailure;
 
 /// `resourceType` of a workspace in ResourceNotFound/Conflict bodies. The real text is
 /// unconfirmed (amp-exact.md §5).
 pub const WORKSPACE_RESOURCE_TYPE: &str = "AMP::Workspace";
 
-/// `ValidationException.reason` (model enum).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ValidationReason {
-    UnknownOperation,
-    CannotParse,
-    FieldValidationFailed,
-    Other,
-}
-
-impl ValidationReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UnknownOperation => "UNKNOWN_OPERATION",
-            Self::CannotParse => "CANNOT_PARSE",
-            Self::FieldValidationFailed => "FIELD_VALIDATION_FAILED",
-            Self::Other => "OTHER",
-        }
-    }
-}
-
-/// One entry of `ValidationException.fieldList`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldViolation {
-    /// The member, e.g. `maxResults`.
-    pub name: String,
-    /// e.g. `Value '0' at 'maxResults' failed to satisfy constraint: Member must have value
-    /// greater than or equal to 1`.
-    pub message: String,
-}
-
-impl FieldViolation {
-    /// The usual AWS (Coral) constraint text [inferred for AMP].
-    pub fn new(name: &str, value: &str, constraint: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            message: format!(
-                "Value '{value}' at '{name}' failed to satisfy constraint: {constraint}"
-            ),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum AmpError {
     // --- Front end (both planes) ---
-    /// SigV4 refused: 403 `{"message": …}` with the SigV4 error type.
-    #[error("SigV4 authentication failed")]
-    Sig(#[from] SigError),
-    /// Body over the limit before it reached the service: API Gateway's 413
-    /// `{"message":"Request Too Long"}` [inferred for AMP]. Data-plane handlers may prefer
-    /// Cortex's 400 `received message larger than max` (amp-exact.md §2) via `BadRequest`.
-    #[error("request body larger than {limit} bytes")]
-    RequestTooLong { limit: usize },
+    /// SigV4, the body limit (API Gateway's 413, [inferred] for AMP) or, on the control
+    /// plane, IAM refused the request. Data-plane handlers may prefer Cortex's 400
+    /// `received message larger than max` (amp-exact.md §2) via `BadRequest`.
+    #[error(transparent)]
+    FrontEnd(#[from] Refusal),
     /// The front end's TPS limit: 429 `{"message":"Rate exceeded"}` [TS].
     #[error("request rate exceeded")]
     Throttled,
@@ -101,33 +58,15 @@ pub enum AmpError {
     RateLimited(String),
 
     // --- Control plane (rest-json) ---
-    /// 403 `{"message":"User: <arn> is not authorized to perform: aps:X on resource: <arn>"}`.
-    #[error("{arn} may not {action} on {resource}")]
-    AccessDenied {
-        arn: String,
-        action: String,
-        resource: String,
-    },
     /// 404 `{message, resourceId, resourceType}`; the message text is unconfirmed.
-    #[error("resource {resource_id} not found")]
-    ResourceNotFound {
-        resource_id: String,
-        resource_type: String,
-    },
+    #[error("resource {} not found", .0.resource_id)]
+    ResourceNotFound(ResourceError),
     /// 409 `{message, resourceId, resourceType}`.
-    #[error("conflict on {resource_id}: {message}")]
-    Conflict {
-        message: String,
-        resource_id: String,
-        resource_type: String,
-    },
+    #[error("conflict on {}: {}", .0.resource_id, .0.message)]
+    Conflict(ResourceError),
     /// 400 `{message, reason, fieldList?}`.
-    #[error("validation failed: {message}")]
-    Validation {
-        message: String,
-        reason: ValidationReason,
-        fields: Vec<FieldViolation>,
-    },
+    #[error("validation failed: {0}")]
+    Validation(#[from] ValidationException),
     /// 500 `{message}`.
     #[error("internal error: {0}")]
     InternalServer(String),
@@ -137,182 +76,96 @@ impl AmpError {
     /// A FIELD_VALIDATION_FAILED error with AWS's summary line ("1 validation error
     /// detected: …; …") [inferred for AMP].
     pub fn validation(fields: Vec<FieldViolation>) -> Self {
-        let n = fields.len();
-        let plural = if n == 1 { "error" } else { "errors" };
-        let details: Vec<&str> = fields.iter().map(|f| f.message.as_str()).collect();
-        Self::Validation {
-            message: format!("{n} validation {plural} detected: {}", details.join("; ")),
-            reason: ValidationReason::FieldValidationFailed,
-            fields,
-        }
+        Self::Validation(ValidationException::fields(fields))
     }
 
+    /// ResourceNotFound; [unconfirmed] message text, the fields are the model's.
     pub fn workspace_not_found(id: &str) -> Self {
-        Self::ResourceNotFound {
-            resource_id: id.to_string(),
-            resource_type: WORKSPACE_RESOURCE_TYPE.to_string(),
-        }
+        Self::ResourceNotFound(ResourceError::new(
+            "Workspace not found.",
+            id,
+            WORKSPACE_RESOURCE_TYPE,
+        ))
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Sig(e) => e.status(),
-            Self::RequestTooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Throttled | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotAuthorized { .. } | Self::AccessDenied { .. } => StatusCode::FORBIDDEN,
-            Self::WorkspaceNotFound | Self::ResourceNotFound { .. } => StatusCode::NOT_FOUND,
-            Self::BadRequest(_) | Self::Validation { .. } => StatusCode::BAD_REQUEST,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::InternalServer(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// `x-amzn-ErrorType`, where AWS sends one. Cortex's plain-text answers carry none.
-    /// The data plane's names are [inferred]; the control plane's are the model's shapes.
-    pub fn error_type(&self) -> Option<&'static str> {
-        Some(match self {
-            Self::Sig(e) => e.error_type(),
-            Self::RequestTooLong { .. } => "RequestTooLongException",
-            Self::Throttled => "ThrottlingException",
-            Self::NotAuthorized { .. } | Self::AccessDenied { .. } => "AccessDeniedException",
-            Self::WorkspaceNotFound | Self::ResourceNotFound { .. } => "ResourceNotFoundException",
-            Self::Conflict { .. } => "ConflictException",
-            Self::Validation { .. } => "ValidationException",
-            Self::InternalServer(_) => "InternalServerException",
-            Self::BadRequest(_) | Self::UnsupportedMediaType(_) | Self::RateLimited(_) => {
-                return None;
-            }
-        })
-    }
-
-    fn body(&self) -> Body {
-        let denied = |arn: &str, action: &str, resource: &str| {
-            format!("User: {arn} is not authorized to perform: {action} on resource: {resource}")
+    /// Status, `x-amzn-ErrorType` (none on Cortex's plain-text answers) and body. The data
+    /// plane's error types are [inferred]; the control plane's are the model's shapes.
+    pub fn response(&self) -> ErrorResponse {
+        use StatusCode as S;
+        let data_plane = |status, error_type, message: &str| {
+            ErrorResponse::json(status, error_type, json!({ "Message": message }))
         };
         match self {
-            Self::Sig(e) => Body::Json(json!({ "message": e.message() })),
-            Self::RequestTooLong { .. } => Body::Json(json!({ "message": "Request Too Long" })),
-            Self::Throttled => Body::Json(json!({ "message": "Rate exceeded" })),
+            Self::FrontEnd(r) => r.response(),
+            Self::Throttled => ErrorResponse::throttled(),
             Self::NotAuthorized {
                 arn,
                 action,
                 resource,
-            } => Body::Json(json!({ "Message": denied(arn, action, resource) })),
-            Self::WorkspaceNotFound => Body::Json(json!({ "Message": "Workspace not found" })),
-            Self::BadRequest(m) | Self::UnsupportedMediaType(m) | Self::RateLimited(m) => {
-                Body::Text(format!("{m}\n"))
-            }
-            Self::AccessDenied {
-                arn,
-                action,
-                resource,
-            } => Body::Json(json!({ "message": denied(arn, action, resource) })),
-            // [unconfirmed] message text; the fields are the model's.
-            Self::ResourceNotFound {
-                resource_id,
-                resource_type,
-            } => Body::Json(json!({
-                "message": "Workspace not found.",
-                "resourceId": resource_id,
-                "resourceType": resource_type,
-            })),
-            Self::Conflict {
-                message,
-                resource_id,
-                resource_type,
-            } => Body::Json(json!({
-                "message": message,
-                "resourceId": resource_id,
-                "resourceType": resource_type,
-            })),
-            Self::Validation {
-                message,
-                reason,
-                fields,
             } => {
-                let mut body = json!({ "message": message, "reason": reason.as_str() });
-                if !fields.is_empty() {
-                    body["fieldList"] = fields
-                        .iter()
-                        .map(|f| json!({ "name": f.name, "message": f.message }))
-                        .collect();
-                }
-                Body::Json(body)
+                let denied = AccessDenied {
+                    arn: arn.clone(),
+                    action: action.clone(),
+                    resource: resource.clone(),
+                };
+                data_plane(S::FORBIDDEN, "AccessDeniedException", &denied.to_string())
             }
-            Self::InternalServer(m) => Body::Json(json!({ "message": m })),
+            Self::WorkspaceNotFound => data_plane(
+                S::NOT_FOUND,
+                "ResourceNotFoundException",
+                "Workspace not found",
+            ),
+            Self::BadRequest(m) => ErrorResponse::text(S::BAD_REQUEST, format!("{m}\n")),
+            Self::UnsupportedMediaType(m) => {
+                ErrorResponse::text(S::UNSUPPORTED_MEDIA_TYPE, format!("{m}\n"))
+            }
+            Self::RateLimited(m) => ErrorResponse::text(S::TOO_MANY_REQUESTS, format!("{m}\n")),
+            Self::ResourceNotFound(r) => ErrorResponse::not_found(r),
+            Self::Conflict(r) => ErrorResponse::conflict(r),
+            Self::Validation(v) => ErrorResponse::validation(v),
+            Self::InternalServer(m) => ErrorResponse::internal(m),
         }
     }
 }
 
+/// An unreadable body is Cortex's plain-text 400.
 impl From<VerifyFailure> for AmpError {
     fn from(e: VerifyFailure) -> Self {
-        match e {
-            VerifyFailure::Sig(e) => Self::Sig(e),
-            VerifyFailure::BodyTooLarge { limit } => Self::RequestTooLong { limit },
-            VerifyFailure::BodyUnreadable(e) => {
-                Self::BadRequest(format!("failed to read the request body: {e}"))
-            }
-        }
+        Refusal::of(e).map_or_else(
+            |e| Self::BadRequest(format!("failed to read the request body: {e}")),
+            Self::FrontEnd,
+        )
     }
-}
-
-enum Body {
-    Json(Value),
-    Text(String),
 }
 
 impl IntoResponse for AmpError {
     fn into_response(self) -> Response {
-        let (content_type, bytes) = match self.body() {
-            Body::Json(v) => ("application/json", v.to_string()),
-            Body::Text(t) => ("text/plain; charset=utf-8", t),
-        };
-        let mut resp = (self.status(), bytes).into_response();
-        let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if let Some(t) = self.error_type() {
-            h.insert(
-                HeaderName::from_static("x-amzn-errortype"),
-                HeaderValue::from_static(t),
-            );
-        }
-        h.insert(HeaderName::from_static("x-amzn-requestid"), request_id());
-        resp
+        self.response().into_response()
     }
-}
-
-/// A fresh `x-amzn-RequestId` value.
-pub fn request_id() -> HeaderValue {
-    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-        .expect("a uuid is a valid header value")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::restjson::testing::Answer;
+    use crate::sigv4::SigError;
+    use axum::http::header;
+    use serde_json::Value;
 
+    /// Status, error type, content type and body text.
     async fn parts(e: AmpError) -> (StatusCode, Option<String>, String, String) {
-        let r = e.into_response();
-        let status = r.status();
-        let et = r
-            .headers()
-            .get("x-amzn-ErrorType")
-            .map(|v| v.to_str().unwrap().to_string());
-        let ct = r.headers()[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(r.headers().contains_key("x-amzn-RequestId"));
-        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, et, ct, String::from_utf8(body.to_vec()).unwrap())
+        let r = Answer::of(e.into_response()).await;
+        assert!(r.headers.contains_key("x-amzn-RequestId"));
+        let ct = r.header(header::CONTENT_TYPE.as_str()).unwrap();
+        (r.status, r.header("x-amzn-ErrorType"), ct, r.text())
     }
 
     #[tokio::test]
     async fn data_plane_bodies() {
-        let (s, et, _, b) = parts(AmpError::Sig(SigError::MissingAuthenticationToken)).await;
+        let (s, et, _, b) = parts(AmpError::FrontEnd(
+            SigError::MissingAuthenticationToken.into(),
+        ))
+        .await;
         assert_eq!(
             (s.as_u16(), et.as_deref(), b.as_str()),
             (

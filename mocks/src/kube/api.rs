@@ -368,6 +368,11 @@ fn resource(
             allow(st, req, "get", rt, a.ns, Some(name))?;
             pod_log(st, req, rt, ns_key, name)
         }
+        (&Method::POST, Some(name), Some("token")) if rt.plural == "serviceaccounts" => {
+            allow(st, req, "create", rt, a.ns, Some(name))?;
+            let tr = super::token::token_request(st, ns_key, name, &req.json_body()?)?;
+            Ok(json_response(StatusCode::CREATED, tr))
+        }
         // `status` subresources read and write the whole object on the mock.
         (&Method::GET, Some(name), Some("status")) => {
             allow(st, req, "get", rt, a.ns, Some(name))?;

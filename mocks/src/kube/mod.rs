@@ -13,6 +13,7 @@
 //! | `tls.rs` | generated CA + server certificate, rustls (aws-lc-rs) listener |
 //! | `kubeconfig.rs` | the kubeconfig file clients read |
 //! | `seed.rs` | the healthy ADOT default and the common breaks |
+//! | `token.rs` | `TokenRequest`: service account tokens from the cluster's OIDC issuer |
 
 mod api;
 mod kubeconfig;
@@ -23,6 +24,7 @@ mod status;
 mod store;
 mod table;
 mod tls;
+mod token;
 
 pub use api::router;
 pub use kubeconfig::Kubeconfig;

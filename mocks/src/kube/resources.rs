@@ -134,7 +134,10 @@ pub const RESOURCES: &[ResourceType] = &[
 ];
 
 /// Subresources listed in discovery: `(parent plural, subresource, kind, verbs)`.
-pub const SUBRESOURCES: &[(&str, &str, &str, &[&str])] = &[("pods", "log", "Pod", &["get"])];
+pub const SUBRESOURCES: &[(&str, &str, &str, &[&str])] = &[
+    ("pods", "log", "Pod", &["get"]),
+    ("serviceaccounts", "token", "TokenRequest", &["create"]),
+];
 
 impl ResourceType {
     /// `v1` or `apps/v1`.

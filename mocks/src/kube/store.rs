@@ -46,6 +46,9 @@ pub struct KubeState {
     /// `(major, minor)` answered by `/version`.
     version: RwLock<(String, String)>,
     revision: AtomicU64,
+    /// The OIDC issuer service account tokens come from, and the registry holding its
+    /// key (`token.rs`); None until a cluster is seeded.
+    pub(super) sa_issuer: RwLock<Option<(String, Arc<crate::web_identity::OidcIssuers>)>>,
 }
 
 impl KubeState {
@@ -58,6 +61,7 @@ impl KubeState {
             denials: RwLock::new(Vec::new()),
             version: RwLock::new(("1".to_string(), "30".to_string())),
             revision: AtomicU64::new(1000),
+            sa_issuer: RwLock::new(None),
         }
     }
 

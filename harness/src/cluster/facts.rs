@@ -1,0 +1,27 @@
+//! What the cluster links establish for the links after them (`Facts::cluster`). A link
+//! reads only the facts of links it depends on.
+
+use aws_credential_types::Credentials;
+
+#[derive(Clone, Debug, Default)]
+pub struct ClusterFacts {
+    /// `eks.cluster`: the cluster's name, ARN, Kubernetes `major.minor`, API endpoint and
+    /// OIDC issuer URL (`https://oidc.eks.<region>.amazonaws.com/id/<ID>`).
+    pub name: Option<String>,
+    pub arn: Option<String>,
+    pub version: Option<String>,
+    pub endpoint: Option<String>,
+    pub oidc_issuer: Option<String>,
+    /// `iam.oidc_provider`: the IAM OIDC provider registered for that issuer.
+    pub oidc_provider_arn: Option<String>,
+    /// `k8s.service_account`: the namespace and service account the collector's pods run
+    /// as, and the role its `eks.amazonaws.com/role-arn` annotation names.
+    pub namespace: Option<String>,
+    pub service_account: Option<String>,
+    pub role_arn: Option<String>,
+    /// `iam.role_trust`: the role's temporary credentials, when STS
+    /// AssumeRoleWithWebIdentity was asked with a token of that service account.
+    pub role_credentials: Option<Credentials>,
+    /// The assumed-role session ARN those credentials are.
+    pub role_session_arn: Option<String>,
+}

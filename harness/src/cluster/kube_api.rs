@@ -1,0 +1,223 @@
+//! Reading the Kubernetes API for the links: a failed call as a verdict (401, 403 with the
+//! RBAC to grant, 404, unreachable), pods and containers as evidence lines, log tails and
+//! Warning events. Nothing here writes to the cluster.
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::Api;
+use kube::api::{ListParams, LogParams};
+
+use crate::links::Check;
+
+/// What the API answered when a call failed.
+#[derive(Clone, Debug)]
+pub struct KubeFailure {
+    /// The HTTP status of a `Status` answer; None when no answer came.
+    pub code: Option<u16>,
+    pub reason: String,
+    pub message: String,
+}
+
+impl KubeFailure {
+    pub fn of(e: &kube::Error) -> Self {
+        match e {
+            kube::Error::Api(s) => Self {
+                code: Some(s.code),
+                reason: s.reason.clone(),
+                message: s.message.clone(),
+            },
+            other => Self {
+                code: None,
+                reason: "Unreachable".to_string(),
+                message: one_line(&crate::error_chain(other)),
+            },
+        }
+    }
+
+    pub fn not_found(&self) -> bool {
+        self.code == Some(404)
+    }
+
+    pub fn line(&self) -> String {
+        match self.code {
+            Some(c) => format!("{c} {}: {}", self.reason, self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The verdict for a Kubernetes API call a link needed that failed. `what` completes
+/// "could not …" (`read service account adot-col/adot-collector`); `rbac` names the
+/// permission to grant (`get serviceaccounts in adot-col`).
+pub fn api_failure(what: &str, rbac: &str, e: &kube::Error) -> Check {
+    let f = KubeFailure::of(e);
+    let (verdict, hint) = match f.code {
+        Some(401) => (
+            "the Kubernetes API refused the kubeconfig's credentials (401 Unauthorized)".to_string(),
+            "refresh the kubeconfig (aws eks update-kubeconfig --name <cluster>); the IAM identity needs an EKS access entry or an aws-auth mapping".to_string(),
+        ),
+        Some(403) => (
+            format!("not allowed to {what} (403 Forbidden)"),
+            format!(
+                "grant the kubeconfig's user read access: {rbac} (README: the read-only ClusterRole)"
+            ),
+        ),
+        Some(_) => (
+            format!("could not {what}: {}", f.reason),
+            "see the evidence for the API server's answer".to_string(),
+        ),
+        None => (
+            format!("could not reach the Kubernetes API to {what}"),
+            "check the kubeconfig's server URL and network access to the cluster's API endpoint".to_string(),
+        ),
+    };
+    Check::fail(verdict, hint).with("Kubernetes API", f.line())
+}
+
+/// Whether the pod's `Ready` condition is True.
+pub fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+pub fn pod_name(pod: &Pod) -> &str {
+    pod.metadata.name.as_deref().unwrap_or("?")
+}
+
+/// One evidence line per container: ready, restarts, state and the last termination.
+pub fn container_summary(pod: &Pod) -> Vec<String> {
+    let Some(statuses) = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+    else {
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_else(|| "Unknown".into());
+        return vec![format!("pod {}: phase {phase}, no container statuses yet", pod_name(pod))];
+    };
+    statuses
+        .iter()
+        .map(|c| {
+            let mut line = format!(
+                "pod {} container {}: ready {}, {} restart{}",
+                pod_name(pod),
+                c.name,
+                c.ready,
+                c.restart_count,
+                if c.restart_count == 1 { "" } else { "s" }
+            );
+            if let Some(state) = &c.state {
+                if let Some(w) = &state.waiting {
+                    line.push_str(&format!(
+                        ", waiting: {}",
+                        w.reason.as_deref().unwrap_or("?")
+                    ));
+                    if let Some(m) = &w.message {
+                        line.push_str(&format!(" ({m})"));
+                    }
+                } else if state.running.is_some() {
+                    line.push_str(", running");
+                } else if let Some(t) = &state.terminated {
+                    line.push_str(&format!(
+                        ", terminated: exit {} ({})",
+                        t.exit_code,
+                        t.reason.as_deref().unwrap_or("?")
+                    ));
+                }
+            }
+            if let Some(t) = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+                line.push_str(&format!(
+                    "; last terminated with exit {} ({})",
+                    t.exit_code,
+                    t.reason.as_deref().unwrap_or("?")
+                ));
+            }
+            line
+        })
+        .collect()
+}
+
+/// The first container of the pod that is waiting, with its reason and message.
+pub fn waiting(pod: &Pod) -> Option<(String, String, Option<String>)> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find_map(|c| {
+            let w = c.state.as_ref()?.waiting.as_ref()?;
+            Some((
+                c.name.clone(),
+                w.reason.clone().unwrap_or_default(),
+                w.message.clone(),
+            ))
+        })
+}
+
+/// The restart count of a container of the pod (0 when unknown).
+pub fn restarts(pod: &Pod, container: &str) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == container))
+        .map(|c| c.restart_count)
+        .unwrap_or(0)
+}
+
+/// The last `n` lines of a container's log; of the previous instance when `previous`
+/// (what `kubectl logs --previous` shows for a crash-looping container).
+pub async fn last_log_lines(
+    client: &kube::Client,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    previous: bool,
+    n: i64,
+) -> Result<Vec<String>, KubeFailure> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let lp = LogParams {
+        container: Some(container.to_string()),
+        previous,
+        tail_lines: Some(n),
+        ..LogParams::default()
+    };
+    let text = pods
+        .logs(pod, &lp)
+        .await
+        .map_err(|e| KubeFailure::of(&e))?;
+    Ok(text
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.trim().is_empty())
+        .collect())
+}
+
+/// The Warning events about an object (`involvedObject.name`), newest last, as
+/// `Reason: message` lines. Empty when they cannot be read.
+pub async fn warning_events(client: &kube::Client, ns: &str, name: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().fields(&format!("involvedObject.name={name}"));
+    let Ok(list) = events.list(&lp).await else {
+        return Vec::new();
+    };
+    list.items
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .map(|e| {
+            format!(
+                "{} {}: {}",
+                e.reason.as_deref().unwrap_or("?"),
+                name,
+                e.message.as_deref().unwrap_or("")
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,460 @@
+//! The mock target's cluster for a cluster scenario: the names to seed the mock stack
+//! with ([`seed_for`], kept in one `ClusterSeed`), the Prometheus variant made from the
+//! mock's ADOT seed through the `KubeState` API ([`prepare_mock_cluster`]), and the fault
+//! recipes of catalog rows F11-F20 (and F26) on that cluster ([`MockCluster`]).
+
+use pipecheck_mocks::eks::{AddonIssue, AddonStatus};
+use pipecheck_mocks::iam::irsa_trust_policy;
+use pipecheck_mocks::kube::{
+    CERT_MANAGER_NAMESPACE, OPERATOR_NAMESPACE, ROLE_ARN_ANNOTATION, service_account,
+};
+use pipecheck_mocks::{ClusterSeed, MockStack};
+use serde_json::{Value, json};
+
+use crate::scenario::{ClusterCollector, ClusterSpec};
+
+/// The role and policy names of the AMP workshop's Prometheus setup.
+const PROMETHEUS_ROLE: &str = "amp-iamproxy-ingest-role";
+const PROMETHEUS_POLICY: &str = "AMPIngestPolicy";
+const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v2.53.1";
+const RELOAD_IMAGE: &str = "quay.io/prometheus-operator/prometheus-config-reloader:v0.75.2";
+const NODE: &str = "ip-192-168-12-34.ec2.internal";
+
+/// The names the mock stack is seeded with for `spec`: one `ClusterSeed` for EKS, IAM
+/// and the Kubernetes API.
+pub fn seed_for(spec: &ClusterSpec) -> ClusterSeed {
+    let base = ClusterSeed {
+        cluster_name: spec.name.clone(),
+        namespace: spec.namespace.clone(),
+        collector_name: spec.collector.clone(),
+        ..ClusterSeed::default()
+    };
+    match spec.kind {
+        ClusterCollector::Adot => ClusterSeed {
+            // The operator's default when the resource names no service account.
+            service_account: spec
+                .service_account
+                .clone()
+                .unwrap_or_else(|| format!("{}-collector", spec.collector)),
+            ..base
+        },
+        ClusterCollector::Prometheus => ClusterSeed {
+            service_account: spec
+                .service_account
+                .clone()
+                .unwrap_or_else(|| spec.collector.clone()),
+            role_name: PROMETHEUS_ROLE.to_string(),
+            policy_name: PROMETHEUS_POLICY.to_string(),
+            ..base
+        },
+    }
+}
+
+/// The mock cluster of one run: its seed and the collector's objects, for fault recipes.
+#[derive(Clone, Debug)]
+pub struct MockCluster {
+    pub kind: ClusterCollector,
+    pub seed: ClusterSeed,
+    pub region: String,
+    /// The collector's Deployment, one of its pods and the collector's container.
+    pub deployment: String,
+    pub pod: String,
+    pub container: String,
+}
+
+/// The collector of `spec` on a mock stack started with [`seed_for`]`(spec)`: the mock's
+/// ADOT seed as is, or (Prometheus) that seed turned into the workshop's setup: the ADOT
+/// collector, operator and add-on removed, the chart's server Deployment, ReplicaSet, pod
+/// and ConfigMap added, running as the seed's (annotated) service account.
+pub fn prepare_mock_cluster(
+    stack: &MockStack,
+    spec: &ClusterSpec,
+    region: &str,
+) -> Result<MockCluster, String> {
+    let seed = seed_for(spec);
+    let adot = stack
+        .adot
+        .clone()
+        .ok_or("the mock stack was started without a cluster")?;
+    match spec.kind {
+        ClusterCollector::Adot => Ok(MockCluster {
+            kind: spec.kind,
+            seed,
+            region: region.to_string(),
+            deployment: adot.deployment,
+            pod: adot.pod,
+            container: adot.container,
+        }),
+        ClusterCollector::Prometheus => {
+            let k = &stack.kube;
+            let ns = adot.namespace.as_str();
+            k.delete("pods", ns, &adot.pod);
+            k.delete("replicasets", ns, &adot.replica_set);
+            k.delete("deployments", ns, &adot.deployment);
+            k.delete("opentelemetrycollectors", ns, &adot.collector);
+            k.delete("namespaces", "", OPERATOR_NAMESPACE);
+            stack.eks.remove_addon(&seed.cluster_name, "adot");
+            let names = put_prometheus_server(stack, &seed, region, &adot.remote_write_url)?;
+            Ok(MockCluster {
+                kind: spec.kind,
+                seed,
+                region: region.to_string(),
+                deployment: names.0,
+                pod: names.1,
+                container: names.2,
+            })
+        }
+    }
+}
+
+/// The prometheus-community chart's server as helm and the pod identity webhook leave it.
+fn put_prometheus_server(
+    stack: &MockStack,
+    seed: &ClusterSeed,
+    region: &str,
+    remote_write_url: &str,
+) -> Result<(String, String, String), String> {
+    let k = &stack.kube;
+    let ns = seed.namespace.as_str();
+    let name = seed.collector_name.as_str();
+    let release = name.strip_suffix("-server").unwrap_or(name);
+    let err = |e: pipecheck_mocks::kube::KubeError| e.to_string();
+    let labels = json!({
+        "app.kubernetes.io/component": "server",
+        "app.kubernetes.io/instance": release,
+        "app.kubernetes.io/name": "prometheus",
+        "app.kubernetes.io/part-of": "prometheus",
+    });
+    let config = format!(
+        "global:\n  evaluation_interval: 1m\n  scrape_interval: 15s\n  scrape_timeout: 10s\n\
+         remote_write:\n- queue_config:\n    capacity: 2500\n    max_samples_per_send: 1000\n    max_shards: 200\n  \
+         sigv4:\n    region: {region}\n  url: {remote_write_url}\n\
+         scrape_configs:\n- job_name: prometheus\n  static_configs:\n  - targets:\n    - localhost:9090\n\
+         - job_name: kubernetes-pods\n  kubernetes_sd_configs:\n  - role: pod\n  relabel_configs:\n  \
+         - action: keep\n    regex: true\n    source_labels:\n    - __meta_kubernetes_pod_annotation_prometheus_io_scrape\n"
+    );
+    k.put(
+        "configmaps",
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": name, "namespace": ns, "labels": labels },
+            "data": { "prometheus.yml": config, "alerting_rules.yml": "{}\n", "recording_rules.yml": "{}\n" },
+        }),
+    )
+    .map_err(err)?;
+    let pod_spec = json!({
+        "serviceAccountName": seed.service_account,
+        "serviceAccount": seed.service_account,
+        "containers": [
+            {
+                "name": "prometheus-server-configmap-reload",
+                "image": RELOAD_IMAGE,
+                "args": ["--watched-dir=/etc/config", "--reload-url=http://127.0.0.1:9090/-/reload"],
+                "volumeMounts": [{ "name": "config-volume", "mountPath": "/etc/config", "readOnly": true }],
+            },
+            {
+                "name": "prometheus-server",
+                "image": PROMETHEUS_IMAGE,
+                "args": [
+                    "--storage.tsdb.retention.time=15d",
+                    "--config.file=/etc/config/prometheus.yml",
+                    "--storage.tsdb.path=/data",
+                    "--web.enable-lifecycle",
+                ],
+                "ports": [{ "containerPort": 9090, "protocol": "TCP" }],
+                "env": [
+                    { "name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional" },
+                    { "name": "AWS_DEFAULT_REGION", "value": region },
+                    { "name": "AWS_REGION", "value": region },
+                    { "name": "AWS_ROLE_ARN", "value": seed.role_arn() },
+                    { "name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": pipecheck_mocks::kube::WEB_IDENTITY_TOKEN_FILE },
+                ],
+                "volumeMounts": [
+                    { "name": "config-volume", "mountPath": "/etc/config" },
+                    { "name": "storage-volume", "mountPath": "/data" },
+                    { "name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true },
+                ],
+            },
+        ],
+        "volumes": [
+            { "name": "config-volume", "configMap": { "name": name, "defaultMode": 420 } },
+            { "name": "storage-volume", "emptyDir": {} },
+            { "name": "aws-iam-token", "projected": { "defaultMode": 420, "sources": [{ "serviceAccountToken": {
+                "audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token",
+            } }] } },
+        ],
+    });
+    let deployment = k
+        .put(
+            "deployments",
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": { "name": name, "namespace": ns, "labels": labels, "generation": 1 },
+                "spec": {
+                    "replicas": 1,
+                    "selector": { "matchLabels": labels },
+                    "template": { "metadata": { "labels": labels }, "spec": pod_spec },
+                    "strategy": { "type": "Recreate" },
+                },
+                "status": {
+                    "observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                    "readyReplicas": 1, "availableReplicas": 1,
+                    "conditions": [
+                        { "type": "Available", "status": "True", "reason": "MinimumReplicasAvailable" },
+                        { "type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" },
+                    ],
+                },
+            }),
+        )
+        .map_err(err)?;
+    let hash = "5d8f7c9b6f";
+    let rs_name = format!("{name}-{hash}");
+    let mut rs_labels = labels.clone();
+    rs_labels["pod-template-hash"] = json!(hash);
+    let rs = k
+        .put(
+            "replicasets",
+            json!({
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": { "name": rs_name, "namespace": ns, "labels": rs_labels,
+                              "ownerReferences": [owner(&deployment)] },
+                "spec": { "replicas": 1, "selector": { "matchLabels": rs_labels },
+                          "template": { "metadata": { "labels": rs_labels }, "spec": pod_spec } },
+                "status": { "replicas": 1, "readyReplicas": 1, "availableReplicas": 1 },
+            }),
+        )
+        .map_err(err)?;
+    let pod_name = format!("{rs_name}-7x9kq");
+    let now = rfc3339_now(stack);
+    let mut spec = pod_spec.clone();
+    spec["nodeName"] = json!(NODE);
+    let statuses: Vec<Value> = ["prometheus-server-configmap-reload", "prometheus-server"]
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c, "ready": true, "started": true, "restartCount": 0,
+                "image": if *c == "prometheus-server" { PROMETHEUS_IMAGE } else { RELOAD_IMAGE },
+                "imageID": "", "state": { "running": { "startedAt": now } }, "lastState": {},
+            })
+        })
+        .collect();
+    let conditions: Vec<Value> = ["Initialized", "Ready", "ContainersReady", "PodScheduled"]
+        .iter()
+        .map(|t| json!({ "type": t, "status": "True", "lastTransitionTime": now }))
+        .collect();
+    k.put(
+        "pods",
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": pod_name, "namespace": ns, "labels": rs_labels,
+                          "ownerReferences": [owner(&rs)] },
+            "spec": spec,
+            "status": { "phase": "Running", "conditions": conditions, "podIP": "192.168.15.22",
+                        "startTime": now, "containerStatuses": statuses, "qosClass": "BestEffort" },
+        }),
+    )
+    .map_err(err)?;
+    let ts = now.trim_end_matches('Z');
+    let log: String = [
+        "level=info caller=main.go:645 msg=\"Starting Prometheus Server\" mode=server version=\"(version=2.53.1)\"",
+        "level=info caller=main.go:1169 msg=\"Loading configuration file\" filename=/etc/config/prometheus.yml",
+        "level=info caller=dedupe.go:112 component=remote level=info remote_name=2b9d1c url=REMOTE msg=\"Starting WAL watcher\" queue=2b9d1c",
+        "level=info caller=main.go:1206 msg=\"Completed loading of configuration file\" filename=/etc/config/prometheus.yml",
+        "level=info caller=main.go:1007 msg=\"Server is ready to receive web requests.\"",
+    ]
+    .iter()
+    .map(|l| format!("ts={ts}.000Z {}\n", l.replace("REMOTE", remote_write_url)))
+    .collect();
+    k.set_pod_log(ns, &pod_name, "prometheus-server", &log);
+    Ok((name.to_string(), pod_name, "prometheus-server".to_string()))
+}
+
+fn owner(obj: &Value) -> Value {
+    json!({
+        "apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+fn rfc3339_now(stack: &MockStack) -> String {
+    let t = time::OffsetDateTime::from(stack.clock.now());
+    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.format(&f).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// Fault recipes (catalog F11-F20, F26): each breaks one thing of a healthy mock cluster.
+
+impl MockCluster {
+    fn ns(&self) -> &str {
+        &self.seed.namespace
+    }
+
+    /// F11: the service account in use lost its role-arn annotation (in a helm values
+    /// file the key sat beside `annotations:`), so the webhook gives the pods no IRSA.
+    pub fn unannotate(&self, s: &MockStack) {
+        let _ = s.kube.remove_annotation(
+            "serviceaccounts",
+            self.ns(),
+            &self.seed.service_account,
+            ROLE_ARN_ANNOTATION,
+        );
+        let _ = s.kube.strip_irsa_from_pod(self.ns(), &self.pod);
+    }
+
+    /// F12: the role's trust policy names another namespace and/or service account.
+    pub fn trust_other(&self, s: &MockStack, namespace: Option<&str>, service_account: Option<&str>) {
+        let other = ClusterSeed {
+            namespace: namespace.unwrap_or(&self.seed.namespace).to_string(),
+            service_account: service_account
+                .unwrap_or(&self.seed.service_account)
+                .to_string(),
+            ..self.seed.clone()
+        };
+        s.iam.update_role(&self.seed.role_name, |r| {
+            r.trust_policy = irsa_trust_policy(&other, &self.region)
+        });
+    }
+
+    /// F13: the cluster's OIDC issuer has no IAM OIDC provider.
+    pub fn remove_oidc_provider(&self, s: &MockStack) {
+        s.iam
+            .remove_oidc_provider(&self.seed.oidc_provider_arn(&self.region));
+    }
+
+    /// F14: the role has no permission policy at all.
+    pub fn detach_policies(&self, s: &MockStack) {
+        s.iam.update_role(&self.seed.role_name, |r| {
+            r.attached_policies.clear();
+            r.inline_policies.clear();
+        });
+    }
+
+    /// F15: the collector crash-loops; the reason is in its last log lines.
+    pub fn crash_loop(&self, s: &MockStack) {
+        let log = match self.kind {
+            ClusterCollector::Adot => {
+                "Error: failed to get config: cannot unmarshal the configuration: 'exporters' unknown type: \"awsprometheusremotewrite\" for id: \"awsprometheusremotewrite\" (valid values: [debug otlp otlphttp prometheusremotewrite awsemf awsxray])\n\
+                 2024/05/01 12:00:00 collector server run finished with error: failed to get config: cannot unmarshal the configuration\n"
+            }
+            ClusterCollector::Prometheus => {
+                "ts=2024-05-01T12:00:00.000Z caller=main.go:1169 level=info msg=\"Loading configuration file\" filename=/etc/config/prometheus.yml\n\
+                 ts=2024-05-01T12:00:00.001Z caller=main.go:1188 level=error msg=\"Failed to apply configuration\" err=\"could not get SigV4 credentials: WebIdentityErr: failed to retrieve credentials\"\n\
+                 ts=2024-05-01T12:00:00.002Z caller=main.go:1157 level=error msg=\"Error loading config (--config.file=/etc/config/prometheus.yml)\" file=/etc/config/prometheus.yml err=\"one or more errors occurred while applying the new configuration\"\n"
+            }
+        };
+        let _ = s
+            .kube
+            .set_pod_crash_looping(self.ns(), &self.pod, &self.container, 6, 1, log);
+        let _ = s.kube.set_deployment_ready(self.ns(), &self.deployment, 0);
+    }
+
+    /// F18: the adot add-on is missing.
+    pub fn remove_addon(&self, s: &MockStack) {
+        s.eks.remove_addon(&self.seed.cluster_name, "adot");
+    }
+
+    /// F18: the add-on is in `status` with one health issue.
+    pub fn addon_status(&self, s: &MockStack, status: AddonStatus, code: &str, message: &str) {
+        let issue = AddonIssue {
+            code: code.to_string(),
+            message: message.to_string(),
+            resource_ids: vec![format!("{OPERATOR_NAMESPACE}/opentelemetry-operator")],
+        };
+        s.eks.update_addon(&self.seed.cluster_name, "adot", |a| {
+            a.status = status;
+            a.issues = vec![issue];
+        });
+    }
+
+    /// F18: the cluster was upgraded to Kubernetes `version`, which the installed add-on
+    /// version does not support.
+    pub fn upgrade_cluster(&self, s: &MockStack, version: &str) {
+        s.eks
+            .update_cluster(&self.seed.cluster_name, |c| c.version = version.to_string());
+        if let Some((major, minor)) = version.split_once('.') {
+            s.kube.set_version(major, minor);
+        }
+    }
+
+    /// F19: cert-manager is not installed.
+    pub fn remove_cert_manager(&self, s: &MockStack) {
+        s.kube.delete("namespaces", "", CERT_MANAGER_NAMESPACE);
+    }
+
+    /// F19: cert-manager's webhook has no ready replica.
+    pub fn cert_manager_webhook_down(&self, s: &MockStack) {
+        let _ = s
+            .kube
+            .set_deployment_ready(CERT_MANAGER_NAMESPACE, "cert-manager-webhook", 0);
+    }
+
+    /// F20: an annotated service account nobody uses (`<sa>-irsa`); with `unannotate`,
+    /// the one in use lost its annotation too.
+    pub fn add_unused_irsa_account(&self, s: &MockStack, unannotate: bool) {
+        let name = format!("{}-irsa", self.seed.service_account);
+        let _ = s.kube.put(
+            "serviceaccounts",
+            service_account(self.ns(), &name, Some(&self.seed.role_arn())),
+        );
+        if unannotate {
+            self.unannotate(s);
+        }
+    }
+
+    /// F26: the annotation was added after the pods started: they lack the IRSA env.
+    pub fn pods_predate_annotation(&self, s: &MockStack) {
+        let _ = s.kube.strip_irsa_from_pod(self.ns(), &self.pod);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipecheck_mocks::MockConfig;
+
+    fn spec(kind: ClusterCollector) -> ClusterSpec {
+        ClusterSpec {
+            kind,
+            name: "pipecheck".into(),
+            namespace: "prometheus".into(),
+            collector: "prometheus-for-amp-server".into(),
+            service_account: Some("amp-iamproxy-ingest-service-account".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_prometheus_variant_replaces_the_adot_collector() {
+        let sp = spec(ClusterCollector::Prometheus);
+        let stack = MockStack::start(MockConfig {
+            cluster: Some(seed_for(&sp)),
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let c = prepare_mock_cluster(&stack, &sp, "us-east-1").unwrap();
+        assert_eq!(c.deployment, "prometheus-for-amp-server");
+        let pod = stack.kube.get("pods", "prometheus", &c.pod).unwrap();
+        assert_eq!(
+            pod["spec"]["serviceAccountName"],
+            "amp-iamproxy-ingest-service-account"
+        );
+        assert!(stack.kube.list("opentelemetrycollectors", None).is_empty());
+        let sa = stack
+            .kube
+            .get("serviceaccounts", "prometheus", "amp-iamproxy-ingest-service-account")
+            .unwrap();
+        assert_eq!(
+            sa["metadata"]["annotations"][ROLE_ARN_ANNOTATION],
+            "arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role"
+        );
+        let cm = stack
+            .kube
+            .get("configmaps", "prometheus", "prometheus-for-amp-server")
+            .unwrap();
+        assert!(cm["data"]["prometheus.yml"]
+            .as_str()
+            .unwrap()
+            .contains("sigv4:\n    region: us-east-1"));
+    }
+}

@@ -1,0 +1,322 @@
+//! Finding the collector in the cluster the way a person would with kubectl: the
+//! `OpenTelemetryCollector` resource (ADOT) or the server's Deployment (Prometheus chart),
+//! the controller the operator or chart made, and the pods it runs. What the pods run as
+//! is read from the pods themselves, not assumed from names.
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use kube::Api;
+use kube::api::{DynamicObject, ListParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+
+use super::kube_api::{KubeFailure, api_failure};
+use crate::links::Check;
+use crate::scenario::{ClusterCollector, ClusterSpec};
+
+/// The collector's workload as found in the cluster.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub namespace: String,
+    /// How it was found, for evidence (`OpenTelemetryCollector adot-col/adot (mode
+    /// deployment), pods app.kubernetes.io/…`).
+    pub description: String,
+    /// The label selector of its pods.
+    pub selector: String,
+    pub pods: Vec<Pod>,
+    /// The service account the pod template (or the collector resource) names: what new
+    /// pods will run as.
+    pub template_service_account: String,
+    /// The collector's container (`otc-container`, `prometheus-server`).
+    pub container: String,
+    /// The controller (`Deployment adot-col/adot-collector`) and its ready/wanted counts.
+    pub controller: Option<(String, i32, i32)>,
+    /// The pod template, when the controller was read.
+    pub template: Option<PodSpec>,
+    /// The OpenTelemetryCollector resource (ADOT), as JSON.
+    pub resource: Option<Value>,
+}
+
+impl Workload {
+    /// The service accounts the pods run as (`spec.serviceAccountName`, `default` when
+    /// unset), each once, in pod order.
+    pub fn pod_service_accounts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for p in &self.pods {
+            let sa = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.service_account_name.clone())
+                .unwrap_or_else(|| "default".to_string());
+            if !out.contains(&sa) {
+                out.push(sa);
+            }
+        }
+        out
+    }
+}
+
+/// The OpenTelemetryCollector API (v1beta1 since add-on v0.102.0; v1alpha1 before).
+fn otel_resource(version: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "opentelemetry.io",
+        version,
+        "OpenTelemetryCollector",
+    ))
+}
+
+/// Finds the collector `spec` names. A failing [`Check`] says what is missing.
+pub async fn find_workload(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {
+    match spec.kind {
+        ClusterCollector::Adot => find_adot(client, spec).await,
+        ClusterCollector::Prometheus => find_prometheus(client, spec).await,
+    }
+}
+
+async fn find_adot(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {
+    let ns = spec.namespace.as_str();
+    let name = spec.collector.as_str();
+    let mut found = None;
+    let mut crd_missing = true;
+    for version in ["v1beta1", "v1alpha1"] {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &otel_resource(version));
+        match api.get(name).await {
+            Ok(obj) => {
+                found = Some((obj, version));
+                break;
+            }
+            Err(e) => {
+                let f = KubeFailure::of(&e);
+                if !f.not_found() {
+                    return Err(api_failure(
+                        &format!("read OpenTelemetryCollector {ns}/{name}"),
+                        &format!("get opentelemetrycollectors.opentelemetry.io in {ns}"),
+                        &e,
+                    ));
+                }
+                // "the server could not find the requested resource": the version (or
+                // the whole CRD) is not served; a named object's 404 says its name.
+                if f.message.contains(&format!("\"{name}\"")) {
+                    crd_missing = false;
+                }
+            }
+        }
+    }
+    let Some((obj, version)) = found else {
+        if crd_missing {
+            return Err(Check::fail(
+                "the cluster serves no OpenTelemetryCollector resources: the ADOT operator (the EKS adot add-on) is not installed",
+                "install the adot add-on (it needs cert-manager): aws eks create-addon --cluster-name <cluster> --addon-name adot",
+            ));
+        }
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &otel_resource("v1beta1"));
+        let others: Vec<String> = api
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items.iter().filter_map(|o| o.metadata.name.clone()).collect())
+            .unwrap_or_default();
+        return Err(Check::fail(
+            format!("no OpenTelemetryCollector {name} in namespace {ns}"),
+            "check the collector's name and namespace in the scenario (cluster.collector, cluster.namespace)",
+        )
+        .with(
+            "OpenTelemetryCollectors in the namespace",
+            if others.is_empty() { "none".to_string() } else { others.join(", ") },
+        ));
+    };
+    let data = &obj.data;
+    let mode = data
+        .pointer("/spec/mode")
+        .and_then(Value::as_str)
+        .unwrap_or("deployment")
+        .to_string();
+    // The operator makes the collector's own service account when the resource names none.
+    let sa = data
+        .pointer("/spec/serviceAccount")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{name}-collector"));
+    let selector = data
+        .pointer("/status/scale/selector")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "app.kubernetes.io/component=opentelemetry-collector,app.kubernetes.io/instance={ns}.{name}"
+            )
+        });
+    let controller_name = format!("{name}-collector");
+    let (controller, template) = match mode.as_str() {
+        "daemonset" => {
+            let api: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+            match api.get_opt(&controller_name).await {
+                Ok(Some(d)) => {
+                    let s = d.status.as_ref();
+                    let ready = s.map(|s| s.number_ready).unwrap_or(0);
+                    let want = s.map(|s| s.desired_number_scheduled).unwrap_or(0);
+                    (
+                        Some((format!("DaemonSet {ns}/{controller_name}"), ready, want)),
+                        d.spec.template.spec,
+                    )
+                }
+                _ => (None, None),
+            }
+        }
+        "statefulset" => {
+            let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+            match api.get_opt(&controller_name).await {
+                Ok(Some(d)) => {
+                    let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+                    let want = d.spec.replicas.unwrap_or(1);
+                    (
+                        Some((format!("StatefulSet {ns}/{controller_name}"), ready, want)),
+                        d.spec.template.spec,
+                    )
+                }
+                _ => (None, None),
+            }
+        }
+        "sidecar" => (None, None),
+        _ => {
+            let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+            match api.get_opt(&controller_name).await {
+                Ok(Some(d)) => {
+                    let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+                    let want = d.spec.replicas.unwrap_or(1);
+                    (
+                        Some((format!("Deployment {ns}/{controller_name}"), ready, want)),
+                        d.spec.template.spec,
+                    )
+                }
+                _ => (None, None),
+            }
+        }
+    };
+    let pods = list_pods(client, ns, &selector).await?;
+    Ok(Workload {
+        namespace: ns.to_string(),
+        description: format!(
+            "OpenTelemetryCollector {ns}/{name} ({version}, mode {mode}); pods selected by {selector}"
+        ),
+        selector,
+        pods,
+        template_service_account: sa,
+        container: "otc-container".to_string(),
+        controller,
+        template,
+        resource: Some(serde_json::to_value(&obj).unwrap_or(Value::Null)),
+    })
+}
+
+async fn find_prometheus(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {
+    let ns = spec.namespace.as_str();
+    let name = spec.collector.as_str();
+    let read_failed = |kind: &str, e: &kube::Error| {
+        api_failure(
+            &format!("read {kind} {ns}/{name}"),
+            &format!("get deployments,statefulsets in {ns}"),
+            e,
+        )
+    };
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let (kind, labels, template, ready, want) = match deployments.get_opt(name).await {
+        Ok(Some(d)) => {
+            let spec = d.spec;
+            (
+                "Deployment",
+                spec.selector.match_labels.unwrap_or_default(),
+                spec.template.spec,
+                d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                spec.replicas.unwrap_or(1),
+            )
+        }
+        Err(e) => return Err(read_failed("Deployment", &e)),
+        Ok(None) => {
+            // The chart runs the server as a StatefulSet with server.statefulSet.enabled.
+            let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+            match sets.get_opt(name).await {
+                Ok(Some(s)) => {
+                    let spec = s.spec;
+                    (
+                        "StatefulSet",
+                        spec.selector.match_labels.unwrap_or_default(),
+                        spec.template.spec,
+                        s.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                        spec.replicas.unwrap_or(1),
+                    )
+                }
+                Err(e) => return Err(read_failed("StatefulSet", &e)),
+                Ok(None) => {
+                    let others: Vec<String> = deployments
+                        .list(&ListParams::default())
+                        .await
+                        .map(|l| {
+                            l.items
+                                .iter()
+                                .filter_map(|d| d.metadata.name.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    return Err(Check::fail(
+                        format!("no Deployment or StatefulSet {name} in namespace {ns}"),
+                        "check the server's name (the chart names it <release>-server) and namespace in the scenario (cluster.collector, cluster.namespace)",
+                    )
+                    .with(
+                        "Deployments in the namespace",
+                        if others.is_empty() { "none".to_string() } else { others.join(", ") },
+                    ));
+                }
+            }
+        }
+    };
+    let selector = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sa = template
+        .as_ref()
+        .and_then(|t| t.service_account_name.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let container = template
+        .as_ref()
+        .and_then(|t| {
+            let names: Vec<&str> = t.containers.iter().map(|c| c.name.as_str()).collect();
+            names
+                .iter()
+                .find(|n| **n == "prometheus-server")
+                .or_else(|| names.iter().find(|n| !n.contains("reload")))
+                .map(|n| n.to_string())
+        })
+        .unwrap_or_else(|| "prometheus-server".to_string());
+    let pods = list_pods(client, ns, &selector).await?;
+    Ok(Workload {
+        namespace: ns.to_string(),
+        description: format!("{kind} {ns}/{name}; pods selected by {selector}"),
+        selector,
+        pods,
+        template_service_account: sa,
+        container,
+        controller: Some((format!("{kind} {ns}/{name}"), ready, want)),
+        template,
+        resource: None,
+    })
+}
+
+async fn list_pods(client: &kube::Client, ns: &str, selector: &str) -> Result<Vec<Pod>, Check> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| {
+            api_failure(
+                &format!("list the collector's pods in {ns}"),
+                &format!("list pods in {ns}"),
+                &e,
+            )
+        })
+}

@@ -1,0 +1,251 @@
+//! `grafana.api`: does the workspace's Grafana HTTP API answer, and does it accept a
+//! token? (F22) The run makes its own credential through AMG: a service account
+//! (`pipecheck-<run id>`) and a token that lives 15 minutes, registered with the run's
+//! redactor before anything can print it and deleted with its service account at the end
+//! of the run (`grafana_cleanup`). A token handed to the run (`PIPECHECK_GRAFANA_TOKEN`)
+//! is used instead, and nothing is created. Checks `/api/health` (no credentials) and an
+//! authenticated `/api/search`.
+
+use std::time::Duration;
+
+use aws_sdk_grafana::error::ProvideErrorMetadata;
+use aws_sdk_grafana::types::Role;
+use serde_json::Value;
+
+use super::grafana_cleanup::{self, Created};
+use super::grafana_diagnosis::{diagnose_amg, diagnose_grafana, unreachable};
+use super::{BoxFuture, Check, Link, RunContext, Status};
+use crate::grafana_client::{GrafanaClient, json_of};
+use crate::wait::{Probe, Waited, wait_until};
+
+pub struct GrafanaApi;
+
+/// How long the run's own token lives: the run removes it, its expiry is the backstop.
+pub const TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The role of the run's service account. Reading data sources (`datasources:read`) is
+/// granted to Admins by Grafana's basic roles [unconfirmed for Editors]; the account
+/// lives for one run.
+const ROLE: Role = Role::Admin;
+
+impl Link for GrafanaApi {
+    fn name(&self) -> &'static str {
+        "grafana.api"
+    }
+
+    fn depends_on(&self) -> &'static [&'static str] {
+        &["amg.workspace"]
+    }
+
+    fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
+        Box::pin(async move {
+            let (url, workspace) = {
+                let f = ctx.facts();
+                (f.grafana.url.clone(), f.grafana.workspace_id.clone())
+            };
+            let (Some(url), Some(workspace)) = (url, workspace) else {
+                return Check::fail(
+                    "no Grafana URL to check",
+                    "amg.workspace did not provide one",
+                );
+            };
+            let client = match GrafanaClient::new(
+                ctx.target.http.clone(),
+                &url,
+                ctx.deadlines.request,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Check::fail(
+                        format!("the Grafana URL {url:?} is unusable"),
+                        "set a URL with scheme and host: --grafana-url or PIPECHECK_GRAFANA_URL",
+                    )
+                    .with("error", e.to_string());
+                }
+            };
+
+            // 1. Grafana answers at all (no credentials needed).
+            let health = match client.get("/api/health").await {
+                Err(e) => {
+                    return Check::from_diagnosis(
+                        Status::Fail,
+                        unreachable(&url, &crate::error_chain(&e).replace('\n', ": ")),
+                    );
+                }
+                Ok(ex) if ex.status == Some(503) && ex.body.contains("failing") => {
+                    return Check::fail(
+                        format!("Grafana at {url} answers, but its database is failing (503)"),
+                        "the workspace's Grafana cannot serve: check the workspace in the AMG console and retry later",
+                    )
+                    .with("/api/health", ex.summary());
+                }
+                Ok(ex) if !ex.is_success() => {
+                    return Check::from_diagnosis(
+                        Status::Fail,
+                        diagnose_grafana("the health check", &ex),
+                    )
+                    .with("/api/health", ex.summary());
+                }
+                Ok(ex) => ex,
+            };
+            let version = json_of(&health)
+                .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| "(version hidden)".into());
+
+            // 2. A credential: the one handed over, or a short-lived one of our own.
+            let (token, source) = match ctx.target.grafana.token.clone() {
+                Some(t) => (t, "the token from PIPECHECK_GRAFANA_TOKEN".to_string()),
+                None => match create_token(ctx, &workspace).await {
+                    Ok(made) => made,
+                    Err(c) => return c.with("/api/health", health.summary()),
+                },
+            };
+            ctx.secrets.add_secret(token.clone());
+            let client = client.with_token(token);
+
+            // 3. Grafana accepts it.
+            let probe = || async {
+                match client.get("/api/search?type=dash-db&limit=1").await {
+                    Err(e) => Probe::Pending(Err(crate::error_chain(&e))),
+                    Ok(ex) if ex.is_success() => Probe::Done(Ok(ex)),
+                    Ok(ex) if matches!(ex.status, Some(429 | 500..=599)) => Probe::Pending(Ok(ex)),
+                    Ok(ex) => Probe::Abort(Ok(ex)),
+                }
+            };
+            let waited =
+                wait_until(ctx.deadlines.workspace, Duration::from_millis(50), probe).await;
+            let search = match waited {
+                Waited::Done { value: Ok(ex), .. } => ex,
+                Waited::Done { value: Err(e), .. }
+                | Waited::Aborted { value: Err(e), .. }
+                | Waited::TimedOut {
+                    last: Some(Err(e)), ..
+                } => {
+                    return Check::from_diagnosis(Status::Fail, unreachable(&url, &e))
+                        .with("/api/health", health.summary());
+                }
+                Waited::Aborted { value: Ok(ex), .. }
+                | Waited::TimedOut {
+                    last: Some(Ok(ex)), ..
+                } => {
+                    return Check::from_diagnosis(
+                        Status::Fail,
+                        diagnose_grafana("an authenticated call (GET /api/search)", &ex),
+                    )
+                    .with("credential", source)
+                    .with("/api/search", ex.summary())
+                    .with("/api/health", health.summary());
+                }
+                Waited::TimedOut { last: None, .. } => {
+                    return Check::fail(
+                        format!("Grafana at {url} did not answer an authenticated call in time"),
+                        "check the network path to the workspace",
+                    );
+                }
+            };
+            ctx.facts().grafana.client = Some(client);
+            Check::pass(format!(
+                "Grafana {version} at {url} answers and accepts {source}"
+            ))
+            .with("credential", source)
+            .with("/api/health", health.summary())
+            .with("/api/search", search.summary())
+        })
+    }
+}
+
+/// CreateWorkspaceServiceAccount + CreateWorkspaceServiceAccountToken; the account is
+/// registered for deletion the moment it exists. Returns the key and a description.
+async fn create_token(ctx: &RunContext, workspace: &str) -> Result<(String, String), Check> {
+    let name = format!("pipecheck-{}", ctx.run_id);
+    let call = ctx
+        .target
+        .amg
+        .create_workspace_service_account()
+        .workspace_id(workspace)
+        .name(&name)
+        .grafana_role(ROLE)
+        .send();
+    let sa = match tokio::time::timeout(ctx.deadlines.request, call).await {
+        Err(_) => {
+            return Err(Check::fail(
+                format!(
+                    "CreateWorkspaceServiceAccount did not answer within {:?}",
+                    ctx.deadlines.request
+                ),
+                "check network access to grafana.<region>.amazonaws.com",
+            ));
+        }
+        Ok(Err(e)) => {
+            return Err(refused("CreateWorkspaceServiceAccount", workspace, &e));
+        }
+        Ok(Ok(out)) => out,
+    };
+    let sa_id = sa.id().to_string();
+    grafana_cleanup::register(
+        &ctx.run_id,
+        Created::ServiceAccount {
+            amg: ctx.target.amg.clone(),
+            workspace_id: workspace.to_string(),
+            id: sa_id.clone(),
+            name: name.clone(),
+        },
+    );
+    let call = ctx
+        .target
+        .amg
+        .create_workspace_service_account_token()
+        .workspace_id(workspace)
+        .service_account_id(&sa_id)
+        .name(&name)
+        .seconds_to_live(TOKEN_TTL.as_secs() as i32)
+        .send();
+    let out = match tokio::time::timeout(ctx.deadlines.request, call).await {
+        Err(_) => {
+            return Err(Check::fail(
+                format!(
+                    "CreateWorkspaceServiceAccountToken did not answer within {:?}",
+                    ctx.deadlines.request
+                ),
+                "check network access to grafana.<region>.amazonaws.com",
+            ));
+        }
+        Ok(Err(e)) => {
+            return Err(refused("CreateWorkspaceServiceAccountToken", workspace, &e));
+        }
+        Ok(Ok(out)) => out,
+    };
+    let Some(key) = out
+        .service_account_token()
+        .map(|t| t.key().to_string())
+        .filter(|k| !k.is_empty())
+    else {
+        return Err(Check::fail(
+            "CreateWorkspaceServiceAccountToken answered without a key",
+            "see AMG's answer",
+        ));
+    };
+    // Register before the key can appear anywhere (the caller adds it to the run's
+    // redactor at once; this makes the order explicit for any future evidence here).
+    ctx.secrets.add_secret(key.clone());
+    Ok((
+        key,
+        format!(
+            "a new service-account token (service account {name}, id {sa_id}, {}, {} minutes, removed with the run)",
+            ROLE.as_str(),
+            TOKEN_TTL.as_secs() / 60
+        ),
+    ))
+}
+
+fn refused<E>(operation: &str, workspace: &str, e: &E) -> Check
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    let d = diagnose_amg(operation, workspace, e);
+    Check::fail(
+        format!("could not make a Grafana token: {}", d.verdict),
+        d.hint,
+    )
+    .with(format!("grafana:{operation}"), crate::error_chain(e))
+}

@@ -1,0 +1,315 @@
+//! `iam.role_trust`: does the role the service account's annotation names trust exactly
+//! the namespace and service account the collector's pods run as, through this cluster's
+//! OIDC provider, with audience `sts.amazonaws.com`? (F12)
+//!
+//! Two answers, side by side: the trust policy read with GetRole and evaluated by
+//! `pipecheck_policy` (the evaluator `diagnose` and the mock STS use), and, where the run
+//! may request a service account token (not on a read-only `--target aws` run), STS
+//! itself: AssumeRoleWithWebIdentity with a fresh token of that service account. The
+//! session's credentials let `iam.role_permissions` prove what the collector may do.
+
+use aws_credential_types::Credentials;
+use aws_sdk_iam::operation::get_role::GetRoleError;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
+use kube::api::PostParams;
+use pipecheck_policy::{
+    Decision, Effect, PolicyDocument, WEB_IDENTITY_ACTION, evaluate_web_identity, glob_match,
+    oidc_issuer, web_identity_claims,
+};
+
+use super::{BoxFuture, Check, Link, RunContext};
+use crate::cluster::{KubeFailure, STS_AUDIENCE, call_failed, sdk_error, subject};
+
+pub struct IamRoleTrust;
+
+/// What the role's web-identity `Allow` statements name: the `…:sub` values and the
+/// federated principals.
+fn trusted(doc: &PolicyDocument) -> (Vec<String>, Vec<String>) {
+    let mut subs = Vec::new();
+    let mut federated = Vec::new();
+    for st in &doc.statements {
+        let for_web_identity = st.effect == Effect::Allow
+            && !st.action.negated()
+            && st
+                .action
+                .inner()
+                .iter()
+                .any(|a| glob_match(a, WEB_IDENTITY_ACTION, true));
+        if !for_web_identity {
+            continue;
+        }
+        if let Some(p) = &st.principal
+            && !p.negated()
+        {
+            federated.extend(p.inner().federated.iter().cloned());
+        }
+        for c in &st.conditions {
+            if c.key.to_ascii_lowercase().ends_with(":sub") {
+                subs.extend(c.values.iter().cloned());
+            }
+        }
+    }
+    subs.dedup();
+    federated.dedup();
+    (subs, federated)
+}
+
+/// The role's name from its ARN (`arn:aws:iam::1:role/path/name` → `name`).
+pub(crate) fn role_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// What STS said when asked with a token of the service account.
+enum Proof {
+    Assumed { session: String, creds: Credentials },
+    Refused { text: String },
+    NotAttempted(String),
+}
+
+impl Link for IamRoleTrust {
+    fn name(&self) -> &'static str {
+        "iam.role_trust"
+    }
+
+    fn depends_on(&self) -> &'static [&'static str] {
+        &["k8s.service_account", "iam.oidc_provider"]
+    }
+
+    fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
+        Box::pin(async move {
+            let (role_arn, ns, sa, provider_arn) = {
+                let f = ctx.facts();
+                (
+                    f.cluster.role_arn.clone(),
+                    f.cluster.namespace.clone(),
+                    f.cluster.service_account.clone(),
+                    f.cluster.oidc_provider_arn.clone(),
+                )
+            };
+            let (Some(role_arn), Some(ns), Some(sa), Some(provider_arn)) =
+                (role_arn, ns, sa, provider_arn)
+            else {
+                return Check::fail(
+                    "no role, service account or OIDC provider to check",
+                    "k8s.service_account and iam.oidc_provider did not provide them",
+                );
+            };
+            let name = role_name(&role_arn);
+            let call = ctx.target.iam.get_role().role_name(name).send();
+            let role = match tokio::time::timeout(ctx.deadlines.request, call).await {
+                Err(_) => {
+                    return Check::fail(
+                        "IAM GetRole did not answer in time",
+                        "check network access to iam.amazonaws.com",
+                    );
+                }
+                Ok(Err(e)) => {
+                    if matches!(e.as_service_error(), Some(GetRoleError::NoSuchEntityException(_))) {
+                        return Check::fail(
+                            format!("role {role_arn}, named by {ns}/{sa}'s annotation, does not exist"),
+                            "create the role, or fix the service account's eks.amazonaws.com/role-arn annotation (a role in another account is invisible here)",
+                        )
+                        .with("iam:GetRole", sdk_error(&e).1);
+                    }
+                    return call_failed(&format!("read role {name}"), "iam:GetRole", &e);
+                }
+                Ok(Ok(out)) => out,
+            };
+            let Some(role) = role.role() else {
+                return Check::fail(format!("IAM answered GetRole for {name} without a role"), "see the evidence");
+            };
+            let encoded = role.assume_role_policy_document().unwrap_or_default();
+            let text = percent_encoding::percent_decode_str(encoded)
+                .decode_utf8_lossy()
+                .into_owned();
+            let doc = match PolicyDocument::parse(&text) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Check::fail(
+                        format!("role {name}'s trust policy is not a valid policy document: {e}"),
+                        "fix the trust policy (aws iam update-assume-role-policy)",
+                    )
+                    .with("trust policy", text);
+                }
+            };
+            let sub = subject(&ns, &sa);
+            let claims = web_identity_claims(&provider_arn, &sub, STS_AUDIENCE);
+            let decision = evaluate_web_identity(&doc, &provider_arn, &claims);
+            let proof = prove_with_sts(ctx, &ns, &sa, &role_arn).await;
+
+            let pretty = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(text);
+            let evaluation = evaluation_text(&decision, &claims);
+            let (proof_ok, proof_text) = match &proof {
+                Proof::Assumed { session, .. } => (Some(true), format!("allowed: {session}")),
+                Proof::Refused { text, .. } => (Some(false), format!("refused: {text}")),
+                Proof::NotAttempted(why) => (None, format!("not attempted: {why}")),
+            };
+            let with_evidence = |c: Check| {
+                c.with("trust policy", format!("{}\n{pretty}", role.arn()))
+                    .with("evaluation (pipecheck-policy)", evaluation.clone())
+                    .with("sts:AssumeRoleWithWebIdentity", proof_text.clone())
+            };
+
+            if !decision.allowed() || proof_ok == Some(false) {
+                let (subs, federated) = trusted(&doc);
+                let issuer = oidc_issuer(&provider_arn).unwrap_or(&provider_arn);
+                let other_provider = !federated.is_empty() && !federated.iter().any(|f| f == &provider_arn);
+                let verdict = if other_provider {
+                    format!(
+                        "role {name} trusts the OIDC provider {}, not this cluster's {provider_arn}",
+                        federated.join(", ")
+                    )
+                } else if !subs.is_empty() && !subs.iter().any(|s| glob_match(s, &sub, false)) {
+                    format!(
+                        "role {name} trusts {} but the collector's pods run as {sub} (namespace {ns}, service account {sa})",
+                        subs.join(", ")
+                    )
+                } else if decision.allowed() {
+                    format!(
+                        "STS refused {sub} the role {name} although its trust policy, as pipecheck reads it, allows it"
+                    )
+                } else {
+                    format!("role {name}'s trust policy does not let {sub} assume it: {decision}")
+                };
+                let hint = format!(
+                    "set the trust policy's StringEquals to \"{issuer}:sub\": \"{sub}\" and \":aud\": \"{STS_AUDIENCE}\" under Principal Federated of this cluster's provider (aws iam update-assume-role-policy --role-name {name}), or run the collector as the service account the policy names; until then its pods get AccessDenied on {WEB_IDENTITY_ACTION}"
+                );
+                return with_evidence(Check::fail(verdict, hint));
+            }
+            if let Proof::Assumed { session, creds } = proof {
+                let mut f = ctx.facts();
+                f.cluster.role_credentials = Some(creds);
+                f.cluster.role_session_arn = Some(session);
+            }
+            let how = match proof_ok {
+                Some(true) => "; STS AssumeRoleWithWebIdentity with its token succeeds",
+                _ => "",
+            };
+            with_evidence(Check::pass(format!(
+                "role {name} trusts {sub} through this cluster's OIDC provider with audience {STS_AUDIENCE}{how}"
+            )))
+        })
+    }
+}
+
+fn evaluation_text(decision: &Decision, claims: &[(String, String)]) -> String {
+    let mut s = format!(
+        "token claims: {}\n{decision}",
+        claims
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for n in &decision.notes {
+        s.push_str(&format!("\nnote: {n}"));
+    }
+    s
+}
+
+/// Asks STS, the way the collector's pods do: a token of the service account for audience
+/// `sts.amazonaws.com`, exchanged with AssumeRoleWithWebIdentity. The token and the
+/// session's secrets are registered with the run's redactor before anything can print them.
+async fn prove_with_sts(ctx: &RunContext, ns: &str, sa: &str, role_arn: &str) -> Proof {
+    if !ctx.target.request_tokens {
+        return Proof::NotAttempted(
+            "a read-only run requests no service account tokens (that needs create on serviceaccounts/token); the verdict rests on the trust policy as read".to_string(),
+        );
+    }
+    let Some(kube) = ctx.target.kube.as_ref() else {
+        return Proof::NotAttempted("no Kubernetes API".to_string());
+    };
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: Some(vec![STS_AUDIENCE.to_string()]),
+            expiration_seconds: Some(600),
+            ..TokenRequestSpec::default()
+        }),
+        ..TokenRequest::default()
+    };
+    let api: Api<ServiceAccount> = Api::namespaced(kube.client.clone(), ns);
+    let pp = PostParams::default();
+    let call = api.create_token_request(sa, &pp, &request);
+    let token = match tokio::time::timeout(ctx.deadlines.request, call).await {
+        Ok(Ok(tr)) => tr.status.and_then(|s| s.token).unwrap_or_default(),
+        Ok(Err(e)) => {
+            return Proof::NotAttempted(format!(
+                "no token for {ns}/{sa}: {}",
+                KubeFailure::of(&e).line()
+            ));
+        }
+        Err(_) => return Proof::NotAttempted("the token request did not answer in time".to_string()),
+    };
+    if token.is_empty() {
+        return Proof::NotAttempted("the token request answered without a token".to_string());
+    }
+    ctx.secrets.add_secret(token.clone());
+    let session = format!("pipecheck-{}", ctx.run_id);
+    let call = ctx
+        .target
+        .sts
+        .assume_role_with_web_identity()
+        .role_arn(role_arn)
+        .role_session_name(&session)
+        .web_identity_token(&token)
+        .duration_seconds(900)
+        .send();
+    match tokio::time::timeout(ctx.deadlines.request, call).await {
+        Err(_) => Proof::NotAttempted("STS did not answer in time".to_string()),
+        Ok(Err(e)) => {
+            Proof::Refused {
+                text: sdk_error(&e).1,
+            }
+        }
+        Ok(Ok(out)) => {
+            let Some(c) = out.credentials() else {
+                return Proof::Refused {
+                    text: "STS answered without credentials".to_string(),
+                };
+            };
+            ctx.secrets.add_secret(c.secret_access_key());
+            ctx.secrets.add_secret(c.session_token());
+            let creds = Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "pipecheck-irsa-proof",
+            );
+            let arn = out
+                .assumed_role_user()
+                .map(|u| u.arn().to_string())
+                .unwrap_or_default();
+            Proof::Assumed {
+                session: arn,
+                creds,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_subjects_and_providers_are_read_from_web_identity_statements() {
+        let doc = PolicyDocument::parse(
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::1:oidc-provider/o/id/X"},
+               "Action":"sts:AssumeRoleWithWebIdentity",
+               "Condition":{"StringEquals":{"o/id/X:sub":"system:serviceaccount:springboot:a","o/id/X:aud":"sts.amazonaws.com"}}},
+              {"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .unwrap();
+        let (subs, fed) = trusted(&doc);
+        assert_eq!(subs, vec!["system:serviceaccount:springboot:a"]);
+        assert_eq!(fed, vec!["arn:aws:iam::1:oidc-provider/o/id/X"]);
+        assert_eq!(role_name("arn:aws:iam::1:role/path/r"), "r");
+    }
+}

@@ -1,0 +1,285 @@
+//! `k8s.service_account`: which service account do the collector's pods actually run as
+//! (read from the pods, not assumed from names), and does it carry the
+//! `eks.amazonaws.com/role-arn` annotation IRSA needs? (F11) Also: the pods carry the role
+//! the webhook injects (they were not started before the annotation, F26), and an
+//! annotated service account in the namespace that no pod uses is named, since it makes
+//! `kubectl get sa` look right while the one in use is not (F20).
+
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::Api;
+use kube::api::ListParams;
+
+use super::{BoxFuture, Check, Link, RunContext, Status};
+use crate::cluster::{ROLE_ARN_ANNOTATION, api_failure, find_workload, subject};
+use crate::scenario::ClusterCollector;
+
+pub struct K8sServiceAccount;
+
+fn role_annotation(sa: &ServiceAccount) -> Option<String> {
+    sa.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ROLE_ARN_ANNOTATION))
+        .map(|s| s.trim().to_string())
+}
+
+fn is_role_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].starts_with("role/")
+        && parts[5].len() > "role/".len()
+}
+
+/// The `AWS_ROLE_ARN` the pod identity webhook put into the pod's containers, if any.
+fn injected_role(pod: &Pod) -> Option<String> {
+    pod.spec.as_ref()?.containers.iter().find_map(|c| {
+        c.env
+            .as_ref()?
+            .iter()
+            .find(|e| e.name == "AWS_ROLE_ARN")
+            .and_then(|e| e.value.clone())
+    })
+}
+
+impl Link for K8sServiceAccount {
+    fn name(&self) -> &'static str {
+        "k8s.service_account"
+    }
+
+    fn depends_on(&self) -> &'static [&'static str] {
+        &["k8s.namespace"]
+    }
+
+    fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
+        Box::pin(async move {
+            let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
+                return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
+            };
+            let client = &kube.client;
+            let ns = spec.namespace.as_str();
+            let workload = match find_workload(client, spec).await {
+                Ok(w) => w,
+                Err(check) => return check,
+            };
+            let mut used = workload.pod_service_accounts();
+            let from_pods = !used.is_empty();
+            if !from_pods {
+                used.push(workload.template_service_account.clone());
+            }
+            let sa_name = used[0].clone();
+            let mut pods_text: Vec<String> = workload
+                .pods
+                .iter()
+                .map(|p| {
+                    format!(
+                        "pod {} runs as service account {}",
+                        p.metadata.name.as_deref().unwrap_or("?"),
+                        p.spec
+                            .as_ref()
+                            .and_then(|s| s.service_account_name.as_deref())
+                            .unwrap_or("default")
+                    )
+                })
+                .collect();
+            if !from_pods {
+                pods_text.push(format!(
+                    "no pods yet: the pod template names service account {sa_name}"
+                ));
+            }
+            let collector = format!("{}\n{}", workload.description, pods_text.join("\n"));
+
+            let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+            let all = match sas.list(&ListParams::default()).await {
+                Ok(l) => l.items,
+                Err(e) => {
+                    return api_failure(
+                        &format!("list service accounts in {ns}"),
+                        &format!("list serviceaccounts in {ns}"),
+                        &e,
+                    )
+                    .with("collector", collector);
+                }
+            };
+            // Who runs as what, in the whole namespace: an annotated account no pod uses is
+            // the F20 trap.
+            let ns_pods: Vec<Pod> = Api::<Pod>::namespaced(client.clone(), ns)
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_else(|_| workload.pods.clone());
+            let in_use: Vec<String> = ns_pods
+                .iter()
+                .map(|p| {
+                    p.spec
+                        .as_ref()
+                        .and_then(|s| s.service_account_name.clone())
+                        .unwrap_or_else(|| "default".into())
+                })
+                .collect();
+            let unused_annotated: Vec<(String, String)> = all
+                .iter()
+                .filter_map(|sa| {
+                    let name = sa.metadata.name.clone()?;
+                    let role = role_annotation(sa)?;
+                    (name != sa_name && !in_use.contains(&name)).then_some((name, role))
+                })
+                .collect();
+            let unused_text = unused_annotated
+                .iter()
+                .map(|(n, r)| format!("{ns}/{n} (role {r})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+
+            let Some(sa) = all.iter().find(|s| s.metadata.name.as_deref() == Some(&sa_name)) else {
+                return Check::fail(
+                    format!("the collector runs as service account {ns}/{sa_name}, which does not exist"),
+                    match spec.kind {
+                        ClusterCollector::Prometheus => "create it (serviceAccounts.server.create: true in the helm values) or name an existing one (serviceAccounts.server.name)",
+                        ClusterCollector::Adot => "create it, or set spec.serviceAccount of the OpenTelemetryCollector to an existing, annotated one",
+                    },
+                )
+                .with("collector", collector);
+            };
+            let sa_text = format!(
+                "serviceaccount {ns}/{sa_name}\nannotations: {}",
+                sa.metadata
+                    .annotations
+                    .as_ref()
+                    .filter(|a| !a.is_empty())
+                    .map(|a| a
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_else(|| "(none)".to_string())
+            );
+            let Some(role) = role_annotation(sa) else {
+                let mut verdict = format!(
+                    "service account {ns}/{sa_name}, which the collector's pods run as, has no {ROLE_ARN_ANNOTATION} annotation"
+                );
+                if !unused_annotated.is_empty() {
+                    verdict.push_str(&format!(
+                        "; {unused_text} carries one, but no pod runs as it"
+                    ));
+                }
+                let hint = match spec.kind {
+                    ClusterCollector::Prometheus => format!(
+                        "nest the annotation under serviceAccounts.server.annotations in the helm values (a key beside `annotations:` is ignored){}, then restart the server (kubectl rollout restart) so the pod identity webhook injects the role; until then it signs with the node's role (403) or has no credentials",
+                        if unused_annotated.is_empty() { String::new() } else { ", or set serviceAccounts.server.name to the annotated account".to_string() }
+                    ),
+                    ClusterCollector::Adot => format!(
+                        "kubectl annotate serviceaccount -n {ns} {sa_name} {ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>{}, then restart the collector's pods; until then it signs with the node's role (403) or has no credentials",
+                        if unused_annotated.is_empty() { String::new() } else { ", or set spec.serviceAccount of the OpenTelemetryCollector to the annotated account".to_string() }
+                    ),
+                };
+                let mut c = Check::fail(verdict, hint)
+                    .with("service account", sa_text)
+                    .with("collector", collector);
+                if !unused_annotated.is_empty() {
+                    c = c.with("annotated service accounts no pod uses", unused_text);
+                }
+                return c;
+            };
+            if !is_role_arn(&role) {
+                return Check::fail(
+                    format!("service account {ns}/{sa_name}'s {ROLE_ARN_ANNOTATION} is {role:?}, not a role ARN"),
+                    "set it to the role's full ARN: arn:aws:iam::<12-digit account>:role/<name>",
+                )
+                .with("service account", sa_text)
+                .with("collector", collector);
+            }
+            // The webhook mutates pods only at creation: pods started before the annotation
+            // (or before a change of it) do not carry the role (F26).
+            let stale: Vec<String> = workload
+                .pods
+                .iter()
+                .filter(|p| injected_role(p).as_deref() != Some(role.as_str()))
+                .map(|p| {
+                    format!(
+                        "pod {}: AWS_ROLE_ARN {}",
+                        p.metadata.name.as_deref().unwrap_or("?"),
+                        injected_role(p).unwrap_or_else(|| "not set".into())
+                    )
+                })
+                .collect();
+            if !stale.is_empty() {
+                return Check::fail(
+                    format!(
+                        "the collector's pods do not carry role {role} from {ns}/{sa_name}'s annotation: they were started before it was set"
+                    ),
+                    format!(
+                        "restart them so the pod identity webhook injects the role: kubectl rollout restart -n {ns} {}",
+                        workload
+                            .controller
+                            .as_ref()
+                            .map(|(c, _, _)| c.split_whitespace().next().unwrap_or("deployment").to_lowercase()
+                                + "/" + c.rsplit('/').next().unwrap_or_default())
+                            .unwrap_or_else(|| "deployment/<name>".to_string())
+                    ),
+                )
+                .with("pods", stale.join("\n"))
+                .with("service account", sa_text);
+            }
+            {
+                let mut f = ctx.facts();
+                f.cluster.namespace = Some(ns.to_string());
+                f.cluster.service_account = Some(sa_name.clone());
+                f.cluster.role_arn = Some(role.clone());
+            }
+            let mut warnings = Vec::new();
+            if used.len() > 1 {
+                warnings.push(format!(
+                    "the collector's pods run as several service accounts ({}); checking {sa_name}",
+                    used.join(", ")
+                ));
+            }
+            if let Some(meant) = spec.service_account.as_deref()
+                && meant != sa_name
+            {
+                warnings.push(format!(
+                    "the collector runs as {sa_name}, not the scenario's {meant}: the checks follow what the pods use"
+                ));
+            }
+            if !unused_annotated.is_empty() {
+                warnings.push(format!(
+                    "{unused_text} carries {ROLE_ARN_ANNOTATION} but no pod runs as it"
+                ));
+            }
+            let pass = format!(
+                "the collector's pods run as {ns}/{sa_name} ({}), annotated with role {role}",
+                subject(ns, &sa_name)
+            );
+            let mut c = if warnings.is_empty() {
+                Check::pass(pass)
+            } else {
+                let mut c = Check::warn(
+                    format!("{pass}; but {}", warnings.join("; ")),
+                    "an IRSA service account nobody uses misleads `kubectl get sa`: delete it, or make the collector use it",
+                );
+                c.status = Status::Warn;
+                c
+            };
+            c = c.with("service account", sa_text).with("collector", collector);
+            c
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_role_arn;
+
+    #[test]
+    fn role_arns() {
+        assert!(is_role_arn("arn:aws:iam::111122223333:role/x"));
+        assert!(is_role_arn("arn:aws-cn:iam::111122223333:role/path/x"));
+        assert!(!is_role_arn("arn:aws:iam::111122223333:user/x"));
+        assert!(!is_role_arn("arn:aws:iam::1111:role/x"));
+        assert!(!is_role_arn("my-role"));
+    }
+}
