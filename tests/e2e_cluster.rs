@@ -75,16 +75,29 @@ const FAULTS: &[Row] = &[
         "sa-unannotated",
         "k8s.service_account",
         true,
-        &["adot-col/adot-collector", "has no eks.amazonaws.com/role-arn annotation"],
-        &["annotations: (none)", "pod adot-collector-", "runs as service account adot-collector"],
+        &[
+            "adot-col/adot-collector",
+            "has no eks.amazonaws.com/role-arn annotation",
+        ],
+        &[
+            "annotations: (none)",
+            "pod adot-collector-",
+            "runs as service account adot-collector",
+        ],
     ),
     (
         "eks-prometheus",
         "sa-unannotated",
         "k8s.service_account",
         true,
-        &["prometheus/amp-iamproxy-ingest-service-account", "has no eks.amazonaws.com/role-arn annotation"],
-        &["serviceAccounts.server.annotations", "Deployment prometheus/prometheus-for-amp-server"],
+        &[
+            "prometheus/amp-iamproxy-ingest-service-account",
+            "has no eks.amazonaws.com/role-arn annotation",
+        ],
+        &[
+            "serviceAccounts.server.annotations",
+            "Deployment prometheus/prometheus-for-amp-server",
+        ],
     ),
     (
         "eks-adot",
@@ -128,16 +141,29 @@ const FAULTS: &[Row] = &[
         "oidc-provider-missing",
         "iam.oidc_provider",
         true,
-        &["no IAM OIDC provider for cluster pipecheck's issuer oidc.eks.us-east-1.amazonaws.com/id/"],
-        &["eksctl utils associate-iam-oidc-provider", "InvalidIdentityToken", "no providers"],
+        &[
+            "no IAM OIDC provider for cluster pipecheck's issuer oidc.eks.us-east-1.amazonaws.com/id/",
+        ],
+        &[
+            "eksctl utils associate-iam-oidc-provider",
+            "InvalidIdentityToken",
+            "no providers",
+        ],
     ),
     (
         "eks-adot",
         "role-no-policies",
         "iam.role_permissions",
         true,
-        &["role pipecheck-adot-collector has no permission policy", "aps:RemoteWrite"],
-        &["no policies attached or inline", "-> 403", "not authorized to perform"],
+        &[
+            "role pipecheck-adot-collector has no permission policy",
+            "aps:RemoteWrite",
+        ],
+        &[
+            "no policies attached or inline",
+            "-> 403",
+            "not authorized to perform",
+        ],
     ),
     (
         "eks-prometheus",
@@ -152,15 +178,25 @@ const FAULTS: &[Row] = &[
         "collector-crash-loop",
         "collector.running",
         true,
-        &["is CrashLoopBackOff after 6 restarts", "unknown type: \"awsprometheusremotewrite\""],
-        &["last terminated with exit 1 (Error)", "last log lines (previous instance)", "BackOff"],
+        &[
+            "is CrashLoopBackOff after 6 restarts",
+            "unknown type: \"awsprometheusremotewrite\"",
+        ],
+        &[
+            "last terminated with exit 1 (Error)",
+            "last log lines (previous instance)",
+            "BackOff",
+        ],
     ),
     (
         "eks-prometheus",
         "collector-crash-loop",
         "collector.running",
         true,
-        &["is CrashLoopBackOff after 6 restarts", "could not get SigV4 credentials"],
+        &[
+            "is CrashLoopBackOff after 6 restarts",
+            "could not get SigV4 credentials",
+        ],
         &["container prometheus-server: ready false, 6 restarts"],
     ),
     (
@@ -193,7 +229,10 @@ const FAULTS: &[Row] = &[
         "eks.addon",
         true,
         &["v0.109.0-eksbuild.2 does not support Kubernetes 1.33"],
-        &["adot versions supporting Kubernetes 1.33: v0.131.0-eksbuild.1, v0.117.0-eksbuild.1", "--addon-version v0.131.0-eksbuild.1"],
+        &[
+            "adot versions supporting Kubernetes 1.33: v0.131.0-eksbuild.1, v0.117.0-eksbuild.1",
+            "--addon-version v0.131.0-eksbuild.1",
+        ],
     ),
     (
         "eks-adot",
@@ -216,8 +255,15 @@ const FAULTS: &[Row] = &[
         "irsa-sa-unused",
         "k8s.service_account",
         true,
-        &["has no eks.amazonaws.com/role-arn annotation", "adot-col/adot-collector-irsa", "no pod runs as it"],
-        &["annotated service accounts no pod uses", "spec.serviceAccount"],
+        &[
+            "has no eks.amazonaws.com/role-arn annotation",
+            "adot-col/adot-collector-irsa",
+            "no pod runs as it",
+        ],
+        &[
+            "annotated service accounts no pod uses",
+            "spec.serviceAccount",
+        ],
     ),
     (
         "eks-adot",
@@ -233,7 +279,10 @@ const FAULTS: &[Row] = &[
         "k8s.service_account",
         true,
         &["were started before it was set"],
-        &["AWS_ROLE_ARN not set", "kubectl rollout restart -n adot-col deployment/adot-collector"],
+        &[
+            "AWS_ROLE_ARN not set",
+            "kubectl rollout restart -n adot-col deployment/adot-collector",
+        ],
     ),
     // A harness-side fault lands where it does in a direct run.
     (
@@ -266,11 +315,16 @@ fn run(scenario: &str, faults: &[&str]) -> Result<(Option<i32>, String, Suite), 
     let out = pipecheck(&args);
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
-    ensure(!stdout.contains("panicked") && !stderr.contains("panicked"), || {
-        format!("a panic was printed:\n{stdout}\n{stderr}")
-    })?;
+    ensure(
+        !stdout.contains("panicked") && !stderr.contains("panicked"),
+        || format!("a panic was printed:\n{stdout}\n{stderr}"),
+    )?;
     if !report.exists() {
-        return Err(format!("no report: exit {:?}\n{stdout}\n{stderr}", out.status.code()).into());
+        return Err(format!(
+            "no report: exit {:?}\n{stdout}\n{stderr}",
+            out.status.code()
+        )
+        .into());
     }
     validate_xsd(&report)?;
     let mut suites = read_junit(&report)?;
@@ -292,8 +346,14 @@ fn fails_on(
     verdict: &[&str],
     evidence: &[&str],
 ) -> Result<(), Failed> {
-    ensure(code == Some(1), || format!("exit {code:?}, expected 1\n{stdout}"))?;
-    let root = suite.properties.get("root_cause").cloned().unwrap_or_default();
+    ensure(code == Some(1), || {
+        format!("exit {code:?}, expected 1\n{stdout}")
+    })?;
+    let root = suite
+        .properties
+        .get("root_cause")
+        .cloned()
+        .unwrap_or_default();
     ensure(root == link, || {
         format!("root_cause {root:?}, expected exactly {link:?}\n{stdout}")
     })?;
@@ -305,7 +365,9 @@ fn fails_on(
             format!("verdict {:?} lacks {w:?}", c.message)
         })?;
     }
-    ensure(c.body.contains("hint:"), || format!("no hint: {:?}", c.body))?;
+    ensure(c.body.contains("hint:"), || {
+        format!("no hint: {:?}", c.body)
+    })?;
     for w in evidence {
         ensure(c.body.contains(w), || {
             format!("evidence of {link} lacks {w:?}:\n{}", c.body)
@@ -331,7 +393,9 @@ fn fails_on(
     // Everything neither failed nor blocked passed.
     for (n, c) in &suite.cases {
         if n != link && !dependents.contains(&n.as_str()) {
-            ensure(c.outcome == "pass", || format!("{n} is {}: {c:?}", c.outcome))?;
+            ensure(c.outcome == "pass", || {
+                format!("{n} is {}: {c:?}", c.outcome)
+            })?;
         }
     }
     ensure(stdout.contains(&format!("root cause: {link}")), || {
@@ -359,9 +423,17 @@ fn fault_trial(row: &Row) -> Result<(), Failed> {
     if fails {
         return fails_on(scenario, code, &stdout, &suite, link, verdict, evidence);
     }
-    ensure(code == Some(0), || format!("exit {code:?}, expected 0\n{stdout}"))?;
-    let root = suite.properties.get("root_cause").cloned().unwrap_or_default();
-    ensure(root.is_empty(), || format!("root_cause {root:?}, expected none"))?;
+    ensure(code == Some(0), || {
+        format!("exit {code:?}, expected 0\n{stdout}")
+    })?;
+    let root = suite
+        .properties
+        .get("root_cause")
+        .cloned()
+        .unwrap_or_default();
+    ensure(root.is_empty(), || {
+        format!("root_cause {root:?}, expected none")
+    })?;
     let c = suite
         .cases
         .iter()
@@ -390,7 +462,9 @@ fn scenario_passes(scenario: &'static str) -> Result<(), Failed> {
         }
     }
     let names: Vec<&str> = suite.cases.iter().map(|(n, _)| n.as_str()).collect();
-    ensure(names == want, || format!("links {names:?}, expected {want:?}"))?;
+    ensure(names == want, || {
+        format!("links {names:?}, expected {want:?}")
+    })?;
     ensure(suite.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
         format!("{:?}", suite.cases)
     })?;
@@ -465,13 +539,20 @@ fn aws_cluster_cannot_start(with_credentials: bool, words: &str) -> Result<(), F
     let dir = tmp();
     let report = dir.path().join("r.xml");
     let mut cmd = Command::new(bin());
-    cmd.args(["run", "--target", "aws", "--scenario", "eks-adot", "--junit"])
-        .arg(&report)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd.args([
+        "run",
+        "--target",
+        "aws",
+        "--scenario",
+        "eks-adot",
+        "--junit",
+    ])
+    .arg(&report)
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("HOME", dir.path())
+    .env("AWS_REGION", "us-east-1")
+    .env("AWS_EC2_METADATA_DISABLED", "true");
     if with_credentials {
         cmd.env("AWS_ACCESS_KEY_ID", "AKIAPIPECHECKEXAMPLE")
             .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret");
@@ -514,13 +595,27 @@ fn aws_cluster_read_only_against_the_mock() -> Result<(), Failed> {
         env.insert(k.to_string(), v.trim_matches('\'').to_string());
     }
     let result: Result<(), Failed> = (|| {
-        for k in ["AWS_ENDPOINT_URL_EKS", "AWS_ENDPOINT_URL_IAM", "KUBECONFIG", "PIPECHECK_CLUSTER"] {
-            ensure(env.contains_key(k), || format!("missing export {k}: {:?}", env.keys()))?;
+        for k in [
+            "AWS_ENDPOINT_URL_EKS",
+            "AWS_ENDPOINT_URL_IAM",
+            "KUBECONFIG",
+            "PIPECHECK_CLUSTER",
+        ] {
+            ensure(env.contains_key(k), || {
+                format!("missing export {k}: {:?}", env.keys())
+            })?;
         }
         let dir = tmp();
         let report = dir.path().join("r.xml");
         let out = Command::new(bin())
-            .args(["run", "--target", "aws", "--scenario", "eks-adot", "--junit"])
+            .args([
+                "run",
+                "--target",
+                "aws",
+                "--scenario",
+                "eks-adot",
+                "--junit",
+            ])
             .arg(&report)
             .envs(&env)
             .env("NO_COLOR", "1")
@@ -536,16 +631,19 @@ fn aws_cluster_read_only_against_the_mock() -> Result<(), Failed> {
         let suites = read_junit(&report)?;
         let s = &suites[0];
         ensure(s.name == "eks-adot@aws", || s.name.clone())?;
-        ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || format!("{:?}", s.cases))?;
+        ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
+            format!("{:?}", s.cases)
+        })?;
         ensure(
-            so.contains("STS AssumeRoleWithWebIdentity") == false
+            !so.contains("STS AssumeRoleWithWebIdentity")
                 && !so.contains("a write signed as the role"),
             || format!("a read-only run asked STS or wrote as the role:\n{so}"),
         )?;
         let xml = std::fs::read_to_string(&report).map_err(|e| e.to_string())?;
-        ensure(xml.contains("not attempted: a read-only run requests no service account tokens"), || {
-            "iam.role_trust does not say why STS was not asked".into()
-        })
+        ensure(
+            xml.contains("not attempted: a read-only run requests no service account tokens"),
+            || "iam.role_trust does not say why STS was not asked".into(),
+        )
     })();
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -564,18 +662,25 @@ fn listed() -> Result<(), Failed> {
     let out = pipecheck(&["faults"]);
     let s = text(&out.stdout);
     for id in ["F11", "F12", "F13", "F14", "F18", "F19", "F20", "F26"] {
-        ensure(s.contains(id), || format!("`pipecheck faults` lacks {id}:\n{s}"))?;
+        ensure(s.contains(id), || {
+            format!("`pipecheck faults` lacks {id}:\n{s}")
+        })?;
     }
     ensure(s.contains("k8s.service_account (cluster)"), || s.clone())?;
     let out = pipecheck(&["scenarios"]);
     let s = text(&out.stdout);
-    ensure(s.contains("eks-adot") && s.contains("eks-prometheus"), || s.clone())
+    ensure(
+        s.contains("eks-adot") && s.contains("eks-prometheus"),
+        || s.clone(),
+    )
 }
 
 pub fn trials() -> Vec<Trial> {
     let mut t = vec![
         Trial::test("scenario::eks-adot", || scenario_passes("eks-adot")),
-        Trial::test("scenario::eks-prometheus", || scenario_passes("eks-prometheus")),
+        Trial::test("scenario::eks-prometheus", || {
+            scenario_passes("eks-prometheus")
+        }),
         Trial::test("fault::eks-adot::F11+F12", f11_and_f12),
         Trial::test("cli::cluster_listed", listed),
         Trial::test("bad_input::cluster_fault_on_smoke", || {
@@ -586,7 +691,13 @@ pub fn trials() -> Vec<Trial> {
         }),
         Trial::test("bad_input::adot_fault_on_eks_prometheus", || {
             fault_not_checked(
-                &["run", "--scenario", "eks-prometheus", "--fault", "adot-addon-missing"],
+                &[
+                    "run",
+                    "--scenario",
+                    "eks-prometheus",
+                    "--fault",
+                    "adot-addon-missing",
+                ],
                 "lands on eks.addon, which scenario eks-prometheus does not check",
             )
         }),
@@ -602,9 +713,10 @@ pub fn trials() -> Vec<Trial> {
         ),
     ];
     for row in FAULTS {
-        t.push(Trial::test(format!("fault::{}::{}", row.0, row.1), move || {
-            fault_trial(row)
-        }));
+        t.push(Trial::test(
+            format!("fault::{}::{}", row.0, row.1),
+            move || fault_trial(row),
+        ));
     }
     t
 }

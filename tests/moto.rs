@@ -35,13 +35,82 @@ const INLINE: &str = "pipecheck-inline";
 const ALLOWED: &[(&str, &str, &str)] = &[
     // Fields current EKS returns for every cluster that moto 5.2 does not model; the mock
     // answers them as EKS does.
-    ("DescribeCluster", "cluster.access_config", "EKS access entries (authenticationMode); not in moto 5.2"),
-    ("DescribeCluster", "cluster.health", "cluster health issues; not in moto 5.2"),
-    ("DescribeCluster", "cluster.upgrade_policy", "extended support (supportType); not in moto 5.2"),
+    (
+        "DescribeCluster",
+        "cluster.access_config",
+        "EKS access entries (authenticationMode); not in moto 5.2",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.health",
+        "cluster health issues; not in moto 5.2",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.upgrade_policy",
+        "extended support (supportType); not in moto 5.2",
+    ),
+    // moto echoes only the request's subnetIds in resourcesVpcConfig; EKS adds the VPC,
+    // the security groups and the endpoint access settings, as the mock does.
+    (
+        "DescribeCluster",
+        "cluster.resources_vpc_config.security_group_ids",
+        "moto echoes only subnetIds",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.resources_vpc_config.cluster_security_group_id",
+        "moto echoes only subnetIds",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.resources_vpc_config.vpc_id",
+        "moto echoes only subnetIds",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.resources_vpc_config.endpoint_public_access",
+        "moto echoes only subnetIds",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.resources_vpc_config.endpoint_private_access",
+        "moto echoes only subnetIds",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.resources_vpc_config.public_access_cidrs",
+        "moto echoes only subnetIds",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.kubernetes_network_config.ip_family",
+        "not in moto 5.2",
+    ),
+    // moto answers `encryptionConfig: []` and a generated clientRequestToken for a cluster
+    // created without either; EKS leaves both out then.
+    (
+        "DescribeCluster",
+        "cluster.encryption_config",
+        "moto answers an empty list",
+    ),
+    (
+        "DescribeCluster",
+        "cluster.client_request_token",
+        "moto answers a generated token",
+    ),
     // IAM's GetPolicy has PermissionsBoundaryUsageCount and leaves Tags out for an untagged
     // policy; moto leaves the count out and answers an empty Tags list.
-    ("GetPolicy", "policy.permissions_boundary_usage_count", "not in moto 5.2's GetPolicy"),
-    ("GetPolicy", "policy.tags", "moto answers an empty list where IAM has no element"),
+    (
+        "GetPolicy",
+        "policy.permissions_boundary_usage_count",
+        "not in moto 5.2's GetPolicy",
+    ),
+    (
+        "GetPolicy",
+        "policy.tags",
+        "moto answers an empty list where IAM has no element",
+    ),
 ];
 
 fn moto_binary() -> Option<PathBuf> {
@@ -92,7 +161,9 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
-                return Err(format!("moto_server did not listen on port {port} within 30s"));
+                return Err(format!(
+                    "moto_server did not listen on port {port} within 30s"
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -161,7 +232,11 @@ impl Parser<'_> {
     }
 
     /// `item (, item)* ,?` up to `close`.
-    fn seq<T>(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Result<T, String>) -> Result<Vec<T>, String> {
+    fn seq<T>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
         let mut out = Vec::new();
         loop {
             if self.peek() == close {
@@ -267,7 +342,9 @@ fn flatten(v: &V, path: String, out: &mut BTreeMap<String, &'static str>) {
         }
     };
     match v {
-        V::Tuple(name, inner) if name == "Some" && inner.len() == 1 => flatten(&inner[0], path, out),
+        V::Tuple(name, inner) if name == "Some" && inner.len() == 1 => {
+            flatten(&inner[0], path, out)
+        }
         V::Ident(name) if name == "None" => {}
         V::Ident(name) if name == "true" || name == "false" => {
             out.insert(path, "bool");
@@ -332,9 +409,12 @@ fn compare(call: &str, mock: &str, moto: &str) -> Result<Vec<String>, String> {
     let a = shape_of(mock).map_err(|e| format!("{call}: mock answer unparsable: {e}"))?;
     let b = shape_of(moto).map_err(|e| format!("{call}: moto answer unparsable: {e}"))?;
     let allowed = |p: &str| {
-        ALLOWED
-            .iter()
-            .any(|(c, path, _)| *c == call && (p == *path || p.starts_with(&format!("{path}."))|| p.starts_with(&format!("{path}["))))
+        ALLOWED.iter().any(|(c, path, _)| {
+            *c == call
+                && (p == *path
+                    || p.starts_with(&format!("{path}."))
+                    || p.starts_with(&format!("{path}[")))
+        })
     };
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     let mut diffs = Vec::new();
@@ -346,12 +426,12 @@ fn compare(call: &str, mock: &str, moto: &str) -> Result<Vec<String>, String> {
             (Some(x), Some(y)) if x != y => {
                 diffs.push(format!("{call}: {k} is a {x} in the mock, a {y} in moto"))
             }
-            (Some(_), None) if !inside_empty_container(k, &b) => {
-                diffs.push(format!("{call}: {k} is in the mock's answer, not in moto's"))
-            }
-            (None, Some(_)) if !inside_empty_container(k, &a) => {
-                diffs.push(format!("{call}: {k} is in moto's answer, not in the mock's"))
-            }
+            (Some(_), None) if !inside_empty_container(k, &b) => diffs.push(format!(
+                "{call}: {k} is in the mock's answer, not in moto's"
+            )),
+            (None, Some(_)) if !inside_empty_container(k, &a) => diffs.push(format!(
+                "{call}: {k} is in moto's answer, not in the mock's"
+            )),
             _ => {}
         }
     }
@@ -520,7 +600,10 @@ async fn moto_side(url: &str, seed: &ClusterSeed) -> Result<(Side, String), Stri
     // The seed's trust policy, naming moto's provider.
     let trust = irsa_trust_policy(seed, REGION)
         .replace(&seed.oidc_provider_arn(REGION), provider_arn)
-        .replace(&seed.oidc_provider_url(REGION), issuer.trim_start_matches("https://"));
+        .replace(
+            &seed.oidc_provider_url(REGION),
+            issuer.trim_start_matches("https://"),
+        );
     side.iam
         .create_role()
         .role_name(&seed.role_name)
@@ -590,8 +673,20 @@ fn cross_check(moto_bin: PathBuf) -> Result<(), Failed> {
             .await
             .map_err(|e| format!("mock PutRolePolicy: {e:?}"))?;
         let (moto_side, moto_policy) = moto_side(&moto.url, &seed).await?;
-        let ours = answers(&mock, &seed.cluster_name, &seed.role_name, &seed.policy_arn()).await?;
-        let theirs = answers(&moto_side, &seed.cluster_name, &seed.role_name, &moto_policy).await?;
+        let ours = answers(
+            &mock,
+            &seed.cluster_name,
+            &seed.role_name,
+            &seed.policy_arn(),
+        )
+        .await?;
+        let theirs = answers(
+            &moto_side,
+            &seed.cluster_name,
+            &seed.role_name,
+            &moto_policy,
+        )
+        .await?;
         let mut diffs = Vec::new();
         for ((call, a), (_, b)) in ours.iter().zip(&theirs) {
             diffs.extend(compare(call, a, b)?);
@@ -650,5 +745,22 @@ fn main() {
             Err(format!("{s:?}").into())
         }
     });
-    libtest_mimic::run(&args, vec![parser, trial]).exit();
+    let differences = Trial::test("moto::differences_are_found", || {
+        let d = compare(
+            "X",
+            r#"O { a: Some("s"), b: Some(1), l: Some([]) }"#,
+            r#"O { a: Some(2), c: Some("x"), l: Some([E { f: 1 }]) }"#,
+        )?;
+        let want = [
+            "X: a is a string in the mock, a number in moto",
+            "X: b is in the mock's answer, not in moto's",
+            "X: c is in moto's answer, not in the mock's",
+        ];
+        if d == want {
+            Ok(())
+        } else {
+            Err(format!("{d:?}").into())
+        }
+    });
+    libtest_mimic::run(&args, vec![parser, differences, trial]).exit();
 }

@@ -185,7 +185,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Faults => {
             for f in CATALOG {
-                println!("{}  {:<26} {:<42} {}", f.id, f.name, f.links(), f.summary);
+                println!("{}  {:<34} {:<42} {}", f.id, f.name, f.links(), f.summary);
             }
             Ok(0)
         }

@@ -452,7 +452,7 @@ pub const CATALOG: &[Fault] = &[
     Fault {
         id: "F18",
         name: "adot-addon-create-failed",
-        summary: "the adot add-on is CREATE_FAILED (its webhook needs cert-manager)",
+        summary: "the adot add-on is CREATE_FAILED (ConfigurationConflict with existing resources)",
         direct: None,
         collector: None,
         apply: |e| {

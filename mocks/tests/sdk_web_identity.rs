@@ -75,7 +75,10 @@ async fn a_service_account_token_becomes_role_credentials() {
         .send()
         .await
         .unwrap();
-    assert_eq!(out.subject_from_web_identity_token(), Some(seed.subject().as_str()));
+    assert_eq!(
+        out.subject_from_web_identity_token(),
+        Some(seed.subject().as_str())
+    );
     assert_eq!(out.audience(), Some("sts.amazonaws.com"));
     let user = out.assumed_role_user().unwrap();
     assert_eq!(

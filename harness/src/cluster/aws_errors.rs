@@ -28,7 +28,11 @@ where
             None,
             format!(
                 "the request could not be sent: {}",
-                crate::error_chain(d.as_connector_error().map(|c| c as &dyn std::error::Error).unwrap_or(e))
+                crate::error_chain(
+                    d.as_connector_error()
+                        .map(|c| c as &dyn std::error::Error)
+                        .unwrap_or(e)
+                )
             ),
         ),
         other => (None, crate::error_chain(other)),

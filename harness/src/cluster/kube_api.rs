@@ -101,7 +101,10 @@ pub fn container_summary(pod: &Pod) -> Vec<String> {
             .as_ref()
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Unknown".into());
-        return vec![format!("pod {}: phase {phase}, no container statuses yet", pod_name(pod))];
+        return vec![format!(
+            "pod {}: phase {phase}, no container statuses yet",
+            pod_name(pod)
+        )];
     };
     statuses
         .iter()
@@ -189,10 +192,7 @@ pub async fn last_log_lines(
         tail_lines: Some(n),
         ..LogParams::default()
     };
-    let text = pods
-        .logs(pod, &lp)
-        .await
-        .map_err(|e| KubeFailure::of(&e))?;
+    let text = pods.logs(pod, &lp).await.map_err(|e| KubeFailure::of(&e))?;
     Ok(text
         .lines()
         .map(str::to_string)

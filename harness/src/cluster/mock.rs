@@ -303,7 +303,12 @@ impl MockCluster {
     }
 
     /// F12: the role's trust policy names another namespace and/or service account.
-    pub fn trust_other(&self, s: &MockStack, namespace: Option<&str>, service_account: Option<&str>) {
+    pub fn trust_other(
+        &self,
+        s: &MockStack,
+        namespace: Option<&str>,
+        service_account: Option<&str>,
+    ) {
         let other = ClusterSeed {
             namespace: namespace.unwrap_or(&self.seed.namespace).to_string(),
             service_account: service_account
@@ -442,7 +447,11 @@ mod tests {
         assert!(stack.kube.list("opentelemetrycollectors", None).is_empty());
         let sa = stack
             .kube
-            .get("serviceaccounts", "prometheus", "amp-iamproxy-ingest-service-account")
+            .get(
+                "serviceaccounts",
+                "prometheus",
+                "amp-iamproxy-ingest-service-account",
+            )
             .unwrap();
         assert_eq!(
             sa["metadata"]["annotations"][ROLE_ARN_ANNOTATION],
@@ -452,9 +461,11 @@ mod tests {
             .kube
             .get("configmaps", "prometheus", "prometheus-for-amp-server")
             .unwrap();
-        assert!(cm["data"]["prometheus.yml"]
-            .as_str()
-            .unwrap()
-            .contains("sigv4:\n    region: us-east-1"));
+        assert!(
+            cm["data"]["prometheus.yml"]
+                .as_str()
+                .unwrap()
+                .contains("sigv4:\n    region: us-east-1")
+        );
     }
 }

@@ -38,3 +38,80 @@ pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
 pub fn subject(namespace: &str, service_account: &str) -> String {
     format!("system:serviceaccount:{namespace}:{service_account}")
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::faults::{CATALOG, Expect};
+    use crate::links::{CLUSTER, closure};
+    use crate::run::resolve_faults;
+    use crate::scenario::{Scenario, Shape};
+
+    fn names(s: &Scenario) -> Vec<&'static str> {
+        closure(&s.link_names(), s.shape)
+            .iter()
+            .map(|l| l.name())
+            .collect()
+    }
+
+    #[test]
+    fn cluster_scenarios_check_the_cluster_chain_but_not_the_canary_observation() {
+        let adot = Scenario::load("eks-adot").unwrap();
+        let prom = Scenario::load("eks-prometheus").unwrap();
+        let a = names(&adot);
+        let p = names(&prom);
+        for l in CLUSTER {
+            assert!(a.contains(l), "{l} missing from eks-adot: {a:?}");
+        }
+        for l in super::ADOT_ONLY_LINKS {
+            assert!(!p.contains(l), "{l} in eks-prometheus: {p:?}");
+        }
+        for l in ["canary.scraped", "collector.signing", "pipeline.delivery"] {
+            assert!(!a.contains(&l) && !p.contains(&l), "{l}");
+        }
+        for l in [
+            "amp.workspace",
+            "amp.remote_write",
+            "amp.query",
+            "collector.running",
+        ] {
+            assert!(a.contains(&l) && p.contains(&l), "{l}");
+        }
+    }
+
+    #[test]
+    fn cluster_faults_apply_only_to_cluster_scenarios_that_check_their_link() {
+        let adot = Scenario::load("eks-adot").unwrap();
+        let prom = Scenario::load("eks-prometheus").unwrap();
+        let smoke = Scenario::load("smoke").unwrap();
+        for f in CATALOG
+            .iter()
+            .filter(|f| f.direct.is_none() && f.collector.is_none())
+        {
+            let e = f
+                .expect(Shape::Cluster)
+                .expect("a cluster fault lands somewhere");
+            assert!(crate::links::is_known(e.link()), "{f:?}");
+            assert!(resolve_faults(&smoke, &[f]).is_err(), "{f:?} on smoke");
+            assert!(resolve_faults(&adot, &[f]).is_ok(), "{f:?} on eks-adot");
+            let on_prom = resolve_faults(&prom, &[f]).is_ok();
+            assert_eq!(
+                on_prom,
+                !super::ADOT_ONLY_LINKS.contains(&e.link()),
+                "{f:?} on eks-prometheus"
+            );
+        }
+        // The harness-side AMP faults land as in a direct run; the local collector's don't apply.
+        let denied = crate::faults::find("remote-write-denied").unwrap();
+        assert_eq!(
+            denied.expect(Shape::Cluster),
+            Some(Expect::RootCause("amp.remote_write"))
+        );
+        let bad_flag = crate::faults::find("collector-bad-flag").unwrap();
+        assert_eq!(bad_flag.expect(Shape::Cluster), None);
+    }
+
+    #[test]
+    fn subjects() {
+        assert_eq!(super::subject("ns", "sa"), "system:serviceaccount:ns:sa");
+    }
+}

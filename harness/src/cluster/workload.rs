@@ -115,7 +115,12 @@ async fn find_adot(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload
         let others: Vec<String> = api
             .list(&ListParams::default())
             .await
-            .map(|l| l.items.iter().filter_map(|o| o.metadata.name.clone()).collect())
+            .map(|l| {
+                l.items
+                    .iter()
+                    .filter_map(|o| o.metadata.name.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         return Err(Check::fail(
             format!("no OpenTelemetryCollector {name} in namespace {ns}"),
@@ -170,7 +175,11 @@ async fn find_adot(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload
             let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
             match api.get_opt(&controller_name).await {
                 Ok(Some(d)) => {
-                    let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+                    let ready = d
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.ready_replicas)
+                        .unwrap_or(0);
                     let want = d.spec.replicas.unwrap_or(1);
                     (
                         Some((format!("StatefulSet {ns}/{controller_name}"), ready, want)),
@@ -185,7 +194,11 @@ async fn find_adot(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload
             let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
             match api.get_opt(&controller_name).await {
                 Ok(Some(d)) => {
-                    let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+                    let ready = d
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.ready_replicas)
+                        .unwrap_or(0);
                     let want = d.spec.replicas.unwrap_or(1);
                     (
                         Some((format!("Deployment {ns}/{controller_name}"), ready, want)),

@@ -85,7 +85,11 @@ impl Link for EksAddon {
                 );
             };
             let installed = a.addon_version().unwrap_or("?").to_string();
-            let status = a.status().map(|s| s.as_str()).unwrap_or("UNKNOWN").to_string();
+            let status = a
+                .status()
+                .map(|s| s.as_str())
+                .unwrap_or("UNKNOWN")
+                .to_string();
             let issues: Vec<String> = a
                 .health()
                 .map(|h| h.issues())
@@ -103,12 +107,18 @@ impl Link for EksAddon {
             let evidence = format!(
                 "{} {installed} status {status}\nhealth issues: {}",
                 a.addon_arn().unwrap_or(ADDON),
-                if issues.is_empty() { "none".to_string() } else { issues.join("; ") }
+                if issues.is_empty() {
+                    "none".to_string()
+                } else {
+                    issues.join("; ")
+                }
             );
             if a.status() != Some(&AddonStatus::Active) || !issues.is_empty() {
                 let first = issues.first().cloned().unwrap_or_default();
                 let verdict = if a.status() == Some(&AddonStatus::Active) {
-                    format!("the {ADDON} add-on {installed} is ACTIVE but reports health issues: {first}")
+                    format!(
+                        "the {ADDON} add-on {installed} is ACTIVE but reports health issues: {first}"
+                    )
                 } else if first.is_empty() {
                     format!("the {ADDON} add-on {installed} is {status}, not ACTIVE")
                 } else {
@@ -158,13 +168,21 @@ impl Link for EksAddon {
             };
             let compat = format!(
                 "{ADDON} versions supporting Kubernetes {version}: {}",
-                if supported.is_empty() { "none".to_string() } else { supported.join(", ") }
+                if supported.is_empty() {
+                    "none".to_string()
+                } else {
+                    supported.join(", ")
+                }
             );
             if !supported.contains(&installed) {
                 let verdict = if supported.is_empty() {
-                    format!("no {ADDON} add-on version supports Kubernetes {version}; cluster {cluster} runs {installed}")
+                    format!(
+                        "no {ADDON} add-on version supports Kubernetes {version}; cluster {cluster} runs {installed}"
+                    )
                 } else {
-                    format!("the {ADDON} add-on {installed} does not support Kubernetes {version} of cluster {cluster}")
+                    format!(
+                        "the {ADDON} add-on {installed} does not support Kubernetes {version} of cluster {cluster}"
+                    )
                 };
                 let hint = match supported.first() {
                     Some(newest) => format!(

@@ -52,20 +52,30 @@ impl Link for EksCluster {
                 .await
             {
                 Waited::Done { value, .. } | Waited::Aborted { value, .. } => value,
-                Waited::TimedOut { last: Some(Ok(out)), after, .. } => {
+                Waited::TimedOut {
+                    last: Some(Ok(out)),
+                    after,
+                    ..
+                } => {
                     let status = out
                         .cluster()
                         .and_then(|c| c.status())
                         .map(|s| s.as_str().to_string())
                         .unwrap_or_default();
                     return Check::fail(
-                        format!("cluster {name} is still {status} after {:.1}s", after.as_secs_f64()),
+                        format!(
+                            "cluster {name} is still {status} after {:.1}s",
+                            after.as_secs_f64()
+                        ),
                         "wait for the cluster update to finish (aws eks describe-cluster), then run again",
                     );
                 }
                 Waited::TimedOut { .. } => {
                     return Check::fail(
-                        format!("EKS DescribeCluster did not answer within {:?}", ctx.deadlines.request),
+                        format!(
+                            "EKS DescribeCluster did not answer within {:?}",
+                            ctx.deadlines.request
+                        ),
                         "check network access to eks.<region>.amazonaws.com",
                     );
                 }
@@ -74,7 +84,10 @@ impl Link for EksCluster {
                 Ok(o) => o,
                 Err(None) => {
                     return Check::fail(
-                        format!("EKS DescribeCluster did not answer within {:?}", ctx.deadlines.request),
+                        format!(
+                            "EKS DescribeCluster did not answer within {:?}",
+                            ctx.deadlines.request
+                        ),
                         "check network access to eks.<region>.amazonaws.com",
                     );
                 }
@@ -124,7 +137,9 @@ impl Link for EksCluster {
                 return Check::fail(
                     format!("cluster {name} is {status}, not ACTIVE"),
                     match c.status() {
-                        Some(ClusterStatus::Failed) => "the cluster failed: see its health in the EKS console",
+                        Some(ClusterStatus::Failed) => {
+                            "the cluster failed: see its health in the EKS console"
+                        }
                         Some(ClusterStatus::Deleting) => "the cluster is being deleted",
                         _ => "the cluster must be ACTIVE",
                     },

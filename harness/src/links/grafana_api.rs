@@ -49,20 +49,17 @@ impl Link for GrafanaApi {
                     "amg.workspace did not provide one",
                 );
             };
-            let client = match GrafanaClient::new(
-                ctx.target.http.clone(),
-                &url,
-                ctx.deadlines.request,
-            ) {
-                Ok(c) => c,
-                Err(e) => {
-                    return Check::fail(
+            let client =
+                match GrafanaClient::new(ctx.target.http.clone(), &url, ctx.deadlines.request) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return Check::fail(
                         format!("the Grafana URL {url:?} is unusable"),
                         "set a URL with scheme and host: --grafana-url or PIPECHECK_GRAFANA_URL",
                     )
                     .with("error", e.to_string());
-                }
-            };
+                    }
+                };
 
             // 1. Grafana answers at all (no credentials needed).
             let health = match client.get("/api/health").await {

@@ -144,16 +144,17 @@ where
 /// the workspace's IAM role, which signs Grafana's queries to AMP.
 pub fn diagnose_ds_query(status: Option<u16>, error: &str, role: Option<&str>) -> Diagnosis {
     let role_name = role.unwrap_or("the workspace's IAM role");
+    // The "No data" form: Grafana kept AMP's status and dropped its body.
+    let no_data = match status {
+        Some(s) if s != 200 && s != 500 && error.is_empty() => Some((s, "")),
+        _ => None,
+    };
     // Current promlib: "unexpected response with status code 403: <AMP's body>".
     let amp = error
         .split_once("unexpected response with status code ")
         .and_then(|(_, rest)| rest.split_once(": "))
         .and_then(|(code, body)| code.trim().parse::<u16>().ok().map(|c| (c, body)))
-        .or_else(|| match status {
-            // The "No data" form: Grafana kept AMP's status and dropped its body.
-            Some(s) if s != 200 && s != 500 && error.is_empty() => Some((s, "")),
-            _ => None,
-        });
+        .or(no_data);
     if let Some((code, body)) = amp {
         let lower = body.to_ascii_lowercase();
         if code == 403 && (body.is_empty() || lower.contains("not authorized to perform")) {

@@ -26,7 +26,10 @@ impl Link for IamOidcProvider {
                 )
             };
             let Some(issuer) = issuer else {
-                return Check::fail("no OIDC issuer to look for", "eks.cluster did not provide one");
+                return Check::fail(
+                    "no OIDC issuer to look for",
+                    "eks.cluster did not provide one",
+                );
             };
             let url = issuer.trim_start_matches("https://").to_string();
             let call = ctx.target.iam.list_open_id_connect_providers().send();

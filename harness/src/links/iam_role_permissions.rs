@@ -66,7 +66,11 @@ async fn read_policies(ctx: &RunContext, role: &str) -> Result<Vec<Policy>, Chec
             let got = match tokio::time::timeout(t, iam.get_policy().policy_arn(arn).send()).await {
                 Err(_) => return Err(late()),
                 Ok(Err(e)) => {
-                    return Err(call_failed(&format!("read policy {arn}"), "iam:GetPolicy", &e));
+                    return Err(call_failed(
+                        &format!("read policy {arn}"),
+                        "iam:GetPolicy",
+                        &e,
+                    ));
                 }
                 Ok(Ok(g)) => g,
             };
@@ -119,7 +123,11 @@ async fn read_policies(ctx: &RunContext, role: &str) -> Result<Vec<Policy>, Chec
         Ok(Ok(l)) => l.policy_names().to_vec(),
     };
     for name in names {
-        let call = iam.get_role_policy().role_name(role).policy_name(&name).send();
+        let call = iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(&name)
+            .send();
         let p = match tokio::time::timeout(t, call).await {
             Err(_) => return Err(late()),
             Ok(Err(e)) => {
@@ -218,19 +226,27 @@ impl Link for IamRolePermissions {
                     "an empty remote write signed as {}: {summary}",
                     session.as_deref().unwrap_or("the role's session")
                 ),
-                None => "not attempted: no session of the role (iam.role_trust did not ask STS)".to_string(),
+                None => "not attempted: no session of the role (iam.role_trust did not ask STS)"
+                    .to_string(),
             };
             let with_evidence = |c: Check| {
                 c.with(format!("policies of role {name}"), listed.clone())
-                    .with("evaluation (pipecheck-policy)", format!("{ACTION} on {workspace_arn}: {decision}"))
+                    .with(
+                        "evaluation (pipecheck-policy)",
+                        format!("{ACTION} on {workspace_arn}: {decision}"),
+                    )
                     .with("proof", proof_text.clone())
             };
             let proved = proof.as_ref().map(|(ok, _)| *ok);
             if !decision.allowed() || proved == Some(false) {
                 let verdict = if policies.is_empty() {
-                    format!("role {name} has no permission policy: it may not {ACTION} to workspace {workspace_arn}")
+                    format!(
+                        "role {name} has no permission policy: it may not {ACTION} to workspace {workspace_arn}"
+                    )
                 } else if decision.allowed() {
-                    format!("AMP refused {ACTION} signed as role {name} although its policies, as pipecheck reads them, allow it")
+                    format!(
+                        "AMP refused {ACTION} signed as role {name} although its policies, as pipecheck reads them, allow it"
+                    )
                 } else {
                     format!("no policy of role {name} allows {ACTION} on workspace {workspace_arn}")
                 };

@@ -106,7 +106,10 @@ impl Link for IamRoleTrust {
                     );
                 }
                 Ok(Err(e)) => {
-                    if matches!(e.as_service_error(), Some(GetRoleError::NoSuchEntityException(_))) {
+                    if matches!(
+                        e.as_service_error(),
+                        Some(GetRoleError::NoSuchEntityException(_))
+                    ) {
                         return Check::fail(
                             format!("role {role_arn}, named by {ns}/{sa}'s annotation, does not exist"),
                             "create the role, or fix the service account's eks.amazonaws.com/role-arn annotation (a role in another account is invisible here)",
@@ -118,7 +121,10 @@ impl Link for IamRoleTrust {
                 Ok(Ok(out)) => out,
             };
             let Some(role) = role.role() else {
-                return Check::fail(format!("IAM answered GetRole for {name} without a role"), "see the evidence");
+                return Check::fail(
+                    format!("IAM answered GetRole for {name} without a role"),
+                    "see the evidence",
+                );
             };
             let encoded = role.assume_role_policy_document().unwrap_or_default();
             let text = percent_encoding::percent_decode_str(encoded)
@@ -158,7 +164,8 @@ impl Link for IamRoleTrust {
             if !decision.allowed() || proof_ok == Some(false) {
                 let (subs, federated) = trusted(&doc);
                 let issuer = oidc_issuer(&provider_arn).unwrap_or(&provider_arn);
-                let other_provider = !federated.is_empty() && !federated.iter().any(|f| f == &provider_arn);
+                let other_provider =
+                    !federated.is_empty() && !federated.iter().any(|f| f == &provider_arn);
                 let verdict = if other_provider {
                     format!(
                         "role {name} trusts the OIDC provider {}, not this cluster's {provider_arn}",
@@ -243,7 +250,9 @@ async fn prove_with_sts(ctx: &RunContext, ns: &str, sa: &str, role_arn: &str) ->
                 KubeFailure::of(&e).line()
             ));
         }
-        Err(_) => return Proof::NotAttempted("the token request did not answer in time".to_string()),
+        Err(_) => {
+            return Proof::NotAttempted("the token request did not answer in time".to_string());
+        }
     };
     if token.is_empty() {
         return Proof::NotAttempted("the token request answered without a token".to_string());
@@ -261,11 +270,9 @@ async fn prove_with_sts(ctx: &RunContext, ns: &str, sa: &str, role_arn: &str) ->
         .send();
     match tokio::time::timeout(ctx.deadlines.request, call).await {
         Err(_) => Proof::NotAttempted("STS did not answer in time".to_string()),
-        Ok(Err(e)) => {
-            Proof::Refused {
-                text: sdk_error(&e).1,
-            }
-        }
+        Ok(Err(e)) => Proof::Refused {
+            text: sdk_error(&e).1,
+        },
         Ok(Ok(out)) => {
             let Some(c) = out.credentials() else {
                 return Proof::Refused {

@@ -73,16 +73,16 @@ impl Link for K8sApi {
                     .with("kubeconfig", context);
                 }
                 Ok(Err(e)) => {
-                    return api_failure("read the API server's version", "get /version (any authenticated user)", &e)
-                        .with("kubeconfig", context);
+                    return api_failure(
+                        "read the API server's version",
+                        "get /version (any authenticated user)",
+                        &e,
+                    )
+                    .with("kubeconfig", context);
                 }
                 Ok(Ok(v)) => v,
             };
-            let served = format!(
-                "{}.{}",
-                info.major,
-                info.minor.trim_end_matches('+')
-            );
+            let served = format!("{}.{}", info.major, info.minor.trim_end_matches('+'));
             // Reading a namespace proves the credentials, not only the TLS and /version.
             let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
                 kube::Api::all(kube.client.clone());

@@ -11,11 +11,23 @@ use crate::cluster::{KubeFailure, api_failure};
 pub struct K8sCertManager;
 
 const NAMESPACE: &str = "cert-manager";
-const DEPLOYMENTS: [&str; 3] = ["cert-manager", "cert-manager-cainjector", "cert-manager-webhook"];
+const DEPLOYMENTS: [&str; 3] = [
+    "cert-manager",
+    "cert-manager-cainjector",
+    "cert-manager-webhook",
+];
 
 /// `v1.8.2` from an image reference `quay.io/jetstack/cert-manager-controller:v1.8.2`.
 fn image_tag(d: &Deployment) -> Option<String> {
-    let image = d.spec.template.spec.as_ref()?.containers.first()?.image.clone()?;
+    let image = d
+        .spec
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .first()?
+        .image
+        .clone()?;
     image.rsplit_once(':').map(|(_, t)| t.to_string())
 }
 
@@ -63,7 +75,11 @@ impl Link for K8sCertManager {
                     Ok(Ok(None)) => missing.push(name),
                     Ok(Ok(Some(d))) => {
                         let want = d.spec.replicas.unwrap_or(1);
-                        let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+                        let ready = d
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.ready_replicas)
+                            .unwrap_or(0);
                         let available = d
                             .status
                             .as_ref()
@@ -118,7 +134,10 @@ impl Link for K8sCertManager {
                 .any(|(major, minor)| major == 1 && minor <= 8);
             if old {
                 return Check::warn(
-                    format!("cert-manager is ready but old ({}): 1.8 and before are end of life", tags[0]),
+                    format!(
+                        "cert-manager is ready but old ({}): 1.8 and before are end of life",
+                        tags[0]
+                    ),
                     "upgrade cert-manager to a supported release for this Kubernetes version",
                 )
                 .with("cert-manager", evidence);

@@ -21,7 +21,10 @@ impl Link for K8sNamespace {
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
-                return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
+                return Check::fail(
+                    "this scenario has no cluster",
+                    "use a scenario with `shape: cluster`",
+                );
             };
             let ns = spec.namespace.as_str();
             let api: Api<Namespace> = Api::all(kube.client.clone());
@@ -41,7 +44,12 @@ impl Link for K8sNamespace {
                 let names: Vec<String> = api
                     .list(&ListParams::default())
                     .await
-                    .map(|l| l.items.iter().filter_map(|n| n.metadata.name.clone()).collect())
+                    .map(|l| {
+                        l.items
+                            .iter()
+                            .filter_map(|n| n.metadata.name.clone())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 return Check::fail(
                     format!("namespace {ns} does not exist"),

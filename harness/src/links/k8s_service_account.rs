@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::Api;
 use kube::api::ListParams;
 
-use super::{BoxFuture, Check, Link, RunContext, Status};
+use super::{BoxFuture, Check, Link, RunContext};
 use crate::cluster::{ROLE_ARN_ANNOTATION, api_failure, find_workload, subject};
 use crate::scenario::ClusterCollector;
 
@@ -58,7 +58,10 @@ impl Link for K8sServiceAccount {
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
-                return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
+                return Check::fail(
+                    "this scenario has no cluster",
+                    "use a scenario with `shape: cluster`",
+                );
             };
             let client = &kube.client;
             let ns = spec.namespace.as_str();
@@ -135,7 +138,10 @@ impl Link for K8sServiceAccount {
                 .collect::<Vec<_>>()
                 .join(", ");
 
-            let Some(sa) = all.iter().find(|s| s.metadata.name.as_deref() == Some(&sa_name)) else {
+            let Some(sa) = all
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(&sa_name))
+            else {
                 return Check::fail(
                     format!("the collector runs as service account {ns}/{sa_name}, which does not exist"),
                     match spec.kind {
@@ -170,11 +176,20 @@ impl Link for K8sServiceAccount {
                 let hint = match spec.kind {
                     ClusterCollector::Prometheus => format!(
                         "nest the annotation under serviceAccounts.server.annotations in the helm values (a key beside `annotations:` is ignored){}, then restart the server (kubectl rollout restart) so the pod identity webhook injects the role; until then it signs with the node's role (403) or has no credentials",
-                        if unused_annotated.is_empty() { String::new() } else { ", or set serviceAccounts.server.name to the annotated account".to_string() }
+                        if unused_annotated.is_empty() {
+                            String::new()
+                        } else {
+                            ", or set serviceAccounts.server.name to the annotated account"
+                                .to_string()
+                        }
                     ),
                     ClusterCollector::Adot => format!(
                         "kubectl annotate serviceaccount -n {ns} {sa_name} {ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>{}, then restart the collector's pods; until then it signs with the node's role (403) or has no credentials",
-                        if unused_annotated.is_empty() { String::new() } else { ", or set spec.serviceAccount of the OpenTelemetryCollector to the annotated account".to_string() }
+                        if unused_annotated.is_empty() {
+                            String::new()
+                        } else {
+                            ", or set spec.serviceAccount of the OpenTelemetryCollector to the annotated account".to_string()
+                        }
                     ),
                 };
                 let mut c = Check::fail(verdict, hint)
@@ -254,18 +269,18 @@ impl Link for K8sServiceAccount {
                 "the collector's pods run as {ns}/{sa_name} ({}), annotated with role {role}",
                 subject(ns, &sa_name)
             );
-            let mut c = if warnings.is_empty() {
+            let c = if warnings.is_empty() {
                 Check::pass(pass)
             } else {
-                let mut c = Check::warn(
-                    format!("{pass}; but {}", warnings.join("; ")),
-                    "an IRSA service account nobody uses misleads `kubectl get sa`: delete it, or make the collector use it",
-                );
-                c.status = Status::Warn;
-                c
+                let hint = if unused_annotated.is_empty() {
+                    "set the scenario's cluster.service_account to what the pods run as, or check why they run as another one"
+                } else {
+                    "an IRSA service account nobody uses misleads `kubectl get sa`: delete it, or make the collector use it"
+                };
+                Check::warn(format!("{pass}; but {}", warnings.join("; ")), hint)
             };
-            c = c.with("service account", sa_text).with("collector", collector);
-            c
+            c.with("service account", sa_text)
+                .with("collector", collector)
         })
     }
 }
