@@ -10,16 +10,10 @@ use std::process::{Command, Output};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pipecheck")
-}
+#[path = "support/mod.rs"]
+mod support;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use support::{bin, ensure, repo_root, text, tmp, validate_xsd};
 
 fn fixtures() -> PathBuf {
     repo_root().join("tests/fixtures/diagnose")
@@ -34,21 +28,11 @@ fn expand(args: &[&str]) -> Vec<String> {
 }
 
 fn diagnose(args: &[String]) -> Output {
-    Command::new(bin())
+    support::command()
         .arg("diagnose")
         .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("AWS_PROFILE")
         .output()
         .expect("the pipecheck binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {
-    if cond { Ok(()) } else { Err(msg().into()) }
 }
 
 fn no_panic(out: &Output) -> Result<(), Failed> {
@@ -464,26 +448,14 @@ fn whole_pipeline_passes() -> Result<(), Failed> {
 /// Input that cannot be read or parsed: exit 2, one line on stderr naming the file and the
 /// parser's line and column, nothing on stdout, no report written.
 fn bad_input(args: Vec<String>, words: &'static str) -> Result<(), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tmp();
     let report = dir.path().join("r.xml");
-    let mut full: Vec<String> = args
-        .iter()
-        .map(|a| a.replace("{dir}", dir.path().to_str().unwrap()))
-        .collect();
-    full = expand(&full.iter().map(String::as_str).collect::<Vec<_>>());
-    if !full.iter().any(|a| a == "--junit") {
-        full.push("--junit".into());
-        full.push(report.to_str().unwrap().into());
-    }
-    let out = diagnose(&full);
+    let full = support::bad_input_args(&args, dir.path(), &report, true);
+    let out = diagnose(&expand(
+        &full.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
     no_panic(&out)?;
-    let stderr = text(&out.stderr);
-    ensure(out.status.code() == Some(2), || {
-        format!("exit {:?}, expected 2; stderr: {stderr}", out.status.code())
-    })?;
-    ensure(stderr.contains(words), || {
-        format!("stderr lacks {words:?}: {stderr}")
-    })?;
+    let stderr = support::exits_2_saying(&out, words)?;
     // clap's own usage errors span several lines; ours are one line.
     ensure(
         stderr.starts_with("error: ") || stderr.trim_end().lines().count() == 1,
@@ -513,7 +485,7 @@ fn empty_files() -> Result<(), Failed> {
 /// A 50,000-item values file and a 20,000-statement policy finish (no quadratic blow-up),
 /// and a file with 20,000 findings reports every one of them.
 fn huge_files() -> Result<(), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tmp();
     let ws = "ws-12345678-abcd-ef01-2345-6789abcdef01";
     let mut values = String::from(
         "serviceAccounts:\n  server:\n    annotations:\n      eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/amp-ingest\n",
@@ -596,7 +568,7 @@ const SECRETS: &[&str] = &[
 
 /// Secrets in the files appear in no output: text, JSON, JUnit, stderr.
 fn secrets_never_echoed() -> Result<(), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tmp();
     let report = dir.path().join("r.xml");
     let base = expand(&[
         "--helm-values",
@@ -647,7 +619,7 @@ fn secrets_never_echoed() -> Result<(), Failed> {
 /// The JUnit report validates against the XSD, has one suite with a testcase per check,
 /// and a failure for each check with an error finding.
 fn junit_report() -> Result<(), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tmp();
     let report = dir.path().join("diagnose.xml");
     let mut args = expand(&[
         "--helm-values",
@@ -732,23 +704,6 @@ fn junit_report() -> Result<(), Failed> {
     let out = diagnose(&args);
     ensure(out.status.code() == Some(0), || text(&out.stdout))?;
     validate_xsd(&report)
-}
-
-fn validate_xsd(path: &Path) -> Result<(), Failed> {
-    let xsd = repo_root().join("tests/schema/junit.xsd");
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(&xsd)
-        .arg(path)
-        .output()
-        .map_err(|e| format!("xmllint is needed to validate the JUnit report ({e}): install libxml2-utils (scripts/test does)"))?;
-    ensure(out.status.success(), || {
-        format!(
-            "{} does not validate: {}",
-            path.display(),
-            text(&out.stderr)
-        )
-    })
 }
 
 /// Colors only on a terminal: with NO_COLOR unset but stdout a pipe, none either.
@@ -862,7 +817,7 @@ fn main() {
 
 /// The not-UTF-8 trial needs its file inside the trial's own temp dir.
 fn with_latin1(_arg: String, words: &'static str) -> Result<(), Failed> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tmp();
     let p = dir.path().join("latin1.yaml");
     std::fs::write(&p, b"sigv4:\n  region: us-east-\xe9\n").map_err(|e| e.to_string())?;
     bad_input(

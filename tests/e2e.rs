@@ -5,119 +5,34 @@
 //! every link depending on the root cause is `blocked`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{
+    Depends, Mock, Report, bin, dependents_in, ensure, have, needs, pipecheck, read_junit,
+    repo_root, run_with_report, succeeded, text, tmp, validate_xsd,
+};
+
 /// The cluster scenarios' trials (EKS, IAM/IRSA, Kubernetes).
 mod e2e_cluster;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pipecheck")
-}
-
-fn pipecheck(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("the pipecheck binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// One testcase of the JUnit report as the contract defines it.
-#[derive(Debug)]
-struct Case {
-    outcome: String,
-    message: String,
-    body: String,
-}
-
-#[derive(Debug)]
-struct Suite {
-    name: String,
-    properties: BTreeMap<String, String>,
-    cases: Vec<(String, Case)>,
-}
-
-fn read_junit(path: &Path) -> Result<Vec<Suite>, Failed> {
-    let xml = std::fs::read_to_string(path)
-        .map_err(|e| format!("no JUnit report at {}: {e}", path.display()))?;
-    let doc =
-        roxmltree::Document::parse(&xml).map_err(|e| format!("JUnit report is not XML: {e}"))?;
-    let mut suites = Vec::new();
-    for s in doc.descendants().filter(|n| n.has_tag_name("testsuite")) {
-        let properties = s
-            .descendants()
-            .filter(|n| n.has_tag_name("property"))
-            .map(|p| {
-                (
-                    p.attribute("name").unwrap_or("").to_string(),
-                    p.attribute("value").unwrap_or("").to_string(),
-                )
-            })
-            .collect();
-        let cases = s
-            .children()
-            .filter(|n| n.has_tag_name("testcase"))
-            .map(|c| {
-                let child = |tag: &str| c.children().find(|n| n.has_tag_name(tag));
-                let (outcome, node) = if let Some(f) = child("failure") {
-                    ("fail", Some(f))
-                } else if let Some(s) = child("skipped") {
-                    ("blocked", Some(s))
-                } else {
-                    ("pass", child("system-out"))
-                };
-                let message = node
-                    .and_then(|n| n.attribute("message"))
-                    .unwrap_or("")
-                    .to_string();
-                let body = node.and_then(|n| n.text()).unwrap_or("").to_string();
-                (
-                    c.attribute("name").unwrap_or("").to_string(),
-                    Case {
-                        outcome: outcome.into(),
-                        message,
-                        body,
-                    },
-                )
-            })
-            .collect();
-        suites.push(Suite {
-            name: s.attribute("name").unwrap_or("").to_string(),
-            properties,
-            cases,
-        });
-    }
-    Ok(suites)
-}
-
-/// Links of the direct-push chain and what each depends on (for the blocked assertions),
-/// in report order; a link with two dependencies has a row for each.
-const DEPENDS: &[(&str, &str)] = &[
+/// AMP's side of the direct-push chain: the links and what each depends on (for the
+/// blocked assertions), in report order; a link with two dependencies has a row for each.
+const DEPENDS_DIRECT: &[Depends] = &[
     ("amp.workspace", "aws.identity"),
     ("amp.remote_write", "amp.workspace"),
     ("amp.query", "amp.remote_write"),
     ("pipeline.delivery", "amp.query"),
-    ("amg.workspace", "aws.identity"),
-    ("grafana.api", "amg.workspace"),
-    ("grafana.datasource", "grafana.api"),
-    ("grafana.datasource", "amp.workspace"),
-    ("grafana.query", "grafana.datasource"),
-    ("grafana.query", "amp.query"),
-    ("grafana.dashboard", "grafana.query"),
 ];
 
-/// The chain through a collector: AMP's writes come from the collector.
-const DEPENDS_COLLECTOR: &[(&str, &str)] = &[
+/// AMP's side of the chain through a collector: AMP's writes come from the collector.
+const DEPENDS_COLLECTOR: &[Depends] = &[
     ("amp.workspace", "aws.identity"),
     ("collector.config", "amp.workspace"),
     ("collector.running", "collector.config"),
@@ -126,6 +41,10 @@ const DEPENDS_COLLECTOR: &[(&str, &str)] = &[
     ("amp.remote_write", "collector.signing"),
     ("amp.query", "amp.remote_write"),
     ("pipeline.delivery", "amp.query"),
+];
+
+/// The Grafana side, after AMP's in either chain.
+const DEPENDS_GRAFANA: &[Depends] = &[
     ("amg.workspace", "aws.identity"),
     ("grafana.api", "amg.workspace"),
     ("grafana.datasource", "grafana.api"),
@@ -135,64 +54,14 @@ const DEPENDS_COLLECTOR: &[(&str, &str)] = &[
     ("grafana.dashboard", "grafana.query"),
 ];
 
-/// The links of a chain in report order (each once).
-fn chain_links(scenario: &str) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for (child, _) in chain(scenario) {
-        if !out.contains(child) {
-            out.push(child);
-        }
-    }
-    out
-}
-
-fn chain(scenario: &str) -> &'static [(&'static str, &'static str)] {
-    if scenario.starts_with("prometheus-") {
+/// The chain of a scenario, in report order.
+fn chain(scenario: &str) -> Vec<Depends> {
+    let amp = if scenario.starts_with("prometheus-") {
         DEPENDS_COLLECTOR
     } else {
-        DEPENDS
-    }
-}
-
-fn dependents_of(scenario: &str, link: &str) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    let mut frontier = vec![link.to_string()];
-    while let Some(l) = frontier.pop() {
-        for (child, parent) in chain(scenario) {
-            if *parent == l && !out.contains(child) {
-                out.push(child);
-                frontier.push(child.to_string());
-            }
-        }
-    }
-    out
-}
-
-/// The report validates against the JUnit XSD kept in the repo (xmllint; CI installs it).
-fn validate_xsd(path: &Path) -> Result<(), Failed> {
-    let xsd = repo_root().join("tests/schema/junit.xsd");
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(&xsd)
-        .arg(path)
-        .output()
-        .map_err(|e| format!("xmllint is needed to validate the JUnit report ({e}): install libxml2-utils (scripts/test does)"))?;
-    ensure(out.status.success(), || {
-        format!(
-            "{} does not validate against {}: {}",
-            path.display(),
-            xsd.display(),
-            text(&out.stderr)
-        )
-    })
-}
-
-fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Failed> {
-    if cond { Ok(()) } else { Err(msg().into()) }
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("a temp dir")
+        DEPENDS_DIRECT
+    };
+    [amp, DEPENDS_GRAFANA].concat()
 }
 
 /// Expected result of a fault in a scenario: its link, whether it fails (or only
@@ -470,145 +339,25 @@ fn fault_trial(
     fails: bool,
     words: &'static str,
 ) -> Result<(), Failed> {
-    let dir = tmp();
-    let report = dir.path().join("r.xml");
-    let out = pipecheck(&[
-        "run",
-        "--scenario",
-        scenario,
-        "--fault",
-        name,
-        "--junit",
-        report.to_str().unwrap(),
-    ]);
-    let stdout = text(&out.stdout);
-    let expected_code = if fails { 1 } else { 0 };
-    ensure(out.status.code() == Some(expected_code), || {
-        format!(
-            "exit {:?}, expected {expected_code}\nstdout:\n{stdout}\nstderr:\n{}",
-            out.status.code(),
-            text(&out.stderr)
-        )
-    })?;
-    ensure(
-        !stdout.contains("panicked") && !text(&out.stderr).contains("panicked"),
-        || "a panic was printed".into(),
-    )?;
-    validate_xsd(&report)?;
-    let suites = read_junit(&report)?;
-    ensure(
-        suites.len() == 1 && suites[0].name == format!("{scenario}@mock"),
-        || format!("suites: {suites:?}"),
-    )?;
-    let suite = &suites[0];
-    let root = suite
-        .properties
-        .get("root_cause")
-        .cloned()
-        .unwrap_or_default();
-    let case = |l: &str| suite.cases.iter().find(|(n, _)| n == l).map(|(_, c)| c);
-    let c = case(link).ok_or_else(|| format!("no testcase {link}"))?;
+    let ran = support::run(scenario, &[name])?;
     if fails {
-        ensure(root == link, || {
-            format!("root_cause {root:?}, expected exactly {link:?}\n{stdout}")
-        })?;
-        ensure(c.outcome == "fail", || {
-            format!("{link} is {}, expected fail", c.outcome)
-        })?;
-        ensure(c.message.contains(words), || {
-            format!("verdict {:?} lacks {words:?}", c.message)
-        })?;
-        ensure(c.body.contains("hint:"), || {
-            format!("failure of {link} has no hint: {:?}", c.body)
-        })?;
-        for d in dependents_of(scenario, link) {
-            let dc = case(d).ok_or_else(|| format!("no testcase {d}"))?;
-            ensure(
-                dc.outcome == "blocked" && dc.message == format!("blocked by {link}"),
-                || format!("{d}: {dc:?}, expected blocked by {link}"),
-            )?;
-        }
-        let failed: Vec<&str> = suite
-            .cases
-            .iter()
-            .filter(|(_, c)| c.outcome == "fail")
-            .map(|(n, _)| n.as_str())
-            .collect();
-        ensure(failed == vec![link], || {
-            format!("failed links {failed:?}, expected only {link}")
-        })?;
-        ensure(stdout.contains(&format!("root cause: {link}")), || {
-            format!("console does not name the root cause:\n{stdout}")
-        })?;
+        support::fails_on(&ran, &chain(scenario), link, &[words], &[])
     } else {
-        ensure(root.is_empty(), || {
-            format!("root_cause {root:?}, expected none")
-        })?;
-        ensure(c.outcome == "pass" && c.body.contains(words), || {
-            format!("{link}: {c:?}, expected a passing warning with {words:?}")
-        })?;
-        ensure(suite.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
-            format!("{suite:?}")
-        })?;
+        support::warns_on(&ran, link, &[words])
     }
-    Ok(())
 }
 
+/// The default scenario (smoke) passes, every link of the direct-push chain in order.
 fn smoke() -> Result<(), Failed> {
-    let dir = tmp();
-    let report = dir.path().join("report.xml");
-    let out = pipecheck(&["run", "--junit", report.to_str().unwrap()]);
-    let stdout = text(&out.stdout);
-    ensure(out.status.code() == Some(0), || {
-        format!(
-            "exit {:?}\n{stdout}\n{}",
-            out.status.code(),
-            text(&out.stderr)
-        )
-    })?;
-    validate_xsd(&report)?;
-    let suites = read_junit(&report)?;
-    let s = &suites[0];
-    ensure(s.name == "smoke@mock", || s.name.clone())?;
-    ensure(
-        s.properties.get("root_cause").map(String::as_str) == Some(""),
-        || format!("{:?}", s.properties),
-    )?;
-    ensure(
-        s.properties.get("target").map(String::as_str) == Some("mock"),
-        || format!("{:?}", s.properties),
-    )?;
-    ensure(
-        s.properties
-            .get("run_id")
-            .is_some_and(|r| r.starts_with("pc-")),
-        || format!("{:?}", s.properties),
-    )?;
-    let names: Vec<&str> = s.cases.iter().map(|(n, _)| n.as_str()).collect();
-    ensure(
-        names
-            == [
-                "aws.identity",
-                "amp.workspace",
-                "amp.remote_write",
-                "amp.query",
-                "pipeline.delivery",
-                "amg.workspace",
-                "grafana.api",
-                "grafana.datasource",
-                "grafana.query",
-                "grafana.dashboard",
-            ],
-        || format!("{names:?}"),
-    )?;
-    ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
-        format!("{:?}", s.cases)
-    })?;
-    ensure(s.properties.contains_key("arrival_latency_ms"), || {
-        "no arrival latency recorded".into()
-    })?;
+    let (out, report) = run_with_report(&["run"]);
+    let ran = support::ran(&out, &report.path, "smoke")?;
+    support::chain_passes(&ran, &chain("smoke"))?;
+    let (stdout, s) = (&ran.stdout, &ran.suite);
+    s.property_is("root_cause", str::is_empty)?;
+    s.property_is("target", |t| t == "mock")?;
+    s.property_is("run_id", |r| r.starts_with("pc-"))?;
     // The mock's freshly made secret must not leak into the console or the report.
-    let xml = std::fs::read_to_string(&report).unwrap();
+    let xml = std::fs::read_to_string(&report.path).unwrap();
     ensure(
         !stdout.contains("Signature=") && !xml.contains("Signature="),
         || "a signature leaked".into(),
@@ -632,19 +381,9 @@ fn smoke() -> Result<(), Failed> {
 
 /// Two scenarios in one invocation: one report with a suite each, each with its own run id.
 fn two_scenarios_one_report() -> Result<(), Failed> {
-    let dir = tmp();
-    let report = dir.path().join("r.xml");
-    let out = pipecheck(&[
-        "run",
-        "--scenario",
-        "smoke",
-        "--scenario",
-        "smoke",
-        "--junit",
-        report.to_str().unwrap(),
-    ]);
+    let (out, report) = run_with_report(&["run", "--scenario", "smoke", "--scenario", "smoke"]);
     ensure(out.status.code() == Some(0), || text(&out.stdout))?;
-    let suites = read_junit(&report)?;
+    let suites = read_junit(&report.path)?;
     ensure(suites.len() == 2, || format!("{} suites", suites.len()))?;
     ensure(
         suites[0].properties["run_id"] != suites[1].properties["run_id"],
@@ -653,27 +392,85 @@ fn two_scenarios_one_report() -> Result<(), Failed> {
     Ok(())
 }
 
+/// `grafana-provision`: the workspace's Grafana has no AMP data source (the scenario's
+/// grafana-no-datasource), the run creates `pipecheck-<run id>`, every link passes through
+/// it, and the run deletes it: after the canary dashboard, before its token.
+fn grafana_provision() -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("r.xml");
+    let out = pipecheck(&[
+        "run",
+        "--scenario",
+        "grafana-provision",
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    ensure(out.status.code() == Some(0), || {
+        format!(
+            "exit {:?}\n{stdout}\n{}",
+            out.status.code(),
+            text(&out.stderr)
+        )
+    })?;
+    validate_xsd(&report)?;
+    let suites = read_junit(&report)?;
+    let s = &suites[0];
+    ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
+        format!("{:?}", s.cases)
+    })?;
+    ensure(
+        s.properties.get("faults").map(String::as_str) == Some("F23:grafana-no-datasource"),
+        || format!("{:?}", s.properties),
+    )?;
+    let name = format!("pipecheck-{}", s.properties["run_id"]);
+    let ds = s
+        .cases
+        .iter()
+        .find(|(n, _)| n == "grafana.datasource")
+        .map(|(_, c)| c)
+        .ok_or("no grafana.datasource")?;
+    ensure(
+        ds.body.starts_with(&format!(
+            "data source \"{name}\" (prometheus, provisioned by this run"
+        )) && ds.body.contains("\"sigV4AuthType\":\"ec2_iam_role\""),
+        || ds.body.clone(),
+    )?;
+    let query = s
+        .cases
+        .iter()
+        .find(|(n, _)| n == "grafana.query")
+        .map(|(_, c)| c)
+        .ok_or("no grafana.query")?;
+    ensure(query.body.contains(&format!("\"{name}\"")), || {
+        query.body.clone()
+    })?;
+    let cleanup = s
+        .properties
+        .get("grafana_cleanup")
+        .cloned()
+        .unwrap_or_default();
+    let at = |what: &str| cleanup.find(what);
+    let (dash, source, account) = (
+        at(&format!("deleted dashboard {name}")),
+        at(&format!("deleted data source {name} (uid {name})")),
+        at(&format!("deleted service account {name}")),
+    );
+    ensure(
+        matches!((dash, source, account), (Some(d), Some(x), Some(a)) if d < x && x < a),
+        || format!("grafana_cleanup: {cleanup:?}"),
+    )
+}
+
 /// A bad invocation: exit 2, one clear line on stderr, no panic, nothing written.
 fn bad_input(args: Vec<String>, words: &'static str) -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("r.xml");
-    let mut full: Vec<String> = args
-        .iter()
-        .map(|a| a.replace("{dir}", dir.path().to_str().unwrap()))
-        .collect();
-    if full.first().map(String::as_str) == Some("run") && !full.iter().any(|a| a == "--junit") {
-        full.push("--junit".into());
-        full.push(report.to_str().unwrap().into());
-    }
+    let is_run = args.first().map(String::as_str) == Some("run");
+    let full = support::bad_input_args(&args, dir.path(), &report, is_run);
     let refs: Vec<&str> = full.iter().map(String::as_str).collect();
     let out = pipecheck(&refs);
-    let stderr = text(&out.stderr);
-    ensure(out.status.code() == Some(2), || {
-        format!("exit {:?}, expected 2; stderr: {stderr}", out.status.code())
-    })?;
-    ensure(stderr.contains(words), || {
-        format!("stderr lacks {words:?}: {stderr}")
-    })?;
+    let stderr = support::exits_2_saying(&out, words)?;
     ensure(
         !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
         || format!("panic: {stderr}"),
@@ -709,29 +506,9 @@ fn lists() -> Result<(), Failed> {
 /// (here: pipecheck's own aws target, through the standard AWS_ENDPOINT_URL_* variables)
 /// writes and queries the mock. Ctrl-C (SIGINT) stops it cleanly.
 fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
-    let mut child = Command::new(bin())
-        .args(["mock"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let stdout = child.stdout.take().unwrap();
-    let mut reader = BufReader::new(stdout);
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while env.len() < 8 && Instant::now() < deadline {
-        let mut line = String::new();
-        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            break;
-        }
-        let Some(rest) = line.trim().strip_prefix("export ") else {
-            continue;
-        };
-        let (k, v) = rest.split_once('=').ok_or("export without =")?;
-        env.insert(k.to_string(), v.trim_matches('\'').to_string());
-    }
-    let result: Result<(), Failed> = (|| {
-        for k in [
+    let mock = Mock::start(
+        Stdio::piped(),
+        &[
             "AWS_ENDPOINT_URL_AMP",
             "AWS_ENDPOINT_URL_STS",
             "AWS_ACCESS_KEY_ID",
@@ -740,58 +517,25 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
             "PIPECHECK_WORKSPACE_ID",
             "PIPECHECK_REMOTE_WRITE_URL",
             "PIPECHECK_QUERY_URL",
-        ] {
-            ensure(env.contains_key(k), || {
-                format!("missing export {k}: {env:?}")
-            })?;
-        }
+        ],
+    )?;
+    let env = &mock.env;
+    let result: Result<(), Failed> = (|| {
         ensure(
             env["PIPECHECK_REMOTE_WRITE_URL"].ends_with("/api/v1/remote_write"),
             || env["PIPECHECK_REMOTE_WRITE_URL"].clone(),
         )?;
-        let dir = tmp();
-        let report = dir.path().join("r.xml");
-        let out = Command::new(bin())
-            .args([
-                "run",
-                "--target",
-                "aws",
-                "--junit",
-                report.to_str().unwrap(),
-            ])
-            .envs(&env)
-            .env("NO_COLOR", "1")
-            .env("AWS_CONFIG_FILE", dir.path().join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .map_err(|e| e.to_string())?;
-        let so = text(&out.stdout);
-        ensure(out.status.code() == Some(0), || {
-            format!("exit {:?}\n{so}\n{}", out.status.code(), text(&out.stderr))
-        })?;
+        let report = Report::new();
+        let so = succeeded(&mock.run_aws(&[], &report.path, |_| {})?)?;
         ensure(!so.contains(&env["AWS_SECRET_ACCESS_KEY"]), || {
             "the secret key was printed".into()
         })?;
-        let suites = read_junit(&report)?;
+        let suites = read_junit(&report.path)?;
         ensure(suites[0].name == "smoke@aws", || suites[0].name.clone())?;
-        curl_speaks_sigv4_to_the_mock(&env)
+        curl_speaks_sigv4_to_the_mock(env)
     })();
     // SIGINT, as Ctrl-C sends, then expect a clean exit.
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let stop_deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(s);
-        }
-        if Instant::now() > stop_deadline {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = mock.stop()?;
     result?;
     ensure(status.is_some_and(|s| s.success()), || {
         format!("mock did not stop cleanly on SIGINT: {status:?}")
@@ -804,37 +548,17 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
 /// (when none is handed over) appears in stdout, stderr (with debug logs) or the JUnit
 /// report. A token the patterns would not catch is covered too: every `glsa_` is refused.
 fn mock_grafana_token_never_printed() -> Result<(), Failed> {
-    let mut child = Command::new(bin())
-        .args(["mock"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !env.contains_key("PIPECHECK_GRAFANA_TOKEN") && Instant::now() < deadline {
-        let mut line = String::new();
-        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            break;
-        }
-        let Some(rest) = line.trim().strip_prefix("export ") else {
-            continue;
-        };
-        let (k, v) = rest.split_once('=').ok_or("export without =")?;
-        env.insert(k.to_string(), v.trim_matches('\'').to_string());
-    }
-    let result: Result<(), Failed> = (|| {
-        for k in [
+    let mock = Mock::start(
+        Stdio::piped(),
+        &[
             "PIPECHECK_GRAFANA_WORKSPACE_ID",
             "AWS_ENDPOINT_URL_GRAFANA",
             "PIPECHECK_GRAFANA_URL",
             "PIPECHECK_GRAFANA_TOKEN",
-        ] {
-            ensure(env.contains_key(k), || {
-                format!("missing export {k}: {:?}", env.keys())
-            })?;
-        }
+        ],
+    )?;
+    let env = &mock.env;
+    let result: Result<(), Failed> = (|| {
         let token = env["PIPECHECK_GRAFANA_TOKEN"].clone();
         ensure(token.starts_with("glsa_"), || {
             "not a service-account token".into()
@@ -849,21 +573,13 @@ fn mock_grafana_token_never_printed() -> Result<(), Failed> {
         .map_err(|e| e.to_string())?;
         for (run, handed) in [("handed", true), ("own", false)] {
             let report = dir.path().join(format!("{run}.xml"));
-            let mut cmd = Command::new(bin());
-            cmd.args(["run", "--target", "aws", "--scenario"])
-                .arg(&scenario)
-                .arg("--junit")
-                .arg(&report)
-                .envs(&env)
-                .env("NO_COLOR", "1")
-                .env("PIPECHECK_LOG", "debug")
-                .env("AWS_CONFIG_FILE", dir.path().join("none"))
-                .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
-                .env("AWS_EC2_METADATA_DISABLED", "true");
-            if !handed {
-                cmd.env_remove("PIPECHECK_GRAFANA_TOKEN");
-            }
-            let out = cmd.output().map_err(|e| e.to_string())?;
+            let scenario = scenario.to_str().unwrap();
+            let out = mock.run_aws(&["--scenario", scenario], &report, |cmd| {
+                cmd.env("PIPECHECK_LOG", "debug");
+                if !handed {
+                    cmd.env_remove("PIPECHECK_GRAFANA_TOKEN");
+                }
+            })?;
             let (so, se) = (text(&out.stdout), text(&out.stderr));
             ensure(out.status.code() == Some(0), || {
                 format!("{run}: exit {:?}\n{so}\n{se}", out.status.code())
@@ -877,17 +593,9 @@ fn mock_grafana_token_never_printed() -> Result<(), Failed> {
             let suites = read_junit(&report)?;
             let s = &suites[0];
             let api = s
-                .cases
-                .iter()
-                .find(|(n, _)| n == "grafana.api")
-                .map(|(_, c)| c)
+                .case("grafana.api")
                 .ok_or_else(|| format!("{run}: no grafana.api\n{so}"))?;
-            let dash = s
-                .cases
-                .iter()
-                .find(|(n, _)| n == "grafana.dashboard")
-                .map(|(_, c)| c)
-                .ok_or("no grafana.dashboard")?;
+            let dash = s.case("grafana.dashboard").ok_or("no grafana.dashboard")?;
             ensure(api.outcome == "pass" && dash.outcome == "pass", || {
                 format!("{run}: {:?}", s.cases)
             })?;
@@ -916,68 +624,24 @@ fn mock_grafana_token_never_printed() -> Result<(), Failed> {
         }
         Ok(())
     })();
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let stop_deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
-        if Instant::now() > stop_deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    mock.stop()?;
     result
 }
 
 /// `--target aws` with no Grafana workspace anywhere: the grafana links are left out of
 /// the graph, the run stays green, and the console and the report say what was left out.
 fn aws_without_grafana_leaves_grafana_out() -> Result<(), Failed> {
-    let mut child = Command::new(bin())
-        .args(["mock"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !env.contains_key("PIPECHECK_QUERY_URL") && Instant::now() < deadline {
-        let mut line = String::new();
-        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            break;
-        }
-        if let Some((k, v)) = line
-            .trim()
-            .strip_prefix("export ")
-            .and_then(|r| r.split_once('='))
-        {
-            env.insert(k.to_string(), v.trim_matches('\'').to_string());
-        }
-    }
+    let mock = Mock::start(Stdio::null(), &["PIPECHECK_QUERY_URL"])?;
     let result: Result<(), Failed> = (|| {
-        let dir = tmp();
-        let report = dir.path().join("r.xml");
-        let out = Command::new(bin())
-            .args(["run", "--target", "aws", "--junit"])
-            .arg(&report)
-            .envs(&env)
-            .env_remove("PIPECHECK_GRAFANA_WORKSPACE_ID")
-            .env("NO_COLOR", "1")
-            .env("AWS_CONFIG_FILE", dir.path().join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .map_err(|e| e.to_string())?;
-        let so = text(&out.stdout);
-        ensure(out.status.code() == Some(0), || {
-            format!("exit {:?}\n{so}\n{}", out.status.code(), text(&out.stderr))
-        })?;
+        let report = Report::new();
+        let so = succeeded(&mock.run_aws(&[], &report.path, |cmd| {
+            cmd.env_remove("PIPECHECK_GRAFANA_WORKSPACE_ID");
+        })?)?;
         ensure(
             so.contains("left out: amg.workspace,grafana.api,grafana.datasource,grafana.query,grafana.dashboard: no Grafana workspace configured"),
             || so.clone(),
         )?;
-        let suites = read_junit(&report)?;
+        let suites = read_junit(&report.path)?;
         let s = &suites[0];
         ensure(
             s.cases
@@ -985,24 +649,9 @@ fn aws_without_grafana_leaves_grafana_out() -> Result<(), Failed> {
                 .all(|(n, _)| !n.starts_with("grafana.") && n != "amg.workspace"),
             || format!("{:?}", s.cases),
         )?;
-        ensure(
-            s.properties
-                .get("left_out")
-                .is_some_and(|v| v.contains("PIPECHECK_GRAFANA_WORKSPACE_ID")),
-            || format!("{:?}", s.properties),
-        )
+        s.property_is("left_out", |v| v.contains("PIPECHECK_GRAFANA_WORKSPACE_ID"))
     })();
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let stop_deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
-        if Instant::now() > stop_deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    mock.stop()?;
     result
 }
 
@@ -1084,7 +733,7 @@ fn mock_port_in_use() -> Result<(), Failed> {
 fn aws_without_credentials() -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("r.xml");
-    let out = Command::new(bin())
+    let out = support::bare_aws_command(dir.path())
         .args([
             "run",
             "--target",
@@ -1092,44 +741,11 @@ fn aws_without_credentials() -> Result<(), Failed> {
             "--junit",
             report.to_str().unwrap(),
         ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .map_err(|e| e.to_string())?;
-    let stderr = text(&out.stderr);
-    ensure(out.status.code() == Some(2), || {
-        format!("exit {:?}: {stderr}", out.status.code())
-    })?;
-    ensure(
+    support::refused_before_running(&out, &report, |stderr| {
         stderr.starts_with("pipecheck: no AWS credentials for --target aws")
-            && stderr.trim_end().lines().count() == 1,
-        || stderr.clone(),
-    )?;
-    ensure(!report.exists(), || "a report was written".into())
-}
-
-fn have(tool: &str, args: &[&str]) -> bool {
-    Command::new(tool)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Trials that need a tool run when it is there. Outside CI a missing tool marks them
-/// ignored, with the reason printed; in CI (`CI` set) they always run, so a missing
-/// install step fails instead of hiding.
-fn needs(trial: Trial, available: bool, reason: &str) -> Trial {
-    if available || std::env::var_os("CI").is_some() {
-        trial
-    } else {
-        eprintln!("ignoring {}: {reason}", trial.name());
-        trial.with_ignored_flag(true)
-    }
+    })
 }
 
 fn needs_prometheus(trial: Trial) -> Trial {
@@ -1152,52 +768,14 @@ fn needs_docker(trial: Trial) -> Trial {
 
 /// A scenario run that must pass: exit 0, every link passes, the report is valid.
 fn scenario_passes(scenario: &'static str) -> Result<(), Failed> {
-    let dir = tmp();
-    let report = dir.path().join("r.xml");
-    let out = pipecheck(&[
-        "run",
-        "--scenario",
-        scenario,
-        "--junit",
-        report.to_str().unwrap(),
-    ]);
-    let stdout = text(&out.stdout);
-    ensure(out.status.code() == Some(0), || {
-        format!(
-            "exit {:?}\n{stdout}\n{}",
-            out.status.code(),
-            text(&out.stderr)
-        )
-    })?;
-    validate_xsd(&report)?;
-    let suites = read_junit(&report)?;
-    let s = &suites[0];
-    let want = chain_links(scenario);
-    let names: Vec<&str> = s.cases.iter().map(|(n, _)| n.as_str()).collect();
-    ensure(names[0] == "aws.identity" && names[1..] == want[..], || {
-        format!("links {names:?}")
-    })?;
-    ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
-        format!("{:?}", s.cases)
-    })?;
-    ensure(s.properties.contains_key("arrival_latency_ms"), || {
-        "no arrival latency recorded".into()
-    })
+    support::chain_passes(&support::run(scenario, &[])?, &chain(scenario))
 }
 
 /// Debian's prometheus accepts a `sigv4:` block but does not sign: the strict mock
 /// refuses it exactly as AMP does, and the verdict lands on collector.signing with the
 /// collector's own log line as evidence. (A prometheus that signs would pass.)
 fn unsigned_prometheus_is_named() -> Result<(), Failed> {
-    let dir = tmp();
-    let report = dir.path().join("r.xml");
-    let out = pipecheck(&[
-        "run",
-        "--scenario",
-        "prometheus-process",
-        "--junit",
-        report.to_str().unwrap(),
-    ]);
+    let (out, report) = run_with_report(&["run", "--scenario", "prometheus-process"]);
     let stdout = text(&out.stdout);
     let signs = Command::new("prometheus")
         .arg("--version")
@@ -1211,18 +789,13 @@ fn unsigned_prometheus_is_named() -> Result<(), Failed> {
     ensure(out.status.code() == Some(1), || {
         format!("exit {:?}\n{stdout}", out.status.code())
     })?;
-    let suites = read_junit(&report)?;
+    let suites = read_junit(&report.path)?;
     let s = &suites[0];
     ensure(
         s.properties.get("root_cause").map(String::as_str) == Some("collector.signing"),
         || format!("{:?}\n{stdout}", s.properties),
     )?;
-    let case = &s
-        .cases
-        .iter()
-        .find(|(n, _)| n == "collector.signing")
-        .ok_or("no collector.signing")?
-        .1;
+    let case = s.case("collector.signing").ok_or("no collector.signing")?;
     ensure(
         case.message.contains("Missing Authentication Token"),
         || case.message.clone(),
@@ -1231,13 +804,8 @@ fn unsigned_prometheus_is_named() -> Result<(), Failed> {
         case.body.contains("non-recoverable error") && case.body.contains("sigv4 block"),
         || case.body.clone(),
     )?;
-    for d in dependents_of("prometheus-process", "collector.signing") {
-        let c = &s
-            .cases
-            .iter()
-            .find(|(n, _)| n == d)
-            .ok_or("missing case")?
-            .1;
+    for d in dependents_in(&chain("prometheus-process"), "collector.signing") {
+        let c = s.case(d).ok_or("missing case")?;
         ensure(c.outcome == "blocked", || format!("{d} is {}", c.outcome))?;
     }
     Ok(())
@@ -1245,9 +813,7 @@ fn unsigned_prometheus_is_named() -> Result<(), Failed> {
 
 /// All collector scenarios in one invocation: one report, a suite each.
 fn collector_scenarios_together() -> Result<(), Failed> {
-    let dir = tmp();
-    let report = dir.path().join("r.xml");
-    let out = pipecheck(&[
+    let (out, report) = run_with_report(&[
         "run",
         "--scenario",
         "prometheus-process",
@@ -1255,11 +821,9 @@ fn collector_scenarios_together() -> Result<(), Failed> {
         "prometheus-proxy",
         "--scenario",
         "prometheus-container",
-        "--junit",
-        report.to_str().unwrap(),
     ]);
-    validate_xsd(&report)?;
-    let suites = read_junit(&report)?;
+    validate_xsd(&report.path)?;
+    let suites = read_junit(&report.path)?;
     let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
     ensure(
         names
@@ -1403,30 +967,53 @@ fn otelcol_binary_is_launched_with_its_config() -> Result<(), Failed> {
     let fake = repo_root().join("tests/fixtures/collectors/fake-otelcol");
     let scenario = repo_root().join("tests/fixtures/scenarios/otelcol-fake.yaml");
     let out = Command::new(bin())
-        .args(["run", "--scenario", scenario.to_str().unwrap(), "--collector-bin", fake.to_str().unwrap()])
+        .args([
+            "run",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--collector-bin",
+            fake.to_str().unwrap(),
+        ])
         .args(["--junit", report.to_str().unwrap()])
         .env("NO_COLOR", "1")
         .env("FAKE_OTELCOL_RECORD", &record)
         .output()
         .map_err(|e| e.to_string())?;
     let stdout = text(&out.stdout);
-    ensure(out.status.code() == Some(1), || format!("exit {:?}\n{stdout}", out.status.code()))?;
+    ensure(out.status.code() == Some(1), || {
+        format!("exit {:?}\n{stdout}", out.status.code())
+    })?;
     let suites = read_junit(&report)?;
-    ensure(suites[0].properties["root_cause"] == "canary.scraped", || stdout.clone())?;
-    let args = std::fs::read_to_string(record.with_extension("args")).map_err(|e| format!("the fake was not started: {e}"))?;
-    ensure(args.lines().count() == 1 && args.starts_with("--config=") && args.trim_end().ends_with("otelcol.yaml"), || args.clone())?;
-    let config = std::fs::read_to_string(record.with_extension("config")).map_err(|e| e.to_string())?;
-    for key in ["sigv4auth", "prometheusremotewrite", "authenticator: sigv4auth", "service: aps", "/api/v1/remote_write", "telemetry"] {
-        ensure(config.contains(key), || format!("the config lacks {key:?}:\n{config}"))?;
+    ensure(
+        suites[0].properties["root_cause"] == "canary.scraped",
+        || stdout.clone(),
+    )?;
+    let args = std::fs::read_to_string(record.with_extension("args"))
+        .map_err(|e| format!("the fake was not started: {e}"))?;
+    ensure(
+        args.lines().count() == 1
+            && args.starts_with("--config=")
+            && args.trim_end().ends_with("otelcol.yaml"),
+        || args.clone(),
+    )?;
+    let config =
+        std::fs::read_to_string(record.with_extension("config")).map_err(|e| e.to_string())?;
+    for key in [
+        "sigv4auth",
+        "prometheusremotewrite",
+        "authenticator: sigv4auth",
+        "service: aps",
+        "/api/v1/remote_write",
+        "telemetry",
+    ] {
+        ensure(config.contains(key), || {
+            format!("the config lacks {key:?}:\n{config}")
+        })?;
     }
-    ensure(!config.contains("SECRET") && !config.contains("secret_key"), || "credentials in the config file".into())
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    ensure(
+        !config.contains("SECRET") && !config.contains("secret_key"),
+        || "credentials in the config file".into(),
+    )
 }
 
 fn main() {
@@ -1434,6 +1021,7 @@ fn main() {
     let mut trials = vec![
         Trial::test("scenario::smoke", smoke),
         Trial::test("scenario::two_in_one_invocation", two_scenarios_one_report),
+        Trial::test("scenario::grafana-provision", grafana_provision),
         Trial::test("cli::lists", lists),
         Trial::test(
             "cli::mock_exports_drive_a_standard_client",
@@ -1465,7 +1053,10 @@ fn main() {
         needs_prometheus(Trial::test("interrupt::process", || {
             interrupted_run_leaves_nothing("prometheus-proxy")
         })),
-        Trial::test("scenario::otelcol-process::launch", otelcol_binary_is_launched_with_its_config),
+        Trial::test(
+            "scenario::otelcol-process::launch",
+            otelcol_binary_is_launched_with_its_config,
+        ),
         needs_docker(Trial::test("interrupt::container", || {
             interrupted_run_leaves_nothing("prometheus-container")
         })),

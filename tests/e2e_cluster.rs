@@ -7,17 +7,17 @@
 //! credentials or kubeconfig (exit 2, one line), and a read-only `--target aws` run against
 //! the mock's exports.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use libtest_mimic::{Failed, Trial};
 
-use super::{Suite, bin, ensure, pipecheck, read_junit, text, tmp, validate_xsd};
+use crate::support::{
+    self, Depends, Mock, Ran, Report, bare_aws_command, chain_passes, dependents_in, ensure,
+    pipecheck, read_junit, refused_before_running, run, succeeded, text, tmp,
+};
 
 /// The ADOT chain in report order; a link with two dependencies has a row for each.
-pub const DEPENDS_EKS_ADOT: &[(&str, &str)] = &[
+pub const DEPENDS_EKS_ADOT: &[Depends] = &[
     ("amp.workspace", "aws.identity"),
     ("eks.cluster", "aws.identity"),
     ("iam.oidc_provider", "eks.cluster"),
@@ -38,25 +38,8 @@ pub const DEPENDS_EKS_ADOT: &[(&str, &str)] = &[
     ("amp.query", "amp.remote_write"),
 ];
 
-/// The Prometheus chart's chain: no ADOT add-on, no cert-manager.
-pub const DEPENDS_EKS_PROMETHEUS: &[(&str, &str)] = &[
-    ("amp.workspace", "aws.identity"),
-    ("eks.cluster", "aws.identity"),
-    ("iam.oidc_provider", "eks.cluster"),
-    ("k8s.api", "eks.cluster"),
-    ("k8s.namespace", "k8s.api"),
-    ("k8s.service_account", "k8s.namespace"),
-    ("iam.role_trust", "k8s.service_account"),
-    ("iam.role_trust", "iam.oidc_provider"),
-    ("iam.role_permissions", "iam.role_trust"),
-    ("iam.role_permissions", "amp.workspace"),
-    ("collector.config", "k8s.api"),
-    ("collector.config", "amp.workspace"),
-    ("collector.running", "collector.config"),
-    ("collector.running", "iam.role_permissions"),
-    ("amp.remote_write", "amp.workspace"),
-    ("amp.query", "amp.remote_write"),
-];
+/// The links of the ADOT chain the Prometheus chart's chain does without.
+const ADOT_ONLY: &[&str] = &["eks.addon", "k8s.cert_manager"];
 
 /// A cluster fault: scenario, fault, link, fails (else warns), verdict key words,
 /// evidence key words (in the failure's or warning's text).
@@ -295,187 +278,61 @@ const FAULTS: &[Row] = &[
     ),
 ];
 
-fn chain(scenario: &str) -> &'static [(&'static str, &'static str)] {
-    if scenario == "eks-prometheus" {
-        DEPENDS_EKS_PROMETHEUS
-    } else {
-        DEPENDS_EKS_ADOT
-    }
+/// The chain of a scenario: the Prometheus chart's is the ADOT chain without the ADOT
+/// add-on and cert-manager.
+fn chain(scenario: &str) -> Vec<Depends> {
+    DEPENDS_EKS_ADOT
+        .iter()
+        .filter(|(child, _)| scenario != "eks-prometheus" || !ADOT_ONLY.contains(child))
+        .copied()
+        .collect()
 }
 
-/// Runs `scenario` with `faults`; returns the exit code, stdout and the one suite.
-fn run(scenario: &str, faults: &[&str]) -> Result<(Option<i32>, String, Suite), Failed> {
-    let dir = tmp();
-    let report = dir.path().join("r.xml");
-    let mut args = vec!["run", "--scenario", scenario];
-    for f in faults {
-        args.extend(["--fault", f]);
-    }
-    args.extend(["--junit", report.to_str().unwrap()]);
-    let out = pipecheck(&args);
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
-    ensure(
-        !stdout.contains("panicked") && !stderr.contains("panicked"),
-        || format!("a panic was printed:\n{stdout}\n{stderr}"),
-    )?;
-    if !report.exists() {
-        return Err(format!(
-            "no report: exit {:?}\n{stdout}\n{stderr}",
-            out.status.code()
-        )
-        .into());
-    }
-    validate_xsd(&report)?;
-    let mut suites = read_junit(&report)?;
-    ensure(
-        suites.len() == 1 && suites[0].name == format!("{scenario}@mock"),
-        || format!("suites: {suites:?}"),
-    )?;
-    Ok((out.status.code(), stdout, suites.remove(0)))
-}
-
-/// The run fails on exactly `link`, with these verdict and evidence words, and every
-/// link after it in the chain is blocked by it.
+/// The run fails on exactly `link` (see [`support::fails_on`]), and everything neither
+/// failed nor blocked passed.
 fn fails_on(
     scenario: &str,
-    code: Option<i32>,
-    stdout: &str,
-    suite: &Suite,
+    ran: &Ran,
     link: &str,
     verdict: &[&str],
     evidence: &[&str],
 ) -> Result<(), Failed> {
-    ensure(code == Some(1), || {
-        format!("exit {code:?}, expected 1\n{stdout}")
-    })?;
-    let root = suite
-        .properties
-        .get("root_cause")
-        .cloned()
-        .unwrap_or_default();
-    ensure(root == link, || {
-        format!("root_cause {root:?}, expected exactly {link:?}\n{stdout}")
-    })?;
-    let case = |l: &str| suite.cases.iter().find(|(n, _)| n == l).map(|(_, c)| c);
-    let c = case(link).ok_or_else(|| format!("no testcase {link}"))?;
-    ensure(c.outcome == "fail", || format!("{link} is {}", c.outcome))?;
-    for w in verdict {
-        ensure(c.message.contains(w), || {
-            format!("verdict {:?} lacks {w:?}", c.message)
-        })?;
-    }
-    ensure(c.body.contains("hint:"), || {
-        format!("no hint: {:?}", c.body)
-    })?;
-    for w in evidence {
-        ensure(c.body.contains(w), || {
-            format!("evidence of {link} lacks {w:?}:\n{}", c.body)
-        })?;
-    }
-    let dependents = dependents_in(chain(scenario), link);
-    for d in &dependents {
-        let dc = case(d).ok_or_else(|| format!("no testcase {d}"))?;
-        ensure(
-            dc.outcome == "blocked" && dc.message == format!("blocked by {link}"),
-            || format!("{d}: {dc:?}, expected blocked by {link}"),
-        )?;
-    }
-    let failed: Vec<&str> = suite
-        .cases
-        .iter()
-        .filter(|(_, c)| c.outcome == "fail")
-        .map(|(n, _)| n.as_str())
-        .collect();
-    ensure(failed == vec![link], || {
-        format!("failed links {failed:?}, expected only {link}")
-    })?;
-    // Everything neither failed nor blocked passed.
-    for (n, c) in &suite.cases {
+    let chain = chain(scenario);
+    support::fails_on(ran, &chain, link, verdict, evidence)?;
+    let dependents = dependents_in(&chain, link);
+    for (n, c) in &ran.suite.cases {
         if n != link && !dependents.contains(&n.as_str()) {
             ensure(c.outcome == "pass", || {
                 format!("{n} is {}: {c:?}", c.outcome)
             })?;
         }
     }
-    ensure(stdout.contains(&format!("root cause: {link}")), || {
-        format!("console does not name the root cause:\n{stdout}")
-    })
-}
-
-fn dependents_in(chain: &[(&'static str, &'static str)], link: &str) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    let mut frontier = vec![link.to_string()];
-    while let Some(l) = frontier.pop() {
-        for (child, parent) in chain {
-            if *parent == l && !out.contains(child) {
-                out.push(child);
-                frontier.push(child.to_string());
-            }
-        }
-    }
-    out
+    Ok(())
 }
 
 fn fault_trial(row: &Row) -> Result<(), Failed> {
     let &(scenario, fault, link, fails, verdict, evidence) = row;
-    let (code, stdout, suite) = run(scenario, &[fault])?;
+    let ran = run(scenario, &[fault])?;
     if fails {
-        return fails_on(scenario, code, &stdout, &suite, link, verdict, evidence);
+        fails_on(scenario, &ran, link, verdict, evidence)
+    } else {
+        support::warns_on(&ran, link, &[verdict, evidence].concat())
     }
-    ensure(code == Some(0), || {
-        format!("exit {code:?}, expected 0\n{stdout}")
-    })?;
-    let root = suite
-        .properties
-        .get("root_cause")
-        .cloned()
-        .unwrap_or_default();
-    ensure(root.is_empty(), || {
-        format!("root_cause {root:?}, expected none")
-    })?;
-    let c = suite
-        .cases
-        .iter()
-        .find(|(n, _)| n == link)
-        .map(|(_, c)| c)
-        .ok_or_else(|| format!("no testcase {link}"))?;
-    for w in verdict.iter().chain(evidence) {
-        ensure(c.outcome == "pass" && c.body.contains(w), || {
-            format!("{link}: {c:?}, expected a passing warning with {w:?}")
-        })?;
-    }
-    ensure(suite.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
-        format!("{:?}", suite.cases)
-    })
 }
 
 /// A healthy cluster scenario: every link passes, in the chain's order, the IRSA chain
 /// proven with STS and a write signed as the role, and no canary-observation links.
 fn scenario_passes(scenario: &'static str) -> Result<(), Failed> {
-    let (code, stdout, suite) = run(scenario, &[])?;
-    ensure(code == Some(0), || format!("exit {code:?}\n{stdout}"))?;
-    let mut want: Vec<&str> = vec!["aws.identity"];
-    for (child, _) in chain(scenario) {
-        if !want.contains(child) {
-            want.push(child);
-        }
-    }
-    let names: Vec<&str> = suite.cases.iter().map(|(n, _)| n.as_str()).collect();
-    ensure(names == want, || {
-        format!("links {names:?}, expected {want:?}")
-    })?;
-    ensure(suite.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
-        format!("{:?}", suite.cases)
-    })?;
+    let ran = run(scenario, &[])?;
+    chain_passes(&ran, &chain(scenario))?;
     ensure(
-        stdout.contains("STS AssumeRoleWithWebIdentity with its token succeeds")
-            && stdout.contains("a write signed as the role is accepted"),
-        || stdout.clone(),
-    )?;
-    ensure(suite.properties.contains_key("arrival_latency_ms"), || {
-        "no arrival latency recorded".into()
-    })
+        ran.stdout
+            .contains("STS AssumeRoleWithWebIdentity with its token succeeds")
+            && ran
+                .stdout
+                .contains("a write signed as the role is accepted"),
+        || ran.stdout.clone(),
+    )
 }
 
 /// F11 and F12 together, as in the workshop: the service account is unannotated and the
@@ -483,28 +340,20 @@ fn scenario_passes(scenario: &'static str) -> Result<(), Failed> {
 /// (k8s.service_account) with iam.role_trust blocked behind it; with F11 fixed the same
 /// cluster shows F12 on iam.role_trust.
 fn f11_and_f12() -> Result<(), Failed> {
-    let (code, stdout, suite) = run("eks-adot", &["sa-unannotated", "trust-other-namespace"])?;
+    let ran = run("eks-adot", &["sa-unannotated", "trust-other-namespace"])?;
     fails_on(
         "eks-adot",
-        code,
-        &stdout,
-        &suite,
+        &ran,
         "k8s.service_account",
         &["has no eks.amazonaws.com/role-arn annotation"],
         &[],
     )?;
-    ensure(
-        suite.properties.get("faults").is_some_and(|f| {
-            f.contains("F11:sa-unannotated") && f.contains("F12:trust-other-namespace")
-        }),
-        || format!("{:?}", suite.properties),
-    )?;
-    let (code, stdout, suite) = run("eks-adot", &["trust-other-namespace"])?;
+    ran.suite.property_is("faults", |f| {
+        f.contains("F11:sa-unannotated") && f.contains("F12:trust-other-namespace")
+    })?;
     fails_on(
         "eks-adot",
-        code,
-        &stdout,
-        &suite,
+        &run("eks-adot", &["trust-other-namespace"])?,
         "iam.role_trust",
         &[
             "trusts system:serviceaccount:springboot:adot-collector",
@@ -522,15 +371,7 @@ fn fault_not_checked(args: &[&str], words: &str) -> Result<(), Failed> {
     let mut full = args.to_vec();
     full.extend(["--junit", report.to_str().unwrap()]);
     let out = pipecheck(&full);
-    let stderr = text(&out.stderr);
-    ensure(out.status.code() == Some(2), || {
-        format!("exit {:?}: {stderr}", out.status.code())
-    })?;
-    ensure(
-        stderr.contains(words) && stderr.trim_end().lines().count() == 1,
-        || stderr.clone(),
-    )?;
-    ensure(!report.exists(), || "a report was written".into())
+    refused_before_running(&out, &report, |stderr| stderr.contains(words))
 }
 
 /// `--target aws` for a cluster scenario: exit 2 with one clear line, before anything
@@ -538,7 +379,7 @@ fn fault_not_checked(args: &[&str], words: &str) -> Result<(), Failed> {
 fn aws_cluster_cannot_start(with_credentials: bool, words: &str) -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("r.xml");
-    let mut cmd = Command::new(bin());
+    let mut cmd = bare_aws_command(dir.path());
     cmd.args([
         "run",
         "--target",
@@ -547,26 +388,13 @@ fn aws_cluster_cannot_start(with_credentials: bool, words: &str) -> Result<(), F
         "eks-adot",
         "--junit",
     ])
-    .arg(&report)
-    .env_clear()
-    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-    .env("HOME", dir.path())
-    .env("AWS_REGION", "us-east-1")
-    .env("AWS_EC2_METADATA_DISABLED", "true");
+    .arg(&report);
     if with_credentials {
         cmd.env("AWS_ACCESS_KEY_ID", "AKIAPIPECHECKEXAMPLE")
             .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret");
     }
     let out = cmd.output().map_err(|e| e.to_string())?;
-    let stderr = text(&out.stderr);
-    ensure(out.status.code() == Some(2), || {
-        format!("exit {:?}: {stderr}", out.status.code())
-    })?;
-    ensure(
-        stderr.starts_with(words) && stderr.trim_end().lines().count() == 1,
-        || stderr.clone(),
-    )?;
-    ensure(!report.exists(), || "a report was written".into())
+    refused_before_running(&out, &report, |stderr| stderr.starts_with(words))
 }
 
 /// The read-only `--target aws` path against the mock's exports (endpoints, credentials,
@@ -574,61 +402,19 @@ fn aws_cluster_cannot_start(with_credentials: bool, words: &str) -> Result<(), F
 /// cluster scenario passes, requests no service account token (so STS is not asked and
 /// no write is signed as the role), and says so in the evidence.
 fn aws_cluster_read_only_against_the_mock() -> Result<(), Failed> {
-    let mut child = Command::new(bin())
-        .args(["mock"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !env.contains_key("PIPECHECK_CLUSTER") && Instant::now() < deadline {
-        let mut line = String::new();
-        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            break;
-        }
-        let Some(rest) = line.trim().strip_prefix("export ") else {
-            continue;
-        };
-        let (k, v) = rest.split_once('=').ok_or("export without =")?;
-        env.insert(k.to_string(), v.trim_matches('\'').to_string());
-    }
-    let result: Result<(), Failed> = (|| {
-        for k in [
+    let mock = Mock::start(
+        Stdio::piped(),
+        &[
             "AWS_ENDPOINT_URL_EKS",
             "AWS_ENDPOINT_URL_IAM",
             "KUBECONFIG",
             "PIPECHECK_CLUSTER",
-        ] {
-            ensure(env.contains_key(k), || {
-                format!("missing export {k}: {:?}", env.keys())
-            })?;
-        }
-        let dir = tmp();
-        let report = dir.path().join("r.xml");
-        let out = Command::new(bin())
-            .args([
-                "run",
-                "--target",
-                "aws",
-                "--scenario",
-                "eks-adot",
-                "--junit",
-            ])
-            .arg(&report)
-            .envs(&env)
-            .env("NO_COLOR", "1")
-            .env("AWS_CONFIG_FILE", dir.path().join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .map_err(|e| e.to_string())?;
-        let so = text(&out.stdout);
-        ensure(out.status.code() == Some(0), || {
-            format!("exit {:?}\n{so}\n{}", out.status.code(), text(&out.stderr))
-        })?;
-        let suites = read_junit(&report)?;
+        ],
+    )?;
+    let result: Result<(), Failed> = (|| {
+        let report = Report::new();
+        let so = succeeded(&mock.run_aws(&["--scenario", "eks-adot"], &report.path, |_| {})?)?;
+        let suites = read_junit(&report.path)?;
         let s = &suites[0];
         ensure(s.name == "eks-adot@aws", || s.name.clone())?;
         ensure(s.cases.iter().all(|(_, c)| c.outcome == "pass"), || {
@@ -639,21 +425,13 @@ fn aws_cluster_read_only_against_the_mock() -> Result<(), Failed> {
                 && !so.contains("a write signed as the role"),
             || format!("a read-only run asked STS or wrote as the role:\n{so}"),
         )?;
-        let xml = std::fs::read_to_string(&report).map_err(|e| e.to_string())?;
+        let xml = std::fs::read_to_string(&report.path).map_err(|e| e.to_string())?;
         ensure(
             xml.contains("not attempted: a read-only run requests no service account tokens"),
             || "iam.role_trust does not say why STS was not asked".into(),
         )
     })();
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let stop = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().ok().flatten().is_none() && Instant::now() < stop {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = mock.stop();
     result
 }
 

@@ -27,6 +27,9 @@ use pipecheck::target::{IAM_REGION, MockAccess, Target};
 use pipecheck_mocks::iam::{irsa_trust_policy, remote_write_policy};
 use pipecheck_mocks::{ClusterSeed, MockConfig, MockStack};
 
+#[path = "support/mod.rs"]
+mod support;
+
 const REGION: &str = "us-east-1";
 const INLINE: &str = "pipecheck-inline";
 
@@ -116,24 +119,13 @@ const ALLOWED: &[(&str, &str, &str)] = &[
 fn moto_binary() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("PIPECHECK_MOTO_SERVER").map(PathBuf::from),
-        Some(repo_root().join("target/moto-venv/bin/moto_server")),
+        Some(support::repo_root().join("target/moto-venv/bin/moto_server")),
         Some(PathBuf::from("moto_server")),
     ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| support::have(p, &["--help"]))
 }
 
 /// moto_server on 127.0.0.1, stopped (by its pid) when dropped.
@@ -712,14 +704,11 @@ fn main() {
             Err("moto_server not found: install moto[server] (scripts/test does)".into())
         }),
     };
-    let trial = if moto.is_some() || std::env::var_os("CI").is_some() {
-        trial
-    } else {
-        eprintln!(
-            "ignoring moto::eks_iam_shapes_match: no moto_server (scripts/test installs moto[server] into target/moto-venv)"
-        );
-        trial.with_ignored_flag(true)
-    };
+    let trial = support::needs(
+        trial,
+        moto.is_some(),
+        "no moto_server (scripts/test installs moto[server] into target/moto-venv)",
+    );
     let parser = Trial::test("moto::debug_shapes_parse", || {
         let s = shape_of(
             r#"Out { a: Some(X { b: Some("s"), c: None, d: Some([Y { e: 1 }]), f: Some({"k": true}), g: Some(Active), t: Some(2024-05-01T12:00:00.523Z), u: Some(DateTime { seconds: 1, subsecond_nanos: 0 }) }), _request_id: Some("r") }"#,

@@ -14,6 +14,8 @@ use pipecheck_mocks::sigv4::sign_as_client;
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        // Loopback, plain HTTP: no root store to load.
+        .tls_certs_only([])
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)

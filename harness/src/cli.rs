@@ -250,14 +250,49 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         });
         let mut suites = Vec::new();
         let mut failure = None;
+        // Mock scenarios run concurrently, each on its own mock stack; collector scenarios
+        // and every scenario against real AWS take turns. Each scenario's events are relayed
+        // in command-line order (the first live, the others once those before them are
+        // done), so the console stays grouped per scenario.
+        let turns = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let mut runs: Vec<(mpsc::UnboundedReceiver<RunEvent>, Option<ScenarioTask>)> = scenarios
+            .iter()
+            .map(|s| {
+                let (stx, srx) = mpsc::unbounded_channel::<RunEvent>();
+                let (s, opts, turns) = (s.clone(), opts.clone(), turns.clone());
+                let alone = opts.target != TargetKind::Mock || s.collector.is_some();
+                let task = tokio::spawn(async move {
+                    let _turn = if alone { Some(turns.lock_owned().await) } else { None };
+                    run_scenario(&s, &opts, &stx).await
+                });
+                (srx, Some(task))
+            })
+            .collect();
         let work = async {
-            for s in &scenarios {
-                match run_scenario(s, &opts, &tx).await {
-                    Ok(r) => suites.push(r),
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
+            for (srx, slot) in runs.iter_mut() {
+                let Some(task) = slot.as_mut() else { continue };
+                let done = loop {
+                    tokio::select! {
+                        biased;
+                        Some(ev) = srx.recv(), if failure.is_none() => { let _ = tx.send(ev); }
+                        r = &mut *task => break r,
                     }
+                };
+                *slot = None;
+                while let Ok(ev) = srx.try_recv() {
+                    if failure.is_none() {
+                        let _ = tx.send(ev);
+                    }
+                }
+                // After a scenario that could not start, the rest finish unreported.
+                match done {
+                    Ok(Ok(r)) if failure.is_none() => suites.push(r),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        failure.get_or_insert(e);
+                    }
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => {}
                 }
             }
         };
@@ -266,6 +301,14 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             _ = work => false,
             _ = wait_for_stop() => true,
         };
+        if interrupted {
+            for (_, slot) in runs.iter_mut() {
+                if let Some(task) = slot.take() {
+                    task.abort();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+                }
+            }
+        }
         drop(tx);
         let console = printer.await.ok();
         (RunReport { suites }, failure, console, interrupted)
@@ -300,6 +343,9 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     }
     Ok(report.exit_code() as u8)
 }
+
+/// One scenario of an invocation, running on the runtime.
+type ScenarioTask = tokio::task::JoinHandle<Result<pipecheck_reports::ScenarioReport, RunError>>;
 
 /// The exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report).
 pub const INTERRUPTED: u8 = 130;

@@ -322,6 +322,7 @@ pub async fn run_scenario(
             .unwrap_or(opts.target == TargetKind::Mock),
         dashboard: scenario.grafana.dashboard.clone(),
         datasource: scenario.grafana.datasource.clone(),
+        provision_datasource: scenario.grafana.provision_datasource,
         faults: grafana_faults,
     };
     let _ = events.send(RunEvent::ScenarioStarted {
@@ -370,8 +371,8 @@ pub async fn run_scenario(
     if let Some(c) = &ctx.collector {
         c.stop().await;
     }
-    // What the grafana links created (service account, canary dashboard) goes, whatever
-    // the links' outcome.
+    // What the grafana links created (service account, data source, canary dashboard)
+    // goes, whatever the links' outcome.
     let removed = links::cleanup_grafana(&run_id, deadlines.request).await;
 
     let mut properties = Vec::new();

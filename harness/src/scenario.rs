@@ -11,6 +11,10 @@ use serde::Deserialize;
 const BUILTIN: &[(&str, &str)] = &[
     ("smoke", include_str!("../../scenarios/smoke.yaml")),
     (
+        "grafana-provision",
+        include_str!("../../scenarios/grafana-provision.yaml"),
+    ),
+    (
         "prometheus-process",
         include_str!("../../scenarios/prometheus-process.yaml"),
     ),
@@ -73,6 +77,10 @@ pub struct GrafanaSpec {
     /// The AMP data source to check, by uid or name (default: the one that names the
     /// run's workspace).
     pub datasource: Option<String>,
+    /// When Grafana holds no AMP data source for the run's workspace, create one for the
+    /// run (`pipecheck-<run id>`, SigV4 with the workspace role; removed at its end) and
+    /// check it; default off on every target.
+    pub provision_datasource: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -413,6 +421,11 @@ impl Scenario {
                     "`collector.scrape_interval` must be between 100ms and 60s".into(),
                 ));
             }
+        if s.grafana.provision_datasource && s.grafana.datasource.is_some() {
+            return Err(invalid(
+                "`grafana.provision_datasource` creates the run's own data source; drop `grafana.datasource`, which names one to check".into(),
+            ));
+        }
         for l in &s.links {
             if !crate::links::is_known(l) {
                 return Err(invalid(format!(
@@ -482,6 +495,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.collector.unwrap().signing, Signing::Proxy);
+    }
+
+    #[test]
+    fn provisioning_the_data_source_excludes_naming_one() {
+        let s = Scenario::load("grafana-provision").unwrap();
+        assert!(s.grafana.provision_datasource && s.grafana.datasource.is_none());
+        assert!(!Scenario::load("smoke").unwrap().grafana.provision_datasource);
+        let err = Scenario::parse(
+            "name: x\ngrafana: {provision_datasource: true, datasource: AMP}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("provision_datasource"), "{err}");
     }
 
     #[test]

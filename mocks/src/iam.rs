@@ -16,7 +16,8 @@
 //!
 //! Adding an action: a variant in [`Action`], its name in `Action::parse`, and a handler
 //! returning `Result<String, IamError>` (the `…Result` element's contents, empty for
-//! actions without output) called from `dispatch`.
+//! actions without output) called from `dispatch`. The query protocol itself (requests,
+//! the SigV4 + IAM front end, the XML answers) is `query_protocol.rs`, shared with STS.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -24,7 +25,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -32,13 +33,16 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::clock::Clock;
 use crate::eks::ClusterSeed;
 use crate::identity::{Identities, Identity, MOCK_ACCOUNT};
-use crate::sigv4::{self, SigError, VerifyFailure};
+use crate::query_protocol::{
+    self, AccessDenied, Incoming, Protocol, Refusal, authorize, front_end, iso8601, xml_escape,
+};
 
-const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
-const VERSION: &str = "2010-05-08";
+const IAM: Protocol = Protocol {
+    xmlns: "https://iam.amazonaws.com/doc/2010-05-08/",
+    version: "2010-05-08",
+};
 /// IAM's SigV4 scope region.
 pub const IAM_REGION: &str = "us-east-1";
-const MAX_BODY: usize = 1 << 20;
 const MAX_TAGS: usize = 50;
 const DEFAULT_MAX_ITEMS: usize = 100;
 
@@ -541,46 +545,14 @@ async fn handle(State(st): State<Arc<IamState>>, req: Request) -> Response {
 }
 
 async fn serve(st: &IamState, req: Request) -> Result<Response, IamError> {
-    let (parts, body, caller) = sigv4::read_verified(
-        req,
-        "iam",
-        IAM_REGION,
-        &st.identities,
-        &st.clock,
-        st.max_skew,
-        MAX_BODY,
-    )
-    .await?;
-    let mut pairs: Vec<(String, String)> = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    if parts.method == http::Method::POST {
-        pairs.extend(form_urlencoded::parse(&body).into_owned());
-    }
-    let params = Params(pairs);
-    let action_name = params.get("Action").ok_or(IamError::MissingAction)?;
-    let version = params.get("Version").unwrap_or("NO_VERSION_SPECIFIED");
-    let action = Action::parse(action_name)
-        .filter(|_| version == VERSION)
-        .ok_or_else(|| IamError::InvalidAction {
-            action: action_name.to_string(),
-            version: version.to_string(),
-        })?;
+    let fe = front_end("iam", IAM_REGION, &st.identities, &st.clock, st.max_skew);
+    let req = Incoming::read(req, &fe).await?;
+    let caller = req.verify(&fe)?;
+    let params = Params(req.params);
+    let action = params.0.action(&IAM, Action::parse)?;
     let result = dispatch(st, action, &caller, &params)?;
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let name = action.name();
-    let result = if action.has_result() {
-        format!("<{name}Result>{result}</{name}Result>")
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "<{name}Response xmlns=\"{XMLNS}\">{result}\
-         <ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{name}Response>"
-    );
-    Ok(xml_response(StatusCode::OK, body, &request_id))
+    let result = action.has_result().then_some(result.as_str());
+    Ok(IAM.ok_response(action.name(), result))
 }
 
 fn dispatch(
@@ -590,17 +562,7 @@ fn dispatch(
     p: &Params,
 ) -> Result<String, IamError> {
     let iam_action = format!("iam:{}", action.name());
-    let check = |resource: &str| -> Result<(), IamError> {
-        if caller.allows(&iam_action) {
-            Ok(())
-        } else {
-            Err(IamError::AccessDenied {
-                arn: caller.arn.clone(),
-                action: iam_action.clone(),
-                resource: resource.to_string(),
-            })
-        }
-    };
+    let check = |resource: &str| authorize(caller, &iam_action, resource);
     // IAM names a role resource "role <name>" in its denials [inferred for the others,
     // which are named by ARN].
     match action {
@@ -917,7 +879,7 @@ fn dispatch(
 // ---------------------------------------------------------------------------------------
 // Parameters
 
-struct Params(Vec<(String, String)>);
+struct Params(query_protocol::Params);
 
 struct Page {
     max: usize,
@@ -944,10 +906,7 @@ impl Page {
 
 impl Params {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.get(name)
     }
 
     /// A required parameter; `member` is the model's camelCase name used in the message.
@@ -999,7 +958,7 @@ impl Params {
     /// `Tags.member.N.Key` / `Tags.member.N.Value`, in N order.
     fn tags(&self) -> Result<Vec<Tag>, IamError> {
         let mut by_index: BTreeMap<u32, (Option<String>, Option<String>)> = BTreeMap::new();
-        for (k, v) in &self.0 {
+        for (k, v) in self.0.pairs() {
             let Some(rest) = k.strip_prefix("Tags.member.") else {
                 continue;
             };
@@ -1116,38 +1075,6 @@ fn tags_members(tags: &[Tag]) -> String {
         .collect()
 }
 
-/// `2024-05-01T12:00:00Z`, as IAM writes dates.
-fn iso8601(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&f).unwrap_or_default()
-}
-
-fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    resp
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------
 // Errors
 
@@ -1155,23 +1082,12 @@ fn xml_escape(s: &str) -> String {
 /// and statuses).
 #[derive(Debug, thiserror::Error)]
 pub enum IamError {
-    #[error("SigV4 authentication failed")]
-    Sig(#[from] SigError),
-    #[error("request body too large")]
-    TooLarge,
-    #[error("failed to read the request body")]
-    Unreadable,
-    #[error("no Action parameter")]
-    MissingAction,
-    #[error("unknown action {action} for version {version}")]
-    InvalidAction { action: String, version: String },
+    /// What the query protocol's front end refuses.
+    #[error(transparent)]
+    Refusal(#[from] Refusal),
     /// 403 `AccessDenied`.
-    #[error("{arn} may not {action} on {resource}")]
-    AccessDenied {
-        arn: String,
-        action: String,
-        resource: String,
-    },
+    #[error(transparent)]
+    AccessDenied(#[from] AccessDenied),
     /// 404 `NoSuchEntity`.
     #[error("no such entity: {0}")]
     NoSuchEntity(String),
@@ -1214,39 +1130,8 @@ impl IamError {
 
     fn status_code_message(&self) -> (StatusCode, &'static str, String) {
         match self {
-            Self::Sig(e) => (e.sts_status(), e.sts_code(), e.sts_message()),
-            Self::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                "Request body too large".into(),
-            ),
-            Self::Unreadable => (
-                StatusCode::BAD_REQUEST,
-                "MalformedQueryString",
-                "Could not read the request body".into(),
-            ),
-            Self::MissingAction => (
-                StatusCode::BAD_REQUEST,
-                "MissingAction",
-                "The request is missing an action or a required parameter.".into(),
-            ),
-            Self::InvalidAction { action, version } => (
-                StatusCode::BAD_REQUEST,
-                "InvalidAction",
-                format!("Could not find operation {action} for version {version}"),
-            ),
-            Self::AccessDenied {
-                arn,
-                action,
-                resource,
-            } => (
-                StatusCode::FORBIDDEN,
-                "AccessDenied",
-                format!(
-                    "User: {arn} is not authorized to perform: {action} on resource: {resource} \
-                     because no identity-based policy allows the {action} action"
-                ),
-            ),
+            Self::Refusal(r) => r.status_code_message(),
+            Self::AccessDenied(d) => d.status_code_message(),
             Self::NoSuchEntity(m) => (StatusCode::NOT_FOUND, "NoSuchEntity", m.clone()),
             Self::EntityAlreadyExists(m) => {
                 (StatusCode::CONFLICT, "EntityAlreadyExists", m.clone())
@@ -1264,35 +1149,21 @@ impl IamError {
     }
 }
 
-impl From<VerifyFailure> for IamError {
-    fn from(e: VerifyFailure) -> Self {
-        match e {
-            VerifyFailure::Sig(e) => Self::Sig(e),
-            VerifyFailure::BodyTooLarge { .. } => Self::TooLarge,
-            VerifyFailure::BodyUnreadable(_) => Self::Unreadable,
-        }
-    }
-}
-
 impl IntoResponse for IamError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.status_code_message();
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let body = format!(
-            "<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>{}</Code>\
-             <Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-            xml_escape(code),
-            xml_escape(&message),
-        );
-        xml_response(status, body, &request_id)
+        IAM.error_response(status, code, &message)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sigv4;
     use axum::body::Body;
     use tower::ServiceExt;
+
+    const XMLNS: &str = IAM.xmlns;
 
     fn state() -> (Arc<IamState>, Identity) {
         let (ids, user) = Identities::with_default_user();

@@ -14,6 +14,7 @@ pub mod grafana;
 pub mod iam;
 pub mod identity;
 pub mod kube;
+pub mod query_protocol;
 pub mod restjson;
 pub mod sigv4;
 pub mod stack;

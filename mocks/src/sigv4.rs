@@ -344,24 +344,7 @@ pub async fn read_verified(
     body_limit: usize,
 ) -> Result<(http::request::Parts, Bytes, Identity), VerifyFailure> {
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > body_limit as u64) {
-        return Err(VerifyFailure::BodyTooLarge { limit: body_limit });
-    }
-    let body = axum::body::to_bytes(body, body_limit).await.map_err(|e| {
-        // axum reports the limit as an error whose chain holds http-body-util's
-        // `LengthLimitError` ("length limit exceeded"); that crate is not a dependency here,
-        // so the chain is matched by text.
-        if error_chain_mentions(&e, "length limit exceeded") {
-            VerifyFailure::BodyTooLarge { limit: body_limit }
-        } else {
-            VerifyFailure::BodyUnreadable(e)
-        }
-    })?;
+    let body = read_body(&parts, body, body_limit).await?;
     let sreq = SigV4Request {
         method: &parts.method,
         uri: &parts.uri,
@@ -370,6 +353,35 @@ pub async fn read_verified(
     };
     let identity = verify(&sreq, service, region, ids, clock.now(), max_skew)?;
     Ok((parts, body, identity))
+}
+
+/// Reads a request's body, at most `body_limit` bytes: a `Content-Length` above the limit
+/// is refused before anything is read, a body without one as soon as it passes the limit
+/// (`BodyTooLarge`). [`read_verified`]'s first step, for a service that looks at the body
+/// before it knows whether the request must be signed (STS).
+pub async fn read_body(
+    parts: &http::request::Parts,
+    body: axum::body::Body,
+    body_limit: usize,
+) -> Result<Bytes, VerifyFailure> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > body_limit as u64) {
+        return Err(VerifyFailure::BodyTooLarge { limit: body_limit });
+    }
+    axum::body::to_bytes(body, body_limit).await.map_err(|e| {
+        // axum reports the limit as an error whose chain holds http-body-util's
+        // `LengthLimitError` ("length limit exceeded"); that crate is not a dependency here,
+        // so the chain is matched by text.
+        if error_chain_mentions(&e, "length limit exceeded") {
+            VerifyFailure::BodyTooLarge { limit: body_limit }
+        } else {
+            VerifyFailure::BodyUnreadable(e)
+        }
+    })
 }
 
 fn error_chain_mentions(e: &(dyn std::error::Error + 'static), needle: &str) -> bool {

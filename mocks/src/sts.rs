@@ -9,28 +9,29 @@
 //!
 //! Adding an action: a variant in [`Action`], its name in `Action::parse`, and a handler
 //! function returning `Result<String, StsError>` (the `…Result` element's contents) called
-//! from `dispatch`.
+//! from `dispatch`. The query protocol itself (requests, the front end, the XML answers) is
+//! `query_protocol.rs`, shared with IAM.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::clock::Clock;
 use crate::identity::{Identities, Identity};
-use crate::sigv4::{self, SigError, VerifyFailure};
+use crate::query_protocol::{Incoming, Protocol, Refusal, front_end, xml_escape};
 
 mod web_identity;
 pub use web_identity::WebIdentity;
 
-const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-const VERSION: &str = "2011-06-15";
-/// Query-protocol bodies are small; refuse anything larger before reading it.
-const MAX_BODY: usize = 1 << 20;
+const STS: Protocol = Protocol {
+    xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+    version: "2011-06-15",
+};
 
 #[derive(Debug)]
 pub struct StsState {
@@ -76,16 +77,9 @@ impl Action {
 
 #[derive(Debug, thiserror::Error)]
 enum StsError {
-    #[error("SigV4 authentication failed")]
-    Sig(#[from] SigError),
-    #[error("request body too large")]
-    TooLarge,
-    #[error("failed to read the request body")]
-    Unreadable,
-    #[error("no Action parameter")]
-    MissingAction,
-    #[error("unknown action {action} for version {version}")]
-    InvalidAction { action: String, version: String },
+    /// What the query protocol's front end refuses.
+    #[error(transparent)]
+    Refusal(#[from] Refusal),
     /// 400 `ValidationError`: a missing or malformed parameter (the message is STS's).
     #[error("invalid parameter")]
     Validation(String),
@@ -100,44 +94,10 @@ enum StsError {
     AccessDenied(String),
 }
 
-impl From<VerifyFailure> for StsError {
-    fn from(e: VerifyFailure) -> Self {
-        match e {
-            VerifyFailure::Sig(e) => Self::Sig(e),
-            VerifyFailure::BodyTooLarge { .. } => Self::TooLarge,
-            VerifyFailure::BodyUnreadable(_) => Self::Unreadable,
-        }
-    }
-}
-
 impl StsError {
     fn status_code_message(&self) -> (StatusCode, &'static str, String) {
         match self {
-            Self::Sig(e) => (e.sts_status(), e.sts_code(), e.sts_message()),
-            // [inferred] STS's answer to an oversized body is not documented; 413 with the
-            // common-errors name is the closest.
-            Self::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                "Request body too large".into(),
-            ),
-            Self::Unreadable => (
-                StatusCode::BAD_REQUEST,
-                "MalformedQueryString",
-                "Could not read the request body".into(),
-            ),
-            // AWS common errors: MissingAction 400.
-            Self::MissingAction => (
-                StatusCode::BAD_REQUEST,
-                "MissingAction",
-                "The request is missing an action or a required parameter.".into(),
-            ),
-            // AWS query services' text; NO_VERSION_SPECIFIED when Version is absent.
-            Self::InvalidAction { action, version } => (
-                StatusCode::BAD_REQUEST,
-                "InvalidAction",
-                format!("Could not find operation {action} for version {version}"),
-            ),
+            Self::Refusal(r) => r.status_code_message(),
             Self::Validation(m) => (StatusCode::BAD_REQUEST, "ValidationError", m.clone()),
             Self::InvalidIdentityToken(m) => {
                 (StatusCode::BAD_REQUEST, "InvalidIdentityToken", m.clone())
@@ -153,14 +113,7 @@ impl StsError {
 impl IntoResponse for StsError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.status_code_message();
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let body = format!(
-            "<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error>\
-             <RequestId>{request_id}</RequestId></ErrorResponse>",
-            xml_escape(code),
-            xml_escape(&message),
-        );
-        xml_response(status, body, &request_id)
+        STS.error_response(status, code, &message)
     }
 }
 
@@ -174,92 +127,24 @@ async fn handle(State(st): State<Arc<StsState>>, req: Request) -> Response {
 async fn serve(st: &StsState, req: Request) -> Result<Response, StsError> {
     // AssumeRoleWithWebIdentity is sent unsigned (the token is the credential), so the
     // parameters decide whether a signature is needed.
-    let (head, body) = req.into_parts();
-    let body = read_body(&head, body).await?;
-    let params = params_of(&head, &body);
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if param("Action") == Some(Action::AssumeRoleWithWebIdentity.name())
-        && param("Version") == Some(VERSION)
+    let fe = front_end("sts", &st.region, &st.identities, &st.clock, st.max_skew);
+    let req = Incoming::read(req, &fe).await?;
+    let params = &req.params;
+    if params.get("Action") == Some(Action::AssumeRoleWithWebIdentity.name())
+        && params.get("Version") == Some(STS.version)
     {
-        let result = web_identity::assume_role_with_web_identity(st, &params)?;
+        let result = web_identity::assume_role_with_web_identity(st, params)?;
         return Ok(ok_response(Action::AssumeRoleWithWebIdentity, &result));
     }
-    let req = Request::from_parts(head, axum::body::Body::from(body));
-    let (_, _, caller) = sigv4::read_verified(
-        req,
-        "sts",
-        &st.region,
-        &st.identities,
-        &st.clock,
-        st.max_skew,
-        MAX_BODY,
-    )
-    .await?;
-
-    let action_name = param("Action").ok_or(StsError::MissingAction)?;
-    let version = param("Version").unwrap_or("NO_VERSION_SPECIFIED");
-    let action = Action::parse(action_name)
-        .filter(|_| version == VERSION)
-        .ok_or_else(|| StsError::InvalidAction {
-            action: action_name.to_string(),
-            version: version.to_string(),
-        })?;
+    let caller = req.verify(&fe)?;
+    let action = params.action(&STS, Action::parse)?;
     let result = dispatch(action, &caller)?;
     Ok(ok_response(action, &result))
 }
 
-/// Reads a body of at most [`MAX_BODY`] bytes (refused from `Content-Length` first).
-async fn read_body(
-    head: &http::request::Parts,
-    body: axum::body::Body,
-) -> Result<bytes::Bytes, StsError> {
-    let declared = head
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(StsError::TooLarge);
-    }
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
-        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(err) = cur {
-            if err.to_string().contains("length limit exceeded") {
-                return StsError::TooLarge;
-            }
-            cur = err.source();
-        }
-        StsError::Unreadable
-    })
-}
-
-/// Like AWS, parameters come from the query string and, for POST, the form body.
-fn params_of(head: &http::request::Parts, body: &[u8]) -> Vec<(String, String)> {
-    let mut params: Vec<(String, String)> = head
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    if head.method == http::Method::POST {
-        params.extend(form_urlencoded::parse(body).into_owned());
-    }
-    params
-}
-
 /// `<{Action}Response><{Action}Result>…</…Result><ResponseMetadata>…`.
 fn ok_response(action: Action, result: &str) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let name = action.name();
-    let body = format!(
-        "<{name}Response xmlns=\"{XMLNS}\"><{name}Result>{result}</{name}Result>\
-         <ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{name}Response>"
-    );
-    xml_response(StatusCode::OK, body, &request_id)
+    STS.ok_response(action.name(), Some(result))
 }
 
 /// Runs an action for an authenticated caller; returns the inner XML of `<…Result>`.
@@ -267,10 +152,11 @@ fn dispatch(action: Action, caller: &Identity) -> Result<String, StsError> {
     match action {
         Action::GetCallerIdentity => Ok(get_caller_identity(caller)),
         // Answered before authentication (`serve`): it is not a signed call.
-        Action::AssumeRoleWithWebIdentity => Err(StsError::InvalidAction {
+        Action::AssumeRoleWithWebIdentity => Err(Refusal::InvalidAction {
             action: action.name().to_string(),
-            version: VERSION.to_string(),
-        }),
+            version: STS.version.to_string(),
+        }
+        .into()),
     }
 }
 
@@ -285,36 +171,14 @@ fn get_caller_identity(caller: &Identity) -> String {
     )
 }
 
-fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    resp
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::http::header;
     use tower::ServiceExt;
+
+    const XMLNS: &str = STS.xmlns;
 
     fn state() -> (Arc<StsState>, Identity) {
         let (ids, user) = Identities::with_default_user();
@@ -398,10 +262,5 @@ mod tests {
         let (status, body) = call(st, req).await;
         assert_eq!(status, 403);
         assert!(body.starts_with(&format!("<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>MissingAuthenticationToken</Code><Message>Request is missing Authentication Token</Message></Error><RequestId>")), "{body}");
-    }
-
-    #[test]
-    fn escapes_xml() {
-        assert_eq!(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
     }
 }

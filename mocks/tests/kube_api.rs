@@ -2,30 +2,19 @@
 //! `MockStack`, through the kubeconfig the stack writes: TLS with the generated CA, bearer
 //! token, discovery, lists, a custom resource, logs, and `Status` errors.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
+use common::{kube_client, stack};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{Api, DynamicObject, ListParams, LogParams, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::{Client, Config};
+use pipecheck_mocks::ClusterSeed;
 use pipecheck_mocks::kube::{COLLECTOR_CONTAINER, ROLE_ARN_ANNOTATION};
-use pipecheck_mocks::{ClusterSeed, MockConfig, MockStack};
 use serde_json::json;
-
-async fn stack() -> MockStack {
-    MockStack::start(MockConfig::default()).await.unwrap()
-}
-
-async fn client_from(path: &Path) -> Client {
-    let kubeconfig = Kubeconfig::read_from(path).unwrap();
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
-}
 
 fn otel_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
@@ -40,7 +29,7 @@ async fn kube_client_reads_the_seeded_cluster() {
     let s = stack().await;
     let seed = ClusterSeed::default();
     let adot = s.adot.clone().unwrap();
-    let client = client_from(&s.endpoints().kubeconfig).await;
+    let client = kube_client(&s.endpoints().kubeconfig).await;
 
     let version = client.apiserver_version().await.unwrap();
     assert_eq!(
@@ -150,7 +139,7 @@ async fn kube_client_reads_the_seeded_cluster() {
 async fn errors_are_status_objects_through_the_kube_client() {
     let s = stack().await;
     let seed = ClusterSeed::default();
-    let client = client_from(&s.endpoints().kubeconfig).await;
+    let client = kube_client(&s.endpoints().kubeconfig).await;
     let sas = Api::<ServiceAccount>::namespaced(client.clone(), &seed.namespace);
     match sas.get("nope").await.unwrap_err() {
         kube::Error::Api(status) => {
@@ -264,7 +253,7 @@ async fn unknown_token_is_unauthorized() {
         text.replace(token_line, "    token: \"not-a-token\""),
     )
     .unwrap();
-    let client = client_from(&path).await;
+    let client = kube_client(&path).await;
     match Api::<Pod>::all(client)
         .list(&ListParams::default())
         .await

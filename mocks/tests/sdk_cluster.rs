@@ -14,16 +14,12 @@ use aws_sdk_iam::operation::get_role::GetRoleError;
 use aws_sdk_iam::operation::get_role_policy::GetRolePolicyError;
 use axum::body::Body;
 use base64::Engine as _;
-use common::{REGION, sdk_config};
+use common::{REGION, sdk_config, stack};
 use pipecheck_mocks::eks::{AddonIssue, ClusterSeed};
 use pipecheck_mocks::identity::{Identity, MOCK_ACCOUNT};
 use pipecheck_mocks::{MockConfig, MockStack, iam};
 use serde_json::Value;
 use tower::ServiceExt;
-
-async fn stack() -> MockStack {
-    MockStack::start(MockConfig::default()).await.unwrap()
-}
 
 fn extra_user(stack: &MockStack, name: &str, key: &str, actions: &[&str]) -> Identity {
     let id = common::user(name, key, actions);

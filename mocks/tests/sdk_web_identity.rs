@@ -3,29 +3,20 @@
 //! AssumeRoleWithWebIdentity (sent unsigned, as the SDK does), and the temporary
 //! credentials carry exactly the role's permissions at the mock AMP.
 
-use std::path::Path;
+mod common;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
-use aws_sdk_sts::error::ProvideErrorMetadata;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role_with_web_identity::{
+    AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
+};
+use common::{REGION, config_with, kube_client, stack};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Client;
 use kube::api::{Api, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use pipecheck_mocks::ClusterSeed;
 use pipecheck_mocks::iam::irsa_trust_policy;
-use pipecheck_mocks::{ClusterSeed, MockConfig, MockStack};
-
-const REGION: &str = "us-east-1";
-
-async fn kube_client(path: &Path) -> Client {
-    let kubeconfig = Kubeconfig::read_from(path).unwrap();
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
-}
 
 async fn token(client: &Client, ns: &str, sa: &str) -> String {
     let tr = TokenRequest {
@@ -45,36 +36,32 @@ async fn token(client: &Client, ns: &str, sa: &str) -> String {
         .unwrap()
 }
 
-/// An STS client with no credentials at all: AssumeRoleWithWebIdentity needs none.
-async fn sts(url: &str) -> aws_sdk_sts::Client {
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(url)
-        .no_credentials()
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&conf)
+/// AssumeRoleWithWebIdentity of the seed's role with `token`, as `pipecheck-test`, through
+/// an STS client at `url` with no credentials at all (the call needs none).
+async fn assume(
+    url: &str,
+    seed: &ClusterSeed,
+    token: &str,
+) -> Result<AssumeRoleWithWebIdentityOutput, SdkError<AssumeRoleWithWebIdentityError>> {
+    aws_sdk_sts::Client::new(&config_with(url, REGION, None).await)
+        .assume_role_with_web_identity()
+        .role_arn(seed.role_arn())
+        .role_session_name("pipecheck-test")
+        .web_identity_token(token)
+        .send()
+        .await
 }
 
 #[tokio::test]
 async fn a_service_account_token_becomes_role_credentials() {
-    let s = MockStack::start(MockConfig::default()).await.unwrap();
+    let s = stack().await;
     let e = s.endpoints();
     let seed = ClusterSeed::default();
     let client = kube_client(&e.kubeconfig).await;
     let t = token(&client, &seed.namespace, &seed.service_account).await;
     assert_eq!(t.split('.').count(), 3);
 
-    let out = sts(&e.sts)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(seed.role_arn())
-        .role_session_name("pipecheck-test")
-        .web_identity_token(&t)
-        .send()
-        .await
-        .unwrap();
+    let out = assume(&e.sts, &seed, &t).await.unwrap();
     assert_eq!(
         out.subject_from_web_identity_token(),
         Some(seed.subject().as_str())
@@ -99,12 +86,7 @@ async fn a_service_account_token_becomes_role_credentials() {
         None,
         "test",
     );
-    let as_role = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(&e.sts)
-        .credentials_provider(creds)
-        .load()
-        .await;
+    let as_role = config_with(&e.sts, REGION, Some(creds)).await;
     let who = aws_sdk_sts::Client::new(&as_role)
         .get_caller_identity()
         .send()
@@ -117,7 +99,7 @@ async fn a_service_account_token_becomes_role_credentials() {
 
 #[tokio::test]
 async fn a_trust_policy_for_another_namespace_is_access_denied() {
-    let s = MockStack::start(MockConfig::default()).await.unwrap();
+    let s = stack().await;
     let e = s.endpoints();
     let seed = ClusterSeed::default();
     let other = ClusterSeed {
@@ -129,15 +111,7 @@ async fn a_trust_policy_for_another_namespace_is_access_denied() {
     });
     let client = kube_client(&e.kubeconfig).await;
     let t = token(&client, &seed.namespace, &seed.service_account).await;
-    let err = sts(&e.sts)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(seed.role_arn())
-        .role_session_name("pipecheck-test")
-        .web_identity_token(&t)
-        .send()
-        .await
-        .unwrap_err();
+    let err = assume(&e.sts, &seed, &t).await.unwrap_err();
     assert_eq!(err.code(), Some("AccessDenied"));
     assert_eq!(
         err.message(),
@@ -146,15 +120,7 @@ async fn a_trust_policy_for_another_namespace_is_access_denied() {
 
     // F13: without the OIDC provider the token itself is refused.
     s.iam.remove_oidc_provider(&seed.oidc_provider_arn(REGION));
-    let err = sts(&e.sts)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(seed.role_arn())
-        .role_session_name("pipecheck-test")
-        .web_identity_token(&t)
-        .send()
-        .await
-        .unwrap_err();
+    let err = assume(&e.sts, &seed, &t).await.unwrap_err();
     assert_eq!(err.code(), Some("InvalidIdentityToken"));
     assert!(
         err.message()

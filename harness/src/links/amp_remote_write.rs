@@ -154,18 +154,11 @@ const PERSISTENT_RETRIES: usize = 5;
 /// The collector's writes, judged from what AMP answered it: accepted (pass), accepted
 /// after retried refusals (warn), or refused for good or throttled without end (fail).
 async fn collector_writes(ctx: &RunContext) -> Check {
-    let Some(col) = ctx.collector.as_ref() else {
-        return Check::fail(
-            "this scenario has no collector",
-            "use a scenario with `shape: collector`",
-        );
+    let col = match ctx.local_collector() {
+        Ok(c) => c,
+        Err(check) => return check,
     };
-    let url = ctx
-        .facts()
-        .collector_config
-        .as_ref()
-        .and_then(|c| c.remote_write.first().map(|r| r.url.clone()))
-        .unwrap_or_default();
+    let url = ctx.collector_remote_write_url();
     let data = ctx.data_client();
     // Some of the run's samples in AMP: accepted, whatever the collector's counters say.
     let in_amp = || async {

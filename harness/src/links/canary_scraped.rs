@@ -45,11 +45,9 @@ impl Link for CanaryScraped {
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
-            let Some(col) = ctx.collector.as_ref() else {
-                return Check::fail(
-                    "this scenario has no collector",
-                    "use a scenario with `shape: collector`",
-                );
+            let col = match ctx.local_collector() {
+                Ok(c) => c,
+                Err(check) => return check,
             };
             let targets_url = col.web_url("/api/v1/targets");
             let downs = AtomicU32::new(0);

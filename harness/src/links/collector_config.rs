@@ -37,11 +37,9 @@ impl Link for CollectorConfigLink {
             if self.in_cluster {
                 return in_cluster(ctx).await;
             }
-            let Some(col) = ctx.collector.as_ref() else {
-                return Check::fail(
-                    "this scenario has no collector",
-                    "use a scenario with `shape: collector`",
-                );
+            let col = match ctx.local_collector() {
+                Ok(c) => c,
+                Err(check) => return check,
             };
             let (Some(client), Some(ws)) = (ctx.data_client(), ctx.facts().workspace_id.clone())
             else {

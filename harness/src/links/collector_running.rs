@@ -42,11 +42,9 @@ impl Link for CollectorRunning {
             if self.in_cluster {
                 return in_cluster(ctx).await;
             }
-            let Some(col) = ctx.collector.as_ref() else {
-                return Check::fail(
-                    "this scenario has no collector",
-                    "use a scenario with `shape: collector`",
-                );
+            let col = match ctx.local_collector() {
+                Ok(c) => c,
+                Err(check) => return check,
             };
             if col.spec.kind == CollectorKind::Otelcol
                 && col.spec.binary.is_none()

@@ -88,18 +88,11 @@ impl Link for CollectorSigning {
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
-            let Some(col) = ctx.collector.as_ref() else {
-                return Check::fail(
-                    "this scenario has no collector",
-                    "use a scenario with `shape: collector`",
-                );
+            let col = match ctx.local_collector() {
+                Ok(c) => c,
+                Err(check) => return check,
             };
-            let url = ctx
-                .facts()
-                .collector_config
-                .as_ref()
-                .and_then(|c| c.remote_write.first().map(|r| r.url.clone()))
-                .unwrap_or_default();
+            let url = ctx.collector_remote_write_url();
             let probe = || async {
                 let obs = col.observe(&ctx.target.http).await;
                 let answered = obs.accepted() || !obs.refusals.is_empty();

@@ -115,4 +115,21 @@ impl RunContext {
     pub fn data_client(&self) -> Option<AmpDataClient> {
         self.facts().data.clone()
     }
+
+    /// The collector this run started, or the failed check a collector link reports
+    /// when the scenario has none.
+    pub fn local_collector(&self) -> Result<&CollectorRun, super::Check> {
+        self.collector
+            .as_ref()
+            .ok_or_else(|| super::Check::fail("this scenario has no collector", "use a scenario with `shape: collector`"))
+    }
+
+    /// The remote-write URL the collector was configured with (`collector.config`).
+    pub fn collector_remote_write_url(&self) -> String {
+        self.facts()
+            .collector_config
+            .as_ref()
+            .and_then(|c| c.remote_write.first().map(|r| r.url.clone()))
+            .unwrap_or_default()
+    }
 }

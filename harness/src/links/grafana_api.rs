@@ -163,21 +163,7 @@ async fn create_token(ctx: &RunContext, workspace: &str) -> Result<(String, Stri
         .name(&name)
         .grafana_role(ROLE)
         .send();
-    let sa = match tokio::time::timeout(ctx.deadlines.request, call).await {
-        Err(_) => {
-            return Err(Check::fail(
-                format!(
-                    "CreateWorkspaceServiceAccount did not answer within {:?}",
-                    ctx.deadlines.request
-                ),
-                "check network access to grafana.<region>.amazonaws.com",
-            ));
-        }
-        Ok(Err(e)) => {
-            return Err(refused("CreateWorkspaceServiceAccount", workspace, &e));
-        }
-        Ok(Ok(out)) => out,
-    };
+    let sa = amg_call(ctx, "CreateWorkspaceServiceAccount", workspace, call).await?;
     let sa_id = sa.id().to_string();
     grafana_cleanup::register(
         &ctx.run_id,
@@ -197,21 +183,7 @@ async fn create_token(ctx: &RunContext, workspace: &str) -> Result<(String, Stri
         .name(&name)
         .seconds_to_live(TOKEN_TTL.as_secs() as i32)
         .send();
-    let out = match tokio::time::timeout(ctx.deadlines.request, call).await {
-        Err(_) => {
-            return Err(Check::fail(
-                format!(
-                    "CreateWorkspaceServiceAccountToken did not answer within {:?}",
-                    ctx.deadlines.request
-                ),
-                "check network access to grafana.<region>.amazonaws.com",
-            ));
-        }
-        Ok(Err(e)) => {
-            return Err(refused("CreateWorkspaceServiceAccountToken", workspace, &e));
-        }
-        Ok(Ok(out)) => out,
-    };
+    let out = amg_call(ctx, "CreateWorkspaceServiceAccountToken", workspace, call).await?;
     let Some(key) = out
         .service_account_token()
         .map(|t| t.key().to_string())
@@ -233,6 +205,30 @@ async fn create_token(ctx: &RunContext, workspace: &str) -> Result<(String, Stri
             TOKEN_TTL.as_secs() / 60
         ),
     ))
+}
+
+/// `call`, AMG's `operation` on `workspace`, within the run's request deadline; Err: the
+/// failed check for no answer in time, or for AMG's refusal.
+async fn amg_call<T, E>(
+    ctx: &RunContext,
+    operation: &str,
+    workspace: &str,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, Check>
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match tokio::time::timeout(ctx.deadlines.request, call).await {
+        Err(_) => Err(Check::fail(
+            format!(
+                "{operation} did not answer within {:?}",
+                ctx.deadlines.request
+            ),
+            "check network access to grafana.<region>.amazonaws.com",
+        )),
+        Ok(Err(e)) => Err(refused(operation, workspace, &e)),
+        Ok(Ok(out)) => Ok(out),
+    }
 }
 
 fn refused<E>(operation: &str, workspace: &str, e: &E) -> Check

@@ -1,8 +1,9 @@
-//! What the grafana links create (a service account with its token, a canary dashboard),
-//! registered the moment it exists and removed at the end of the run on every path: the
-//! run's cleanup step after the executor, or, when the run is interrupted, the CLI's.
-//! Dashboards go first (deleting one needs the token), then the service account (which
-//! takes its tokens with it). The token's short life (15 minutes) is the backstop.
+//! What the grafana links create (a service account with its token, an AMP data source, a
+//! canary dashboard), registered the moment it exists and removed at the end of the run on
+//! every path: the run's cleanup step after the executor, or, when the run is interrupted,
+//! the CLI's. Dashboards go first (they use the data source), then data sources (deleting
+//! either needs the token), then the service account (which takes its tokens with it).
+//! The token's short life (15 minutes) is the backstop.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -23,6 +24,23 @@ pub enum Created {
         client: GrafanaClient,
         uid: String,
     },
+    /// An AMP data source (`grafana.datasource` with `grafana.provision_datasource`).
+    DataSource {
+        client: GrafanaClient,
+        uid: String,
+        name: String,
+    },
+}
+
+impl Created {
+    /// Removal order: dashboards, data sources, service accounts.
+    fn rank(&self) -> u8 {
+        match self {
+            Created::Dashboard { .. } => 0,
+            Created::DataSource { .. } => 1,
+            Created::ServiceAccount { .. } => 2,
+        }
+    }
 }
 
 fn pending() -> &'static Mutex<Vec<(String, Created)>> {
@@ -60,31 +78,44 @@ pub async fn remove_all_pending(timeout: Duration) -> Vec<String> {
 }
 
 async fn remove(created: Vec<Created>, timeout: Duration, retry: bool) -> Vec<String> {
-    let (dashboards, accounts): (Vec<_>, Vec<_>) = created
+    // Grafana objects in the order they were made; service accounts last made, first gone.
+    let (mut grafana, mut accounts): (Vec<_>, Vec<_>) = created
         .into_iter()
-        .partition(|c| matches!(c, Created::Dashboard { .. }));
+        .partition(|c| !matches!(c, Created::ServiceAccount { .. }));
+    grafana.sort_by_key(Created::rank);
+    accounts.reverse();
     let mut out = Vec::new();
-    for c in dashboards.into_iter().chain(accounts.into_iter().rev()) {
+    for c in grafana.into_iter().chain(accounts) {
         out.push(remove_one(c, timeout, retry).await);
     }
     out
+}
+
+/// DELETE of a Grafana object the run made (404: already gone).
+async fn delete_grafana(
+    client: &GrafanaClient,
+    path: &str,
+    what: &str,
+    timeout: Duration,
+) -> String {
+    match tokio::time::timeout(timeout, client.delete(path)).await {
+        Ok(Ok(ex)) if ex.is_success() || ex.status == Some(404) => format!("deleted {what}"),
+        Ok(Ok(ex)) => format!("failed to delete {what}: {}", ex.summary()),
+        Ok(Err(e)) => format!("failed to delete {what}: {}", crate::error_chain(&e)),
+        Err(_) => format!("failed to delete {what}: no answer within {timeout:?}"),
+    }
 }
 
 async fn remove_one(c: Created, timeout: Duration, retry: bool) -> String {
     match c {
         Created::Dashboard { client, uid } => {
             let path = format!("/api/dashboards/uid/{uid}");
-            match tokio::time::timeout(timeout, client.delete(&path)).await {
-                Ok(Ok(ex)) if ex.is_success() || ex.status == Some(404) => {
-                    format!("deleted dashboard {uid}")
-                }
-                Ok(Ok(ex)) => format!("failed to delete dashboard {uid}: {}", ex.summary()),
-                Ok(Err(e)) => format!(
-                    "failed to delete dashboard {uid}: {}",
-                    crate::error_chain(&e)
-                ),
-                Err(_) => format!("failed to delete dashboard {uid}: no answer within {timeout:?}"),
-            }
+            delete_grafana(&client, &path, &format!("dashboard {uid}"), timeout).await
+        }
+        Created::DataSource { client, uid, name } => {
+            let path = format!("/api/datasources/uid/{uid}");
+            let what = format!("data source {name} (uid {uid})");
+            delete_grafana(&client, &path, &what, timeout).await
         }
         Created::ServiceAccount {
             amg,
@@ -162,6 +193,34 @@ mod tests {
         assert!(a[0].starts_with("failed to delete dashboard a"), "{a:?}");
         let b = cleanup("run-b-test", Duration::from_secs(2)).await;
         assert_eq!(b.len(), 1);
+        // Dashboards go before the data source they use, whatever the order they came in.
+        let client = GrafanaClient::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:9",
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        register(
+            "run-c-test",
+            Created::DataSource {
+                client: client.clone(),
+                uid: "ds".into(),
+                name: "pipecheck-c".into(),
+            },
+        );
+        register(
+            "run-c-test",
+            Created::Dashboard {
+                client,
+                uid: "c".into(),
+            },
+        );
+        let c = cleanup("run-c-test", Duration::from_secs(2)).await;
+        assert!(c[0].starts_with("failed to delete dashboard c"), "{c:?}");
+        assert!(
+            c[1].starts_with("failed to delete data source pipecheck-c (uid ds)"),
+            "{c:?}"
+        );
         assert!(
             cleanup("run-b-test", Duration::from_secs(2))
                 .await

@@ -18,6 +18,9 @@ pub struct GrafanaRun {
     /// The data source to check, by uid or name (None: the AMP data source that names the
     /// run's workspace).
     pub datasource: Option<String>,
+    /// Create an AMP data source for this run (removed at its end) when Grafana holds none
+    /// for the run's workspace.
+    pub provision_datasource: bool,
     pub faults: GrafanaFaults,
 }
 
@@ -26,6 +29,12 @@ impl GrafanaRun {
     pub fn canary_dashboard_uid(run_id: &str) -> String {
         let uid = format!("pipecheck-{run_id}");
         uid.chars().take(40).collect()
+    }
+
+    /// The uid and name of the data source a run provisions (`pipecheck-<run id>`; data
+    /// source uids allow 40 characters too).
+    pub fn run_datasource_uid(run_id: &str) -> String {
+        Self::canary_dashboard_uid(run_id)
     }
 }
 
@@ -81,6 +90,19 @@ pub struct GrafanaFacts {
     pub client: Option<GrafanaClient>,
     /// `grafana.datasource`: the AMP data source of this run's workspace.
     pub datasource: Option<DataSourceRef>,
+}
+
+impl GrafanaFacts {
+    /// What the links that query through Grafana (`grafana.query`, `grafana.dashboard`)
+    /// start from: the client, the data source, and the workspace's IAM role (which signs
+    /// Grafana's queries to AMP, when known). None without a client or a data source.
+    pub fn query_inputs(&self) -> Option<(GrafanaClient, DataSourceRef, Option<String>)> {
+        Some((
+            self.client.clone()?,
+            self.datasource.clone()?,
+            self.role_arn.clone(),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -344,15 +344,8 @@ impl Link for GrafanaDashboard {
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
-            let (client, ds, role) = {
-                let f = ctx.facts();
-                (
-                    f.grafana.client.clone(),
-                    f.grafana.datasource.clone(),
-                    f.grafana.role_arn.clone(),
-                )
-            };
-            let (Some(client), Some(ds)) = (client, ds) else {
+            let inputs = ctx.facts().grafana.query_inputs();
+            let Some((client, ds, role)) = inputs else {
                 return Check::fail(
                     "no Grafana client or data source",
                     "grafana.api and grafana.datasource did not provide them",

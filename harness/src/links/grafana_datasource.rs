@@ -4,14 +4,19 @@
 //! `jsonData.sigV4Region` the workspace's region. The verdict names what differs. The
 //! data source's health check is evidence; when it fails on a data source set up right,
 //! the link warns and `grafana.query` says why.
+//!
+//! With `grafana.provision_datasource`, when no AMP data source names the run's workspace,
+//! the link first creates one for the run (`pipecheck-<run id>`, through the run's token,
+//! registered with `grafana_cleanup` the moment it exists) and then checks it as usual.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::grafana_context::{AMP_DATASOURCE_TYPES, DataSourceRef};
+use super::grafana_cleanup::{self, Created};
+use super::grafana_context::{AMP_DATASOURCE_TYPES, DataSourceRef, GrafanaRun};
 use super::grafana_diagnosis::{diagnose_grafana, unreachable};
 use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::amp_client::truncate;
-use crate::grafana_client::{json_of, message_of};
+use crate::grafana_client::{GrafanaClient, json_of, message_of};
 
 pub struct GrafanaDatasource;
 
@@ -113,6 +118,93 @@ fn assess(item: &Value, want: &Expected<'_>) -> Candidate {
     }
 }
 
+fn is_amp(item: &Value) -> bool {
+    let t = item.get("type").and_then(Value::as_str).unwrap_or_default();
+    AMP_DATASOURCE_TYPES.contains(&t)
+}
+
+/// `GET /api/datasources`, or the check that says why Grafana did not list them.
+async fn list(client: &GrafanaClient) -> Result<Vec<Value>, Check> {
+    match client.get("/api/datasources").await {
+        Err(e) => Err(Check::from_diagnosis(
+            Status::Fail,
+            unreachable(client.base(), &crate::error_chain(&e).replace('\n', ": ")),
+        )),
+        Ok(ex) if !ex.is_success() => Err(Check::from_diagnosis(
+            Status::Fail,
+            diagnose_grafana("listing data sources", &ex),
+        )
+        .with("/api/datasources", ex.summary())),
+        Ok(ex) => Ok(json_of(&ex)
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()),
+    }
+}
+
+/// The data source a run provisions: Grafana's Prometheus plugin on the workspace's
+/// endpoint, signing with the workspace IAM role in the workspace's region (as AMG's own
+/// AWS data source configuration makes it). Not the default: the user's stays so.
+fn provisioned(uid: &str, want: &Expected<'_>) -> Value {
+    json!({
+        "uid": uid,
+        "name": uid,
+        "type": "prometheus",
+        "access": "proxy",
+        "url": want.endpoint,
+        "isDefault": false,
+        "jsonData": {
+            "httpMethod": "POST",
+            "sigV4Auth": true,
+            "sigV4AuthType": "ec2_iam_role",
+            "sigV4Region": want.region,
+        },
+    })
+}
+
+/// Creates the run's data source (`POST /api/datasources`, ADMIN); registered for removal
+/// once created. Returns Grafana's answer, for the evidence.
+async fn provision(
+    ctx: &RunContext,
+    client: &GrafanaClient,
+    want: &Expected<'_>,
+) -> Result<String, Check> {
+    let uid = GrafanaRun::run_datasource_uid(&ctx.run_id);
+    match client
+        .post_json("/api/datasources", &provisioned(&uid, want))
+        .await
+    {
+        Err(e) => Err(Check::from_diagnosis(
+            Status::Fail,
+            unreachable(client.base(), &crate::error_chain(&e).replace('\n', ": ")),
+        )),
+        Ok(ex) if ex.is_success() => {
+            let uid = json_of(&ex)
+                .and_then(|v| v["datasource"]["uid"].as_str().map(str::to_string))
+                .unwrap_or(uid);
+            grafana_cleanup::register(
+                &ctx.run_id,
+                Created::DataSource {
+                    client: client.clone(),
+                    name: GrafanaRun::run_datasource_uid(&ctx.run_id),
+                    uid,
+                },
+            );
+            Ok(ex.summary())
+        }
+        Ok(ex) => {
+            let mut d = diagnose_grafana(
+                "creating the run's data source (POST /api/datasources)",
+                &ex,
+            );
+            d.verdict = format!(
+                "Grafana has no AMP data source for workspace {}, and the run could not create one: {}",
+                want.workspace_id, d.verdict
+            );
+            Err(Check::from_diagnosis(Status::Fail, d).with("/api/datasources", ex.summary()))
+        }
+    }
+}
+
 fn summary(c: &Candidate) -> String {
     format!(
         "{:?} uid {} type {} url {} jsonData {}",
@@ -156,32 +248,32 @@ impl Link for GrafanaDatasource {
                 workspace_id: &workspace_id,
                 region: &ctx.target.region,
             };
-            let list = match client.get("/api/datasources").await {
-                Err(e) => {
-                    return Check::from_diagnosis(
-                        Status::Fail,
-                        unreachable(client.base(), &crate::error_chain(&e).replace('\n', ": ")),
-                    );
-                }
-                Ok(ex) if !ex.is_success() => {
-                    return Check::from_diagnosis(
-                        Status::Fail,
-                        diagnose_grafana("listing data sources", &ex),
-                    )
-                    .with("/api/datasources", ex.summary());
-                }
-                Ok(ex) => ex,
+            let mut items = match list(&client).await {
+                Ok(items) => items,
+                Err(c) => return c,
             };
-            let items: Vec<Value> = json_of(&list)
-                .and_then(|v| v.as_array().cloned())
-                .unwrap_or_default();
             let named = ctx.grafana.datasource.as_deref();
+            // The run's own data source, when asked for and none names the workspace.
+            let mut made = None;
+            if ctx.grafana.provision_datasource
+                && named.is_none()
+                && !items
+                    .iter()
+                    .any(|i| is_amp(i) && assess(i, &want).names_workspace)
+            {
+                let answer = match provision(ctx, &client, &want).await {
+                    Ok(answer) => answer,
+                    Err(c) => return c,
+                };
+                items = match list(&client).await {
+                    Ok(items) => items,
+                    Err(c) => return c.with("provisioned", answer),
+                };
+                made = Some((GrafanaRun::run_datasource_uid(&ctx.run_id), answer));
+            }
             let mut candidates: Vec<Candidate> = items
                 .iter()
-                .filter(|i| {
-                    let t = i.get("type").and_then(Value::as_str).unwrap_or_default();
-                    AMP_DATASOURCE_TYPES.contains(&t)
-                })
+                .filter(|i| is_amp(i))
                 .map(|i| assess(i, &want))
                 .filter(|c| named.is_none_or(|n| c.ds.uid == n || c.ds.name == n))
                 .collect();
@@ -218,7 +310,7 @@ impl Link for GrafanaDatasource {
                         ),
                     ),
                 };
-                return Check::fail(verdict, hint).with("expected", expected).with(
+                let mut c = Check::fail(verdict, hint).with("expected", expected).with(
                     "/api/datasources",
                     if listing.is_empty() {
                         "[]".to_string()
@@ -226,10 +318,15 @@ impl Link for GrafanaDatasource {
                         listing
                     },
                 );
+                if let Some((_, answer)) = made {
+                    c = c.with("provisioned", answer);
+                }
+                return c;
             }
             // The best: names the workspace and has nothing wrong; then names it; then any.
             candidates.sort_by_key(|c| (!c.names_workspace, !c.problems.is_empty(), !c.default));
             let best = &candidates[0];
+            let ours = made.as_ref().filter(|(uid, _)| *uid == best.ds.uid);
             if !best.problems.is_empty() {
                 let verdict = if best.names_workspace || candidates.len() == 1 {
                     format!(
@@ -247,7 +344,7 @@ impl Link for GrafanaDatasource {
                             .join(" | ")
                     )
                 };
-                return Check::fail(
+                let c = Check::fail(
                     verdict,
                     format!(
                         "edit the data source (Grafana → Connections → Data sources): URL {}, SigV4 auth on with the workspace IAM role, default region {}; panels using it show \"No data\" until then",
@@ -259,6 +356,10 @@ impl Link for GrafanaDatasource {
                     "AMP data sources",
                     candidates.iter().map(summary).collect::<Vec<_>>().join("\n"),
                 );
+                return match &made {
+                    Some((_, answer)) => c.with("provisioned", answer.clone()),
+                    None => c,
+                };
             }
             let ds = best.ds.clone();
             let found = summary(best);
@@ -266,9 +367,20 @@ impl Link for GrafanaDatasource {
             let health_path = format!("/api/datasources/uid/{}/health", ds.uid);
             let health = client.get(&health_path).await;
             let pass_verdict = format!(
-                "data source {:?} ({}) queries workspace {workspace_id} in {} with SigV4",
-                ds.name, ds.kind, want.region
+                "data source {:?} ({}{}) queries workspace {workspace_id} in {} with SigV4",
+                ds.name,
+                ds.kind,
+                if ours.is_some() {
+                    ", provisioned by this run and removed at its end"
+                } else {
+                    ""
+                },
+                want.region
             );
+            let found = match ours {
+                Some((_, answer)) => format!("{found}\nprovisioned: {answer}"),
+                None => found,
+            };
             match health {
                 Ok(ex) if ex.is_success() => Check::pass(pass_verdict)
                     .with("data source", found)
@@ -308,6 +420,21 @@ mod tests {
 
     fn ds(url: &str, json_data: Value) -> Value {
         json!({"uid":"u","name":"AMP","type":"prometheus","url":url,"jsonData":json_data})
+    }
+
+    #[test]
+    fn the_provisioned_data_source_passes_its_own_check() {
+        let body = provisioned("pipecheck-pc-1", &want());
+        assert!(is_amp(&body));
+        assert_eq!(body["name"], "pipecheck-pc-1");
+        assert_eq!(body["jsonData"]["sigV4AuthType"], "ec2_iam_role");
+        assert_eq!(body["jsonData"]["httpMethod"], "POST");
+        let c = assess(&body, &want());
+        assert!(
+            c.names_workspace && c.problems.is_empty(),
+            "{:?}",
+            c.problems
+        );
     }
 
     #[test]

@@ -37,15 +37,8 @@ impl Link for GrafanaQuery {
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
-            let (client, ds, role) = {
-                let f = ctx.facts();
-                (
-                    f.grafana.client.clone(),
-                    f.grafana.datasource.clone(),
-                    f.grafana.role_arn.clone(),
-                )
-            };
-            let (Some(client), Some(ds)) = (client, ds) else {
+            let inputs = ctx.facts().grafana.query_inputs();
+            let Some((client, ds, role)) = inputs else {
                 return Check::fail(
                     "no Grafana data source to query",
                     "grafana.datasource did not provide one",

@@ -8,6 +8,7 @@ pub mod promql;
 pub mod query;
 pub mod remote_write;
 pub mod store;
+pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};

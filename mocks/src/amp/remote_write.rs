@@ -53,35 +53,80 @@ async fn remote_write(
     }
     throttle(&st)?;
     check_headers(&parts.headers)?;
-    let write = prompb::decode(&body, st.settings.max_request_bytes).map_err(|e| match e {
+    let decode_error = |e: prompb::DecodeError| match e {
         prompb::DecodeError::TooLarge { actual, limit } => AmpError::BadRequest(format!(
             "received message larger than max ({actual} vs {limit})"
         )),
         other => AmpError::BadRequest(error_chain(&other)),
-    })?;
+    };
+    // Borrowed decoding; prost (through prompb's types) for anything unusual or invalid.
+    let raw = wire::decompress(&body, st.settings.max_request_bytes).map_err(decode_error)?;
+    let decoded;
+    let write = match View::parse(&raw) {
+        Some(v) => v,
+        None => {
+            decoded = wire::decode_prost(&raw).map_err(decode_error)?;
+            View::of(&decoded)
+        }
+    };
 
     let drop_samples = st.faults().drop_accepted_samples;
     let now_ms = st.clock.now_ms();
-    let mut first_error: Option<String> = None;
-    for ts in &write.timeseries {
-        let result = validate(ts, &st.settings, now_ms).and_then(|(labels, samples)| {
-            if drop_samples || samples.is_empty() {
-                return Ok(());
+    // The first error in series order, validation's or the ingester's.
+    let mut first_error: Option<(usize, String)> = None;
+    // Every valid series' sorted labels, back to back; then its index and ranges.
+    let mut sorted: Vec<(&str, &str)> = Vec::with_capacity(write.labels.len());
+    let mut valid: Vec<(usize, Range<usize>, Range<usize>)> = Vec::new();
+    for (i, s) in write.series.iter().enumerate() {
+        let start = sorted.len();
+        let samples = write.samples_of(s);
+        match validate_view(
+            write.labels_of(s),
+            samples,
+            s.histograms,
+            &st.settings,
+            now_ms,
+            &mut sorted,
+        ) {
+            Ok(()) => {
+                if drop_samples || samples.is_empty() {
+                    sorted.truncate(start);
+                } else {
+                    valid.push((i, start..sorted.len(), s.samples.clone()));
+                }
             }
-            let window = st.settings.out_of_order_window.as_millis() as i64;
-            store
-                .append(labels.clone(), &samples, window)
-                .map(|_| ())
-                .map_err(|e| ingester_error(&e, &labels, &caller.account, &id))
-        });
-        if let Err(msg) = result {
-            first_error.get_or_insert(msg);
+            Err(msg) => {
+                sorted.truncate(start);
+                if first_error.is_none() {
+                    first_error = Some((i, msg));
+                }
+            }
         }
     }
+    let batch: Vec<(&[(&str, &str)], &[(i64, f64)])> = valid
+        .iter()
+        .map(|(_, l, s)| (&sorted[l.clone()], &write.samples[s.clone()]))
+        .collect();
+    let window = st.settings.out_of_order_window.as_millis() as i64;
+    store.append_batch(&batch, window, |k, result| {
+        if let Err(e) = result
+            && first_error.as_ref().is_none_or(|(j, _)| valid[k].0 < *j)
+        {
+            let labels = owned(batch[k].0);
+            first_error = Some((valid[k].0, ingester_error(&e, &labels, &caller.account, &id)));
+        }
+    });
     match first_error {
         None => Ok(StatusCode::OK),
-        Some(msg) => Err(AmpError::BadRequest(msg)),
+        Some((_, msg)) => Err(AmpError::BadRequest(msg)),
     }
+}
+
+fn owned(labels: &[(&str, &str)]) -> Labels {
+    labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn throttle(st: &AmpState) -> Result<(), AmpError> {

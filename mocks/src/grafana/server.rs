@@ -32,6 +32,9 @@ impl GrafanaServer {
             .no_proxy()
             // promlib's default `queryTimeout` is 60 s; the mocks answer far sooner.
             .timeout(Duration::from_secs(30))
+            // Plain HTTP only: without this, every mock stack parsed the system's root
+            // certificates (a seventh of a mock scenario's CPU, pipecheck-bench profile).
+            .tls_certs_only([])
             .build()
             .expect("a plain reqwest client builds");
         Self {

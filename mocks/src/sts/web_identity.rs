@@ -24,13 +24,14 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use pipecheck_policy::{PolicyDocument, allows, evaluate_web_identity, web_identity_claims};
 
-use super::{StsError, StsState, xml_escape};
+use super::{StsError, StsState};
 use crate::iam::{IamState, Role};
 use crate::identity::Identity;
+use crate::query_protocol::{Params, iso8601, xml_escape};
 use crate::web_identity::{OidcIssuers, TokenError, decode};
 
 /// The state `AssumeRoleWithWebIdentity` reads besides the identity store.
@@ -87,14 +88,9 @@ fn missing(param: &str) -> StsError {
 /// Runs the action; returns the inner XML of `<AssumeRoleWithWebIdentityResult>`.
 pub(super) fn assume_role_with_web_identity(
     st: &StsState,
-    params: &[(String, String)],
+    params: &Params,
 ) -> Result<String, StsError> {
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| params.get(name);
     let role_arn = param("RoleArn").ok_or_else(|| missing("roleArn"))?;
     let session = param("RoleSessionName").ok_or_else(|| missing("roleSessionName"))?;
     let token = param("WebIdentityToken").ok_or_else(|| missing("webIdentityToken"))?;
@@ -269,14 +265,6 @@ fn permitted_actions(iam: &IamState, role: &Role) -> BTreeSet<String> {
 /// The account of an IAM ARN (`arn:aws:iam::<account>:role/x`).
 fn account_of(arn: &str) -> &str {
     arn.split(':').nth(4).unwrap_or_default()
-}
-
-fn iso8601(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&f).unwrap_or_default()
 }
 
 fn random_upper(n: usize) -> String {
