@@ -3,7 +3,7 @@
 //! outcome to the exit code contract: 0 passed (warnings allowed), 1 a check failed,
 //! 2 the run could not start.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -372,9 +372,9 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             ("PIPECHECK_REMOTE_WRITE_URL", ep.remote_write_url(&ws)),
             ("PIPECHECK_QUERY_URL", ep.query_url(&ws)),
         ];
-        for (k, v) in lines {
-            println!("export {k}={}", shell_quote(&v));
-        }
+        // Every export goes out in one write, and a reader that stops reading early (a
+        // closed pipe) must not bring the mock down: the writes' errors are ignored.
+        let mut exports: Vec<(&str, String)> = lines.to_vec();
         // The Grafana side: the AMG control plane, the workspace's Grafana, and an ADMIN
         // service-account token for the session (AMG's longest: 30 days).
         if let (Some(gws), Some(gurl)) = (&ep.grafana_workspace_id, &ep.grafana_url) {
@@ -392,9 +392,7 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
                 ("PIPECHECK_GRAFANA_URL", gurl.clone()),
                 ("PIPECHECK_GRAFANA_TOKEN", token),
             ];
-            for (k, v) in grafana {
-                println!("export {k}={}", shell_quote(&v));
-            }
+            exports.extend(grafana);
         }
         // The cluster side: EKS, IAM (signed for us-east-1 whatever the region), and the
         // mock cluster's kubeconfig, so `--target aws` cluster scenarios run against it.
@@ -405,22 +403,22 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
                 ("KUBECONFIG", ep.kubeconfig.display().to_string()),
                 ("PIPECHECK_CLUSTER", cluster.clone()),
             ];
-            for (k, v) in lines {
-                println!("export {k}={}", shell_quote(&v));
-            }
+            exports.extend(lines);
         }
-        eprintln!(
-            "pipecheck mock: serving AMP on {} and STS on {} (region {}); Ctrl-C stops",
+        let text: String = exports.iter().map(|(k, v)| format!("export {k}={}\n", shell_quote(v))).collect();
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+        drop(out);
+        let mut note = format!(
+            "pipecheck mock: serving AMP on {} and STS on {} (region {}); Ctrl-C stops\n",
             ep.amp, ep.sts, ep.region
         );
         if let Some(g) = &ep.grafana_url {
-            eprintln!(
-                "pipecheck mock: AMG control plane on {}, the workspace's Grafana on {g}",
-                ep.amg
-            );
+            note.push_str(&format!("pipecheck mock: AMG control plane on {}, the workspace's Grafana on {g}\n", ep.amg));
         }
+        let _ = std::io::stderr().write_all(note.as_bytes());
         wait_for_stop().await;
-        eprintln!("pipecheck mock: stopping");
+        let _ = std::io::stderr().write_all(b"pipecheck mock: stopping\n");
         stack.shutdown().await;
         Ok(0)
     })

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
@@ -486,6 +486,8 @@ pub fn warns_on(ran: &Ran, link: &str, words: &[&str]) -> Result<(), Failed> {
 /// A running `pipecheck mock` and the exports it printed (`export K='V'`).
 pub struct Mock {
     child: Child,
+    /// Its stdout, open while it runs: a mock writing to a closed pipe would die.
+    stdout: BufReader<ChildStdout>,
     pub env: BTreeMap<String, String>,
 }
 
@@ -499,17 +501,22 @@ impl Mock {
             .stderr(stderr)
             .spawn()
             .map_err(|e| format!("spawn: {e}"))?;
-        let stdout = child.stdout.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut mock = Mock {
             child,
+            stdout,
             env: BTreeMap::new(),
         };
-        let mut reader = BufReader::new(stdout);
         let deadline = Instant::now() + Duration::from_secs(20);
         let done = |env: &BTreeMap<String, String>| expected.iter().all(|k| env.contains_key(*k));
         while !done(&mock.env) && Instant::now() < deadline {
             let mut line = String::new();
-            if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            if mock
+                .stdout
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?
+                == 0
+            {
                 break;
             }
             let Some(rest) = line.trim().strip_prefix("export ") else {

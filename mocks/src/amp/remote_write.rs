@@ -5,6 +5,7 @@
 //! validation (distributor) -> append (ingester). Valid series of a request are ingested
 //! even when others fail; the first error is returned (amp-exact.md §2).
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +14,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 
-use pipecheck_prompb::{self as prompb, TimeSeries};
+use pipecheck_prompb as prompb;
+#[cfg(test)]
+use pipecheck_prompb::TimeSeries;
 
 use super::error::AmpError;
 use super::store::{AppendError, Labels};
+use super::wire::{self, View};
 use super::{AmpState, Throttle};
 use crate::sigv4::read_verified;
 
@@ -113,7 +117,10 @@ async fn remote_write(
             && first_error.as_ref().is_none_or(|(j, _)| valid[k].0 < *j)
         {
             let labels = owned(batch[k].0);
-            first_error = Some((valid[k].0, ingester_error(&e, &labels, &caller.account, &id)));
+            first_error = Some((
+                valid[k].0,
+                ingester_error(&e, &labels, &caller.account, &id),
+            ));
         }
     });
     match first_error {
@@ -176,30 +183,62 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+#[cfg(test)]
 type Validated = (Labels, Vec<(i64, f64)>);
+
+/// [`validate_view`] for one owned series (the unit tests' form).
+#[cfg(test)]
+fn validate(ts: &TimeSeries, s: &super::AmpSettings, now_ms: i64) -> Result<Validated, String> {
+    let labels: Vec<(&str, &str)> = ts
+        .labels
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    let samples: Vec<(i64, f64)> = ts.samples.iter().map(|x| (x.timestamp, x.value)).collect();
+    let mut sorted = Vec::new();
+    validate_view(
+        &labels,
+        &samples,
+        !ts.histograms.is_empty(),
+        s,
+        now_ms,
+        &mut sorted,
+    )?;
+    Ok((owned(&sorted), samples))
+}
 
 /// Cortex's distributor validation, in its order, with its messages
 /// (util/validation/errors.go). Empty label values are dropped silently and unsorted
-/// labels are sorted, as AMP does (amp-exact.md §1).
-fn validate(ts: &TimeSeries, s: &super::AmpSettings, now_ms: i64) -> Result<Validated, String> {
-    let mut labels: Labels = ts
-        .labels
+/// labels are sorted, as AMP does (amp-exact.md §1). The series' labels, so cleaned, are
+/// pushed onto `sorted` (the caller truncates them away on an error).
+fn validate_view<'a>(
+    raw: &[(&'a str, &'a str)],
+    samples: &[(i64, f64)],
+    histograms: bool,
+    s: &super::AmpSettings,
+    now_ms: i64,
+    sorted: &mut Vec<(&'a str, &'a str)>,
+) -> Result<(), String> {
+    let start = sorted.len();
+    sorted.extend(raw.iter().filter(|(_, v)| !v.is_empty()));
+    let labels = &mut sorted[start..];
+    if !labels.is_sorted_by(|a, b| a.0 <= b.0) {
+        labels.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    let labels = &sorted[start..];
+    // Messages quote the whole series; it is made only when one is written.
+    let full = || owned(labels);
+    let Some(name) = labels
         .iter()
-        .filter(|l| !l.value.is_empty())
-        .map(|l| (l.name.clone(), l.value.clone()))
-        .collect();
-    labels.sort_by(|a, b| a.0.cmp(&b.0));
-    let name = labels
-        .iter()
-        .find(|(k, _)| k == "__name__")
-        .map(|(_, v)| v.clone());
-    let Some(name) = name else {
+        .find(|(k, _)| *k == "__name__")
+        .map(|(_, v)| *v)
+    else {
         return Err("sample missing metric name".to_string());
     };
-    if !valid_metric_name(&name) {
+    if !valid_metric_name(name) {
         return Err(format!(
             "sample invalid metric name: {}",
-            go_quote(&name, 200)
+            go_quote(name, 200)
         ));
     }
     if labels.len() > s.max_labels_per_series {
@@ -207,15 +246,15 @@ fn validate(ts: &TimeSeries, s: &super::AmpSettings, now_ms: i64) -> Result<Vali
             "series has too many labels (actual: {}, limit: {}) series: '{}'",
             labels.len(),
             s.max_labels_per_series,
-            format_series(&name, &labels)
+            format_series(name, &full())
         ));
     }
-    for (i, (k, v)) in labels.iter().enumerate() {
+    for (i, &(k, v)) in labels.iter().enumerate() {
         if !valid_label_name(k) {
             return Err(format!(
                 "sample invalid label: {} metric {}",
                 go_quote(k, 200),
-                go_quote(&format_series(&name, &labels), 200)
+                go_quote(&format_series(name, &full()), 200)
             ));
         }
         if k.len() > s.max_label_name_len {
@@ -223,7 +262,7 @@ fn validate(ts: &TimeSeries, s: &super::AmpSettings, now_ms: i64) -> Result<Vali
                 "label name too long for metric (actual: {}, limit: {}) metric: {} label name: {}",
                 k.len(),
                 s.max_label_name_len,
-                go_quote(&format_series(&name, &labels), 200),
+                go_quote(&format_series(name, &full()), 200),
                 go_quote(k, 200)
             ));
         }
@@ -232,48 +271,46 @@ fn validate(ts: &TimeSeries, s: &super::AmpSettings, now_ms: i64) -> Result<Vali
                 "label value too long for metric (actual: {}, limit: {}) metric: {} label name: {} label value: {}",
                 v.len(),
                 s.max_label_value_len,
-                go_quote(&format_series(&name, &labels), 200),
+                go_quote(&format_series(name, &full()), 200),
                 go_quote(k, 200),
                 go_quote(v, 200)
             ));
         }
-        if i > 0 && labels[i - 1].0 == *k {
+        if i > 0 && labels[i - 1].0 == k {
             return Err(format!(
                 "duplicate label name: {} metric {}",
                 go_quote(k, 200),
-                go_quote(&format_series(&name, &labels), 200)
+                go_quote(&format_series(name, &full()), 200)
             ));
         }
     }
     let oldest = now_ms - s.max_sample_age.as_millis() as i64;
     let newest = now_ms + s.max_future.as_millis() as i64;
-    let mut samples = Vec::with_capacity(ts.samples.len());
-    for smp in &ts.samples {
-        if smp.timestamp < oldest {
+    for &(timestamp, _) in samples {
+        if timestamp < oldest {
             return Err(format!(
                 "timestamp too old: {} metric: {}",
-                smp.timestamp,
-                go_quote(&name, 200)
+                timestamp,
+                go_quote(name, 200)
             ));
         }
-        if smp.timestamp > newest {
+        if timestamp > newest {
             return Err(format!(
                 "timestamp too new: {} metric: {}",
-                smp.timestamp,
-                go_quote(&name, 200)
+                timestamp,
+                go_quote(name, 200)
             ));
         }
-        samples.push((smp.timestamp, smp.value));
     }
-    if !ts.histograms.is_empty() {
+    if histograms {
         // AMP accepts native histograms (amp-exact.md §1.5); this mock stores float
         // samples only and says so instead of silently losing them.
         return Err(format!(
             "native histograms are not supported by the pipecheck mock: metric {}",
-            go_quote(&name, 200)
+            go_quote(name, 200)
         ));
     }
-    Ok((labels, samples))
+    Ok(())
 }
 
 /// The ingester's message, as AMP (current Cortex) wraps it (amp-exact.md §2).

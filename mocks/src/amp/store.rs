@@ -260,10 +260,7 @@ impl Store {
         for (c, chunk) in batch.chunks(BATCH).enumerate() {
             let mut inner = self.inner.write().unwrap();
             for (i, (labels, samples)) in chunk.iter().enumerate() {
-                each(
-                    c * BATCH + i,
-                    inner.append(labels, samples, ooo_window_ms),
-                );
+                each(c * BATCH + i, inner.append(labels, samples, ooo_window_ms));
             }
         }
     }

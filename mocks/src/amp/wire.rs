@@ -61,7 +61,10 @@ impl<'a> View<'a> {
         while !r.done() {
             match r.key()? {
                 (1, LEN) => {
-                    let mut l = Reader { buf: r.bytes()?, pos: 0 };
+                    let mut l = Reader {
+                        buf: r.bytes()?,
+                        pos: 0,
+                    };
                     let (mut name, mut value) = ("", "");
                     while !l.done() {
                         match l.key()? {
@@ -73,7 +76,10 @@ impl<'a> View<'a> {
                     self.labels.push((name, value));
                 }
                 (2, LEN) => {
-                    let mut s = Reader { buf: r.bytes()?, pos: 0 };
+                    let mut s = Reader {
+                        buf: r.bytes()?,
+                        pos: 0,
+                    };
                     let (mut value, mut ts) = (0.0, 0);
                     while !s.done() {
                         match s.key()? {
@@ -101,8 +107,11 @@ impl<'a> View<'a> {
         for ts in &req.timeseries {
             let labels = view.labels.len();
             let samples = view.samples.len();
-            view.labels
-                .extend(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+            view.labels.extend(
+                ts.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            );
             view.samples
                 .extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
             view.series.push(SeriesView {
@@ -354,14 +363,25 @@ mod tests {
             decompress(&body, 4),
             Err(DecodeError::TooLarge { .. })
         ));
-        assert!(matches!(
-            decompress(b"\xff\xff\xff\xff\xff", 1 << 20),
-            Err(DecodeError::Snappy(_))
-        ));
+        for garbage in [
+            &b"\xff\xff\xff\xff\xff"[..],
+            b"\x05\xff\xff",
+            b"\x03\x08abc",
+            b"",
+        ] {
+            // Where decompression fails, it fails as prompb's decode does.
+            if let Err(ours) = decompress(garbage, 1 << 20) {
+                let theirs = pipecheck_prompb::decode(garbage, 1 << 20).unwrap_err();
+                assert_eq!(ours.to_string(), theirs.to_string());
+            }
+        }
         let raw = decompress(&body, 1 << 20).unwrap();
+        // (Compared encoded: the request holds a NaN.)
         assert_eq!(
-            decode_prost(&raw).unwrap(),
-            pipecheck_prompb::decode(&body, 1 << 20).unwrap()
+            decode_prost(&raw).unwrap().encode_to_vec(),
+            pipecheck_prompb::decode(&body, 1 << 20)
+                .unwrap()
+                .encode_to_vec()
         );
     }
 }
