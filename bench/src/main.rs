@@ -46,6 +46,9 @@ struct Cli {
     /// The pipecheck binary to time (default: built with `cargo build --release -p pipecheck`).
     #[arg(long, value_name = "PATH")]
     pipecheck: Option<PathBuf>,
+    /// Series per remote-write request in the ingest rows.
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 10_000, 100_000])]
+    ingest_sizes: Vec<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,7 +166,7 @@ async fn bench(cli: &Cli) -> u8 {
 
     if want(Section::Ingest) {
         let cfg = ingest::Config {
-            sizes: vec![100, 10_000, 100_000],
+            sizes: cli.ingest_sizes.clone(),
             conns: 4,
             timed_samples: if quick { 600_000 } else { 3_000_000 },
             deadline: Duration::from_secs(if quick { 10 } else { 30 }),

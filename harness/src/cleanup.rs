@@ -80,30 +80,39 @@ pub fn remove_all() -> Vec<String> {
                 ));
             }
             Leftover::OwnedContainers => {
-                let filter = format!("label={OWNER_LABEL}={}", owner_id());
-                let ids: Vec<String> = std::process::Command::new("docker")
-                    .args(["ps", "-aq", "--filter", &filter])
-                    .output()
-                    .map(|o| {
-                        String::from_utf8_lossy(&o.stdout)
-                            .lines()
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if !ids.is_empty() {
-                    let ok = docker_rm(&ids);
-                    report.push(format!(
-                        "removed {} container(s){}",
-                        ids.len(),
-                        if ok { "" } else { " (failed)" }
-                    ));
+                // A create request cut off by the interrupt may still complete in the
+                // engine a moment later: look again, a few times, a little apart.
+                let mut removed = 0;
+                let mut failed = false;
+                for round in 0..4 {
+                    let ids = owned_containers();
+                    if ids.is_empty() && round >= 2 {
+                        break;
+                    }
+                    if !ids.is_empty() {
+                        failed |= !docker_rm(&ids);
+                        removed += ids.len();
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+                if removed > 0 {
+                    report.push(format!("removed {removed} container(s){}", if failed { " (failed)" } else { "" }));
                 }
             }
         }
         unregister(&l);
     }
     report
+}
+
+/// The containers carrying this process's owner label, running or not.
+fn owned_containers() -> Vec<String> {
+    let filter = format!("label={OWNER_LABEL}={}", owner_id());
+    std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &filter])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 fn docker_rm(ids: &[String]) -> bool {
