@@ -864,13 +864,21 @@ fn pids_of_children(pid: u32) -> Vec<u32> {
     out.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
-fn collector_containers() -> Vec<String> {
+/// The collector containers started by the pipecheck process `pid` (their
+/// `pipecheck-owner` label is `<pid>-<start time>`): trials run in parallel, so other
+/// runs' containers must not count.
+fn collector_containers_of(pid: u32) -> Vec<String> {
     let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", "label=pipecheck=collector"])
+        .args(["ps", "-a", "--filter", "label=pipecheck=collector", "--format", "{{.ID}} {{.Label \"pipecheck-owner\"}}"])
         .output()
         .map(|o| text(&o.stdout))
         .unwrap_or_default();
-    out.lines().map(str::to_string).collect()
+    let owner = format!("{pid}-");
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, o)| o.starts_with(&owner))
+        .map(|(id, _)| id.to_string())
+        .collect()
 }
 
 /// SIGINT in the middle of a collector run: pipecheck exits 130 and leaves no collector
@@ -878,7 +886,6 @@ fn collector_containers() -> Vec<String> {
 fn interrupted_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("r.xml");
-    let before = collector_containers();
     let mut child = Command::new(bin())
         .args([
             "run",
@@ -899,10 +906,7 @@ fn interrupted_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> 
     let mut containers = Vec::new();
     while Instant::now() < deadline {
         kids = pids_of_children(pid);
-        containers = collector_containers()
-            .into_iter()
-            .filter(|c| !before.contains(c))
-            .collect();
+        containers = collector_containers_of(pid);
         if !kids.is_empty() || !containers.is_empty() {
             break;
         }
@@ -947,10 +951,7 @@ fn interrupted_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> 
             || format!("process {k} outlived the run"),
         )?;
     }
-    let left: Vec<String> = collector_containers()
-        .into_iter()
-        .filter(|c| !before.contains(c))
-        .collect();
+    let left = collector_containers_of(pid);
     ensure(left.is_empty(), || {
         format!("containers left behind: {left:?}")
     })

@@ -130,10 +130,7 @@ impl Endpoint {
 
 async fn send(http: &reqwest::Client, req: reqwest::Request) -> Result<Answer, String> {
     let url = req.url().path().to_string();
-    let resp = http
-        .execute(req)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
+    let resp = http.execute(req).await.map_err(|e| format!("{url}: {e}"))?;
     let status = resp.status().as_u16();
     let body = resp.bytes().await.map_err(|e| format!("{url}: {e}"))?;
     Ok(Answer { status, body })

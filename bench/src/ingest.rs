@@ -186,7 +186,10 @@ async fn measure(
         }
         (Err(e), _) | (_, Err(e)) => {
             ok = false;
-            report.note(format!("{label} on {}: cannot read its sample count: {e}", ep.name));
+            report.note(format!(
+                "{label} on {}: cannot read its sample count: {e}",
+                ep.name
+            ));
         }
     }
     eprintln!(
@@ -301,17 +304,29 @@ pub async fn run(
         report.row(row);
     }
     if let Ok(s) = mock.stats() {
-        eprintln!(
-            "  mock after ingest: {} samples in {} series, RSS {:.0} MB",
+        let prom_rss = prom
+            .as_ref()
+            .ok()
+            .and_then(|p| crate::procs::rss_bytes(p.pid()).ok())
+            .map(|b| format!(", prometheus {:.0} MB", b as f64 / 1e6))
+            .unwrap_or_default();
+        report.note(format!(
+            "after the ingest rows: the mock holds {} samples in {} series; RSS mock {:.0} MB{prom_rss}",
             s.samples,
             s.series,
             mock.rss().unwrap_or(0) as f64 / 1e6
-        );
+        ));
+    }
+    if let Ok(p) = &prom {
+        report.note(format!("reference: Debian's prometheus {}", p.version));
     }
 }
 
 const GOAL: &str = "mock >= 2x prometheus";
 
 fn name(size: usize) -> String {
-    format!("ingest, {} series/request", si(size as f64).replace(".0", ""))
+    format!(
+        "ingest, {} series/request",
+        si(size as f64).replace(".0", "")
+    )
 }

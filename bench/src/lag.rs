@@ -10,6 +10,8 @@ use crate::report::{Report, Row, Verdict, met, ms};
 
 const GOAL: &str = "p99 <= 250 ms (mock)";
 const PER_WRITE: Duration = Duration::from_secs(5);
+/// The whole measurement of one server stops after this, however many writes are left.
+const BUDGET: Duration = Duration::from_secs(30);
 
 pub struct Lags {
     pub p50: Duration,
@@ -24,7 +26,14 @@ async fn measure(ep: &Endpoint, http: &reqwest::Client, n: usize) -> Lags {
     let mut lags = Vec::with_capacity(n);
     let mut missed = 0;
     let mut failed = None;
+    let started = Instant::now();
     for i in 0..n {
+        if started.elapsed() > BUDGET {
+            failed.get_or_insert(format!(
+                "stopped after {i} writes: the {BUDGET:?} budget ran out"
+            ));
+            break;
+        }
         let id = i.to_string();
         let mut b = RequestBuilder::new();
         b.series(
@@ -49,10 +58,7 @@ async fn measure(ep: &Endpoint, http: &reqwest::Client, n: usize) -> Lags {
             }
         }
         let accepted = Instant::now();
-        let query = vec![(
-            "query",
-            format!(r#"bench_lag{{n="{id}",run="{run}"}}"#),
-        )];
+        let query = vec![("query", format!(r#"bench_lag{{n="{id}",run="{run}"}}"#))];
         let mut pause = Duration::ZERO;
         let seen = loop {
             if accepted.elapsed() > PER_WRITE {
@@ -60,9 +66,11 @@ async fn measure(ep: &Endpoint, http: &reqwest::Client, n: usize) -> Lags {
             }
             match ep.get(http, "query", &query).await {
                 Ok(a) if a.ok() => {
-                    let v: serde_json::Value =
-                        serde_json::from_slice(&a.body).unwrap_or_default();
-                    if v["data"]["result"].as_array().is_some_and(|r| !r.is_empty()) {
+                    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
+                    if v["data"]["result"]
+                        .as_array()
+                        .is_some_and(|r| !r.is_empty())
+                    {
                         break Some(accepted.elapsed());
                     }
                 }

@@ -38,9 +38,10 @@ fn batches(
             let mut b = RequestBuilder::new();
             for &k in chunk {
                 samples.clear();
-                samples.extend((j0..j0 + per_series).map(|j| {
-                    (t0 + j as i64 * STEP_MS, (j * 3 + k % 1000) as f64 * 0.25)
-                }));
+                samples.extend(
+                    (j0..j0 + per_series)
+                        .map(|j| (t0 + j as i64 * STEP_MS, (j * 3 + k % 1000) as f64 * 0.25)),
+                );
                 b.series(
                     &[
                         ("__name__", "bench_memory"),
@@ -57,7 +58,10 @@ fn batches(
 }
 
 pub async fn run(cfg: &Config, http: &reqwest::Client, report: &mut Report) {
-    let name = format!("memory after {} samples", si(cfg.samples as f64).replace(".00", ""));
+    let name = format!(
+        "memory after {} samples",
+        si(cfg.samples as f64).replace(".00", "")
+    );
     eprintln!("memory: a fresh mock child, {} series", cfg.series);
     let mut mock = match MockChild::start() {
         Ok(m) => m,
@@ -110,7 +114,11 @@ pub async fn run(cfg: &Config, http: &reqwest::Client, report: &mut Report) {
         rss2
     );
     let (Ok(rss0), Ok(rss1), Ok(rss2), Ok(s1), Ok(s2)) = (rss0, rss1, rss2, s1, s2) else {
-        report.row(Row::skipped(name, GOAL, "cannot read the child's RSS or counts"));
+        report.row(Row::skipped(
+            name,
+            GOAL,
+            "cannot read the child's RSS or counts",
+        ));
         return;
     };
     if failed > 0 {

@@ -10,7 +10,6 @@ use bytes::Bytes;
 pub struct Batch {
     pub body: Bytes,
     pub samples: usize,
-    pub series: usize,
 }
 
 #[derive(Default)]
@@ -18,7 +17,6 @@ pub struct RequestBuilder {
     raw: Vec<u8>,
     scratch: Vec<u8>,
     samples: usize,
-    series: usize,
 }
 
 fn varint(buf: &mut Vec<u8>, mut v: u64) {
@@ -63,7 +61,6 @@ impl RequestBuilder {
         bytes_field(&mut self.raw, 0x0a, &ts);
         self.scratch = ts;
         self.samples += samples.len();
-        self.series += 1;
     }
 
     pub fn finish(self) -> Batch {
@@ -73,7 +70,6 @@ impl RequestBuilder {
         Batch {
             body: Bytes::from(body),
             samples: self.samples,
-            series: self.series,
         }
     }
 }

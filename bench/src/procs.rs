@@ -126,7 +126,9 @@ impl MockChild {
             Ok(i) => i,
             Err(e) => {
                 kill(&mut child);
-                return Err(format!("unexpected first line from the mock child {first:?}: {e}"));
+                return Err(format!(
+                    "unexpected first line from the mock child {first:?}: {e}"
+                ));
             }
         };
         Ok(Self {
@@ -146,7 +148,10 @@ impl MockChild {
     }
 
     pub fn stats(&mut self) -> Result<MockStats, Error> {
-        let stdin = self.stdin.as_mut().ok_or("the mock child's stdin is closed")?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or("the mock child's stdin is closed")?;
         writeln!(stdin, "stats")
             .and_then(|_| stdin.flush())
             .map_err(|e| format!("cannot talk to the mock child: {e}"))?;
@@ -279,7 +284,8 @@ impl PromChild {
     }
 
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(5)..].join(" | ")
     }
@@ -340,8 +346,8 @@ fn prometheus_version(bin: &Path) -> Result<String, Error> {
         .arg("--version")
         .output()
         .map_err(|e| format!("cannot run {} --version: {e}", bin.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     Ok(text
         .split_whitespace()
         .skip_while(|w| *w != "version")

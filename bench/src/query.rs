@@ -49,9 +49,8 @@ fn build(cfg: &Config, start_ms: i64) -> Vec<Vec<Batch>> {
                 let mut samples = Vec::with_capacity(j1 - j0);
                 for &k in &mine {
                     samples.clear();
-                    samples.extend(
-                        (j0..j1).map(|j| (start_ms + j as i64 * cfg.step_ms, value(k, j))),
-                    );
+                    samples
+                        .extend((j0..j1).map(|j| (start_ms + j as i64 * cfg.step_ms, value(k, j))));
                     b.series(
                         &[
                             ("__name__", METRIC),
@@ -123,7 +122,9 @@ fn parse(body: &[u8]) -> Result<Answer, String> {
     let point = |p: &serde_json::Value| -> (f64, f64) {
         (
             p[0].as_f64().unwrap_or(f64::NAN),
-            p[1].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN),
+            p[1].as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN),
         )
     };
     let mut out: Answer = result
@@ -194,7 +195,9 @@ async fn drive(ep: &Endpoint, http: &reqwest::Client, qs: &[Query], cfg: &Config
                     Ok(a) if a.ok() => done += 1,
                     Ok(a) => {
                         failed += 1;
-                        first.get_or_insert_with(|| format!("{}: {} {}", q.text, a.status, a.text()));
+                        first.get_or_insert_with(|| {
+                            format!("{}: {} {}", q.text, a.status, a.text())
+                        });
                     }
                     Err(e) => {
                         failed += 1;
@@ -338,7 +341,10 @@ pub async fn run(
             (Ok(m), Ok(p)) => {
                 if let Err(d) = same(&m, &p) {
                     agree = false;
-                    report.note(format!("query `{}`: mock and prometheus differ: {d}", q.text));
+                    report.note(format!(
+                        "query `{}`: mock and prometheus differ: {d}",
+                        q.text
+                    ));
                 }
             }
             (m, p) => {
@@ -359,7 +365,12 @@ pub async fn run(
             Some(pe) => ms(latency(pe, http, q, 5).await),
             None => "-".into(),
         };
-        eprintln!("    latency {:<60} mock {:>9}  prometheus {:>9}", q.text, ms(m), p);
+        eprintln!(
+            "    latency {:<60} mock {:>9}  prometheus {:>9}",
+            q.text,
+            ms(m),
+            p
+        );
     }
 
     for (kind, qs) in [("instant", &instant), ("range", &range)] {

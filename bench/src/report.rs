@@ -7,8 +7,6 @@ use std::fmt::Write as _;
 pub enum Verdict {
     Met,
     Missed,
-    /// Measured for reference; no goal.
-    Info,
     /// Could not be measured; the reason.
     Skipped(String),
 }
@@ -24,7 +22,11 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn skipped(name: impl Into<String>, goal: impl Into<String>, why: impl Into<String>) -> Self {
+    pub fn skipped(
+        name: impl Into<String>,
+        goal: impl Into<String>,
+        why: impl Into<String>,
+    ) -> Self {
         Self {
             name: name.into(),
             goal: goal.into(),
@@ -118,7 +120,6 @@ fn verdict_text(v: &Verdict) -> String {
     match v {
         Verdict::Met => "met".into(),
         Verdict::Missed => "MISSED".into(),
-        Verdict::Info => "info".into(),
         Verdict::Skipped(why) => format!("skipped: {why}"),
     }
 }

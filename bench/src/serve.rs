@@ -62,7 +62,9 @@ pub fn main() -> ExitCode {
                 .expect("plain struct"),
                 other => format!("{{\"error\":\"unknown command {other:?}\"}}"),
             };
-            if out.write_all((answer + "\n").as_bytes()).await.is_err() || out.flush().await.is_err() {
+            if out.write_all((answer + "\n").as_bytes()).await.is_err()
+                || out.flush().await.is_err()
+            {
                 break;
             }
         }

@@ -68,10 +68,15 @@ pub fn build_pipecheck(report: &mut Report) -> Result<PathBuf, String> {
     };
     let exe = reader.join().ok().flatten();
     if !status.success() {
-        return Err(format!("cargo build --release -p pipecheck failed ({status})"));
+        return Err(format!(
+            "cargo build --release -p pipecheck failed ({status})"
+        ));
     }
     let exe = exe.ok_or("cargo did not name the pipecheck executable")?;
-    report.note(format!("time to verdict: {} (built by the bench with cargo build --release -p pipecheck)", exe.display()));
+    report.note(format!(
+        "time to verdict: {} (built by the bench with cargo build --release -p pipecheck)",
+        exe.display()
+    ));
     Ok(exe)
 }
 
@@ -82,35 +87,69 @@ struct Outcome {
     junit: String,
 }
 
+/// A `pipecheck run` that must not outlive its measurement: if it has not exited when this
+/// is dropped (timeout, Ctrl-C), it gets SIGTERM, so it removes what it started as its
+/// interrupt path does, and SIGKILL 3 s later.
+struct Running(tokio::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        if let Some(pid) = self.0.id() {
+            // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.start_kill();
+    }
+}
+
 async fn pipecheck(bin: &Path, args: &[&str], timeout: Duration) -> Result<Outcome, String> {
+    use tokio::io::AsyncReadExt;
     let dir = tempfile::Builder::new()
         .prefix("pipecheck-bench-run-")
         .tempdir()
         .map_err(|e| e.to_string())?;
     let junit = dir.path().join("report.xml");
     let started = Instant::now();
-    let child = tokio::process::Command::new(bin)
-        .args(args)
-        .arg("--junit")
-        .arg(&junit)
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
+    let mut child = Running(
+        tokio::process::Command::new(bin)
+            .args(args)
+            .arg("--junit")
+            .arg(&junit)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?,
+    );
+    let mut stderr = child.0.stderr.take().expect("piped");
+    let read = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf).await;
+        buf
+    });
+    let status = tokio::time::timeout(timeout, child.0.wait())
         .await
         .map_err(|_| format!("pipecheck {} took more than {timeout:?}", args.join(" ")))?
         .map_err(|e| e.to_string())?;
     let wall = started.elapsed();
+    let stderr = read.await.unwrap_or_default();
     Ok(Outcome {
         wall,
-        code: out.status.code(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
         junit: std::fs::read_to_string(&junit).unwrap_or_default(),
     })
 }
@@ -131,7 +170,11 @@ pub async fn run(cfg: &Config, bin: Result<PathBuf, String>, report: &mut Report
         Ok(b) => b,
         Err(e) => {
             report.row(Row::skipped("time to verdict, smoke", "<= 2 s", e.clone()));
-            report.row(Row::skipped("time to verdict, each fault", "<= 3 s each", e.clone()));
+            report.row(Row::skipped(
+                "time to verdict, each fault",
+                "<= 3 s each",
+                e.clone(),
+            ));
             report.row(Row::skipped("20 scenarios in one run vs one", "<= 1.5x", e));
             return;
         }
@@ -210,9 +253,17 @@ pub async fn run(cfg: &Config, bin: Result<PathBuf, String>, report: &mut Report
             Ok(o) => {
                 if !matches!(o.code, Some(0 | 1)) {
                     faults_ok = false;
-                    report.note(format!("--fault {name} exited {:?}: {}", o.code, o.stderr.trim()));
+                    report.note(format!(
+                        "--fault {name} exited {:?}: {}",
+                        o.code,
+                        o.stderr.trim()
+                    ));
                 }
-                eprintln!("  --fault {name}: {:.2} s, exit {:?}", o.wall.as_secs_f64(), o.code);
+                eprintln!(
+                    "  --fault {name}: {:.2} s, exit {:?}",
+                    o.wall.as_secs_f64(),
+                    o.code
+                );
                 times.push((name.clone(), o.wall, o.code));
             }
             Err(e) => {
@@ -227,7 +278,10 @@ pub async fn run(cfg: &Config, bin: Result<PathBuf, String>, report: &mut Report
             .map(|(n, t, c)| format!("{n} {:.2}s (exit {})", t.as_secs_f64(), c.unwrap_or(-1)))
             .collect();
         report.note(format!("faults on smoke: {}", all.join(", ")));
-        let slow = times.iter().filter(|(_, t, _)| *t > Duration::from_secs(3)).count();
+        let slow = times
+            .iter()
+            .filter(|(_, t, _)| *t > Duration::from_secs(3))
+            .count();
         report.row(Row {
             name: format!("time to verdict, each fault ({})", times.len()),
             goal: "<= 3 s each".into(),
@@ -253,7 +307,7 @@ pub async fn run(cfg: &Config, bin: Result<PathBuf, String>, report: &mut Report
     for _ in 0..cfg.many {
         args.extend(["--scenario", "smoke"]);
     }
-    let many = pipecheck(&bin, &args, cfg.timeout * cfg.many as u32).await;
+    let many = pipecheck(&bin, &args, cfg.timeout * 4).await;
     let name = format!("{} scenarios in one run vs one", cfg.many);
     match (many, one) {
         (Ok(o), Some(one)) => {

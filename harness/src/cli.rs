@@ -254,16 +254,27 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         // and every scenario against real AWS take turns. Each scenario's events are relayed
         // in command-line order (the first live, the others once those before them are
         // done), so the console stays grouped per scenario.
-        let turns = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        // Turns go in command-line order: each waits for the previous one to end.
+        let mut last_turn: Option<tokio::sync::oneshot::Receiver<()>> = None;
         let mut runs: Vec<(mpsc::UnboundedReceiver<RunEvent>, Option<ScenarioTask>)> = scenarios
             .iter()
             .map(|s| {
                 let (stx, srx) = mpsc::unbounded_channel::<RunEvent>();
-                let (s, opts, turns) = (s.clone(), opts.clone(), turns.clone());
+                let (s, opts) = (s.clone(), opts.clone());
                 let alone = opts.target != TargetKind::Mock || s.collector.is_some();
+                let (wait, turn) = if alone {
+                    let (end, ended) = tokio::sync::oneshot::channel::<()>();
+                    (last_turn.replace(ended), Some(end))
+                } else {
+                    (None, None)
+                };
                 let task = tokio::spawn(async move {
-                    let _turn = if alone { Some(turns.lock_owned().await) } else { None };
-                    run_scenario(&s, &opts, &stx).await
+                    if let Some(previous) = wait {
+                        let _ = previous.await;
+                    }
+                    let report = run_scenario(&s, &opts, &stx).await;
+                    drop(turn);
+                    report
                 });
                 (srx, Some(task))
             })

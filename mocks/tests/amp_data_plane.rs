@@ -376,6 +376,41 @@ async fn invalid_series_are_refused_but_valid_ones_in_the_same_request_are_kept(
     assert_eq!(v["data"]["result"][0]["value"][1], "1");
 }
 
+/// Validation runs over the whole request before the store appends it (in batches), so
+/// the answer must still be the error of the first failing series, whichever kind.
+#[tokio::test]
+async fn the_first_failing_series_names_the_error_and_every_valid_one_is_kept() {
+    let m = mock();
+    // In the past, so that every sample written here is visible to a query at now.
+    let t = now_ms() - 10_000;
+    let bulk = |i: usize, s: &[(i64, f64)]| series("bulk", &[("i", &i.to_string())], s);
+    let first: Vec<TimeSeries> = (0..3000).map(|i| bulk(i, &[(t, 1.0)])).collect();
+    let (status, _) = write_with(&m, first, &signing(&m.user)).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut second: Vec<TimeSeries> = (0..3000).map(|i| bulk(i, &[(t + 1000, 2.0)])).collect();
+    second[2500] = series("1bad", &[], &[(t, 1.0)]);
+    second[1500] = bulk(1500, &[(t, 5.0)]);
+    let (status, body) = write_with(&m, second.clone(), &signing(&m.user)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("duplicate sample for timestamp") && body.contains(r#"i="1500""#),
+        "{body}"
+    );
+    // Swapped: the validation error comes first now.
+    let mut third = second;
+    third.swap(1500, 2500);
+    for s in third.iter_mut().filter(|s| s.labels[0].value == "bulk") {
+        s.samples[0].timestamp += 1000;
+    }
+    let (status, body) = write_with(&m, third, &signing(&m.user)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body, "sample invalid metric name: \"1bad\"\n");
+    let (_, v) = query(&m, "count(bulk)").await;
+    assert_eq!(v["data"]["result"][0]["value"][1], "3000");
+    let (_, v) = query(&m, r#"bulk{i="2999"}"#).await;
+    assert_eq!(v["data"]["result"][0]["value"][1], "2");
+}
+
 #[tokio::test]
 async fn out_of_order_and_duplicate_samples_get_the_ingester_errors() {
     let m = mock();

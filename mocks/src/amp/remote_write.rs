@@ -19,7 +19,7 @@ use pipecheck_prompb as prompb;
 use pipecheck_prompb::TimeSeries;
 
 use super::error::AmpError;
-use super::store::{AppendError, Labels};
+use super::store::{AppendError, Labels, SeriesRef};
 use super::wire::{self, View};
 use super::{AmpState, Throttle};
 use crate::sigv4::read_verified;
@@ -107,7 +107,7 @@ async fn remote_write(
             }
         }
     }
-    let batch: Vec<(&[(&str, &str)], &[(i64, f64)])> = valid
+    let batch: Vec<SeriesRef> = valid
         .iter()
         .map(|(_, l, s)| (&sorted[l.clone()], &write.samples[s.clone()]))
         .collect();
@@ -341,16 +341,18 @@ fn rfc3339_nano(ms: i64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
+// Bytes, not chars: every allowed character is ASCII, and no byte of a multi-byte
+// character is, so the answers are the same without decoding UTF-8.
 pub(crate) fn valid_metric_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b':')
+        && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
 }
 
 pub(crate) fn valid_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// `name{k="v", …}` without `__name__` (Cortex's formatLabelSet).

@@ -43,6 +43,9 @@ pub fn metric_name(labels: &Labels) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// A series to append, borrowed: its labels (sorted by name) and samples.
+pub type SeriesRef<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
 /// What the PromQL evaluator reads from. `name` is an index hint (the selector's metric
 /// name when it has an equality matcher on it); `matches` is the full matcher test.
 pub trait SeriesSource {
@@ -112,30 +115,37 @@ impl Hasher for Prehashed {
     }
 }
 
-/// A label set's hash: FxHash-style over 8-byte words, each string closed by a word holding
-/// its tail and length, then a murmur3 finalizer so every bit depends on every byte.
-/// Collisions are harmless (ids are checked against the labels).
+/// A label set's hash: FxHash-style over 8-byte words (names and values in two independent
+/// chains, which the CPU runs side by side), each string closed by a word holding its tail
+/// and length, then a murmur3 finalizer so every bit depends on every byte. Collisions are
+/// harmless (ids are checked against the labels).
 fn hash_labels(labels: &[(&str, &str)]) -> u64 {
-    let mut h: u64 = 0;
-    let mut add = |x: u64| h = (h.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    let (mut names, mut values) = (0u64, 0x9e37_79b9_7f4a_7c15u64);
     for (k, v) in labels {
-        for s in [k, v] {
-            let b = s.as_bytes();
-            let mut words = b.chunks_exact(8);
-            for w in &mut words {
-                add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
-            }
-            let tail = words.remainder();
-            let mut last = [0u8; 8];
-            last[..tail.len()].copy_from_slice(tail);
-            add(u64::from_le_bytes(last) ^ ((b.len() as u64) << 56));
-        }
+        names = mix(names, k);
+        values = mix(values, v);
     }
+    let mut h = names ^ values.rotate_left(32);
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^ (h >> 33)
+}
+
+#[inline(always)]
+fn mix(mut h: u64, s: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let b = s.as_bytes();
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(K);
+    }
+    let mut tail = (b.len() as u64) << 56;
+    for (i, &c) in words.remainder().iter().enumerate() {
+        tail ^= u64::from(c) << (8 * i);
+    }
+    (h.rotate_left(5) ^ tail).wrapping_mul(K)
 }
 
 impl Inner {
@@ -253,7 +263,7 @@ impl Store {
     /// its index, in order.
     pub fn append_batch(
         &self,
-        batch: &[(&[(&str, &str)], &[(i64, f64)])],
+        batch: &[SeriesRef<'_>],
         ooo_window_ms: i64,
         mut each: impl FnMut(usize, Result<usize, AppendError>),
     ) {

@@ -134,12 +134,20 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline(always)]
     fn done(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
     /// A varint as prost reads it: at most ten bytes, the tenth at most 1.
+    #[inline(always)]
     fn varint(&mut self) -> Option<u64> {
+        // Tags and short lengths: one byte.
+        let first = *self.buf.get(self.pos)?;
+        if first < 0x80 {
+            self.pos += 1;
+            return Some(u64::from(first));
+        }
         let mut v: u64 = 0;
         for i in 0..10 {
             let b = *self.buf.get(self.pos)?;
@@ -155,12 +163,14 @@ impl<'a> Reader<'a> {
         None
     }
 
+    #[inline(always)]
     fn key(&mut self) -> Option<(u32, u8)> {
         let k = self.varint()?;
         let field = u32::try_from(k >> 3).ok()?;
         (field != 0 && k <= u64::from(u32::MAX)).then_some((field, (k & 7) as u8))
     }
 
+    #[inline(always)]
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
         let end = self.pos.checked_add(len)?;
@@ -169,6 +179,7 @@ impl<'a> Reader<'a> {
         Some(out)
     }
 
+    #[inline(always)]
     fn fixed64(&mut self) -> Option<u64> {
         let b = self.buf.get(self.pos..self.pos + 8)?;
         self.pos += 8;
