@@ -324,6 +324,21 @@ pub fn required<T>(bad: &mut Vec<FieldViolation>, name: &str, v: Option<T>) -> O
     v
 }
 
+/// A required string member of `min..=max` characters: `required` then `check_length`.
+pub fn required_text(
+    bad: &mut Vec<FieldViolation>,
+    name: &str,
+    v: Option<String>,
+    min: usize,
+    max: usize,
+) -> Option<String> {
+    let v = required(bad, name, v);
+    if let Some(text) = &v {
+        check_length(bad, name, text, min, max);
+    }
+    v
+}
+
 /// A string member of `min..=max` characters.
 pub fn check_length(
     bad: &mut Vec<FieldViolation>,

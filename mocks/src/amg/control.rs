@@ -23,7 +23,7 @@ use super::state::{AmgState, GrafanaRole, UserType, Workspace, epoch_json, works
 use super::token;
 use crate::restjson::{
     self, Arn, FrontEnd, OffsetToken, ResourceError, Tags, ValidationException, authorize,
-    check_length, required, with_next_token,
+    check_length, required, required_text, with_next_token,
 };
 
 /// Control-plane bodies are small JSON documents.
@@ -264,21 +264,13 @@ async fn create_service_account(
     .await?;
     let input: CreateServiceAccountInput = restjson::parse_json(&call.body)?;
     let mut bad = workspace_id_violations(&id);
-    let name = required(&mut bad, "name", input.name);
-    if let Some(n) = &name {
-        check_length(&mut bad, "name", n, 1, 128);
-    }
-    let role = required(&mut bad, "grafanaRole", input.grafana_role).and_then(|r| {
-        let parsed = GrafanaRole::parse(&r);
-        if parsed.is_none() {
-            bad.push(FieldViolation::new(
-                "grafanaRole",
-                &r,
-                "Member must satisfy enum value set: [ADMIN, EDITOR, VIEWER]",
-            ));
-        }
-        parsed
-    });
+    let name = required_text(&mut bad, "name", input.name, 1, 128);
+    let role = required_role(
+        &mut bad,
+        "grafanaRole",
+        input.grafana_role,
+        "Member must satisfy enum value set: [ADMIN, EDITOR, VIEWER]",
+    );
     ValidationException::check(bad)?;
     let (name, role) = (name.expect("validated"), role.expect("validated"));
     let max = st.settings.max_service_accounts;
@@ -413,10 +405,7 @@ async fn create_service_account_token(
     .await?;
     let input: CreateTokenInput = restjson::parse_json(&call.body)?;
     let mut bad = workspace_id_violations(&id);
-    let name = required(&mut bad, "name", input.name);
-    if let Some(n) = &name {
-        check_length(&mut bad, "name", n, 1, 128);
-    }
+    let name = required_text(&mut bad, "name", input.name, 1, 128);
     let ttl = required(&mut bad, "secondsToLive", input.seconds_to_live);
     if let Some(t) = ttl {
         check_seconds_to_live(&mut bad, t);
@@ -599,22 +588,14 @@ async fn create_api_key(
     .await?;
     let input: CreateApiKeyInput = restjson::parse_json(&call.body)?;
     let mut bad = workspace_id_violations(&id);
-    let name = required(&mut bad, "keyName", input.key_name);
-    if let Some(n) = &name {
-        check_length(&mut bad, "keyName", n, 1, 100);
-    }
+    let name = required_text(&mut bad, "keyName", input.key_name, 1, 100);
     // `keyRole` is a plain string in the model; Grafana knows three roles [inferred check].
-    let role = required(&mut bad, "keyRole", input.key_role).and_then(|r| {
-        let parsed = GrafanaRole::parse(&r);
-        if parsed.is_none() {
-            bad.push(FieldViolation::new(
-                "keyRole",
-                &r,
-                "Member must be one of ADMIN, EDITOR, VIEWER",
-            ));
-        }
-        parsed
-    });
+    let role = required_role(
+        &mut bad,
+        "keyRole",
+        input.key_role,
+        "Member must be one of ADMIN, EDITOR, VIEWER",
+    );
     let ttl = required(&mut bad, "secondsToLive", input.seconds_to_live);
     if let Some(t) = ttl {
         check_seconds_to_live(&mut bad, t);
@@ -809,6 +790,22 @@ fn description_json(w: &Workspace) -> Value {
         v["degradedWorkspaceReason"] = json!(r);
     }
     v
+}
+
+/// A required Grafana role member; `message` is the service's wording for a bad value.
+fn required_role(
+    bad: &mut Vec<FieldViolation>,
+    field: &str,
+    v: Option<String>,
+    message: &str,
+) -> Option<GrafanaRole> {
+    required(bad, field, v).and_then(|r| {
+        let parsed = GrafanaRole::parse(&r);
+        if parsed.is_none() {
+            bad.push(FieldViolation::new(field, &r, message));
+        }
+        parsed
+    })
 }
 
 #[cfg(test)]
