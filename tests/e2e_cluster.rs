@@ -256,6 +256,16 @@ const FAULTS: &[Row] = &[
         &["adot-col/adot-collector-irsa", "no pod runs as it"],
         &[],
     ),
+    // F07 in a cluster run: iam.role_permissions' own probe write may meet the 429s
+    // first; a throttled probe proves nothing, so only amp.remote_write warns.
+    (
+        "eks-adot",
+        "throttled-transient",
+        "amp.remote_write",
+        false,
+        &["retried attempt(s)", "429"],
+        &[],
+    ),
     (
         "eks-adot",
         "pods-predate-annotation",
