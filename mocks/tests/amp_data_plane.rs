@@ -457,6 +457,15 @@ async fn throttling_and_dropping_faults_behave_as_injected() {
     );
     let (status, _) = write_with(&m, s.clone(), &signing(&m.user)).await;
     assert_eq!(status, StatusCode::OK);
+    // Aimed at another writer's key: this one's writes pass, the budget stays.
+    m.state.set_faults(AmpFaults {
+        throttle_remote_write: Throttle::Next(1),
+        throttle_only: Some("AKIAOTHERWRITER00000".into()),
+        ..Default::default()
+    });
+    let (status, _) = write_with(&m, s.clone(), &signing(&m.user)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(m.state.faults().throttle_remote_write, Throttle::Next(1));
     m.state.set_faults(AmpFaults {
         drop_accepted_samples: true,
         ..Default::default()

@@ -53,6 +53,7 @@ impl<W: Write> Console<W> {
                 target,
                 run_id,
                 links,
+                ..
             } => self.header(scenario, target, run_id, *links),
             RunEvent::LinkStarted { .. } => return Ok(()),
             RunEvent::LinkFinished { result, .. } => self.link_line(result),
@@ -97,7 +98,7 @@ impl<W: Write> Console<W> {
             Outcome::Pass => GREEN,
             Outcome::Warn => YELLOW,
             Outcome::Fail => RED,
-            Outcome::Blocked { .. } => DIM,
+            Outcome::Blocked { .. } | Outcome::Interrupted { .. } => DIM,
         }
     }
 
@@ -263,6 +264,7 @@ fn counts_line(report: &ScenarioReport) -> String {
         (c.warn, "warn"),
         (c.fail, "FAIL"),
         (c.blocked, "blocked"),
+        (c.interrupted, "stopped"),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)
