@@ -654,6 +654,21 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.pods_predate_annotation(s)),
     },
+    Fault {
+        id: "F31",
+        name: "header-added-after-signing",
+        summary: "an agent between writer and AMP adds its x-agent-id to the writer's signed x-agent-id after signing",
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
+        apply: |e| {
+            e.writer
+                .headers
+                .push(("x-agent-id".into(), "pipecheck-writer".into()));
+            e.writer
+                .added_after_signing
+                .push(("x-agent-id".into(), "agent-7f3a".into()));
+        },
+    },
 ];
 
 /// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
