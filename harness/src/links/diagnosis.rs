@@ -220,7 +220,7 @@ fn first_line(s: &str) -> &str {
 }
 
 /// AMP's 400 bodies wrap the ingester's reason in rpc noise; keep the reason.
-fn reason_400(msg: &str) -> String {
+pub(crate) fn reason_400(msg: &str) -> String {
     let reason = msg.rsplit_once(": err: ").map(|(_, r)| r).unwrap_or(msg);
     truncate(first_line(reason).trim(), 200)
 }
