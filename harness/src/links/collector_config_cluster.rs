@@ -2,6 +2,10 @@
 //! the role its signer is told to assume (F30) and the external labels several replicas
 //! need (F33). Each is a pure judgment on the config and what was read from the cluster
 //! and IAM, plus the reading, so the judgments are unit-tested without a cluster.
+//!
+//! Both are cluster checks only: a local collector scenario signs through pipecheck's
+//! proxy or with the harness's own keys, so it has no IRSA role a `role_arn` could repeat,
+//! and it runs one replica.
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
