@@ -9,7 +9,10 @@ use serde::Deserialize;
 
 use crate::signing::{SignError, SignedRequest, Signer};
 
-/// One request and what came back, for evidence. Never holds signing headers.
+/// One request and what came back, for evidence. Never holds the `Authorization` header;
+/// `signed` may hold an `x-amz-security-token`, which the run's redactor (the session
+/// token is registered, and the header's `name:value` form is a pattern) removes from
+/// anything printed.
 #[derive(Clone, Debug)]
 pub struct Exchange {
     pub method: &'static str,
