@@ -914,6 +914,31 @@ fn otelcol_binary_is_launched_with_its_config() -> Result<(), Failed> {
     )
 }
 
+/// F31 through the direct writer: the verdict names the header changed after signing and
+/// says it is no region or clock problem (signing-region-wrong and clock-skew keep their
+/// own verdicts: their FAULTS rows); the evidence has AMP's canonical headers beside the
+/// writer's signed ones, and AMP's answer.
+fn header_added_after_signing() -> Result<(), Failed> {
+    let ran = support::run("smoke", &["header-added-after-signing"])?;
+    support::fails_on(
+        &ran,
+        &chain("smoke"),
+        "amp.remote_write",
+        &[
+            "header x-agent-id was signed as \"pipecheck-writer\" but reached AMP as \"pipecheck-writer,agent-7f3a\"",
+            "not a region or clock problem",
+        ],
+        &[
+            "canonical headers (AMP)",
+            "x-agent-id:pipecheck-writer,agent-7f3a",
+            "signed headers (writer)",
+            "x-agent-id:pipecheck-writer\n",
+            "The Canonical String for this request should have been",
+            "changes x-agent-id after the request is signed",
+        ],
+    )
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut trials = vec![
@@ -955,6 +980,10 @@ fn main() {
         Trial::test(
             "bad_input::aws_without_credentials",
             aws_without_credentials,
+        ),
+        Trial::test(
+            "fault::smoke::header-added-after-signing",
+            header_added_after_signing,
         ),
     ];
     for &(scenario, name, link, fails, words) in FAULTS {

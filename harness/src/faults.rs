@@ -662,6 +662,37 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.pods_predate_annotation(s)),
     },
+    Fault {
+        id: "F30",
+        name: "sigv4-assumes-own-role",
+        summary: "the collector's sigv4 role_arn (ADOT: assume_role.arn) is the IRSA role it already runs as, which does not trust itself",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.assume_own_role(s)),
+    },
+    Fault {
+        id: "F31",
+        name: "header-added-after-signing",
+        summary: "an agent between writer and AMP adds its x-agent-id to the writer's signed x-agent-id after signing",
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
+        apply: |e| {
+            e.writer
+                .headers
+                .push(("x-agent-id".into(), "pipecheck-writer".into()));
+            e.writer
+                .added_after_signing
+                .push(("x-agent-id".into(), "agent-7f3a".into()));
+        },
+    },
+    Fault {
+        id: "F33",
+        name: "replicas-without-ha-labels",
+        summary: "two collector replicas write the same series without cluster and __replica__ external labels",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.replicas_without_ha_labels(s, 2)),
+    },
 ];
 
 /// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
@@ -682,6 +713,8 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("irsa-sa-unused", Expect::RootCause("k8s.service_account")),
     ("irsa-sa-extra", Expect::Warning("k8s.service_account")),
     ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
+    ("sigv4-assumes-own-role", Expect::RootCause("collector.config")),
+    ("replicas-without-ha-labels", Expect::RootCause("collector.config")),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.

@@ -74,6 +74,7 @@ pub fn as_exchange(url: &str, r: &WriteRefusal) -> Exchange {
         status: Some(r.status),
         body: r.body.clone(),
         elapsed: Duration::ZERO,
+        signed: None,
     }
 }
 

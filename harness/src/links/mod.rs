@@ -9,6 +9,7 @@ mod amp_workspace;
 mod aws_identity;
 mod canary_scraped;
 mod collector_config;
+mod collector_config_cluster;
 mod collector_running;
 mod collector_signing;
 mod context;
