@@ -190,6 +190,11 @@ impl Fault {
         }
     }
 
+    /// Whether only an ADOT (OpenTelemetry) collector can have this fault.
+    pub fn needs_adot(&self) -> bool {
+        ADOT_ONLY.contains(&self.name)
+    }
+
     pub fn apply(&self, env: &mut FaultEnv<'_>) {
         (self.apply)(env)
     }
@@ -654,7 +659,18 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.pods_predate_annotation(s)),
     },
+    Fault {
+        id: "F32",
+        name: "exporter-drops-on-failure",
+        summary: "the ADOT exporter's retry_on_failure and queue are off: batches that time out are dropped",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.drop_on_failure(s)),
+    },
 ];
+
+/// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
+const ADOT_ONLY: &[&str] = &["exporter-drops-on-failure"];
 
 /// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
 /// there as in a direct one.
@@ -674,6 +690,7 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("irsa-sa-unused", Expect::RootCause("k8s.service_account")),
     ("irsa-sa-extra", Expect::Warning("k8s.service_account")),
     ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
+    ("exporter-drops-on-failure", Expect::RootCause("collector.config")),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.
