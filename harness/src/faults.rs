@@ -667,6 +667,14 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.drop_on_failure(s)),
     },
+    Fault {
+        id: "F34",
+        name: "dashboard-old-metric-names",
+        summary: "the dashboard queries http_requests-style names; AMP holds the collector's _total and _seconds names",
+        direct: Some(Expect::RootCause("grafana.dashboard")),
+        collector: Some(Expect::RootCause("grafana.dashboard")),
+        apply: |e| e.grafana.dashboard_old_names = true,
+    },
 ];
 
 /// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
