@@ -206,7 +206,7 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     }
     let mut log_lines = Vec::new();
     let mut read = Vec::new();
-    for pod in &workload.pods {
+    for pod in workload.pods.iter().take(DELIVERY_LOG_PODS) {
         let name = crate::cluster::pod_name(pod);
         let container = workload.container.as_str();
         let tail = crate::cluster::last_log_lines(
@@ -217,13 +217,23 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             false,
             DELIVERY_LOG_LINES,
         );
-        match tail.await {
-            Ok(lines) => {
+        match tokio::time::timeout(ctx.deadlines.request, tail).await {
+            Ok(Ok(lines)) => {
                 read.push(format!("pod {name} container {container}: {} lines", lines.len()));
                 log_lines.extend(lines);
             }
-            Err(f) => read.push(format!("pod {name}: logs not readable: {}", f.line())),
+            Ok(Err(f)) => read.push(format!("pod {name}: logs not readable: {}", f.line())),
+            Err(_) => read.push(format!(
+                "pod {name}: no log within {:?}",
+                ctx.deadlines.request
+            )),
         }
+    }
+    if workload.pods.len() > DELIVERY_LOG_PODS {
+        read.push(format!(
+            "(the first {DELIVERY_LOG_PODS} of {} pods)",
+            workload.pods.len()
+        ));
     }
     let drops = exporter_drops(log_lines.iter().map(String::as_str));
     match judge_delivery(&config, &drops) {
@@ -232,8 +242,10 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     }
 }
 
-/// How many of each collector pod's last log lines are searched for dropped batches.
+/// How many of each collector pod's last log lines are searched for dropped batches, and
+/// in how many pods at most (a daemonset has one per node).
 const DELIVERY_LOG_LINES: i64 = 500;
+const DELIVERY_LOG_PODS: usize = 10;
 
 /// F32: does the exporter drop what a retry would have kept? Fails when the collector's
 /// log shows batches dropped after timeouts, connection errors, 5xx or 429, with the

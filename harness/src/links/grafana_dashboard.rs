@@ -316,7 +316,8 @@ async fn renamed_series(
     no_data: &[(String, Vec<String>)],
 ) -> Option<Check> {
     let client = ctx.data_client()?;
-    let (values, exchange) = client.label_values("__name__").await.ok()?;
+    let answer = tokio::time::timeout(ctx.deadlines.request, client.label_values("__name__"));
+    let (values, exchange) = answer.await.ok()?.ok()?;
     let present: BTreeSet<String> = values?.into_iter().collect();
     let mut missing: Vec<(&str, String, Option<(String, String)>)> = Vec::new();
     for (panel, exprs) in no_data {
