@@ -17,7 +17,7 @@ use super::grafana_cleanup::{self, Created};
 use super::grafana_context::{AMP_DATASOURCE_TYPES, DataSourceRef, GrafanaFaults, GrafanaRun};
 use super::grafana_diagnosis::{diagnose_ds_query, diagnose_grafana, unreachable};
 use super::grafana_frames::{DsAnswer, DsQuery, RefResult, ds_query};
-use super::metric_names::{metric_names, renamed_in};
+use super::metric_names::{Renamed, metric_names, renamed_in};
 use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::amp_client::truncate;
 use crate::canary::{COUNTER, Canary, GAUGE, HISTOGRAM, MEDIAN};
@@ -315,20 +315,30 @@ async fn renamed_series(
     uid: &str,
     no_data: &[(String, Vec<String>)],
 ) -> Option<Check> {
+    /// A queried name AMP lacks, and what AMP holds instead.
+    struct Missing<'a> {
+        panel: &'a str,
+        name: String,
+        renamed: Option<Renamed>,
+    }
     let client = ctx.data_client()?;
     let answer = tokio::time::timeout(ctx.deadlines.request, client.label_values("__name__"));
     let (values, exchange) = answer.await.ok()?.ok()?;
     let present: BTreeSet<String> = values?.into_iter().collect();
-    let mut missing: Vec<(&str, String, Option<(String, String)>)> = Vec::new();
+    let mut missing: Vec<Missing> = Vec::new();
     for (panel, exprs) in no_data {
         for name in exprs
             .iter()
             .flat_map(|e| metric_names(e).unwrap_or_default())
         {
-            if !present.contains(&name) && !missing.iter().any(|(p, n, _)| p == panel && *n == name)
-            {
+            let known = missing.iter().any(|m| m.panel == panel && m.name == name);
+            if !present.contains(&name) && !known {
                 let renamed = renamed_in(&name, &present);
-                missing.push((panel, name, renamed));
+                missing.push(Missing {
+                    panel,
+                    name,
+                    renamed,
+                });
             }
         }
     }
@@ -337,42 +347,49 @@ async fn renamed_series(
     }
     let each: Vec<String> = missing
         .iter()
-        .map(|(panel, name, renamed)| match renamed {
-            Some((to, how)) => format!(
-                "panel {panel:?} queries {name}, which AMP does not have; AMP has {to} ({how})"
+        .map(|m| match &m.renamed {
+            Some(r) => format!(
+                "panel {:?} queries {}, which AMP does not have; AMP has {} ({})",
+                m.panel, m.name, r.name, r.change
             ),
-            None => format!("panel {panel:?} queries {name}, which AMP has under no name"),
+            None => format!(
+                "panel {:?} queries {}, which AMP has under no name",
+                m.panel, m.name
+            ),
         })
         .collect();
     let mut hints = Vec::new();
-    if missing.iter().any(|m| m.2.is_some()) {
+    if missing.iter().any(|m| m.renamed.is_some()) {
         hints.push("change the panel's query to the name AMP holds, or have the collector keep the names the dashboard uses: `add_metric_suffixes: false` on the prometheusremotewrite exporter (since ADOT 0.35 it adds unit and `_total` suffixes by default)");
     }
-    if missing.iter().any(|m| m.2.is_none()) {
+    if missing.iter().any(|m| m.renamed.is_none()) {
         hints.push("a name AMP holds in no form never arrived: look in the collector's log for \"invalid temporality and type combination\" (the exporter drops delta sums: make them cumulative first, e.g. with the deltatocumulative processor), and check that the workload exports it");
     }
     let lines: Vec<String> = missing
         .iter()
-        .map(|(panel, name, renamed)| {
-            let found = renamed.as_ref().map(|(to, _)| format!("AMP has {to}"));
-            format!(
-                "panel {panel:?}: {name} -> not in AMP; {}",
-                found.unwrap_or_else(|| "no renamed form in AMP".to_string())
-            )
+        .map(|m| {
+            let found = match &m.renamed {
+                Some(r) => format!("AMP has {}", r.name),
+                None => "no renamed form in AMP".to_string(),
+            };
+            format!("panel {:?}: {} -> not in AMP; {found}", m.panel, m.name)
         })
         .collect();
     Some(
-        Check::fail(format!("dashboard {title:?} ({uid}): {}", each.join("; ")), hints.join("; "))
-            .with("metric names", lines.join("\n"))
-            .with(
-                "AMP metric names",
-                format!(
-                    "{} {} -> {} names (rule: strip _bucket/_count/_sum, then _total, then one unit suffix such as _seconds or _bytes; equal stems are one metric renamed)",
-                    exchange.method,
-                    exchange.url,
-                    present.len()
-                ),
+        Check::fail(
+            format!("dashboard {title:?} ({uid}): {}", each.join("; ")),
+            hints.join("; "),
+        )
+        .with("metric names", lines.join("\n"))
+        .with(
+            "AMP metric names",
+            format!(
+                "{} {} -> {} names (rule: strip _bucket/_count/_sum, then _total, then one unit suffix such as _seconds or _bytes; equal stems are one metric renamed)",
+                exchange.method,
+                exchange.url,
+                present.len()
             ),
+        ),
     )
 }
 

@@ -92,18 +92,28 @@ fn stem(name: &str) -> (&str, &str) {
     (base, part)
 }
 
+/// A name as AMP holds it after the collector renamed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Renamed {
+    pub name: String,
+    /// What differs, in words: "_total added", "_bytes removed".
+    pub change: String,
+}
+
 /// The name AMP holds for `missing`, when the collector renamed it: the same stem and
 /// histogram part, with `_total` and/or a unit suffix added or removed. The rule: strip
 /// a trailing `_bucket`/`_count`/`_sum`, then `_total`, then one unit from [`UNITS`], from
 /// both names; equal stems and parts match. With several matches, the shortest wins.
-/// Returns the name and what differs, for the verdict.
-pub fn renamed_in(missing: &str, present: &BTreeSet<String>) -> Option<(String, String)> {
+pub fn renamed_in(missing: &str, present: &BTreeSet<String>) -> Option<Renamed> {
     let want = stem(missing);
     let found = present
         .iter()
         .filter(|n| n.as_str() != missing && stem(n) == want)
         .min_by_key(|n| (n.len(), n.as_str()))?;
-    Some((found.clone(), difference(missing, found)))
+    Some(Renamed {
+        name: found.clone(),
+        change: difference(missing, found),
+    })
 }
 
 /// What separates two names of one stem, in words: "`_total` added", "`_seconds` removed".
@@ -137,6 +147,13 @@ mod tests {
         names.iter().map(|s| s.to_string()).collect()
     }
 
+    fn renamed(name: &str, change: &str) -> Option<Renamed> {
+        Some(Renamed {
+            name: name.into(),
+            change: change.into(),
+        })
+    }
+
     #[test]
     fn names_come_from_every_selector_of_a_query() {
         let q = r#"histogram_quantile(0.5, sum by (le) (rate(request_duration_bucket{job="a"}[5m]))) / on() group_left sum(http_requests{code="200"}) + {__name__="up"} + count({__name__=~"node_.*"}) + http_requests"#;
@@ -159,19 +176,16 @@ mod tests {
         ]);
         assert_eq!(
             renamed_in("http_requests", &amp),
-            Some(("http_requests_total".into(), "_total added".into()))
+            renamed("http_requests_total", "_total added")
         );
         assert_eq!(
             renamed_in("request_duration_bucket", &amp),
-            Some((
-                "request_duration_seconds_bucket".into(),
-                "_seconds added".into()
-            ))
+            renamed("request_duration_seconds_bucket", "_seconds added")
         );
         // The reverse: a dashboard written for suffixed names, a collector without them.
         assert_eq!(
             renamed_in("queue_size_bytes", &amp),
-            Some(("queue_size".into(), "_bytes removed".into()))
+            renamed("queue_size", "_bytes removed")
         );
         // The histogram part must match; unrelated names are not suggested.
         assert_eq!(renamed_in("request_duration_sum", &amp), None);
