@@ -670,7 +670,7 @@ pub const CATALOG: &[Fault] = &[
     Fault {
         id: "F34",
         name: "dashboard-old-metric-names",
-        summary: "the dashboard queries http_requests-style names; AMP holds the collector's _total and _seconds names",
+        summary: "the dashboard queries the counter and histogram without the _total and _seconds suffixes the collector adds",
         direct: Some(Expect::RootCause("grafana.dashboard")),
         collector: Some(Expect::RootCause("grafana.dashboard")),
         apply: |e| e.grafana.dashboard_old_names = true,
