@@ -12,17 +12,24 @@ use super::yaml::{Node, Pos};
 
 /// D1 and D5 for one file.
 pub(crate) fn check_file(ctx: &mut Ctx, input: &Input) {
+    // The cluster's CRD is no one's hand-written file, and its descriptions are prose.
+    if input.role == Role::Crd {
+        return;
+    }
     match &input.body {
         Body::Yaml(docs) => {
-            let expansion =
-                if input.role == Role::CollectorConfig && super::collector::is_otel(docs) {
-                    Expansion::Collector
-                } else {
-                    Expansion::None
-                };
+            let expansion = match input.role {
+                Role::CollectorConfig if super::collector::is_otel(docs) => Expansion::Collector,
+                // Grafana's provisioning expands `$VAR` and `${VAR}` from its environment.
+                Role::GrafanaDatasource => Expansion::Collector,
+                _ => Expansion::None,
+            };
             let why = match (input.role, expansion) {
                 (Role::HelmValues, _) => {
                     "helm does not expand environment variables in values files (render the file first, e.g. with envsubst, and diagnose the result)"
+                }
+                (Role::GrafanaDatasource, _) => {
+                    "Grafana's provisioning expands only environment variables (`$VAR`, `${VAR}`)"
                 }
                 (_, Expansion::Collector) => {
                     "nothing expands it: the collector only substitutes `${env:VAR}` / `${VAR}`"
@@ -33,7 +40,19 @@ pub(crate) fn check_file(ctx: &mut Ctx, input: &Input) {
                 yaml_file(ctx, &input.name, doc, expansion, why);
             }
         }
-        Body::Json(json) => json_file(ctx, &input.name, json),
+        Body::Json(json) => {
+            let (expansion, why) = match input.role {
+                Role::GrafanaDatasource => (
+                    Expansion::None,
+                    "Grafana's HTTP API stores the value as written",
+                ),
+                _ => (
+                    Expansion::Iam,
+                    "IAM takes it literally: it substitutes only its own policy variables such as ${aws:username}",
+                ),
+            };
+            json_file(ctx, &input.name, json, expansion, why)
+        }
     }
 }
 
@@ -102,21 +121,15 @@ fn yaml_file(ctx: &mut Ctx, file: &str, doc: &Node, expansion: Expansion, why: &
     }
 }
 
-fn json_file(ctx: &mut Ctx, file: &str, json: &JsonDoc) {
+fn json_file(ctx: &mut Ctx, file: &str, json: &JsonDoc, expansion: Expansion, why: &str) {
     let mut found = Vec::new();
     walk_json(&json.value, "", &mut |p, s| {
         if has_access_key_id(s) {
             found.push(static_key(file, json.pos(p), p));
         }
-        let hits = amp::placeholders(s, Expansion::Iam);
+        let hits = amp::placeholders(s, expansion);
         if !hits.is_empty() {
-            found.push(placeholder(
-                file,
-                json.pos(p),
-                p,
-                &hits,
-                "IAM takes it literally: it substitutes only its own policy variables such as ${aws:username}",
-            ));
+            found.push(placeholder(file, json.pos(p), p, &hits, why));
         }
     });
     for f in found {
@@ -265,6 +278,7 @@ mod tests {
         Ctx::new(Settings {
             namespace: None,
             release: None,
+            collector_image: None,
         })
     }
 
