@@ -169,6 +169,72 @@ const FAILS: &[Fails] = &[
         expect: &[("L5", "error", "L5-mixed-fail.values.yaml", 9)],
     },
     Fails {
+        name: "L6::sigv4auth_before_v0_18",
+        args: &[
+            "--collector-config",
+            "{F}/L4-pass.otel.yaml",
+            "--collector-image",
+            "v0.17.0",
+        ],
+        exit: 1,
+        expect: &[("L6", "error", "L4-pass.otel.yaml", 2)],
+    },
+    Fails {
+        name: "L6::awsprometheusremotewrite_after_v0_20",
+        args: &[
+            "--collector-config",
+            "{F}/L6-fail.otel.yaml",
+            "--collector-image",
+            "public.ecr.aws/aws-observability/aws-otel-collector:v0.21.0",
+        ],
+        exit: 1,
+        expect: &[("L6", "error", "L6-fail.otel.yaml", 13)],
+    },
+    Fails {
+        name: "L6::digest_only",
+        args: &[
+            "--collector-config",
+            "{F}/L4-pass.otel.yaml",
+            "--collector-image",
+            "public.ecr.aws/aws-observability/aws-otel-collector@sha256:9f1c0d2e3b4a5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4",
+        ],
+        exit: 0,
+        expect: &[("L6", "info", "L4-pass.otel.yaml", 2)],
+    },
+    Fails {
+        name: "L7::crd_predates_sigv4",
+        args: &[
+            "--helm-values",
+            "{F}/L7-fail.values.yaml",
+            "--crd",
+            "{F}/L7-old.crd.yaml",
+        ],
+        exit: 1,
+        expect: &[
+            ("L7", "error", "L7-fail.values.yaml", 10),
+            ("L7", "error", "L7-fail.values.yaml", 14),
+        ],
+    },
+    Fails {
+        name: "L8::api_json",
+        args: &["--grafana-datasource", "{F}/L8-fail.datasource.json"],
+        exit: 1,
+        expect: &[
+            ("L8", "error", "L8-fail.datasource.json", 12),
+            ("L8", "error", "L8-fail.datasource.json", 14),
+            ("L8", "error", "L8-fail.datasource.json", 15),
+        ],
+    },
+    Fails {
+        name: "L8::provisioning_yaml",
+        args: &["--grafana-datasource", "{F}/L8-fail.provisioning.yaml"],
+        exit: 1,
+        expect: &[
+            ("L8", "error", "L8-fail.provisioning.yaml", 12),
+            ("L8", "error", "L8-fail.provisioning.yaml", 14),
+        ],
+    },
+    Fails {
         name: "D1::placeholders",
         args: &["--helm-values", "{F}/D1-fail.values.yaml"],
         exit: 1,
@@ -269,6 +335,50 @@ const PASSES: &[Passes] = &[
         args: &["--helm-values", "{F}/L5-pass.values.yaml"],
     },
     Passes {
+        name: "L6",
+        args: &[
+            "--collector-config",
+            "{F}/L4-pass.otel.yaml",
+            "--collector-image",
+            "public.ecr.aws/aws-observability/aws-otel-collector:v0.21.0",
+        ],
+    },
+    Passes {
+        name: "L6::old_exporter_on_an_old_image",
+        args: &[
+            "--collector-config",
+            "{F}/L6-fail.otel.yaml",
+            "--collector-image",
+            "public.ecr.aws/aws-observability/aws-otel-collector:v0.20.0",
+        ],
+    },
+    Passes {
+        name: "L6::not_adot",
+        args: &[
+            "--collector-config",
+            "{F}/L6-fail.otel.yaml",
+            "--collector-image",
+            "otel/opentelemetry-collector-contrib:0.17.0",
+        ],
+    },
+    Passes {
+        name: "L7",
+        args: &[
+            "--helm-values",
+            "{F}/L7-fail.values.yaml",
+            "--crd",
+            "{F}/L7-new.crd.yaml",
+        ],
+    },
+    Passes {
+        name: "L8::api_json",
+        args: &["--grafana-datasource", "{F}/L8-pass.datasource.json"],
+    },
+    Passes {
+        name: "L8::provisioning_yaml",
+        args: &["--grafana-datasource", "{F}/L8-pass.provisioning.yaml"],
+    },
+    Passes {
         name: "D1",
         args: &["--helm-values", "{F}/D1-pass.values.yaml"],
     },
@@ -317,6 +427,168 @@ const PASSES: &[Passes] = &[
     },
 ];
 
+/// What a finding of a failing case says: the case, the finding's line, its key path,
+/// words its message and its fix must hold, and words of its snippet (if any is expected).
+struct Says {
+    case: &'static str,
+    line: u64,
+    key_path: &'static str,
+    message: &'static [&'static str],
+    fix: &'static [&'static str],
+    snippet: &'static [&'static str],
+}
+
+const SAYS: &[Says] = &[
+    Says {
+        case: "L6::sigv4auth_before_v0_18",
+        line: 2,
+        key_path: "extensions.sigv4auth",
+        message: &[
+            "`sigv4auth` (extension)",
+            "`v0.17.0`",
+            "ADOT has it since v0.18",
+            "refuses the config",
+        ],
+        fix: &[
+            "ADOT v0.18.0 or later",
+            "public.ecr.aws/aws-observability/aws-otel-collector:<version>",
+        ],
+        snippet: &[],
+    },
+    Says {
+        case: "L6::awsprometheusremotewrite_after_v0_20",
+        line: 13,
+        key_path: "exporters.awsprometheusremotewrite",
+        message: &[
+            "`awsprometheusremotewrite` (exporter)",
+            "aws-otel-collector:v0.21.0",
+            "up to v0.20 and not after",
+        ],
+        fix: &[
+            "`prometheusremotewrite` exporter signed by the `sigv4auth` extension",
+            "ADOT v0.20 or earlier",
+        ],
+        snippet: &[
+            "authenticator: sigv4auth",
+            "workspaces/ws-12345678-abcd-ef01-2345-6789abcdef01/api/v1/remote_write",
+            "region: us-east-1",
+        ],
+    },
+    Says {
+        case: "L6::digest_only",
+        line: 2,
+        key_path: "extensions.sigv4auth",
+        message: &["cannot be told", "a digest names no version"],
+        fix: &["version tag"],
+        snippet: &[],
+    },
+    Says {
+        case: "L7::crd_predates_sigv4",
+        line: 10,
+        key_path: "prometheus.prometheusSpec.remoteWrite[0].sigv4",
+        message: &[
+            "`sigv4` is not a field of `prometheus.prometheusSpec.remoteWrite[0]`",
+            "L7-old.crd.yaml",
+            "prometheus-operator 0.50.0",
+            "unknown field \"sigv4\"",
+            "helm does not upgrade CRDs",
+            "403",
+        ],
+        fix: &[
+            "helm never upgrades CRDs",
+            "apply the CRDs of the kube-prometheus-stack version",
+            "0.50.0",
+        ],
+        snippet: &[
+            "kubectl apply --server-side --force-conflicts -f",
+            "monitoring.coreos.com_prometheuses.yaml",
+        ],
+    },
+    Says {
+        case: "L7::crd_predates_sigv4",
+        line: 14,
+        key_path: "prometheus.prometheusSpec.remoteWrite[0].queueConfig.retryOnRateLimit",
+        message: &[
+            "`retryOnRateLimit` is not a field of",
+            "unknown field \"retryOnRateLimit\"",
+        ],
+        fix: &["apply the CRDs"],
+        snippet: &[],
+    },
+    Says {
+        case: "L8::api_json",
+        line: 12,
+        key_path: "jsonData.sigV4Auth",
+        message: &["the string \"true\", not a boolean", "unsigned"],
+        fix: &["boolean `true`"],
+        snippet: &["sigV4Auth: true"],
+    },
+    Says {
+        case: "L8::api_json",
+        line: 14,
+        key_path: "jsonData.sigv4Region",
+        message: &["`sigv4Region`", "Grafana reads `sigV4Region`"],
+        fix: &["rename `sigv4Region` to `sigV4Region`"],
+        snippet: &[],
+    },
+    Says {
+        case: "L8::api_json",
+        line: 15,
+        key_path: "jsonData.assumeRoleArn",
+        message: &["silently ignored", "reads `sigV4AssumeRoleArn` instead"],
+        fix: &["rename `assumeRoleArn` to `sigV4AssumeRoleArn`"],
+        snippet: &["sigV4AssumeRoleArn: arn:aws:iam::111122223333:role/grafana-amp-query"],
+    },
+    Says {
+        case: "L8::provisioning_yaml",
+        line: 12,
+        key_path: "datasources[0].jsonData.sigV4AuthType",
+        message: &[
+            "`sigV4AuthType: workspace_iam_role`",
+            "default, keys, credentials, ec2_iam_role, grafana_assume_role",
+        ],
+        fix: &["ec2_iam_role"],
+        snippet: &[],
+    },
+    Says {
+        case: "L8::provisioning_yaml",
+        line: 14,
+        key_path: "datasources[0].jsonData.sigV4AssumeRoleARN",
+        message: &["Grafana reads `sigV4AssumeRoleArn`"],
+        fix: &["rename `sigV4AssumeRoleARN` to `sigV4AssumeRoleArn`"],
+        snippet: &[],
+    },
+];
+
+/// The findings of `case` say what [`SAYS`] expects of them.
+fn says(case: &Fails, findings: &[Value]) -> Result<(), Failed> {
+    for s in SAYS.iter().filter(|s| s.case == case.name) {
+        let f = findings
+            .iter()
+            .find(|f| f["line"].as_u64() == Some(s.line))
+            .ok_or_else(|| format!("no finding at line {}\n{}", s.line, show(findings)))?;
+        ensure(f["key_path"] == s.key_path, || {
+            format!(
+                "line {}: key path {}, expected {:?}",
+                s.line, f["key_path"], s.key_path
+            )
+        })?;
+        for (field, words) in [
+            ("message", s.message),
+            ("fix", s.fix),
+            ("snippet", s.snippet),
+        ] {
+            let got = f[field].as_str().unwrap_or("");
+            for w in words {
+                ensure(got.contains(w), || {
+                    format!("line {}: {field} lacks {w:?}: {got}", s.line)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn fails(case: &Fails) -> Result<(), Failed> {
     let (code, findings) = json_run(&expand(case.args))?;
     ensure(code == case.exit, || {
@@ -360,7 +632,7 @@ fn fails(case: &Fails) -> Result<(), Failed> {
             format!("no column: {f}")
         })?;
     }
-    Ok(())
+    says(case, &findings)
 }
 
 fn passes(case: &Passes) -> Result<(), Failed> {
@@ -437,6 +709,10 @@ fn whole_pipeline_passes() -> Result<(), Failed> {
         "{F}/L3-pass.trust.json",
         "--permission-policy",
         "{F}/D3-pass.permissions.json",
+        "--grafana-datasource",
+        "{F}/L8-pass.datasource.json",
+        "--collector-image",
+        "public.ecr.aws/aws-observability/aws-otel-collector:v0.21.0",
         "--namespace",
         "prometheus",
         "--release",
@@ -658,7 +934,8 @@ fn junit_report() -> Result<(), Failed> {
     ensure(
         names
             == [
-                "L1", "L2", "L3", "L4", "L5", "D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8",
+                "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "D1", "D2", "D3", "D4", "D5", "D6",
+                "D7", "D8",
             ],
         || format!("{names:?}"),
     )?;
@@ -779,6 +1056,61 @@ fn main() {
             "not_utf8",
             vec!["--helm-values".into(), "{dir}/latin1.yaml".into()],
             "not UTF-8 at line 2, column 19",
+        ),
+        (
+            "crd_not_the_prometheus_crd",
+            vec![
+                "--helm-values".into(),
+                "{F}/L7-fail.values.yaml".into(),
+                "--crd".into(),
+                "{F}/L7-fail.values.yaml".into(),
+            ],
+            "L7-fail.values.yaml as the Prometheus CRD: it holds no Kubernetes object (no `kind`), not the CustomResourceDefinition prometheuses.monitoring.coreos.com",
+        ),
+        (
+            "crd_malformed",
+            vec![
+                "--helm-values".into(),
+                "{F}/L7-fail.values.yaml".into(),
+                "--crd".into(),
+                "{F}/malformed.yaml".into(),
+            ],
+            "malformed.yaml as YAML at line 3, column 44",
+        ),
+        (
+            "crd_without_values",
+            vec!["--crd".into(), "{F}/L7-old.crd.yaml".into()],
+            "--helm-values",
+        ),
+        (
+            "collector_image_not_a_reference",
+            vec![
+                "--collector-config".into(),
+                "{F}/L4-pass.otel.yaml".into(),
+                "--collector-image".into(),
+                "aws-otel-collector:".into(),
+            ],
+            "failed to read --collector-image `aws-otel-collector:`",
+        ),
+        (
+            "collector_image_without_config",
+            vec![
+                "--helm-values".into(),
+                "{F}/L1-pass.values.yaml".into(),
+                "--collector-image".into(),
+                "v0.17.0".into(),
+            ],
+            "--collector-config",
+        ),
+        (
+            "grafana_datasource_malformed_json",
+            vec!["--grafana-datasource".into(), "{F}/malformed.json".into()],
+            "malformed.json as JSON at line 7, column 5: trailing comma",
+        ),
+        (
+            "grafana_datasource_missing",
+            vec!["--grafana-datasource".into(), "{dir}/missing.json".into()],
+            "failed to read",
         ),
         ("no_files", vec![], "--helm-values"),
         (

@@ -275,7 +275,7 @@ pub(crate) fn check(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
                 e.key_pos,
                 at,
                 format!(
-                    "{what} is not in {} ({v}; {}): the collector refuses the config at start (unknown type `{}`) and exits",
+                    "{what} is not in the image {}: {}. The collector refuses the config at start (unknown type `{}`) and exits",
                     image.said(),
                     c.history(),
                     c.name

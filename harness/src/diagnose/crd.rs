@@ -187,11 +187,11 @@ pub(crate) fn check(
     };
     let base = rw_path.iter().fold(String::new(), |p, k| path::key(&p, k));
     let from = match crd.operator_version {
-        Some(v) => format!("from prometheus-operator {v}, its `{VERSION_ANNOTATION}`"),
+        Some(v) => format!("prometheus-operator {v}, by its `{VERSION_ANNOTATION}` annotation"),
         None => format!("no `{VERSION_ANNOTATION}` annotation: an old operator's"),
     };
     let fix = format!(
-        "apply the CRDs of the kube-prometheus-stack version you install, then upgrade (helm never upgrades CRDs; the installed one is {from}): kubectl apply --server-side --force-conflicts with the chart's CRDs, e.g. the prometheus-operator release of the chart's appVersion"
+        "helm never upgrades CRDs: apply the CRDs of the kube-prometheus-stack version you install (those of the prometheus-operator release that is the chart's appVersion; the installed one is {from}), then run helm upgrade"
     );
     let snippet = "kubectl apply --server-side --force-conflicts -f https://raw.githubusercontent.com/prometheus-operator/prometheus-operator/<chart appVersion>/example/prometheus-operator-crd/monitoring.coreos.com_prometheuses.yaml";
     let Some(schema) = crd.spec.at(&["properties", "remoteWrite"]) else {
@@ -203,7 +203,7 @@ pub(crate) fn check(
                 rw.key_pos,
                 &base,
                 format!(
-                    "the installed Prometheus CRD ({crd_file}; {from}) has no `remoteWrite` field at all: the Prometheus resource the chart renders is refused (`unknown field \"remoteWrite\"`), or the field is dropped and nothing is written"
+                    "the installed Prometheus CRD ({crd_file}, {from}) has no `remoteWrite` field at all: the Prometheus resource the chart renders is refused (`unknown field \"remoteWrite\"`), or the field is dropped and nothing is written"
                 ),
                 fix,
             )
@@ -225,7 +225,7 @@ pub(crate) fn check(
                 u.pos,
                 &u.key_path,
                 format!(
-                    "`{}` is not a field of `{}` in the installed Prometheus CRD ({crd_file}; {from}): helm does not upgrade CRDs, so the API server refuses the Prometheus resource the chart renders (`unknown field \"{}\"`), or, where field validation is off, drops the field{signing}",
+                    "`{}` is not a field of `{}` in the installed Prometheus CRD ({crd_file}, {from}): helm does not upgrade CRDs, so the API server refuses the Prometheus resource the chart renders (`unknown field \"{}\"`), or, where field validation is off, drops the field{signing}",
                     u.key, u.parent, u.key
                 ),
                 fix.clone(),

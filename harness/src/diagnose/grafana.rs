@@ -194,6 +194,7 @@ fn sources<'a>(ctx: &mut Ctx, file: &str, doc: &'a Node) -> Vec<(String, &'a Nod
                     } else {
                         "Grafana ignores it"
                     },
+                    &e.value,
                 ));
             }
         }
@@ -222,6 +223,14 @@ fn sources<'a>(ctx: &mut Ctx, file: &str, doc: &'a Node) -> Vec<(String, &'a Nod
     }
 }
 
+/// `key: value` for a snippet, the value as written when it is a scalar.
+fn renamed(key: &str, value: &Node) -> String {
+    match value.str() {
+        Some(v) if !v.contains('\n') => format!("{key}: {v}"),
+        _ => format!("{key}:"),
+    }
+}
+
 fn wrong_case(
     file: &str,
     pos: Pos,
@@ -230,6 +239,7 @@ fn wrong_case(
     right: &str,
     of: &str,
     effect: &str,
+    value: &Node,
 ) -> Finding {
     Finding::new(
         "L8",
@@ -240,7 +250,7 @@ fn wrong_case(
         format!("`{key}` is not a key of {of}: Grafana reads `{right}` (keys are case-sensitive), so {effect}"),
         format!("rename `{key}` to `{right}`"),
     )
-    .snippet(format!("{right}:"))
+    .snippet(renamed(right, value))
 }
 
 /// One data source at `at`.
@@ -256,6 +266,7 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
                 right,
                 "a data source",
                 "it is ignored",
+                &e.value,
             ));
         } else if !SOURCE_KEYS.contains(&e.key.as_str())
             && let Some(jd) = JSON_DATA_KEYS.iter().find(|k| fold(k) == fold(&e.key))
@@ -273,7 +284,7 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
                     ),
                     format!("move it under `jsonData` as `{jd}`"),
                 )
-                .snippet(format!("jsonData:\n  {jd}: …")),
+                .snippet(format!("jsonData:\n  {}", renamed(jd, &e.value))),
             );
         }
     }
@@ -310,6 +321,7 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
                     right,
                     &format!("`{section}`"),
                     "the setting is ignored",
+                    &e.value,
                 ));
             } else if sigv4_keys
                 && let Some((_, sig)) = aws.iter().find(|(k, _)| fold(k) == fold(&e.key))
@@ -322,14 +334,14 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
                         e.key_pos,
                         &p,
                         format!(
-                            "`{}` is silently ignored: a {} data source signs with the `{sig}` key (the aws-sdk name `{}` is CloudWatch's, and the AMP plugin's form field, which it stores as `{sig}`)",
+                            "`{}` is silently ignored: a {} data source reads `{sig}` instead (`{}` is the CloudWatch data source's name; the AMP plugin's form shows that name but stores `{sig}`)",
                             e.key,
                             ty.unwrap_or("prometheus"),
                             e.key
                         ),
                         format!("rename `{}` to `{sig}`", e.key),
                     )
-                    .snippet(format!("{section}:\n  {sig}: …")),
+                    .snippet(format!("{section}:\n  {}", renamed(sig, &e.value))),
                 );
             }
         }
@@ -450,6 +462,10 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
                     );
                 }
             }
+            // A misspelled `sigV4Region` has its own finding above.
+            None if jd.is_some_and(|j| {
+                j.entries().iter().any(|e| fold(&e.key) == "sigv4region")
+            }) => {}
             None => ctx.push(
                 Finding::new(
                     "L8",
@@ -614,11 +630,12 @@ mod tests {
                 (8, "rename `sigv4AuthType` to `sigV4AuthType`"),
                 (9, "rename `SigV4Region` to `sigV4Region`"),
                 (10, "rename `assumeRoleArn` to `sigV4AssumeRoleArn`"),
-                // The region key is misspelled, so Grafana has none.
-                (6, "set the region explicitly"),
             ]
         );
         // A CloudWatch data source uses the aws-sdk names itself.
+        // Without any region key, the region is unset.
+        let f = yaml_run(&provisioning("      sigV4Auth: true\n"));
+        assert_eq!(ids(&f), [(Severity::Warning, 6, "datasources[0].jsonData")]);
         let cw = "datasources:\n  - type: cloudwatch\n    jsonData:\n      authType: default\n      assumeRoleArn: arn:aws:iam::1:role/x\n";
         assert!(yaml_run(cw).is_empty());
         // Keys of the data source and of the file.
