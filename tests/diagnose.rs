@@ -299,6 +299,17 @@ const FAILS: &[Fails] = &[
         expect: &[("D7", "warning", "D7-fail.otel.yaml", 8)],
     },
     Fails {
+        name: "D7::grafana_reads_another_workspace",
+        args: &[
+            "--helm-values",
+            "{F}/L1-pass.values.yaml",
+            "--grafana-datasource",
+            "{F}/D7-fail.datasource.json",
+        ],
+        exit: 0,
+        expect: &[("D7", "warning", "D7-fail.datasource.json", 8)],
+    },
+    Fails {
         name: "D8::malformed_policy",
         args: &["--trust-policy", "{F}/D8-fail.trust.json"],
         exit: 1,
@@ -556,6 +567,18 @@ const SAYS: &[Says] = &[
         key_path: "datasources[0].jsonData.sigV4AssumeRoleARN",
         message: &["Grafana reads `sigV4AssumeRoleArn`"],
         fix: &["rename `sigV4AssumeRoleARN` to `sigV4AssumeRoleArn`"],
+        snippet: &[],
+    },
+    Says {
+        case: "D7::grafana_reads_another_workspace",
+        line: 8,
+        key_path: "url",
+        message: &[
+            "workspace `ws-87654321-dcba-10fe-5432-10fedcba9876` in `us-east-1`",
+            "names workspace `ws-12345678-abcd-ef01-2345-6789abcdef01`",
+            "never reads",
+        ],
+        fix: &["same workspace"],
         snippet: &[],
     },
 ];
@@ -892,6 +915,53 @@ fn secrets_never_echoed() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Secrets in a Grafana data source (`secureJsonData`, also under misspelled keys whose
+/// fix quotes the value) appear in no output.
+fn grafana_secrets_never_echoed() -> Result<(), Failed> {
+    let dir = tmp();
+    let ds = dir.path().join("amp.yaml");
+    std::fs::write(
+        &ds,
+        "apiVersion: 1\ndatasources:\n  - name: AMP\n    type: prometheus\n    url: https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-12345678-abcd-ef01-2345-6789abcdef01/\n    basicAuthPassword: hunter2-Correct-Horse\n    jsonData:\n      sigV4Auth: true\n      sigV4AuthType: keys\n      sigV4Region: us-east-1\n    secureJsonData:\n      sigv4AccessKey: AKIAQWERTYUIOPASDFGH\n      secretKey: wJalrXUtnFEMIK7MDENGbPxRfiCYzzSECRETzz\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    for format in ["text", "json"] {
+        let out = diagnose(&[
+            "--grafana-datasource".into(),
+            ds.to_string_lossy().into_owned(),
+            "--format".into(),
+            format.into(),
+            "--junit".into(),
+            report.to_string_lossy().into_owned(),
+        ]);
+        no_panic(&out)?;
+        let stdout = text(&out.stdout);
+        // The checks looked at the keys: two misspelled or aws-sdk names, one misplaced key.
+        ensure(
+            out.status.code() == Some(1)
+                && stdout.contains("sigV4AccessKey")
+                && stdout.contains("sigV4SecretKey")
+                // D5's fix for a data source: a role, not an IRSA annotation.
+                && stdout.contains("the workspace's IAM role (`sigV4AuthType: ec2_iam_role`)"),
+            || format!("{format}: exit {:?}\n{stdout}", out.status.code()),
+        )?;
+        let junit = std::fs::read_to_string(&report).map_err(|e| e.to_string())?;
+        for (what, out) in [
+            ("stdout", &stdout),
+            ("stderr", &text(&out.stderr)),
+            ("junit", &junit),
+        ] {
+            for secret in SECRETS {
+                ensure(!out.contains(secret), || {
+                    format!("{format} {what} echoes the secret {secret:?}:\n{out}")
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The JUnit report validates against the XSD, has one suite with a testcase per check,
 /// and a failure for each check with an error finding.
 fn junit_report() -> Result<(), Failed> {
@@ -1018,6 +1088,10 @@ fn main() {
         Trial::test("empty_files", empty_files),
         Trial::test("huge_files", huge_files),
         Trial::test("secrets::never_echoed", secrets_never_echoed),
+        Trial::test(
+            "secrets::grafana_never_echoed",
+            grafana_secrets_never_echoed,
+        ),
         Trial::test("junit::validates_and_has_a_case_per_check", junit_report),
         Trial::test("text::no_color_on_a_pipe", no_color_on_a_pipe),
     ]);

@@ -12,7 +12,7 @@
 use pipecheck_policy::path;
 
 use super::amp;
-use super::context::Ctx;
+use super::context::{Ctx, EndpointFact};
 use super::finding::{Finding, Severity};
 use super::yaml::{Node, Pos};
 
@@ -483,7 +483,7 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
 }
 
 /// The data source's URL when it is AMP's: the type that can query it, the workspace's
-/// base URL, the workspace id (D2).
+/// base URL, the workspace id (D2); the workspace is recorded for D7.
 fn amp_url(
     ctx: &mut Ctx,
     file: &str,
@@ -532,6 +532,14 @@ fn amp_url(
     if let Some(ws) = &ep.workspace {
         super::remote_write::workspace_finding(ctx, file, node, &url_at, ws);
     }
+    // D7: Grafana should read the workspace the writers write to.
+    ctx.endpoints.push(EndpointFact {
+        file: file.to_string(),
+        key_path: url_at,
+        pos: node.pos,
+        region: ep.region.clone(),
+        workspace: ep.workspace.clone(),
+    });
 }
 
 #[cfg(test)]
