@@ -31,7 +31,7 @@ pub enum Format {
 /// Static checks of a user's files: helm values, IAM trust and permission policies,
 /// collector configs and their image, the installed Prometheus CRD, Grafana data sources.
 #[derive(clap::Args, Debug)]
-#[command(group(
+#[command(after_long_help = super::finding::checks_help(), group(
     clap::ArgGroup::new("inputs")
         .required(true)
         .multiple(true)
@@ -314,6 +314,11 @@ mod tests {
             .is_ok()
         );
         assert!(parse(&["--helm-values", "v.yaml", "--crd", "c.yaml"]).is_ok());
+        // --help lists every check.
+        let help = parse(&["--help"]).unwrap_err().to_string();
+        for c in crate::diagnose::CHECKS {
+            assert!(help.contains(&format!("  {}  {}", c.id, c.title)), "{help}");
+        }
         assert!(
             crate::cli::Cli::try_parse_from([
                 "pipecheck",

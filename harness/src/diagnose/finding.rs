@@ -189,3 +189,13 @@ pub const CHECKS: &[Check] = &[
         needs: Needs::Policy,
     },
 ];
+
+/// The checks as `pipecheck diagnose --help` lists them.
+pub(crate) fn checks_help() -> String {
+    let mut out =
+        String::from("Checks (one JUnit testcase each; L* are the fault catalog's static rows):");
+    for c in CHECKS {
+        out.push_str(&format!("\n  {}  {}", c.id, c.title));
+    }
+    out
+}
