@@ -95,7 +95,7 @@ impl Component {
         self.first.is_none_or(|f| v >= f) && self.last.is_none_or(|l| v <= l)
     }
 
-    /// "added in v0.18", "removed after v0.20", …
+    /// "ADOT has it since v0.18", "ADOT has it up to v0.20 and not after", …
     fn history(&self) -> String {
         match (self.first, self.last) {
             (Some(f), Some(l)) => format!("ADOT has it from {f} to {l}"),

@@ -14,6 +14,7 @@ use super::collector_image::Image;
 use super::common;
 use super::context::{Ctx, Settings};
 use super::finding::{Finding, Severity};
+use super::grafana::Reader;
 use super::inputs::{self, DiagnoseError, Input, Role};
 use super::policies::{self, Kind};
 use super::render::{self, FileRef};
@@ -199,8 +200,12 @@ pub(crate) fn diagnose(inputs: &[Input], settings: Settings) -> Vec<Finding> {
     policies::permissions(&mut ctx, &loaded);
     for i in inputs.iter().filter(|i| i.role == Role::GrafanaDatasource) {
         match &i.body {
-            inputs::Body::Yaml(docs) => grafana::check(&mut ctx, &i.name, docs),
-            inputs::Body::Json(json) => grafana::check(&mut ctx, &i.name, &[json.to_node()]),
+            inputs::Body::Yaml(docs) => {
+                grafana::check(&mut ctx, &i.name, docs, Reader::Provisioning)
+            }
+            inputs::Body::Json(json) => {
+                grafana::check(&mut ctx, &i.name, &[json.to_node()], Reader::Api)
+            }
         }
     }
     for i in inputs {

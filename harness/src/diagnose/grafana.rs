@@ -14,7 +14,7 @@ use pipecheck_policy::path;
 use super::amp;
 use super::context::{Ctx, EndpointFact};
 use super::finding::{Finding, Severity};
-use super::yaml::{Node, Pos};
+use super::yaml::{Entry, Node, Pos};
 
 /// Data source types that query AMP.
 const AMP_TYPES: &[&str] = &["prometheus", "grafana-amazonprometheus-datasource"];
@@ -145,16 +145,29 @@ fn truth(n: &Node) -> Truth {
     }
 }
 
+/// Who reads the file, which decides how strictly a data source's own keys are matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reader {
+    /// Grafana's HTTP API (a JSON file): Go's encoding/json matches a data source's own
+    /// keys (`url`, `jsonData`) case-insensitively, so only other misspellings count.
+    Api,
+    /// Grafana's provisioning (a YAML file): every key is matched exactly.
+    Provisioning,
+}
+
 /// L8 for one file.
-pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
-    let mut any = false;
+pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node], reader: Reader) {
+    let mut recognised = false;
     for doc in docs {
-        for (at, ds) in sources(ctx, file, doc) {
-            any = true;
-            source(ctx, file, &at, ds);
+        let Some(found) = sources(ctx, file, doc) else {
+            continue;
+        };
+        recognised = true;
+        for (at, ds) in found {
+            source(ctx, file, &at, ds, reader);
         }
     }
-    if !any {
+    if !recognised {
         ctx.push(Finding::new(
             "L8",
             Severity::Warning,
@@ -167,26 +180,26 @@ pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
     }
 }
 
-/// The data sources a document holds, with their key paths; wrong-case provisioning keys
-/// are reported on the way.
-fn sources<'a>(ctx: &mut Ctx, file: &str, doc: &'a Node) -> Vec<(String, &'a Node)> {
+/// The data sources a document holds, with their key paths (`None`: not a data source
+/// document at all); wrong-case provisioning keys are reported on the way.
+fn sources<'a>(ctx: &mut Ctx, file: &str, doc: &'a Node) -> Option<Vec<(String, &'a Node)>> {
     if doc.is_seq() {
-        return doc
-            .items()
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.is_map())
-            .map(|(i, d)| (path::index("", i), d))
-            .collect();
+        return Some(
+            doc.items()
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.is_map())
+                .map(|(i, d)| (path::index("", i), d))
+                .collect(),
+        );
     }
     if let Some(list) = doc.entries().iter().find(|e| fold(&e.key) == "datasources") {
         for e in doc.entries() {
             if let Some(right) = respelled(&e.key, PROVISIONING_KEYS) {
                 ctx.push(wrong_case(
                     file,
-                    e.key_pos,
+                    e,
                     &path::key("", &e.key),
-                    &e.key,
                     right,
                     "a provisioning file",
                     if right == "datasources" {
@@ -194,33 +207,28 @@ fn sources<'a>(ctx: &mut Ctx, file: &str, doc: &'a Node) -> Vec<(String, &'a Nod
                     } else {
                         "Grafana ignores it"
                     },
-                    &e.value,
                 ));
             }
         }
         let base = path::key("", &list.key);
-        return list
-            .value
-            .items()
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.is_map())
-            .map(|(i, d)| (path::index(&base, i), d))
-            .collect();
+        return Some(
+            list.value
+                .items()
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.is_map())
+                .map(|(i, d)| (path::index(&base, i), d))
+                .collect(),
+        );
     }
     // `POST /api/datasources` answers `{"message", "id", "datasource": {…}}`.
     if let Some(ds) = doc.get("datasource").filter(|d| d.is_map()) {
-        return vec![("datasource".to_string(), ds)];
+        return Some(vec![("datasource".to_string(), ds)]);
     }
-    let is_source = doc
-        .entries()
+    doc.entries()
         .iter()
-        .any(|e| matches!(fold(&e.key).as_str(), "type" | "url" | "jsondata"));
-    if is_source {
-        vec![(String::new(), doc)]
-    } else {
-        Vec::new()
-    }
+        .any(|e| matches!(fold(&e.key).as_str(), "type" | "url" | "jsondata"))
+        .then(|| vec![(String::new(), doc)])
 }
 
 /// `key: value` for a snippet, the value as written when it is a scalar.
@@ -231,44 +239,57 @@ fn renamed(key: &str, value: &Node) -> String {
     }
 }
 
+/// `e` (at `key_path`) is spelled otherwise than `right`, the key Grafana reads in `of`.
 fn wrong_case(
     file: &str,
-    pos: Pos,
+    e: &Entry,
     key_path: &str,
-    key: &str,
     right: &str,
     of: &str,
     effect: &str,
-    value: &Node,
 ) -> Finding {
+    let key = &e.key;
     Finding::new(
         "L8",
         Severity::Error,
         file,
-        pos,
+        e.key_pos,
         key_path,
-        format!("`{key}` is not a key of {of}: Grafana reads `{right}` (keys are case-sensitive), so {effect}"),
+        format!("`{key}` is not a key of {of}: Grafana reads only `{right}`, so {effect}"),
         format!("rename `{key}` to `{right}`"),
     )
-    .snippet(renamed(right, value))
+    .snippet(renamed(right, &e.value))
+}
+
+/// A data source's own key as `reader` finds it (the API also takes another case).
+fn field<'a>(ds: &'a Node, key: &str, reader: Reader) -> Option<&'a Entry> {
+    ds.entry(key).or_else(|| match reader {
+        Reader::Api => ds
+            .entries()
+            .iter()
+            .find(|e| e.key.eq_ignore_ascii_case(key)),
+        Reader::Provisioning => None,
+    })
 }
 
 /// One data source at `at`.
-fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
+fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node, reader: Reader) {
     for e in ds.entries() {
         let p = path::key(at, &e.key);
-        if let Some(right) = respelled(&e.key, SOURCE_KEYS) {
+        let respelling = respelled(&e.key, SOURCE_KEYS);
+        if let Some(right) = respelling
+            && (reader == Reader::Provisioning || !right.eq_ignore_ascii_case(&e.key))
+        {
             ctx.push(wrong_case(
                 file,
-                e.key_pos,
+                e,
                 &p,
-                &e.key,
                 right,
                 "a data source",
                 "it is ignored",
-                &e.value,
             ));
-        } else if !SOURCE_KEYS.contains(&e.key.as_str())
+        } else if respelling.is_none()
+            && !SOURCE_KEYS.contains(&e.key.as_str())
             && let Some(jd) = JSON_DATA_KEYS.iter().find(|k| fold(k) == fold(&e.key))
         {
             ctx.push(
@@ -288,8 +309,8 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
             );
         }
     }
-    let ty = ds.get("type").and_then(Node::str);
-    let url_node = ds.get("url");
+    let ty = field(ds, "type", reader).and_then(|e| e.value.str());
+    let url_node = field(ds, "url", reader).map(|e| &e.value);
     let url = url_node
         .and_then(Node::str)
         .filter(|u| !u.contains('$') && amp::placeholders(u, amp::Expansion::None).is_empty());
@@ -299,8 +320,8 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
     if is_amp && let (Some(url), Some(node)) = (url, url_node) {
         amp_url(ctx, file, at, url, node, &ep, ty);
     }
-    let json_data = ds.entry("jsonData");
-    let jd_at = path::key(at, "jsonData");
+    let json_data = field(ds, "jsonData", reader);
+    let jd_at = path::key(at, json_data.map_or("jsonData", |e| e.key.as_str()));
     let jd = json_data.map(|e| &e.value);
     // The SigV4 keys belong to Prometheus-type data sources; others (CloudWatch) use the
     // aws-sdk names themselves.
@@ -309,19 +330,20 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node) {
         ("jsonData", JSON_DATA_KEYS, SIGV4_FOR_AWS_KEY),
         ("secureJsonData", SECURE_KEYS, SECURE_SIGV4_FOR_AWS_KEY),
     ] {
-        let section_at = path::key(at, section);
-        for e in ds.get(section).map(Node::entries).unwrap_or_default() {
+        let Some(written) = field(ds, section, reader) else {
+            continue;
+        };
+        let section_at = path::key(at, &written.key);
+        for e in written.value.entries() {
             let p = path::key(&section_at, &e.key);
             if let Some(right) = respelled(&e.key, known) {
                 ctx.push(wrong_case(
                     file,
-                    e.key_pos,
+                    e,
                     &p,
-                    &e.key,
                     right,
                     &format!("`{section}`"),
                     "the setting is ignored",
-                    &e.value,
                 ));
             } else if sigv4_keys
                 && let Some((_, sig)) = aws.iter().find(|(k, _)| fold(k) == fold(&e.key))
@@ -561,7 +583,12 @@ mod tests {
 
     fn yaml_run(text: &str) -> Vec<Finding> {
         let mut c = ctx();
-        check(&mut c, "ds.yaml", &yaml::parse(text).unwrap());
+        check(
+            &mut c,
+            "ds.yaml",
+            &yaml::parse(text).unwrap(),
+            Reader::Provisioning,
+        );
         c.findings
     }
 
@@ -571,6 +598,7 @@ mod tests {
             &mut c,
             "ds.json",
             &[JsonDoc::parse(text).unwrap().to_node()],
+            Reader::Api,
         );
         c.findings
     }
@@ -698,9 +726,37 @@ mod tests {
     }
 
     #[test]
+    fn the_api_matches_a_data_sources_own_keys_in_any_case() {
+        // Go's encoding/json takes `URL` and `JsonData`; the keys inside jsonData are a map.
+        let f = json_run(&format!(
+            "{{\"type\": \"prometheus\", \"URL\": \"{URL}\", \"JsonData\": {{\"sigV4Auth\": \"true\", \"sigV4Region\": \"us-east-1\"}}}}"
+        ));
+        assert_eq!(ids(&f), [(Severity::Error, 1, "JsonData.sigV4Auth")]);
+        let f = json_run(&format!(
+            "{{\"type\": \"prometheus\", \"url\": \"{URL}\", \"json_data\": {{}}}}"
+        ));
+        let got: Vec<&str> = f.iter().map(|f| f.fix.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "rename `json_data` to `jsonData`",
+                "turn SigV4 on, signing for the workspace's region"
+            ]
+        );
+        // Provisioning matches exactly.
+        let f = yaml_run(&format!(
+            "datasources:\n  - type: prometheus\n    URL: {URL}\n"
+        ));
+        assert_eq!(f[0].fix, "rename `URL` to `url`");
+    }
+
+    #[test]
     fn unrecognised_files_warn() {
         let f = yaml_run("foo: bar\n");
         assert_eq!(ids(&f), [(Severity::Warning, 1, "")]);
+        // A provisioning file without data sources is recognised: nothing to say.
+        assert!(yaml_run("apiVersion: 1\ndatasources: []\n").is_empty());
+        assert!(yaml_run("apiVersion: 1\ndeleteDatasources:\n  - name: old\n").len() == 1);
         let f = json_run(
             "{\"message\":\"Datasource added\",\"datasource\":{\"type\":\"prometheus\",\"url\":\"http://prometheus:9090\"}}",
         );
