@@ -1182,6 +1182,21 @@ fn main() {
             "malformed.json as JSON at line 7, column 5: trailing comma",
         ),
         (
+            "grafana_datasource_malformed_yaml",
+            vec!["--grafana-datasource".into(), "{F}/malformed.yaml".into()],
+            "malformed.yaml as YAML at line 3, column 44",
+        ),
+        (
+            "crd_missing",
+            vec![
+                "--helm-values".into(),
+                "{F}/L7-fail.values.yaml".into(),
+                "--crd".into(),
+                "{dir}/missing.crd.yaml".into(),
+            ],
+            "failed to read",
+        ),
+        (
             "grafana_datasource_missing",
             vec!["--grafana-datasource".into(), "{dir}/missing.json".into()],
             "failed to read",
