@@ -274,6 +274,89 @@ fn field<'a>(ds: &'a Node, key: &str, reader: Reader) -> Option<&'a Entry> {
 
 /// One data source at `at`.
 fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node, reader: Reader) {
+    own_keys(ctx, file, at, ds, reader);
+    let ty = field(ds, "type", reader).and_then(|e| e.value.str());
+    let url_node = field(ds, "url", reader).map(|e| &e.value);
+    let url = url_node
+        .and_then(Node::str)
+        .filter(|u| !u.contains('$') && amp::placeholders(u, amp::Expansion::None).is_empty());
+    let ep = url.map(amp::endpoint).unwrap_or_default();
+    let is_amp = ep.amp_host;
+    if is_amp && let (Some(url), Some(node)) = (url, url_node) {
+        amp_url(ctx, file, at, url, node, &ep, ty);
+    }
+    // The `sigV4…` keys belong to Prometheus-type data sources; others (CloudWatch) use
+    // the aws-sdk names themselves.
+    let prometheus_type = ty.is_some_and(|t| AMP_TYPES.contains(&t));
+    settings_keys(
+        ctx,
+        file,
+        at,
+        ds,
+        reader,
+        (prometheus_type || is_amp).then_some(ty.unwrap_or("prometheus")),
+    );
+    let json_data = field(ds, "jsonData", reader);
+    let jd_at = path::key(at, json_data.map_or("jsonData", |e| e.key.as_str()));
+    let jd = json_data.map(|e| &e.value);
+    let auth = jd.and_then(|j| j.entry("sigV4Auth"));
+    let enabled = match auth {
+        Some(e) => sigv4_auth(ctx, file, &jd_at, e),
+        // A misspelled key has its finding already.
+        None if written_otherwise(jd, "sigV4Auth") => None,
+        None => Some(false),
+    };
+    if is_amp && enabled == Some(false) {
+        let (pos, p) = match (auth, json_data) {
+            (Some(e), _) => (e.value.pos, path::key(&jd_at, "sigV4Auth")),
+            (None, Some(e)) => (e.key_pos, jd_at.clone()),
+            (None, None) => (ds.pos, at.to_string()),
+        };
+        ctx.push(
+            Finding::new(
+                "L8",
+                Severity::Error,
+                file,
+                pos,
+                p,
+                "SigV4 signing is off for an AMP data source (`jsonData.sigV4Auth` is false or missing): AMP refuses unsigned queries with 403 and every panel shows no data",
+                "turn SigV4 on, signing for the workspace's region",
+            )
+            .snippet(format!(
+                "jsonData:\n  httpMethod: POST\n  sigV4Auth: true\n  sigV4AuthType: ec2_iam_role\n  sigV4Region: {}",
+                ep.region.as_deref().unwrap_or("<region>")
+            )),
+        );
+    }
+    if let Some(e) = jd.and_then(|j| j.entry("sigV4AuthType")) {
+        auth_type(ctx, file, &jd_at, e);
+    }
+    if is_amp
+        && enabled != Some(false)
+        && let Some(url_region) = ep.region.as_deref()
+    {
+        let at_json_data = json_data.map_or(ds.pos, |e| e.key_pos);
+        region(ctx, file, &jd_at, jd, at_json_data, url_region);
+    }
+}
+
+/// Whether `jsonData` holds `key` under another spelling or its aws-sdk name (which has a
+/// finding of its own).
+fn written_otherwise(jd: Option<&Node>, key: &str) -> bool {
+    jd.is_some_and(|j| {
+        j.entries().iter().any(|e| {
+            e.key != key
+                && (fold(&e.key) == fold(key)
+                    || SIGV4_FOR_AWS_KEY
+                        .iter()
+                        .any(|(aws, sig)| *sig == key && fold(aws) == fold(&e.key)))
+        })
+    })
+}
+
+/// The data source's own keys: spelled as Grafana reads them, and no `jsonData` key
+/// written beside `jsonData`.
+fn own_keys(ctx: &mut Ctx, file: &str, at: &str, ds: &Node, reader: Reader) {
     for e in ds.entries() {
         let p = path::key(at, &e.key);
         let respelling = respelled(&e.key, SOURCE_KEYS);
@@ -309,23 +392,19 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node, reader: Reader) {
             );
         }
     }
-    let ty = field(ds, "type", reader).and_then(|e| e.value.str());
-    let url_node = field(ds, "url", reader).map(|e| &e.value);
-    let url = url_node
-        .and_then(Node::str)
-        .filter(|u| !u.contains('$') && amp::placeholders(u, amp::Expansion::None).is_empty());
-    let ep = url.map(amp::endpoint).unwrap_or_default();
-    let is_amp = ep.amp_host;
-    let prometheus_type = ty.is_some_and(|t| AMP_TYPES.contains(&t));
-    if is_amp && let (Some(url), Some(node)) = (url, url_node) {
-        amp_url(ctx, file, at, url, node, &ep, ty);
-    }
-    let json_data = field(ds, "jsonData", reader);
-    let jd_at = path::key(at, json_data.map_or("jsonData", |e| e.key.as_str()));
-    let jd = json_data.map(|e| &e.value);
-    // The SigV4 keys belong to Prometheus-type data sources; others (CloudWatch) use the
-    // aws-sdk names themselves.
-    let sigv4_keys = prometheus_type || is_amp;
+}
+
+/// The keys of `jsonData` and `secureJsonData`: spelled as Grafana reads them, and, for a
+/// data source that signs with the `sigV4…` keys (`sigv4_type`: its type), not the
+/// aws-sdk names it ignores.
+fn settings_keys(
+    ctx: &mut Ctx,
+    file: &str,
+    at: &str,
+    ds: &Node,
+    reader: Reader,
+    sigv4_type: Option<&str>,
+) {
     for (section, known, aws) in [
         ("jsonData", JSON_DATA_KEYS, SIGV4_FOR_AWS_KEY),
         ("secureJsonData", SECURE_KEYS, SECURE_SIGV4_FOR_AWS_KEY),
@@ -345,7 +424,7 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node, reader: Reader) {
                     &format!("`{section}`"),
                     "the setting is ignored",
                 ));
-            } else if sigv4_keys
+            } else if let Some(ty) = sigv4_type
                 && let Some((_, sig)) = aws.iter().find(|(k, _)| fold(k) == fold(&e.key))
             {
                 ctx.push(
@@ -356,10 +435,8 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node, reader: Reader) {
                         e.key_pos,
                         &p,
                         format!(
-                            "`{}` is silently ignored: a {} data source reads `{sig}` instead (`{}` is the CloudWatch data source's name; the AMP plugin's form shows that name but stores `{sig}`)",
-                            e.key,
-                            ty.unwrap_or("prometheus"),
-                            e.key
+                            "`{}` is silently ignored: a {ty} data source reads `{sig}` instead (`{}` is the CloudWatch data source's name; the AMP plugin's form shows that name but stores `{sig}`)",
+                            e.key, e.key
                         ),
                         format!("rename `{}` to `{sig}`", e.key),
                     )
@@ -368,139 +445,131 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node, reader: Reader) {
             }
         }
     }
-    // sigV4Auth: a real boolean, and on for AMP.
-    let auth = jd.and_then(|j| j.entry("sigV4Auth"));
-    let enabled = match auth {
-        None => Some(false),
-        Some(e) => match truth(&e.value) {
-            Truth::Bool(b) => Some(b),
-            Truth::Yaml11(b) => {
-                ctx.push(Finding::new(
+}
+
+/// `jsonData.sigV4Auth`: whether it turns SigV4 on (`None`: Grafana's reading of it is
+/// uncertain, reported).
+fn sigv4_auth(ctx: &mut Ctx, file: &str, jd_at: &str, e: &Entry) -> Option<bool> {
+    let at = path::key(jd_at, "sigV4Auth");
+    match truth(&e.value) {
+        Truth::Bool(b) => Some(b),
+        Truth::Yaml11(b) => {
+            ctx.push(
+                Finding::new(
                     "L8",
                     Severity::Warning,
                     file,
                     e.value.pos,
-                    path::key(&jd_at, "sigV4Auth"),
-                    format!("`sigV4Auth: {}` is a boolean only to YAML 1.1 readers; a YAML 1.2 reader takes it as a string, which Grafana does not read as on", e.value.str().unwrap_or("")),
+                    at,
+                    format!(
+                        "`sigV4Auth: {}` is a boolean only to YAML 1.1 readers; a YAML 1.2 reader takes it as a string, which Grafana does not read as on",
+                        e.value.str().unwrap_or("")
+                    ),
                     format!("write `sigV4Auth: {b}`"),
-                ).snippet(format!("sigV4Auth: {b}")));
-                Some(b)
-            }
-            Truth::Not => {
-                let shown = match e.value.scalar() {
-                    Some(s) if !s.plain => format!("the string \"{}\"", s.text),
-                    Some(s) => format!("`{}`", s.text),
-                    None => "not a scalar".into(),
-                };
+                )
+                .snippet(format!("sigV4Auth: {b}")),
+            );
+            Some(b)
+        }
+        Truth::Not => {
+            let shown = match e.value.scalar() {
+                Some(s) if !s.plain => format!("the string \"{}\"", s.text),
+                Some(s) => format!("`{}`", s.text),
+                None => "not a scalar".into(),
+            };
+            ctx.push(
+                Finding::new(
+                    "L8",
+                    Severity::Error,
+                    file,
+                    e.value.pos,
+                    at,
+                    format!("`sigV4Auth` is {shown}, not a boolean: Grafana does not read it as on, so queries go unsigned (AMP answers 403 Missing Authentication Token) or the data source's settings fail to load"),
+                    "write the boolean `true`, without quotes",
+                )
+                .snippet("sigV4Auth: true"),
+            );
+            None
+        }
+    }
+}
+
+/// `jsonData.sigV4AuthType`: one of grafana-aws-sdk's providers.
+fn auth_type(ctx: &mut Ctx, file: &str, jd_at: &str, e: &Entry) {
+    let Some(v) = e.value.str() else {
+        return;
+    };
+    if AUTH_TYPES.contains(&v) || v.contains('$') {
+        return;
+    }
+    let near = AUTH_TYPES.iter().find(|t| fold(t) == fold(v));
+    ctx.push(
+        Finding::new(
+            "L8",
+            Severity::Error,
+            file,
+            e.value.pos,
+            path::key(jd_at, "sigV4AuthType"),
+            format!(
+                "`sigV4AuthType: {v}` is not an authentication provider Grafana knows ({}): the data source cannot sign",
+                AUTH_TYPES.join(", ")
+            ),
+            match near {
+                Some(t) => format!("write `{t}`"),
+                None => "use `ec2_iam_role` (AMG's workspace IAM role), or another of the values listed".into(),
+            },
+        )
+        .snippet(format!(
+            "sigV4AuthType: {}",
+            near.copied().unwrap_or("ec2_iam_role")
+        )),
+    );
+}
+
+/// `jsonData.sigV4Region` of an AMP data source: the URL's region.
+fn region(
+    ctx: &mut Ctx,
+    file: &str,
+    jd_at: &str,
+    jd: Option<&Node>,
+    json_data_pos: Pos,
+    url_region: &str,
+) {
+    match jd.and_then(|j| j.get("sigV4Region")) {
+        Some(r) => {
+            if let Some(rs) = r.str()
+                && rs != url_region
+                && !rs.contains('$')
+                && amp::placeholders(rs, amp::Expansion::None).is_empty()
+            {
                 ctx.push(
                     Finding::new(
                         "L8",
                         Severity::Error,
                         file,
-                        e.value.pos,
-                        path::key(&jd_at, "sigV4Auth"),
-                        format!("`sigV4Auth` is {shown}, not a boolean: Grafana does not read it as on, so queries go unsigned (AMP answers 403 Missing Authentication Token) or the data source's settings fail to load"),
-                        "write the boolean `true`, without quotes",
+                        r.pos,
+                        path::key(jd_at, "sigV4Region"),
+                        format!("`sigV4Region` is `{rs}` but the data source's URL is in `{url_region}`: AMP rejects the signature (403, signature does not match)"),
+                        format!("sign for the URL's region `{url_region}`"),
                     )
-                    .snippet("sigV4Auth: true"),
+                    .snippet(format!("sigV4Region: {url_region}")),
                 );
-                None
             }
-        },
-    };
-    if is_amp && enabled == Some(false) {
-        let (pos, p) = match auth {
-            Some(e) => (e.value.pos, path::key(&jd_at, "sigV4Auth")),
-            None => match json_data {
-                Some(e) => (e.key_pos, jd_at.clone()),
-                None => (ds.pos, at.to_string()),
-            },
-        };
-        ctx.push(
-            Finding::new(
-                "L8",
-                Severity::Error,
-                file,
-                pos,
-                p,
-                "SigV4 signing is off for an AMP data source (`jsonData.sigV4Auth` is false or missing): AMP refuses unsigned queries with 403 and every panel shows no data",
-                "turn SigV4 on, signing for the workspace's region",
-            )
-            .snippet(format!(
-                "jsonData:\n  httpMethod: POST\n  sigV4Auth: true\n  sigV4AuthType: ec2_iam_role\n  sigV4Region: {}",
-                ep.region.as_deref().unwrap_or("<region>")
-            )),
-        );
-    }
-    // sigV4AuthType: one of grafana-aws-sdk's.
-    if let Some(e) = jd.and_then(|j| j.entry("sigV4AuthType"))
-        && let Some(v) = e.value.str()
-        && !AUTH_TYPES.contains(&v)
-        && !v.contains('$')
-    {
-        let near = AUTH_TYPES.iter().find(|t| fold(t) == fold(v));
-        ctx.push(
-            Finding::new(
-                "L8",
-                Severity::Error,
-                file,
-                e.value.pos,
-                path::key(&jd_at, "sigV4AuthType"),
-                format!(
-                    "`sigV4AuthType: {v}` is not an authentication provider Grafana knows ({}): the data source cannot sign",
-                    AUTH_TYPES.join(", ")
-                ),
-                match near {
-                    Some(t) => format!("write `{t}`"),
-                    None => "use `ec2_iam_role` (AMG's workspace IAM role), or another of the values listed".into(),
-                },
-            )
-            .snippet(format!("sigV4AuthType: {}", near.copied().unwrap_or("ec2_iam_role"))),
-        );
-    }
-    // sigV4Region: the URL's region.
-    if is_amp
-        && enabled != Some(false)
-        && let Some(url_region) = ep.region.as_deref()
-    {
-        match jd.and_then(|j| j.get("sigV4Region")) {
-            Some(r) => {
-                if let Some(rs) = r.str()
-                    && rs != url_region
-                    && !rs.contains('$')
-                    && amp::placeholders(rs, amp::Expansion::None).is_empty()
-                {
-                    ctx.push(
-                        Finding::new(
-                            "L8",
-                            Severity::Error,
-                            file,
-                            r.pos,
-                            path::key(&jd_at, "sigV4Region"),
-                            format!("`sigV4Region` is `{rs}` but the data source's URL is in `{url_region}`: AMP rejects the signature (403, signature does not match)"),
-                            format!("sign for the URL's region `{url_region}`"),
-                        )
-                        .snippet(format!("sigV4Region: {url_region}")),
-                    );
-                }
-            }
-            // A misspelled `sigV4Region` has its own finding above.
-            None if jd.is_some_and(|j| {
-                j.entries().iter().any(|e| fold(&e.key) == "sigv4region")
-            }) => {}
-            None => ctx.push(
-                Finding::new(
-                    "L8",
-                    Severity::Warning,
-                    file,
-                    json_data.map_or(ds.pos, |e| e.key_pos),
-                    &jd_at,
-                    format!("`jsonData.sigV4Region` is not set: Grafana signs for the default region of its own AWS settings, which must be the URL's `{url_region}`"),
-                    "set the region explicitly",
-                )
-                .snippet(format!("sigV4Region: {url_region}")),
-            ),
         }
+        // A misspelled or aws-sdk-named region has its finding already.
+        None if written_otherwise(jd, "sigV4Region") => {}
+        None => ctx.push(
+            Finding::new(
+                "L8",
+                Severity::Warning,
+                file,
+                json_data_pos,
+                jd_at,
+                format!("`jsonData.sigV4Region` is not set: Grafana signs for the default region of its own AWS settings, which must be the URL's `{url_region}`"),
+                "set the region explicitly",
+            )
+            .snippet(format!("sigV4Region: {url_region}")),
+        ),
     }
 }
 
@@ -669,6 +738,19 @@ mod tests {
             ]
         );
         // A CloudWatch data source uses the aws-sdk names itself.
+        // One root cause, one finding: a misspelled switch is not also "off", an aws-sdk
+        // region name not also "unset".
+        let f = yaml_run(&provisioning(
+            "      sigv4auth: true\n      defaultRegion: us-east-1\n",
+        ));
+        let got: Vec<&str> = f.iter().map(|f| f.fix.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "rename `sigv4auth` to `sigV4Auth`",
+                "rename `defaultRegion` to `sigV4Region`"
+            ]
+        );
         // Without any region key, the region is unset.
         let f = yaml_run(&provisioning("      sigV4Auth: true\n"));
         assert_eq!(ids(&f), [(Severity::Warning, 6, "datasources[0].jsonData")]);
