@@ -134,7 +134,7 @@ impl Image {
             return Err("an image reference is empty".into());
         }
         if r.chars().any(char::is_whitespace) {
-            return Err("an image reference has no spaces".into());
+            return Err("an image reference cannot contain spaces".into());
         }
         let (name, digest) = match r.split_once('@') {
             Some((n, d)) => {
@@ -154,15 +154,15 @@ impl Image {
         if tag == Some("") || (repository.is_empty() && tag.is_none() && digest.is_some()) {
             return Err("the tag or repository is missing".into());
         }
-        let (repository, tag) =
-            if last_slash.is_none() && tag.is_none() && looks_like_version(repository) {
-                // `v0.17.0`: a bare tag.
-                (None, Some(repository))
-            } else if repository.is_empty() {
-                (None, tag)
-            } else {
-                (Some(repository), tag)
-            };
+        let bare_tag = looks_like_version(repository) || repository == "latest";
+        let (repository, tag) = if last_slash.is_none() && tag.is_none() && bare_tag {
+            // `v0.17.0`, `latest`: a bare tag.
+            (None, Some(repository))
+        } else if repository.is_empty() {
+            (None, tag)
+        } else {
+            (Some(repository), tag)
+        };
         Ok(Image {
             reference: r.to_string(),
             repository: repository.map(str::to_string),
@@ -371,6 +371,8 @@ mod tests {
             (None, Distribution::Adot { assumed: false })
         );
         assert_eq!(image("aws-otel-collector:latest").line(), None);
+        let i = image("latest");
+        assert_eq!((i.repository, i.tag.as_deref()), (None, Some("latest")));
         assert_eq!(
             image("otel/opentelemetry-collector-contrib:0.90.0").distribution(),
             Distribution::Other
