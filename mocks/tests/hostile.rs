@@ -50,6 +50,7 @@ fn config() -> Config {
 /// One mock stack for the whole file, its routers, and the credentials each service takes.
 struct Env {
     rt: tokio::runtime::Runtime,
+    /// Kept for its listeners (Grafana's data-source queries reach the AMP one).
     _stack: MockStack,
     user: Identity,
     workspace: String,
@@ -90,7 +91,6 @@ fn env() -> &'static Env {
             )
             .expect("an admin token");
         let kube_token = stack.kube.issue_token(&ep.user.arn);
-        let _guard = rt.enter();
         Env {
             user: ep.user.clone(),
             workspace: ep.workspace_id.clone().expect("an AMP workspace"),
@@ -105,10 +105,7 @@ fn env() -> &'static Env {
             grafana_token,
             kube_token,
             _stack: stack,
-            rt: {
-                drop(_guard);
-                rt
-            },
+            rt,
         }
     })
 }
