@@ -51,7 +51,7 @@ fn config() -> Config {
 struct Env {
     rt: tokio::runtime::Runtime,
     /// Kept for its listeners (Grafana's data-source queries reach the AMP one).
-    _stack: MockStack,
+    stack: MockStack,
     user: Identity,
     workspace: String,
     grafana_workspace: String,
@@ -104,7 +104,7 @@ fn env() -> &'static Env {
             grafana_workspace,
             grafana_token,
             kube_token,
-            _stack: stack,
+            stack,
             rt,
         }
     })
@@ -1274,6 +1274,54 @@ fn unknown_operations_are_named() {
             a.body.contains("not served by the pipecheck mock"),
             "{}",
             a.body
+        );
+    }
+}
+
+/// Over a real socket: a request that declares a huge body and sends none of it is
+/// answered 413 at once, not after waiting for (or reading) the body.
+#[test]
+fn loopback_listeners_refuse_declared_huge_bodies_without_waiting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let e = env();
+    let ep = e.stack.endpoints();
+    let grafana = ep.grafana_url.clone().expect("a Grafana URL");
+    let targets = [
+        (
+            ep.amp.clone(),
+            format!("/workspaces/{}/api/v1/remote_write", e.workspace),
+            String::new(),
+        ),
+        (
+            grafana,
+            "/api/dashboards/db".to_string(),
+            format!("Authorization: Bearer {}\r\n", e.grafana_token),
+        ),
+    ];
+    for (base, path, auth) in targets {
+        let addr = base.trim_start_matches("http://").to_string();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\n\
+             Content-Encoding: snappy\r\n{auth}Content-Length: 10000000000\r\n\r\n"
+        );
+        let answer = e.rt.block_on(async {
+            let mut sock = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect");
+            sock.write_all(head.as_bytes())
+                .await
+                .expect("send the head");
+            let mut buf = vec![0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+                .await
+                .expect("an answer within 5 s, without the body")
+                .expect("read");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "{base}{path}: {}",
+            truncated(&answer)
         );
     }
 }
