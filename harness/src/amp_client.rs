@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use serde::Deserialize;
 
 use crate::signing::{SignError, SignedRequest, Signer};
@@ -86,6 +87,41 @@ pub struct WriterBehaviour {
     /// Headers added after signing, as a proxy or agent between the writer and AMP adds
     /// them (F31): a value added to a signed header breaks the signature.
     pub added_after_signing: Vec<(String, String)>,
+}
+
+/// How [`AmpDataClient::remote_write_retrying`] retries, as a remote-write sender does
+/// (the spec: MUST retry 5xx, MAY retry 429, MUST NOT retry other 4xx).
+#[derive(Clone, Debug)]
+pub struct Retries {
+    /// Attempts in all, the first included.
+    pub max_attempts: usize,
+    /// Exponential backoff with jitter between these.
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// How long one attempt may take before it counts as unanswered (and is retried).
+    pub attempt_timeout: Duration,
+}
+
+impl Default for Retries {
+    /// A transient throttle passes, a persistent one fails in seconds.
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What [`AmpDataClient::remote_write_retrying`] did.
+#[derive(Debug)]
+pub struct RetriedWrite {
+    /// The last attempt: its exchange, or why it was not sent; None when it got no answer
+    /// within the attempt timeout.
+    pub last: Option<Result<Exchange, ClientError>>,
+    /// Each attempt before the last, summarized (all retried).
+    pub retried: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -218,6 +254,51 @@ impl AmpDataClient {
         let mut exchange = self.send("POST", req).await?;
         exchange.signed = signed;
         Ok(exchange)
+    }
+
+    /// Remote write with retries: a 429, a 5xx, a transport error or no answer within
+    /// `retries.attempt_timeout` is tried again after a backoff, up to
+    /// `retries.max_attempts` in all; a 2xx or another 4xx ends it.
+    pub async fn remote_write_retrying(
+        &self,
+        body: Vec<u8>,
+        how: &WriterBehaviour,
+        retries: &Retries,
+    ) -> RetriedWrite {
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(retries.min_delay)
+            .with_max_delay(retries.max_delay)
+            .with_jitter()
+            .with_max_times(retries.max_attempts.saturating_sub(1))
+            .build();
+        let mut retried: Vec<String> = Vec::new();
+        loop {
+            let outcome = tokio::time::timeout(
+                retries.attempt_timeout,
+                self.remote_write(body.clone(), how),
+            )
+            .await
+            .ok();
+            let retryable = match &outcome {
+                None => true,
+                Some(Ok(ex)) => matches!(ex.status, Some(429) | Some(500..=599)),
+                Some(Err(ClientError::Transport { .. })) => true,
+                Some(Err(_)) => false,
+            };
+            let delay = if retryable { delays.next() } else { None };
+            let Some(delay) = delay else {
+                return RetriedWrite {
+                    last: outcome,
+                    retried,
+                };
+            };
+            retried.push(match outcome {
+                Some(Ok(ex)) => ex.summary(),
+                Some(Err(e)) => e.to_string(),
+                None => format!("no answer within {:?}", retries.attempt_timeout),
+            });
+            tokio::time::sleep(delay).await;
+        }
     }
 
     /// An instant query at `time_ms`, POSTed as a form like Grafana does.

@@ -97,6 +97,10 @@ pub struct MockArgs {
     pub port: u16,
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
+    /// Answer the first N remote writes with 429, then accept (the mechanism of F07
+    /// `throttled-transient`, with a count; for testing a writer's retries).
+    #[arg(long, value_name = "N")]
+    pub throttle_remote_writes: Option<u32>,
 }
 
 /// Why an invocation did not complete; each maps to an exit code.
@@ -404,6 +408,11 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             ..MockConfig::default()
         })
         .await?;
+        if let Some(n) = args.throttle_remote_writes {
+            let mut faults = stack.amp.faults();
+            faults.throttle_remote_write = pipecheck_mocks::amp::Throttle::Next(n);
+            stack.amp.set_faults(faults);
+        }
         let ep = stack.endpoints();
         let ws = ep.workspace_id.clone().unwrap_or_default();
         let lines = [

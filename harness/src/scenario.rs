@@ -284,9 +284,15 @@ mod humantime_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
+        // The value is not quoted (nor humantime's unknown unit, most of it): a secret
+        // pasted into the wrong field must not be echoed. The parser adds the position.
         humantime::parse_duration(&s).map_err(|e| {
+            let why = match e {
+                humantime::DurationError::UnknownUnit { .. } => "unknown time unit".to_string(),
+                other => other.to_string(),
+            };
             serde::de::Error::custom(format!(
-                "invalid duration {s:?}: {e} (use e.g. \"30s\", \"2m\")"
+                "invalid duration: {why} (use e.g. \"30s\", \"2m\")"
             ))
         })
     }
@@ -367,8 +373,7 @@ impl Scenario {
             origin: origin.to_string(),
             message,
         };
-        let s: Scenario =
-            serde_saphyr::from_str(text).map_err(|e| invalid(one_line(&e.to_string())))?;
+        let s: Scenario = serde_saphyr::from_str(text).map_err(|e| invalid(parse_message(&e)))?;
         if s.name.trim().is_empty() {
             return Err(invalid("`name` must not be empty".into()));
         }
@@ -438,7 +443,15 @@ impl Scenario {
     }
 }
 
-/// Parser errors can span lines (with a source excerpt); the CLI prints one line.
+/// The parser's message on one line, without its snippet of the file: the file may hold
+/// secrets (a key pasted into the wrong field), and the line and column say where.
+/// Secret shapes the message itself quotes are masked.
+fn parse_message(e: &serde_saphyr::Error) -> String {
+    let message = one_line(&e.without_snippet().to_string());
+    pipecheck_reports::Redactor::new().redact(&message)
+}
+
+/// Parser errors can span lines; the CLI prints one line.
 fn one_line(s: &str) -> String {
     s.lines()
         .map(str::trim)
@@ -514,5 +527,19 @@ mod tests {
     fn unknown_links_are_rejected() {
         let err = Scenario::parse("name: x\nlinks: [amp.nothing]\n", "t.yaml").unwrap_err();
         assert!(err.to_string().contains("amp.nothing"), "{err}");
+    }
+
+    /// A secret pasted into the wrong field is not echoed (no snippet of the file, no
+    /// quoted value); the position still says where.
+    #[test]
+    fn parse_errors_do_not_echo_values() {
+        for yaml in [
+            "name: x\ncanary:\n  gauges: \"s3cr3t-Value/abc\"\n",
+            "name: x\ncanary:\n  interval: s3cr3t-Value/abc\n",
+        ] {
+            let err = Scenario::parse(yaml, "f.yaml").unwrap_err().to_string();
+            assert!(!err.contains("s3cr3t"), "{err}");
+            assert!(err.contains("line 3"), "{err}");
+        }
     }
 }

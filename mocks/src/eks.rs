@@ -530,7 +530,13 @@ pub fn router(state: Arc<EksState>) -> Router {
         .route("/clusters/{name}/addons", get(list_addons))
         .route("/clusters/{name}/addons/{addon}", get(describe_addon))
         .route("/addons/supported-versions", get(describe_addon_versions))
+        .fallback(unknown_operation)
+        .method_not_allowed_fallback(unknown_operation)
         .with_state(state)
+}
+
+async fn unknown_operation() -> ErrorResponse {
+    ErrorResponse::unknown_operation("Amazon EKS")
 }
 
 /// SigV4 service `eks`, this endpoint's region.

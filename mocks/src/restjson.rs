@@ -131,6 +131,16 @@ impl ErrorResponse {
         Self::json(StatusCode::CONFLICT, "ConflictException", r.body())
     }
 
+    /// 404 for a path or method the mock does not serve. Not the service's answer: AWS's
+    /// front end names unknown operations `UnknownOperationException`.
+    pub fn unknown_operation(service: &str) -> Self {
+        Self::message(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            &format!("This operation is not served by the pipecheck mock of {service}."),
+        )
+    }
+
     /// 500 `InternalServerException` `{"message"}`.
     pub fn internal(message: &str) -> Self {
         Self::message(

@@ -506,8 +506,14 @@ impl Mock {
     /// Starts `pipecheck mock` (its stderr to `stderr`) and reads its exports until it has
     /// printed every one of `expected`, for at most 20 s.
     pub fn start(stderr: Stdio, expected: &[&str]) -> Result<Self, Failed> {
+        Self::start_with(&[], stderr, expected)
+    }
+
+    /// [`Mock::start`] with more arguments after `pipecheck mock`.
+    pub fn start_with(args: &[&str], stderr: Stdio, expected: &[&str]) -> Result<Self, Failed> {
         let mut child = Command::new(bin())
             .args(["mock"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -5,10 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-
 use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
-use crate::amp_client::{ClientError, Exchange};
+use crate::amp_client::{RetriedWrite, Retries};
 use crate::wait::{Probe, Waited, wait_until};
 
 /// The writer is the harness itself (direct shape) or the collector (collector shape).
@@ -46,50 +44,21 @@ impl Link for AmpRemoteWrite {
             let req = ctx.canary.write_request();
             let samples: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
             let body = pipecheck_prompb::encode(&req);
-            let mut delays = ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(100))
-                .with_max_delay(Duration::from_secs(2))
-                .with_jitter()
-                .with_max_times(MAX_ATTEMPTS - 1)
-                .build();
-            let mut retried: Vec<String> = Vec::new();
+            let retries = Retries {
+                max_attempts: MAX_ATTEMPTS,
+                attempt_timeout: ctx.deadlines.request,
+                ..Retries::default()
+            };
             let started = Instant::now();
-            let last: Result<Exchange, ClientError> = loop {
-                let attempt = tokio::time::timeout(
-                    ctx.deadlines.request,
-                    client.remote_write(body.clone(), &ctx.writer),
-                )
+            let RetriedWrite { last, retried } = client
+                .remote_write_retrying(body, &ctx.writer, &retries)
                 .await;
-                let outcome = attempt.ok();
-                let retryable = match &outcome {
-                    None => true,
-                    Some(Ok(ex)) => matches!(ex.status, Some(429) | Some(500..=599)),
-                    Some(Err(ClientError::Transport { .. })) => true,
-                    Some(Err(_)) => false,
-                };
-                let done = !retryable
-                    || outcome
-                        .as_ref()
-                        .is_some_and(|r| r.as_ref().is_ok_and(Exchange::is_success));
-                let delay = if done { None } else { delays.next() };
-                match (outcome, delay) {
-                    (Some(r), None) => break r,
-                    (None, None) => {
-                        return Check::fail(
-                            format!("remote write got no answer within {:?} ({} attempts)", ctx.deadlines.request, retried.len() + 1),
-                            "the AMP endpoint does not answer: check network access to aps-workspaces.<region>.amazonaws.com",
-                        )
-                        .with("remote write", client.remote_write_url());
-                    }
-                    (outcome, Some(d)) => {
-                        retried.push(match outcome {
-                            Some(Ok(ex)) => ex.summary(),
-                            Some(Err(e)) => e.to_string(),
-                            None => format!("no answer within {:?}", ctx.deadlines.request),
-                        });
-                        tokio::time::sleep(d).await;
-                    }
-                }
+            let Some(last) = last else {
+                return Check::fail(
+                    format!("remote write got no answer within {:?} ({} attempts)", ctx.deadlines.request, retried.len() + 1),
+                    "the AMP endpoint does not answer: check network access to aps-workspaces.<region>.amazonaws.com",
+                )
+                .with("remote write", client.remote_write_url());
             };
             let ex = match last {
                 Ok(ex) => ex,

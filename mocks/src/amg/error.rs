@@ -120,11 +120,7 @@ impl AmgError {
                 }),
             ),
             Self::Throttling => ErrorResponse::throttled().retry_after(),
-            Self::UnknownOperation => ErrorResponse::message(
-                StatusCode::NOT_FOUND,
-                "UnknownOperationException",
-                "This operation is not served by the pipecheck mock of Amazon Managed Grafana.",
-            ),
+            Self::UnknownOperation => ErrorResponse::unknown_operation("Amazon Managed Grafana"),
             Self::InternalServer(m) => ErrorResponse::internal(m).retry_after(),
         }
     }

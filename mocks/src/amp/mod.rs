@@ -232,5 +232,11 @@ pub fn router(state: Arc<AmpState>) -> Router {
         .merge(control::router())
         .merge(remote_write::router())
         .merge(query::router())
+        // A known path with another method keeps axum's 405 (a GET of remote_write).
+        .fallback(unknown_operation)
         .with_state(state)
+}
+
+async fn unknown_operation() -> crate::restjson::ErrorResponse {
+    crate::restjson::ErrorResponse::unknown_operation("Amazon Managed Service for Prometheus")
 }

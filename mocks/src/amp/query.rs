@@ -258,7 +258,7 @@ async fn query_range(
     if step <= 0 {
         return Err(ApiError::bad_data("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer").into());
     }
-    if (end - start) / step > MAX_POINTS {
+    if end.saturating_sub(start) / step > MAX_POINTS {
         return Err(ApiError::bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)").into());
     }
     let v = promql::eval_range(q, start, end, step, ctx.store.as_ref(), &opts(&ctx))?;
@@ -364,28 +364,42 @@ async fn metadata(
     )))
 }
 
+/// Times and steps the mock evaluates: about ±73 million years in milliseconds, so that
+/// no sum or difference of two of them overflows. Prometheus takes any float and lets Go
+/// wrap the arithmetic around; the mock refuses what lies beyond with Prometheus' own
+/// "cannot parse" text [inferred].
+const MAX_ABS_MS: i64 = i64::MAX / 4;
+
+fn within_bounds(ms: f64) -> Option<i64> {
+    (ms.abs() <= MAX_ABS_MS as f64).then(|| ms.round() as i64)
+}
+
 /// A Prometheus API timestamp: RFC 3339 or Unix seconds with a fraction, to milliseconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
+    let cannot = || format!("cannot parse {s:?} to a valid timestamp");
     if let Ok(secs) = s.parse::<f64>()
         && secs.is_finite()
     {
-        return Ok((secs * 1000.0).round() as i64);
+        return within_bounds(secs * 1000.0).ok_or_else(cannot);
     }
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| format!("cannot parse {s:?} to a valid timestamp"))
+        .map_err(|_| cannot())
 }
 
 /// A step: seconds as a float, or a Prometheus duration (`15s`, `1m30s`, `500ms`).
 pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let cannot = || format!("cannot parse {s:?} to a valid duration");
     if let Ok(secs) = s.parse::<f64>()
         && secs.is_finite()
     {
-        return Ok((secs * 1000.0).round() as i64);
+        return within_bounds(secs * 1000.0).ok_or_else(cannot);
     }
     promql_parser::util::parse_duration(s)
-        .map(|d| d.as_millis() as i64)
-        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .filter(|ms| *ms <= MAX_ABS_MS)
+        .ok_or_else(cannot)
 }
 
 #[cfg(test)]

@@ -22,4 +22,4 @@ pub use error::{GrafanaError, KeyProblem};
 pub use frames::{
     FrameOptions, executed_query_string, go_duration, parse_prom_float, prometheus_data_to_frames,
 };
-pub use server::{GrafanaServer, router};
+pub use server::{GrafanaServer, MAX_BODY, router};

@@ -503,6 +503,16 @@ fn signing_identity(srv: &GrafanaServer, ds: &DataSource) -> Option<Identity> {
 /// A Grafana time: `now`, `now-5m` (s, m, h, d, w, y), epoch milliseconds as a string or
 /// number. `default` when absent.
 fn parse_grafana_time(v: Option<&Value>, now_ms: i64, default: &str) -> Option<i64> {
+    let ms = grafana_time_ms(v, now_ms, default)?;
+    // Past year 9999 Grafana's time parsing fails too; within it, the step arithmetic
+    // on the range cannot overflow.
+    (-MAX_TIME_MS..=MAX_TIME_MS).contains(&ms).then_some(ms)
+}
+
+/// 9999-12-31T23:59:59.999Z in Unix milliseconds.
+const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+fn grafana_time_ms(v: Option<&Value>, now_ms: i64, default: &str) -> Option<i64> {
     let text = match v {
         None | Some(Value::Null) => default.to_string(),
         Some(Value::Number(n)) => return n.as_i64(),
@@ -534,7 +544,7 @@ fn parse_grafana_time(v: Option<&Value>, now_ms: i64, default: &str) -> Option<i
         "y" => 365 * 86_400_000,
         _ => return None,
     };
-    Some(now_ms + sign * n * unit_ms)
+    now_ms.checked_add(n.checked_mul(unit_ms)?.checked_mul(sign)?)
 }
 
 #[cfg(test)]

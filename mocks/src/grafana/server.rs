@@ -87,7 +87,33 @@ pub fn router(amg: Arc<AmgState>, workspace_id: impl Into<String>) -> Router {
         )
         .route("/api/dashboards/db", post(super::dashboards::save))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(limit_body))
         .with_state(server)
+}
+
+/// The largest request body the mock Grafana reads: axum's default, which was the limit
+/// before it was checked here; Grafana's own is undocumented.
+pub const MAX_BODY: usize = 2 << 20;
+
+/// Reads the body before any handler, at most [`MAX_BODY`]: a `Content-Length` over it
+/// is refused before anything is read, a body without one as soon as it passes the
+/// limit, both with 413 in Grafana's JSON [inferred text].
+async fn limit_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, GrafanaError> {
+    let (parts, body) = req.into_parts();
+    let body = crate::sigv4::read_body(&parts, body, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            crate::sigv4::VerifyFailure::BodyTooLarge { .. } => {
+                GrafanaError::message(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            }
+            _ => GrafanaError::bad_request("failed to read the request body"),
+        })?;
+    Ok(next
+        .run(axum::extract::Request::from_parts(parts, body.into()))
+        .await)
 }
 
 /// Grafana's API answers unknown paths with 404 `{"message":"Not found"}`.

@@ -22,9 +22,10 @@ use super::selector::Selector;
 use super::status::KubeError;
 use super::store::KubeState;
 use super::table;
+use crate::sigv4::VerifyFailure;
 
-/// Request bodies are small manifests.
-const MAX_BODY: usize = 3 << 20;
+/// Request bodies are small manifests; the apiserver's `MaxRequestBodyBytes` is 3 MiB.
+pub const MAX_BODY: usize = 3 << 20;
 const ANONYMOUS: &str = "system:anonymous";
 
 pub fn router(state: Arc<KubeState>) -> Router {
@@ -41,9 +42,7 @@ async fn handle(State(st): State<Arc<KubeState>>, req: Request) -> Response {
 async fn serve(st: &KubeState, req: Request) -> Result<Response, KubeError> {
     let user = authenticate(st, req.headers())?;
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|e| KubeError::BadRequest(format!("failed to read the request body: {e}")))?;
+    let body = read_body(&parts, body).await?;
     let path = parts.uri.path().to_string();
     let query: Vec<(String, String)> = parts
         .uri
@@ -114,6 +113,25 @@ fn authenticate(st: &KubeState, headers: &HeaderMap) -> Result<String, KubeError
         .map(str::trim)
         .ok_or(KubeError::Unauthorized)?;
     st.user_for_token(token).ok_or(KubeError::Unauthorized)
+}
+
+/// The request body, at most [`MAX_BODY`]: a `Content-Length` over it is refused before
+/// anything is read, a body without one as soon as it passes the limit (the reading the
+/// SigV4 services share, without the signature).
+async fn read_body(
+    parts: &http::request::Parts,
+    body: axum::body::Body,
+) -> Result<Bytes, KubeError> {
+    crate::sigv4::read_body(parts, body, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            VerifyFailure::BodyTooLarge { limit } => KubeError::RequestEntityTooLarge { limit },
+            VerifyFailure::BodyUnreadable(e) => {
+                KubeError::BadRequest(format!("failed to read the request body: {e}"))
+            }
+            // read_body checks no signature.
+            VerifyFailure::Sig(e) => KubeError::BadRequest(e.to_string()),
+        })
 }
 
 struct Req {

@@ -26,7 +26,7 @@ mod table;
 mod tls;
 mod token;
 
-pub use api::router;
+pub use api::{MAX_BODY, router};
 pub use kubeconfig::Kubeconfig;
 pub use resources::{RESOURCES, ResourceType};
 pub use seed::{

@@ -90,6 +90,9 @@ pub enum KubeError {
     /// 415, e.g. a JSON patch or server-side apply, which the mock does not implement.
     #[error("unsupported media type {0}")]
     UnsupportedMediaType(String),
+    /// 413: a request body over the apiserver's limit (`MaxRequestBodyBytes`, 3 MiB).
+    #[error("request body over {limit} bytes")]
+    RequestEntityTooLarge { limit: usize },
 }
 
 impl KubeError {
@@ -108,6 +111,7 @@ impl KubeError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestEntityTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -184,6 +188,12 @@ impl KubeError {
                      include: application/json, application/merge-patch+json, \
                      application/strategic-merge-patch+json (got {ct})"
                 ),
+                None,
+            ),
+            // The apiserver's text (apimachinery `NewRequestEntityTooLargeError`).
+            Self::RequestEntityTooLarge { limit } => (
+                "RequestEntityTooLarge",
+                format!("Request entity too large: limit is {limit}"),
                 None,
             ),
         };

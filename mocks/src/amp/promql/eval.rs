@@ -125,7 +125,7 @@ pub fn eval_range(
     if step_ms <= 0 {
         return Err(EvalError::BadData("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
     }
-    if (end_ms - start_ms) / step_ms > MAX_POINTS {
+    if end_ms.saturating_sub(start_ms) / step_ms > MAX_POINTS {
         return Err(EvalError::BadData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into()));
     }
     let expr = parse(query)?;
