@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pipecheck_reports::{Console, RunEvent, RunReport, junit};
+use pipecheck_reports::{
+    ColorChoice, Console, ReportFile, ReportFileError, ReportKind, RunEvent, RunInfo, RunReport,
+    RunStatus, use_color,
+};
 use tokio::sync::mpsc;
 
 use crate::faults::{self, CATALOG, Fault};
@@ -53,6 +56,20 @@ pub struct RunArgs {
     /// Where to write the JUnit report.
     #[arg(long, value_name = "PATH", default_value = "pipecheck-report.xml")]
     pub junit: PathBuf,
+    /// What stdout gets: the console text, or one JSON document at the end (schema:
+    /// reports/schema/report-v1.schema.json), the console text then going to stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Also write a self-contained HTML report: the chain as a graph, the root cause on
+    /// top, every link's verdict, hint and evidence.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Also write a short Markdown summary, e.g. to $GITHUB_STEP_SUMMARY in GitHub Actions.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
+    /// Color the console: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorArg,
     /// Inject a fault into the mock (catalog id like F04, or a name; repeatable).
     #[arg(long = "fault", value_name = "ID|NAME")]
     pub faults: Vec<String>,
@@ -89,6 +106,49 @@ pub struct RunArgs {
     pub context: Option<String>,
 }
 
+/// `--format`: what `pipecheck run` prints on stdout.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// `--color`, as clap parses it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ColorArg> for ColorChoice {
+    fn from(c: ColorArg) -> Self {
+        match c {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        }
+    }
+}
+
+impl RunArgs {
+    /// Every report file this invocation writes: the JUnit report, then the optional ones.
+    pub fn report_files(&self) -> Vec<ReportFile> {
+        let mut files = vec![ReportFile::new(ReportKind::Junit, &self.junit)];
+        files.extend(
+            self.html
+                .iter()
+                .map(|p| ReportFile::new(ReportKind::Html, p)),
+        );
+        files.extend(
+            self.summary
+                .iter()
+                .map(|p| ReportFile::new(ReportKind::Summary, p)),
+        );
+        files
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct MockArgs {
     /// First port to listen on (AMP; STS on the next). 0 picks free ports.
@@ -108,7 +168,7 @@ pub enum CliError {
     #[error("--fault needs --target mock: faults are injected into the mock stack")]
     FaultOnAws,
     #[error(transparent)]
-    Report(#[from] junit::JunitError),
+    Report(#[from] ReportFileError),
     #[error(transparent)]
     Run(#[from] RunError),
     #[error("failed to start the mock stack")]
@@ -213,7 +273,12 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     for s in &scenarios {
         crate::run::resolve_faults(s, &faults)?;
     }
-    junit::check_writable(&args.junit)?;
+    let report_files = args.report_files();
+    for file in &report_files {
+        file.check_writable()?;
+    }
+    let started = (std::time::SystemTime::now(), std::time::Instant::now());
+    let (target, format) = (args.target.as_str(), args.format);
     let opts = RunOptions {
         target: args.target,
         region: args.region,
@@ -233,18 +298,11 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     let rt = runtime()?;
     let (report, failure, console, interrupted) = rt.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let console = console_for(format, args.color.into());
         let printer = tokio::task::spawn_blocking(move || {
-            let mut console = Console::new(std::io::stdout(), color);
+            let mut console = console;
             while let Some(ev) = rx.blocking_recv() {
                 let _ = console.on_event(&ev);
-                // Links a run left out of its graph (no Grafana workspace) are no testcase:
-                // say so, as the report's `left_out` property does.
-                if let RunEvent::ScenarioFinished(r) = &ev
-                    && let Some((_, v)) = r.properties.iter().find(|(k, _)| k == "left_out")
-                {
-                    println!("left out: {v}");
-                }
             }
             console
         });
@@ -340,19 +398,69 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
                 format!("; {}", removed.join(", "))
             }
         );
+        // The finished scenarios' reports, best effort: the run is over either way.
+        let info = run_info(target, started, RunStatus::Interrupted);
         if !report.suites.is_empty() {
-            let _ = junit::write(&report, &args.junit);
+            for file in &report_files {
+                let _ = file.write(&report, &info);
+            }
+        }
+        if format == OutputFormat::Json {
+            print_json(&report, &info);
         }
         return Ok(INTERRUPTED);
     }
     if let Some(e) = failure {
         return Err(e.into());
     }
-    junit::write(&report, &args.junit)?;
-    if let Some(mut c) = console {
-        c.report_written("junit report", &args.junit);
+    let info = run_info(target, started, RunStatus::of(&report, false));
+    let mut console = console;
+    for file in &report_files {
+        file.write(&report, &info)?;
+        if let Some(c) = console.as_mut() {
+            c.report_written(file.kind.console_name(), &file.path);
+        }
     }
-    Ok(report.exit_code() as u8)
+    if format == OutputFormat::Json {
+        print_json(&report, &info);
+    }
+    Ok(info.status.exit_code())
+}
+
+/// The console for `pipecheck run`: on stdout, or on stderr when stdout carries the JSON
+/// document. Colored per `--color` and `NO_COLOR`; progress only on a terminal (a CI log
+/// or a pipe gets the finished lines only).
+fn console_for(format: OutputFormat, color: ColorChoice) -> Console<Box<dyn Write + Send>> {
+    let (out, is_terminal): (Box<dyn Write + Send>, bool) = match format {
+        OutputFormat::Text => (Box::new(std::io::stdout()), std::io::stdout().is_terminal()),
+        OutputFormat::Json => (Box::new(std::io::stderr()), std::io::stderr().is_terminal()),
+    };
+    let no_color = std::env::var_os("NO_COLOR");
+    Console::new(out, use_color(color, is_terminal, no_color.as_deref())).with_progress(is_terminal)
+}
+
+fn run_info(
+    target: &str,
+    (wall, clock): (std::time::SystemTime, std::time::Instant),
+    status: RunStatus,
+) -> RunInfo {
+    RunInfo {
+        target: target.to_string(),
+        started: wall,
+        duration: clock.elapsed(),
+        status,
+    }
+}
+
+/// The `--format json` document on stdout. A reader that closed the pipe has chosen not
+/// to read it; that is no reason to change the exit code.
+fn print_json(report: &RunReport, info: &RunInfo) {
+    // Rendering JSON cannot fail (only JUnit's serializer can).
+    let Ok(doc) = pipecheck_reports::file::render(ReportKind::Json, report, info) else {
+        return;
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(doc.as_bytes()).and_then(|()| out.flush());
 }
 
 /// One scenario of an invocation, running on the runtime.

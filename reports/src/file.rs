@@ -1,11 +1,13 @@
-//! Writing a report file: the one path every report takes to disk (JUnit, HTML, the
-//! Markdown summary). A report is checked before the run starts ([`check_writable`]),
-//! so a path that cannot take it is a start-up error, and written at the end through a
-//! temporary file and a rename ([`write`]), so a reader never sees half a report.
+//! Rendering and writing a report: the one path every report takes ([`render`]: the
+//! final redaction, then the renderer of its kind), and the one way one reaches disk
+//! (JUnit, HTML, the Markdown summary; the JSON document goes to stdout). A report file
+//! is checked before the run starts ([`check_writable`]), so a path that cannot take it
+//! is a start-up error, and written at the end through a temporary file and a rename
+//! ([`write`]), so a reader never sees half a report.
 
 use crate::model::{RunInfo, RunReport};
 use crate::redact::Redactor;
-use crate::{html, junit, markdown};
+use crate::{html, json, junit, markdown};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -17,6 +19,8 @@ use thiserror::Error;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportKind {
     Junit,
+    /// The `--format json` document.
+    Json,
     Html,
     /// The Markdown summary (`--summary`), e.g. for `$GITHUB_STEP_SUMMARY`.
     Summary,
@@ -26,6 +30,7 @@ impl fmt::Display for ReportKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ReportKind::Junit => "JUnit",
+            ReportKind::Json => "JSON",
             ReportKind::Html => "HTML",
             ReportKind::Summary => "Markdown summary",
         })
@@ -37,6 +42,7 @@ impl ReportKind {
     pub fn console_name(self) -> &'static str {
         match self {
             ReportKind::Junit => "junit report",
+            ReportKind::Json => "json report",
             ReportKind::Html => "html report",
             ReportKind::Summary => "summary",
         }
@@ -100,23 +106,33 @@ impl ReportFile {
         check_writable(self.kind, &self.path)
     }
 
-    /// Renders `run` as this kind of report and writes it (see [`write`]).
-    ///
-    /// `run` should be redacted already (each run redacts with the secrets it loaded); the
-    /// patterns of a fresh [`Redactor`] are applied once more here, since a report file
-    /// outlives the run and redacting twice changes nothing.
+    /// Renders `run` as this kind of report and writes it (see [`render`], [`write`]).
     pub fn write(&self, run: &RunReport, info: &RunInfo) -> Result<(), ReportFileError> {
-        let run = Redactor::new().redact_run(run);
-        let text = match self.kind {
-            ReportKind::Junit => junit::render(&run).map_err(|e| ReportFileError::Render {
-                kind: self.kind,
-                source: Box::new(e),
-            })?,
-            ReportKind::Html => html::render(&run, info),
-            ReportKind::Summary => markdown::render(&run, info),
-        };
+        let text = render(self.kind, run, info)?;
         write(self.kind, &self.path, text.as_bytes())
     }
+}
+
+/// `run` as a report of `kind`.
+///
+/// `run` should be redacted already (each run redacts with the secrets it loaded); the
+/// patterns of a fresh [`Redactor`] are applied once more here, since a report outlives
+/// the run and redacting twice changes nothing.
+pub fn render(
+    kind: ReportKind,
+    run: &RunReport,
+    info: &RunInfo,
+) -> Result<String, ReportFileError> {
+    let run = Redactor::new().redact_run(run);
+    Ok(match kind {
+        ReportKind::Junit => junit::render(&run).map_err(|e| ReportFileError::Render {
+            kind,
+            source: Box::new(e),
+        })?,
+        ReportKind::Json => json::render(&run, info),
+        ReportKind::Html => html::render(&run, info),
+        ReportKind::Summary => markdown::render(&run, info),
+    })
 }
 
 /// Checks, before a run starts, that a report can be written to `path`: its directory
@@ -253,7 +269,12 @@ mod tests {
         run.suites[1].links[2].evidence[0].body =
             "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/x, SignedHeaders=host, Signature=0123456789abcdef0123456789abcdef".into();
         let dir = tempfile::tempdir().unwrap();
-        for kind in [ReportKind::Junit, ReportKind::Html, ReportKind::Summary] {
+        for kind in [
+            ReportKind::Junit,
+            ReportKind::Json,
+            ReportKind::Html,
+            ReportKind::Summary,
+        ] {
             let path = dir.path().join(format!("{kind}.out"));
             ReportFile::new(kind, &path).write(&run, &info()).unwrap();
             let text = fs::read_to_string(&path).unwrap();

@@ -8,19 +8,19 @@
 //! shown as `\u{..}`, then HTML-escaped. Redaction is the caller's job (see
 //! `file::ReportFile::write`).
 
-use crate::json::{rfc3339, status_word};
+use crate::json::status_word;
 use crate::junit::xml_text;
 use crate::model::{LinkResult, Outcome, RunInfo, RunReport, RunStatus, ScenarioReport};
 use std::fmt::Write as _;
 
 /// Node size and spacing of the graph, in SVG user units (CSS pixels).
-const NODE_W: u32 = 196;
+const NODE_W: u32 = 172;
 const NODE_H: u32 = 38;
-const GAP_X: u32 = 56;
+const GAP_X: u32 = 44;
 const GAP_Y: u32 = 14;
 const MARGIN: u32 = 8;
 /// Link names longer than this are cut in the node (the details below have them whole).
-const NODE_NAME_CHARS: usize = 25;
+const NODE_NAME_CHARS: usize = 21;
 
 /// The page for `run`.
 pub fn render(run: &RunReport, info: &RunInfo) -> String {
@@ -42,7 +42,7 @@ pub fn render(run: &RunReport, info: &RunInfo) -> String {
          <p class=\"meta\">target <b>{target}</b> · started {started} · {duration:.2}s · exit code {code}</p></header>\n",
         cls = status.to_lowercase(),
         target = text(&info.target),
-        started = text(&rfc3339(info.started)),
+        started = text(&started(info.started)),
         duration = info.duration.as_secs_f64(),
         code = info.status.exit_code(),
     );
@@ -284,6 +284,15 @@ fn graph(page: &mut String, index: usize, s: &ScenarioReport) {
     page.push_str("</p>\n");
 }
 
+/// `2026-11-26 15:44:41 UTC`: the start time to the second, for people.
+fn started(t: std::time::SystemTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from(t)
+        .format(&format)
+        .unwrap_or_else(|_| "(unknown)".into())
+}
+
 fn counts(s: &ScenarioReport) -> String {
     let c = s.counts();
     let parts: Vec<String> = [
@@ -346,6 +355,7 @@ code, pre, .node text { font-family: ui-monospace, "DejaVu Sans Mono", monospace
 .root-cause .verdict { font-weight: 600; margin: .2em 0; }
 .hint { margin: .3em 0; white-space: pre-wrap; }
 .graph { overflow-x: auto; margin: .6em 0; }
+.graph svg { max-width: 100%; height: auto; }
 .node rect { stroke-width: 1.5; }
 .node .n { font-size: 12px; font-weight: 600; fill: #1f2328; } .node .o { font-size: 11px; fill: #57606a; }
 .node.pass rect { fill: var(--pass-bg); stroke: var(--pass); }

@@ -184,7 +184,7 @@ pub(crate) fn status_word(outcome: &Outcome) -> &'static str {
 }
 
 /// `t` as RFC 3339 in UTC, to the second's fraction the clock gives.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
+fn rfc3339(t: SystemTime) -> String {
     OffsetDateTime::from(t)
         .format(&Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
