@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use pipecheck_reports::{
     ColorChoice, Console, ReportFile, ReportFileError, ReportKind, RunEvent, RunInfo, RunReport,
-    RunStatus, use_color,
+    RunStatus, console::DEFAULT_TERMINAL_WIDTH, use_color,
 };
 use tokio::sync::mpsc;
 
@@ -431,12 +431,35 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
 /// document. Colored per `--color` and `NO_COLOR`; progress only on a terminal (a CI log
 /// or a pipe gets the finished lines only).
 fn console_for(format: OutputFormat, color: ColorChoice) -> Console<Box<dyn Write + Send>> {
-    let (out, is_terminal): (Box<dyn Write + Send>, bool) = match format {
-        OutputFormat::Text => (Box::new(std::io::stdout()), std::io::stdout().is_terminal()),
-        OutputFormat::Json => (Box::new(std::io::stderr()), std::io::stderr().is_terminal()),
+    let (out, is_terminal, fd): (Box<dyn Write + Send>, bool, i32) = match format {
+        OutputFormat::Text => (
+            Box::new(std::io::stdout()),
+            std::io::stdout().is_terminal(),
+            libc::STDOUT_FILENO,
+        ),
+        OutputFormat::Json => (
+            Box::new(std::io::stderr()),
+            std::io::stderr().is_terminal(),
+            libc::STDERR_FILENO,
+        ),
     };
     let no_color = std::env::var_os("NO_COLOR");
-    Console::new(out, use_color(color, is_terminal, no_color.as_deref())).with_progress(is_terminal)
+    let width = is_terminal.then(|| terminal_width(fd).unwrap_or(DEFAULT_TERMINAL_WIDTH));
+    Console::new(out, use_color(color, is_terminal, no_color.as_deref())).with_progress(width)
+}
+
+/// The width of the terminal on `fd`, if the kernel says (TIOCGWINSZ).
+fn terminal_width(fd: i32) -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which is valid and
+    // exclusively borrowed for the call; a non-terminal fd only makes it fail.
+    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 fn run_info(

@@ -35,9 +35,9 @@ const RED: &str = "\x1b[1;31m";
 const DIM: &str = "\x1b[2m";
 /// Back to the start of the line and erase it: how the progress line is redrawn.
 const CLEAR_LINE: &str = "\r\x1b[K";
-/// Characters of the progress line; kept under a narrow terminal's width, since a line
-/// that wraps can no longer be erased in place.
-const MAX_PROGRESS_CHARS: usize = 78;
+/// The terminal width assumed when the caller does not know it. The progress line stays
+/// one column short of the width: a line that wraps can no longer be erased in place.
+pub const DEFAULT_TERMINAL_WIDTH: usize = 80;
 
 /// `--color`: whether the console uses ANSI colors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,8 +73,8 @@ struct Waiting {
 pub struct Console<W: Write> {
     out: W,
     color: bool,
-    /// Whether to draw the progress line (only on a terminal).
-    progress: bool,
+    /// The terminal's width when the progress line is drawn (only on a terminal).
+    progress: Option<usize>,
     /// The links waiting now, in the order they started waiting.
     waiting: Vec<Waiting>,
     /// The progress line is on screen and must be erased before anything else is written.
@@ -88,15 +88,17 @@ impl<W: Write> Console<W> {
         Self {
             out,
             color,
-            progress: false,
+            progress: None,
             waiting: Vec::new(),
             progress_shown: false,
         }
     }
 
-    /// Draw a progress line while links wait: only for a terminal, which can erase it.
-    pub fn with_progress(mut self, progress: bool) -> Self {
-        self.progress = progress;
+    /// Draw a progress line while links wait, on a terminal `width` columns wide (see
+    /// [`DEFAULT_TERMINAL_WIDTH`]); `None` for anything that is not a terminal, which
+    /// could not erase it.
+    pub fn with_progress(mut self, width: Option<usize>) -> Self {
+        self.progress = width;
         self
     }
 
@@ -161,10 +163,10 @@ impl<W: Write> Console<W> {
     }
 
     fn draw_progress(&mut self) -> io::Result<()> {
-        if !self.progress {
+        let Some(width) = self.progress else {
             return Ok(());
-        }
-        let Some(line) = progress_line(&self.waiting) else {
+        };
+        let Some(line) = progress_line(&self.waiting, width) else {
             return Ok(());
         };
         let line = format!("{CLEAR_LINE}{}", self.paint(DIM, &line));
@@ -372,8 +374,9 @@ impl<W: Write> Console<W> {
 }
 
 /// The progress line for the links waiting now: the first (the one waiting longest)
-/// with what it waits for and the time to its deadline, and how many more wait.
-fn progress_line(waiting: &[Waiting]) -> Option<String> {
+/// with what it waits for and the time to its deadline (whole seconds, rounded up), and
+/// how many more wait; shorter than `width`.
+fn progress_line(waiting: &[Waiting], width: usize) -> Option<String> {
     let first = waiting.first()?;
     let what = first
         .waiting_for
@@ -385,9 +388,12 @@ fn progress_line(waiting: &[Waiting]) -> Option<String> {
         n => format!(" (+{n} more)"),
     };
     let head = format!("  … {}{what}", clean_line(&first.link));
-    let tail = format!(" · deadline in {}s{more}", first.deadline_in.as_secs());
+    let left = first.deadline_in.as_secs() + u64::from(first.deadline_in.subsec_nanos() > 0);
+    let tail = format!(" · deadline in {left}s{more}");
     // Cut what it waits for, never the deadline.
-    let room = MAX_PROGRESS_CHARS.saturating_sub(tail.chars().count());
+    let room = width
+        .saturating_sub(1)
+        .saturating_sub(tail.chars().count());
     let head = if head.chars().count() > room {
         let cut: String = head.chars().take(room.saturating_sub(1)).collect();
         format!("{cut}…")
@@ -589,23 +595,30 @@ mod tests {
             waiting_for: what.map(String::from),
             deadline_in: Duration::from_secs(secs),
         };
-        assert_eq!(progress_line(&[]), None);
+        assert_eq!(progress_line(&[], 80), None);
         assert_eq!(
-            progress_line(&[w("amp.query", Some("the canary"), 8)]).unwrap(),
+            progress_line(&[w("amp.query", Some("the canary"), 8)], 80).unwrap(),
             "  … amp.query waiting for the canary · deadline in 8s"
         );
         assert_eq!(
-            progress_line(&[w("amp.query", None, 8), w("grafana.api", None, 3)]).unwrap(),
+            progress_line(&[w("amp.query", None, 8), w("grafana.api", None, 3)], 80).unwrap(),
             "  … amp.query running · deadline in 8s (+1 more)"
         );
-        let long = progress_line(&[w("amp.query", Some(&"x".repeat(200)), 8)]).unwrap();
-        assert_eq!(long.chars().count(), MAX_PROGRESS_CHARS);
-        assert!(long.ends_with("… · deadline in 8s"), "{long}");
+        let mut soon = w("amp.query", None, 0);
+        soon.deadline_in = Duration::from_millis(200);
+        let soon = progress_line(&[soon], 80).unwrap();
+        assert!(soon.ends_with("deadline in 1s"), "rounded up: {soon}");
+        for width in [60, 80, 120] {
+            let long = progress_line(&[w("amp.query", Some(&"x".repeat(200)), 8)], width);
+            let long = long.unwrap();
+            assert_eq!(long.chars().count(), width - 1);
+            assert!(long.ends_with("… · deadline in 8s"), "{long}");
+        }
     }
 
     #[test]
     fn progress_is_drawn_in_place_on_a_terminal_and_erased_before_the_next_line() {
-        let mut c = Console::new(Vec::new(), false).with_progress(true);
+        let mut c = Console::new(Vec::new(), false).with_progress(Some(80));
         c.on_event(&waiting("amp.query", Some("the canary"), 9))
             .unwrap();
         c.on_event(&waiting("amp.query", Some("the canary"), 8))
