@@ -622,4 +622,35 @@ mod tests {
         assert_eq!(a.faults, vec!["F04"]);
         assert!(Cli::try_parse_from(["pipecheck", "run", "--target", "gcp"]).is_err());
     }
+
+    #[test]
+    fn report_flags_name_every_report_file() {
+        let c = Cli::try_parse_from([
+            "pipecheck",
+            "run",
+            "--format",
+            "json",
+            "--html",
+            "r.html",
+            "--summary",
+            "s.md",
+            "--color",
+            "never",
+        ])
+        .unwrap();
+        let Command::Run(a) = c.command else { panic!() };
+        assert_eq!(a.format, OutputFormat::Json);
+        assert_eq!(a.color, ColorArg::Never);
+        assert_eq!(
+            a.report_files(),
+            [
+                ReportFile::new(ReportKind::Junit, "pipecheck-report.xml"),
+                ReportFile::new(ReportKind::Html, "r.html"),
+                ReportFile::new(ReportKind::Summary, "s.md"),
+            ]
+        );
+        for bad in [["--format", "xml"], ["--color", "sometimes"]] {
+            assert!(Cli::try_parse_from(["pipecheck", "run", bad[0], bad[1]]).is_err());
+        }
+    }
 }
