@@ -5,8 +5,10 @@
 //! Each runs the real binary on the mock with a fault, so the reports are of a failing
 //! run (exit 1), which must still write them.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 
@@ -276,6 +278,116 @@ fn no_ansi_when_not_a_terminal() -> Result<(), Failed> {
     })
 }
 
+/// Ctrl-C while a second scenario still waits for its canary: exit 130, and every report
+/// holds the scenario that finished (and only it); the JSON document says `interrupted`.
+fn interrupted_run_reports_finished_scenarios() -> Result<(), Failed> {
+    let dir = tmp();
+    // A canary that never becomes queryable, waited for up to a minute.
+    let slow = dir.path().join("slow.yaml");
+    std::fs::write(
+        &slow,
+        "name: slow\nshape: direct\nlinks: [aws.identity, amp.workspace, amp.remote_write, amp.query]\n\
+         faults: [samples-dropped]\ntarget: {mock: {arrival_deadline: 60s}}\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let (junit, html, summary) = (
+        dir.path().join("r.xml"),
+        dir.path().join("r.html"),
+        dir.path().join("r.md"),
+    );
+    let mut child = Command::new(crate::support::bin())
+        .env("NO_COLOR", "1")
+        .args(["run", "--scenario", "smoke", "--scenario"])
+        .arg(&slow)
+        .args(["--format", "json", "--junit"])
+        .arg(&junit)
+        .arg("--html")
+        .arg(&html)
+        .arg("--summary")
+        .arg(&summary)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id().to_string();
+    // The console is on stderr: once slow's header is there, smoke (relayed first) has
+    // finished and slow is running.
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("scenario slow @ mock") {
+                let _ = tx.send(seen.clone());
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    // Stdout is read while the run goes on, so a full pipe cannot stall it.
+    let stdout_pipe = child.stdout.take().ok_or("no stdout")?;
+    let stdout_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stdout_pipe), &mut s);
+        s
+    });
+    let seen = rx.recv_timeout(Duration::from_secs(60));
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("the run did not stop within 30 s of SIGINT".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let seen = seen.map_err(|_| "the second scenario never started")?;
+    ensure(seen.contains("scenario slow @ mock"), || {
+        format!("the run ended before the second scenario started:\n{seen}")
+    })?;
+    let stdout = stdout_reader
+        .join()
+        .map_err(|_| "the stdout reader panicked")?;
+    ensure(status.code() == Some(130), || {
+        format!("exit {:?}\n{seen}", status.code())
+    })?;
+    let doc: serde_json::Value = serde_json::from_str(&stdout)
+        .map_err(|e| format!("stdout is not one JSON document ({e}):\n{stdout}"))?;
+    validate_report_json(&doc)?;
+    let names: Vec<&str> = doc["scenarios"]
+        .as_array()
+        .ok_or("no scenarios")?
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    ensure(
+        doc["run"]["status"] == "interrupted"
+            && doc["run"]["exit_code"] == 130
+            && names == ["smoke"],
+        || format!("{} {names:?}", doc["run"]),
+    )?;
+    let suites = read_junit(&junit)?;
+    ensure(suites.len() == 1 && suites[0].name == "smoke@mock", || {
+        format!("{suites:?}")
+    })?;
+    let page = FailingRun::read(&html)?;
+    ensure(
+        page.contains("INTERRUPTED") && page.contains("smoke@mock"),
+        || "the HTML report lacks the finished scenario".into(),
+    )?;
+    ensure(!page.contains("slow@mock"), || {
+        "the HTML report has the unfinished scenario".into()
+    })?;
+    let md = FailingRun::read(&summary)?;
+    ensure(md.starts_with("## pipecheck: ⏹ INTERRUPTED"), || {
+        md.clone()
+    })
+}
+
 /// A report path that cannot take the report: exit 2, one line naming the report, before
 /// anything runs (so no JUnit report either).
 fn unwritable(flag: &'static str, path: &'static str, words: &'static str) -> Trial {
@@ -300,6 +412,10 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "reports::no_ansi_when_not_a_terminal",
             no_ansi_when_not_a_terminal,
+        ),
+        Trial::test(
+            "interrupt::reports_hold_finished_scenarios",
+            interrupted_run_reports_finished_scenarios,
         ),
         unwritable(
             "--html",
