@@ -2,12 +2,11 @@
 //! named trial per scenario, per catalog fault and per bad-input case, so
 //! `cargo test --test e2e -- amp-unsigned` runs one. A fault trial asserts the exit code,
 //! the JUnit root cause (exactly the expected link), the verdict's key words, and that
-//! every link depending on the root cause is `blocked`.
+//! every link depending on the root cause is `blocked`. Interrupted runs:
+//! tests/interrupt.rs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -600,7 +599,7 @@ fn mock_grafana_token_never_printed() -> Result<(), Failed> {
             ensure(out.status.code() == Some(0), || {
                 format!("{run}: exit {:?}\n{so}\n{se}", out.status.code())
             })?;
-            let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| e.to_string());
+            let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| e.to_string());
             let (xml, page, md) = (read(&report)?, read(&html)?, read(&summary)?);
             for (what, s) in [
                 ("stdout (JSON)", &so),
@@ -882,108 +881,6 @@ fn collector_scenarios_together() -> Result<(), Failed> {
     })
 }
 
-fn pids_of_children(pid: u32) -> Vec<u32> {
-    let out = Command::new("pgrep")
-        .args(["-P", &pid.to_string()])
-        .output()
-        .map(|o| text(&o.stdout))
-        .unwrap_or_default();
-    out.lines().filter_map(|l| l.trim().parse().ok()).collect()
-}
-
-/// The collector containers started by the pipecheck process `pid` (their
-/// `pipecheck-owner` label is `<pid>-<start time>`): trials run in parallel, so other
-/// runs' containers must not count.
-fn collector_containers_of(pid: u32) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-a", "--filter", "label=pipecheck=collector", "--format", "{{.ID}} {{.Label \"pipecheck-owner\"}}"])
-        .output()
-        .map(|o| text(&o.stdout))
-        .unwrap_or_default();
-    let owner = format!("{pid}-");
-    out.lines()
-        .filter_map(|l| l.split_once(' '))
-        .filter(|(_, o)| o.starts_with(&owner))
-        .map(|(id, _)| id.to_string())
-        .collect()
-}
-
-/// SIGINT in the middle of a collector run: pipecheck exits 130 and leaves no collector
-/// process or container behind.
-fn interrupted_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> {
-    let dir = tmp();
-    let report = dir.path().join("r.xml");
-    let mut child = Command::new(bin())
-        .args([
-            "run",
-            "--scenario",
-            scenario,
-            "--junit",
-            report.to_str().unwrap(),
-        ])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let pid = child.id();
-    // Wait until the collector runs (a child process, or a new container), bounded.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut kids = Vec::new();
-    let mut containers = Vec::new();
-    while Instant::now() < deadline {
-        kids = pids_of_children(pid);
-        containers = collector_containers_of(pid);
-        if !kids.is_empty() || !containers.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let started = !kids.is_empty() || !containers.is_empty();
-    let _ = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status();
-    let stop_deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(s);
-        }
-        if Instant::now() > stop_deadline {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stderr = child.stderr.take().map(|mut e| {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut e, &mut s);
-        s
-    });
-    ensure(started, || {
-        "the collector never started, so nothing was interrupted".into()
-    })?;
-    ensure(status.and_then(|s| s.code()) == Some(130), || {
-        format!("exit {status:?}: {stderr:?}")
-    })?;
-    ensure(
-        stderr.as_deref().is_some_and(|e| e.contains("interrupted")),
-        || format!("{stderr:?}"),
-    )?;
-    std::thread::sleep(Duration::from_millis(200));
-    for k in &kids {
-        ensure(
-            !Path::new(&format!("/proc/{k}")).exists()
-                || text(&std::fs::read(format!("/proc/{k}/stat")).unwrap_or_default())
-                    .contains(") Z "),
-            || format!("process {k} outlived the run"),
-        )?;
-    }
-    let left = collector_containers_of(pid);
-    ensure(left.is_empty(), || {
-        format!("containers left behind: {left:?}")
-    })
-}
-
 /// An OpenTelemetry collector given with --collector-bin is started with the config
 /// pipecheck rendered for it (prometheus receiver -> prometheusremotewrite + sigv4auth).
 /// The stand-in binary records how it was started and never scrapes, so the run must
@@ -1044,6 +941,31 @@ fn otelcol_binary_is_launched_with_its_config() -> Result<(), Failed> {
     )
 }
 
+/// F31 through the direct writer: the verdict names the header changed after signing and
+/// says it is no region or clock problem (signing-region-wrong and clock-skew keep their
+/// own verdicts: their FAULTS rows); the evidence has AMP's canonical headers beside the
+/// writer's signed ones, and AMP's answer.
+fn header_added_after_signing() -> Result<(), Failed> {
+    let ran = support::run("smoke", &["header-added-after-signing"])?;
+    support::fails_on(
+        &ran,
+        &chain("smoke"),
+        "amp.remote_write",
+        &[
+            "header x-agent-id was signed as \"pipecheck-writer\" but reached AMP as \"pipecheck-writer,agent-7f3a\"",
+            "not a region or clock problem",
+        ],
+        &[
+            "canonical headers (AMP)",
+            "x-agent-id:pipecheck-writer,agent-7f3a",
+            "signed headers (writer)",
+            "x-agent-id:pipecheck-writer\n",
+            "The Canonical String for this request should have been",
+            "changes x-agent-id after the request is signed",
+        ],
+    )
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut trials = vec![
@@ -1078,19 +1000,17 @@ fn main() {
             "scenario::collectors_in_one_invocation",
             collector_scenarios_together,
         )),
-        needs_prometheus(Trial::test("interrupt::process", || {
-            interrupted_run_leaves_nothing("prometheus-proxy")
-        })),
         Trial::test(
             "scenario::otelcol-process::launch",
             otelcol_binary_is_launched_with_its_config,
         ),
-        needs_docker(Trial::test("interrupt::container", || {
-            interrupted_run_leaves_nothing("prometheus-container")
-        })),
         Trial::test(
             "bad_input::aws_without_credentials",
             aws_without_credentials,
+        ),
+        Trial::test(
+            "fault::smoke::header-added-after-signing",
+            header_added_after_signing,
         ),
     ];
     for &(scenario, name, link, fails, words) in FAULTS {

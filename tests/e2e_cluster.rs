@@ -256,6 +256,16 @@ const FAULTS: &[Row] = &[
         &["adot-col/adot-collector-irsa", "no pod runs as it"],
         &[],
     ),
+    // F07 in a cluster run: iam.role_permissions' own probe write may meet the 429s
+    // first; a throttled probe proves nothing, so only amp.remote_write warns.
+    (
+        "eks-adot",
+        "throttled-transient",
+        "amp.remote_write",
+        false,
+        &["retried attempt(s)", "429"],
+        &[],
+    ),
     (
         "eks-adot",
         "pods-predate-annotation",
@@ -265,6 +275,63 @@ const FAULTS: &[Row] = &[
         &[
             "AWS_ROLE_ARN not set",
             "kubectl rollout restart -n adot-col deployment/adot-collector",
+        ],
+    ),
+    (
+        "eks-adot",
+        "sigv4-assumes-own-role",
+        "collector.config",
+        true,
+        &[
+            "extensions.sigv4auth.assume_role.arn is arn:aws:iam::111122223333:role/pipecheck-adot-collector, the role it already runs as",
+            "User: arn:aws:sts::111122223333:assumed-role/pipecheck-adot-collector/<session> is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::111122223333:role/pipecheck-adot-collector",
+        ],
+        &[
+            "serviceaccount adot-col/adot-collector eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/pipecheck-adot-collector",
+            "Statement[0]: Allow Federated arn:aws:iam::111122223333:oidc-provider/",
+            "not allowed: Statement[0]",
+            "api error AccessDenied",
+            "remove assume_role from the sigv4auth extension",
+        ],
+    ),
+    (
+        "eks-prometheus",
+        "sigv4-assumes-own-role",
+        "collector.config",
+        true,
+        &[
+            "remote_write[0].sigv4.role_arn is arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role, the role it already runs as",
+        ],
+        &[
+            "Principal\":{\"AWS\":\"arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role\"}",
+            "role_arn: arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role",
+        ],
+    ),
+    (
+        "eks-adot",
+        "replicas-without-ha-labels",
+        "collector.config",
+        true,
+        &[
+            "2 replicas of Deployment adot-col/adot-collector write the same series without the cluster and __replica__ external label(s)",
+            "400 out of order sample / duplicate sample for timestamp",
+        ],
+        &[
+            "external labels (the prometheusremotewrite exporter's external_labels): (none)",
+            "AMP 400: duplicate sample for timestamp",
+            "__replica__: ${env:POD_NAME}",
+        ],
+    ),
+    (
+        "eks-prometheus",
+        "replicas-without-ha-labels",
+        "collector.config",
+        true,
+        &["2 replicas of Deployment prometheus/prometheus-for-amp-server write the same series"],
+        &[
+            "external labels (global.external_labels): (none)",
+            "AMP 400: out of order sample",
+            "set global.external_labels: {cluster: pipecheck, __replica__: ${POD_NAME}",
         ],
     ),
     // A harness-side fault lands where it does in a direct run.

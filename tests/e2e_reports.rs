@@ -358,34 +358,47 @@ fn interrupted_run_reports_finished_scenarios() -> Result<(), Failed> {
     let doc: serde_json::Value = serde_json::from_str(&stdout)
         .map_err(|e| format!("stdout is not one JSON document ({e}):\n{stdout}"))?;
     validate_report_json(&doc)?;
-    let names: Vec<&str> = doc["scenarios"]
+    let statuses: Vec<(&str, &str)> = doc["scenarios"]
         .as_array()
         .ok_or("no scenarios")?
         .iter()
-        .filter_map(|s| s["name"].as_str())
+        .filter_map(|s| Some((s["name"].as_str()?, s["status"].as_str()?)))
         .collect();
     ensure(
         doc["run"]["status"] == "interrupted"
             && doc["run"]["exit_code"] == 130
-            && names == ["smoke"],
-        || format!("{} {names:?}", doc["run"]),
+            && statuses == [("smoke", "pass"), ("slow", "interrupted")],
+        || format!("{} {statuses:?}", doc["run"]),
+    )?;
+    let query = &doc["scenarios"][1]["links"][3];
+    ensure(
+        query["name"] == "amp.query" && query["status"] == "interrupted",
+        || format!("{query}"),
     )?;
     let suites = read_junit(&junit)?;
-    ensure(suites.len() == 1 && suites[0].name == "smoke@mock", || {
-        format!("{suites:?}")
+    let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+    ensure(names == ["smoke@mock", "slow@mock"], || {
+        format!("{names:?}")
     })?;
     let page = FailingRun::read(&html)?;
-    ensure(
-        page.contains("INTERRUPTED") && page.contains("smoke@mock"),
-        || "the HTML report lacks the finished scenario".into(),
-    )?;
-    ensure(!page.contains("slow@mock"), || {
-        "the HTML report has the unfinished scenario".into()
-    })?;
+    for words in [
+        "pipecheck <span class=\"badge interrupted\">INTERRUPTED</span>",
+        "smoke@mock <span class=\"badge pass\">PASS</span>",
+        "slow@mock <span class=\"badge interrupted\">INTERRUPTED</span>",
+        "class=\"node interrupted\" data-link=\"amp.query\"",
+    ] {
+        ensure(page.contains(words), || {
+            format!("the HTML report lacks {words:?}")
+        })?;
+    }
     let md = FailingRun::read(&summary)?;
-    ensure(md.starts_with("## pipecheck: ⏹ INTERRUPTED"), || {
-        md.clone()
-    })
+    ensure(
+        md.starts_with("## pipecheck: ⏹ INTERRUPTED")
+            && md.contains("### smoke@mock: pass")
+            && md.contains("### slow@mock: interrupted")
+            && md.contains("| `amp.query` | ⏹ stopped |"),
+        || md.clone(),
+    )
 }
 
 /// A report path that cannot take the report: exit 2, one line naming the report, before

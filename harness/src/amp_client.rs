@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::signing::{SignError, Signer};
+use crate::signing::{SignError, SignedRequest, Signer};
 
-/// One request and what came back, for evidence. Never holds signing headers.
+/// One request and what came back, for evidence. Never holds the `Authorization` header;
+/// `signed` may hold an `x-amz-security-token`, which the run's redactor (the session
+/// token is registered, and the header's `name:value` form is a pattern) removes from
+/// anything printed.
 #[derive(Clone, Debug)]
 pub struct Exchange {
     pub method: &'static str,
@@ -17,6 +20,9 @@ pub struct Exchange {
     pub status: Option<u16>,
     pub body: String,
     pub elapsed: Duration,
+    /// What the harness signed, when it signed the request: a signature mismatch is
+    /// diagnosed by comparing it with the Canonical String AMP prints.
+    pub signed: Option<SignedRequest>,
 }
 
 impl Exchange {
@@ -61,6 +67,8 @@ pub enum ClientError {
     },
     #[error("invalid AMP endpoint {0:?}")]
     BadUrl(String),
+    #[error("invalid header {0:?} for the writer's request")]
+    BadHeader(String),
 }
 
 /// How a writer behaves on the wire; the catalog's writer-side faults change this.
@@ -72,6 +80,12 @@ pub struct WriterBehaviour {
     pub signing_region: Option<String>,
     /// The writer's clock is off by this many seconds.
     pub clock_offset_secs: i64,
+    /// Headers the writer sets before signing (as Prometheus' `remote_write.headers`):
+    /// they are signed.
+    pub headers: Vec<(String, String)>,
+    /// Headers added after signing, as a proxy or agent between the writer and AMP adds
+    /// them (F31): a value added to a signed header breaks the signature.
+    pub added_after_signing: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -174,22 +188,36 @@ impl AmpDataClient {
                 "User-Agent",
                 concat!("pipecheck/", env!("CARGO_PKG_VERSION")),
             )
-            .body(body)
-            .build()
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                elapsed: Duration::ZERO,
-                source,
-            })?;
+            .body(body);
+        for (name, value) in &how.headers {
+            req = req.header(name, value);
+        }
+        let mut req = req.build().map_err(|source| ClientError::Transport {
+            url: url.clone(),
+            elapsed: Duration::ZERO,
+            source,
+        })?;
+        let mut signed = None;
         if !how.unsigned {
             let mut signer = self.signer.clone();
             if let Some(r) = &how.signing_region {
                 signer.region = r.clone();
             }
             signer.clock_offset = how.clock_offset_secs;
-            signer.sign(&mut req).await?;
+            signed = Some(signer.sign(&mut req).await?);
         }
-        self.send("POST", req).await
+        for (name, value) in &how.added_after_signing {
+            let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) else {
+                return Err(ClientError::BadHeader(name.clone()));
+            };
+            req.headers_mut().append(name, value);
+        }
+        let mut exchange = self.send("POST", req).await?;
+        exchange.signed = signed;
+        Ok(exchange)
     }
 
     /// An instant query at `time_ms`, POSTed as a form like Grafana does.
@@ -263,6 +291,7 @@ impl AmpDataClient {
             status: Some(status),
             body,
             elapsed: started.elapsed(),
+            signed: None,
         })
     }
 }
@@ -402,6 +431,7 @@ mod tests {
             status: Some(status),
             body: body.into(),
             elapsed: Duration::ZERO,
+            signed: None,
         }
     }
 

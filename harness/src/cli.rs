@@ -15,7 +15,7 @@ use pipecheck_reports::{
 use tokio::sync::mpsc;
 
 use crate::faults::{self, CATALOG, Fault};
-use crate::run::{RunError, RunOptions, run_scenario};
+use crate::run::{RunError, RunOptions, ScenarioProgress, run_scenario};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::target::TargetKind;
 
@@ -297,6 +297,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
 
     let rt = runtime()?;
     let (report, failure, console, interrupted) = rt.block_on(async {
+        let mut stop = StopSignals::catch();
         let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
         let console = console_for(format, args.color.into());
         let printer = tokio::task::spawn_blocking(move || {
@@ -337,19 +338,26 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
                 (srx, Some(task))
             })
             .collect();
+        // Each scenario's events so far: an interrupted run's partial report.
+        let mut progress: Vec<ScenarioProgress> =
+            runs.iter().map(|_| ScenarioProgress::default()).collect();
         let work = async {
-            for (srx, slot) in runs.iter_mut() {
+            for ((srx, slot), seen) in runs.iter_mut().zip(progress.iter_mut()) {
                 let Some(task) = slot.as_mut() else { continue };
                 let done = loop {
                     tokio::select! {
                         biased;
-                        Some(ev) = srx.recv(), if failure.is_none() => { let _ = tx.send(ev); }
+                        Some(ev) = srx.recv(), if failure.is_none() => {
+                            seen.record(&ev);
+                            let _ = tx.send(ev);
+                        }
                         r = &mut *task => break r,
                     }
                 };
                 *slot = None;
                 while let Ok(ev) = srx.try_recv() {
                     if failure.is_none() {
+                        seen.record(&ev);
                         let _ = tx.send(ev);
                     }
                 }
@@ -367,42 +375,67 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         };
         // Ctrl-C or SIGTERM stops the run: what it started is removed before exiting.
         let interrupted = tokio::select! {
-            _ = work => false,
-            _ = wait_for_stop() => true,
+            _ = work => None,
+            signal = stop.wait() => Some(signal),
         };
-        if interrupted {
-            for (_, slot) in runs.iter_mut() {
-                if let Some(task) = slot.take() {
+        if let Some(signal) = interrupted {
+            // Scenarios that ended keep their report; the others get a partial one, their
+            // unfinished links marked interrupted.
+            for ((srx, slot), seen) in runs.iter_mut().zip(progress.iter_mut()) {
+                let Some(task) = slot.take() else { continue };
+                while let Ok(ev) = srx.try_recv() {
+                    seen.record(&ev);
+                }
+                if task.is_finished() {
+                    if let Ok(Ok(r)) = task.await {
+                        suites.push(r);
+                        continue;
+                    }
+                } else {
                     task.abort();
                     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
                 }
+                suites.extend(seen.interrupted(signal));
             }
         }
         drop(tx);
         let console = printer.await.ok();
         (RunReport { suites }, failure, console, interrupted)
     });
-    if interrupted {
+    if let Some(signal) = interrupted {
         // What the grafana links made in the workspace (service account, dashboard) first:
-        // removing it needs the runtime.
-        let mut removed = rt.block_on(crate::links::remove_pending_grafana(
-            std::time::Duration::from_secs(5),
-        ));
+        // removing it needs the runtime. A mock's Grafana went with its stopped scenario.
+        let mut removed = if args.target == TargetKind::Mock {
+            crate::links::forget_pending_grafana();
+            Vec::new()
+        } else {
+            rt.block_on(crate::links::remove_pending_grafana(
+                std::time::Duration::from_secs(5),
+            ))
+        };
         removed.extend(crate::cleanup::remove_all());
         drop(rt);
         eprintln!(
-            "pipecheck: interrupted{}",
+            "pipecheck: interrupted by {signal}{}",
             if removed.is_empty() {
                 String::new()
             } else {
                 format!("; {}", removed.join(", "))
             }
         );
-        // The finished scenarios' reports, best effort: the run is over either way.
+        // Partial reports (finished scenarios whole, the others with their unfinished
+        // links marked interrupted), best effort: the run is over either way.
         let info = run_info(target, started, RunStatus::Interrupted);
         if !report.suites.is_empty() {
             for file in &report_files {
-                let _ = file.write(&report, &info);
+                match file.write(&report, &info) {
+                    Ok(()) => eprintln!(
+                        "pipecheck: partial {}: {} (unfinished links marked interrupted)",
+                        file.kind.console_name(),
+                        file.path.display()
+                    ),
+                    Err(e) => eprintln!("pipecheck: {}", one_line_chain(&e)),
+                }
             }
         }
         if format == OutputFormat::Json {
@@ -496,6 +529,7 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
     use pipecheck_mocks::{MockConfig, MockStack};
     let rt = runtime()?;
     rt.block_on(async {
+        let mut stop = StopSignals::catch();
         let stack = MockStack::start(MockConfig {
             region: args.region.clone(),
             port: args.port,
@@ -547,7 +581,10 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             ];
             exports.extend(lines);
         }
-        let text: String = exports.iter().map(|(k, v)| format!("export {k}={}\n", shell_quote(v))).collect();
+        let text: String = exports
+            .iter()
+            .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+            .collect();
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
         drop(out);
@@ -556,28 +593,67 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             ep.amp, ep.sts, ep.region
         );
         if let Some(g) = &ep.grafana_url {
-            note.push_str(&format!("pipecheck mock: AMG control plane on {}, the workspace's Grafana on {g}\n", ep.amg));
+            note.push_str(&format!(
+                "pipecheck mock: AMG control plane on {}, the workspace's Grafana on {g}\n",
+                ep.amg
+            ));
         }
         let _ = std::io::stderr().write_all(note.as_bytes());
-        wait_for_stop().await;
+        stop.wait().await;
         let _ = std::io::stderr().write_all(b"pipecheck mock: stopping\n");
         stack.shutdown().await;
         Ok(0)
     })
 }
 
-async fn wait_for_stop() {
+/// Ctrl-C and SIGTERM, caught from the moment this is made: a run creates it before it
+/// starts anything, so a signal never finds the default handler (which would kill the
+/// process with its children and containers still there).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Must be called inside the runtime.
+    fn catch() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Waits for either; says which.
+    async fn wait(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn next(s: Option<&mut tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                _ = next(self.int.as_mut()) => "SIGINT",
+                _ = next(self.term.as_mut()) => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
         }
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Single-quotes a value for `eval` in a POSIX shell.

@@ -307,10 +307,18 @@ pub const CATALOG: &[Fault] = &[
     Fault {
         id: "F07",
         name: "throttled-transient",
-        summary: "AMP answers the first two remote writes with 429, then accepts",
+        summary: "AMP answers the harness's first two remote writes with 429, then accepts",
         direct: Some(Expect::Warning("amp.remote_write")),
         collector: Some(Expect::Warning("amp.remote_write")),
-        apply: |e| e.amp_faults(|f| f.throttle_remote_write = Throttle::Next(2)),
+        // Only the harness's writer: in a cluster run the role's probe write (another
+        // key) would otherwise take some of the 429s, and the verdict would vary.
+        apply: |e| {
+            let key = e.access_key_id.clone();
+            e.amp_faults(|f| {
+                f.throttle_remote_write = Throttle::Next(2);
+                f.throttle_only = Some(key);
+            })
+        },
     },
     Fault {
         id: "F08",
@@ -654,6 +662,37 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.pods_predate_annotation(s)),
     },
+    Fault {
+        id: "F30",
+        name: "sigv4-assumes-own-role",
+        summary: "the collector's sigv4 role_arn (ADOT: assume_role.arn) is the IRSA role it already runs as, which does not trust itself",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.assume_own_role(s)),
+    },
+    Fault {
+        id: "F31",
+        name: "header-added-after-signing",
+        summary: "an agent between writer and AMP adds its x-agent-id to the writer's signed x-agent-id after signing",
+        direct: Some(Expect::RootCause("amp.remote_write")),
+        collector: None,
+        apply: |e| {
+            e.writer
+                .headers
+                .push(("x-agent-id".into(), "pipecheck-writer".into()));
+            e.writer
+                .added_after_signing
+                .push(("x-agent-id".into(), "agent-7f3a".into()));
+        },
+    },
+    Fault {
+        id: "F33",
+        name: "replicas-without-ha-labels",
+        summary: "two collector replicas write the same series without cluster and __replica__ external labels",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.replicas_without_ha_labels(s, 2)),
+    },
 ];
 
 /// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
@@ -674,6 +713,8 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("irsa-sa-unused", Expect::RootCause("k8s.service_account")),
     ("irsa-sa-extra", Expect::Warning("k8s.service_account")),
     ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
+    ("sigv4-assumes-own-role", Expect::RootCause("collector.config")),
+    ("replicas-without-ha-labels", Expect::RootCause("collector.config")),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.

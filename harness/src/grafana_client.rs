@@ -125,6 +125,7 @@ impl GrafanaClient {
             status: Some(status),
             body,
             elapsed: started.elapsed(),
+            signed: None,
         })
     }
 }

@@ -330,6 +330,7 @@ pub async fn run_scenario(
         target: opts.target.as_str().to_string(),
         run_id: run_id.clone(),
         links: links.len(),
+        link_names: links.iter().map(|l| l.name().to_string()).collect(),
     });
     let ctx = Arc::new(RunContext {
         run_id: run_id.clone(),
@@ -418,4 +419,150 @@ pub async fn run_scenario(
             .ok();
     }
     Ok(report)
+}
+
+/// What a scenario reported so far, from its events: the partial report of a run that was
+/// interrupted before the scenario finished.
+#[derive(Debug, Default)]
+pub struct ScenarioProgress {
+    started: Option<(String, String, String, Vec<String>)>,
+    running: Vec<String>,
+    finished: Vec<pipecheck_reports::LinkResult>,
+    since: Option<Instant>,
+}
+
+impl ScenarioProgress {
+    pub fn record(&mut self, ev: &RunEvent) {
+        match ev {
+            RunEvent::ScenarioStarted {
+                scenario,
+                target,
+                run_id,
+                link_names,
+                ..
+            } => {
+                self.started = Some((
+                    scenario.clone(),
+                    target.clone(),
+                    run_id.clone(),
+                    link_names.clone(),
+                ));
+                self.since = Some(Instant::now());
+            }
+            RunEvent::LinkStarted { link, .. } => self.running.push(link.clone()),
+            RunEvent::LinkFinished { result, .. } => {
+                self.running.retain(|l| *l != result.name);
+                self.finished.push(result.clone());
+            }
+            // Progress changes nothing a partial report says.
+            RunEvent::LinkWaiting { .. } | RunEvent::ScenarioFinished(_) => {}
+        }
+    }
+
+    /// The report as far as it got: finished links as they ended, every other link
+    /// `Interrupted` (running or not started), in graph order. None when the scenario had
+    /// not started (nothing of it ran).
+    pub fn interrupted(&self, signal: &str) -> Option<ScenarioReport> {
+        use pipecheck_reports::{LinkResult, Outcome};
+        let (scenario, target, run_id, names) = self.started.clone()?;
+        let links: Vec<LinkResult> = names
+            .iter()
+            .map(|name| {
+                if let Some(done) = self.finished.iter().find(|r| r.name == *name) {
+                    return done.clone();
+                }
+                let started = self.running.contains(name);
+                LinkResult {
+                    name: name.clone(),
+                    outcome: Outcome::Interrupted { started },
+                    verdict: if started {
+                        format!("interrupted by {signal} while this link's check was running")
+                    } else {
+                        format!("not checked: the run was interrupted by {signal} first")
+                    },
+                    hint: None,
+                    evidence: vec![],
+                    duration: Duration::ZERO,
+                    depends_on: vec![],
+                }
+            })
+            .collect();
+        Some(ScenarioReport {
+            scenario,
+            target,
+            run_id,
+            root_cause: root_cause(&links),
+            links,
+            duration: self.since.map(|t| t.elapsed()).unwrap_or_default(),
+            properties: vec![("interrupted".to_string(), signal.to_string())],
+        })
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use pipecheck_reports::{LinkResult, Outcome};
+
+    use super::*;
+
+    fn finished(name: &str, outcome: Outcome) -> RunEvent {
+        RunEvent::LinkFinished {
+            scenario: "smoke".into(),
+            result: LinkResult {
+                name: name.into(),
+                outcome,
+                verdict: format!("{name} verdict"),
+                hint: None,
+                evidence: vec![],
+                duration: Duration::from_millis(5),
+                depends_on: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn an_interrupted_scenario_keeps_what_finished_and_marks_the_rest() {
+        let mut p = ScenarioProgress::default();
+        assert!(p.interrupted("SIGINT").is_none(), "nothing started");
+        for ev in [
+            RunEvent::ScenarioStarted {
+                scenario: "smoke".into(),
+                target: "mock".into(),
+                run_id: "pc-1".into(),
+                links: 4,
+                link_names: ["a", "b", "c", "d"].map(String::from).to_vec(),
+            },
+            RunEvent::LinkStarted {
+                scenario: "smoke".into(),
+                link: "a".into(),
+            },
+            finished("a", Outcome::Pass),
+            RunEvent::LinkStarted {
+                scenario: "smoke".into(),
+                link: "b".into(),
+            },
+            RunEvent::LinkStarted {
+                scenario: "smoke".into(),
+                link: "c".into(),
+            },
+            finished("c", Outcome::Fail),
+        ] {
+            p.record(&ev);
+        }
+        let r = p.interrupted("SIGTERM").expect("started");
+        let outcomes: Vec<_> = r.links.iter().map(|l| (&*l.name, &l.outcome)).collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("a", &Outcome::Pass),
+                ("b", &Outcome::Interrupted { started: true }),
+                ("c", &Outcome::Fail),
+                ("d", &Outcome::Interrupted { started: false }),
+            ]
+        );
+        assert_eq!(r.root_cause, ["c"]);
+        assert!(r.links[1].verdict.contains("SIGTERM while"));
+        assert_eq!(r.properties, [("interrupted".into(), "SIGTERM".into())]);
+        assert!(!r.passed());
+    }
 }

@@ -252,6 +252,41 @@ async fn a_tampered_body_is_refused() {
     assert_eq!(m.state.store(WS).unwrap().sample_count(), 0);
 }
 
+/// F31: a value added to a signed header after signing (an agent adding its
+/// `x-agent-id`) gives AMP's 403 with the canonical string computed from the request as it
+/// arrived, listing both values; a header nobody signed may be added freely.
+#[tokio::test]
+async fn a_header_added_after_signing_is_shown_in_the_canonical_string() {
+    let m = mock();
+    let body = pipecheck_prompb::encode(&WriteRequest {
+        timeseries: vec![series("up", &[], &[(now_ms(), 1.0)])],
+        metadata: vec![],
+    });
+    let path = format!("/workspaces/{WS}/api/v1/remote_write");
+    let headers = [RW_HEADERS, &[("x-agent-id", "writer-1")]].concat();
+    let mut req = build("POST", &path, &headers, body.clone(), &signing(&m.user));
+    req.headers_mut()
+        .append("x-agent-id", "agent-7".parse().unwrap());
+    let (status, text) = send(&m, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.starts_with("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'POST\n/workspaces/"), "{msg}");
+    assert!(msg.contains("\nx-agent-id:writer-1,agent-7\n"), "{msg}");
+    let signed_line = msg.lines().find(|l| l.contains(";x-amz-date")).unwrap();
+    assert!(signed_line.split(';').any(|h| h == "x-agent-id"), "{msg}");
+    assert!(
+        msg.contains("'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n"),
+        "{msg}"
+    );
+    assert!(msg.ends_with("'\n"), "{msg}");
+
+    let mut req = build("POST", &path, &headers, body, &signing(&m.user));
+    req.headers_mut()
+        .append("x-forwarded-for", "10.0.0.1".parse().unwrap());
+    assert_eq!(send(&m, req).await.0, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_wrong_secret_and_an_unknown_key_are_refused() {
     let m = mock();
@@ -457,6 +492,15 @@ async fn throttling_and_dropping_faults_behave_as_injected() {
     );
     let (status, _) = write_with(&m, s.clone(), &signing(&m.user)).await;
     assert_eq!(status, StatusCode::OK);
+    // Aimed at another writer's key: this one's writes pass, the budget stays.
+    m.state.set_faults(AmpFaults {
+        throttle_remote_write: Throttle::Next(1),
+        throttle_only: Some("AKIAOTHERWRITER00000".into()),
+        ..Default::default()
+    });
+    let (status, _) = write_with(&m, s.clone(), &signing(&m.user)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(m.state.faults().throttle_remote_write, Throttle::Next(1));
     m.state.set_faults(AmpFaults {
         drop_accepted_samples: true,
         ..Default::default()

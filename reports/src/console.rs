@@ -114,6 +114,7 @@ impl<W: Write> Console<W> {
                 target,
                 run_id,
                 links,
+                ..
             } => self.header(scenario, target, run_id, *links),
             RunEvent::LinkStarted { .. } => return Ok(()),
             RunEvent::LinkWaiting {
@@ -207,7 +208,7 @@ impl<W: Write> Console<W> {
             Outcome::Pass => GREEN,
             Outcome::Warn => YELLOW,
             Outcome::Fail => RED,
-            Outcome::Blocked { .. } => DIM,
+            Outcome::Blocked { .. } | Outcome::Interrupted { .. } => DIM,
         }
     }
 
@@ -391,9 +392,7 @@ fn progress_line(waiting: &[Waiting], width: usize) -> Option<String> {
     let left = first.deadline_in.as_secs() + u64::from(first.deadline_in.subsec_nanos() > 0);
     let tail = format!(" · deadline in {left}s{more}");
     // Cut what it waits for, never the deadline.
-    let room = width
-        .saturating_sub(1)
-        .saturating_sub(tail.chars().count());
+    let room = width.saturating_sub(1).saturating_sub(tail.chars().count());
     let head = if head.chars().count() > room {
         let cut: String = head.chars().take(room.saturating_sub(1)).collect();
         format!("{cut}…")
@@ -410,6 +409,7 @@ fn counts_line(report: &ScenarioReport) -> String {
         (c.warn, "warn"),
         (c.fail, "FAIL"),
         (c.blocked, "blocked"),
+        (c.interrupted, "stopped"),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)

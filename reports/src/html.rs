@@ -57,7 +57,13 @@ pub fn render(run: &RunReport, info: &RunInfo) -> String {
 }
 
 fn scenario(page: &mut String, index: usize, s: &ScenarioReport) {
-    let verdict = if s.passed() { "PASS" } else { "FAIL" };
+    let verdict = if s.counts().interrupted > 0 {
+        "INTERRUPTED"
+    } else if s.passed() {
+        "PASS"
+    } else {
+        "FAIL"
+    };
     let _ = write!(
         page,
         "<section class=\"scenario\" id=\"s{index}\">\n<h2>{name}@{target} <span class=\"badge {cls}\">{verdict}</span></h2>\n\
@@ -278,7 +284,12 @@ fn graph(page: &mut String, index: usize, s: &ScenarioReport) {
         );
     }
     page.push_str("</svg></div>\n<p class=\"legend\">");
-    for status in ["pass", "warn", "fail", "blocked", "skipped"] {
+    let mut keys = vec!["pass", "warn", "fail", "blocked", "skipped"];
+    // Only a stopped run has interrupted links: no key for them otherwise.
+    if s.counts().interrupted > 0 {
+        keys.push("interrupted");
+    }
+    for status in keys {
         let _ = write!(page, "<span class=\"key {status}\">{status}</span> ");
     }
     page.push_str("</p>\n");
@@ -300,6 +311,7 @@ fn counts(s: &ScenarioReport) -> String {
         (c.warn, "warn"),
         (c.fail, "fail"),
         (c.blocked, "blocked"),
+        (c.interrupted, "interrupted"),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)
@@ -362,6 +374,7 @@ code, pre, .node text { font-family: ui-monospace, "DejaVu Sans Mono", monospace
 .node.warn rect { fill: var(--warn-bg); stroke: var(--warn); }
 .node.fail rect { fill: var(--fail-bg); stroke: var(--fail); }
 .node.blocked rect { fill: var(--blocked-bg); stroke: var(--blocked); stroke-dasharray: 5 3; }
+.node.interrupted rect { fill: var(--skipped-bg); stroke: var(--blocked); stroke-dasharray: 2 2; }
 .node.root rect { stroke-width: 3.5; }
 .edge { fill: none; stroke: #8c959f; stroke-width: 1.5; }
 .edge.fail, .edge.blocked { stroke: var(--fail); stroke-dasharray: 4 3; }
@@ -369,10 +382,12 @@ code, pre, .node text { font-family: ui-monospace, "DejaVu Sans Mono", monospace
 .key.pass { border-color: var(--pass); background: var(--pass-bg); } .key.warn { border-color: var(--warn); background: var(--warn-bg); }
 .key.fail { border-color: var(--fail); background: var(--fail-bg); } .key.blocked { border-color: var(--blocked); background: var(--blocked-bg); border-style: dashed; }
 .key.skipped { border-color: var(--skipped); background: var(--skipped-bg); border-style: dotted; }
+.key.interrupted { border-color: var(--blocked); background: var(--skipped-bg); border-style: dotted; }
 details.link { border: 1px solid #d0d7de; border-left-width: 5px; border-radius: 4px; margin: .3em 0; padding: .2em .6em; }
 details.link.pass { border-left-color: var(--pass); } details.link.warn { border-left-color: var(--warn); }
 details.link.fail { border-left-color: var(--fail); } details.link.blocked { border-left-color: var(--blocked); }
 details.link.skipped { border-left-color: var(--skipped); border-style: dotted; }
+details.link.interrupted { border-left-color: var(--blocked); border-left-style: dotted; }
 details.link summary { cursor: pointer; }
 details.link .status { display: inline-block; width: 4.5em; font-weight: 600; }
 details.link.fail .status { color: var(--fail); } details.link.pass .status { color: var(--pass); } details.link.warn .status { color: var(--warn); }

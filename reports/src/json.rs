@@ -134,7 +134,7 @@ fn scenario(s: &ScenarioReport) -> Scenario<'_> {
         name: &s.scenario,
         target: &s.target,
         run_id: &s.run_id,
-        status: if s.passed() { "pass" } else { "fail" },
+        status: scenario_status(s),
         duration_secs: s.duration.as_secs_f64(),
         root_causes: &s.root_cause,
         arrival_latency_secs: s.arrival_latency().map(|d| d.as_secs_f64()),
@@ -154,6 +154,20 @@ fn scenario(s: &ScenarioReport) -> Scenario<'_> {
             .iter()
             .map(|(name, value)| Property { name, value })
             .collect(),
+    }
+}
+
+/// `pass`, `fail`, or `interrupted` for the partial report of a scenario that was stopped.
+fn scenario_status(s: &ScenarioReport) -> &'static str {
+    if s.links
+        .iter()
+        .any(|l| matches!(l.outcome, Outcome::Interrupted { .. }))
+    {
+        "interrupted"
+    } else if s.passed() {
+        "pass"
+    } else {
+        "fail"
     }
 }
 
@@ -180,6 +194,7 @@ pub(crate) fn status_word(outcome: &Outcome) -> &'static str {
         Outcome::Warn => "warn",
         Outcome::Fail => "fail",
         Outcome::Blocked { .. } => "blocked",
+        Outcome::Interrupted { .. } => "interrupted",
     }
 }
 

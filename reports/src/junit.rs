@@ -98,6 +98,14 @@ fn case(link: &LinkResult, classname: &str) -> TestCase {
             }
             (status, None)
         }
+        // An error, not a failure: the link's check did not complete, so it says
+        // nothing about the pipeline either way.
+        Outcome::Interrupted { .. } => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(xml_line(&link.verdict));
+            status.set_type("interrupted");
+            (status, None)
+        }
         Outcome::Blocked { by } => {
             let mut status = TestCaseStatus::skipped();
             status.set_message(xml_line(&format!("blocked by {by}")));

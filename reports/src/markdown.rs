@@ -38,7 +38,13 @@ pub fn render(run: &RunReport, info: &RunInfo) -> String {
 }
 
 fn scenario(md: &mut String, s: &ScenarioReport) {
-    let word = if s.passed() { "pass" } else { "FAIL" };
+    let word = if s.counts().interrupted > 0 {
+        "interrupted"
+    } else if s.passed() {
+        "pass"
+    } else {
+        "FAIL"
+    };
     let _ = write!(
         md,
         "### {}@{}: {word}\n\nrun id `{}` · {:.2}s",
@@ -122,6 +128,7 @@ fn outcome(o: &Outcome) -> &'static str {
         Outcome::Warn => "⚠️ warn",
         Outcome::Fail => "❌ **FAIL**",
         Outcome::Blocked { .. } => "blocked",
+        Outcome::Interrupted { .. } => "⏹ stopped",
     }
 }
 

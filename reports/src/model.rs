@@ -29,6 +29,12 @@ pub enum Outcome {
         /// The failed link this one waits on.
         by: String,
     },
+    /// The run was stopped (SIGINT, SIGTERM) before this link finished: it was running,
+    /// or had not started yet. Only partial reports of interrupted runs hold it.
+    Interrupted {
+        /// Whether its check had started.
+        started: bool,
+    },
 }
 
 impl Outcome {
@@ -39,6 +45,7 @@ impl Outcome {
             Outcome::Warn => "warn",
             Outcome::Fail => "FAIL",
             Outcome::Blocked { .. } => "blocked",
+            Outcome::Interrupted { .. } => "stopped",
         }
     }
 
@@ -105,6 +112,7 @@ pub struct Counts {
     pub warn: usize,
     pub fail: usize,
     pub blocked: usize,
+    pub interrupted: usize,
 }
 
 impl ScenarioReport {
@@ -124,6 +132,7 @@ impl ScenarioReport {
                 Outcome::Warn => c.warn += 1,
                 Outcome::Fail => c.fail += 1,
                 Outcome::Blocked { .. } => c.blocked += 1,
+                Outcome::Interrupted { .. } => c.interrupted += 1,
             }
         }
         c
@@ -238,6 +247,9 @@ pub enum RunEvent {
         run_id: String,
         /// How many links the scenario will report.
         links: usize,
+        /// Their names, in graph order: a partial report of an interrupted run lists
+        /// the ones that never finished.
+        link_names: Vec<String>,
     },
     LinkStarted {
         scenario: String,
@@ -331,6 +343,7 @@ mod tests {
                 target: "mock".into(),
                 run_id: "r1".into(),
                 links: 2,
+                link_names: vec!["amp.remote_write".into(), "amp.query".into()],
             },
             RunEvent::LinkStarted {
                 scenario: "smoke".into(),
@@ -399,7 +412,8 @@ mod tests {
                 pass: 1,
                 warn: 1,
                 fail: 1,
-                blocked: 2
+                blocked: 2,
+                interrupted: 0
             }
         );
         assert_eq!(s.link("c").unwrap().name, "c");

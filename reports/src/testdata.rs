@@ -193,6 +193,7 @@ pub(crate) fn events() -> Vec<RunEvent> {
             target: suite.target.clone(),
             run_id: suite.run_id.clone(),
             links: suite.links.len(),
+            link_names: suite.links.iter().map(|l| l.name.clone()).collect(),
         });
         for link in &suite.links {
             events.push(RunEvent::LinkStarted {

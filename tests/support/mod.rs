@@ -219,6 +219,17 @@ pub fn read_junit(path: &Path) -> Result<Vec<Suite>, Failed> {
                 let child = |tag: &str| c.children().find(|n| n.has_tag_name(tag));
                 let (outcome, node) = if let Some(f) = child("failure") {
                     ("fail", Some(f))
+                } else if let Some(e) = child("error") {
+                    // A link a stopped run did not finish (partial report).
+                    let kind = e.attribute("type").unwrap_or("error");
+                    (
+                        if kind == "interrupted" {
+                            "interrupted"
+                        } else {
+                            "error"
+                        },
+                        Some(e),
+                    )
                 } else if let Some(s) = child("skipped") {
                     ("blocked", Some(s))
                 } else {

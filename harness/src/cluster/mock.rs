@@ -1,7 +1,7 @@
 //! The mock target's cluster for a cluster scenario: the names to seed the mock stack
 //! with ([`seed_for`], kept in one `ClusterSeed`), the Prometheus variant made from the
 //! mock's ADOT seed through the `KubeState` API ([`prepare_mock_cluster`]), and the fault
-//! recipes of catalog rows F11-F20 (and F26) on that cluster ([`MockCluster`]).
+//! recipes of catalog rows F11-F20 (and F26, F30, F33) on that cluster ([`MockCluster`]).
 
 use pipecheck_mocks::eks::{AddonIssue, AddonStatus};
 use pipecheck_mocks::iam::irsa_trust_policy;
@@ -410,6 +410,150 @@ impl MockCluster {
     /// F26: the annotation was added after the pods started: they lack the IRSA env.
     pub fn pods_predate_annotation(&self, s: &MockStack) {
         let _ = s.kube.strip_irsa_from_pod(self.ns(), &self.pod);
+    }
+
+    /// The remote-write URL and the account, for the collector's log lines.
+    fn amp_names(&self, s: &MockStack) -> (String, String, String) {
+        let ws = s.endpoints().workspace_id.clone().unwrap_or_default();
+        let url = format!("{}/workspaces/{ws}/api/v1/remote_write", s.endpoints().amp);
+        let role = self.seed.role_arn();
+        let account = role.split(':').nth(4).unwrap_or_default().to_string();
+        (url, account, ws)
+    }
+
+    /// Appends `lines` to the log of each of the collector's pods.
+    fn append_log(&self, s: &MockStack, pods: &[String], lines: &str) {
+        for pod in pods {
+            let (log, _) = s.kube.pod_log(self.ns(), pod, &self.container);
+            s.kube
+                .set_pod_log(self.ns(), pod, &self.container, &format!("{log}{lines}"));
+        }
+    }
+
+    /// F30: the config's sigv4 `role_arn` (ADOT: `sigv4auth.assume_role.arn`) names the
+    /// role the pods already run as; its IRSA trust policy does not trust itself, so STS
+    /// refuses the AssumeRole the signer makes before every write, as the log shows.
+    pub fn assume_own_role(&self, s: &MockStack) {
+        let role = self.seed.role_arn();
+        let (url, account, _) = self.amp_names(s);
+        let assumed = format!(
+            "arn:aws:sts::{account}:assumed-role/{}/1714564800123456789",
+            self.seed.role_name
+        );
+        let denied = format!(
+            "User: {assumed} is not authorized to perform: sts:AssumeRole on resource: {role}"
+        );
+        let now = rfc3339_now(s);
+        let line = match self.kind {
+            ClusterCollector::Adot => {
+                let _ = s.kube.update(
+                    "opentelemetrycollectors",
+                    self.ns(),
+                    &self.seed.collector_name,
+                    |cr| {
+                        cr["spec"]["config"]["extensions"]["sigv4auth"]["assume_role"] =
+                            json!({ "arn": role, "sts_region": self.region });
+                    },
+                );
+                format!(
+                    "{now}\terror\texporterhelper/queue_sender.go:101\tExporting failed. Dropping data.\t{{\"kind\": \"exporter\", \"data_type\": \"metrics\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: Post \\\"{url}\\\": operation error STS: AssumeRole, https response error StatusCode: 403, RequestID: 4b0f7c1e-5d2a-4c3e-9f1a-0c9d8e7f6a5b, api error AccessDenied: {denied}\", \"dropped_items\": 120}}\n"
+                )
+            }
+            ClusterCollector::Prometheus => {
+                let _ = s
+                    .kube
+                    .update("configmaps", self.ns(), &self.seed.collector_name, |cm| {
+                        if let Some(text) = cm["data"]["prometheus.yml"].as_str() {
+                            let region = format!("  sigv4:\n    region: {}\n", self.region);
+                            cm["data"]["prometheus.yml"] = json!(
+                                text.replace(&region, &format!("{region}    role_arn: {role}\n"))
+                            );
+                        }
+                    });
+                format!(
+                    "ts={now} caller=dedupe.go:112 level=warn component=remote remote_name=2b9d1c url={url} msg=\"Failed to send batch, retrying\" err=\"Post \\\"{url}\\\": AccessDenied: {denied}\\n\\tstatus code: 403, request id: 4b0f7c1e-5d2a-4c3e-9f1a-0c9d8e7f6a5b\"\n"
+                )
+            }
+        };
+        self.append_log(s, std::slice::from_ref(&self.pod), &line);
+    }
+
+    /// F33: the collector runs `replicas` replicas (a second pod beside the seed's) with no
+    /// `cluster` / `__replica__` external labels; each replica writes the same series and
+    /// AMP refuses the later copies (400), as their logs show.
+    pub fn replicas_without_ha_labels(&self, s: &MockStack, replicas: u32) {
+        let ns = self.ns().to_string();
+        let Some(first) = s.kube.get("pods", &ns, &self.pod) else {
+            return;
+        };
+        let mut pods = vec![self.pod.clone()];
+        for i in 1..replicas {
+            let mut pod = first.clone();
+            let base = self
+                .pod
+                .rsplit_once('-')
+                .map_or(self.pod.as_str(), |(b, _)| b);
+            let name = format!("{base}-r{i}");
+            if let Some(m) = pod["metadata"].as_object_mut() {
+                m.remove("uid");
+                m.remove("resourceVersion");
+                m.insert("name".into(), json!(name));
+            }
+            pod["status"]["podIP"] = json!(format!("192.168.15.{}", 30 + i));
+            if s.kube.put("pods", pod).is_ok() {
+                pods.push(name);
+            }
+        }
+        let counts = |o: &mut Value| {
+            o["spec"]["replicas"] = json!(replicas);
+            for k in [
+                "replicas",
+                "updatedReplicas",
+                "readyReplicas",
+                "availableReplicas",
+            ] {
+                o["status"][k] = json!(replicas);
+            }
+        };
+        let _ = s.kube.update("deployments", &ns, &self.deployment, counts);
+        if let Some(rs) = first["metadata"]["ownerReferences"][0]["name"].as_str() {
+            let _ = s.kube.update("replicasets", &ns, rs, counts);
+        }
+        if self.kind == ClusterCollector::Adot {
+            let _ = s.kube.update(
+                "opentelemetrycollectors",
+                &ns,
+                &self.seed.collector_name,
+                |cr| {
+                    cr["spec"]["replicas"] = json!(replicas);
+                },
+            );
+        }
+        let (url, account, ws) = self.amp_names(s);
+        let now = rfc3339_now(s);
+        let refusal = |what: &str| {
+            format!(
+                "maxFailure (quorum) on a given error family, rpc error: code = Code(400) desc = addr=10.1.12.34:9095 state=ACTIVE zone={}a, rpc error: code = Code(400) desc = user={account}_{ws}: err: {what}. timestamp={now}, series={{__name__=\\\"up\\\", instance=\\\"192.168.15.22:9090\\\", job=\\\"kubernetes-pods\\\"}}",
+                self.region
+            )
+        };
+        let lines = match self.kind {
+            ClusterCollector::Adot => [ "duplicate sample for timestamp", "out of order sample"]
+                .iter()
+                .map(|w| format!(
+                    "{now}\terror\texporterhelper/queue_sender.go:101\tExporting failed. Dropping data.\t{{\"kind\": \"exporter\", \"data_type\": \"metrics\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: Permanent error: remote write returned HTTP status 400 Bad Request; err = %!w(<nil>): {}\", \"dropped_items\": 57}}\n",
+                    refusal(w)
+                ))
+                .collect::<String>(),
+            ClusterCollector::Prometheus => ["out of order sample", "duplicate sample for timestamp"]
+                .iter()
+                .map(|w| format!(
+                    "ts={now} caller=dedupe.go:112 level=error component=remote remote_name=2b9d1c url={url} msg=\"non-recoverable error\" count=1000 exemplarCount=0 err=\"server returned HTTP status 400 Bad Request: {}\"\n",
+                    refusal(w)
+                ))
+                .collect::<String>(),
+        };
+        self.append_log(s, &pods, &lines);
     }
 }
 

@@ -9,11 +9,36 @@ use serde_json::{Value, json};
 use crate::canary::SCRAPE_JOB;
 
 /// A `remote_write` entry as the checks need it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RemoteWrite {
     pub url: String,
     /// `sigv4.region`; `Some("")` when the block is there without a region.
     pub sigv4_region: Option<String>,
+    /// The role the signer assumes first: Prometheus' `sigv4.role_arn`, ADOT's
+    /// `sigv4auth.assume_role.arn`.
+    pub sigv4_role_arn: Option<String>,
+    /// The labels added to every series written: Prometheus' `global.external_labels`,
+    /// the exporter's `external_labels` (ADOT).
+    pub external_labels: Vec<(String, String)>,
+}
+
+/// The entries of a YAML mapping (`external_labels`), sorted by name.
+fn string_map(v: &Value) -> Vec<(String, String)> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn non_empty(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -96,6 +121,8 @@ impl CollectorConfig {
                 sigv4_region: rw
                     .get("sigv4")
                     .map(|s| s["region"].as_str().unwrap_or_default().to_string()),
+                sigv4_role_arn: non_empty(&rw["sigv4"]["role_arn"]),
+                external_labels: string_map(&doc["global"]["external_labels"]),
             })
             .collect();
         Ok(Self {
@@ -140,9 +167,12 @@ impl CollectorConfig {
             .map(|(_, e)| {
                 let auth = e["auth"]["authenticator"].as_str().unwrap_or_default();
                 let signed = auth.split('/').next() == Some("sigv4auth") && enabled.contains(&auth);
+                let ext = &doc["extensions"][auth];
                 RemoteWrite {
                     url: e["endpoint"].as_str().unwrap_or_default().to_string(),
-                    sigv4_region: signed.then(|| doc["extensions"][auth]["region"].as_str().unwrap_or_default().to_string()),
+                    sigv4_region: signed.then(|| ext["region"].as_str().unwrap_or_default().to_string()),
+                    sigv4_role_arn: signed.then(|| non_empty(&ext["assume_role"]["arn"])).flatten(),
+                    external_labels: string_map(&e["external_labels"]),
                 }
             })
             .collect();
@@ -194,6 +224,7 @@ mod tests {
         let rw = RemoteWrite {
             url: URL.into(),
             sigv4_region: Some("us-east-1".into()),
+            ..RemoteWrite::default()
         };
         let c = CollectorConfig::prometheus("127.0.0.1:9100", Duration::from_secs(1), &rw).unwrap();
         assert_eq!(c.scrape_targets, vec!["127.0.0.1:9100"]);
@@ -202,6 +233,7 @@ mod tests {
         let unsigned = RemoteWrite {
             url: URL.into(),
             sigv4_region: None,
+            ..RemoteWrite::default()
         };
         let c =
             CollectorConfig::prometheus("127.0.0.1:9100", Duration::from_millis(500), &unsigned)
@@ -239,5 +271,33 @@ mod tests {
         let targets = &v["receivers"]["prometheus"]["config"]["scrape_configs"][0]["static_configs"]
             [0]["targets"];
         assert_eq!(targets, &json!(["127.0.0.1:9100"]));
+    }
+
+    #[test]
+    fn role_arn_and_external_labels_are_read_from_both_kinds() {
+        let p = CollectorConfig::parse_prometheus(
+            "global:\n  external_labels:\n    cluster: prod\n    __replica__: ${POD_NAME}\nremote_write:\n- url: x\n  sigv4:\n    region: us-east-1\n    role_arn: arn:aws:iam::1:role/r\n",
+        )
+        .unwrap();
+        let rw = &p.remote_write[0];
+        assert_eq!(rw.sigv4_role_arn.as_deref(), Some("arn:aws:iam::1:role/r"));
+        assert_eq!(
+            rw.external_labels,
+            vec![
+                ("__replica__".to_string(), "${POD_NAME}".to_string()),
+                ("cluster".to_string(), "prod".to_string())
+            ]
+        );
+        let o = CollectorConfig::parse_otel(
+            "extensions:\n  sigv4auth:\n    region: us-east-1\n    assume_role:\n      arn: arn:aws:iam::1:role/r\n      sts_region: us-east-1\nexporters:\n  prometheusremotewrite:\n    endpoint: x\n    auth: {authenticator: sigv4auth}\n    external_labels: {cluster: prod}\nservice:\n  extensions: [sigv4auth]\n",
+        )
+        .unwrap();
+        let rw = &o.remote_write[0];
+        assert_eq!(rw.sigv4_role_arn.as_deref(), Some("arn:aws:iam::1:role/r"));
+        assert_eq!(rw.external_labels, vec![("cluster".to_string(), "prod".to_string())]);
+        // Neither: a plain config.
+        let plain = CollectorConfig::parse_prometheus("remote_write:\n- url: x\n  sigv4: {region: r}\n").unwrap();
+        assert_eq!(plain.remote_write[0].sigv4_role_arn, None);
+        assert!(plain.remote_write[0].external_labels.is_empty());
     }
 }

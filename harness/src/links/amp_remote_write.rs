@@ -1,6 +1,7 @@
 //! `amp.remote_write`: does AMP accept the canary, written the way the scenario's writer
 //! writes it? Retries 429 and 5xx like a remote-write sender (the spec: MUST retry 5xx,
-//! MAY retry 429, MUST NOT retry other 4xx); success after retries is a warning. (F04-F07, F09)
+//! MAY retry 429, MUST NOT retry other 4xx); success after retries is a warning. (F04-F07,
+//! F09, F31)
 
 use std::time::{Duration, Instant};
 
@@ -124,7 +125,10 @@ impl Link for AmpRemoteWrite {
                 if !retried.is_empty() {
                     d.verdict = format!("{} (after {} attempts)", d.verdict, retried.len() + 1);
                 }
-                Check::from_diagnosis(Status::Fail, d)
+                super::diagnosis::mismatch_evidence(&ex).into_iter().fold(
+                    Check::from_diagnosis(Status::Fail, d),
+                    |c, (label, body)| c.with(label, body),
+                )
             };
             for (i, r) in retried.iter().enumerate() {
                 check = check.with(format!("attempt {}", i + 1), r.clone());

@@ -4,9 +4,12 @@
 //! remote-write URL names this workspace, and a `sigv4` block signs for the URL's region.
 //! (F16) In a cluster (shape `cluster`) nothing is rendered: the config is read where the
 //! collector gets it (the OpenTelemetryCollector's `spec.config`, or the Prometheus
-//! server's ConfigMap) and judged the same way.
+//! server's ConfigMap) and judged the same way, then for what only a cluster shows: a
+//! `role_arn` naming the role the pods already run as (F30) and several replicas without
+//! HA external labels (F33): `collector_config_cluster.rs`.
 
-use super::{BoxFuture, Check, Link, RunContext};
+use super::collector_config_cluster as cluster_checks;
+use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::collector::{CollectorConfig, RemoteWrite, SigningProxy, config_file};
 use crate::scenario::{CollectorKind, Signing};
 use crate::signing::Signer;
@@ -86,7 +89,7 @@ impl Link for CollectorConfigLink {
             } else {
                 col.exporter.target()
             };
-            let rw = RemoteWrite { url, sigv4_region: signer_region };
+            let rw = RemoteWrite { url, sigv4_region: signer_region, ..RemoteWrite::default() };
             let rendered = match col.spec.kind {
                 CollectorKind::Prometheus => CollectorConfig::prometheus(&target, col.spec.scrape_interval, &rw),
                 CollectorKind::Otelcol => CollectorConfig::otel(&target, col.spec.scrape_interval, &rw, col.web_port),
@@ -195,7 +198,20 @@ async fn in_cluster(ctx: &RunContext) -> Check {
         }
     };
     ctx.facts().collector_config = Some(config.clone());
-    judge(&config, &client.remote_write_url(), &ws, &ctx.target.region, false).with("config", source)
+    let check = judge(&config, &client.remote_write_url(), &ws, &ctx.target.region, false);
+    let Some(rw) = config.remote_write.first().filter(|_| check.status == Status::Pass) else {
+        return check.with("config", source);
+    };
+    // F30, then F33: what the URL and region checks cannot see.
+    let check = match cluster_checks::self_assumed_role(ctx, &workload, rw, spec.kind).await {
+        Ok(Some(fail)) => return fail.with("config", source),
+        Ok(None) => check,
+        Err(why) => check.with("sigv4 role_arn not checked", why),
+    };
+    match cluster_checks::ha_labels(ctx, &workload, rw, spec.kind, &spec.name).await {
+        Some(fail) => fail.with("config", source),
+        None => check.with("config", source),
+    }
 }
 
 /// Checks a collector config against the pipeline: what the config says, not how it was
@@ -306,6 +322,7 @@ mod tests {
             &RemoteWrite {
                 url: url.into(),
                 sigv4_region: region.map(str::to_string),
+                ..RemoteWrite::default()
             },
         )
         .unwrap()

@@ -3,6 +3,7 @@
 //! link that talks to AMP's data plane.
 
 use crate::amp_client::{Exchange, error_message, truncate};
+use crate::signing::{ServiceCanonical, SignedDifference, SignedRequest};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnosis {
@@ -42,10 +43,9 @@ pub fn diagnose_amp(what: &str, ex: &Exchange) -> Diagnosis {
                 "sign with the workspace's region (the one in the URL) and service \"aps\": check sigv4.region against the remote-write URL",
             )
         }
-        403 if lower.contains("signature") && lower.contains("does not match") => d(
-            format!("AMP refused the {what}: the request signature does not match"),
-            "the request was signed with other inputs than AMP saw: check the signing region and service (aps), the secret key, and that nothing changes the request (headers, path) after it is signed",
-        ),
+        403 if lower.contains("signature") && lower.contains("does not match") => {
+            signature_mismatch(what, &msg, ex.signed.as_ref())
+        }
         403 if lower.contains("security token") && lower.contains("expired") => d(
             format!("AMP refused the {what}: the credentials have expired"),
             "refresh the credentials (a new session token, or re-assume the role)",
@@ -112,12 +112,115 @@ pub fn diagnose_amp(what: &str, ex: &Exchange) -> Diagnosis {
     }
 }
 
+/// A signature mismatch, read from the Canonical String AMP computed from the request as
+/// it arrived and, when the harness signed the request, compared with what it signed: a
+/// header or body changed on the way (F31) is told apart from a wrong scope (F06) and a
+/// wrong key.
+fn signature_mismatch(what: &str, msg: &str, signed: Option<&SignedRequest>) -> Diagnosis {
+    let generic_hint = "the request was signed with other inputs than AMP saw: check the signing region and service (aps), the secret key, and that nothing changes the request (headers, path) after it is signed";
+    let Some(seen) = ServiceCanonical::parse(msg) else {
+        return Diagnosis {
+            verdict: format!("AMP refused the {what}: the request signature does not match"),
+            hint: generic_hint.to_string(),
+        };
+    };
+    let Some(signed) = signed else {
+        return Diagnosis {
+            verdict: format!(
+                "AMP refused the {what}: the request signature does not match (AMP's canonical string signs {})",
+                seen.signed_headers.join(";")
+            ),
+            hint: generic_hint.to_string(),
+        };
+    };
+    let (scope, changed): (Vec<SignedDifference>, Vec<SignedDifference>) = seen
+        .differences(signed)
+        .into_iter()
+        .partition(|d| matches!(d, SignedDifference::Scope { .. }));
+    let join = |ds: &[SignedDifference]| {
+        ds.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !changed.is_empty() {
+        let headers: Vec<&str> = changed
+            .iter()
+            .filter_map(SignedDifference::header)
+            .collect();
+        let hint = if headers.is_empty() {
+            "something between the signer and AMP rewrites the request's path or body after it is signed: sign last, after every rewrite".to_string()
+        } else {
+            format!(
+                "something between the signer and AMP (a proxy, sidecar or agent) changes {} after the request is signed: have it set its headers before signing, or sign last; it may add headers nobody signed, never values to signed ones",
+                headers.join(", ")
+            )
+        };
+        return Diagnosis {
+            verdict: format!(
+                "AMP refused the {what}: the request was changed after it was signed ({}): not a region or clock problem",
+                join(&changed)
+            ),
+            hint,
+        };
+    }
+    if !scope.is_empty() {
+        return Diagnosis {
+            verdict: format!(
+                "AMP refused the {what}: the signature's scope is not what AMP expects ({})",
+                join(&scope)
+            ),
+            hint: "sign with the workspace's region (the one in the URL), service \"aps\", and a synchronised clock".to_string(),
+        };
+    }
+    Diagnosis {
+        verdict: format!(
+            "AMP refused the {what}: the request reached AMP as it was signed, so the signing key is wrong"
+        ),
+        hint: "the secret access key does not belong to the access key id the writer sends: check the writer's credentials".to_string(),
+    }
+}
+
+/// For a signature mismatch: AMP's canonical headers and the ones the writer signed, as
+/// evidence a person can compare line by line. Empty for any other answer.
+pub fn mismatch_evidence(ex: &Exchange) -> Vec<(String, String)> {
+    let Some(seen) = ServiceCanonical::parse(&error_message(&ex.body)) else {
+        return Vec::new();
+    };
+    let lines = |h: &[(String, String)]| {
+        h.iter()
+            .map(|(n, v)| format!("{n}:{v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = vec![(
+        "canonical headers (AMP)".to_string(),
+        format!(
+            "{}\nSignedHeaders={}",
+            lines(&seen.headers),
+            seen.signed_headers.join(";")
+        ),
+    )];
+    if let Some(signed) = &ex.signed {
+        let names: Vec<&str> = signed.headers.iter().map(|(n, _)| n.as_str()).collect();
+        out.push((
+            "signed headers (writer)".to_string(),
+            format!(
+                "{}\nSignedHeaders={}",
+                lines(&signed.headers),
+                names.join(";")
+            ),
+        ));
+    }
+    out
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
 /// AMP's 400 bodies wrap the ingester's reason in rpc noise; keep the reason.
-fn reason_400(msg: &str) -> String {
+pub(crate) fn reason_400(msg: &str) -> String {
     let reason = msg.rsplit_once(": err: ").map(|(_, r)| r).unwrap_or(msg);
     truncate(first_line(reason).trim(), 200)
 }
@@ -134,6 +237,7 @@ mod tests {
             status: Some(status),
             body: body.into(),
             elapsed: Duration::ZERO,
+            signed: None,
         }
     }
 
@@ -166,5 +270,50 @@ mod tests {
             oo.contains("out of order sample") && !oo.contains("maxFailure"),
             "{oo}"
         );
+    }
+
+    #[test]
+    fn a_header_changed_after_signing_is_not_a_region_or_clock_problem() {
+        use crate::signing::tests::{mismatch_message, signed};
+        let body = serde_json::json!({ "message": mismatch_message() }).to_string();
+        let mut e = ex(403, &body);
+        e.signed = Some(signed());
+        let d = diagnose_amp("remote write", &e);
+        assert!(
+            d.verdict.contains("header x-agent-id was signed as \"writer-1\" but reached AMP as \"writer-1,agent-7\"")
+                && d.verdict.contains("not a region or clock problem"),
+            "{}",
+            d.verdict
+        );
+        assert!(
+            d.hint
+                .contains("changes x-agent-id after the request is signed"),
+            "{}",
+            d.hint
+        );
+        let ev = mismatch_evidence(&e);
+        assert_eq!(ev.len(), 2);
+        assert!(ev[0].1.contains("x-agent-id:writer-1,agent-7"), "{ev:?}");
+        assert!(ev[1].1.contains("x-agent-id:writer-1\n"), "{ev:?}");
+        // Signed as it arrived, but another region in the String-to-Sign: the scope.
+        let mut s = signed();
+        s.headers[3].1 = "writer-1,agent-7".into();
+        s.region = "eu-west-1".into();
+        e.signed = Some(s.clone());
+        let v = diagnose_amp("remote write", &e).verdict;
+        assert!(v.contains("scope") && !v.contains("not a region"), "{v}");
+        // Signed as it arrived, same scope: the key.
+        s.region = "us-east-1".into();
+        e.signed = Some(s);
+        let v = diagnose_amp("remote write", &e).verdict;
+        assert!(v.contains("signing key is wrong"), "{v}");
+        // Not signed by the harness (a collector's refusal): AMP's list, no guess.
+        e.signed = None;
+        let v = diagnose_amp("remote write", &e).verdict;
+        assert!(
+            v.contains("signs content-encoding;content-type;host;x-agent-id;x-amz-date"),
+            "{v}"
+        );
+        assert!(mismatch_evidence(&ex(403, r#"{"message":"Signature expired: x"}"#)).is_empty());
     }
 }

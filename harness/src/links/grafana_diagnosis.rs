@@ -183,6 +183,7 @@ pub fn diagnose_ds_query(status: Option<u16>, error: &str, role: Option<&str>) -
             status: Some(code),
             body: body.to_string(),
             elapsed: Duration::ZERO,
+            signed: None,
         };
         let amp = diagnose_amp("data source query", &ex);
         return d(
@@ -218,6 +219,7 @@ mod tests {
             status: Some(status),
             body: body.into(),
             elapsed: Duration::ZERO,
+            signed: None,
         }
     }
 

@@ -147,6 +147,16 @@ async fn read_policies(ctx: &RunContext, role: &str) -> Result<Vec<Policy>, Chec
     Ok(out)
 }
 
+/// What a probe write's status proves: accepted (2xx), refused by AMP's authorization
+/// (401/403), or nothing (throttled, server error, no answer).
+fn proof_outcome(status: Option<u16>) -> Option<bool> {
+    match status {
+        Some(200..=299) => Some(true),
+        Some(401 | 403) => Some(false),
+        _ => None,
+    }
+}
+
 impl Link for IamRolePermissions {
     fn name(&self) -> &'static str {
         "iam.role_permissions"
@@ -210,21 +220,29 @@ impl Link for IamRolePermissions {
                                 .unwrap_or_default();
                             let how = WriterBehaviour::default();
                             let call = client.remote_write(body, &how);
+                            // Only AMP's refusal disproves the policies; a throttled,
+                            // failed or unanswered probe proves nothing either way (a
+                            // 429 here once blamed this link for F07's throttling).
                             match tokio::time::timeout(ctx.deadlines.request, call).await {
-                                Ok(Ok(ex)) => Some((ex.is_success(), ex.summary())),
-                                Ok(Err(e)) => Some((false, crate::error_chain(&e))),
-                                Err(_) => Some((false, "no answer in time".to_string())),
+                                Ok(Ok(ex)) => Some((proof_outcome(ex.status), ex.summary())),
+                                Ok(Err(e)) => Some((None, crate::error_chain(&e))),
+                                Err(_) => Some((None, "no answer in time".to_string())),
                             }
                         }
-                        Err(e) => Some((false, e.to_string())),
+                        Err(e) => Some((None, e.to_string())),
                     }
                 }
                 _ => None,
             };
             let proof_text = match &proof {
-                Some((_, summary)) => format!(
-                    "an empty remote write signed as {}: {summary}",
-                    session.as_deref().unwrap_or("the role's session")
+                Some((outcome, summary)) => format!(
+                    "an empty remote write signed as {}: {summary}{}",
+                    session.as_deref().unwrap_or("the role's session"),
+                    if outcome.is_none() {
+                        " (inconclusive: neither accepted nor refused)"
+                    } else {
+                        ""
+                    }
                 ),
                 None => "not attempted: no session of the role (iam.role_trust did not ask STS)"
                     .to_string(),
@@ -237,7 +255,7 @@ impl Link for IamRolePermissions {
                     )
                     .with("proof", proof_text.clone())
             };
-            let proved = proof.as_ref().map(|(ok, _)| *ok);
+            let proved = proof.as_ref().and_then(|(outcome, _)| *outcome);
             if !decision.allowed() || proved == Some(false) {
                 let verdict = if policies.is_empty() {
                     format!(
@@ -266,5 +284,21 @@ impl Link for IamRolePermissions {
                 "role {name} may {ACTION} to workspace {workspace_arn} ({decision}){how}"
             )))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proof_outcome;
+
+    #[test]
+    fn only_an_authorization_refusal_disproves_the_policies() {
+        assert_eq!(proof_outcome(Some(200)), Some(true));
+        assert_eq!(proof_outcome(Some(204)), Some(true));
+        assert_eq!(proof_outcome(Some(403)), Some(false));
+        assert_eq!(proof_outcome(Some(401)), Some(false));
+        assert_eq!(proof_outcome(Some(429)), None);
+        assert_eq!(proof_outcome(Some(503)), None);
+        assert_eq!(proof_outcome(None), None);
     }
 }

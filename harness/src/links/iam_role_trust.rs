@@ -61,6 +61,13 @@ pub(crate) fn role_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// A policy document as IAM's GetRole answers it: URL-encoded JSON.
+pub(crate) fn decode_policy(encoded: &str) -> String {
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// What STS said when asked with a token of the service account.
 enum Proof {
     Assumed { session: String, creds: Credentials },
@@ -126,10 +133,7 @@ impl Link for IamRoleTrust {
                     "see the evidence",
                 );
             };
-            let encoded = role.assume_role_policy_document().unwrap_or_default();
-            let text = percent_encoding::percent_decode_str(encoded)
-                .decode_utf8_lossy()
-                .into_owned();
+            let text = decode_policy(role.assume_role_policy_document().unwrap_or_default());
             let doc = match PolicyDocument::parse(&text) {
                 Ok(d) => d,
                 Err(e) => {

@@ -15,7 +15,7 @@ use crate::scenario::ClusterCollector;
 
 pub struct K8sServiceAccount;
 
-fn role_annotation(sa: &ServiceAccount) -> Option<String> {
+pub(crate) fn role_annotation(sa: &ServiceAccount) -> Option<String> {
     sa.metadata
         .annotations
         .as_ref()

@@ -9,6 +9,7 @@ mod amp_workspace;
 mod aws_identity;
 mod canary_scraped;
 mod collector_config;
+mod collector_config_cluster;
 mod collector_running;
 mod collector_signing;
 mod context;
@@ -41,7 +42,8 @@ use crate::scenario::Shape;
 pub use context::{CollectorFaults, CollectorRun, Deadlines, Facts, RunContext};
 pub use diagnosis::{Diagnosis, diagnose_amp};
 pub use grafana_cleanup::{
-    cleanup as cleanup_grafana, remove_all_pending as remove_pending_grafana,
+    cleanup as cleanup_grafana, forget_all_pending as forget_pending_grafana,
+    remove_all_pending as remove_pending_grafana,
 };
 pub use grafana_context::{DataSourceRef, GrafanaFacts, GrafanaFaults, GrafanaRun};
 pub use pipecheck_reports::Evidence;

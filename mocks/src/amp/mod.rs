@@ -140,6 +140,9 @@ pub enum Throttle {
 #[derive(Clone, Debug, Default)]
 pub struct AmpFaults {
     pub throttle_remote_write: Throttle,
+    /// Throttle only the writes signed with this access key id (others pass): a fault
+    /// aimed at one writer stays deterministic while another writes too.
+    pub throttle_only: Option<String>,
     /// Remote writes are answered 200 but nothing is stored (F08).
     pub drop_accepted_samples: bool,
 }

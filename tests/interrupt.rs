@@ -1,0 +1,440 @@
+//! SIGINT and SIGTERM at several points of a run: the real `pipecheck` binary is stopped
+//! while a link waits (mock, process collector, container collector, cluster), right after
+//! it starts, at random moments, and with two scenarios in flight. Each trial asserts
+//! exit 130, that no child process, collector container, temporary directory (the run
+//! gets its own TMPDIR) or mock listener outlives the run, and that the partial JUnit
+//! report is written, validates against the schema, keeps the links that finished as
+//! they ended and marks the others interrupted (a JUnit `error` of type `interrupted`).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{bin, ensure, have, needs, read_junit, text, tmp, validate_xsd};
+
+/// When the signal is sent.
+#[derive(Clone, Copy, Debug)]
+enum When {
+    /// Once the console has printed this link's line (the link finished).
+    After(&'static str),
+    /// Once the console printed the scenario header, before any link finished.
+    Started,
+    /// Once the collector runs (a child process or a container of this run).
+    CollectorRuns,
+    /// After a random delay up to this many milliseconds from the start.
+    Random(u64),
+}
+
+struct Point {
+    args: &'static [&'static str],
+    signal: &'static str,
+    when: When,
+    /// A link that must be reported as interrupted while running.
+    running: Option<&'static str>,
+}
+
+/// What a run left behind and said, once it ended.
+struct Stopped {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    report: std::path::PathBuf,
+    /// Console lines of links that finished before the signal.
+    finished_before: Vec<String>,
+    /// How long after the start the signal went.
+    at: Duration,
+}
+
+fn pids_of_children(pid: u32) -> Vec<u32> {
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap_or_default();
+    out.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// The collector containers started by the pipecheck process `pid` (their
+/// `pipecheck-owner` label is `<pid>-<start time>`): trials run in parallel, so other
+/// runs' containers must not count.
+fn collector_containers_of(pid: u32) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=pipecheck=collector",
+            "--format",
+            "{{.ID}} {{.Label \"pipecheck-owner\"}}",
+        ])
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap_or_default();
+    let owner = format!("{pid}-");
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, o)| o.starts_with(&owner))
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !text(&std::fs::read(format!("/proc/{pid}/stat")).unwrap_or_default()).contains(") Z ")
+}
+
+/// The link a console line reports (`  pass   0.02s  aws.identity  …`), if any.
+fn link_of(line: &str) -> Option<&str> {
+    let mut words = line.split_whitespace();
+    let status = words.next()?;
+    ["pass", "warn", "FAIL", "blocked", "stopped"]
+        .contains(&status)
+        .then(|| words.nth(1))
+        .flatten()
+}
+
+/// Runs `pipecheck run <args>`, sends `signal` at `when`, and waits for the end (all
+/// bounded), checking that no child process, container or temporary file outlives it.
+fn stop_at(point: &Point) -> Result<Stopped, Failed> {
+    let dir = tmp();
+    let tmpdir = dir.path().join("tmp");
+    std::fs::create_dir(&tmpdir).map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let mut child: Child = Command::new(bin())
+        .arg("run")
+        .args(point.args)
+        .arg("--junit")
+        .arg(&report)
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", &tmpdir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id();
+    let t0 = Instant::now();
+    let (tx, lines) = mpsc::channel::<String>();
+    let out = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let mut kids = Vec::new();
+    let mut containers = Vec::new();
+    let deadline = t0 + Duration::from_secs(90);
+    let mut reached = false;
+    let random_at = match point.when {
+        // A random delay: std's per-process random hash keys are the only randomness needed.
+        When::Random(max) => {
+            use std::hash::{BuildHasher, Hasher};
+            let r = std::hash::RandomState::new().build_hasher().finish();
+            Some(Duration::from_millis(r % (max + 1)))
+        }
+        _ => None,
+    };
+    while Instant::now() < deadline && child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        while let Ok(l) = lines.try_recv() {
+            seen.push(l);
+        }
+        kids.extend(pids_of_children(pid));
+        kids.sort();
+        kids.dedup();
+        if matches!(point.when, When::CollectorRuns) {
+            containers = collector_containers_of(pid);
+        }
+        reached = match point.when {
+            When::After(link) => seen.iter().any(|l| link_of(l) == Some(link)),
+            When::Started => seen.iter().any(|l| l.starts_with("pipecheck run ")),
+            When::CollectorRuns => !kids.is_empty() || !containers.is_empty(),
+            When::Random(_) => t0.elapsed() >= random_at.unwrap_or_default(),
+        };
+        if reached {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let at = t0.elapsed();
+    let finished_before: Vec<String> = seen
+        .iter()
+        .filter(|l| link_of(l).is_some())
+        .cloned()
+        .collect();
+    let _ = Command::new("kill")
+        .args([&format!("-{}", point.signal), &pid.to_string()])
+        .status();
+    let stop_deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(s);
+        }
+        if Instant::now() > stop_deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = reader.join();
+    let stdout = [seen, lines.try_iter().collect()].concat().join("\n");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    ensure(reached, || {
+        format!(
+            "{:?} never came ({at:?}); stdout:\n{stdout}\nstderr:\n{stderr}",
+            point.when
+        )
+    })?;
+    ensure(status.is_some(), || {
+        format!("pipecheck did not exit within 30 s of {}", point.signal)
+    })?;
+
+    // Nothing outlives the run.
+    std::thread::sleep(Duration::from_millis(200));
+    for k in &kids {
+        ensure(!alive(*k), || format!("process {k} outlived the run"))?;
+    }
+    if matches!(point.when, When::CollectorRuns) || point.args.contains(&"prometheus-container") {
+        let left = collector_containers_of(pid);
+        ensure(left.is_empty(), || {
+            format!("containers left behind: {left:?}")
+        })?;
+    }
+    let left: Vec<String> = std::fs::read_dir(&tmpdir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    ensure(left.is_empty(), || {
+        format!("temporary files left behind in TMPDIR: {left:?}")
+    })?;
+    // The mock's listeners went with the process: every loopback port the run printed is
+    // closed now.
+    let ports = regex::Regex::new(r"127\.0\.0\.1:(\d+)").expect("regex");
+    let report_text = std::fs::read_to_string(&report).unwrap_or_default();
+    for cap in ports.captures_iter(&format!("{stdout}\n{report_text}")) {
+        let addr = format!("127.0.0.1:{}", &cap[1]);
+        let open =
+            TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_millis(200))
+                .is_ok();
+        ensure(!open, || {
+            format!("{addr} still accepts connections after the run")
+        })?;
+    }
+    // Keep the report past the temp dir.
+    let kept = std::env::temp_dir().join(format!("pipecheck-interrupt-{pid}.xml"));
+    let _ = std::fs::copy(&report, &kept);
+    Ok(Stopped {
+        code: status.and_then(|s| s.code()),
+        stdout,
+        stderr,
+        report: kept,
+        finished_before,
+        at,
+    })
+}
+
+/// The run stopped with exit 130, and its partial report marks what did not finish.
+fn interrupted_with_partial_report(point: Point) -> Result<(), Failed> {
+    let s = stop_at(&point)?;
+    let context = || {
+        format!(
+            "signal {} at {:?}\nexit {:?}\nstdout:\n{}\nstderr:\n{}",
+            point.signal, s.at, s.code, s.stdout, s.stderr
+        )
+    };
+    let result = (|| {
+        ensure(s.code == Some(130), || {
+            format!("expected exit 130; {}", context())
+        })?;
+        let signal = if point.signal == "INT" {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        ensure(
+            s.stderr.contains(&format!("interrupted by {signal}")),
+            context,
+        )?;
+        // Cleanup on the way out succeeded (a mock's own objects go with the mock).
+        ensure(!s.stderr.contains("failed to delete"), context)?;
+        if !s.report.exists() {
+            // Only a run stopped before any scenario started writes no report.
+            return ensure(
+                s.stdout.lines().all(|l| !l.starts_with("pipecheck run ")),
+                || {
+                    format!(
+                        "a scenario started but no partial report was written; {}",
+                        context()
+                    )
+                },
+            );
+        }
+        ensure(s.stderr.contains("partial junit report"), context)?;
+        validate_xsd(&s.report)?;
+        let suites = read_junit(&s.report)?;
+        ensure(!suites.is_empty(), context)?;
+        let mut interrupted = 0;
+        for suite in &suites {
+            let stopped = suite.properties.get("interrupted");
+            for (name, case) in &suite.cases {
+                if case.outcome == "interrupted" {
+                    interrupted += 1;
+                    ensure(stopped.map(String::as_str) == Some(signal), || {
+                        format!("{name} interrupted but the suite says {stopped:?}")
+                    })?;
+                    ensure(case.message.contains(signal), || {
+                        format!("{name}: {case:?}")
+                    })?;
+                }
+            }
+            // A link the console showed finished keeps its outcome in the report.
+            for line in &s.finished_before {
+                let link = link_of(line).unwrap_or_default();
+                if let Some(case) = suite.case(link) {
+                    ensure(case.outcome != "interrupted", || {
+                        format!("{link} finished before the signal but is marked interrupted")
+                    })?;
+                }
+            }
+        }
+        ensure(interrupted > 0, || {
+            format!("no link marked interrupted; {}", context())
+        })?;
+        if let Some(link) = point.running {
+            let case = suites.iter().find_map(|su| su.case(link));
+            ensure(
+                case.is_some_and(|c| c.outcome == "interrupted" && c.message.contains("while")),
+                || format!("{link} should be interrupted while running: {case:?}"),
+            )?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&s.report);
+    result
+}
+
+fn needs_prometheus(trial: Trial) -> Trial {
+    let ok = have("prometheus", &["--version"]);
+    needs(
+        trial,
+        ok,
+        "Debian's prometheus is not installed (scripts/test installs it)",
+    )
+}
+
+fn needs_docker(trial: Trial) -> Trial {
+    let ok = have("docker", &["info"]);
+    needs(
+        trial,
+        ok,
+        "no Docker engine answers (scripts/test starts one)",
+    )
+}
+
+fn point(name: &str, p: Point) -> Trial {
+    Trial::test(format!("interrupt::{name}"), move || {
+        interrupted_with_partial_report(p)
+    })
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    // samples-dropped keeps amp.query waiting for its arrival deadline: a run that is
+    // surely still going when the signal comes.
+    const WAITING_SMOKE: &[&str] = &["--scenario", "smoke", "--fault", "samples-dropped"];
+    let mut trials = vec![
+        point(
+            "sigint::smoke_while_amp_query_waits",
+            Point {
+                args: WAITING_SMOKE,
+                signal: "INT",
+                when: When::After("amp.remote_write"),
+                running: Some("amp.query"),
+            },
+        ),
+        point(
+            "sigterm::smoke_just_started",
+            Point {
+                args: WAITING_SMOKE,
+                signal: "TERM",
+                when: When::Started,
+                running: None,
+            },
+        ),
+        point(
+            "sigint::two_scenarios_in_flight",
+            Point {
+                args: &[
+                    "--scenario",
+                    "smoke",
+                    "--scenario",
+                    "grafana-provision",
+                    "--fault",
+                    "samples-dropped",
+                ],
+                signal: "INT",
+                when: When::After("amp.remote_write"),
+                running: Some("amp.query"),
+            },
+        ),
+        point(
+            "sigterm::cluster_while_amp_query_waits",
+            Point {
+                args: &["--scenario", "eks-adot", "--fault", "samples-dropped"],
+                signal: "TERM",
+                when: When::After("amp.remote_write"),
+                running: Some("amp.query"),
+            },
+        ),
+        needs_prometheus(point(
+            "sigint::process_collector_running",
+            Point {
+                args: &["--scenario", "prometheus-proxy"],
+                signal: "INT",
+                when: When::CollectorRuns,
+                running: None,
+            },
+        )),
+        needs_prometheus(point(
+            "sigterm::process_while_canary_scraped_waits",
+            Point {
+                args: &["--scenario", "prometheus-proxy"],
+                signal: "TERM",
+                when: When::After("collector.running"),
+                running: Some("canary.scraped"),
+            },
+        )),
+        needs_docker(point(
+            "sigint::container_collector_running",
+            Point {
+                args: &["--scenario", "prometheus-container"],
+                signal: "INT",
+                when: When::CollectorRuns,
+                running: None,
+            },
+        )),
+    ];
+    // Random moments of a waiting run, each its own trial: the delay is printed on failure.
+    for (i, signal) in ["INT", "TERM", "INT"].into_iter().enumerate() {
+        trials.push(point(
+            &format!("random::{i}_sig{}", signal.to_lowercase()),
+            Point {
+                args: WAITING_SMOKE,
+                signal,
+                when: When::Random(2_500),
+                running: None,
+            },
+        ));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
