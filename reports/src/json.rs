@@ -336,6 +336,21 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_scenario_is_interrupted_and_still_valid() {
+        let mut run = testdata::run();
+        run.suites[1].links[3].outcome = Outcome::Interrupted { started: true };
+        let mut stopped = info();
+        stopped.status = RunStatus::Interrupted;
+        let doc: serde_json::Value = serde_json::from_str(&render(&run, &stopped)).unwrap();
+        assert_eq!(errors(&doc), Vec::<String>::new());
+        assert_eq!(doc["run"]["exit_code"], 130);
+        assert_eq!(doc["scenarios"][0]["status"], "pass");
+        assert_eq!(doc["scenarios"][1]["status"], "interrupted");
+        assert_eq!(doc["scenarios"][1]["links"][3]["status"], "interrupted");
+        assert_eq!(doc["scenarios"][1]["counts"]["interrupted"], 1);
+    }
+
+    #[test]
     fn left_out_links_are_listed_with_their_reason() {
         let mut run = testdata::run();
         run.suites[0].properties.push((
