@@ -19,6 +19,9 @@ const NODE_H: u32 = 38;
 const GAP_X: u32 = 44;
 const GAP_Y: u32 = 14;
 const MARGIN: u32 = 8;
+/// A graph wider than the page shrinks to fit, but not below this share of its size (the
+/// node text would be unreadable): past that, the page scrolls sideways.
+const MIN_SCALE_PERCENT: u32 = 80;
 /// Link names longer than this are cut in the node (the details below have them whole).
 const NODE_NAME_CHARS: usize = 21;
 
@@ -238,9 +241,10 @@ fn graph(page: &mut String, index: usize, s: &ScenarioReport) {
     let height = 2 * MARGIN + l.rows * NODE_H + l.rows.saturating_sub(1) * GAP_Y;
     let _ = writeln!(
         page,
-        "<div class=\"graph\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chain\" width=\"{width}\" height=\"{height}\" \
+        "<div class=\"graph\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chain\" width=\"{width}\" height=\"{height}\" style=\"min-width: {min_width}px\" \
          viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"the chain of {name}\">",
         name = text(&s.scenario),
+        min_width = width * MIN_SCALE_PERCENT / 100,
     );
     for (i, link) in s.links.iter().enumerate() {
         let (x, y) = node_xy(l.cells[i]);
