@@ -169,6 +169,72 @@ const FAILS: &[Fails] = &[
         expect: &[("L5", "error", "L5-mixed-fail.values.yaml", 9)],
     },
     Fails {
+        name: "L6::sigv4auth_before_v0_18",
+        args: &[
+            "--collector-config",
+            "{F}/L4-pass.otel.yaml",
+            "--collector-image",
+            "v0.17.0",
+        ],
+        exit: 1,
+        expect: &[("L6", "error", "L4-pass.otel.yaml", 2)],
+    },
+    Fails {
+        name: "L6::awsprometheusremotewrite_after_v0_20",
+        args: &[
+            "--collector-config",
+            "{F}/L6-fail.otel.yaml",
+            "--collector-image",
+            "public.ecr.aws/aws-observability/aws-otel-collector:v0.21.0",
+        ],
+        exit: 1,
+        expect: &[("L6", "error", "L6-fail.otel.yaml", 13)],
+    },
+    Fails {
+        name: "L6::digest_only",
+        args: &[
+            "--collector-config",
+            "{F}/L4-pass.otel.yaml",
+            "--collector-image",
+            "public.ecr.aws/aws-observability/aws-otel-collector@sha256:9f1c0d2e3b4a5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4",
+        ],
+        exit: 0,
+        expect: &[("L6", "info", "L4-pass.otel.yaml", 2)],
+    },
+    Fails {
+        name: "L7::crd_predates_sigv4",
+        args: &[
+            "--helm-values",
+            "{F}/L7-fail.values.yaml",
+            "--crd",
+            "{F}/L7-old.crd.yaml",
+        ],
+        exit: 1,
+        expect: &[
+            ("L7", "error", "L7-fail.values.yaml", 10),
+            ("L7", "error", "L7-fail.values.yaml", 14),
+        ],
+    },
+    Fails {
+        name: "L8::api_json",
+        args: &["--grafana-datasource", "{F}/L8-fail.datasource.json"],
+        exit: 1,
+        expect: &[
+            ("L8", "error", "L8-fail.datasource.json", 12),
+            ("L8", "error", "L8-fail.datasource.json", 14),
+            ("L8", "error", "L8-fail.datasource.json", 15),
+        ],
+    },
+    Fails {
+        name: "L8::provisioning_yaml",
+        args: &["--grafana-datasource", "{F}/L8-fail.provisioning.yaml"],
+        exit: 1,
+        expect: &[
+            ("L8", "error", "L8-fail.provisioning.yaml", 12),
+            ("L8", "error", "L8-fail.provisioning.yaml", 14),
+        ],
+    },
+    Fails {
         name: "D1::placeholders",
         args: &["--helm-values", "{F}/D1-fail.values.yaml"],
         exit: 1,
@@ -233,6 +299,17 @@ const FAILS: &[Fails] = &[
         expect: &[("D7", "warning", "D7-fail.otel.yaml", 8)],
     },
     Fails {
+        name: "D7::grafana_reads_another_workspace",
+        args: &[
+            "--helm-values",
+            "{F}/L1-pass.values.yaml",
+            "--grafana-datasource",
+            "{F}/D7-fail.datasource.json",
+        ],
+        exit: 0,
+        expect: &[("D7", "warning", "D7-fail.datasource.json", 8)],
+    },
+    Fails {
         name: "D8::malformed_policy",
         args: &["--trust-policy", "{F}/D8-fail.trust.json"],
         exit: 1,
@@ -267,6 +344,50 @@ const PASSES: &[Passes] = &[
     Passes {
         name: "L5",
         args: &["--helm-values", "{F}/L5-pass.values.yaml"],
+    },
+    Passes {
+        name: "L6",
+        args: &[
+            "--collector-config",
+            "{F}/L4-pass.otel.yaml",
+            "--collector-image",
+            "public.ecr.aws/aws-observability/aws-otel-collector:v0.21.0",
+        ],
+    },
+    Passes {
+        name: "L6::old_exporter_on_an_old_image",
+        args: &[
+            "--collector-config",
+            "{F}/L6-fail.otel.yaml",
+            "--collector-image",
+            "public.ecr.aws/aws-observability/aws-otel-collector:v0.20.0",
+        ],
+    },
+    Passes {
+        name: "L6::not_adot",
+        args: &[
+            "--collector-config",
+            "{F}/L6-fail.otel.yaml",
+            "--collector-image",
+            "otel/opentelemetry-collector-contrib:0.17.0",
+        ],
+    },
+    Passes {
+        name: "L7",
+        args: &[
+            "--helm-values",
+            "{F}/L7-fail.values.yaml",
+            "--crd",
+            "{F}/L7-new.crd.yaml",
+        ],
+    },
+    Passes {
+        name: "L8::api_json",
+        args: &["--grafana-datasource", "{F}/L8-pass.datasource.json"],
+    },
+    Passes {
+        name: "L8::provisioning_yaml",
+        args: &["--grafana-datasource", "{F}/L8-pass.provisioning.yaml"],
     },
     Passes {
         name: "D1",
@@ -317,6 +438,180 @@ const PASSES: &[Passes] = &[
     },
 ];
 
+/// What a finding of a failing case says: the case, the finding's line, its key path,
+/// words its message and its fix must hold, and words of its snippet (if any is expected).
+struct Says {
+    case: &'static str,
+    line: u64,
+    key_path: &'static str,
+    message: &'static [&'static str],
+    fix: &'static [&'static str],
+    snippet: &'static [&'static str],
+}
+
+const SAYS: &[Says] = &[
+    Says {
+        case: "L6::sigv4auth_before_v0_18",
+        line: 2,
+        key_path: "extensions.sigv4auth",
+        message: &[
+            "`sigv4auth` (extension)",
+            "`v0.17.0`",
+            "ADOT has it since v0.18",
+            "refuses the config",
+        ],
+        fix: &[
+            "ADOT v0.18.0 or later",
+            "public.ecr.aws/aws-observability/aws-otel-collector:<version>",
+        ],
+        snippet: &[],
+    },
+    Says {
+        case: "L6::awsprometheusremotewrite_after_v0_20",
+        line: 13,
+        key_path: "exporters.awsprometheusremotewrite",
+        message: &[
+            "`awsprometheusremotewrite` (exporter)",
+            "aws-otel-collector:v0.21.0",
+            "up to v0.20 and not after",
+        ],
+        fix: &[
+            "`prometheusremotewrite` exporter signed by the `sigv4auth` extension",
+            "ADOT v0.20 or earlier",
+        ],
+        snippet: &[
+            "authenticator: sigv4auth",
+            "workspaces/ws-12345678-abcd-ef01-2345-6789abcdef01/api/v1/remote_write",
+            "region: us-east-1",
+        ],
+    },
+    Says {
+        case: "L6::digest_only",
+        line: 2,
+        key_path: "extensions.sigv4auth",
+        message: &["cannot be told", "a digest names no version"],
+        fix: &["version tag"],
+        snippet: &[],
+    },
+    Says {
+        case: "L7::crd_predates_sigv4",
+        line: 10,
+        key_path: "prometheus.prometheusSpec.remoteWrite[0].sigv4",
+        message: &[
+            "`sigv4` is not a field of `prometheus.prometheusSpec.remoteWrite[0]`",
+            "L7-old.crd.yaml",
+            "prometheus-operator 0.50.0",
+            "unknown field \"sigv4\"",
+            "helm does not upgrade CRDs",
+            "403",
+        ],
+        fix: &[
+            "helm never upgrades CRDs",
+            "apply the CRDs of the kube-prometheus-stack version",
+            "0.50.0",
+        ],
+        snippet: &[
+            "kubectl apply --server-side --force-conflicts -f",
+            "monitoring.coreos.com_prometheuses.yaml",
+        ],
+    },
+    Says {
+        case: "L7::crd_predates_sigv4",
+        line: 14,
+        key_path: "prometheus.prometheusSpec.remoteWrite[0].queueConfig.retryOnRateLimit",
+        message: &[
+            "`retryOnRateLimit` is not a field of",
+            "unknown field \"retryOnRateLimit\"",
+        ],
+        fix: &["apply the CRDs"],
+        snippet: &[],
+    },
+    Says {
+        case: "L8::api_json",
+        line: 12,
+        key_path: "jsonData.sigV4Auth",
+        message: &["the string \"true\", not a boolean", "unsigned"],
+        fix: &["boolean `true`"],
+        snippet: &["sigV4Auth: true"],
+    },
+    Says {
+        case: "L8::api_json",
+        line: 14,
+        key_path: "jsonData.sigv4Region",
+        message: &["`sigv4Region`", "Grafana reads only `sigV4Region`"],
+        fix: &["rename `sigv4Region` to `sigV4Region`"],
+        snippet: &[],
+    },
+    Says {
+        case: "L8::api_json",
+        line: 15,
+        key_path: "jsonData.assumeRoleArn",
+        message: &["silently ignored", "reads `sigV4AssumeRoleArn` instead"],
+        fix: &["rename `assumeRoleArn` to `sigV4AssumeRoleArn`"],
+        snippet: &["sigV4AssumeRoleArn: arn:aws:iam::111122223333:role/grafana-amp-query"],
+    },
+    Says {
+        case: "L8::provisioning_yaml",
+        line: 12,
+        key_path: "datasources[0].jsonData.sigV4AuthType",
+        message: &[
+            "`sigV4AuthType: workspace_iam_role`",
+            "default, keys, credentials, ec2_iam_role, grafana_assume_role",
+        ],
+        fix: &["ec2_iam_role"],
+        snippet: &[],
+    },
+    Says {
+        case: "L8::provisioning_yaml",
+        line: 14,
+        key_path: "datasources[0].jsonData.sigV4AssumeRoleARN",
+        message: &["Grafana reads only `sigV4AssumeRoleArn`"],
+        fix: &["rename `sigV4AssumeRoleARN` to `sigV4AssumeRoleArn`"],
+        snippet: &[],
+    },
+    Says {
+        case: "D7::grafana_reads_another_workspace",
+        line: 8,
+        key_path: "url",
+        message: &[
+            "workspace `ws-87654321-dcba-10fe-5432-10fedcba9876` in `us-east-1`",
+            "names workspace `ws-12345678-abcd-ef01-2345-6789abcdef01`",
+            "never reads",
+        ],
+        fix: &["same workspace"],
+        snippet: &[],
+    },
+];
+
+/// The findings of `case` say what [`SAYS`] expects of them.
+fn says(case: &Fails, findings: &[Value]) -> Result<(), Failed> {
+    for s in SAYS.iter().filter(|s| s.case == case.name) {
+        let f = findings
+            .iter()
+            .find(|f| f["line"].as_u64() == Some(s.line))
+            .ok_or_else(|| format!("no finding at line {}\n{}", s.line, show(findings)))?;
+        ensure(f["key_path"] == s.key_path, || {
+            format!(
+                "line {}: key path {}, expected {:?}",
+                s.line, f["key_path"], s.key_path
+            )
+        })?;
+        for (field, words) in [
+            ("message", s.message),
+            ("fix", s.fix),
+            ("snippet", s.snippet),
+        ] {
+            let got = f[field].as_str().unwrap_or("");
+            for w in words {
+                ensure(got.contains(w), || {
+                    format!("line {}: {field} lacks {w:?}: {got}", s.line)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn fails(case: &Fails) -> Result<(), Failed> {
     let (code, findings) = json_run(&expand(case.args))?;
     ensure(code == case.exit, || {
@@ -360,7 +655,7 @@ fn fails(case: &Fails) -> Result<(), Failed> {
             format!("no column: {f}")
         })?;
     }
-    Ok(())
+    says(case, &findings)
 }
 
 fn passes(case: &Passes) -> Result<(), Failed> {
@@ -437,6 +732,10 @@ fn whole_pipeline_passes() -> Result<(), Failed> {
         "{F}/L3-pass.trust.json",
         "--permission-policy",
         "{F}/D3-pass.permissions.json",
+        "--grafana-datasource",
+        "{F}/L8-pass.datasource.json",
+        "--collector-image",
+        "public.ecr.aws/aws-observability/aws-otel-collector:v0.21.0",
         "--namespace",
         "prometheus",
         "--release",
@@ -616,6 +915,53 @@ fn secrets_never_echoed() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Secrets in a Grafana data source (`secureJsonData`, also under misspelled keys whose
+/// fix quotes the value) appear in no output.
+fn grafana_secrets_never_echoed() -> Result<(), Failed> {
+    let dir = tmp();
+    let ds = dir.path().join("amp.yaml");
+    std::fs::write(
+        &ds,
+        "apiVersion: 1\ndatasources:\n  - name: AMP\n    type: prometheus\n    url: https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-12345678-abcd-ef01-2345-6789abcdef01/\n    basicAuthPassword: hunter2-Correct-Horse\n    jsonData:\n      sigV4Auth: true\n      sigV4AuthType: keys\n      sigV4Region: us-east-1\n    secureJsonData:\n      sigv4AccessKey: AKIAQWERTYUIOPASDFGH\n      secretKey: wJalrXUtnFEMIK7MDENGbPxRfiCYzzSECRETzz\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    for format in ["text", "json"] {
+        let out = diagnose(&[
+            "--grafana-datasource".into(),
+            ds.to_string_lossy().into_owned(),
+            "--format".into(),
+            format.into(),
+            "--junit".into(),
+            report.to_string_lossy().into_owned(),
+        ]);
+        no_panic(&out)?;
+        let stdout = text(&out.stdout);
+        // The checks looked at the keys: two misspelled or aws-sdk names, one misplaced key.
+        ensure(
+            out.status.code() == Some(1)
+                && stdout.contains("sigV4AccessKey")
+                && stdout.contains("sigV4SecretKey")
+                // D5's fix for a data source: a role, not an IRSA annotation.
+                && stdout.contains("the workspace's IAM role (`sigV4AuthType: ec2_iam_role`)"),
+            || format!("{format}: exit {:?}\n{stdout}", out.status.code()),
+        )?;
+        let junit = std::fs::read_to_string(&report).map_err(|e| e.to_string())?;
+        for (what, out) in [
+            ("stdout", &stdout),
+            ("stderr", &text(&out.stderr)),
+            ("junit", &junit),
+        ] {
+            for secret in SECRETS {
+                ensure(!out.contains(secret), || {
+                    format!("{format} {what} echoes the secret {secret:?}:\n{out}")
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The JUnit report validates against the XSD, has one suite with a testcase per check,
 /// and a failure for each check with an error finding.
 fn junit_report() -> Result<(), Failed> {
@@ -658,7 +1004,8 @@ fn junit_report() -> Result<(), Failed> {
     ensure(
         names
             == [
-                "L1", "L2", "L3", "L4", "L5", "D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8",
+                "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "D1", "D2", "D3", "D4", "D5", "D6",
+                "D7", "D8",
             ],
         || format!("{names:?}"),
     )?;
@@ -741,6 +1088,10 @@ fn main() {
         Trial::test("empty_files", empty_files),
         Trial::test("huge_files", huge_files),
         Trial::test("secrets::never_echoed", secrets_never_echoed),
+        Trial::test(
+            "secrets::grafana_never_echoed",
+            grafana_secrets_never_echoed,
+        ),
         Trial::test("junit::validates_and_has_a_case_per_check", junit_report),
         Trial::test("text::no_color_on_a_pipe", no_color_on_a_pipe),
     ]);
@@ -779,6 +1130,76 @@ fn main() {
             "not_utf8",
             vec!["--helm-values".into(), "{dir}/latin1.yaml".into()],
             "not UTF-8 at line 2, column 19",
+        ),
+        (
+            "crd_not_the_prometheus_crd",
+            vec![
+                "--helm-values".into(),
+                "{F}/L7-fail.values.yaml".into(),
+                "--crd".into(),
+                "{F}/L7-fail.values.yaml".into(),
+            ],
+            "L7-fail.values.yaml as the Prometheus CRD: it holds no Kubernetes object (no `kind`), not the CustomResourceDefinition prometheuses.monitoring.coreos.com",
+        ),
+        (
+            "crd_malformed",
+            vec![
+                "--helm-values".into(),
+                "{F}/L7-fail.values.yaml".into(),
+                "--crd".into(),
+                "{F}/malformed.yaml".into(),
+            ],
+            "malformed.yaml as YAML at line 3, column 44",
+        ),
+        (
+            "crd_without_values",
+            vec!["--crd".into(), "{F}/L7-old.crd.yaml".into()],
+            "--helm-values",
+        ),
+        (
+            "collector_image_not_a_reference",
+            vec![
+                "--collector-config".into(),
+                "{F}/L4-pass.otel.yaml".into(),
+                "--collector-image".into(),
+                "aws-otel-collector:".into(),
+            ],
+            "failed to read --collector-image `aws-otel-collector:`",
+        ),
+        (
+            "collector_image_without_config",
+            vec![
+                "--helm-values".into(),
+                "{F}/L1-pass.values.yaml".into(),
+                "--collector-image".into(),
+                "v0.17.0".into(),
+            ],
+            "--collector-config",
+        ),
+        (
+            "grafana_datasource_malformed_json",
+            vec!["--grafana-datasource".into(), "{F}/malformed.json".into()],
+            "malformed.json as JSON at line 7, column 5: trailing comma",
+        ),
+        (
+            "grafana_datasource_malformed_yaml",
+            vec!["--grafana-datasource".into(), "{F}/malformed.yaml".into()],
+            "malformed.yaml as YAML at line 3, column 44",
+        ),
+        (
+            "crd_missing",
+            vec![
+                "--helm-values".into(),
+                "{F}/L7-fail.values.yaml".into(),
+                "--crd".into(),
+                "{dir}/missing.crd.yaml".into(),
+            ],
+            "failed to read",
+        ),
+        (
+            "grafana_datasource_missing",
+            vec!["--grafana-datasource".into(), "{dir}/missing.json".into()],
+            "failed to read",
         ),
         ("no_files", vec![], "--helm-values"),
         (

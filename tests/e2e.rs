@@ -348,6 +348,27 @@ fn fault_trial(
     }
 }
 
+/// F34: the dashboard queries names the collector has since renamed. The verdict names
+/// each panel, the name it queries and the one AMP holds, found from the dashboard's
+/// PromQL and AMP's `__name__` values; the hint names the exporter's naming option.
+fn dashboard_old_metric_names(scenario: &'static str) -> Result<(), Failed> {
+    let ran = support::run(scenario, &["dashboard-old-metric-names"])?;
+    support::fails_on(
+        &ran,
+        &chain(scenario),
+        "grafana.dashboard",
+        &[
+            "panel \"canary requests\" queries pipecheck_canary_requests, which AMP does not have; AMP has pipecheck_canary_requests_total (_total added)",
+            "queries pipecheck_canary_latency_bucket, which AMP does not have; AMP has pipecheck_canary_latency_seconds_bucket (_seconds added)",
+        ],
+        &[
+            "add_metric_suffixes: false",
+            "/api/v1/label/__name__/values -> ",
+            "pipecheck_canary_requests -> not in AMP; AMP has pipecheck_canary_requests_total",
+        ],
+    )
+}
+
 /// The default scenario (smoke) passes, every link of the direct-push chain in order.
 fn smoke() -> Result<(), Failed> {
     let (out, report) = run_with_report(&["run"]);
@@ -1012,6 +1033,13 @@ fn main() {
             "fault::smoke::header-added-after-signing",
             header_added_after_signing,
         ),
+        Trial::test("fault::smoke::dashboard-old-metric-names", || {
+            dashboard_old_metric_names("smoke")
+        }),
+        needs_prometheus(Trial::test(
+            "fault::prometheus-proxy::dashboard-old-metric-names",
+            || dashboard_old_metric_names("prometheus-proxy"),
+        )),
     ];
     for &(scenario, name, link, fails, words) in FAULTS {
         let trial = Trial::test(format!("fault::{scenario}::{name}"), move || {

@@ -334,6 +334,24 @@ const FAULTS: &[Row] = &[
             "set global.external_labels: {cluster: pipecheck, __replica__: ${POD_NAME}",
         ],
     ),
+    (
+        "eks-adot",
+        "exporter-drops-on-failure",
+        "collector.config",
+        true,
+        &[
+            "dropped 1237 metric points after timeouts or 5xx instead of retrying (3",
+            "retry_on_failure.enabled: false",
+        ],
+        &[
+            "500 + 500 + 237 = 1237",
+            "The error is not retryable. Dropping data.",
+            "context deadline exceeded",
+            "HTTP status 503",
+            "remote_write_queue.enabled: false",
+            "remote_write_queue: {enabled: true}",
+        ],
+    ),
     // A harness-side fault lands where it does in a direct run.
     (
         "eks-adot",
@@ -544,6 +562,12 @@ pub fn trials() -> Vec<Trial> {
                     "adot-addon-missing",
                 ],
                 "lands on eks.addon, which scenario eks-prometheus does not check",
+            )
+        }),
+        Trial::test("bad_input::adot_exporter_fault_on_eks_prometheus", || {
+            fault_not_checked(
+                &["run", "--scenario", "eks-prometheus", "--fault", "F32"],
+                "does not apply to scenario eks-prometheus",
             )
         }),
         Trial::test("bad_input::aws_cluster_without_credentials", || {

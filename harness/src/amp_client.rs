@@ -242,6 +242,38 @@ impl AmpDataClient {
         self.post_query("api/v1/query_range", &form).await
     }
 
+    /// The values of `label` across the workspace (`GET …/api/v1/label/{label}/values`,
+    /// which needs `aps:GetLabels`): the values, or None when AMP did not answer them in
+    /// the Prometheus envelope (the exchange says why).
+    pub async fn label_values(
+        &self,
+        label: &str,
+    ) -> Result<(Option<Vec<String>>, Exchange), ClientError> {
+        let url = self.url(&format!("api/v1/label/{label}/values"));
+        let mut req = self
+            .http
+            .get(&url)
+            .build()
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                elapsed: Duration::ZERO,
+                source,
+            })?;
+        self.signer.sign(&mut req).await?;
+        let exchange = self.send("GET", req).await?;
+        #[derive(Deserialize)]
+        struct Values {
+            status: String,
+            #[serde(default)]
+            data: Vec<String>,
+        }
+        let values = serde_json::from_str::<Values>(&exchange.body)
+            .ok()
+            .filter(|v| v.status == "success" && exchange.is_success())
+            .map(|v| v.data);
+        Ok((values, exchange))
+    }
+
     async fn post_query(
         &self,
         rel: &str,

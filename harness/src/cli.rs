@@ -40,8 +40,9 @@ pub enum Command {
     Scenarios,
     /// List the faults the mock target can inject, with their catalog ids.
     Faults,
-    /// Static findings on your files (helm values, IAM policies, collector configs):
-    /// offline, read-only, no credentials. Exit 1 when a finding is an error.
+    /// Static findings on your files (helm values, IAM policies, collector configs and
+    /// their image, the installed Prometheus CRD, Grafana data sources): offline,
+    /// read-only, no credentials. Exit 1 when a finding is an error.
     Diagnose(crate::diagnose::DiagnoseArgs),
 }
 

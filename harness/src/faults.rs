@@ -190,6 +190,11 @@ impl Fault {
         }
     }
 
+    /// Whether only an ADOT (OpenTelemetry) collector can have this fault.
+    pub fn needs_adot(&self) -> bool {
+        ADOT_ONLY.contains(&self.name)
+    }
+
     pub fn apply(&self, env: &mut FaultEnv<'_>) {
         (self.apply)(env)
     }
@@ -686,6 +691,14 @@ pub const CATALOG: &[Fault] = &[
         },
     },
     Fault {
+        id: "F32",
+        name: "exporter-drops-on-failure",
+        summary: "the ADOT exporter's retry_on_failure and queue are off: batches that time out are dropped",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.drop_on_failure(s)),
+    },
+    Fault {
         id: "F33",
         name: "replicas-without-ha-labels",
         summary: "two collector replicas write the same series without cluster and __replica__ external labels",
@@ -693,7 +706,18 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.replicas_without_ha_labels(s, 2)),
     },
+    Fault {
+        id: "F34",
+        name: "dashboard-old-metric-names",
+        summary: "the dashboard queries the counter and histogram without the _total and _seconds suffixes the collector adds",
+        direct: Some(Expect::RootCause("grafana.dashboard")),
+        collector: Some(Expect::RootCause("grafana.dashboard")),
+        apply: |e| e.grafana.dashboard_old_names = true,
+    },
 ];
+
+/// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
+const ADOT_ONLY: &[&str] = &["exporter-drops-on-failure"];
 
 /// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
 /// there as in a direct one.
@@ -715,6 +739,7 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
     ("sigv4-assumes-own-role", Expect::RootCause("collector.config")),
     ("replicas-without-ha-labels", Expect::RootCause("collector.config")),
+    ("exporter-drops-on-failure", Expect::RootCause("collector.config")),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.

@@ -88,8 +88,15 @@ pub fn resolve_faults(
         .iter()
         .map(|l| l.name())
         .collect();
+    let prometheus_cluster = scenario
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.kind == crate::scenario::ClusterCollector::Prometheus);
     for f in &list {
-        let Some(expect) = f.expect(scenario.shape) else {
+        let expect = f
+            .expect(scenario.shape)
+            .filter(|_| !(prometheus_cluster && f.needs_adot()));
+        let Some(expect) = expect else {
             return Err(RunError::FaultNotApplicable {
                 fault: format!("{} {}", f.id, f.name),
                 scenario: scenario.name.clone(),

@@ -561,6 +561,19 @@ async fn the_query_api_speaks_the_prometheus_envelope() {
     let (_, body) = send(&m, req).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["data"], serde_json::json!(["a", "b"]));
+    // Metric names, as dashboards' queries are checked against them: sorted, each once.
+    let req = build(
+        "GET",
+        &format!("/workspaces/{WS}/api/v1/label/__name__/values"),
+        &[],
+        vec![],
+        &signing(&m.user),
+    );
+    let (status, body) = send(&m, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"], serde_json::json!(["up"]));
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The mock target's cluster for a cluster scenario: the names to seed the mock stack
 //! with ([`seed_for`], kept in one `ClusterSeed`), the Prometheus variant made from the
 //! mock's ADOT seed through the `KubeState` API ([`prepare_mock_cluster`]), and the fault
-//! recipes of catalog rows F11-F20 (and F26, F30, F33) on that cluster ([`MockCluster`]).
+//! recipes of catalog rows F11-F20 (and F26, F30, F32, F33) on that cluster ([`MockCluster`]).
 
 use pipecheck_mocks::eks::{AddonIssue, AddonStatus};
 use pipecheck_mocks::iam::irsa_trust_policy;
@@ -283,7 +283,7 @@ fn rfc3339_now(stack: &MockStack) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Fault recipes (catalog F11-F20, F26): each breaks one thing of a healthy mock cluster.
+// Fault recipes (catalog F11-F20, F26, F32): each breaks one thing of a healthy mock cluster.
 
 impl MockCluster {
     fn ns(&self) -> &str {
@@ -405,6 +405,47 @@ impl MockCluster {
         if unannotate {
             self.unannotate(s);
         }
+    }
+
+    /// F32 (ADOT): the exporter's retry and queue are switched off, and the collector's
+    /// log shows the batches it then dropped on AMP timeouts and a 503 (3 lines, 1237
+    /// points). The mock collector does not write, so AMP itself sees none of it: the
+    /// evidence is the config and the log, as `kubectl logs` shows them.
+    pub fn drop_on_failure(&self, s: &MockStack) {
+        if self.kind != ClusterCollector::Adot {
+            return;
+        }
+        let (ns, name) = (self.ns(), self.seed.collector_name.as_str());
+        let Some(mut cr) = s.kube.get("opentelemetrycollectors", ns, name) else {
+            return;
+        };
+        let exporter = &mut cr["spec"]["config"]["exporters"]["prometheusremotewrite"];
+        exporter["retry_on_failure"] = json!({ "enabled": false });
+        exporter["remote_write_queue"] = json!({ "enabled": false });
+        let url = exporter["endpoint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let _ = s.kube.put("opentelemetrycollectors", cr);
+        // [unconfirmed] the exporter helper's console line, as users quote it.
+        let ts = rfc3339_now(s);
+        let ts = ts.trim_end_matches('Z');
+        let drop = |n: u32, error: &str| {
+            format!(
+                "{ts}.000Z\terror\texporterhelper/queued_retry.go:391\tExporting failed. The error is not retryable. Dropping data.\t{{\"kind\": \"exporter\", \"data_type\": \"metrics\", \"name\": \"prometheusremotewrite\", \"error\": \"{}\", \"dropped_items\": {n}}}\n",
+                error.replace('"', "\\\"")
+            )
+        };
+        let timeout = format!("Permanent error: Post \"{url}\": context deadline exceeded");
+        let unavailable = "Permanent error: remote write returned HTTP status 503 Service Unavailable; err = %!w(<nil>): Service Unavailable";
+        let (log, _) = s.kube.pod_log(ns, &self.pod, &self.container);
+        let log = format!(
+            "{log}{}{}{}",
+            drop(500, &timeout),
+            drop(500, &timeout),
+            drop(237, unavailable)
+        );
+        s.kube.set_pod_log(ns, &self.pod, &self.container, &log);
     }
 
     /// F26: the annotation was added after the pods started: they lack the IRSA env.

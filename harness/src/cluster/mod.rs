@@ -96,7 +96,7 @@ mod tests {
             let on_prom = resolve_faults(&prom, &[f]).is_ok();
             assert_eq!(
                 on_prom,
-                !super::ADOT_ONLY_LINKS.contains(&e.link()),
+                !super::ADOT_ONLY_LINKS.contains(&e.link()) && !f.needs_adot(),
                 "{f:?} on eks-prometheus"
             );
         }

@@ -47,6 +47,10 @@ pub struct CollectorConfig {
     pub text: String,
     pub scrape_targets: Vec<String>,
     pub remote_write: Vec<RemoteWrite>,
+    /// Settings that make the remote-write exporter drop a failed batch instead of
+    /// queueing and retrying it (F32), as `key.path: value`; Prometheus has none (it
+    /// retries 5xx, and 429 with `retry_on_http_429`, on its own).
+    pub drop_settings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +133,7 @@ impl CollectorConfig {
             text: text.to_string(),
             scrape_targets,
             remote_write,
+            drop_settings: Vec::new(),
         })
     }
 }
@@ -176,8 +181,26 @@ impl CollectorConfig {
                 }
             })
             .collect();
-        Ok(Self { text: text.to_string(), scrape_targets, remote_write })
+        Ok(Self { text: text.to_string(), scrape_targets, remote_write, drop_settings: drop_settings(&doc) })
     }
+}
+
+/// The prometheusremotewrite exporters' `retry_on_failure` and queue switched off. Its
+/// queue is `remote_write_queue`; `sending_queue` is the exporter helper's name for the
+/// same thing in other exporters, and is read too. Both default to enabled.
+fn drop_settings(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, e) in doc["exporters"].as_object().into_iter().flatten() {
+        if name.split('/').next() != Some("prometheusremotewrite") {
+            continue;
+        }
+        for key in ["retry_on_failure", "remote_write_queue", "sending_queue"] {
+            if e[key]["enabled"] == Value::Bool(false) {
+                out.push(format!("exporters.{name}.{key}.enabled: false"));
+            }
+        }
+    }
+    out
 }
 
 /// The ADOT (OpenTelemetry collector) config for the same pipeline: the prometheus
@@ -248,6 +271,21 @@ mod tests {
             .unwrap();
         assert_eq!(c.remote_write[0].sigv4_region.as_deref(), Some(""));
         assert!(CollectorConfig::parse_prometheus("a: [").is_err());
+    }
+
+    #[test]
+    fn retry_and_queue_switched_off_are_read() {
+        let text = "exporters:\n  prometheusremotewrite/amp:\n    endpoint: x\n    retry_on_failure:\n      enabled: false\n    remote_write_queue:\n      enabled: false\n  otlp:\n    retry_on_failure: {enabled: false}\n";
+        let c = CollectorConfig::parse_otel(text).unwrap();
+        assert_eq!(
+            c.drop_settings,
+            vec![
+                "exporters.prometheusremotewrite/amp.retry_on_failure.enabled: false",
+                "exporters.prometheusremotewrite/amp.remote_write_queue.enabled: false",
+            ]
+        );
+        let rendered = render_otel_config("127.0.0.1:1", Duration::from_secs(1), URL, None).unwrap();
+        assert!(CollectorConfig::parse_otel(&rendered).unwrap().drop_settings.is_empty());
     }
 
     /// The keys the ADOT documentation requires for AMP, checked on the parsed YAML.

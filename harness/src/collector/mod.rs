@@ -12,7 +12,7 @@ mod runtime;
 pub use config::{CollectorConfig, ConfigError, RemoteWrite, render_otel_config};
 pub use exporter::Exporter;
 pub use image::{ImageError, ensure_prometheus_image, which};
-pub use observe::{WriteObservation, WriteRefusal, observe_writes};
+pub use observe::{ExporterDrops, WriteObservation, WriteRefusal, exporter_drops, observe_writes};
 pub use proxy::{ProxyStats, SigningProxy};
 pub use runtime::{
     ContainerRuntime, Launch, LogRing, ProcessRuntime, RunState, Runtime, RuntimeError, collector_args, config_file,

@@ -189,6 +189,93 @@ fn refusal_in_log(line: &str) -> Option<WriteRefusal> {
     })
 }
 
+/// What an OpenTelemetry collector's exporter lost, read from its log (F32): the
+/// exporter helper logs every batch it gives up on as `Exporting failed. … Dropping data.`
+/// (or `Rejecting data.` on newer collectors) with the batch's size in `dropped_items`
+/// (`rejected_items`). [unconfirmed: the texts are from the collector's exporterhelper
+/// source and users' issue reports, not seen here; aws-wire.md does not list them.]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExporterDrops {
+    /// Points lost after a transient failure (a timeout, a connection error, 5xx, 429):
+    /// an exporter that retries and queues would have kept them.
+    pub transient_items: u64,
+    /// Points lost after a permanent refusal (4xx): no retry would have helped.
+    pub permanent_items: u64,
+    /// The items of each transient line, in log order (the sum's terms, for evidence).
+    pub transient_counts: Vec<u64>,
+    /// The log lines that reported a loss, oldest first.
+    pub lines: Vec<String>,
+    /// The distinct causes of the transient losses (the `error` field, shortened).
+    pub transient_causes: Vec<String>,
+}
+
+/// Reads the remote-write exporter's loss lines out of a collector's log lines. Both zap
+/// encodings are read: console (`…\tExporting failed. …\t{"kind": "exporter", …}`) and
+/// JSON (`{"level":"error",…,"msg":"Exporting failed. …",…}`).
+pub fn exporter_drops<'a>(lines: impl IntoIterator<Item = &'a str>) -> ExporterDrops {
+    static NAME: OnceLock<Regex> = OnceLock::new();
+    static ITEMS: OnceLock<Regex> = OnceLock::new();
+    static ERROR: OnceLock<Regex> = OnceLock::new();
+    let name = NAME.get_or_init(|| Regex::new(r#""name":\s*"([^"]*)""#).expect("valid regex"));
+    let items = ITEMS.get_or_init(|| {
+        Regex::new(r#""(?:dropped|rejected)_items":\s*(\d+)"#).expect("valid regex")
+    });
+    let error = ERROR
+        .get_or_init(|| Regex::new(r#""error":\s*"((?:[^"\\]|\\.)*)""#).expect("valid regex"));
+    let mut out = ExporterDrops::default();
+    for line in lines {
+        let lost = line.contains("Exporting failed.")
+            && (line.contains("Dropping data") || line.contains("Rejecting data"));
+        let remote_write = name
+            .captures(line)
+            .is_some_and(|c| c[1].split('/').next() == Some("prometheusremotewrite"));
+        let Some(n) = items.captures(line).and_then(|c| c[1].parse::<u64>().ok()) else {
+            continue;
+        };
+        if !lost || !remote_write {
+            continue;
+        }
+        let cause = error
+            .captures(line)
+            .map(|c| c[1].replace("\\\"", "\""))
+            .unwrap_or_default();
+        if is_transient(&cause) {
+            out.transient_items += n;
+            out.transient_counts.push(n);
+            let short = crate::amp_client::truncate(&cause, 200);
+            if !out.transient_causes.contains(&short) {
+                out.transient_causes.push(short);
+            }
+        } else {
+            out.permanent_items += n;
+        }
+        out.lines.push(line.to_string());
+    }
+    out
+}
+
+/// A failure a retry can outlive: no answer in time, a broken connection, or AMP's 5xx
+/// and 429 (remote write 1.0: senders MUST retry 5xx, MAY retry 429, aws-wire.md A).
+fn is_transient(cause: &str) -> bool {
+    static STATUS: OnceLock<Regex> = OnceLock::new();
+    let status = STATUS.get_or_init(|| Regex::new(r"HTTP status (\d{3})").expect("valid regex"));
+    if let Some(code) = status.captures(cause).and_then(|c| c[1].parse::<u16>().ok()) {
+        return code == 429 || code >= 500;
+    }
+    let c = cause.to_ascii_lowercase();
+    [
+        "deadline exceeded",
+        "timeout",
+        "connection refused",
+        "connection reset",
+        "broken pipe",
+        "eof",
+        "no such host",
+    ]
+    .iter()
+    .any(|w| c.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +298,24 @@ mod tests {
         assert!(is_remote_problem(otel));
         let r = refusal_in_log(otel).unwrap();
         assert_eq!((r.status, r.body.as_str()), (403, r#"{"message":"Missing Authentication Token"}"#));
+    }
+
+    const DROP_TIMEOUT: &str = "2026-11-26T13:00:00.000Z\terror\texporterhelper/queued_retry.go:391\tExporting failed. The error is not retryable. Dropping data.\t{\"kind\": \"exporter\", \"data_type\": \"metrics\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: Post \\\"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write\\\": context deadline exceeded\", \"dropped_items\": 500}";
+
+    #[test]
+    fn sums_the_points_the_exporter_dropped_after_transient_failures() {
+        let json_503 = r#"{"level":"error","ts":1764162000.1,"caller":"exporterhelper/common.go:296","msg":"Exporting failed. Rejecting data.","kind":"exporter","data_type":"metrics","name":"prometheusremotewrite/amp","error":"remote write returned HTTP status 503 Service Unavailable; err = %!w(<nil>): upstream timeout","rejected_items":237}"#;
+        let refused_400 = r#"2026-11-26T13:00:02Z	error	exporterhelper/queued_retry.go:391	Exporting failed. The error is not retryable. Dropping data.	{"kind": "exporter", "name": "prometheusremotewrite", "error": "Permanent error: remote write returned HTTP status 400 Bad Request; err = %!w(<nil>): out of order sample", "dropped_items": 40}"#;
+        let other_exporter = r#"2026-11-26T13:00:03Z	error	exporterhelper/queued_retry.go:391	Exporting failed. The error is not retryable. Dropping data.	{"kind": "exporter", "name": "otlphttp", "error": "context deadline exceeded", "dropped_items": 9}"#;
+        let retrying = r#"2026-11-26T13:00:04Z	info	exporterhelper/queued_retry.go:423	Exporting failed. Will retry the request after interval.	{"kind": "exporter", "name": "prometheusremotewrite", "error": "context deadline exceeded", "interval": "5.5s"}"#;
+        let d = exporter_drops([DROP_TIMEOUT, DROP_TIMEOUT, json_503, refused_400, other_exporter, retrying, "unrelated"]);
+        assert_eq!(d.transient_items, 1237);
+        assert_eq!(d.transient_counts, vec![500, 500, 237]);
+        assert_eq!(d.permanent_items, 40);
+        assert_eq!(d.lines.len(), 4);
+        assert_eq!(d.transient_causes.len(), 2, "{:?}", d.transient_causes);
+        assert!(d.transient_causes[0].ends_with("/api/v1/remote_write\": context deadline exceeded"), "{:?}", d.transient_causes);
+        assert_eq!(exporter_drops(["Exporting failed. Dropping data. no fields"]), ExporterDrops::default());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! L4: every `prometheusremotewrite` exporter has `auth.authenticator` naming a `sigv4auth`
 //! extension that `extensions:` defines, with `service: aps` if set, and that
 //! `service.extensions` lists (an extension not listed there is never started). L2: the
-//! exporter's endpoint, and the extension's region against the endpoint's.
+//! exporter's endpoint, and the extension's region against the endpoint's. L6: the
+//! components against `--collector-image` ([`super::collector_image`]).
 //!
 //! The ADOT operator names a collector's service account `<name>-collector` unless
 //! `spec.serviceAccount` is set; that identity goes to the trust-policy check (L3).
@@ -183,6 +184,7 @@ fn type_of(id: &str) -> &str {
 }
 
 fn otel(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
+    super::collector_image::check(ctx, file, doc, base);
     let extensions = doc.get("extensions");
     let enabled: Vec<&str> = doc
         .at(&["service", "extensions"])
@@ -328,7 +330,7 @@ fn otel(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
 }
 
 /// A working collector config for AMP (aws-wire.md D).
-fn otel_example(region: &str, ws: &str) -> String {
+pub(crate) fn otel_example(region: &str, ws: &str) -> String {
     format!(
         "extensions:\n  sigv4auth:\n    region: {region}\n    service: aps\nexporters:\n  prometheusremotewrite:\n    endpoint: https://aps-workspaces.{region}.amazonaws.com/workspaces/{ws}/api/v1/remote_write\n    auth:\n      authenticator: sigv4auth\nservice:\n  extensions: [sigv4auth]"
     )
@@ -345,6 +347,7 @@ mod tests {
         let mut ctx = Ctx::new(Settings {
             namespace: None,
             release: None,
+            collector_image: None,
         });
         check(&mut ctx, "otel.yaml", &yaml::parse(text).unwrap());
         ctx

@@ -10,14 +10,16 @@ use std::time::Instant;
 
 use pipecheck_reports::junit;
 
+use super::collector_image::Image;
 use super::common;
 use super::context::{Ctx, Settings};
 use super::finding::{Finding, Severity};
+use super::grafana::Reader;
 use super::inputs::{self, DiagnoseError, Input, Role};
 use super::policies::{self, Kind};
 use super::render::{self, FileRef};
 use super::secrets::Secrets;
-use super::{collector, values};
+use super::{collector, crd, grafana, values};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -28,13 +30,13 @@ pub enum Format {
 }
 
 /// Static checks of a user's files: helm values, IAM trust and permission policies,
-/// collector configs.
+/// collector configs and their image, the installed Prometheus CRD, Grafana data sources.
 #[derive(clap::Args, Debug)]
-#[command(group(
+#[command(after_long_help = super::finding::checks_help(), group(
     clap::ArgGroup::new("inputs")
         .required(true)
         .multiple(true)
-        .args(["helm_values", "trust_policies", "permission_policies", "collector_configs"])
+        .args(["helm_values", "trust_policies", "permission_policies", "collector_configs", "grafana_datasources"])
 ))]
 pub struct DiagnoseArgs {
     /// Helm values for prometheus-community/prometheus or kube-prometheus-stack (repeatable).
@@ -50,6 +52,24 @@ pub struct DiagnoseArgs {
     /// holding one, or a prometheus.yml (repeatable).
     #[arg(long = "collector-config", value_name = "FILE")]
     pub collector_configs: Vec<PathBuf>,
+    /// The image the collector configs run in: `public.ecr.aws/aws-observability/aws-otel-collector:v0.21.0`,
+    /// `…@sha256:…`, or a bare tag (`v0.17.0`, taken as ADOT's). Checks that the image has
+    /// every component the configs use (needs --collector-config).
+    #[arg(
+        long = "collector-image",
+        value_name = "IMAGE",
+        requires = "collector_configs"
+    )]
+    pub collector_image: Option<String>,
+    /// The Prometheus CRD installed in the cluster (`kubectl get crd
+    /// prometheuses.monitoring.coreos.com -o yaml`): checks that it knows every remoteWrite
+    /// field the kube-prometheus-stack values set (needs --helm-values).
+    #[arg(long, value_name = "FILE", requires = "helm_values")]
+    pub crd: Option<PathBuf>,
+    /// A Grafana data source: the HTTP API's JSON (`GET /api/datasources`, or one data
+    /// source) or a provisioning YAML file (repeatable).
+    #[arg(long = "grafana-datasource", value_name = "FILE")]
+    pub grafana_datasources: Vec<PathBuf>,
     /// The namespace the chart is installed into [default: default].
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
@@ -69,12 +89,25 @@ pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
     if let Some(path) = &args.junit {
         junit::check_writable(path)?;
     }
+    let collector_image = args
+        .collector_image
+        .as_deref()
+        .map(|r| {
+            Image::parse(r).map_err(|why| DiagnoseError::CollectorImage {
+                reference: r.to_string(),
+                why,
+            })
+        })
+        .transpose()?;
     let mut inputs = Vec::new();
+    let crd: Vec<PathBuf> = args.crd.iter().cloned().collect();
     for (role, paths) in [
         (Role::HelmValues, &args.helm_values),
         (Role::CollectorConfig, &args.collector_configs),
         (Role::TrustPolicy, &args.trust_policies),
         (Role::PermissionPolicy, &args.permission_policies),
+        (Role::Crd, &crd),
+        (Role::GrafanaDatasource, &args.grafana_datasources),
     ] {
         for p in paths {
             inputs.push(inputs::load(role, p)?);
@@ -83,6 +116,7 @@ pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
     let settings = Settings {
         namespace: args.namespace.clone(),
         release: args.release.clone(),
+        collector_image,
     };
     let findings = redacted(&inputs, diagnose(&inputs, settings));
     let files: Vec<FileRef> = inputs
@@ -106,7 +140,12 @@ pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
         .map_err(DiagnoseError::Stdout)?;
     if let Some(path) = &args.junit {
         junit::write(
-            &render::junit_report(&files, &findings, started.elapsed()),
+            &render::junit_report(
+                &files,
+                args.collector_image.is_some(),
+                &findings,
+                started.elapsed(),
+            ),
             path,
         )?;
         if args.format == Format::Text {
@@ -119,14 +158,25 @@ pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
 }
 
 /// Every check over the parsed files; findings sorted by file (in the order they were
-/// loaded: helm values, collector configs, trust policies, permission policies),
-/// line and column. Pure: no I/O.
+/// loaded: helm values, collector configs, trust policies, permission policies, the CRD,
+/// Grafana data sources), line and column. Pure: no I/O.
 pub(crate) fn diagnose(inputs: &[Input], settings: Settings) -> Vec<Finding> {
     let mut ctx = Ctx::new(settings);
     // Writers first: they establish the identities, endpoints and accounts that the
     // policy checks reason with.
     for i in inputs.iter().filter(|i| i.role == Role::HelmValues) {
         values::check(&mut ctx, &i.name, i.yaml());
+    }
+    for c in inputs.iter().filter(|i| i.role == Role::Crd) {
+        // `inputs::load` refused a file that is not the Prometheus CRD.
+        let Ok(schema) = crd::read(c.yaml()) else {
+            continue;
+        };
+        for v in inputs.iter().filter(|i| i.role == Role::HelmValues) {
+            if let Some(root) = v.yaml().first() {
+                crd::check(&mut ctx, &c.name, &schema, &v.name, root);
+            }
+        }
     }
     for i in inputs.iter().filter(|i| i.role == Role::CollectorConfig) {
         collector::check(&mut ctx, &i.name, i.yaml());
@@ -148,6 +198,16 @@ pub(crate) fn diagnose(inputs: &[Input], settings: Settings) -> Vec<Finding> {
         .filter_map(|(name, json)| policies::load(&mut ctx, name, json, Kind::Permission))
         .collect();
     policies::permissions(&mut ctx, &loaded);
+    for i in inputs.iter().filter(|i| i.role == Role::GrafanaDatasource) {
+        match &i.body {
+            inputs::Body::Yaml(docs) => {
+                grafana::check(&mut ctx, &i.name, docs, Reader::Provisioning)
+            }
+            inputs::Body::Json(json) => {
+                grafana::check(&mut ctx, &i.name, &[json.to_node()], Reader::Api)
+            }
+        }
+    }
     for i in inputs {
         common::check_file(&mut ctx, i);
     }
@@ -234,6 +294,36 @@ mod tests {
         assert_eq!(a.namespace.as_deref(), Some("obs"));
         assert_eq!(a.release, None);
         assert!(crate::cli::Cli::try_parse_from(["pipecheck", "diagnose"]).is_err());
+        // The image needs a config, the CRD needs values; a data source alone is enough.
+        let parse = |args: &[&str]| {
+            crate::cli::Cli::try_parse_from(["pipecheck", "diagnose"].iter().chain(args))
+        };
+        assert!(
+            parse(&[
+                "--grafana-datasource",
+                "d.json",
+                "--collector-image",
+                "v0.17.0"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["--grafana-datasource", "d.json", "--crd", "c.yaml"]).is_err());
+        assert!(parse(&["--grafana-datasource", "d.json"]).is_ok());
+        assert!(
+            parse(&[
+                "--collector-config",
+                "o.yaml",
+                "--collector-image",
+                "v0.17.0"
+            ])
+            .is_ok()
+        );
+        assert!(parse(&["--helm-values", "v.yaml", "--crd", "c.yaml"]).is_ok());
+        // --help lists every check.
+        let help = parse(&["--help"]).unwrap_err().to_string();
+        for c in crate::diagnose::CHECKS {
+            assert!(help.contains(&format!("  {}  {}", c.id, c.title)), "{help}");
+        }
         assert!(
             crate::cli::Cli::try_parse_from([
                 "pipecheck",
@@ -267,6 +357,7 @@ mod tests {
                 Settings {
                     namespace: None,
                     release: None,
+                    collector_image: None,
                 },
             ),
         );

@@ -12,17 +12,24 @@ use super::yaml::{Node, Pos};
 
 /// D1 and D5 for one file.
 pub(crate) fn check_file(ctx: &mut Ctx, input: &Input) {
+    // The cluster's CRD is no one's hand-written file, and its descriptions are prose.
+    if input.role == Role::Crd {
+        return;
+    }
     match &input.body {
         Body::Yaml(docs) => {
-            let expansion =
-                if input.role == Role::CollectorConfig && super::collector::is_otel(docs) {
-                    Expansion::Collector
-                } else {
-                    Expansion::None
-                };
+            let expansion = match input.role {
+                Role::CollectorConfig if super::collector::is_otel(docs) => Expansion::Collector,
+                // Grafana's provisioning expands `$VAR` and `${VAR}` from its environment.
+                Role::GrafanaDatasource => Expansion::Collector,
+                _ => Expansion::None,
+            };
             let why = match (input.role, expansion) {
                 (Role::HelmValues, _) => {
                     "helm does not expand environment variables in values files (render the file first, e.g. with envsubst, and diagnose the result)"
+                }
+                (Role::GrafanaDatasource, _) => {
+                    "Grafana's provisioning expands only environment variables (`$VAR`, `${VAR}`)"
                 }
                 (_, Expansion::Collector) => {
                     "nothing expands it: the collector only substitutes `${env:VAR}` / `${VAR}`"
@@ -30,14 +37,33 @@ pub(crate) fn check_file(ctx: &mut Ctx, input: &Input) {
                 _ => "Prometheus does not expand environment variables in its config",
             };
             for doc in docs {
-                yaml_file(ctx, &input.name, doc, expansion, why);
+                yaml_file(ctx, &input.name, doc, expansion, why, key_fix(input.role));
             }
         }
-        Body::Json(json) => json_file(ctx, &input.name, json),
+        Body::Json(json) => {
+            let (expansion, why) = match input.role {
+                Role::GrafanaDatasource => (
+                    Expansion::None,
+                    "Grafana's HTTP API stores the value as written",
+                ),
+                _ => (
+                    Expansion::Iam,
+                    "IAM takes it literally: it substitutes only its own policy variables such as ${aws:username}",
+                ),
+            };
+            json_file(ctx, &input.name, json, expansion, why, key_fix(input.role))
+        }
     }
 }
 
-fn yaml_file(ctx: &mut Ctx, file: &str, doc: &Node, expansion: Expansion, why: &str) {
+fn yaml_file(
+    ctx: &mut Ctx,
+    file: &str,
+    doc: &Node,
+    expansion: Expansion,
+    why: &str,
+    key_fix: &str,
+) {
     let mut found: Vec<Finding> = Vec::new();
     doc.walk("", &mut |p, entry, value| {
         // Static keys (D5), never quoting the value.
@@ -48,7 +74,7 @@ fn yaml_file(ctx: &mut Ctx, file: &str, doc: &Node, expansion: Expansion, why: &
             && !v.contains("${")
             && !amp::is_placeholder_only(v.trim())
         {
-            found.push(static_key(file, e.key_pos, p));
+            found.push(static_key(file, e.key_pos, p, key_fix));
         } else if let Some(name) = value.get("name").and_then(Node::str)
             && [
                 "AWS_ACCESS_KEY_ID",
@@ -66,11 +92,12 @@ fn yaml_file(ctx: &mut Ctx, file: &str, doc: &Node, expansion: Expansion, why: &
                 file,
                 pos,
                 &pipecheck_policy::path::key(p, "value"),
+                key_fix,
             ));
         } else if let Some(v) = value.str()
             && has_access_key_id(v)
         {
-            found.push(static_key(file, value.pos, p));
+            found.push(static_key(file, value.pos, p, key_fix));
         }
         // Placeholders (D1). Relabel rules use `${1}` and `$1` for capture groups.
         let Some(s) = value.scalar() else { return };
@@ -102,21 +129,22 @@ fn yaml_file(ctx: &mut Ctx, file: &str, doc: &Node, expansion: Expansion, why: &
     }
 }
 
-fn json_file(ctx: &mut Ctx, file: &str, json: &JsonDoc) {
+fn json_file(
+    ctx: &mut Ctx,
+    file: &str,
+    json: &JsonDoc,
+    expansion: Expansion,
+    why: &str,
+    key_fix: &str,
+) {
     let mut found = Vec::new();
     walk_json(&json.value, "", &mut |p, s| {
         if has_access_key_id(s) {
-            found.push(static_key(file, json.pos(p), p));
+            found.push(static_key(file, json.pos(p), p, key_fix));
         }
-        let hits = amp::placeholders(s, Expansion::Iam);
+        let hits = amp::placeholders(s, expansion);
         if !hits.is_empty() {
-            found.push(placeholder(
-                file,
-                json.pos(p),
-                p,
-                &hits,
-                "IAM takes it literally: it substitutes only its own policy variables such as ${aws:username}",
-            ));
+            found.push(placeholder(file, json.pos(p), p, &hits, why));
         }
     });
     for f in found {
@@ -201,7 +229,19 @@ fn has_access_key_id(s: &str) -> bool {
     })
 }
 
-fn static_key(file: &str, pos: Pos, p: &str) -> Finding {
+/// What to do instead of a static key, for the kind of file it is in.
+fn key_fix(role: Role) -> &'static str {
+    match role {
+        Role::GrafanaDatasource => {
+            "remove it and let Grafana sign with a role: on Amazon Managed Grafana the workspace's IAM role (`sigV4AuthType: ec2_iam_role`), elsewhere the instance's or pod's (`default`); then deactivate the key in IAM"
+        }
+        _ => {
+            "remove it and let the pod's service account carry an IAM role (the eks.amazonaws.com/role-arn annotation); then deactivate the key in IAM"
+        }
+    }
+}
+
+fn static_key(file: &str, pos: Pos, p: &str, fix: &str) -> Finding {
     Finding::new(
         "D5",
         Severity::Warning,
@@ -209,7 +249,7 @@ fn static_key(file: &str, pos: Pos, p: &str) -> Finding {
         pos,
         p,
         "a static AWS access key is written here (its value is not shown): it bypasses IRSA, never rotates, and anyone who can read this file, or the Secret or ConfigMap made from it, can use it",
-        "remove it and let the pod's service account carry an IAM role (the eks.amazonaws.com/role-arn annotation); then deactivate the key in IAM",
+        fix,
     )
 }
 
@@ -243,7 +283,7 @@ pub(crate) fn cross_file(ctx: &mut Ctx) {
             e.pos,
             &e.key_path,
             format!(
-                "this names {}, but {}:{} (`{}`) names {}: the two halves of the pipeline write to different places, and a query of one finds nothing from the other",
+                "this names {}, but {}:{} (`{}`) names {}: the files of one pipeline point at different places, so what one side writes the other never reads",
                 describe(e),
                 reference.file,
                 reference.pos.line,
@@ -265,6 +305,7 @@ mod tests {
         Ctx::new(Settings {
             namespace: None,
             release: None,
+            collector_image: None,
         })
     }
 

@@ -1,15 +1,18 @@
 //! What the checks share: the settings from the command line, the findings so far, and
 //! the facts one file establishes for checks of another (cross-file reasoning).
 
+use super::collector_image::Image;
 use super::finding::Finding;
 use super::yaml::Pos;
 
 /// `--namespace` / `--release`, with whether the user gave them (messages say when a value
-/// is only the default).
+/// is only the default), and `--collector-image`.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub namespace: Option<String>,
     pub release: Option<String>,
+    /// The image the collector configs run in (L6).
+    pub collector_image: Option<Image>,
 }
 
 /// helm's default namespace when none is given.

@@ -29,7 +29,7 @@ impl Severity {
 /// One finding. The serde shape is the `--format json` shape (version 1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// The check's id: `L1`…`L5` from the fault catalog, `D1`… added by diagnose.
+    /// The check's id: `L1`…`L8` from the fault catalog, `D1`… added by diagnose.
     pub id: &'static str,
     pub severity: Severity,
     /// The file as given on the command line.
@@ -99,6 +99,11 @@ pub enum Needs {
     Any,
     /// Two files or more.
     TwoFiles,
+    /// A collector config and `--collector-image`.
+    CollectorImage,
+    /// Helm values and `--crd`.
+    Crd,
+    GrafanaDatasource,
 }
 
 /// Every check, in report order.
@@ -127,6 +132,21 @@ pub const CHECKS: &[Check] = &[
         id: "L5",
         title: "helm values use the keys of the chart they are for (prometheus: server.remoteWrite, snake_case; kube-prometheus-stack: prometheus.prometheusSpec.remoteWrite, camelCase)",
         needs: Needs::HelmValues,
+    },
+    Check {
+        id: "L6",
+        title: "the collector image has every component the collector config uses (ADOT: sigv4auth from v0.18, awsprometheusremotewrite up to v0.20)",
+        needs: Needs::CollectorImage,
+    },
+    Check {
+        id: "L7",
+        title: "the installed Prometheus CRD knows every remoteWrite field the kube-prometheus-stack values set (sigv4, …)",
+        needs: Needs::Crd,
+    },
+    Check {
+        id: "L8",
+        title: "the Grafana data source's SigV4 settings are ones Grafana reads (sigV4Auth a boolean, keys spelled right, a known sigV4AuthType, the URL's region)",
+        needs: Needs::GrafanaDatasource,
     },
     Check {
         id: "D1",
@@ -169,3 +189,13 @@ pub const CHECKS: &[Check] = &[
         needs: Needs::Policy,
     },
 ];
+
+/// The checks as `pipecheck diagnose --help` lists them.
+pub(crate) fn checks_help() -> String {
+    let mut out =
+        String::from("Checks (one JUnit testcase each; L* are the fault catalog's static rows):");
+    for c in CHECKS {
+        out.push_str(&format!("\n  {}  {}", c.id, c.title));
+    }
+    out
+}

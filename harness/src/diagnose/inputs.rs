@@ -41,6 +41,10 @@ pub enum DiagnoseError {
         #[source]
         source: ParseMessage,
     },
+    #[error("failed to read {} as the Prometheus CRD: {why}", path.display())]
+    NotPrometheusCrd { path: PathBuf, why: String },
+    #[error("failed to read --collector-image `{reference}`: {why}")]
+    CollectorImage { reference: String, why: String },
     #[error(transparent)]
     Report(#[from] JunitError),
     #[error("failed to write the findings to stdout")]
@@ -66,6 +70,9 @@ pub(crate) enum Role {
     TrustPolicy,
     PermissionPolicy,
     CollectorConfig,
+    /// The installed Prometheus CRD.
+    Crd,
+    GrafanaDatasource,
 }
 
 impl Role {
@@ -75,6 +82,8 @@ impl Role {
             Role::TrustPolicy => "--trust-policy",
             Role::PermissionPolicy => "--permission-policy",
             Role::CollectorConfig => "--collector-config",
+            Role::Crd => "--crd",
+            Role::GrafanaDatasource => "--grafana-datasource",
         }
     }
 }
@@ -111,7 +120,10 @@ impl Input {
     }
 }
 
-/// Reads and parses one file: YAML for helm values and collector configs, JSON for policies.
+/// Reads and parses one file: YAML for helm values, collector configs and the CRD
+/// (`kubectl -o json` is YAML too), JSON for policies; a Grafana data source is JSON when
+/// it starts with `{` or `[` (the HTTP API's), else YAML (provisioning). The CRD must be
+/// the Prometheus CRD.
 pub(crate) fn load(role: Role, path: &Path) -> Result<Input, DiagnoseError> {
     let bytes = std::fs::read(path).map_err(|source| DiagnoseError::Read {
         path: path.to_owned(),
@@ -126,26 +138,48 @@ pub(crate) fn load(role: Role, path: &Path) -> Result<Input, DiagnoseError> {
         }
     })?;
     let name = path.display().to_string();
+    let as_yaml = |text: &str| {
+        yaml::parse(text)
+            .map(Body::Yaml)
+            .map_err(|e| DiagnoseError::Yaml {
+                path: path.to_owned(),
+                line: e.pos.line,
+                column: e.pos.column,
+                source: ParseMessage::new(&e.message),
+            })
+    };
+    let as_json = |text: &str| {
+        // Editors on Windows write a byte-order mark that serde_json refuses.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        JsonDoc::parse(text)
+            .map(Body::Json)
+            .map_err(|e| DiagnoseError::Json {
+                path: path.to_owned(),
+                line: e.pos.line,
+                column: e.pos.column,
+                source: ParseMessage::new(&e.message),
+            })
+    };
     let body = match role {
-        Role::HelmValues | Role::CollectorConfig => {
-            Body::Yaml(yaml::parse(&text).map_err(|e| DiagnoseError::Yaml {
-                path: path.to_owned(),
-                line: e.pos.line,
-                column: e.pos.column,
-                source: ParseMessage::new(&e.message),
-            })?)
-        }
-        Role::TrustPolicy | Role::PermissionPolicy => {
-            // Editors on Windows write a byte-order mark that serde_json refuses.
-            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-            Body::Json(JsonDoc::parse(text).map_err(|e| DiagnoseError::Json {
-                path: path.to_owned(),
-                line: e.pos.line,
-                column: e.pos.column,
-                source: ParseMessage::new(&e.message),
-            })?)
+        Role::HelmValues | Role::CollectorConfig | Role::Crd => as_yaml(&text)?,
+        Role::TrustPolicy | Role::PermissionPolicy => as_json(&text)?,
+        Role::GrafanaDatasource => {
+            let start = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
+            if start.starts_with(['{', '[']) {
+                as_json(&text)?
+            } else {
+                as_yaml(&text)?
+            }
         }
     };
+    if role == Role::Crd
+        && let Body::Yaml(docs) = &body
+    {
+        super::crd::read(docs).map_err(|why| DiagnoseError::NotPrometheusCrd {
+            path: path.to_owned(),
+            why,
+        })?;
+    }
     Ok(Input { role, name, body })
 }
 
@@ -197,6 +231,26 @@ mod tests {
         );
         let e = load(Role::CollectorConfig, &dir.path().join("missing.yaml")).unwrap_err();
         assert!(matches!(e, DiagnoseError::Read { .. }));
+        let p = dir.path().join("deploy.yaml");
+        std::fs::write(&p, "kind: Deployment\nmetadata:\n  name: x\n").unwrap();
+        let e = load(Role::Crd, &p).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("as the Prometheus CRD: it holds a `Deployment` named `x`"),
+            "{e}"
+        );
+        // A Grafana data source is JSON when it looks like JSON, else YAML.
+        let p = dir.path().join("ds.txt");
+        std::fs::write(&p, " [{\"type\": \"prometheus\"}]").unwrap();
+        assert!(load(Role::GrafanaDatasource, &p).unwrap().json().is_some());
+        std::fs::write(&p, "{\"type\": }").unwrap();
+        let e = load(Role::GrafanaDatasource, &p).unwrap_err();
+        assert!(
+            e.to_string().ends_with("as JSON at line 1, column 10"),
+            "{e}"
+        );
+        std::fs::write(&p, "apiVersion: 1\ndatasources: []\n").unwrap();
+        assert_eq!(load(Role::GrafanaDatasource, &p).unwrap().yaml().len(), 1);
         let p = dir.path().join("bom.json");
         std::fs::write(&p, "\u{feff}{\"Statement\": []}").unwrap();
         assert!(load(Role::PermissionPolicy, &p).is_ok());

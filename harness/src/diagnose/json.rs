@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use pipecheck_policy::path;
 use serde_json::Value;
 
-use super::yaml::Pos;
+use super::yaml::{Entry, Kind, Node, Pos, Scalar};
 
 /// A parsed JSON file and where its elements are.
 #[derive(Debug)]
@@ -40,6 +40,54 @@ impl JsonDoc {
         let mut positions = HashMap::new();
         Scanner::new(text).value("", None, &mut positions);
         Ok(JsonDoc { value, positions })
+    }
+
+    /// The document as a [`Node`] tree, so checks that take JSON or YAML (a Grafana data
+    /// source) are written once. Strings are quoted scalars and every other value a plain
+    /// one (`true` reads as a boolean, `"true"` does not); an object member's position is
+    /// its key's.
+    pub fn to_node(&self) -> Node {
+        self.node(&self.value, "")
+    }
+
+    fn node(&self, v: &Value, p: &str) -> Node {
+        // Nesting is capped by serde_json (128 levels), so recursion is safe here.
+        let scalar = |text: String, plain: bool| {
+            Kind::Scalar(Scalar {
+                text,
+                plain,
+                block: None,
+            })
+        };
+        let kind = match v {
+            Value::Null => scalar("null".into(), true),
+            Value::Bool(b) => scalar(b.to_string(), true),
+            Value::Number(n) => scalar(n.to_string(), true),
+            Value::String(s) => scalar(s.clone(), false),
+            Value::Array(items) => Kind::Seq(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.node(item, &path::index(p, i)))
+                    .collect(),
+            ),
+            Value::Object(map) => Kind::Map(
+                map.iter()
+                    .map(|(k, item)| {
+                        let value = self.node(item, &path::key(p, k));
+                        Entry {
+                            key: k.clone(),
+                            key_pos: value.pos,
+                            value,
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+        Node {
+            pos: self.pos(p),
+            kind,
+        }
     }
 
     /// Where the element at `p` is written; for a path the document does not hold (an
@@ -269,6 +317,22 @@ mod tests {
         let e = JsonDoc::parse("").unwrap_err();
         assert_eq!(e.pos.line, 1);
         assert_eq!(e.message, "EOF while parsing a value");
+    }
+
+    #[test]
+    fn as_a_node_tree_with_positions() {
+        let d =
+            JsonDoc::parse("{\n  \"a\": {\"b\": true, \"c\": \"true\"},\n  \"l\": [1, null]\n}")
+                .unwrap();
+        let n = d.to_node();
+        let b = n.at(&["a", "b"]).unwrap();
+        assert_eq!((b.bool(), b.pos), (Some(true), Pos { line: 2, column: 9 }));
+        let c = n.at(&["a", "c"]).unwrap();
+        assert_eq!((c.bool(), c.str()), (None, Some("true")));
+        let l = n.get("l").unwrap();
+        assert_eq!(l.items()[0].pos, Pos { line: 3, column: 9 });
+        assert!(l.items()[1].is_null());
+        assert_eq!(n.entry("l").unwrap().key_pos, Pos { line: 3, column: 3 });
     }
 
     #[test]

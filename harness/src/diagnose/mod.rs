@@ -1,12 +1,16 @@
-//! `pipecheck diagnose`: static findings on a user's helm values, IAM policies and
-//! collector configs, offline, in a second. Module map in `harness/ARCHITECTURE.md`.
+//! `pipecheck diagnose`: static findings on a user's helm values, IAM policies,
+//! collector configs (and image), the installed Prometheus CRD and Grafana data sources,
+//! offline, in a second. Module map in `harness/ARCHITECTURE.md`.
 
 mod amp;
 mod collector;
+mod collector_image;
 mod command;
 mod common;
 mod context;
+mod crd;
 mod finding;
+mod grafana;
 mod inputs;
 mod json;
 mod policies;

@@ -601,6 +601,7 @@ mod tests {
         let mut ctx = Ctx::new(Settings {
             namespace: None,
             release: None,
+            collector_image: None,
         });
         ctx.identities.push(Identity {
             namespace: ns.into(),

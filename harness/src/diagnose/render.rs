@@ -182,6 +182,8 @@ pub(crate) fn json(files: &[FileRef], findings: &[Finding]) -> String {
                     Role::TrustPolicy => "trust-policy",
                     Role::PermissionPolicy => "permission-policy",
                     Role::CollectorConfig => "collector-config",
+                    Role::Crd => "crd",
+                    Role::GrafanaDatasource => "grafana-datasource",
                 },
             })
             .collect(),
@@ -193,8 +195,8 @@ pub(crate) fn json(files: &[FileRef], findings: &[Finding]) -> String {
     s
 }
 
-/// Whether a check had anything to read.
-fn applies(check: &Check, files: &[FileRef]) -> bool {
+/// Whether a check had anything to read (`collector_image`: `--collector-image` was given).
+fn applies(check: &Check, files: &[FileRef], collector_image: bool) -> bool {
     let has = |r: Role| files.iter().any(|f| f.role == r);
     match check.needs {
         Needs::HelmValues => has(Role::HelmValues),
@@ -205,6 +207,9 @@ fn applies(check: &Check, files: &[FileRef]) -> bool {
         Needs::Policy => has(Role::TrustPolicy) || has(Role::PermissionPolicy),
         Needs::Any => !files.is_empty(),
         Needs::TwoFiles => files.len() > 1,
+        Needs::CollectorImage => has(Role::CollectorConfig) && collector_image,
+        Needs::Crd => has(Role::HelmValues) && has(Role::Crd),
+        Needs::GrafanaDatasource => has(Role::GrafanaDatasource),
     }
 }
 
@@ -230,6 +235,7 @@ fn evidence(f: &Finding) -> Evidence {
 /// warnings passes with them in `<system-out>`.
 pub(crate) fn junit_report(
     files: &[FileRef],
+    collector_image: bool,
     findings: &[Finding],
     elapsed: Duration,
 ) -> RunReport {
@@ -269,7 +275,7 @@ pub(crate) fn junit_report(
                 format!("{}:{}: {}", first.file, first.line, first.message),
                 Some(first.fix.clone()),
             )
-        } else if applies(check, files) {
+        } else if applies(check, files, collector_image) {
             (Outcome::Pass, format!("pass: {}", check.title), None)
         } else {
             (
@@ -385,7 +391,7 @@ mod tests {
     #[test]
     fn junit_has_a_case_per_check() {
         let (files, findings) = sample();
-        let r = junit_report(&files, &findings, Duration::ZERO);
+        let r = junit_report(&files, false, &findings, Duration::ZERO);
         let s = &r.suites[0];
         assert_eq!(s.links.len(), CHECKS.len());
         assert_eq!(s.root_cause, ["L1"]);
@@ -393,6 +399,8 @@ mod tests {
         assert_eq!(s.link("L3").unwrap().outcome, Outcome::Warn);
         assert!(s.link("L4").unwrap().verdict.starts_with("not checked"));
         assert!(s.link("L5").unwrap().verdict.starts_with("pass"));
+        // L6 needs the image as well as a collector config.
+        assert!(s.link("L6").unwrap().verdict.starts_with("not checked"));
         assert_eq!(r.exit_code(), 1);
     }
 }

@@ -60,7 +60,7 @@ impl Chart {
         }
     }
 
-    fn remote_write_path(self) -> &'static [&'static str] {
+    pub(crate) fn remote_write_path(self) -> &'static [&'static str] {
         match self {
             Chart::Prometheus => &["server", "remoteWrite"],
             Chart::KubePrometheusStack => &["prometheus", "prometheusSpec", "remoteWrite"],
@@ -114,6 +114,11 @@ fn detect(root: &Node) -> (Option<Chart>, Vec<&Entry>, Vec<&Entry>) {
         _ if prom.len() >= kps.len() => (Some(Chart::Prometheus), prom, kps),
         _ => (Some(Chart::KubePrometheusStack), prom, kps),
     }
+}
+
+/// The chart a values file is for, when its top-level keys tell.
+pub(crate) fn chart(root: &Node) -> Option<Chart> {
+    detect(root).0
 }
 
 /// All checks of one values file.
@@ -604,6 +609,7 @@ mod tests {
         let mut ctx = Ctx::new(Settings {
             namespace: namespace.map(str::to_string),
             release: release.map(str::to_string),
+            collector_image: None,
         });
         let docs = yaml::parse(text).unwrap();
         check(&mut ctx, "values.yaml", &docs);

@@ -5,12 +5,15 @@
 //! (F16) In a cluster (shape `cluster`) nothing is rendered: the config is read where the
 //! collector gets it (the OpenTelemetryCollector's `spec.config`, or the Prometheus
 //! server's ConfigMap) and judged the same way, then for what only a cluster shows: a
-//! `role_arn` naming the role the pods already run as (F30) and several replicas without
-//! HA external labels (F33): `collector_config_cluster.rs`.
+//! `role_arn` naming the role the pods already run as (F30), several replicas without
+//! HA external labels (F33) (`collector_config_cluster.rs`), and for ADOT the collector's
+//! log: batches its exporter dropped after timeouts or 5xx instead of retrying (F32).
 
 use super::collector_config_cluster as cluster_checks;
 use super::{BoxFuture, Check, Link, RunContext, Status};
-use crate::collector::{CollectorConfig, RemoteWrite, SigningProxy, config_file};
+use crate::collector::{
+    CollectorConfig, ExporterDrops, RemoteWrite, SigningProxy, config_file, exporter_drops,
+};
 use crate::scenario::{CollectorKind, Signing};
 use crate::signing::Signer;
 
@@ -208,10 +211,113 @@ async fn in_cluster(ctx: &RunContext) -> Check {
         Ok(None) => check,
         Err(why) => check.with("sigv4 role_arn not checked", why),
     };
-    match cluster_checks::ha_labels(ctx, &workload, rw, spec.kind, &spec.name).await {
-        Some(fail) => fail.with("config", source),
+    if let Some(fail) = cluster_checks::ha_labels(ctx, &workload, rw, spec.kind, &spec.name).await {
+        return fail.with("config", source);
+    }
+    // Prometheus retries 5xx and 429 itself: only the OpenTelemetry exporter can be told
+    // (or be too old) to drop what a retry would have kept (F32).
+    if spec.kind != crate::scenario::ClusterCollector::Adot {
+        return check.with("config", source);
+    }
+    let mut log_lines = Vec::new();
+    let mut read = Vec::new();
+    for pod in workload.pods.iter().take(DELIVERY_LOG_PODS) {
+        let name = crate::cluster::pod_name(pod);
+        let container = workload.container.as_str();
+        let tail = crate::cluster::last_log_lines(
+            &kube.client,
+            ns,
+            name,
+            container,
+            false,
+            DELIVERY_LOG_LINES,
+        );
+        match tokio::time::timeout(ctx.deadlines.request, tail).await {
+            Ok(Ok(lines)) => {
+                read.push(format!("pod {name} container {container}: {} lines", lines.len()));
+                log_lines.extend(lines);
+            }
+            Ok(Err(f)) => read.push(format!("pod {name}: logs not readable: {}", f.line())),
+            Err(_) => read.push(format!(
+                "pod {name}: no log within {:?}",
+                ctx.deadlines.request
+            )),
+        }
+    }
+    if workload.pods.len() > DELIVERY_LOG_PODS {
+        read.push(format!(
+            "(the first {DELIVERY_LOG_PODS} of {} pods)",
+            workload.pods.len()
+        ));
+    }
+    let drops = exporter_drops(log_lines.iter().map(String::as_str));
+    match judge_delivery(&config, &drops) {
+        Some(c) => c.with("logs read", read.join("\n")).with("config", source),
         None => check.with("config", source),
     }
+}
+
+/// How many of each collector pod's last log lines are searched for dropped batches, and
+/// in how many pods at most (a daemonset has one per node).
+const DELIVERY_LOG_LINES: i64 = 500;
+const DELIVERY_LOG_PODS: usize = 10;
+
+/// F32: does the exporter drop what a retry would have kept? Fails when the collector's
+/// log shows batches dropped after timeouts, connection errors, 5xx or 429, with the
+/// points summed over those lines; warns when its config switches retry or the queue off
+/// and nothing was dropped yet. Drops after 4xx are not this link's: no retry helps them.
+pub fn judge_delivery(config: &CollectorConfig, drops: &ExporterDrops) -> Option<Check> {
+    let settings = &config.drop_settings;
+    let fix = "enable `retry_on_failure` and the queue on the prometheusremotewrite exporter (`retry_on_failure: {enabled: true}`, `remote_write_queue: {enabled: true}`; `sending_queue` on other exporters) so a batch that times out or meets a 5xx or 429 is queued and retried";
+    if drops.transient_items > 0 {
+        let lines = drops.transient_counts.len();
+        let why = if settings.is_empty() {
+            "its prometheusremotewrite exporter treats them as not retryable (older exporter versions do)".to_string()
+        } else {
+            format!("its config sets {}", settings.join(", "))
+        };
+        let hint = if settings.is_empty() {
+            format!("upgrade the collector (ADOT) to a version whose prometheusremotewrite exporter retries timeouts and 5xx, and {fix}")
+        } else {
+            fix.to_string()
+        };
+        let terms: Vec<String> = drops.transient_counts.iter().map(u64::to_string).collect();
+        let plural = if lines == 1 { "" } else { "s" };
+        let mut c = Check::fail(
+            format!(
+                "the collector dropped {} metric points after timeouts or 5xx instead of retrying ({lines} \"Exporting failed. … Dropping data.\" log line{plural}): {why}",
+                drops.transient_items,
+            ),
+            hint,
+        )
+        .with(
+            "dropped",
+            format!(
+                "dropped_items summed over {lines} line{plural}: {} = {}",
+                terms.join(" + "),
+                drops.transient_items
+            ),
+        )
+        .with("causes", drops.transient_causes.join("\n"))
+        .with("collector log", drops.lines.join("\n"));
+        if !settings.is_empty() {
+            c = c.with("exporter settings", settings.join("\n"));
+        }
+        return Some(c);
+    }
+    if !settings.is_empty() {
+        return Some(
+            Check::warn(
+                format!(
+                    "the collector's exporter will drop data on its first timeout or 5xx: its config sets {}",
+                    settings.join(", ")
+                ),
+                fix,
+            )
+            .with("exporter settings", settings.join("\n")),
+        );
+    }
+    None
 }
 
 /// Checks a collector config against the pipeline: what the config says, not how it was
@@ -309,7 +415,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::links::Status;
 
     const WS: &str = "ws-1";
     const URL: &str =
@@ -373,5 +478,28 @@ mod tests {
             true,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.verdict);
+    }
+
+    #[test]
+    fn dropped_batches_fail_with_their_sum_and_switched_off_retry_warns() {
+        let off = CollectorConfig::parse_otel(
+            "exporters:\n  prometheusremotewrite:\n    endpoint: x\n    retry_on_failure:\n      enabled: false\n",
+        )
+        .unwrap();
+        let line = |n: u32| format!("t\terror\texporterhelper/queued_retry.go:391\tExporting failed. The error is not retryable. Dropping data.\t{{\"kind\": \"exporter\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: context deadline exceeded\", \"dropped_items\": {n}}}");
+        let logs = [line(500), line(12)];
+        let drops = exporter_drops(logs.iter().map(String::as_str));
+        let c = judge_delivery(&off, &drops).expect("a verdict");
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.verdict.contains("dropped 512 metric points"), "{}", c.verdict);
+        assert!(c.verdict.contains("retry_on_failure.enabled: false"), "{}", c.verdict);
+        assert!(c.evidence.iter().any(|e| e.body.contains("500 + 12 = 512")));
+        let healthy = cfg(URL, Some("us-east-1"));
+        let c = judge_delivery(&healthy, &drops).expect("a verdict");
+        assert!(c.verdict.contains("not retryable (older exporter versions do)"), "{}", c.verdict);
+        assert!(c.hint.unwrap().starts_with("upgrade the collector"));
+        let none = ExporterDrops::default();
+        assert_eq!(judge_delivery(&off, &none).unwrap().status, Status::Warn);
+        assert!(judge_delivery(&healthy, &none).is_none());
     }
 }

@@ -38,7 +38,7 @@ impl GrafanaRun {
     }
 }
 
-/// Grafana-side faults of a mock run (catalog F22, F25) that live with the harness rather
+/// Grafana-side faults of a mock run (catalog F22, F25, F34) that live with the harness rather
 /// than in the mock: the harness is the one holding the token and authoring the dashboard.
 #[derive(Clone, Default)]
 pub struct GrafanaFaults {
@@ -48,6 +48,9 @@ pub struct GrafanaFaults {
     pub skip_dashboard: bool,
     /// F25: the canary dashboard has a panel whose query matches nothing.
     pub panel_without_data: bool,
+    /// F34: the canary dashboard queries the counter and the histogram by the names they
+    /// had before the collector added `_total` and unit suffixes.
+    pub dashboard_old_names: bool,
 }
 
 // The token must never reach a log line.
@@ -57,6 +60,7 @@ impl std::fmt::Debug for GrafanaFaults {
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("skip_dashboard", &self.skip_dashboard)
             .field("panel_without_data", &self.panel_without_data)
+            .field("dashboard_old_names", &self.dashboard_old_names)
             .finish()
     }
 }

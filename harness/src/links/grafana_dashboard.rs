@@ -4,18 +4,23 @@
 //! `grafana_cleanup`); the scenario may name a dashboard of the user's too
 //! (`grafana.dashboard`). Each panel's queries go through `/api/ds/query` over the hour
 //! before the canary's query time; a query using dashboard variables Grafana cannot
-//! expand server-side is listed as not checked.
+//! expand server-side is listed as not checked. When a panel has no data, its PromQL's
+//! metric names are compared with AMP's `__name__` values: a name AMP lacks is reported
+//! with the renamed form AMP holds (`_total` or a unit added by the collector, F34).
+
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
 use super::amp_query::query_time;
 use super::grafana_cleanup::{self, Created};
-use super::grafana_context::{AMP_DATASOURCE_TYPES, DataSourceRef, GrafanaRun};
+use super::grafana_context::{AMP_DATASOURCE_TYPES, DataSourceRef, GrafanaFaults, GrafanaRun};
 use super::grafana_diagnosis::{diagnose_ds_query, diagnose_grafana, unreachable};
 use super::grafana_frames::{DsAnswer, DsQuery, RefResult, ds_query};
+use super::metric_names::{Renamed, metric_names, renamed_in};
 use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::amp_client::truncate;
-use crate::canary::{Canary, GAUGE, HISTOGRAM, MEDIAN};
+use crate::canary::{COUNTER, Canary, GAUGE, HISTOGRAM, MEDIAN};
 use crate::grafana_client::{GrafanaClient, json_of};
 
 pub struct GrafanaDashboard;
@@ -27,22 +32,26 @@ const RANGE_MS: i64 = 60 * 60 * 1000;
 const MISSING_LABEL: (&str, &str) = ("cluster", "pipecheck-no-such-cluster");
 
 /// The canary dashboard of a run: one stat panel (instant query) per kind of canary
-/// series, all on the run's data source; with `panel_without_data`, one more panel whose
-/// query filters on a label the pipeline never adds.
-pub fn canary_dashboard(canary: &Canary, ds: &DataSourceRef, panel_without_data: bool) -> Value {
+/// series, all on the run's data source. Faults: `panel_without_data` adds a panel whose
+/// query filters on a label the pipeline never adds (F25); `dashboard_old_names` queries
+/// the counter and histogram without the `_total` and `_seconds` the collector's
+/// translation adds (F34), as a dashboard written before ADOT 0.35 does.
+pub fn canary_dashboard(canary: &Canary, ds: &DataSourceRef, faults: &GrafanaFaults) -> Value {
     let m = canary.matchers();
+    let (mut counter, mut histogram) = (COUNTER, HISTOGRAM);
+    if faults.dashboard_old_names {
+        counter = COUNTER.strip_suffix("_total").unwrap_or(COUNTER);
+        histogram = HISTOGRAM.strip_suffix("_seconds").unwrap_or(HISTOGRAM);
+    }
     let mut queries = vec![
         ("canary gauges", format!("{GAUGE}{{{m}}}")),
-        (
-            "canary requests",
-            format!("{}{{{m}}}", crate::canary::COUNTER),
-        ),
+        ("canary requests", format!("{counter}{{{m}}}")),
         (
             "canary latency p50 (expect 0.5 s)",
-            format!("histogram_quantile({MEDIAN}, sum by (le) ({HISTOGRAM}_bucket{{{m}}}))"),
+            format!("histogram_quantile({MEDIAN}, sum by (le) ({histogram}_bucket{{{m}}}))"),
         ),
     ];
-    if panel_without_data {
+    if faults.panel_without_data {
         let (k, v) = MISSING_LABEL;
         queries.push((
             "canary gauges in the production cluster",
@@ -296,13 +305,101 @@ async fn check_panel(
     out
 }
 
+/// F34: the metric names of the panels without data that AMP does not hold, each with
+/// the renamed form AMP holds when there is one (`metric_names::renamed_in`). None when
+/// AMP holds every name (then the panels' label filters select nothing, F25) or its names
+/// cannot be read (`aps:GetLabels`).
+async fn renamed_series(
+    ctx: &RunContext,
+    title: &str,
+    uid: &str,
+    no_data: &[(String, Vec<String>)],
+) -> Option<Check> {
+    /// A queried name AMP lacks, and what AMP holds instead.
+    struct Missing<'a> {
+        panel: &'a str,
+        name: String,
+        renamed: Option<Renamed>,
+    }
+    let client = ctx.data_client()?;
+    let answer = tokio::time::timeout(ctx.deadlines.request, client.label_values("__name__"));
+    let (values, exchange) = answer.await.ok()?.ok()?;
+    let present: BTreeSet<String> = values?.into_iter().collect();
+    let mut missing: Vec<Missing> = Vec::new();
+    for (panel, exprs) in no_data {
+        for name in exprs
+            .iter()
+            .flat_map(|e| metric_names(e).unwrap_or_default())
+        {
+            let known = missing.iter().any(|m| m.panel == panel && m.name == name);
+            if !present.contains(&name) && !known {
+                let renamed = renamed_in(&name, &present);
+                missing.push(Missing {
+                    panel,
+                    name,
+                    renamed,
+                });
+            }
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = missing
+        .iter()
+        .map(|m| match &m.renamed {
+            Some(r) => format!(
+                "panel {:?} queries {}, which AMP does not have; AMP has {} ({})",
+                m.panel, m.name, r.name, r.change
+            ),
+            None => format!(
+                "panel {:?} queries {}, which AMP has under no name",
+                m.panel, m.name
+            ),
+        })
+        .collect();
+    let mut hints = Vec::new();
+    if missing.iter().any(|m| m.renamed.is_some()) {
+        hints.push("change the panel's query to the name AMP holds, or have the collector keep the names the dashboard uses: `add_metric_suffixes: false` on the prometheusremotewrite exporter (since ADOT 0.35 it adds unit and `_total` suffixes by default)");
+    }
+    if missing.iter().any(|m| m.renamed.is_none()) {
+        hints.push("a name AMP holds in no form never arrived: look in the collector's log for \"invalid temporality and type combination\" (the exporter drops delta sums: make them cumulative first, e.g. with the deltatocumulative processor), and check that the workload exports it");
+    }
+    let lines: Vec<String> = missing
+        .iter()
+        .map(|m| {
+            let found = match &m.renamed {
+                Some(r) => format!("AMP has {}", r.name),
+                None => "no renamed form in AMP".to_string(),
+            };
+            format!("panel {:?}: {} -> not in AMP; {found}", m.panel, m.name)
+        })
+        .collect();
+    Some(
+        Check::fail(
+            format!("dashboard {title:?} ({uid}): {}", each.join("; ")),
+            hints.join("; "),
+        )
+        .with("metric names", lines.join("\n"))
+        .with(
+            "AMP metric names",
+            format!(
+                "{} {} -> {} names (rule: strip _bucket/_count/_sum, then _total, then one unit suffix such as _seconds or _bytes; equal stems are one metric renamed)",
+                exchange.method,
+                exchange.url,
+                present.len()
+            ),
+        ),
+    )
+}
+
 /// Saves the canary dashboard; registered for removal once saved.
 async fn provision(
     ctx: &RunContext,
     client: &GrafanaClient,
     ds: &DataSourceRef,
 ) -> Result<String, Check> {
-    let model = canary_dashboard(&ctx.canary, ds, ctx.grafana.faults.panel_without_data);
+    let model = canary_dashboard(&ctx.canary, ds, &ctx.grafana.faults);
     let uid = GrafanaRun::canary_dashboard_uid(&ctx.run_id);
     let body = json!({
         "dashboard": model,
@@ -432,6 +529,9 @@ impl Link for GrafanaDashboard {
                     checked += usize::from(o.checked > 0);
                 }
                 if !no_data.is_empty() {
+                    if let Some(c) = renamed_series(ctx, &title, uid, &no_data).await {
+                        return c.with(format!("dashboard {uid}"), lines.join("\n"));
+                    }
                     let names: Vec<String> =
                         no_data.iter().map(|(t, _)| format!("{t:?}")).collect();
                     let verdict = if no_data.len() == 1 {
@@ -502,7 +602,11 @@ mod tests {
     #[test]
     fn canary_dashboard_panels_are_checkable() {
         let canary = Canary::new("pc-1", &CanarySpec::default(), 0, Origin::Direct);
-        let model = canary_dashboard(&canary, &ds(), true);
+        let faults = GrafanaFaults {
+            panel_without_data: true,
+            ..Default::default()
+        };
+        let model = canary_dashboard(&canary, &ds(), &faults);
         assert_eq!(model["uid"], "pipecheck-pc-1");
         let panels = panels_of(&model, &ds());
         assert_eq!(panels.len(), 4);
@@ -514,6 +618,25 @@ mod tests {
             panic!()
         };
         assert!(query.expr.contains("cluster="));
+        let old = GrafanaFaults {
+            dashboard_old_names: true,
+            ..Default::default()
+        };
+        let exprs: Vec<String> = panels_of(&canary_dashboard(&canary, &ds(), &old), &ds())
+            .iter()
+            .filter_map(|p| match &p.queries[0] {
+                PanelQuery::Run { query, .. } => Some(query.expr.clone()),
+                PanelQuery::Skip(_) => None,
+            })
+            .collect();
+        assert!(
+            exprs[1].starts_with("pipecheck_canary_requests{"),
+            "{exprs:?}"
+        );
+        assert!(
+            exprs[2].contains("(pipecheck_canary_latency_bucket{"),
+            "{exprs:?}"
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod k8s_api;
 mod k8s_cert_manager;
 mod k8s_namespace;
 mod k8s_service_account;
+mod metric_names;
 mod pipeline_delivery;
 
 use std::future::Future;
