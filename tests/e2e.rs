@@ -20,6 +20,8 @@ use support::{
 
 /// The cluster scenarios' trials (EKS, IAM/IRSA, Kubernetes).
 mod e2e_cluster;
+/// The JSON, HTML and Markdown reports, the console without a terminal.
+mod e2e_reports;
 
 /// AMP's side of the direct-push chain: the links and what each depends on (for the
 /// blocked assertions), in report order; a link with two dependencies has a row for each.
@@ -593,8 +595,22 @@ fn mock_grafana_token_never_printed() -> Result<(), Failed> {
         .map_err(|e| e.to_string())?;
         for (run, handed) in [("handed", true), ("own", false)] {
             let report = dir.path().join(format!("{run}.xml"));
+            let (html, summary) = (
+                dir.path().join(format!("{run}.html")),
+                dir.path().join(format!("{run}.md")),
+            );
             let scenario = scenario.to_str().unwrap();
-            let out = mock.run_aws(&["--scenario", scenario], &report, |cmd| {
+            let args = [
+                "--scenario",
+                scenario,
+                "--format",
+                "json",
+                "--html",
+                html.to_str().unwrap(),
+                "--summary",
+                summary.to_str().unwrap(),
+            ];
+            let out = mock.run_aws(&args, &report, |cmd| {
                 cmd.env("PIPECHECK_LOG", "debug");
                 if !handed {
                     cmd.env_remove("PIPECHECK_GRAFANA_TOKEN");
@@ -604,10 +620,21 @@ fn mock_grafana_token_never_printed() -> Result<(), Failed> {
             ensure(out.status.code() == Some(0), || {
                 format!("{run}: exit {:?}\n{so}\n{se}", out.status.code())
             })?;
-            let xml = std::fs::read_to_string(&report).map_err(|e| e.to_string())?;
-            for (what, s) in [("stdout", &so), ("stderr", &se), ("JUnit", &xml)] {
+            let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| e.to_string());
+            let (xml, page, md) = (read(&report)?, read(&html)?, read(&summary)?);
+            for (what, s) in [
+                ("stdout (JSON)", &so),
+                ("stderr", &se),
+                ("JUnit", &xml),
+                ("HTML", &page),
+                ("summary", &md),
+            ] {
+                let secret_key = &env["AWS_SECRET_ACCESS_KEY"];
                 ensure(!s.contains(&token) && !s.contains("glsa_"), || {
                     format!("{run}: a Grafana token appears in {what}")
+                })?;
+                ensure(!s.contains(secret_key.as_str()), || {
+                    format!("{run}: the secret access key appears in {what}")
                 })?;
             }
             let suites = read_junit(&report)?;
@@ -1091,5 +1118,6 @@ fn main() {
         }));
     }
     trials.extend(e2e_cluster::trials());
+    trials.extend(e2e_reports::trials());
     libtest_mimic::run(&args, trials).exit();
 }

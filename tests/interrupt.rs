@@ -47,8 +47,9 @@ struct Stopped {
     stdout: String,
     stderr: String,
     report: std::path::PathBuf,
-    /// Console lines of links that finished before the signal.
-    finished_before: Vec<String>,
+    /// Links that finished before the signal, by the suite the console showed them under
+    /// (`smoke@mock`).
+    finished_before: Vec<(String, String)>,
     /// How long after the start the signal went.
     at: Duration,
 }
@@ -99,6 +100,56 @@ fn link_of(line: &str) -> Option<&str> {
         .contains(&status)
         .then(|| words.nth(1))
         .flatten()
+}
+
+/// The suite a console header starts (`pipecheck run <id> · scenario smoke @ mock · …`),
+/// named as in the JUnit report (`smoke@mock`).
+fn suite_of_header(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("pipecheck run ")?;
+    let (_, rest) = rest.split_once(" · scenario ")?;
+    let (scenario_at_target, _) = rest.split_once(" · ")?;
+    Some(scenario_at_target.replace(" @ ", "@"))
+}
+
+/// The processes listening on loopback TCP `port`: the socket's inode from
+/// /proc/net/tcp, then the processes holding it.
+fn listener_owners(port: u16) -> Vec<u32> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // local_address is HEX_IP:HEX_PORT; state 0A is LISTEN.
+            let local_port = f.get(1)?.rsplit(':').next()?;
+            (u16::from_str_radix(local_port, 16).ok()? == port && f.get(3)? == &"0A")
+                .then(|| f.get(9).map(|i| i.to_string()))
+                .flatten()
+        })
+        .collect();
+    let mut owners = Vec::new();
+    for proc_dir in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = proc_dir
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let fds = std::fs::read_dir(proc_dir.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        for fd in fds {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            let target = target.to_string_lossy();
+            if inodes.iter().any(|i| target == format!("socket:[{i}]")) {
+                owners.push(pid);
+                break;
+            }
+        }
+    }
+    owners
 }
 
 /// Runs `pipecheck run <args>`, sends `signal` at `when`, and waits for the end (all
@@ -164,11 +215,15 @@ fn stop_at(point: &Point) -> Result<Stopped, Failed> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let at = t0.elapsed();
-    let finished_before: Vec<String> = seen
-        .iter()
-        .filter(|l| link_of(l).is_some())
-        .cloned()
-        .collect();
+    let mut finished_before = Vec::new();
+    let mut suite = String::new();
+    for l in &seen {
+        if let Some(s) = suite_of_header(l) {
+            suite = s;
+        } else if let Some(link) = link_of(l) {
+            finished_before.push((suite.clone(), link.to_string()));
+        }
+    }
     let _ = Command::new("kill")
         .args([&format!("-{}", point.signal), &pid.to_string()])
         .status();
@@ -217,17 +272,25 @@ fn stop_at(point: &Point) -> Result<Stopped, Failed> {
     ensure(left.is_empty(), || {
         format!("temporary files left behind in TMPDIR: {left:?}")
     })?;
-    // The mock's listeners went with the process: every loopback port the run printed is
-    // closed now.
+    // The mock's listeners went with the process: no loopback port the run printed is
+    // still listened on by the run or a child of it (trials run in parallel, so another
+    // run may have bound the same port since: the listener's owner decides).
     let ports = regex::Regex::new(r"127\.0\.0\.1:(\d+)").expect("regex");
     let report_text = std::fs::read_to_string(&report).unwrap_or_default();
+    let ours: Vec<u32> = kids.iter().copied().chain([pid]).collect();
     for cap in ports.captures_iter(&format!("{stdout}\n{report_text}")) {
-        let addr = format!("127.0.0.1:{}", &cap[1]);
+        let port: u16 = cap[1].parse().map_err(|e| format!("{e}"))?;
+        let addr = format!("127.0.0.1:{port}");
         let open =
             TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_millis(200))
                 .is_ok();
-        ensure(!open, || {
-            format!("{addr} still accepts connections after the run")
+        let owners = if open {
+            listener_owners(port)
+        } else {
+            Vec::new()
+        };
+        ensure(!owners.iter().any(|o| ours.contains(o)), || {
+            format!("{addr} is still listened on by the run (pids {owners:?})")
         })?;
     }
     // Keep the report past the temp dir.
@@ -298,8 +361,10 @@ fn interrupted_with_partial_report(point: Point) -> Result<(), Failed> {
                 }
             }
             // A link the console showed finished keeps its outcome in the report.
-            for line in &s.finished_before {
-                let link = link_of(line).unwrap_or_default();
+            for (shown_in, link) in &s.finished_before {
+                if *shown_in != suite.name {
+                    continue;
+                }
                 if let Some(case) = suite.case(link) {
                     ensure(case.outcome != "interrupted", || {
                         format!("{link} finished before the signal but is marked interrupted")

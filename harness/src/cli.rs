@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pipecheck_reports::{Console, RunEvent, RunReport, junit};
+use pipecheck_reports::{
+    ColorChoice, Console, ReportFile, ReportFileError, ReportKind, RunEvent, RunInfo, RunReport,
+    RunStatus, console::DEFAULT_TERMINAL_WIDTH, use_color,
+};
 use tokio::sync::mpsc;
 
 use crate::faults::{self, CATALOG, Fault};
@@ -54,6 +57,20 @@ pub struct RunArgs {
     /// Where to write the JUnit report.
     #[arg(long, value_name = "PATH", default_value = "pipecheck-report.xml")]
     pub junit: PathBuf,
+    /// What stdout gets: the console text, or one JSON document at the end (schema:
+    /// reports/schema/report-v1.schema.json), the console text then going to stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Also write a self-contained HTML report: the chain as a graph, the root cause on
+    /// top, every link's verdict, hint and evidence.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Also write a short Markdown summary, e.g. to $GITHUB_STEP_SUMMARY in GitHub Actions.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
+    /// Color the console: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorArg,
     /// Inject a fault into the mock (catalog id like F04, or a name; repeatable).
     #[arg(long = "fault", value_name = "ID|NAME")]
     pub faults: Vec<String>,
@@ -90,6 +107,49 @@ pub struct RunArgs {
     pub context: Option<String>,
 }
 
+/// `--format`: what `pipecheck run` prints on stdout.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// `--color`, as clap parses it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ColorArg> for ColorChoice {
+    fn from(c: ColorArg) -> Self {
+        match c {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        }
+    }
+}
+
+impl RunArgs {
+    /// Every report file this invocation writes: the JUnit report, then the optional ones.
+    pub fn report_files(&self) -> Vec<ReportFile> {
+        let mut files = vec![ReportFile::new(ReportKind::Junit, &self.junit)];
+        files.extend(
+            self.html
+                .iter()
+                .map(|p| ReportFile::new(ReportKind::Html, p)),
+        );
+        files.extend(
+            self.summary
+                .iter()
+                .map(|p| ReportFile::new(ReportKind::Summary, p)),
+        );
+        files
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct MockArgs {
     /// First port to listen on (AMP; STS on the next). 0 picks free ports.
@@ -113,7 +173,7 @@ pub enum CliError {
     #[error("--fault needs --target mock: faults are injected into the mock stack")]
     FaultOnAws,
     #[error(transparent)]
-    Report(#[from] junit::JunitError),
+    Report(#[from] ReportFileError),
     #[error(transparent)]
     Run(#[from] RunError),
     #[error("failed to start the mock stack")]
@@ -218,7 +278,12 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     for s in &scenarios {
         crate::run::resolve_faults(s, &faults)?;
     }
-    junit::check_writable(&args.junit)?;
+    let report_files = args.report_files();
+    for file in &report_files {
+        file.check_writable()?;
+    }
+    let started = (std::time::SystemTime::now(), std::time::Instant::now());
+    let (target, format) = (args.target.as_str(), args.format);
     let opts = RunOptions {
         target: args.target,
         region: args.region,
@@ -239,18 +304,11 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     let (report, failure, console, interrupted) = rt.block_on(async {
         let mut stop = StopSignals::catch();
         let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let console = console_for(format, args.color.into());
         let printer = tokio::task::spawn_blocking(move || {
-            let mut console = Console::new(std::io::stdout(), color);
+            let mut console = console;
             while let Some(ev) = rx.blocking_recv() {
                 let _ = console.on_event(&ev);
-                // Links a run left out of its graph (no Grafana workspace) are no testcase:
-                // say so, as the report's `left_out` property does.
-                if let RunEvent::ScenarioFinished(r) = &ev
-                    && let Some((_, v)) = r.properties.iter().find(|(k, _)| k == "left_out")
-                {
-                    println!("left out: {v}");
-                }
             }
             console
         });
@@ -370,25 +428,100 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
                 format!("; {}", removed.join(", "))
             }
         );
+        // Partial reports (finished scenarios whole, the others with their unfinished
+        // links marked interrupted), best effort: the run is over either way.
+        let info = run_info(target, started, RunStatus::Interrupted);
         if !report.suites.is_empty() {
-            match junit::write(&report, &args.junit) {
-                Ok(()) => eprintln!(
-                    "pipecheck: partial junit report: {} (unfinished links marked interrupted)",
-                    args.junit.display()
-                ),
-                Err(e) => eprintln!("pipecheck: {}", one_line_chain(&e)),
+            for file in &report_files {
+                match file.write(&report, &info) {
+                    Ok(()) => eprintln!(
+                        "pipecheck: partial {}: {} (unfinished links marked interrupted)",
+                        file.kind.console_name(),
+                        file.path.display()
+                    ),
+                    Err(e) => eprintln!("pipecheck: {}", one_line_chain(&e)),
+                }
             }
+        }
+        if format == OutputFormat::Json {
+            print_json(&report, &info);
         }
         return Ok(INTERRUPTED);
     }
     if let Some(e) = failure {
         return Err(e.into());
     }
-    junit::write(&report, &args.junit)?;
-    if let Some(mut c) = console {
-        c.report_written("junit report", &args.junit);
+    let info = run_info(target, started, RunStatus::of(&report, false));
+    let mut console = console;
+    for file in &report_files {
+        file.write(&report, &info)?;
+        if let Some(c) = console.as_mut() {
+            c.report_written(file.kind.console_name(), &file.path);
+        }
     }
-    Ok(report.exit_code() as u8)
+    if format == OutputFormat::Json {
+        print_json(&report, &info);
+    }
+    Ok(info.status.exit_code())
+}
+
+/// The console for `pipecheck run`: on stdout, or on stderr when stdout carries the JSON
+/// document. Colored per `--color` and `NO_COLOR`; progress only on a terminal (a CI log
+/// or a pipe gets the finished lines only).
+fn console_for(format: OutputFormat, color: ColorChoice) -> Console<Box<dyn Write + Send>> {
+    let (out, is_terminal, fd): (Box<dyn Write + Send>, bool, i32) = match format {
+        OutputFormat::Text => (
+            Box::new(std::io::stdout()),
+            std::io::stdout().is_terminal(),
+            libc::STDOUT_FILENO,
+        ),
+        OutputFormat::Json => (
+            Box::new(std::io::stderr()),
+            std::io::stderr().is_terminal(),
+            libc::STDERR_FILENO,
+        ),
+    };
+    let no_color = std::env::var_os("NO_COLOR");
+    let width = is_terminal.then(|| terminal_width(fd).unwrap_or(DEFAULT_TERMINAL_WIDTH));
+    Console::new(out, use_color(color, is_terminal, no_color.as_deref())).with_progress(width)
+}
+
+/// The width of the terminal on `fd`, if the kernel says (TIOCGWINSZ).
+fn terminal_width(fd: i32) -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which is valid and
+    // exclusively borrowed for the call; a non-terminal fd only makes it fail.
+    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+fn run_info(
+    target: &str,
+    (wall, clock): (std::time::SystemTime, std::time::Instant),
+    status: RunStatus,
+) -> RunInfo {
+    RunInfo {
+        target: target.to_string(),
+        started: wall,
+        duration: clock.elapsed(),
+        status,
+    }
+}
+
+/// The `--format json` document on stdout. A reader that closed the pipe has chosen not
+/// to read it; that is no reason to change the exit code.
+fn print_json(report: &RunReport, info: &RunInfo) {
+    // Rendering JSON cannot fail (only JUnit's serializer can).
+    let Ok(doc) = pipecheck_reports::file::render(ReportKind::Json, report, info) else {
+        return;
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(doc.as_bytes()).and_then(|()| out.flush());
 }
 
 /// One scenario of an invocation, running on the runtime.
@@ -574,5 +707,36 @@ mod tests {
         let Command::Run(a) = c.command else { panic!() };
         assert_eq!(a.faults, vec!["F04"]);
         assert!(Cli::try_parse_from(["pipecheck", "run", "--target", "gcp"]).is_err());
+    }
+
+    #[test]
+    fn report_flags_name_every_report_file() {
+        let c = Cli::try_parse_from([
+            "pipecheck",
+            "run",
+            "--format",
+            "json",
+            "--html",
+            "r.html",
+            "--summary",
+            "s.md",
+            "--color",
+            "never",
+        ])
+        .unwrap();
+        let Command::Run(a) = c.command else { panic!() };
+        assert_eq!(a.format, OutputFormat::Json);
+        assert_eq!(a.color, ColorArg::Never);
+        assert_eq!(
+            a.report_files(),
+            [
+                ReportFile::new(ReportKind::Junit, "pipecheck-report.xml"),
+                ReportFile::new(ReportKind::Html, "r.html"),
+                ReportFile::new(ReportKind::Summary, "s.md"),
+            ]
+        );
+        for bad in [["--format", "xml"], ["--color", "sometimes"]] {
+            assert!(Cli::try_parse_from(["pipecheck", "run", bad[0], bad[1]]).is_err());
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Runs a scenario's links as a dependency graph: every link whose dependencies passed
 //! (or warned) runs, independent links concurrently; a link whose dependency failed or
 //! was blocked is not run but marked blocked by the failed link. The failed links are
-//! the root causes. The executor never prints: it emits `RunEvent`s.
+//! the root causes. The executor never prints: it emits `RunEvent`s, among them a
+//! `LinkWaiting` once a second for each link that has run a second or more (what it
+//! waits for, from its [`Progress`] slot, and the time left to its deadline).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +14,11 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
 use crate::links::{Check, Link, RunContext, Status};
+use crate::wait::Progress;
+
+/// How often running links' progress is reported, and how long a link runs before it is:
+/// fast links never show up as waiting.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs `links` (in chain order, dependencies first) and returns their results in that
 /// order. Each link is cut off after `link_deadline`, so a hung check cannot hang the run.
@@ -27,6 +34,10 @@ pub async fn execute(
     let mut started: Vec<&'static str> = Vec::new();
     let mut task_links: HashMap<tokio::task::Id, &'static str> = HashMap::new();
     let names: Vec<&'static str> = links.iter().map(|l| l.name()).collect();
+    // When each running link started, and its progress slot.
+    let mut in_flight: HashMap<&'static str, (Instant, Progress)> = HashMap::new();
+    let mut progress_tick = tokio::time::interval(PROGRESS_EVERY);
+    progress_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let finish = |results: &mut HashMap<&'static str, LinkResult>, r: LinkResult| {
         let _ = events.send(RunEvent::LinkFinished {
             scenario: scenario.to_string(),
@@ -86,7 +97,9 @@ pub async fn execute(
             });
             let link = link.clone();
             let ctx = ctx.clone();
-            let handle = running.spawn(async move {
+            let progress = Progress::default();
+            in_flight.insert(name, (Instant::now(), progress.clone()));
+            let handle = running.spawn(progress.scope(async move {
                 let t0 = Instant::now();
                 let check = match tokio::time::timeout(link_deadline, link.check(&ctx)).await {
                     Ok(c) => c,
@@ -98,14 +111,22 @@ pub async fn execute(
                     ),
                 };
                 (link.name(), check, t0.elapsed())
-            });
+            }));
             task_links.insert(handle.id(), name);
         }
         if started.len() == links.len() && running.is_empty() {
             break;
         }
-        match running.join_next_with_id().await {
+        let joined = tokio::select! {
+            joined = running.join_next_with_id() => joined,
+            _ = progress_tick.tick() => {
+                report_progress(scenario, &names, &in_flight, link_deadline, events);
+                continue;
+            }
+        };
+        match joined {
             Some(Ok((_, (name, check, duration)))) => {
+                in_flight.remove(name);
                 let link = links
                     .iter()
                     .find(|l| l.name() == name)
@@ -115,6 +136,7 @@ pub async fn execute(
             Some(Err(join_err)) => {
                 // A panicking check is a harness bug; report it on its link, keep going.
                 let name = task_links[&join_err.id()];
+                in_flight.remove(name);
                 let link = links.iter().find(|l| l.name() == name).expect("known");
                 let check = Check::fail(
                     "internal error: the check panicked",
@@ -130,6 +152,40 @@ pub async fn execute(
         }
     }
     names.iter().filter_map(|n| results.remove(n)).collect()
+}
+
+/// A `LinkWaiting` for each link that has run for [`PROGRESS_EVERY`] or longer, in
+/// chain order: what it waits for (when in a wait) and the time to the wait's deadline,
+/// else to the link's own.
+fn report_progress(
+    scenario: &str,
+    names: &[&'static str],
+    in_flight: &HashMap<&'static str, (Instant, Progress)>,
+    link_deadline: Duration,
+    events: &UnboundedSender<RunEvent>,
+) {
+    let now = Instant::now();
+    for name in names {
+        let Some((since, progress)) = in_flight.get(name) else {
+            continue;
+        };
+        let elapsed = now.saturating_duration_since(*since);
+        if elapsed < PROGRESS_EVERY {
+            continue;
+        }
+        let waiting = progress.current();
+        let deadline_in = match &waiting {
+            Some(w) => w.deadline_at.saturating_duration_since(now),
+            None => link_deadline.saturating_sub(elapsed),
+        };
+        let _ = events.send(RunEvent::LinkWaiting {
+            scenario: scenario.to_string(),
+            link: name.to_string(),
+            waiting_for: waiting.and_then(|w| w.what),
+            elapsed,
+            deadline_in,
+        });
+    }
 }
 
 /// The failed link a result stands for, if it failed or was blocked.
@@ -401,5 +457,74 @@ mod tests {
             "{}",
             results[0].verdict
         );
+    }
+
+    /// A link waiting longer than a second is reported as waiting: what for (from its
+    /// wait) and how long until that wait's deadline; a fast link never is.
+    #[tokio::test]
+    async fn a_slow_wait_is_reported_as_progress() {
+        use crate::wait::{Probe, wait_for};
+        struct Slow;
+        impl Link for Slow {
+            fn name(&self) -> &'static str {
+                "slow"
+            }
+            fn depends_on(&self) -> &'static [&'static str] {
+                &[]
+            }
+            fn check<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Check> {
+                Box::pin(async {
+                    let started = Instant::now();
+                    wait_for(
+                        "the canary",
+                        Duration::from_secs(20),
+                        Duration::from_millis(20),
+                        || async move {
+                            if started.elapsed() > Duration::from_millis(1300) {
+                                Probe::Done(())
+                            } else {
+                                Probe::Pending(())
+                            }
+                        },
+                    )
+                    .await;
+                    Check::pass("arrived")
+                })
+            }
+        }
+        let ctx = context().await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let fast = Arc::new(Fake {
+            name: "fast",
+            deps: &[],
+            status: Status::Pass,
+            panics: false,
+        });
+        let links: Vec<Arc<dyn Link>> = vec![Arc::new(Slow), fast];
+        execute("s", links, ctx, Duration::from_secs(30), &tx).await;
+        drop(tx);
+        let mut waiting = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            if let RunEvent::LinkWaiting {
+                link,
+                waiting_for,
+                elapsed,
+                deadline_in,
+                ..
+            } = ev
+            {
+                waiting.push((link, waiting_for, elapsed, deadline_in));
+            }
+        }
+        assert!(!waiting.is_empty(), "no progress for a 1.3 s wait");
+        for (link, what, elapsed, deadline_in) in &waiting {
+            assert_eq!(link, "slow");
+            assert_eq!(what.as_deref(), Some("the canary"));
+            assert!(*elapsed >= PROGRESS_EVERY, "{elapsed:?}");
+            assert!(
+                *deadline_in < Duration::from_secs(20) && *deadline_in > Duration::from_secs(17),
+                "{deadline_in:?}"
+            );
+        }
     }
 }

@@ -386,10 +386,10 @@ pub async fn run_scenario(
     let mut properties = Vec::new();
     if !left_out.is_empty() {
         properties.push((
-            "left_out".to_string(),
-            format!(
-                "{}: no Grafana workspace configured (--grafana-workspace, PIPECHECK_GRAFANA_WORKSPACE_ID or target.grafana_workspace_id)",
-                left_out.join(",")
+            pipecheck_reports::model::LEFT_OUT.to_string(),
+            pipecheck_reports::model::left_out_value(
+                &left_out,
+                "no Grafana workspace configured (--grafana-workspace, PIPECHECK_GRAFANA_WORKSPACE_ID or target.grafana_workspace_id)",
             ),
         ));
     }
@@ -398,7 +398,7 @@ pub async fn run_scenario(
     }
     if let Some(arrival) = ctx.facts().arrival {
         properties.push((
-            "arrival_latency_ms".to_string(),
+            pipecheck_reports::model::ARRIVAL_LATENCY_MS.to_string(),
             format!("{}", arrival.as_millis()),
         ));
     }
@@ -461,7 +461,8 @@ impl ScenarioProgress {
                 self.running.retain(|l| *l != result.name);
                 self.finished.push(result.clone());
             }
-            RunEvent::ScenarioFinished(_) => {}
+            // Progress changes nothing a partial report says.
+            RunEvent::LinkWaiting { .. } | RunEvent::ScenarioFinished(_) => {}
         }
     }
 

@@ -1,11 +1,16 @@
 //! The console renderer: one line per link as it finishes, then a summary that leads
 //! with the root cause, its hint and its evidence.
 //!
+//! While links wait, a console on a terminal keeps one status line saying which link
+//! waits for what and how long until its deadline, redrawn in place and cleared before
+//! the next line; on anything else (a pipe, a CI log) it shows no progress at all.
+//!
 //! It prints what it is given; redaction happens before (see `Redactor::redact_event`).
 //! Text from outside (verdicts, evidence) has its control characters shown as `\u{..}`
 //! so a captured log line cannot move the cursor or recolor the terminal.
 
 use crate::model::{LinkResult, Outcome, RunEvent, ScenarioReport};
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
@@ -28,17 +33,73 @@ const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const RED: &str = "\x1b[1;31m";
 const DIM: &str = "\x1b[2m";
+/// Back to the start of the line and erase it: how the progress line is redrawn.
+const CLEAR_LINE: &str = "\r\x1b[K";
+/// The terminal width assumed when the caller does not know it. The progress line stays
+/// one column short of the width: a line that wraps can no longer be erased in place.
+pub const DEFAULT_TERMINAL_WIDTH: usize = 80;
+
+/// `--color`: whether the console uses ANSI colors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set to a non-empty value.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether to color output going to a stream that `is_terminal` or not, given `--color`
+/// and the `NO_COLOR` variable's value (<https://no-color.org>: any non-empty value
+/// turns color off; an explicit `--color always` still wins).
+pub fn use_color(choice: ColorChoice, is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && no_color.is_none_or(OsStr::is_empty),
+    }
+}
+
+/// A link that is waiting, as the last [`RunEvent::LinkWaiting`] said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Waiting {
+    scenario: String,
+    link: String,
+    waiting_for: Option<String>,
+    deadline_in: Duration,
+}
 
 /// Renders [`RunEvent`]s as text for a person.
 pub struct Console<W: Write> {
     out: W,
     color: bool,
+    /// The terminal's width when the progress line is drawn (only on a terminal).
+    progress: Option<usize>,
+    /// The links waiting now, in the order they started waiting.
+    waiting: Vec<Waiting>,
+    /// The progress line is on screen and must be erased before anything else is written.
+    progress_shown: bool,
 }
 
 impl<W: Write> Console<W> {
-    /// `color`: whether to use ANSI colors; the caller decides (a terminal, no `NO_COLOR`).
+    /// `color`: whether to use ANSI colors; the caller decides (see [`use_color`]).
+    /// No progress line: see [`Console::with_progress`].
     pub fn new(out: W, color: bool) -> Self {
-        Self { out, color }
+        Self {
+            out,
+            color,
+            progress: None,
+            waiting: Vec::new(),
+            progress_shown: false,
+        }
+    }
+
+    /// Draw a progress line while links wait, on a terminal `width` columns wide (see
+    /// [`DEFAULT_TERMINAL_WIDTH`]); `None` for anything that is not a terminal, which
+    /// could not erase it.
+    pub fn with_progress(mut self, width: Option<usize>) -> Self {
+        self.progress = width;
+        self
     }
 
     /// The writer back, e.g. the buffer a test rendered into.
@@ -56,10 +117,62 @@ impl<W: Write> Console<W> {
                 ..
             } => self.header(scenario, target, run_id, *links),
             RunEvent::LinkStarted { .. } => return Ok(()),
-            RunEvent::LinkFinished { result, .. } => self.link_line(result),
-            RunEvent::ScenarioFinished(report) => self.summary(report),
+            RunEvent::LinkWaiting {
+                scenario,
+                link,
+                waiting_for,
+                deadline_in,
+                ..
+            } => {
+                let now = Waiting {
+                    scenario: scenario.clone(),
+                    link: link.clone(),
+                    waiting_for: waiting_for.clone(),
+                    deadline_in: *deadline_in,
+                };
+                match self
+                    .waiting
+                    .iter_mut()
+                    .find(|w| w.scenario == now.scenario && w.link == now.link)
+                {
+                    Some(w) => *w = now,
+                    None => self.waiting.push(now),
+                }
+                return self.draw_progress();
+            }
+            RunEvent::LinkFinished { scenario, result } => {
+                self.waiting
+                    .retain(|w| !(&w.scenario == scenario && w.link == result.name));
+                self.link_line(result)
+            }
+            RunEvent::ScenarioFinished(report) => {
+                self.waiting.retain(|w| w.scenario != report.scenario);
+                self.summary(report)
+            }
         };
+        self.write_text(&text)
+    }
+
+    /// Writes `text`, erasing the progress line first if it is on screen.
+    fn write_text(&mut self, text: &str) -> io::Result<()> {
+        if self.progress_shown {
+            self.out.write_all(CLEAR_LINE.as_bytes())?;
+            self.progress_shown = false;
+        }
         self.out.write_all(text.as_bytes())?;
+        self.out.flush()
+    }
+
+    fn draw_progress(&mut self) -> io::Result<()> {
+        let Some(width) = self.progress else {
+            return Ok(());
+        };
+        let Some(line) = progress_line(&self.waiting, width) else {
+            return Ok(());
+        };
+        let line = format!("{CLEAR_LINE}{}", self.paint(DIM, &line));
+        self.out.write_all(line.as_bytes())?;
+        self.progress_shown = true;
         self.out.flush()
     }
 
@@ -79,10 +192,7 @@ impl<W: Write> Console<W> {
             "{kind}{suffix}: {}\n",
             clean_line(&path.display().to_string())
         );
-        let _ = self
-            .out
-            .write_all(line.as_bytes())
-            .and_then(|()| self.out.flush());
+        let _ = self.write_text(&line);
     }
 
     fn paint(&self, style: &str, text: &str) -> String {
@@ -166,6 +276,9 @@ impl<W: Write> Console<W> {
             counts_line(report),
             secs(report.duration)
         );
+        if let Some(arrival) = report.arrival_latency() {
+            let _ = writeln!(s, "canary arrival latency: {}", secs(arrival));
+        }
 
         for name in &roots {
             s.push('\n');
@@ -213,6 +326,10 @@ impl<W: Write> Console<W> {
                 }
             }
         }
+        // Links left out of the graph are no result: say so, as the reports do.
+        if let Some(value) = report.property(crate::model::LEFT_OUT) {
+            let _ = writeln!(s, "\nleft out: {}", clean_line(value));
+        }
         s.push('\n');
         s
     }
@@ -255,6 +372,34 @@ impl<W: Write> Console<W> {
             );
         }
     }
+}
+
+/// The progress line for the links waiting now: the first (the one waiting longest)
+/// with what it waits for and the time to its deadline (whole seconds, rounded up), and
+/// how many more wait; shorter than `width`.
+fn progress_line(waiting: &[Waiting], width: usize) -> Option<String> {
+    let first = waiting.first()?;
+    let what = first
+        .waiting_for
+        .as_deref()
+        .map(|w| format!(" waiting for {}", clean_line(w)))
+        .unwrap_or_else(|| " running".into());
+    let more = match waiting.len() - 1 {
+        0 => String::new(),
+        n => format!(" (+{n} more)"),
+    };
+    let head = format!("  … {}{what}", clean_line(&first.link));
+    let left = first.deadline_in.as_secs() + u64::from(first.deadline_in.subsec_nanos() > 0);
+    let tail = format!(" · deadline in {left}s{more}");
+    // Cut what it waits for, never the deadline.
+    let room = width.saturating_sub(1).saturating_sub(tail.chars().count());
+    let head = if head.chars().count() > room {
+        let cut: String = head.chars().take(room.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        head
+    };
+    Some(format!("{head}{tail}"))
 }
 
 fn counts_line(report: &ScenarioReport) -> String {
@@ -417,6 +562,91 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("e6:"));
+    }
+
+    fn waiting(link: &str, what: Option<&str>, deadline_secs: u64) -> RunEvent {
+        RunEvent::LinkWaiting {
+            scenario: "s".into(),
+            link: link.into(),
+            waiting_for: what.map(String::from),
+            elapsed: Duration::from_secs(2),
+            deadline_in: Duration::from_secs(deadline_secs),
+        }
+    }
+
+    #[test]
+    fn color_decision() {
+        use ColorChoice::*;
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        assert!(use_color(Auto, true, None));
+        assert!(use_color(Auto, true, empty), "an empty NO_COLOR is unset");
+        assert!(!use_color(Auto, true, set));
+        assert!(!use_color(Auto, false, None));
+        assert!(use_color(Always, false, set));
+        assert!(!use_color(Never, true, None));
+    }
+
+    #[test]
+    fn progress_line_names_the_link_what_it_waits_for_and_the_deadline() {
+        let w = |link: &str, what: Option<&str>, secs| Waiting {
+            scenario: "s".into(),
+            link: link.into(),
+            waiting_for: what.map(String::from),
+            deadline_in: Duration::from_secs(secs),
+        };
+        assert_eq!(progress_line(&[], 80), None);
+        assert_eq!(
+            progress_line(&[w("amp.query", Some("the canary"), 8)], 80).unwrap(),
+            "  … amp.query waiting for the canary · deadline in 8s"
+        );
+        assert_eq!(
+            progress_line(&[w("amp.query", None, 8), w("grafana.api", None, 3)], 80).unwrap(),
+            "  … amp.query running · deadline in 8s (+1 more)"
+        );
+        let mut soon = w("amp.query", None, 0);
+        soon.deadline_in = Duration::from_millis(200);
+        let soon = progress_line(&[soon], 80).unwrap();
+        assert!(soon.ends_with("deadline in 1s"), "rounded up: {soon}");
+        for width in [60, 80, 120] {
+            let long = progress_line(&[w("amp.query", Some(&"x".repeat(200)), 8)], width);
+            let long = long.unwrap();
+            assert_eq!(long.chars().count(), width - 1);
+            assert!(long.ends_with("… · deadline in 8s"), "{long}");
+        }
+    }
+
+    #[test]
+    fn progress_is_drawn_in_place_on_a_terminal_and_erased_before_the_next_line() {
+        let mut c = Console::new(Vec::new(), false).with_progress(Some(80));
+        c.on_event(&waiting("amp.query", Some("the canary"), 9))
+            .unwrap();
+        c.on_event(&waiting("amp.query", Some("the canary"), 8))
+            .unwrap();
+        c.on_event(&RunEvent::LinkFinished {
+            scenario: "s".into(),
+            result: testdata::link("amp.query", Outcome::Pass, "arrived"),
+        })
+        .unwrap();
+        let out = String::from_utf8(c.into_inner()).unwrap();
+        assert_eq!(
+            out,
+            "\r\x1b[K  … amp.query waiting for the canary · deadline in 9s\
+             \r\x1b[K  … amp.query waiting for the canary · deadline in 8s\
+             \r\x1b[K  pass      0.01s  amp.query              arrived\n"
+        );
+    }
+
+    #[test]
+    fn no_progress_when_not_a_terminal() {
+        let mut c = Console::new(Vec::new(), true);
+        c.on_event(&waiting("amp.query", Some("the canary"), 9))
+            .unwrap();
+        c.report_written("junit", Path::new("r.xml"));
+        assert_eq!(
+            String::from_utf8(c.into_inner()).unwrap(),
+            "junit report: r.xml\n"
+        );
     }
 
     #[test]

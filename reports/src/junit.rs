@@ -10,15 +10,13 @@
 //! U+FFFE, U+FFFF) are written as a visible `\u{..}` instead of vanishing silently.
 //! Redaction is the caller's job.
 
+use crate::file::{self, ReportFileError, ReportKind};
 use crate::model::{Evidence, LinkResult, Outcome, RunReport, ScenarioReport};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use regex::Regex;
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
 
 /// The `name` of the root `<testsuites>` element.
@@ -31,19 +29,10 @@ pub enum JunitError {
         #[source]
         source: quick_junit::SerializeError,
     },
-    #[error("failed to write JUnit report to {}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// From [`check_writable`]: the report could not be written there, found before the run.
-    #[error("failed to open JUnit report path {} for writing", path.display())]
-    NotWritable {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// The report could not be written, or (from [`check_writable`]) could not be
+    /// written there, found before the run.
+    #[error(transparent)]
+    File(#[from] ReportFileError),
 }
 
 impl JunitError {
@@ -51,7 +40,7 @@ impl JunitError {
     pub fn path(&self) -> Option<&Path> {
         match self {
             JunitError::Serialize { .. } => None,
-            JunitError::Write { path, .. } | JunitError::NotWritable { path, .. } => Some(path),
+            JunitError::File(e) => e.path(),
         }
     }
 }
@@ -66,39 +55,16 @@ pub fn render(report: &RunReport) -> Result<String, JunitError> {
         .map_err(|source| JunitError::Serialize { source })
 }
 
-/// Renders `report` and writes it to `path`, through a temporary file in the same
-/// directory and a rename, so a reader never sees a half-written report.
+/// Renders `report` and writes it to `path` (see [`file::write`]).
 pub fn write(report: &RunReport, path: &Path) -> Result<(), JunitError> {
     let xml = render(report)?;
-    write_atomic(path, xml.as_bytes()).map_err(|source| JunitError::Write {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(file::write(ReportKind::Junit, path, xml.as_bytes())?)
 }
 
-/// Checks, before a run starts, that a report can be written to `path`: its directory
-/// exists and takes new files, and `path` is not a directory. Leaves no file behind.
+/// Checks, before a run starts, that a JUnit report can be written to `path` (see
+/// [`file::check_writable`]).
 pub fn check_writable(path: &Path) -> Result<(), JunitError> {
-    let err = |source| JunitError::NotWritable {
-        path: path.to_owned(),
-        source,
-    };
-    if path.is_dir() {
-        return Err(err(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "the path is a directory",
-        )));
-    }
-    let dir = parent_dir(path);
-    if !dir.is_dir() {
-        return Err(err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("directory {} does not exist", dir.display()),
-        )));
-    }
-    let (tmp, file) = create_temp(path).map_err(err)?;
-    drop(file);
-    fs::remove_file(&tmp).map_err(err)
+    Ok(file::check_writable(ReportKind::Junit, path)?)
 }
 
 fn suite(report: &ScenarioReport) -> TestSuite {
@@ -206,7 +172,7 @@ static ANSI_SEQUENCE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Text that XML 1.0 can carry as is: ANSI sequences dropped, `\r\n` made `\n`, tabs
 /// made spaces, and every other control character (and U+FFFE, U+FFFF) shown as `\u{..}`.
-fn xml_text(text: &str) -> String {
+pub(crate) fn xml_text(text: &str) -> String {
     let text = ANSI_SEQUENCE.replace_all(text, "");
     let text = text.replace("\r\n", "\n");
     let mut out = String::with_capacity(text.len());
@@ -236,63 +202,12 @@ fn xml_line(text: &str) -> String {
     xml_text(&one_line)
 }
 
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// A new, empty file beside `path`, named so that it cannot collide with another writer.
-fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
-    let dir = parent_dir(path);
-    let mut last_err = None;
-    for _ in 0..16 {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(
-            ".{}.{}.{n}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| io::Error::other("no free temporary file name")))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if path.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "the path is a directory",
-        ));
-    }
-    let (tmp, mut file) = create_temp(path)?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| {
-            drop(file);
-            fs::rename(&tmp, path)
-        });
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testdata;
     use std::error::Error as _;
+    use std::fs;
 
     fn files_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
@@ -396,7 +311,10 @@ mod tests {
         assert_eq!(err.path(), Some(missing.as_path()));
 
         let err = write(&testdata::run(), dir.path()).unwrap_err();
-        assert!(matches!(err, JunitError::Write { .. }));
+        assert!(matches!(
+            err,
+            JunitError::File(ReportFileError::Write { .. })
+        ));
         assert_eq!(files_in(dir.path()), Vec::<String>::new());
     }
 
@@ -414,7 +332,10 @@ mod tests {
     fn check_writable_rejects_directories_and_missing_parents() {
         let dir = tempfile::tempdir().unwrap();
         let err = check_writable(dir.path()).unwrap_err();
-        assert!(matches!(err, JunitError::NotWritable { .. }));
+        assert!(matches!(
+            err,
+            JunitError::File(ReportFileError::NotWritable { .. })
+        ));
         assert_eq!(err.source().unwrap().to_string(), "the path is a directory");
 
         let missing = dir.path().join("nope").join("r.xml");
@@ -450,11 +371,5 @@ mod tests {
             proptest::prop_assert!(parsed.is_ok(), "{parsed:?}\n{xml}");
             proptest::prop_assert_eq!(parsed.unwrap().test_suites[0].test_cases.len(), 2);
         }
-    }
-
-    #[test]
-    fn a_path_without_a_directory_means_the_current_one() {
-        assert_eq!(parent_dir(Path::new("r.xml")), Path::new("."));
-        assert_eq!(parent_dir(Path::new("out/r.xml")), Path::new("out"));
     }
 }

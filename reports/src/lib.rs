@@ -3,14 +3,21 @@
 //! See `ARCHITECTURE.md` beside this crate's `Cargo.toml` for the module map.
 
 pub mod console;
+pub mod file;
+pub mod html;
+pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod model;
 pub mod redact;
 
 #[cfg(test)]
 mod testdata;
 
-pub use console::Console;
+pub use console::{ColorChoice, Console, use_color};
+pub use file::{ReportFile, ReportFileError, ReportKind};
 pub use junit::JunitError;
-pub use model::{Counts, Evidence, LinkResult, Outcome, RunEvent, RunReport, ScenarioReport};
+pub use model::{
+    Counts, Evidence, LinkResult, Outcome, RunEvent, RunInfo, RunReport, RunStatus, ScenarioReport,
+};
 pub use redact::Redactor;

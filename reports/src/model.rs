@@ -6,7 +6,15 @@
 //! with a lowercase `status`.
 
 use serde::{Serialize, Serializer};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// The [`ScenarioReport::properties`] entry holding how long the canary took to come
+/// back through the query API, in whole milliseconds (absent when it never arrived).
+pub const ARRIVAL_LATENCY_MS: &str = "arrival_latency_ms";
+
+/// The [`ScenarioReport::properties`] entry naming links a run left out of its graph:
+/// `link,link,...: reason` (see [`ScenarioReport::left_out`]).
+pub const LEFT_OUT: &str = "left_out";
 
 /// How one link ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -134,6 +142,37 @@ impl ScenarioReport {
     pub fn link(&self, name: &str) -> Option<&LinkResult> {
         self.links.iter().find(|l| l.name == name)
     }
+
+    /// The value of the property `name`, if set.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// How long the canary took to arrive, where it was measured ([`ARRIVAL_LATENCY_MS`]).
+    pub fn arrival_latency(&self) -> Option<Duration> {
+        self.property(ARRIVAL_LATENCY_MS)?
+            .trim()
+            .parse()
+            .ok()
+            .map(Duration::from_millis)
+    }
+
+    /// The links this run left out of its graph and why ([`LEFT_OUT`]): they were not
+    /// checked at all, so no result stands for them.
+    pub fn left_out(&self) -> Option<(Vec<&str>, &str)> {
+        let value = self.property(LEFT_OUT)?;
+        let (names, reason) = value.split_once(": ").unwrap_or((value, ""));
+        let names = names.split(',').map(str::trim).filter(|n| !n.is_empty());
+        Some((names.collect(), reason.trim()))
+    }
+}
+
+/// The [`LEFT_OUT`] property's value for `links` left out because of `reason`.
+pub fn left_out_value(links: &[&str], reason: &str) -> String {
+    format!("{}: {reason}", links.join(","))
 }
 
 /// Everything one invocation ran.
@@ -154,6 +193,50 @@ impl RunReport {
     }
 }
 
+/// How an invocation of `pipecheck run` ended, as the reports state it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every link passed or warned (exit 0).
+    Pass,
+    /// A link failed (exit 1).
+    Fail,
+    /// Stopped by Ctrl-C or SIGTERM (exit 130); the reports hold the finished scenarios.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The status of `report`, or `Interrupted` when the run was stopped.
+    pub fn of(report: &RunReport, interrupted: bool) -> Self {
+        match (interrupted, report.exit_code()) {
+            (true, _) => RunStatus::Interrupted,
+            (false, 0) => RunStatus::Pass,
+            (false, _) => RunStatus::Fail,
+        }
+    }
+
+    /// The process exit code for this status (128 + SIGINT for an interrupted run).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunStatus::Pass => 0,
+            RunStatus::Fail => 1,
+            RunStatus::Interrupted => 130,
+        }
+    }
+}
+
+/// What the reports say about the invocation as a whole, beside its [`RunReport`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunInfo {
+    /// `mock` or `aws`.
+    pub target: String,
+    /// When the invocation started (wall clock).
+    pub started: SystemTime,
+    /// From start to the moment the reports were rendered.
+    pub duration: Duration,
+    pub status: RunStatus,
+}
+
 /// What the executor emits while running; renderers consume these (the executor never prints).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -171,6 +254,21 @@ pub enum RunEvent {
     LinkStarted {
         scenario: String,
         link: String,
+    },
+    /// A running link is still waiting; sent about once a second while it waits, so a
+    /// console can show what a slow run is doing.
+    LinkWaiting {
+        scenario: String,
+        link: String,
+        /// What it waits for, e.g. `the canary to come back through the query API`;
+        /// `None` when the link did not say.
+        waiting_for: Option<String>,
+        /// How long the link has run.
+        #[serde(rename = "elapsed_secs", serialize_with = "secs")]
+        elapsed: Duration,
+        /// How long until it gives up waiting (its deadline).
+        #[serde(rename = "deadline_in_secs", serialize_with = "secs")]
+        deadline_in: Duration,
     },
     LinkFinished {
         scenario: String,

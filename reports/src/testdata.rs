@@ -1,7 +1,9 @@
 //! Hand-made results for the renderer tests: fixed run ids and durations, so snapshots
 //! are stable.
 
-use crate::model::{Evidence, LinkResult, Outcome, RunEvent, RunReport, ScenarioReport};
+use crate::model::{
+    ARRIVAL_LATENCY_MS, Evidence, LinkResult, Outcome, RunEvent, RunReport, ScenarioReport,
+};
 use std::time::Duration;
 
 pub(crate) fn link(name: &str, outcome: Outcome, verdict: &str) -> LinkResult {
@@ -77,7 +79,7 @@ pub(crate) fn run() -> RunReport {
         ],
         root_cause: vec![],
         duration: Duration::from_millis(1495),
-        properties: vec![("arrival_latency_secs".into(), "1.20".into())],
+        properties: vec![(ARRIVAL_LATENCY_MS.into(), "1200".into())],
     };
 
     let mut remote_write = timed(

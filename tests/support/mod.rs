@@ -279,6 +279,73 @@ pub fn validate_xsd(path: &Path) -> Result<(), Failed> {
 }
 
 // ---------------------------------------------------------------------------------------
+// The other reports: JSON (against the schema kept in the repo), HTML (in a browser)
+
+/// The `--format json` document validates against reports/schema/report-v1.schema.json.
+pub fn validate_report_json(doc: &serde_json::Value) -> Result<(), Failed> {
+    let path = repo_root().join("reports/schema/report-v1.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+    )
+    .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let validator = jsonschema::draft202012::new(&schema)
+        .map_err(|e| format!("{} is not a valid schema: {e}", path.display()))?;
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    ensure(errors.is_empty(), || {
+        format!("the JSON report does not validate: {errors:#?}")
+    })
+}
+
+/// Debian's headless Chromium (scripts/test installs the `chromium` package).
+pub const CHROMIUM: &str = "chromium";
+
+/// `chromium --headless` on `page` with `args` (`--dump-dom`, `--screenshot=…`): its
+/// stdout. No sandbox (the tests run as root in CI) and no GPU; a minute at most.
+pub fn headless_chromium(page: &Path, args: &[&str]) -> Result<String, Failed> {
+    let profile = tmp();
+    let child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "{CHROMIUM} does not start ({e}): install Debian's chromium (scripts/test does)"
+            )
+        })?;
+    // Read its output while it runs (a full pipe would stall it), up to the deadline.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.map_err(|e| e.to_string())?,
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            return Err(format!("{CHROMIUM} did not finish within a minute").into());
+        }
+    };
+    ensure(out.status.success(), || {
+        format!("{CHROMIUM} failed: {}", text(&out.stderr))
+    })?;
+    Ok(text(&out.stdout))
+}
+
+// ---------------------------------------------------------------------------------------
 // A scenario run and its report
 
 /// A link and the link it depends on; a link with two dependencies has a row for each.

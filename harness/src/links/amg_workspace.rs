@@ -14,7 +14,7 @@ use aws_sdk_grafana::types::{
 
 use super::grafana_diagnosis::diagnose_amg;
 use super::{BoxFuture, Check, Link, RunContext, Status};
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 pub struct AmgWorkspace;
 
@@ -122,8 +122,13 @@ impl Link for AmgWorkspace {
                     }
                 }
             };
-            let waited =
-                wait_until(ctx.deadlines.workspace, Duration::from_millis(50), probe).await;
+            let waited = wait_for(
+                "the Grafana workspace to become ACTIVE",
+                ctx.deadlines.workspace,
+                Duration::from_millis(50),
+                probe,
+            )
+            .await;
             let (seen, after) = match waited {
                 Waited::Done {
                     value: Probed::Seen(s),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
 use crate::amp_client::{AmpDataClient, QueryResult, ResultSeries};
 use crate::canary::{COUNTER, Canary, Origin};
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 pub struct AmpQuery;
 
@@ -183,7 +183,13 @@ impl Link for AmpQuery {
                     }
                 }
             };
-            let waited = wait_until(ctx.deadlines.arrival, Duration::from_millis(10), probe).await;
+            let waited = wait_for(
+                "the canary to come back through the query API",
+                ctx.deadlines.arrival,
+                Duration::from_millis(10),
+                probe,
+            )
+            .await;
             let (last_summary, after) = match waited {
                 Waited::Done {
                     value: Seen::Diffs(_, summary),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
 use crate::amp_client::{RetriedWrite, Retries};
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 /// The writer is the harness itself (direct shape) or the collector (collector shape).
 pub struct AmpRemoteWrite {
@@ -156,7 +156,13 @@ async fn collector_writes(ctx: &RunContext) -> Check {
             Probe::Pending(obs)
         }
     };
-    let waited = wait_until(ctx.deadlines.arrival, Duration::from_millis(200), probe).await;
+    let waited = wait_for(
+        "AMP to accept the canary",
+        ctx.deadlines.arrival,
+        Duration::from_millis(200),
+        probe,
+    )
+    .await;
     let (obs, timed_out) = match waited {
         Waited::Done { value, .. } | Waited::Aborted { value, .. } => (value, false),
         Waited::TimedOut {

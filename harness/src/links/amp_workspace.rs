@@ -10,7 +10,7 @@ use aws_sdk_amp::types::WorkspaceStatusCode;
 use super::{BoxFuture, Check, Link, RunContext};
 use crate::amp_client::AmpDataClient;
 use crate::signing::Signer;
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 pub struct AmpWorkspace;
 
@@ -94,8 +94,13 @@ impl Link for AmpWorkspace {
                     }
                 }
             };
-            let waited =
-                wait_until(ctx.deadlines.workspace, Duration::from_millis(50), probe).await;
+            let waited = wait_for(
+                "the workspace to become ACTIVE",
+                ctx.deadlines.workspace,
+                Duration::from_millis(50),
+                probe,
+            )
+            .await;
             let (seen, after) = match waited {
                 Waited::Done { value, after, .. } | Waited::Aborted { value, after, .. } => {
                     (value, after)

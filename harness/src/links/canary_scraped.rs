@@ -11,7 +11,7 @@ use super::{BoxFuture, Check, Link, RunContext};
 use crate::canary::SCRAPE_JOB;
 use crate::collector::RunState;
 use crate::scenario::CollectorKind;
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 pub struct CanaryScraped;
 
@@ -115,7 +115,13 @@ impl Link for CanaryScraped {
                     }
                 }
             };
-            let waited = wait_until(ctx.deadlines.arrival, Duration::from_millis(200), probe).await;
+            let waited = wait_for(
+                "the collector to scrape the canary",
+                ctx.deadlines.arrival,
+                Duration::from_millis(200),
+                probe,
+            )
+            .await;
             let exporter = format!(
                 "canary exporter {} served {} scrape(s)",
                 col.exporter.target(),

@@ -11,7 +11,7 @@ use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
 use crate::amp_client::Exchange;
 use crate::collector::{WriteObservation, WriteRefusal};
 use crate::scenario::Signing;
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 pub struct CollectorSigning;
 
@@ -103,7 +103,13 @@ impl Link for CollectorSigning {
                     Probe::Pending(obs)
                 }
             };
-            let waited = wait_until(ctx.deadlines.arrival, Duration::from_millis(200), probe).await;
+            let waited = wait_for(
+                "AMP to answer the collector's remote writes",
+                ctx.deadlines.arrival,
+                Duration::from_millis(200),
+                probe,
+            )
+            .await;
             let obs = match waited {
                 Waited::Done { value, .. } | Waited::Aborted { value, .. } => value,
                 Waited::TimedOut { last, after, .. } => {

@@ -9,7 +9,7 @@ use aws_sdk_eks::types::ClusterStatus;
 
 use super::{BoxFuture, Check, Link, RunContext};
 use crate::cluster::{call_failed, sdk_error};
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 pub struct EksCluster;
 
@@ -48,8 +48,13 @@ impl Link for EksCluster {
                     }
                 }
             };
-            let out = match wait_until(ctx.deadlines.workspace, Duration::from_millis(50), probe)
-                .await
+            let out = match wait_for(
+                "the cluster to become ACTIVE",
+                ctx.deadlines.workspace,
+                Duration::from_millis(50),
+                probe,
+            )
+            .await
             {
                 Waited::Done { value, .. } | Waited::Aborted { value, .. } => value,
                 Waited::TimedOut {

@@ -16,7 +16,7 @@ use super::grafana_cleanup::{self, Created};
 use super::grafana_diagnosis::{diagnose_amg, diagnose_grafana, unreachable};
 use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::grafana_client::{GrafanaClient, json_of};
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 pub struct GrafanaApi;
 
@@ -109,8 +109,13 @@ impl Link for GrafanaApi {
                     Ok(ex) => Probe::Abort(Ok(ex)),
                 }
             };
-            let waited =
-                wait_until(ctx.deadlines.workspace, Duration::from_millis(50), probe).await;
+            let waited = wait_for(
+                "Grafana's HTTP API to answer",
+                ctx.deadlines.workspace,
+                Duration::from_millis(50),
+                probe,
+            )
+            .await;
             let search = match waited {
                 Waited::Done { value: Ok(ex), .. } => ex,
                 Waited::Done { value: Err(e), .. }

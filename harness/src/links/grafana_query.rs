@@ -12,7 +12,7 @@ use super::grafana_diagnosis::{diagnose_ds_query, diagnose_grafana, unreachable}
 use super::grafana_frames::{DsAnswer, DsQuery, RefResult, ds_query};
 use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::amp_client::truncate;
-use crate::wait::{Probe, Waited, wait_until};
+use crate::wait::{Probe, Waited, wait_for};
 
 pub struct GrafanaQuery;
 
@@ -121,7 +121,13 @@ impl Link for GrafanaQuery {
                     }
                 }
             };
-            let waited = wait_until(ctx.deadlines.arrival, Duration::from_millis(10), probe).await;
+            let waited = wait_for(
+                "the canary to come back through Grafana",
+                ctx.deadlines.arrival,
+                Duration::from_millis(10),
+                probe,
+            )
+            .await;
             match waited {
                 Waited::Done {
                     value: Seen::Diffs(_, summary),
