@@ -25,8 +25,9 @@ impl Link for CollectorConfigLink {
     }
 
     fn depends_on(&self) -> &'static [&'static str] {
+        // A collector that cannot reach its endpoints is network.egress's verdict first.
         if self.in_cluster {
-            &["k8s.api", "amp.workspace"]
+            &["k8s.api", "amp.workspace", "network.egress"]
         } else {
             &["amp.workspace"]
         }
@@ -108,20 +109,29 @@ impl Link for CollectorConfigLink {
 
 /// The config of the collector in the cluster, read where it gets it, then judged.
 async fn in_cluster(ctx: &RunContext) -> Check {
+    let (Some(client), Some(ws)) = (ctx.data_client(), ctx.facts().workspace_id.clone()) else {
+        return Check::fail("no workspace endpoint to compare with", "amp.workspace did not provide one");
+    };
+    let (config, source) = match read_in_cluster(ctx).await {
+        Ok(c) => c,
+        Err(check) => return check,
+    };
+    ctx.facts().collector_config = Some(config.clone());
+    judge(&config, &client.remote_write_url(), &ws, &ctx.target.region, false).with("config", source)
+}
+
+/// The config of the collector in the cluster, read where it gets it (the
+/// OpenTelemetryCollector's `spec.config`, the Prometheus server's ConfigMap), and where
+/// it was read (evidence). Err: the failed check saying why it could not be read.
+pub(crate) async fn read_in_cluster(ctx: &RunContext) -> Result<(CollectorConfig, String), Check> {
     use k8s_openapi::api::core::v1::ConfigMap;
     use serde_json::Value;
 
     let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
-        return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
-    };
-    let (Some(client), Some(ws)) = (ctx.data_client(), ctx.facts().workspace_id.clone()) else {
-        return Check::fail("no workspace endpoint to compare with", "amp.workspace did not provide one");
+        return Err(Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`"));
     };
     let ns = spec.namespace.as_str();
-    let workload = match crate::cluster::find_workload(&kube.client, spec).await {
-        Ok(w) => w,
-        Err(c) => return c,
-    };
+    let workload = crate::cluster::find_workload(&kube.client, spec).await?;
     let (parsed, source) = match spec.kind {
         crate::scenario::ClusterCollector::Adot => {
             let config = workload
@@ -133,10 +143,10 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             // v1beta1 holds the config as a structure; v1alpha1 as a YAML string.
             let text = match &config {
                 Value::Null => {
-                    return Check::fail(
+                    return Err(Check::fail(
                         format!("the OpenTelemetryCollector {ns}/{} has no spec.config", spec.collector),
                         "give the collector a config with a prometheusremotewrite exporter signed by sigv4auth",
-                    );
+                    ));
                 }
                 Value::String(s) => s.clone(),
                 other => serde_saphyr::to_string(other).unwrap_or_default(),
@@ -158,27 +168,27 @@ async fn in_cluster(ctx: &RunContext) -> Check {
                 .min_by_key(|(n, _)| *n != "config-volume")
                 .map(|(_, cm)| cm);
             let Some(cm) = cm else {
-                return Check::fail(
+                return Err(Check::fail(
                     format!("the server {ns}/{} mounts no ConfigMap with its config", spec.collector),
                     "the chart mounts its prometheus.yml from a ConfigMap (volume config-volume): check the deployment",
-                );
+                ));
             };
             let api: kube::Api<ConfigMap> = kube::Api::namespaced(kube.client.clone(), ns);
             let got = match api.get(&cm).await {
                 Ok(c) => c,
                 Err(e) => {
-                    return crate::cluster::api_failure(
+                    return Err(crate::cluster::api_failure(
                         &format!("read ConfigMap {ns}/{cm}"),
                         &format!("get configmaps in {ns}"),
                         &e,
-                    );
+                    ));
                 }
             };
             let Some(text) = got.data.and_then(|d| d.get("prometheus.yml").cloned()) else {
-                return Check::fail(
+                return Err(Check::fail(
                     format!("ConfigMap {ns}/{cm} has no prometheus.yml"),
                     "the server reads /etc/config/prometheus.yml from this ConfigMap",
-                );
+                ));
             };
             (
                 CollectorConfig::parse_prometheus(&text),
@@ -186,16 +196,12 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             )
         }
     };
-    let config = match parsed {
-        Ok(c) => c,
-        Err(e) => {
-            return Check::fail("the collector's config cannot be read", "see the evidence")
-                .with("error", crate::error_chain(&e))
-                .with("config", source);
-        }
-    };
-    ctx.facts().collector_config = Some(config.clone());
-    judge(&config, &client.remote_write_url(), &ws, &ctx.target.region, false).with("config", source)
+    match parsed {
+        Ok(c) => Ok((c, source)),
+        Err(e) => Err(Check::fail("the collector's config cannot be read", "see the evidence")
+            .with("error", crate::error_chain(&e))
+            .with("config", source)),
+    }
 }
 
 /// Checks a collector config against the pipeline: what the config says, not how it was
