@@ -268,6 +268,8 @@ const FAULTS: &[Row] = &[
         &[
             "AWS_ROLE_ARN not set",
             "kubectl rollout restart -n adot-col deployment/adot-collector",
+            "node role (what these pods use until restarted)",
+            "HttpPutResponseHopLimit 2",
         ],
     ),
     // A harness-side fault lands where it does in a direct run.

@@ -225,7 +225,7 @@ impl Link for K8sServiceAccount {
                     )
                     .with("nodes", nodes.clone())
                     .with(
-                        "what the collector logs",
+                        "what the collector logs in this case",
                         "NoCredentialProviders: no valid providers in chain\n\
                          EC2RoleRequestError: no EC2 instance role found\n\
                          caused by: EC2MetadataError: failed to make EC2Metadata request: Put \"http://169.254.169.254/latest/api/token\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
@@ -267,7 +267,7 @@ impl Link for K8sServiceAccount {
                 })
                 .collect();
             if !stale.is_empty() {
-                return Check::fail(
+                let stale_check = Check::fail(
                     format!(
                         "the collector's pods do not carry role {role} from {ns}/{sa_name}'s annotation: they were started before it was set"
                     ),
@@ -283,6 +283,17 @@ impl Link for K8sServiceAccount {
                 )
                 .with("pods", stale.join("\n"))
                 .with("service account", sa_text);
+                // Until restarted they use the node role, if their nodes' IMDS answers them.
+                return match node_role_fallback(ctx, &workload).await {
+                    NodeRole::Unreachable { why, nodes, .. } => stale_check.with(
+                        "node role (what these pods use until restarted)",
+                        format!("unreachable from pods: {why}\n{nodes}"),
+                    ),
+                    NodeRole::Reachable(nodes) | NodeRole::Unknown(nodes) if !nodes.is_empty() => {
+                        stale_check.with("node role (what these pods use until restarted)", nodes)
+                    }
+                    _ => stale_check,
+                };
             }
             {
                 let mut f = ctx.facts();

@@ -645,7 +645,10 @@ impl Link for NetworkEgress {
             }
             evidence.push(("VPC".into(), vpc.lines.join("\n")));
             if !logs.is_empty() {
-                evidence.push(("what the collector logs".into(), logs.join("\n")));
+                evidence.push((
+                    "what the collector logs in this case".into(),
+                    logs.join("\n"),
+                ));
             }
 
             let check = if !problems.is_empty() {
