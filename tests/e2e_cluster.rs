@@ -30,8 +30,11 @@ pub const DEPENDS_EKS_ADOT: &[Depends] = &[
     ("iam.role_permissions", "amp.workspace"),
     ("eks.addon", "k8s.api"),
     ("k8s.cert_manager", "eks.addon"),
+    ("network.egress", "eks.cluster"),
+    ("network.egress", "k8s.api"),
     ("collector.config", "k8s.api"),
     ("collector.config", "amp.workspace"),
+    ("collector.config", "network.egress"),
     ("collector.running", "collector.config"),
     ("collector.running", "iam.role_permissions"),
     ("amp.remote_write", "amp.workspace"),
@@ -275,6 +278,8 @@ const FAULTS: &[Row] = &[
         &[
             "AWS_ROLE_ARN not set",
             "kubectl rollout restart -n adot-col deployment/adot-collector",
+            "node role (what these pods use until restarted)",
+            "HttpPutResponseHopLimit 2",
         ],
     ),
     (
@@ -360,6 +365,132 @@ const FAULTS: &[Row] = &[
         true,
         &["aps:RemoteWrite"],
         &[],
+    ),
+    // F27-F29: the collector's identity without IRSA, and its network.
+    (
+        "eks-adot",
+        "imds-hop-limit",
+        "k8s.service_account",
+        true,
+        &[
+            "the collector has no AWS identity",
+            "no AWS_ROLE_ARN in the pods",
+            "instance i-0abc1234def567890 requires IMDSv2 (HttpTokens required) with hop limit 1",
+        ],
+        &[
+            "node ip-192-168-12-34.ec2.internal",
+            "aws:///us-east-1a/i-0abc1234def567890",
+            "HttpTokens required, HttpPutResponseHopLimit 1",
+            "NoCredentialProviders",
+            "/latest/api/token\": context deadline exceeded",
+            "kubectl annotate serviceaccount -n adot-col adot-collector",
+            "modify-instance-metadata-options --instance-id i-0abc1234def567890 --http-put-response-hop-limit 2",
+        ],
+    ),
+    (
+        "eks-prometheus",
+        "imds-hop-limit",
+        "k8s.service_account",
+        true,
+        &["the collector has no AWS identity", "hop limit 1"],
+        &["HttpPutResponseHopLimit 1", "NoCredentialProviders"],
+    ),
+    (
+        "eks-adot",
+        "sts-unreachable",
+        "network.egress",
+        true,
+        &[
+            "the collector's STS endpoint http://127.0.0.1:",
+            "is unreachable: connected to 127.0.0.1:",
+            "no HTTP answer within 4.0s (answer deadline)",
+        ],
+        &[
+            "read from: the pod's AWS_ENDPOINT_URL_STS",
+            "aps-workspaces endpoint",
+            "answered HTTP 405",
+            "context deadline exceeded",
+            "com.amazonaws.us-east-1.sts",
+        ],
+    ),
+    (
+        "eks-adot",
+        "sts-refused",
+        "network.egress",
+        true,
+        &[
+            "the collector's STS endpoint",
+            "refused: the address is reached, but nothing listens on that port",
+        ],
+        &[
+            "connect: connection refused",
+            "nothing listens at 127.0.0.1:",
+            "answered HTTP 405",
+        ],
+    ),
+    (
+        "eks-adot",
+        "sts-no-route",
+        "network.egress",
+        true,
+        &[
+            "subnets subnet-0a1b2c3d4e5f60001, subnet-0a1b2c3d4e5f60002 have no route out",
+            "no com.amazonaws.us-east-1.sts endpoint",
+        ],
+        &[
+            "rtb-0a1b2c3d4e5f60007 (associated): no 0.0.0.0/0 route",
+            "com.amazonaws.us-east-1.aps-workspaces: vpce-",
+            "private DNS on",
+            "a NAT gateway route, or an interface VPC endpoint com.amazonaws.us-east-1.sts",
+        ],
+    ),
+    (
+        "eks-adot",
+        "aps-unreachable",
+        "network.egress",
+        true,
+        &[
+            "the collector's aps-workspaces endpoint http://127.0.0.1:",
+            "/api/v1/remote_write is unreachable",
+            "no HTTP answer within 4.0s (answer deadline)",
+        ],
+        &[
+            "read from: the collector's remote-write URL",
+            "/api/v1/remote_write\": context deadline exceeded",
+            "com.amazonaws.us-east-1.aps-workspaces",
+        ],
+    ),
+    (
+        "eks-adot",
+        "aps-refused",
+        "network.egress",
+        true,
+        &["aps-workspaces endpoint", "refused"],
+        &["connect: connection refused"],
+    ),
+    (
+        "eks-prometheus",
+        "aps-refused",
+        "network.egress",
+        true,
+        &["aps-workspaces endpoint", "refused"],
+        &["read from: the collector's remote-write URL"],
+    ),
+    (
+        "eks-adot",
+        "aps-private-dns-off",
+        "network.egress",
+        true,
+        &[
+            "have no route out",
+            "the com.amazonaws.us-east-1.aps-workspaces endpoint vpce-",
+            "has private DNS off",
+        ],
+        &[
+            "com.amazonaws.us-east-1.sts: vpce-",
+            "private DNS off",
+            "answered HTTP",
+        ],
     ),
 ];
 
@@ -492,6 +623,7 @@ fn aws_cluster_read_only_against_the_mock() -> Result<(), Failed> {
         &[
             "AWS_ENDPOINT_URL_EKS",
             "AWS_ENDPOINT_URL_IAM",
+            "AWS_ENDPOINT_URL_EC2",
             "KUBECONFIG",
             "PIPECHECK_CLUSTER",
         ],
@@ -524,12 +656,15 @@ fn aws_cluster_read_only_against_the_mock() -> Result<(), Failed> {
 fn listed() -> Result<(), Failed> {
     let out = pipecheck(&["faults"]);
     let s = text(&out.stdout);
-    for id in ["F11", "F12", "F13", "F14", "F18", "F19", "F20", "F26"] {
+    for id in [
+        "F11", "F12", "F13", "F14", "F18", "F19", "F20", "F26", "F27", "F28", "F29",
+    ] {
         ensure(s.contains(id), || {
             format!("`pipecheck faults` lacks {id}:\n{s}")
         })?;
     }
     ensure(s.contains("k8s.service_account (cluster)"), || s.clone())?;
+    ensure(s.contains("network.egress (cluster)"), || s.clone())?;
     let out = pipecheck(&["scenarios"]);
     let s = text(&out.stdout);
     ensure(

@@ -580,12 +580,13 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             ];
             exports.extend(grafana);
         }
-        // The cluster side: EKS, IAM (signed for us-east-1 whatever the region), and the
-        // mock cluster's kubeconfig, so `--target aws` cluster scenarios run against it.
+        // The cluster side: EKS, IAM (signed for us-east-1 whatever the region), EC2, and
+        // the mock cluster's kubeconfig, so `--target aws` cluster scenarios run against it.
         if let Some(cluster) = &ep.cluster_name {
             let lines = [
                 ("AWS_ENDPOINT_URL_EKS", ep.eks.clone()),
                 ("AWS_ENDPOINT_URL_IAM", ep.iam.clone()),
+                ("AWS_ENDPOINT_URL_EC2", ep.ec2.clone()),
                 ("KUBECONFIG", ep.kubeconfig.display().to_string()),
                 ("PIPECHECK_CLUSTER", cluster.clone()),
             ];

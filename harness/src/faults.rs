@@ -130,6 +130,11 @@ const ALL_ACTIONS: &[&str] = &[
     "iam:GetPolicyVersion",
     "iam:ListOpenIDConnectProviders",
     "iam:GetOpenIDConnectProvider",
+    // The nodes' IMDS settings and the cluster's network (F27-F29).
+    "ec2:DescribeInstances",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSubnets",
 ];
 
 /// How the run must end when this fault is injected.
@@ -668,6 +673,64 @@ pub const CATALOG: &[Fault] = &[
         apply: |e| e.on_cluster(|c, s| c.pods_predate_annotation(s)),
     },
     Fault {
+        id: "F27",
+        name: "imds-hop-limit",
+        summary: "no IRSA, and the node requires IMDSv2 with hop limit 1: the pods get no credentials at all",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.imds_hop_limit_one(s)),
+    },
+    Fault {
+        id: "F28",
+        name: "sts-unreachable",
+        summary: "the collector's STS endpoint accepts connections and never answers",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.sts_endpoint_at(s, &s.endpoints().black_hole)),
+    },
+    Fault {
+        id: "F28",
+        name: "sts-refused",
+        summary: "the collector's STS endpoint refuses connections",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.sts_endpoint_at(s, &s.endpoints().refused)),
+    },
+    Fault {
+        id: "F28",
+        name: "sts-no-route",
+        summary: "private subnets without a NAT route, and the VPC has no STS endpoint",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.private_subnets(s, &[("aps-workspaces", true)])),
+    },
+    Fault {
+        id: "F29",
+        name: "aps-unreachable",
+        summary: "the collector's remote-write endpoint accepts connections and never answers",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.remote_write_at(s, &s.endpoints().black_hole)),
+    },
+    Fault {
+        id: "F29",
+        name: "aps-refused",
+        summary: "the collector's remote-write endpoint refuses connections",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.remote_write_at(s, &s.endpoints().refused)),
+    },
+    Fault {
+        id: "F29",
+        name: "aps-private-dns-off",
+        summary: "private subnets without a NAT route, and the aps-workspaces VPC endpoint has private DNS off",
+        direct: None,
+        collector: None,
+        apply: |e| {
+            e.on_cluster(|c, s| c.private_subnets(s, &[("sts", true), ("aps-workspaces", false)]))
+        },
+    },
+    Fault {
         id: "F30",
         name: "sigv4-assumes-own-role",
         summary: "the collector's sigv4 role_arn (ADOT: assume_role.arn) is the IRSA role it already runs as, which does not trust itself",
@@ -737,6 +800,15 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("irsa-sa-unused", Expect::RootCause("k8s.service_account")),
     ("irsa-sa-extra", Expect::Warning("k8s.service_account")),
     ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
+    // F27: the collector's AWS identity; why here and not on aws.identity:
+    // links/k8s_service_account.rs.
+    ("imds-hop-limit", Expect::RootCause("k8s.service_account")),
+    ("sts-unreachable", Expect::RootCause("network.egress")),
+    ("sts-refused", Expect::RootCause("network.egress")),
+    ("sts-no-route", Expect::RootCause("network.egress")),
+    ("aps-unreachable", Expect::RootCause("network.egress")),
+    ("aps-refused", Expect::RootCause("network.egress")),
+    ("aps-private-dns-off", Expect::RootCause("network.egress")),
     ("sigv4-assumes-own-role", Expect::RootCause("collector.config")),
     ("replicas-without-ha-labels", Expect::RootCause("collector.config")),
     ("exporter-drops-on-failure", Expect::RootCause("collector.config")),

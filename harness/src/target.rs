@@ -59,6 +59,9 @@ pub struct Target {
     pub eks: aws_sdk_eks::Client,
     /// IAM (roles, policies, OIDC providers). IAM is global: signed for `us-east-1`.
     pub iam: aws_sdk_iam::Client,
+    /// EC2 (the nodes' instances and IMDS settings, the cluster's subnets, routes and VPC
+    /// endpoints).
+    pub ec2: aws_sdk_ec2::Client,
     /// The cluster's Kubernetes API, from a kubeconfig (cluster scenarios).
     pub kube: Option<KubeAccess>,
     /// May the run request short-lived service account tokens (TokenRequest) to prove
@@ -225,7 +228,7 @@ impl Target {
             url: ep.grafana_url.clone(),
             token: None,
         });
-        // The cluster side: mock EKS and IAM, the mock cluster's kubeconfig, and tokens
+        // The cluster side: mock EKS, IAM and EC2, the mock cluster's kubeconfig, and tokens
         // may be requested (the mock is the harness's own).
         target.eks = aws_sdk_eks::Client::from_conf(
             aws_sdk_eks::config::Builder::from(&sdk)
@@ -233,6 +236,11 @@ impl Target {
                 .build(),
         );
         target.iam = iam_client(&sdk, Some(&ep.iam));
+        target.ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&sdk)
+                .endpoint_url(&ep.ec2)
+                .build(),
+        );
         target.kube = Some(KubeAccess::from_kubeconfig(Some(&ep.kubeconfig), None).await?);
         target.request_tokens = true;
         Ok(target)
@@ -330,6 +338,7 @@ impl Target {
             http,
             eks: aws_sdk_eks::Client::new(sdk),
             iam: iam_client(sdk, None),
+            ec2: aws_sdk_ec2::Client::new(sdk),
             kube: None,
             request_tokens: false,
         })

@@ -68,6 +68,13 @@ pub struct ClusterSeed {
     pub policy_name: String,
     /// Version of the `adot` add-on installed on the cluster.
     pub addon_version: String,
+    /// The node the collector's pods run on, and the EC2 instance behind it
+    /// (`spec.providerID`), in the first of `subnet_ids`.
+    pub node_name: String,
+    pub node_instance_id: String,
+    /// The cluster's VPC and subnets (`resourcesVpcConfig`), as mock EC2 describes them.
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
 }
 
 impl Default for ClusterSeed {
@@ -83,6 +90,13 @@ impl Default for ClusterSeed {
             role_name: "pipecheck-adot-collector".to_string(),
             policy_name: "pipecheck-amp-remote-write".to_string(),
             addon_version: "v0.109.0-eksbuild.2".to_string(),
+            node_name: "ip-192-168-12-34.ec2.internal".to_string(),
+            node_instance_id: "i-0abc1234def567890".to_string(),
+            vpc_id: "vpc-0a1b2c3d4e5f60004".to_string(),
+            subnet_ids: vec![
+                "subnet-0a1b2c3d4e5f60001".to_string(),
+                "subnet-0a1b2c3d4e5f60002".to_string(),
+            ],
         }
     }
 }
@@ -127,6 +141,20 @@ impl ClusterSeed {
         format!(
             "system:serviceaccount:{}:{}",
             self.namespace, self.service_account
+        )
+    }
+
+    /// The node's availability zone: the region's `a` zone.
+    pub fn availability_zone(&self, region: &str) -> String {
+        format!("{region}a")
+    }
+
+    /// The node's `spec.providerID`: `aws:///<zone>/<instance id>`.
+    pub fn provider_id(&self, region: &str) -> String {
+        format!(
+            "aws:///{}/{}",
+            self.availability_zone(region),
+            self.node_instance_id
         )
     }
 
@@ -261,6 +289,9 @@ pub struct Cluster {
     pub created_at: SystemTime,
     pub tags: BTreeMap<String, String>,
     pub addons: BTreeMap<String, Addon>,
+    /// `resourcesVpcConfig.vpcId` and `subnetIds`.
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
 }
 
 /// One Kubernetes-version compatibility row of an add-on version.
@@ -497,6 +528,8 @@ impl EksState {
             created_at: now,
             tags: BTreeMap::new(),
             addons: BTreeMap::new(),
+            vpc_id: seed.vpc_id.clone(),
+            subnet_ids: seed.subnet_ids.clone(),
         };
         let defaults = [
             ("adot", seed.addon_version.clone()),
@@ -684,10 +717,10 @@ fn cluster_json(c: &Cluster) -> Value {
         "endpoint": c.endpoint,
         "roleArn": c.role_arn,
         "resourcesVpcConfig": {
-            "subnetIds": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+            "subnetIds": c.subnet_ids,
             "securityGroupIds": [],
             "clusterSecurityGroupId": "sg-0a1b2c3d4e5f60003",
-            "vpcId": "vpc-0a1b2c3d4e5f60004",
+            "vpcId": c.vpc_id,
             "endpointPublicAccess": true,
             "endpointPrivateAccess": true,
             "publicAccessCidrs": ["0.0.0.0/0"],

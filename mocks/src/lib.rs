@@ -9,6 +9,7 @@
 pub mod amg;
 pub mod amp;
 pub mod clock;
+pub mod ec2;
 pub mod eks;
 pub mod grafana;
 pub mod iam;

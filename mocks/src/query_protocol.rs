@@ -68,6 +68,32 @@ impl Protocol {
     }
 }
 
+/// EC2's dialect of the query protocol (ec2Query): the answer is
+/// `<{Action}Response xmlns=…><requestId>…</requestId>{body}</…>` with no `…Result`
+/// wrapper, and errors are `<Response><Errors><Error><Code>…` with a `<RequestID>`.
+impl Protocol {
+    pub fn ec2_ok_response(&self, action: &str, body: &str) -> Response {
+        let request_id = request_id();
+        let xmlns = self.xmlns;
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{xmlns}\">\
+             <requestId>{request_id}</requestId>{body}</{action}Response>"
+        );
+        xml_response(StatusCode::OK, body, &request_id)
+    }
+
+    pub fn ec2_error_response(&self, status: StatusCode, code: &str, message: &str) -> Response {
+        let request_id = request_id();
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code>\
+             <Message>{}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>",
+            xml_escape(code),
+            xml_escape(message),
+        );
+        xml_response(status, body, &request_id)
+    }
+}
+
 /// A fresh request id.
 fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()

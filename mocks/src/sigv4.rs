@@ -145,6 +145,40 @@ impl SigError {
         }
     }
 
+    /// EC2's status, `<Code>` and message (the ec2Query front end): `AuthFailure` for keys it
+    /// cannot validate, `RequestExpired` for clock skew, `SignatureDoesNotMatch` for the
+    /// rest of the signature checks [inferred from EC2's common-errors list].
+    pub fn ec2_status_code_message(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            Self::MissingAuthenticationToken => (
+                StatusCode::UNAUTHORIZED,
+                "MissingAuthenticationToken",
+                self.sts_message(),
+            ),
+            Self::IncompleteSignature(m) => {
+                (StatusCode::BAD_REQUEST, "IncompleteSignature", m.clone())
+            }
+            Self::UnknownAccessKey { .. }
+            | Self::InvalidSessionToken
+            | Self::ExpiredToken { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "AuthFailure",
+                "AWS was not able to validate the provided access credentials".to_string(),
+            ),
+            Self::SignatureExpired { .. } | Self::SignatureNotYetCurrent { .. } => {
+                (StatusCode::BAD_REQUEST, "RequestExpired", self.message())
+            }
+            Self::WrongService { .. }
+            | Self::WrongRegion { .. }
+            | Self::BadScope(_)
+            | Self::SignatureMismatch { .. } => (
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                self.message(),
+            ),
+        }
+    }
+
     /// AWS's message text (amp-exact.md §3), as AMP's front end writes it in `message`.
     pub fn message(&self) -> String {
         match self {

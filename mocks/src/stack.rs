@@ -5,6 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -12,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::amg::{self, AmgSettings, AmgState, SEED_GRAFANA_VERSION, SeedOptions};
 use crate::amp::{self, AmpSettings, AmpState, Workspace, WorkspaceStatus};
 use crate::clock::Clock;
+use crate::ec2::{self, Ec2State};
 use crate::eks::{self, ClusterSeed, EksState};
 use crate::grafana;
 use crate::iam::{self, IamState};
@@ -26,7 +28,8 @@ pub struct MockConfig {
     pub region: String,
     /// First port to bind: AMP gets `port`, STS `port + 1`, the AMG control plane
     /// `port + 2`, the AMG workspace's Grafana `port + 3`, EKS `port + 4`, IAM `port + 5`,
-    /// the Kubernetes API `port + 6`. 0 picks free ports.
+    /// the Kubernetes API `port + 6`, EC2 `port + 7`, the black hole `port + 8` and the
+    /// refusing port `port + 9`. 0 picks free ports.
     pub port: u16,
     pub amp: AmpSettings,
     /// Alias of the ACTIVE workspace made at start (None: start with no workspace).
@@ -80,6 +83,14 @@ pub struct MockEndpoints {
     pub kubeconfig: PathBuf,
     /// The EKS cluster seeded at start, if any (`MockConfig::cluster`).
     pub cluster_name: Option<String>,
+    /// Base URL of EC2 (`AWS_ENDPOINT_URL_EC2`): instances, subnets, route tables, VPC
+    /// endpoints of the seeded cluster.
+    pub ec2: String,
+    /// `http://127.0.0.1:<port>` that accepts TCP and never answers (a dropped route, a
+    /// silent firewall): faults point an endpoint here for "no answer" (F28, F29).
+    pub black_hole: String,
+    /// `http://127.0.0.1:<port>` where nothing listens: connections are refused.
+    pub refused: String,
 }
 
 impl MockEndpoints {
@@ -129,13 +140,22 @@ pub struct MockStack {
     pub kube: Arc<KubeState>,
     /// The names of the seeded ADOT collector objects, if `MockConfig::cluster` was set.
     pub adot: Option<AdotSeed>,
+    /// EC2's instances, subnets, route tables and VPC endpoints.
+    pub ec2: Arc<Ec2State>,
+    /// Holds the refusing port: bound, never listening.
+    _refused: tokio::net::TcpSocket,
     endpoints: MockEndpoints,
     tasks: Vec<JoinHandle<()>>,
     /// Holds the kubeconfig; removed with the stack.
     _kube_dir: tempfile::TempDir,
 }
 
-const SERVICES: u16 = 7;
+const SERVICES: u16 = 10;
+
+/// How long the black hole holds a connection, and how many it holds at once: bounded, so
+/// a client that never gives up cannot pile sockets up in the mock.
+const BLACK_HOLE_HOLD: Duration = Duration::from_secs(60);
+const BLACK_HOLE_MAX: usize = 64;
 
 impl MockStack {
     pub async fn start(cfg: MockConfig) -> Result<Self, StartError> {
@@ -164,6 +184,9 @@ impl MockStack {
         let sts_listener = bind("STS", port(1)).await?;
         let amg_listener = bind("AMG", port(2)).await?;
         let grafana_listener = bind("Grafana", port(3)).await?;
+        let ec2_listener = bind("EC2", port(7)).await?;
+        let black_hole_listener = bind("black hole", port(8)).await?;
+        let refused = reserve_refusing_port(port(9))?;
 
         // One AMG workspace whose Grafana is the `grafana_listener`, holding an AMP data
         // source that points at the AMP workspace (amg::AmgState::seed).
@@ -211,10 +234,30 @@ impl MockStack {
             }),
         });
 
+        let ec2 = Arc::new(Ec2State::new(
+            &cfg.region,
+            identities.clone(),
+            clock.clone(),
+            cfg.amp.max_skew,
+        ));
+        let sts_url = url_of(&sts_listener);
+        if let Some(seed) = &cfg.cluster {
+            ec2.seed_healthy(seed);
+            // The collector's SDK reaches STS where `AWS_ENDPOINT_URL_STS` says: the mock's.
+            if let Some(a) = &cluster.adot {
+                let _ = cluster.kube.set_container_env(
+                    &a.namespace,
+                    &a.pod,
+                    &a.container,
+                    "AWS_ENDPOINT_URL_STS",
+                    &sts_url,
+                );
+            }
+        }
         let endpoints = MockEndpoints {
             region: cfg.region.clone(),
             amp: amp_url,
-            sts: url_of(&sts_listener),
+            sts: sts_url,
             workspace_id,
             user,
             amg: url_of(&amg_listener),
@@ -226,6 +269,9 @@ impl MockStack {
             kube_api: cluster.kube_url,
             kubeconfig: cluster.kubeconfig,
             cluster_name: cluster.cluster_name,
+            ec2: url_of(&ec2_listener),
+            black_hole: url_of(&black_hole_listener),
+            refused: format!("http://{}", refused.0),
         };
         let mut tasks = vec![
             serve(amp_listener, amp::router(amp.clone())),
@@ -237,6 +283,8 @@ impl MockStack {
             ),
         ];
         tasks.extend(cluster.tasks);
+        tasks.push(serve(ec2_listener, ec2::router(ec2.clone())));
+        tasks.push(tokio::spawn(black_hole(black_hole_listener)));
         tracing::debug!(amp = %endpoints.amp, sts = %endpoints.sts, amg = %endpoints.amg, "mock stack listening");
         Ok(Self {
             amp,
@@ -248,7 +296,9 @@ impl MockStack {
             iam: cluster.iam,
             kube: cluster.kube,
             adot: cluster.adot,
+            ec2,
             endpoints,
+            _refused: refused.1,
             tasks,
             _kube_dir: cluster.kube_dir,
         })
@@ -284,6 +334,46 @@ async fn bind(service: &'static str, port: u16) -> Result<TcpListener, StartErro
             addr,
             source,
         })
+}
+
+/// A port bound but never listening: a connection to it is refused (RST), and holding
+/// the socket keeps any other program from taking the port for the stack's lifetime.
+fn reserve_refusing_port(port: u16) -> Result<(SocketAddr, tokio::net::TcpSocket), StartError> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let fail = |source| StartError::Bind {
+        service: "refusing port",
+        addr,
+        source,
+    };
+    let socket = tokio::net::TcpSocket::new_v4().map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    let bound = socket.local_addr().map_err(fail)?;
+    Ok((bound, socket))
+}
+
+/// Accepts connections and never answers: each is held (its bytes read and dropped) until
+/// the peer goes away or [`BLACK_HOLE_HOLD`] passes, at most [`BLACK_HOLE_MAX`] at once
+/// (past that a new connection is closed at once).
+async fn black_hole(listener: TcpListener) {
+    use tokio::io::AsyncReadExt;
+    let held = Arc::new(tokio::sync::Semaphore::new(BLACK_HOLE_MAX));
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            // Out of descriptors, for instance: do not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = held.clone().try_acquire_owned() else {
+            drop(conn);
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut sink = [0u8; 4096];
+            let drain = async { while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {} };
+            let _ = tokio::time::timeout(BLACK_HOLE_HOLD, drain).await;
+            drop(permit);
+        });
+    }
 }
 
 fn url_of(l: &TcpListener) -> String {

@@ -12,6 +12,9 @@ pub struct ClusterFacts {
     pub version: Option<String>,
     pub endpoint: Option<String>,
     pub oidc_issuer: Option<String>,
+    /// `eks.cluster`: the cluster's VPC and subnets (`resourcesVpcConfig`).
+    pub vpc_id: Option<String>,
+    pub subnet_ids: Vec<String>,
     /// `iam.oidc_provider`: the IAM OIDC provider registered for that issuer.
     pub oidc_provider_arn: Option<String>,
     /// `k8s.service_account`: the namespace and service account the collector's pods run

@@ -1,8 +1,9 @@
 //! The mock target's cluster for a cluster scenario: the names to seed the mock stack
 //! with ([`seed_for`], kept in one `ClusterSeed`), the Prometheus variant made from the
 //! mock's ADOT seed through the `KubeState` API ([`prepare_mock_cluster`]), and the fault
-//! recipes of catalog rows F11-F20 (and F26, F30, F32, F33) on that cluster ([`MockCluster`]).
+//! recipes of catalog rows F11-F20 and F26-F33 on that cluster ([`MockCluster`]).
 
+use pipecheck_mocks::ec2::{RouteTarget, VpcEndpoint};
 use pipecheck_mocks::eks::{AddonIssue, AddonStatus};
 use pipecheck_mocks::iam::irsa_trust_policy;
 use pipecheck_mocks::kube::{
@@ -18,7 +19,6 @@ const PROMETHEUS_ROLE: &str = "amp-iamproxy-ingest-role";
 const PROMETHEUS_POLICY: &str = "AMPIngestPolicy";
 const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v2.53.1";
 const RELOAD_IMAGE: &str = "quay.io/prometheus-operator/prometheus-config-reloader:v0.75.2";
-const NODE: &str = "ip-192-168-12-34.ec2.internal";
 
 /// The names the mock stack is seeded with for `spec`: one `ClusterSeed` for EKS, IAM
 /// and the Kubernetes API.
@@ -164,6 +164,8 @@ fn put_prometheus_server(
                 "ports": [{ "containerPort": 9090, "protocol": "TCP" }],
                 "env": [
                     { "name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional" },
+                    // The mock's STS, where the server's SDK looks for an override.
+                    { "name": "AWS_ENDPOINT_URL_STS", "value": stack.endpoints().sts },
                     { "name": "AWS_DEFAULT_REGION", "value": region },
                     { "name": "AWS_REGION", "value": region },
                     { "name": "AWS_ROLE_ARN", "value": seed.role_arn() },
@@ -227,7 +229,7 @@ fn put_prometheus_server(
     let pod_name = format!("{rs_name}-7x9kq");
     let now = rfc3339_now(stack);
     let mut spec = pod_spec.clone();
-    spec["nodeName"] = json!(NODE);
+    spec["nodeName"] = json!(seed.node_name);
     let statuses: Vec<Value> = ["prometheus-server-configmap-reload", "prometheus-server"]
         .iter()
         .map(|c| {
@@ -595,6 +597,126 @@ impl MockCluster {
                 .collect::<String>(),
         };
         self.append_log(s, &pods, &lines);
+    }
+
+    /// F27: no IRSA (as F11), and the node's instance requires IMDSv2 with hop limit 1,
+    /// so the node role's credentials never reach the pod either.
+    pub fn imds_hop_limit_one(&self, s: &MockStack) {
+        self.unannotate(s);
+        let instance = self.seed.node_instance_id.clone();
+        s.ec2.with_network(|n| {
+            for i in n.instances.iter_mut().filter(|i| i.id == instance) {
+                i.metadata.http_tokens = "required".into();
+                i.metadata.http_put_response_hop_limit = 1;
+            }
+        });
+        let log = "2024-05-01T12:00:00.000Z\terror\texporterhelper/queue_sender.go:92\tExporting failed. Dropping data.\t{\"kind\": \"exporter\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: failed to sign request: NoCredentialProviders: no valid providers in chain\\ncaused by: EC2RoleRequestError: no EC2 instance role found\\ncaused by: EC2MetadataError: failed to make EC2Metadata request: Put \\\"http://169.254.169.254/latest/api/token\\\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)\"}\n";
+        s.kube
+            .set_pod_log(self.ns(), &self.pod, &self.container, log);
+    }
+
+    /// F28: the pods' STS endpoint (`AWS_ENDPOINT_URL_STS`, where their SDK looks) is
+    /// `url`: the stack's black hole (no answer) or its refusing port. The collector gets
+    /// no credentials and its readiness probe answers 503.
+    pub fn sts_endpoint_at(&self, s: &MockStack, url: &str) {
+        let _ = s.kube.set_container_env(
+            self.ns(),
+            &self.pod,
+            &self.container,
+            "AWS_ENDPOINT_URL_STS",
+            url,
+        );
+        let addr = url.trim_start_matches("http://");
+        self.unready(
+            s,
+            &format!(
+                "WebIdentityErr: failed to retrieve credentials\ncaused by: RequestError: send request failed\ncaused by: Post \"{url}\": dial tcp {addr}: i/o timeout"
+            ),
+        );
+    }
+
+    /// F29: the collector's remote-write URL points at `origin` (the black hole or the
+    /// refusing port) with the workspace's path unchanged.
+    pub fn remote_write_at(&self, s: &MockStack, origin: &str) {
+        let amp = s.endpoints().amp.clone();
+        let moved = |text: &str| text.replace(&amp, origin);
+        match self.kind {
+            ClusterCollector::Adot => {
+                let _ = s.kube.update(
+                    "opentelemetrycollectors",
+                    self.ns(),
+                    &self.seed.collector_name,
+                    |cr| {
+                        let p = "/spec/config/exporters/prometheusremotewrite/endpoint";
+                        if let Some(v) = cr.pointer_mut(p)
+                            && let Some(url) = v.as_str().map(moved)
+                        {
+                            *v = json!(url);
+                        }
+                    },
+                );
+            }
+            ClusterCollector::Prometheus => {
+                let _ = s
+                    .kube
+                    .update("configmaps", self.ns(), &self.deployment, |cm| {
+                        if let Some(v) = cm.pointer_mut("/data/prometheus.yml")
+                            && let Some(text) = v.as_str().map(moved)
+                        {
+                            *v = json!(text);
+                        }
+                    });
+            }
+        }
+        let ws = s.endpoints().workspace_id.clone().unwrap_or_default();
+        self.unready(
+            s,
+            &format!(
+                "Post \"{origin}/workspaces/{ws}/api/v1/remote_write\": context deadline exceeded"
+            ),
+        );
+    }
+
+    /// F28/F29 (the VPC's side): the cluster's subnets lose their NAT route; the VPC has
+    /// interface endpoints for the `endpoints` (service suffix, private DNS on?).
+    pub fn private_subnets(&self, s: &MockStack, endpoints: &[(&str, bool)]) {
+        let region = self.region.clone();
+        let seed = self.seed.clone();
+        s.ec2.with_network(|n| {
+            for t in &mut n.route_tables {
+                t.routes.retain(|r| {
+                    r.destination != "0.0.0.0/0"
+                        || matches!(&r.target, RouteTarget::Gateway(g) if g == "local")
+                });
+            }
+            for (i, (service, dns)) in endpoints.iter().enumerate() {
+                n.vpc_endpoints.push(VpcEndpoint {
+                    id: format!("vpce-0a1b2c3d4e5f6000{i}"),
+                    vpc_id: seed.vpc_id.clone(),
+                    service_name: format!("com.amazonaws.{region}.{service}"),
+                    endpoint_type: "Interface".into(),
+                    private_dns_enabled: *dns,
+                    state: "available".into(),
+                    subnet_ids: seed.subnet_ids.clone(),
+                });
+            }
+        });
+    }
+
+    /// The collector Running but not Ready (readiness 503), logging `error`.
+    fn unready(&self, s: &MockStack, error: &str) {
+        let log = format!(
+            "2024-05-01T12:00:00.000Z\terror\texporterhelper/queue_sender.go:92\tExporting failed. Will retry the request after interval.\t{{\"kind\": \"exporter\", \"name\": \"prometheusremotewrite\", \"error\": {:?}}}\n",
+            error
+        );
+        s.kube
+            .set_pod_log(self.ns(), &self.pod, &self.container, &log);
+        let _ = s.kube.set_pod_unready(
+            self.ns(),
+            &self.pod,
+            &self.deployment,
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        );
     }
 }
 

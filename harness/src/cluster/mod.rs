@@ -7,12 +7,14 @@
 //! | `kube_api.rs` | reading the Kubernetes API: errors as verdicts, pods as evidence, logs |
 //! | `workload.rs` | finding the collector's workload and pods (OpenTelemetryCollector or Deployment) |
 //! | `aws_errors.rs` | SDK errors of the EKS/IAM/STS calls as one-line evidence |
+//! | `nodes.rs` | the collector's nodes, their EC2 instances and IMDS settings (the node-role fallback of pods without IRSA) |
 //! | `mock.rs` | the mock target's cluster: the seed for a scenario, the Prometheus variant, fault recipes |
 
 mod aws_errors;
 mod facts;
 mod kube_api;
 mod mock;
+mod nodes;
 mod workload;
 
 pub use aws_errors::{call_failed, sdk_error};
@@ -22,6 +24,7 @@ pub use kube_api::{
     waiting, warning_events,
 };
 pub use mock::{MockCluster, prepare_mock_cluster, seed_for};
+pub use nodes::{NodeMetadata, node_metadata};
 pub use workload::{Workload, find_workload};
 
 /// Links that only an ADOT collector needs: a Prometheus server in a cluster has no add-on

@@ -166,6 +166,10 @@ impl Link for EksCluster {
                 cf.version = Some(version.clone());
                 cf.endpoint = Some(endpoint);
                 cf.oidc_issuer = Some(issuer);
+                if let Some(vpc) = c.resources_vpc_config() {
+                    cf.vpc_id = vpc.vpc_id().map(str::to_string);
+                    cf.subnet_ids = vpc.subnet_ids().to_vec();
+                }
             }
             Check::pass(format!(
                 "cluster {name} is ACTIVE in {region}, Kubernetes {version}"

@@ -4,13 +4,24 @@
 //! the webhook injects (they were not started before the annotation, F26), and an
 //! annotated service account in the namespace that no pod uses is named, since it makes
 //! `kubectl get sa` look right while the one in use is not (F20).
+//!
+//! Pods without IRSA fall back to the node's instance role through IMDS. When the nodes
+//! require IMDSv2 with hop limit 1, that fallback never answers a pod and the collector has
+//! no credentials at all (F27: `NoCredentialProviders`). The catalog files that under
+//! `aws.identity (collector side)`; here `aws.identity` is the harness's own identity,
+//! the root every other link depends on, and it cannot depend on the cluster links without
+//! a cycle. The collector's identity is this link's question ("which identity do the
+//! collector's pods get?"), and this is where a missing IRSA is already found, so the
+//! verdict lands here, saying it is the collector's AWS identity that is missing.
 
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::Api;
 use kube::api::ListParams;
 
 use super::{BoxFuture, Check, Link, RunContext};
-use crate::cluster::{ROLE_ARN_ANNOTATION, api_failure, find_workload, subject};
+use crate::cluster::{
+    ROLE_ARN_ANNOTATION, Workload, api_failure, find_workload, node_metadata, subject,
+};
 use crate::scenario::ClusterCollector;
 
 pub struct K8sServiceAccount;
@@ -192,9 +203,42 @@ impl Link for K8sServiceAccount {
                         }
                     ),
                 };
+                let fallback = node_role_fallback(ctx, &workload).await;
+                if let NodeRole::Unreachable {
+                    why,
+                    nodes,
+                    instances,
+                } = &fallback
+                {
+                    return Check::fail(
+                        format!(
+                            "the collector has no AWS identity: its pods have no IRSA ({ns}/{sa_name} has no {ROLE_ARN_ANNOTATION} annotation, no AWS_ROLE_ARN in the pods) and the node role is unreachable from pods: {why}"
+                        ),
+                        format!(
+                            "use IRSA: kubectl annotate serviceaccount -n {ns} {sa_name} {ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>, then restart the collector's pods; or let pods reach the node role: raise the hop limit to 2 ({}; also in the node group's launch template, so new nodes keep it)",
+                            instances
+                                .iter()
+                                .map(|i| format!("aws ec2 modify-instance-metadata-options --instance-id {i} --http-put-response-hop-limit 2 --http-tokens required"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                    )
+                    .with("nodes", nodes.clone())
+                    .with(
+                        "what the collector logs in this case",
+                        "NoCredentialProviders: no valid providers in chain\n\
+                         EC2RoleRequestError: no EC2 instance role found\n\
+                         caused by: EC2MetadataError: failed to make EC2Metadata request: Put \"http://169.254.169.254/latest/api/token\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+                    )
+                    .with("service account", sa_text)
+                    .with("collector", collector);
+                }
                 let mut c = Check::fail(verdict, hint)
                     .with("service account", sa_text)
                     .with("collector", collector);
+                if let NodeRole::Reachable(nodes) | NodeRole::Unknown(nodes) = fallback {
+                    c = c.with("node role (what pods without IRSA use)", nodes);
+                }
                 if !unused_annotated.is_empty() {
                     c = c.with("annotated service accounts no pod uses", unused_text);
                 }
@@ -223,7 +267,7 @@ impl Link for K8sServiceAccount {
                 })
                 .collect();
             if !stale.is_empty() {
-                return Check::fail(
+                let stale_check = Check::fail(
                     format!(
                         "the collector's pods do not carry role {role} from {ns}/{sa_name}'s annotation: they were started before it was set"
                     ),
@@ -239,6 +283,17 @@ impl Link for K8sServiceAccount {
                 )
                 .with("pods", stale.join("\n"))
                 .with("service account", sa_text);
+                // Until restarted they use the node role, if their nodes' IMDS answers them.
+                return match node_role_fallback(ctx, &workload).await {
+                    NodeRole::Unreachable { why, nodes, .. } => stale_check.with(
+                        "node role (what these pods use until restarted)",
+                        format!("unreachable from pods: {why}\n{nodes}"),
+                    ),
+                    NodeRole::Reachable(nodes) | NodeRole::Unknown(nodes) if !nodes.is_empty() => {
+                        stale_check.with("node role (what these pods use until restarted)", nodes)
+                    }
+                    _ => stale_check,
+                };
             }
             {
                 let mut f = ctx.facts();
@@ -282,6 +337,62 @@ impl Link for K8sServiceAccount {
             c.with("service account", sa_text)
                 .with("collector", collector)
         })
+    }
+}
+
+/// What the collector's pods without IRSA get from their nodes.
+enum NodeRole {
+    /// IMDS answers them: they sign as the node's role (evidence lines).
+    Reachable(String),
+    /// IMDS never answers them on every node they run on: why, evidence lines, and the
+    /// instances to fix.
+    Unreachable {
+        why: String,
+        nodes: String,
+        instances: Vec<String>,
+    },
+    /// The nodes' settings could not be read (why), or every pod has IRSA (empty).
+    Unknown(String),
+}
+
+/// Reads the IMDS settings of the nodes of the pods that carry no `AWS_ROLE_ARN`.
+async fn node_role_fallback(ctx: &RunContext, workload: &Workload) -> NodeRole {
+    let Some(kube) = ctx.target.kube.as_ref() else {
+        return NodeRole::Unknown(String::new());
+    };
+    let pods: Vec<&Pod> = workload
+        .pods
+        .iter()
+        .filter(|p| injected_role(p).is_none())
+        .collect();
+    if pods.is_empty() {
+        return NodeRole::Unknown(String::new());
+    }
+    let nodes = match node_metadata(&kube.client, &ctx.target.ec2, &pods, ctx.deadlines.request)
+        .await
+    {
+        Ok(n) => n,
+        Err(why) => {
+            return NodeRole::Unknown(format!("could not read the nodes' IMDS settings: {why}"));
+        }
+    };
+    let lines = nodes
+        .iter()
+        .map(|n| n.line())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let blocked: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n.unreachable_from_pods())
+        .collect();
+    if blocked.len() == nodes.len() {
+        NodeRole::Unreachable {
+            why: blocked.join("; "),
+            nodes: lines,
+            instances: nodes.iter().map(|n| n.instance_id.clone()).collect(),
+        }
+    } else {
+        NodeRole::Reachable(lines)
     }
 }
 

@@ -32,6 +32,7 @@ mod k8s_cert_manager;
 mod k8s_namespace;
 mod k8s_service_account;
 mod metric_names;
+mod network_egress;
 mod pipeline_delivery;
 
 use std::future::Future;
@@ -63,6 +64,7 @@ pub const ALL: &[&str] = &[
     "iam.role_permissions",
     "eks.addon",
     "k8s.cert_manager",
+    "network.egress",
     "collector.config",
     "collector.running",
     "canary.scraped",
@@ -97,6 +99,7 @@ pub const CLUSTER: &[&str] = &[
     "iam.role_permissions",
     "eks.addon",
     "k8s.cert_manager",
+    "network.egress",
 ];
 
 pub fn is_known(name: &str) -> bool {
@@ -219,6 +222,7 @@ pub fn default_links(shape: Shape) -> &'static [&'static str] {
             "iam.role_permissions",
             "eks.addon",
             "k8s.cert_manager",
+            "network.egress",
             "collector.config",
             "collector.running",
             "amp.remote_write",
@@ -240,6 +244,7 @@ fn by_name(name: &str, shape: Shape) -> Option<Arc<dyn Link>> {
         "iam.role_permissions" => Arc::new(iam_role_permissions::IamRolePermissions),
         "eks.addon" => Arc::new(eks_addon::EksAddon),
         "k8s.cert_manager" => Arc::new(k8s_cert_manager::K8sCertManager),
+        "network.egress" => Arc::new(network_egress::NetworkEgress),
         "collector.config" => Arc::new(collector_config::CollectorConfigLink {
             in_cluster: shape == Shape::Cluster,
         }),

@@ -25,7 +25,6 @@ pub const CERT_MANAGER_DEPLOYMENTS: [&str; 3] = [
     "cert-manager-cainjector",
     "cert-manager-webhook",
 ];
-const NODE: &str = "ip-192-168-12-34.ec2.internal";
 const COLLECTOR_IMAGE: &str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0";
 
 /// What [`KubeState::seed_healthy_adot`] made: the names a test or fault needs.
@@ -74,7 +73,7 @@ impl KubeState {
             // The service account controller gives every namespace a `default` one.
             self.put("serviceaccounts", service_account(ns, "default", None))?;
         }
-        self.put("nodes", node(NODE, &seed.kubernetes_version))?;
+        self.put("nodes", node(seed, region))?;
         for crd in [
             (
                 "opentelemetry.io",
@@ -99,14 +98,15 @@ impl KubeState {
                 name
             };
             let image = format!("quay.io/jetstack/{repo}:v1.15.3");
-            self.seed_workload(CERT_MANAGER_NAMESPACE, name, name, &image, &[], &now)?;
+            let node = seed.node_name.as_str();
+            self.seed_workload(CERT_MANAGER_NAMESPACE, name, name, &image, node, &now)?;
         }
         self.seed_workload(
             OPERATOR_NAMESPACE,
             "opentelemetry-operator",
             "opentelemetry-operator",
             "public.ecr.aws/aws-observability/adot-operator:0.109.0",
-            &[],
+            &seed.node_name,
             &now,
         )?;
 
@@ -167,26 +167,31 @@ impl KubeState {
         })
     }
 
-    /// A Deployment, its ReplicaSet and one Running Ready pod.
+    /// A Deployment, its ReplicaSet and one Running Ready pod on `node`.
     fn seed_workload(
         &self,
         ns: &str,
         name: &str,
         container: &str,
         image: &str,
-        env: &[Value],
+        node: &str,
         now: &str,
     ) -> Result<(), KubeError> {
         let labels = json!({ "app.kubernetes.io/name": name, "app.kubernetes.io/instance": name });
         let spec = json!({
             "serviceAccountName": name,
-            "containers": [{ "name": container, "image": image, "env": env }],
+            "containers": [{ "name": container, "image": image }],
         });
         let d = self.put("deployments", deployment(ns, name, &labels, &spec, 1, None))?;
         let rs_name = format!("{name}-7f9b8c6d4");
         let rs = self.put("replicasets", replica_set(ns, &rs_name, &labels, &d))?;
         let pod_name = format!("{rs_name}-q8w2m");
-        self.put("pods", running_pod(ns, &pod_name, &labels, spec, &rs, now))?;
+        let mut pod_spec = spec;
+        pod_spec["nodeName"] = json!(node);
+        self.put(
+            "pods",
+            running_pod(ns, &pod_name, &labels, pod_spec, &rs, now),
+        )?;
         self.set_pod_log(
             ns,
             &pod_name,
@@ -296,6 +301,64 @@ impl KubeState {
         })
     }
 
+    /// Sets (or adds) env var `name` of a pod's container: where the pod's SDK finds an
+    /// endpoint (`AWS_ENDPOINT_URL_STS`), for the stack and for faults.
+    pub fn set_container_env(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<Value, KubeError> {
+        self.update("pods", namespace, pod, |p| {
+            let Some(cs) = p
+                .pointer_mut("/spec/containers")
+                .and_then(Value::as_array_mut)
+            else {
+                return;
+            };
+            for c in cs.iter_mut().filter(|c| c["name"] == container) {
+                if !c["env"].is_array() {
+                    c["env"] = json!([]);
+                }
+                if let Some(env) = c["env"].as_array_mut() {
+                    env.retain(|e| e["name"] != name);
+                    env.push(json!({ "name": name, "value": value }));
+                }
+            }
+        })
+    }
+
+    /// Marks a pod Running but not Ready, its container's readiness probe failing with
+    /// `message` (the kubelet's Unhealthy event), and its Deployment with no ready replica.
+    pub fn set_pod_unready(
+        &self,
+        namespace: &str,
+        pod: &str,
+        deployment: &str,
+        message: &str,
+    ) -> Result<Value, KubeError> {
+        let obj = self.update("pods", namespace, pod, |p| {
+            let status = &mut p["status"];
+            set_condition(status, "Ready", "False", Some("ContainersNotReady"));
+            set_condition(
+                status,
+                "ContainersReady",
+                "False",
+                Some("ContainersNotReady"),
+            );
+            if let Some(cs) = status["containerStatuses"].as_array_mut() {
+                for c in cs {
+                    c["ready"] = json!(false);
+                }
+            }
+        })?;
+        self.set_deployment_ready(namespace, deployment, 0)?;
+        self.record_event(&obj, "Warning", "Unhealthy", message)?;
+        Ok(obj)
+    }
+
     /// Removes an annotation from an object (F11: the SA's role-arn annotation).
     pub fn remove_annotation(
         &self,
@@ -399,11 +462,16 @@ pub fn service_account(ns: &str, name: &str, role_arn: Option<&str>) -> Value {
     sa
 }
 
-fn node(name: &str, version: &str) -> Value {
+/// The worker node, with the `providerID` that names its EC2 instance.
+fn node(seed: &ClusterSeed, region: &str) -> Value {
+    let name = seed.node_name.as_str();
+    let version = seed.kubernetes_version.as_str();
     json!({
         "apiVersion": "v1",
         "kind": "Node",
+        "spec": { "providerID": seed.provider_id(region) },
         "metadata": { "name": name, "labels": {
+            "topology.kubernetes.io/zone": seed.availability_zone(region),
             "kubernetes.io/hostname": name,
             "kubernetes.io/os": "linux",
             "eks.amazonaws.com/nodegroup": "pipecheck-ng",
@@ -511,7 +579,7 @@ fn collector_pod_spec(seed: &ClusterSeed, region: &str) -> Value {
     json!({
         "serviceAccountName": seed.service_account,
         "serviceAccount": seed.service_account,
-        "nodeName": NODE,
+        "nodeName": seed.node_name,
         "containers": [{
             "name": COLLECTOR_CONTAINER,
             "image": COLLECTOR_IMAGE,
@@ -607,10 +675,6 @@ fn running_pod(ns: &str, name: &str, labels: &Value, spec: Value, rs: &Value, no
     let mut labels = labels.clone();
     if let Some(h) = rs.pointer("/metadata/labels/pod-template-hash") {
         labels["pod-template-hash"] = h.clone();
-    }
-    let mut spec = spec;
-    if spec.get("nodeName").is_none() {
-        spec["nodeName"] = json!(NODE);
     }
     let statuses: Vec<Value> = spec["containers"]
         .as_array()
