@@ -89,6 +89,13 @@ pub fn check_writable(path: &Path) -> Result<(), JunitError> {
             "the path is a directory",
         )));
     }
+    if is_special_file(path) {
+        return OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map(drop)
+            .map_err(err);
+    }
     let dir = parent_dir(path);
     if !dir.is_dir() {
         return Err(err(io::Error::new(
@@ -267,12 +274,23 @@ fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
     Err(last_err.unwrap_or_else(|| io::Error::other("no free temporary file name")))
 }
 
+/// An existing path that is neither a regular file nor a directory: a device such as
+/// `/dev/stdout` or `/dev/full`, a FIFO. It is written in place, never renamed over: a
+/// temporary file renamed onto it would replace the device itself (as root, in `/dev`).
+fn is_special_file(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if path.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::IsADirectory,
             "the path is a directory",
         ));
+    }
+    if is_special_file(path) {
+        let mut file = OpenOptions::new().write(true).open(path)?;
+        return file.write_all(bytes).and_then(|()| file.flush());
     }
     let (tmp, mut file) = create_temp(path)?;
     let written = file
@@ -450,6 +468,33 @@ mod tests {
             proptest::prop_assert!(parsed.is_ok(), "{parsed:?}\n{xml}");
             proptest::prop_assert_eq!(parsed.unwrap().test_suites[0].test_cases.len(), 2);
         }
+    }
+
+    /// `/dev/full` takes opens and refuses every write with ENOSPC: the error names the
+    /// path and the OS error, and the device is still a device afterwards.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_device_is_written_in_place_and_its_enospc_named() {
+        use std::os::unix::fs::FileTypeExt;
+        let full = Path::new("/dev/full");
+        if !fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+            return;
+        }
+        check_writable(full).expect("/dev/full opens for writing");
+        let e = write(&testdata::run(), full).unwrap_err();
+        assert_eq!(e.path(), Some(full));
+        let io = e.source().unwrap().downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.raw_os_error(), Some(libc_enospc()));
+        assert!(
+            fs::metadata(full).unwrap().file_type().is_char_device(),
+            "/dev/full was replaced"
+        );
+    }
+
+    /// ENOSPC on Linux (no libc dependency for one constant).
+    #[cfg(target_os = "linux")]
+    fn libc_enospc() -> i32 {
+        28
     }
 
     #[test]
