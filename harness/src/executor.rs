@@ -11,7 +11,7 @@ use pipecheck_reports::{LinkResult, Outcome, RunEvent};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
-use crate::links::{Check, Link, RunContext, Status};
+use crate::links::{Check, Deadline, Link, RunContext, Status};
 
 /// Runs `links` (in chain order, dependencies first) and returns their results in that
 /// order. Each link is cut off after `link_deadline`, so a hung check cannot hang the run.
@@ -92,7 +92,8 @@ pub async fn execute(
                     Ok(c) => c,
                     Err(_) => Check::fail(
                         format!(
-                            "the check did not finish within its deadline of {link_deadline:?}"
+                            "the check did not finish within {}",
+                            Deadline::new("link", link_deadline)
                         ),
                         "something it waits on hangs: see the evidence of the links before it",
                     ),
@@ -397,7 +398,9 @@ mod tests {
         .await;
         assert_eq!(results[0].outcome, Outcome::Fail);
         assert!(
-            results[0].verdict.contains("deadline"),
+            results[0]
+                .verdict
+                .contains("within the link deadline of 50 ms"),
             "{}",
             results[0].verdict
         );
