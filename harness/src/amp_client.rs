@@ -71,6 +71,30 @@ pub enum ClientError {
     BadHeader(String),
 }
 
+impl ClientError {
+    /// What went wrong on the wire, in words for a verdict, when the request got no HTTP
+    /// answer: a refused connection, a connection closed before a response (with the URL).
+    /// None for errors that are not about the transport.
+    pub fn transport_failure(&self) -> Option<String> {
+        let ClientError::Transport { url, source, .. } = self else {
+            return None;
+        };
+        let chain = crate::error_chain(source).to_ascii_lowercase();
+        Some(if source.is_timeout() {
+            format!("no answer from {url}")
+        } else if source.is_connect() {
+            format!("could not connect to {url}")
+        } else if chain.contains("closed before message completed")
+            || chain.contains("connection reset")
+            || chain.contains("incomplete message")
+        {
+            format!("connection closed before a response ({url})")
+        } else {
+            format!("no response from {url}: {}", chain.replace('\n', ": "))
+        })
+    }
+}
+
 /// How a writer behaves on the wire; the catalog's writer-side faults change this.
 #[derive(Clone, Debug, Default)]
 pub struct WriterBehaviour {

@@ -19,6 +19,10 @@ pub struct AmpRemoteWrite {
 /// Attempts per write: a transient throttle passes, a persistent one fails in seconds.
 const MAX_ATTEMPTS: usize = 5;
 
+/// Attempts that may go unanswered until the request deadline: each takes the whole
+/// deadline, and the link's own deadline leaves room for two (`run.rs`).
+const MAX_UNANSWERED: usize = 2;
+
 impl Link for AmpRemoteWrite {
     fn name(&self) -> &'static str {
         "amp.remote_write"
@@ -53,6 +57,7 @@ impl Link for AmpRemoteWrite {
                 .with_max_times(MAX_ATTEMPTS - 1)
                 .build();
             let mut retried: Vec<String> = Vec::new();
+            let mut unanswered = 0;
             let started = Instant::now();
             let last: Result<Exchange, ClientError> = loop {
                 let attempt = tokio::time::timeout(
@@ -61,6 +66,7 @@ impl Link for AmpRemoteWrite {
                 )
                 .await;
                 let outcome = attempt.ok();
+                unanswered += outcome.is_none() as usize;
                 let retryable = match &outcome {
                     None => true,
                     Some(Ok(ex)) => matches!(ex.status, Some(429) | Some(500..=599)),
@@ -71,21 +77,34 @@ impl Link for AmpRemoteWrite {
                     || outcome
                         .as_ref()
                         .is_some_and(|r| r.as_ref().is_ok_and(Exchange::is_success));
-                let delay = if done { None } else { delays.next() };
+                let delay = if done || unanswered >= MAX_UNANSWERED {
+                    None
+                } else {
+                    delays.next()
+                };
                 match (outcome, delay) {
                     (Some(r), None) => break r,
                     (None, None) => {
-                        return Check::fail(
-                            format!("remote write got no answer within {:?} ({} attempts)", ctx.deadlines.request, retried.len() + 1),
-                            "the AMP endpoint does not answer: check network access to aps-workspaces.<region>.amazonaws.com",
+                        let mut c = Check::fail(
+                            format!(
+                                "remote write got no answer within {} ({} attempts over {:.1} s)",
+                                ctx.deadlines.request_named(),
+                                retried.len() + 1,
+                                started.elapsed().as_secs_f64()
+                            ),
+                            "the AMP endpoint accepts the connection but does not answer in time: check network access to aps-workspaces.<region>.amazonaws.com (a proxy or firewall that holds connections) and raise expect.request_timeout if AMP is only slow",
                         )
                         .with("remote write", client.remote_write_url());
+                        for (i, r) in retried.iter().enumerate() {
+                            c = c.with(format!("attempt {}", i + 1), r.clone());
+                        }
+                        return c;
                     }
                     (outcome, Some(d)) => {
                         retried.push(match outcome {
                             Some(Ok(ex)) => ex.summary(),
                             Some(Err(e)) => e.to_string(),
-                            None => format!("no answer within {:?}", ctx.deadlines.request),
+                            None => format!("no answer within {}", ctx.deadlines.request_named()),
                         });
                         tokio::time::sleep(d).await;
                     }
@@ -94,11 +113,20 @@ impl Link for AmpRemoteWrite {
             let ex = match last {
                 Ok(ex) => ex,
                 Err(e) => {
-                    return Check::fail(
-                        "the canary could not be sent",
-                        "see the evidence for the cause",
-                    )
-                    .with("error", crate::error_chain(&e));
+                    let (verdict, hint) = match e.transport_failure() {
+                        Some(what) => (
+                            format!(
+                                "remote write got no response: {what} ({} attempts)",
+                                retried.len() + 1
+                            ),
+                            "something between the harness and AMP drops the connection (a proxy, load balancer or firewall), or the endpoint is not AMP's: check the workspace's prometheusEndpoint and the network path to it",
+                        ),
+                        None => (
+                            "the canary could not be sent".to_string(),
+                            "see the evidence for the cause",
+                        ),
+                    };
+                    return Check::fail(verdict, hint).with("error", crate::error_chain(&e));
                 }
             };
             let mut check = if ex.is_success() {
@@ -168,9 +196,13 @@ async fn collector_writes(ctx: &RunContext) -> Check {
     let in_amp = || async {
         let Some(client) = &data else { return false };
         let q = format!("count({})", ctx.canary.selector());
+        let answer = tokio::time::timeout(
+            ctx.deadlines.request,
+            client.query(&q, super::amp_query::query_time(&ctx.canary)),
+        );
         matches!(
-            client.query(&q, super::amp_query::query_time(&ctx.canary)).await,
-            Ok(crate::amp_client::QueryResult::Data { series, .. }) if series.iter().any(|s| s.points.iter().any(|p| p.1 > 0.0))
+            answer.await,
+            Ok(Ok(crate::amp_client::QueryResult::Data { series, .. })) if series.iter().any(|s| s.points.iter().any(|p| p.1 > 0.0))
         )
     };
     let probe = || async {
@@ -235,8 +267,8 @@ async fn collector_writes(ctx: &RunContext) -> Check {
         (false, None) => Check::fail(
             if timed_out {
                 format!(
-                    "AMP accepted none of the collector's writes within {:?}",
-                    ctx.deadlines.arrival
+                    "AMP accepted none of the collector's writes within {}",
+                    ctx.deadlines.arrival_named()
                 )
             } else {
                 "AMP accepted none of the collector's writes".to_string()
