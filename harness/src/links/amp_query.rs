@@ -199,14 +199,11 @@ impl Link for AmpQuery {
                             // The write was signed by this same clock and accepted: the
                             // clocks parted during the run, not before it.
                             d.verdict = format!(
-                                "{}; the write, signed by the same clock {:.1} s earlier, was accepted: a clock jumped during the run",
+                                "{}; the write, signed by the same clock {} ms earlier, was accepted: a clock jumped during the run",
                                 d.verdict,
-                                written_at.elapsed().as_secs_f64()
+                                written_at.elapsed().as_millis()
                             );
-                            d.hint = format!(
-                                "{} (this machine's or AMP's clock was stepped while the run went on: check chrony/NTP for a step, or a VM resumed from suspend)",
-                                d.hint
-                            );
+                            d.hint = "a clock was stepped while the run went on (this machine's or AMP's): look for a step in chrony/NTP's log or a VM resumed from suspend, and run again once the clocks agree".to_string();
                         }
                         let check = Check::from_diagnosis(Status::Fail, d)
                             .with("query", exchange.summary());

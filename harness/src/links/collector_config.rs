@@ -239,8 +239,8 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             }
             Ok(Err(f)) => read.push(format!("pod {name}: logs not readable: {}", f.line())),
             Err(_) => read.push(format!(
-                "pod {name}: no log within {:?}",
-                ctx.deadlines.request
+                "pod {name}: no log within {}",
+                ctx.deadlines.request_named()
             )),
         }
     }

@@ -31,6 +31,11 @@ impl Deadlines {
     pub fn arrival_named(&self) -> Deadline {
         Deadline::new("arrival", self.arrival)
     }
+
+    /// The workspace deadline (a workspace or Grafana becoming ready), named for a verdict.
+    pub fn workspace_named(&self) -> Deadline {
+        Deadline::new("workspace", self.workspace)
+    }
 }
 
 /// A deadline with its name and value: the one way a verdict says which deadline passed

@@ -73,8 +73,8 @@ impl Link for EksCluster {
                 Waited::TimedOut { .. } => {
                     return Check::fail(
                         format!(
-                            "EKS DescribeCluster did not answer within {:?}",
-                            ctx.deadlines.request
+                            "EKS DescribeCluster did not answer within {}",
+                            ctx.deadlines.request_named()
                         ),
                         "check network access to eks.<region>.amazonaws.com",
                     );
@@ -85,8 +85,8 @@ impl Link for EksCluster {
                 Err(None) => {
                     return Check::fail(
                         format!(
-                            "EKS DescribeCluster did not answer within {:?}",
-                            ctx.deadlines.request
+                            "EKS DescribeCluster did not answer within {}",
+                            ctx.deadlines.request_named()
                         ),
                         "check network access to eks.<region>.amazonaws.com",
                     );
