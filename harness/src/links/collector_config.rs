@@ -73,7 +73,13 @@ impl Link for CollectorConfigLink {
                     }
                 };
                 let signer = Signer::new(ctx.target.credentials.clone(), &region);
-                match SigningProxy::start(upstream, ctx.target.http.clone(), signer).await {
+                match SigningProxy::start(
+                    upstream,
+                    ctx.target.http.clone(),
+                    signer,
+                    ctx.deadlines.request_named(),
+                )
+                .await {
                     Ok(p) => {
                         url = p.url_for(&url);
                         *col.proxy.lock().await = Some(p);
