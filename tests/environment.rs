@@ -150,6 +150,8 @@ impl Ran {
 enum OnPath {
     /// Reads the request head, then closes the connection without a response.
     Close,
+    /// Reads the request head, then holds the connection open without a response.
+    Hang,
     /// Sets the mock's clock this many milliseconds off, then forwards the request.
     JumpClock(Arc<Clock>, i64),
 }
@@ -215,6 +217,8 @@ async fn relay(
         hits.fetch_add(1, Ordering::Relaxed);
         match &on {
             OnPath::Close => return Ok(()),
+            // Held until the relay's own bound (30 s) or the client gives up.
+            OnPath::Hang => return client.read(&mut [0u8; 1]).await.map(drop),
             OnPath::JumpClock(clock, offset_ms) => clock.set_offset_ms(*offset_ms),
         }
     }
@@ -346,6 +350,37 @@ fn collector_hangs() -> Result<(), Failed> {
         ],
     )?;
     ran.within(no_hang_bound(Duration::from_secs(1)))
+}
+
+/// pipecheck's SigV4 proxy signs for Prometheus; AMP behind it takes the remote write and
+/// never answers. The proxy gives up at the request deadline (its 502 is no answer of
+/// AMP's); the verdict lands on collector.signing, the first link that needs AMP's answer
+/// to the collector, naming both deadlines.
+fn proxy_upstream_hangs() -> Result<(), Failed> {
+    let dir = tmp();
+    let scenario = dir.path().join("env-proxy.yaml");
+    std::fs::write(
+        &scenario,
+        "name: env-proxy\nshape: collector\nlinks: [amp.remote_write]\n\
+         collector: {kind: prometheus, runtime: process, signing: proxy, scrape_interval: 1s}\n\
+         expect: {arrival_deadline: 8s, workspace_deadline: 2s, request_timeout: 1s}\n",
+    )?;
+    runtime().block_on(async {
+        let stack = mock_stack().await;
+        let amp = addr_of(&stack.endpoints().amp);
+        let front = Front::start(amp, "/api/v1/remote_write", OnPath::Hang).await;
+        let ran = run_aws(&stack, &front.url(), &scenario, dir.path()).await?;
+        ran.fails_on(
+            "collector.signing",
+            &[
+                "no answer from AMP",
+                "within the arrival deadline of 8 s",
+                "/api/v1/remote_write within the request deadline of 1 s",
+            ],
+        )?;
+        // arrival 8 s + 2 × request 1 s: the link deadline of this scenario.
+        ran.within(Duration::from_secs(10) * 3)
+    })
 }
 
 /// The AMP endpoint reads the remote write's head and closes the connection: a clear
@@ -641,6 +676,11 @@ fn main() {
     }
     let trials = vec![
         Trial::test("collector::hangs", collector_hangs),
+        support::needs(
+            Trial::test("collector::proxy_upstream_hangs", proxy_upstream_hangs),
+            support::have("prometheus", &["--version"]),
+            "needs prometheus on PATH (Debian: apt-get install prometheus; scripts/test does)",
+        ),
         Trial::test("amp::write_port_closes", amp_write_port_closes),
         Trial::test("amp::query_port_closes", amp_query_port_closes),
         Trial::test(
