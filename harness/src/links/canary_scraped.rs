@@ -144,8 +144,12 @@ impl Link for CanaryScraped {
                 )
                 .with("last log lines", col.runtime.lock().await.logs().tail(15).join("\n")),
                 Waited::TimedOut { last: Some(Seen::Unreachable(e)), after, attempts } => Check::fail(
-                    format!("the collector's API did not answer: {e} ({attempts} tries over {:.1} s)", after.as_secs_f64()),
-                    "the collector runs but does not answer its own web API: it hangs or is overloaded; see its last log lines",
+                    format!(
+                        "the collector's API did not answer within {}: {e} ({attempts} tries over {:.1} s)",
+                        ctx.deadlines.arrival_named(),
+                        after.as_secs_f64()
+                    ),
+                    "the collector runs but its web API does not answer (it hangs, is overloaded, or listens elsewhere): see its last log lines",
                 )
                 .with("last log lines", col.runtime.lock().await.logs().tail(15).join("\n"))
                 .with("exporter", exporter),
