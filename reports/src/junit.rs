@@ -90,6 +90,13 @@ pub fn check_writable(path: &Path) -> Result<(), JunitError> {
         )));
     }
     if is_special_file(path) {
+        // A FIFO opens for writing only once a reader has it open: opening it now would
+        // wait for one before the run starts. Its report waits at the end instead.
+        #[cfg(unix)]
+        if fs::metadata(path).is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+        {
+            return Ok(());
+        }
         return OpenOptions::new()
             .write(true)
             .open(path)
@@ -489,6 +496,30 @@ mod tests {
             fs::metadata(full).unwrap().file_type().is_char_device(),
             "/dev/full was replaced"
         );
+    }
+
+    /// A FIFO without a reader is accepted at once, not waited on before the run.
+    #[cfg(unix)]
+    #[test]
+    fn check_writable_does_not_wait_for_a_fifo_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("report.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(check_writable(&path).is_ok()));
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(5)),
+            Ok(true),
+            "check_writable waited for a reader"
+        );
+        assert_eq!(files_in(dir.path()), ["report.fifo"]);
     }
 
     /// ENOSPC on Linux (no libc dependency for one constant).
