@@ -1,5 +1,5 @@
-//! Faults in the harness's own environment: a collector that hangs, an AMP port that
-//! closes mid-request, an AMP that answers slowly (past and within the request deadline),
+//! Faults in the harness's own environment: a collector that hangs, AMP hanging behind
+//! pipecheck's SigV4 proxy, an AMP port that closes mid-request, an AMP that answers slowly (past and within the request deadline),
 //! a report path on a full disk, and the server's clock jumping during a run. Each trial
 //! runs the real `pipecheck` binary and asserts its exit code, the link the verdict lands
 //! on, the verdict's words (the deadline named with its value) and an upper bound on the

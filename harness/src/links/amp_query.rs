@@ -171,7 +171,7 @@ impl Link for AmpQuery {
                 }
                 match answer {
                     Err(_) => no_answer(format!(
-                        "no answer from {} within {}",
+                        "no answer from {}api/v1/query within {}",
                         client.endpoint(),
                         ctx.deadlines.request_named()
                     )),
