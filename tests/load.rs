@@ -315,6 +315,7 @@ fn throttled_writes_are_retried_and_none_is_lost() {
         min_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(50),
         attempt_timeout: REQUEST_TIMEOUT,
+        ..Retries::default()
     };
     let (written, _) = load(&mock, Some(retries));
     let samples: usize = written.acked.values().map(Vec::len).sum();

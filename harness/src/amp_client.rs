@@ -72,6 +72,30 @@ pub enum ClientError {
     BadHeader(String),
 }
 
+impl ClientError {
+    /// What went wrong on the wire, in words for a verdict, when the request got no HTTP
+    /// answer: a refused connection, a connection closed before a response (with the URL).
+    /// None for errors that are not about the transport.
+    pub fn transport_failure(&self) -> Option<String> {
+        let ClientError::Transport { url, source, .. } = self else {
+            return None;
+        };
+        let chain = crate::error_chain(source).to_ascii_lowercase();
+        Some(if source.is_timeout() {
+            format!("no answer from {url}")
+        } else if source.is_connect() {
+            format!("could not connect to {url}")
+        } else if chain.contains("closed before message completed")
+            || chain.contains("connection reset")
+            || chain.contains("incomplete message")
+        {
+            format!("connection closed before a response ({url})")
+        } else {
+            format!("no response from {url}: {}", chain.replace('\n', ": "))
+        })
+    }
+}
+
 /// How a writer behaves on the wire; the catalog's writer-side faults change this.
 #[derive(Clone, Debug, Default)]
 pub struct WriterBehaviour {
@@ -100,6 +124,9 @@ pub struct Retries {
     pub max_delay: Duration,
     /// How long one attempt may take before it counts as unanswered (and is retried).
     pub attempt_timeout: Duration,
+    /// Unanswered attempts after which the write gives up: each took the whole attempt
+    /// timeout, and the caller's own deadline leaves room for only so many.
+    pub max_unanswered: usize,
 }
 
 impl Default for Retries {
@@ -110,6 +137,7 @@ impl Default for Retries {
             min_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(2),
             attempt_timeout: Duration::from_secs(10),
+            max_unanswered: 2,
         }
     }
 }
@@ -272,6 +300,7 @@ impl AmpDataClient {
             .with_max_times(retries.max_attempts.saturating_sub(1))
             .build();
         let mut retried: Vec<String> = Vec::new();
+        let mut unanswered = 0;
         loop {
             let outcome = tokio::time::timeout(
                 retries.attempt_timeout,
@@ -279,13 +308,18 @@ impl AmpDataClient {
             )
             .await
             .ok();
+            unanswered += outcome.is_none() as usize;
             let retryable = match &outcome {
                 None => true,
                 Some(Ok(ex)) => matches!(ex.status, Some(429) | Some(500..=599)),
                 Some(Err(ClientError::Transport { .. })) => true,
                 Some(Err(_)) => false,
             };
-            let delay = if retryable { delays.next() } else { None };
+            let delay = if retryable && unanswered < retries.max_unanswered {
+                delays.next()
+            } else {
+                None
+            };
             let Some(delay) = delay else {
                 return RetriedWrite {
                     last: outcome,
@@ -295,7 +329,10 @@ impl AmpDataClient {
             retried.push(match outcome {
                 Some(Ok(ex)) => ex.summary(),
                 Some(Err(e)) => e.to_string(),
-                None => format!("no answer within {:?}", retries.attempt_timeout),
+                None => format!(
+                    "no answer within {}",
+                    crate::links::Deadline::new("request", retries.attempt_timeout)
+                ),
             });
             tokio::time::sleep(delay).await;
         }

@@ -13,7 +13,7 @@ use pipecheck_reports::{LinkResult, Outcome, RunEvent};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
-use crate::links::{Check, Link, RunContext, Status};
+use crate::links::{Check, Deadline, Link, RunContext, Status};
 use crate::wait::Progress;
 
 /// How often running links' progress is reported, and how long a link runs before it is:
@@ -105,7 +105,8 @@ pub async fn execute(
                     Ok(c) => c,
                     Err(_) => Check::fail(
                         format!(
-                            "the check did not finish within its deadline of {link_deadline:?}"
+                            "the check did not finish within {}",
+                            Deadline::new("link", link_deadline)
                         ),
                         "something it waits on hangs: see the evidence of the links before it",
                     ),
@@ -453,7 +454,9 @@ mod tests {
         .await;
         assert_eq!(results[0].outcome, Outcome::Fail);
         assert!(
-            results[0].verdict.contains("deadline"),
+            results[0]
+                .verdict
+                .contains("within the link deadline of 50 ms"),
             "{}",
             results[0].verdict
         );

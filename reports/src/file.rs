@@ -149,6 +149,21 @@ pub fn check_writable(kind: ReportKind, path: &Path) -> Result<(), ReportFileErr
             "the path is a directory",
         )));
     }
+    if is_special_file(path) {
+        // A FIFO opens for writing only once a reader has it open: opening it now would
+        // wait for one before the run starts. Its report waits at the end instead.
+        #[cfg(unix)]
+        if fs::metadata(path)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+        {
+            return Ok(());
+        }
+        return OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map(drop)
+            .map_err(err);
+    }
     let dir = parent_dir(path);
     if !dir.is_dir() {
         return Err(err(io::Error::new(
@@ -201,12 +216,23 @@ fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
     Err(last_err.unwrap_or_else(|| io::Error::other("no free temporary file name")))
 }
 
+/// An existing path that is neither a regular file nor a directory: a device such as
+/// `/dev/stdout` or `/dev/full`, a FIFO. It is written in place, never renamed over: a
+/// temporary file renamed onto it would replace the device itself (as root, in `/dev`).
+fn is_special_file(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if path.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::IsADirectory,
             "the path is a directory",
         ));
+    }
+    if is_special_file(path) {
+        let mut file = OpenOptions::new().write(true).open(path)?;
+        return file.write_all(bytes).and_then(|()| file.flush());
     }
     let (tmp, mut file) = create_temp(path)?;
     let written = file
@@ -332,5 +358,51 @@ mod tests {
     fn a_path_without_a_directory_means_the_current_one() {
         assert_eq!(parent_dir(Path::new("r.xml")), Path::new("."));
         assert_eq!(parent_dir(Path::new("out/r.xml")), Path::new("out"));
+    }
+
+    /// `/dev/full` takes opens and refuses every write with ENOSPC: the error names the
+    /// path and the OS error, and the device is still a device afterwards.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_device_is_written_in_place_and_its_enospc_named() {
+        use std::os::unix::fs::FileTypeExt;
+        let full = Path::new("/dev/full");
+        if !fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+            return;
+        }
+        check_writable(ReportKind::Junit, full).expect("/dev/full opens for writing");
+        let e = write(ReportKind::Junit, full, b"<testsuites/>").unwrap_err();
+        assert_eq!(e.path(), Some(full));
+        let io = e.source().unwrap().downcast_ref::<io::Error>().unwrap();
+        // ENOSPC on Linux (no libc dependency for one constant).
+        assert_eq!(io.raw_os_error(), Some(28));
+        assert!(
+            fs::metadata(full).unwrap().file_type().is_char_device(),
+            "/dev/full was replaced"
+        );
+    }
+
+    /// A FIFO without a reader is accepted at once, not waited on before the run.
+    #[cfg(unix)]
+    #[test]
+    fn check_writable_does_not_wait_for_a_fifo_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("report.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(check_writable(ReportKind::Junit, &path).is_ok()));
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(5)),
+            Ok(true),
+            "check_writable waited for a reader"
+        );
+        assert_eq!(files_in(dir.path()), ["report.fifo"]);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::proxy::ProxyStats;
+use super::proxy::{OWN_ERROR, ProxyStats};
 use super::runtime::LogRing;
 
 /// One refusal AMP gave the collector.
@@ -63,8 +63,12 @@ impl WriteObservation {
     /// a batch in `samples_total` before it is answered, so with refusals in the log its
     /// counters cannot tell an accepted batch from one in flight: then only AMP can say.
     pub fn accepted(&self) -> bool {
-        self.proxy.as_ref().is_some_and(|p| p.accepted > 0)
-            || (self.refusals.is_empty() && self.accepted_samples() > 0.0)
+        match &self.proxy {
+            // The proxy saw AMP's answers: a batch the collector counts as sent may still
+            // be waiting for one.
+            Some(p) => p.accepted > 0,
+            None => self.refusals.is_empty() && self.accepted_samples() > 0.0,
+        }
     }
 
     /// A one-line count for evidence.
@@ -116,7 +120,8 @@ pub async fn observe_writes(
         if !is_remote_problem(&line) {
             continue;
         }
-        if let Some(r) = refusal_in_log(&line) {
+        // The proxy's own 502s (AMP did not answer it) are no answer of AMP's.
+        if let Some(r) = refusal_in_log(&line).filter(|r| !r.body.contains(OWN_ERROR)) {
             obs.refusals.push(r);
         }
         obs.log_lines.push(line);
@@ -279,6 +284,29 @@ fn is_transient(cause: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Prometheus counts a batch as sent before it is answered: behind the proxy, only
+    /// the proxy's record of AMP's 2xx is an acceptance, and its own 502s (AMP did not
+    /// answer it) are no refusal of AMP's.
+    #[tokio::test]
+    async fn behind_the_proxy_only_amps_answers_count() {
+        let logs = LogRing::default();
+        logs.push(format!(
+            r#"ts=x component=remote level=warn msg="Failed to send batch, retrying" err="server returned HTTP status 502 Bad Gateway: {OWN_ERROR} no answer from http://a/api/v1/remote_write within the request deadline of 1 s""#
+        ));
+        let http = reqwest::Client::new();
+        let pending = ProxyStats {
+            errors: vec!["no answer".into()],
+            ..ProxyStats::default()
+        };
+        // Port 9 (discard): the metrics cannot be read, the log and the proxy still are.
+        let mut obs = observe_writes(&http, "http://127.0.0.1:9/metrics", &logs, Some(pending)).await;
+        assert!(obs.refusals.is_empty(), "{:?}", obs.refusals);
+        obs.sent = Some(15.0);
+        assert!(!obs.accepted(), "sent but unanswered is not accepted");
+        obs.proxy.as_mut().unwrap().accepted = 1;
+        assert!(obs.accepted());
+    }
 
     #[test]
     fn reads_prometheus_refusal_lines() {

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,7 +14,12 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::links::Deadline;
 use crate::signing::Signer;
+
+/// How the proxy's own 502 bodies begin (it could not sign, or AMP did not answer): a
+/// refusal that starts so is the proxy's, not AMP's.
+pub(crate) const OWN_ERROR: &str = "pipecheck proxy:";
 
 /// Bodies larger than this are refused before they are read (AMP's own limit is larger).
 const MAX_BODY: usize = 64 << 20;
@@ -42,6 +46,8 @@ pub struct ProxyStats {
 
 struct Shared {
     upstream: reqwest::Url,
+    /// How long AMP may take to answer one forwarded request (the run's request deadline).
+    deadline: Deadline,
     http: reqwest::Client,
     signer: Signer,
     stats: Mutex<ProxyStats>,
@@ -55,16 +61,19 @@ pub struct SigningProxy {
 
 impl SigningProxy {
     /// Listens on 127.0.0.1 at a free port, forwarding to `upstream` (scheme and host of
-    /// the workspace's endpoint; the request's path and query are kept).
+    /// the workspace's endpoint; the request's path and query are kept). An upstream that
+    /// does not answer within `deadline` gets the collector a 502 that names it.
     pub async fn start(
         upstream: reqwest::Url,
         http: reqwest::Client,
         signer: Signer,
+        deadline: Deadline,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             upstream,
+            deadline,
             http,
             signer,
             stats: Mutex::new(ProxyStats::default()),
@@ -145,7 +154,7 @@ async fn forward(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             if stats.errors.len() > 50 {
                 stats.errors.remove(0);
             }
-            (StatusCode::BAD_GATEWAY, format!("pipecheck proxy: {e}\n")).into_response()
+            (StatusCode::BAD_GATEWAY, format!("{OWN_ERROR} {e}\n")).into_response()
         }
     }
 }
@@ -157,10 +166,11 @@ async fn send(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<(u16, String), String> {
+    let url_text = url.to_string();
     let mut rb = sh
         .http
         .request(method.clone(), url)
-        .timeout(Duration::from_secs(30));
+        .timeout(sh.deadline.value);
     for name in FORWARDED {
         if let Some(v) = headers.get(*name) {
             rb = rb.header(*name, v);
@@ -171,11 +181,13 @@ async fn send(
         .sign(&mut req)
         .await
         .map_err(|e| crate::error_chain(&e).replace('\n', ": "))?;
-    let resp = sh
-        .http
-        .execute(req)
-        .await
-        .map_err(|e| crate::error_chain(&e).replace('\n', ": "))?;
+    let resp = sh.http.execute(req).await.map_err(|e| {
+        if e.is_timeout() {
+            format!("no answer from {url_text} within {}", sh.deadline)
+        } else {
+            crate::error_chain(&e).replace('\n', ": ")
+        }
+    })?;
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     Ok((status, text))

@@ -67,8 +67,8 @@ impl Link for AmgWorkspace {
                 match tokio::time::timeout(ctx.deadlines.request, call).await {
                     Err(_) => Probe::Pending(Probed::Refused(Check::fail(
                         format!(
-                            "DescribeWorkspace of {id} did not answer within {:?}",
-                            ctx.deadlines.request
+                            "DescribeWorkspace of {id} did not answer within {}",
+                            ctx.deadlines.request_named()
                         ),
                         "check network access to grafana.<region>.amazonaws.com",
                     ))),
@@ -301,8 +301,8 @@ async fn who_can_log_in(ctx: &RunContext, id: &str, seen: &Seen) -> Result<Login
     let out = match tokio::time::timeout(ctx.deadlines.request, call).await {
         Err(_) => {
             return Ok(Login::Unknown(format!(
-                "ListPermissions did not answer within {:?}",
-                ctx.deadlines.request
+                "ListPermissions did not answer within {}",
+                ctx.deadlines.request_named()
             )));
         }
         Ok(Err(e)) if e.code() == Some("AccessDeniedException") => {

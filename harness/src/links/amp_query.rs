@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
-use crate::amp_client::{AmpDataClient, QueryResult, ResultSeries};
+use crate::amp_client::{AmpDataClient, ClientError, QueryResult, ResultSeries};
 use crate::canary::{COUNTER, Canary, Origin};
 use crate::wait::{Probe, Waited, wait_for};
 
@@ -115,7 +115,13 @@ pub fn query_time(canary: &Canary) -> i64 {
 enum Seen {
     Diffs(Vec<String>, String),
     Refused(Check),
+    /// The query got no HTTP answer: a transport failure or the request deadline passed.
+    NoAnswer(String),
 }
+
+/// Queries in a row that may get no answer before the link gives up: the endpoint is
+/// gone, waiting out the arrival deadline would not bring it back.
+const MAX_UNANSWERED: u32 = 5;
 
 impl Link for AmpQuery {
     fn name(&self) -> &'static str {
@@ -144,21 +150,37 @@ impl Link for AmpQuery {
             let written_at = ctx.facts().written_at.unwrap_or_else(Instant::now);
             let selector = canary.selector();
             let series_count = canary.series.len();
+            let unanswered = std::sync::atomic::AtomicU32::new(0);
+            let no_answer = |what: String| {
+                let n = unanswered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n >= MAX_UNANSWERED {
+                    Probe::Abort(Seen::NoAnswer(what))
+                } else {
+                    Probe::Pending(Seen::NoAnswer(what))
+                }
+            };
             let probe = || async {
                 let want = expected(canary, &served());
-                match tokio::time::timeout(
+                let answer = tokio::time::timeout(
                     ctx.deadlines.request,
                     client.query(&selector, query_time(canary)),
                 )
-                .await
-                {
-                    Err(_) => Probe::Pending(Seen::Diffs(
-                        vec![format!("no answer within {:?}", ctx.deadlines.request)],
-                        String::new(),
+                .await;
+                if !matches!(answer, Err(_) | Ok(Err(ClientError::Transport { .. }))) {
+                    unanswered.store(0, std::sync::atomic::Ordering::Relaxed);
+                }
+                match answer {
+                    Err(_) => no_answer(format!(
+                        "no answer from {}api/v1/query within {}",
+                        client.endpoint(),
+                        ctx.deadlines.request_named()
                     )),
-                    Ok(Err(e)) => {
-                        Probe::Pending(Seen::Diffs(vec![crate::error_chain(&e)], String::new()))
-                    }
+                    Ok(Err(e)) => match e.transport_failure() {
+                        Some(what) => no_answer(what),
+                        None => {
+                            Probe::Pending(Seen::Diffs(vec![crate::error_chain(&e)], String::new()))
+                        }
+                    },
                     Ok(Ok(QueryResult::Data {
                         series, exchange, ..
                     })) => {
@@ -172,9 +194,19 @@ impl Link for AmpQuery {
                     Ok(Ok(QueryResult::Refused { exchange, .. })) => {
                         // 429 and 5xx may pass; AMP's other refusals will not.
                         let transient = matches!(exchange.status, Some(429) | Some(500..=599));
-                        let check =
-                            Check::from_diagnosis(Status::Fail, diagnose_amp("query", &exchange))
-                                .with("query", exchange.summary());
+                        let mut d = diagnose_amp("query", &exchange);
+                        if d.verdict.contains("clock skew") {
+                            // The write was signed by this same clock and accepted: the
+                            // clocks parted during the run, not before it.
+                            d.verdict = format!(
+                                "{}; the write, signed by the same clock {} ms earlier, was accepted: a clock jumped during the run",
+                                d.verdict,
+                                written_at.elapsed().as_millis()
+                            );
+                            d.hint = "a clock was stepped while the run went on (this machine's or AMP's): look for a step in chrony/NTP's log or a VM resumed from suspend, and run again once the clocks agree".to_string();
+                        }
+                        let check = Check::from_diagnosis(Status::Fail, d)
+                            .with("query", exchange.summary());
                         if transient {
                             Probe::Pending(Seen::Refused(check))
                         } else {
@@ -211,6 +243,29 @@ impl Link for AmpQuery {
                     value: Seen::Diffs(d, s),
                     ..
                 } => return Check::fail("unexpected answer", d.join("; ")).with("query", s),
+                Waited::Aborted {
+                    value: Seen::NoAnswer(what),
+                    after,
+                    attempts,
+                }
+                | Waited::TimedOut {
+                    last: Some(Seen::NoAnswer(what)),
+                    after,
+                    attempts,
+                } => {
+                    return Check::fail(
+                        format!(
+                            "AMP's query API gave no response: {what} ({attempts} queries over {:.1} s)",
+                            after.as_secs_f64()
+                        ),
+                        "the write was accepted but the query endpoint does not answer: check the network path to the workspace's prometheusEndpoint (a proxy or firewall that drops or holds connections); raise expect.request_timeout if AMP is only slow",
+                    )
+                    .with("query", format!("POST {}api/v1/query", client.endpoint()));
+                }
+                Waited::Done {
+                    value: Seen::NoAnswer(what),
+                    ..
+                } => return Check::fail("unexpected answer", what),
                 Waited::TimedOut {
                     last,
                     after,
@@ -263,22 +318,34 @@ impl Link for AmpQuery {
 async fn check_counter_history(ctx: &RunContext, client: &AmpDataClient) -> Result<(), Check> {
     let canary = &ctx.canary;
     let counter_query = format!("{COUNTER}{{{}}}", canary.matchers());
-    let answer = match canary.origin {
-        Origin::Direct => {
-            client
-                .query_range(
-                    &counter_query,
-                    canary.first_ms(),
-                    canary.end_ms,
-                    canary.interval,
-                )
-                .await
+    let answer = tokio::time::timeout(ctx.deadlines.request, async {
+        match canary.origin {
+            Origin::Direct => {
+                client
+                    .query_range(
+                        &counter_query,
+                        canary.first_ms(),
+                        canary.end_ms,
+                        canary.interval,
+                    )
+                    .await
+            }
+            Origin::Scraped { .. } => {
+                client
+                    .query(&format!("{counter_query}[10m]"), query_time(canary))
+                    .await
+            }
         }
-        Origin::Scraped { .. } => {
-            client
-                .query(&format!("{counter_query}[10m]"), query_time(canary))
-                .await
-        }
+    })
+    .await;
+    let Ok(answer) = answer else {
+        return Err(Check::fail(
+            format!(
+                "the counter's history query got no answer within {}",
+                ctx.deadlines.request_named()
+            ),
+            "AMP answered the instant query but not the range query in time: raise expect.request_timeout if AMP is only slow",
+        ));
     };
     let history = match answer {
         Ok(QueryResult::Data { series, .. }) if series.len() == 1 => series[0].points.clone(),

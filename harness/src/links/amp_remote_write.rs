@@ -17,6 +17,10 @@ pub struct AmpRemoteWrite {
 /// Attempts per write: a transient throttle passes, a persistent one fails in seconds.
 const MAX_ATTEMPTS: usize = 5;
 
+/// Attempts that may go unanswered until the request deadline: each takes the whole
+/// deadline, and the link's own deadline leaves room for two (`run.rs`).
+const MAX_UNANSWERED: usize = 2;
+
 impl Link for AmpRemoteWrite {
     fn name(&self) -> &'static str {
         "amp.remote_write"
@@ -46,6 +50,7 @@ impl Link for AmpRemoteWrite {
             let body = pipecheck_prompb::encode(&req);
             let retries = Retries {
                 max_attempts: MAX_ATTEMPTS,
+                max_unanswered: MAX_UNANSWERED,
                 attempt_timeout: ctx.deadlines.request,
                 ..Retries::default()
             };
@@ -54,20 +59,38 @@ impl Link for AmpRemoteWrite {
                 .remote_write_retrying(body, &ctx.writer, &retries)
                 .await;
             let Some(last) = last else {
-                return Check::fail(
-                    format!("remote write got no answer within {:?} ({} attempts)", ctx.deadlines.request, retried.len() + 1),
-                    "the AMP endpoint does not answer: check network access to aps-workspaces.<region>.amazonaws.com",
+                let mut c = Check::fail(
+                    format!(
+                        "remote write got no answer within {} ({} attempts over {:.1} s)",
+                        ctx.deadlines.request_named(),
+                        retried.len() + 1,
+                        started.elapsed().as_secs_f64()
+                    ),
+                    "the AMP endpoint accepts the connection but does not answer in time: check network access to aps-workspaces.<region>.amazonaws.com (a proxy or firewall that holds connections) and raise expect.request_timeout if AMP is only slow",
                 )
                 .with("remote write", client.remote_write_url());
+                for (i, r) in retried.iter().enumerate() {
+                    c = c.with(format!("attempt {}", i + 1), r.clone());
+                }
+                return c;
             };
             let ex = match last {
                 Ok(ex) => ex,
                 Err(e) => {
-                    return Check::fail(
-                        "the canary could not be sent",
-                        "see the evidence for the cause",
-                    )
-                    .with("error", crate::error_chain(&e));
+                    let (verdict, hint) = match e.transport_failure() {
+                        Some(what) => (
+                            format!(
+                                "remote write got no response: {what} ({} attempts)",
+                                retried.len() + 1
+                            ),
+                            "something between the harness and AMP drops the connection (a proxy, load balancer or firewall), or the endpoint is not AMP's: check the workspace's prometheusEndpoint and the network path to it",
+                        ),
+                        None => (
+                            "the canary could not be sent".to_string(),
+                            "see the evidence for the cause",
+                        ),
+                    };
+                    return Check::fail(verdict, hint).with("error", crate::error_chain(&e));
                 }
             };
             let mut check = if ex.is_success() {
@@ -137,9 +160,13 @@ async fn collector_writes(ctx: &RunContext) -> Check {
     let in_amp = || async {
         let Some(client) = &data else { return false };
         let q = format!("count({})", ctx.canary.selector());
+        let answer = tokio::time::timeout(
+            ctx.deadlines.request,
+            client.query(&q, super::amp_query::query_time(&ctx.canary)),
+        );
         matches!(
-            client.query(&q, super::amp_query::query_time(&ctx.canary)).await,
-            Ok(crate::amp_client::QueryResult::Data { series, .. }) if series.iter().any(|s| s.points.iter().any(|p| p.1 > 0.0))
+            answer.await,
+            Ok(Ok(crate::amp_client::QueryResult::Data { series, .. })) if series.iter().any(|s| s.points.iter().any(|p| p.1 > 0.0))
         )
     };
     let probe = || async {
@@ -210,8 +237,8 @@ async fn collector_writes(ctx: &RunContext) -> Check {
         (false, None) => Check::fail(
             if timed_out {
                 format!(
-                    "AMP accepted none of the collector's writes within {:?}",
-                    ctx.deadlines.arrival
+                    "AMP accepted none of the collector's writes within {}",
+                    ctx.deadlines.arrival_named()
                 )
             } else {
                 "AMP accepted none of the collector's writes".to_string()

@@ -43,8 +43,8 @@ impl Link for AmpWorkspace {
                 match tokio::time::timeout(ctx.deadlines.request, call).await {
                     Err(_) => Probe::Pending(Seen::Error(
                         format!(
-                            "DescribeWorkspace did not answer within {:?}",
-                            ctx.deadlines.request
+                            "DescribeWorkspace did not answer within {}",
+                            ctx.deadlines.request_named()
                         ),
                         None,
                     )),

@@ -22,8 +22,8 @@ impl Link for AwsIdentity {
                 Err(_) => {
                     return Check::fail(
                         format!(
-                            "STS GetCallerIdentity did not answer within {:?}",
-                            ctx.deadlines.request
+                            "STS GetCallerIdentity did not answer within {}",
+                            ctx.deadlines.request_named()
                         ),
                         "the STS endpoint is unreachable from here: check network access to sts.<region>.amazonaws.com (or the STS VPC endpoint)",
                     );

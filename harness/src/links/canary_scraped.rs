@@ -77,6 +77,12 @@ impl Link for CanaryScraped {
                         .await
                     {
                         Ok(r) => r.text().await.unwrap_or_default(),
+                        Err(e) if e.is_timeout() => {
+                            return Probe::Pending(Seen::Unreachable(format!(
+                                "{targets_url} accepted the connection but gave no answer within {}",
+                                ctx.deadlines.request_named()
+                            )));
+                        }
                         Err(e) => {
                             return Probe::Pending(Seen::Unreachable(
                                 crate::error_chain(&e).replace('\n', ": "),
@@ -143,6 +149,16 @@ impl Link for CanaryScraped {
                     "see the collector's last log lines",
                 )
                 .with("last log lines", col.runtime.lock().await.logs().tail(15).join("\n")),
+                Waited::TimedOut { last: Some(Seen::Unreachable(e)), after, attempts } => Check::fail(
+                    format!(
+                        "the collector's API did not answer within {}: {e} ({attempts} tries over {:.1} s)",
+                        ctx.deadlines.arrival_named(),
+                        after.as_secs_f64()
+                    ),
+                    "the collector runs but its web API does not answer (it hangs, is overloaded, or listens elsewhere): see its last log lines",
+                )
+                .with("last log lines", col.runtime.lock().await.logs().tail(15).join("\n"))
+                .with("exporter", exporter),
                 Waited::Done { value, .. } | Waited::Aborted { value, .. } | Waited::TimedOut { last: Some(value), .. } => {
                     let detail = match value {
                         Seen::NoTarget(body) => format!("the collector lists no target of job {SCRAPE_JOB}: {body}"),
@@ -152,14 +168,14 @@ impl Link for CanaryScraped {
                         Seen::Exited(e) => e,
                     };
                     Check::fail(
-                        format!("the canary was not scraped within {:?}", ctx.deadlines.arrival),
+                        format!("the canary was not scraped within {}", ctx.deadlines.arrival_named()),
                         "the collector does not scrape the canary's target: check its scrape config and log",
                     )
                     .with("last seen", detail)
                     .with("exporter", exporter)
                 }
                 Waited::TimedOut { last: None, .. } => Check::fail(
-                    format!("the collector's targets API gave no answer within {:?}", ctx.deadlines.arrival),
+                    format!("the collector's targets API gave no answer within {}", ctx.deadlines.arrival_named()),
                     "the collector's web endpoint is not answering",
                 ),
             }

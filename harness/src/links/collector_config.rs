@@ -74,7 +74,13 @@ impl Link for CollectorConfigLink {
                     }
                 };
                 let signer = Signer::new(ctx.target.credentials.clone(), &region);
-                match SigningProxy::start(upstream, ctx.target.http.clone(), signer).await {
+                match SigningProxy::start(
+                    upstream,
+                    ctx.target.http.clone(),
+                    signer,
+                    ctx.deadlines.request_named(),
+                )
+                .await {
                     Ok(p) => {
                         url = p.url_for(&url);
                         *col.proxy.lock().await = Some(p);
@@ -165,8 +171,8 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             }
             Ok(Err(f)) => read.push(format!("pod {name}: logs not readable: {}", f.line())),
             Err(_) => read.push(format!(
-                "pod {name}: no log within {:?}",
-                ctx.deadlines.request
+                "pod {name}: no log within {}",
+                ctx.deadlines.request_named()
             )),
         }
     }

@@ -154,7 +154,12 @@ pub async fn self_assumed_role(
     let call = ctx.target.iam.get_role().role_name(name).send();
     let out = tokio::time::timeout(ctx.deadlines.request, call)
         .await
-        .map_err(|_| format!("IAM GetRole {name} did not answer in time"))?
+        .map_err(|_| {
+            format!(
+                "IAM GetRole {name} did not answer within {}",
+                ctx.deadlines.request_named()
+            )
+        })?
         .map_err(|e| format!("IAM GetRole {name}: {}", crate::cluster::sdk_error(&e).1))?;
     let text = decode_policy(
         out.role()

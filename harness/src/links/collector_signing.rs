@@ -112,14 +112,28 @@ impl Link for CollectorSigning {
             .await;
             let obs = match waited {
                 Waited::Done { value, .. } | Waited::Aborted { value, .. } => value,
-                Waited::TimedOut { last, after, .. } => {
-                    let check = Check::fail(
-                        format!(
-                            "the collector got no answer from AMP to any remote write within {:.0}s",
-                            after.as_secs_f64()
+                Waited::TimedOut { last, .. } => {
+                    // Through the proxy: what it saw of AMP (no answer within its deadline).
+                    let proxy_error = last
+                        .as_ref()
+                        .and_then(|o| o.proxy.as_ref())
+                        .and_then(|p| p.errors.last().cloned());
+                    let check = match proxy_error {
+                        Some(e) => Check::fail(
+                            format!(
+                                "the collector got no answer from AMP to any remote write within {}; pipecheck's SigV4 proxy: {e}",
+                                ctx.deadlines.arrival_named()
+                            ),
+                            "AMP takes the requests but does not answer: check the network path to the workspace's endpoint (a proxy or firewall that holds connections); raise expect.request_timeout if AMP is only slow",
                         ),
-                        "the collector does not send, or its writes do not arrive: check its remote_write config and its log",
-                    );
+                        None => Check::fail(
+                            format!(
+                                "the collector got no answer from AMP to any remote write within {}",
+                                ctx.deadlines.arrival_named()
+                            ),
+                            "the collector does not send, or its writes do not arrive: check its remote_write config and its log",
+                        ),
+                    };
                     return match last {
                         Some(obs) => write_evidence(check, &obs),
                         None => check,

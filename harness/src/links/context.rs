@@ -21,6 +21,50 @@ pub struct Deadlines {
     pub request: Duration,
 }
 
+impl Deadlines {
+    /// The request deadline, named for a verdict: "the request deadline of 10 s".
+    pub fn request_named(&self) -> Deadline {
+        Deadline::new("request", self.request)
+    }
+
+    /// The arrival deadline, named for a verdict.
+    pub fn arrival_named(&self) -> Deadline {
+        Deadline::new("arrival", self.arrival)
+    }
+
+    /// The workspace deadline (a workspace or Grafana becoming ready), named for a verdict.
+    pub fn workspace_named(&self) -> Deadline {
+        Deadline::new("workspace", self.workspace)
+    }
+}
+
+/// A deadline with its name and value: the one way a verdict says which deadline passed
+/// ("no answer within the request deadline of 10 s").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub name: &'static str,
+    pub value: Duration,
+}
+
+impl Deadline {
+    pub const fn new(name: &'static str, value: Duration) -> Self {
+        Self { name, value }
+    }
+}
+
+impl std::fmt::Display for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.value;
+        if v.subsec_millis() == 0 && v.as_secs() > 0 {
+            write!(f, "the {} deadline of {} s", self.name, v.as_secs())
+        } else if v < Duration::from_secs(1) {
+            write!(f, "the {} deadline of {} ms", self.name, v.as_millis())
+        } else {
+            write!(f, "the {} deadline of {:.1} s", self.name, v.as_secs_f64())
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Facts {
     /// `aws.identity`: the caller's ARN.
@@ -131,5 +175,31 @@ impl RunContext {
             .as_ref()
             .and_then(|c| c.remote_write.first().map(|r| r.url.clone()))
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_named_with_its_value() {
+        let d = Deadlines {
+            arrival: Duration::from_millis(2500),
+            workspace: Duration::from_secs(2),
+            request: Duration::from_secs(10),
+        };
+        assert_eq!(
+            d.request_named().to_string(),
+            "the request deadline of 10 s"
+        );
+        assert_eq!(
+            d.arrival_named().to_string(),
+            "the arrival deadline of 2.5 s"
+        );
+        assert_eq!(
+            Deadline::new("link", Duration::from_millis(300)).to_string(),
+            "the link deadline of 300 ms"
+        );
     }
 }

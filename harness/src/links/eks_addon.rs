@@ -41,7 +41,10 @@ impl Link for EksAddon {
             let addon = match tokio::time::timeout(t, call).await {
                 Err(_) => {
                     return Check::fail(
-                        "EKS DescribeAddon did not answer in time",
+                        format!(
+                            "EKS DescribeAddon did not answer within {}",
+                            ctx.deadlines.request_named()
+                        ),
                         "check network access to eks.<region>.amazonaws.com",
                     );
                 }
@@ -146,7 +149,10 @@ impl Link for EksAddon {
             let supported: Vec<String> = match tokio::time::timeout(t, call).await {
                 Err(_) => {
                     return Check::fail(
-                        "EKS DescribeAddonVersions did not answer in time",
+                        format!(
+                            "EKS DescribeAddonVersions did not answer within {}",
+                            ctx.deadlines.request_named()
+                        ),
                         "check network access to eks.<region>.amazonaws.com",
                     );
                 }

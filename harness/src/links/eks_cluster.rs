@@ -78,8 +78,8 @@ impl Link for EksCluster {
                 Waited::TimedOut { .. } => {
                     return Check::fail(
                         format!(
-                            "EKS DescribeCluster did not answer within {:?}",
-                            ctx.deadlines.request
+                            "EKS DescribeCluster did not answer within {}",
+                            ctx.deadlines.request_named()
                         ),
                         "check network access to eks.<region>.amazonaws.com",
                     );
@@ -90,8 +90,8 @@ impl Link for EksCluster {
                 Err(None) => {
                     return Check::fail(
                         format!(
-                            "EKS DescribeCluster did not answer within {:?}",
-                            ctx.deadlines.request
+                            "EKS DescribeCluster did not answer within {}",
+                            ctx.deadlines.request_named()
                         ),
                         "check network access to eks.<region>.amazonaws.com",
                     );

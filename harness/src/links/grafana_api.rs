@@ -140,7 +140,10 @@ impl Link for GrafanaApi {
                 }
                 Waited::TimedOut { last: None, .. } => {
                     return Check::fail(
-                        format!("Grafana at {url} did not answer an authenticated call in time"),
+                        format!(
+                            "Grafana at {url} did not answer an authenticated call within {}",
+                            ctx.deadlines.workspace_named()
+                        ),
                         "check the network path to the workspace",
                     );
                 }
@@ -226,8 +229,8 @@ where
     match tokio::time::timeout(ctx.deadlines.request, call).await {
         Err(_) => Err(Check::fail(
             format!(
-                "{operation} did not answer within {:?}",
-                ctx.deadlines.request
+                "{operation} did not answer within {}",
+                ctx.deadlines.request_named()
             ),
             "check network access to grafana.<region>.amazonaws.com",
         )),

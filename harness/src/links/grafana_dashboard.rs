@@ -260,8 +260,9 @@ async fn check_panel(
             Err(_) => {
                 out.failed.get_or_insert(Check::fail(
                     format!(
-                        "panel {:?}: Grafana did not answer its query within {:?}",
-                        panel.title, ctx.deadlines.request
+                        "panel {:?}: Grafana did not answer its query within {}",
+                        panel.title,
+                        ctx.deadlines.request_named()
                     ),
                     "see the evidence",
                 ));

@@ -64,7 +64,10 @@ impl Link for GrafanaQuery {
                 .await;
                 match answer {
                     Err(_) => Probe::Pending(Seen::Diffs(
-                        vec![format!("no answer within {:?}", ctx.deadlines.request)],
+                        vec![format!(
+                            "no answer within {}",
+                            ctx.deadlines.request_named()
+                        )],
                         String::new(),
                     )),
                     Ok(DsAnswer::Failed(e)) => Probe::Pending(Seen::Refused(

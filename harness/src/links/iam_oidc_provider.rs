@@ -36,7 +36,10 @@ impl Link for IamOidcProvider {
             let listed = match tokio::time::timeout(ctx.deadlines.request, call).await {
                 Err(_) => {
                     return Check::fail(
-                        "IAM ListOpenIDConnectProviders did not answer in time",
+                        format!(
+                            "IAM ListOpenIDConnectProviders did not answer within {}",
+                            ctx.deadlines.request_named()
+                        ),
                         "check network access to iam.amazonaws.com",
                     );
                 }
@@ -77,7 +80,10 @@ impl Link for IamOidcProvider {
             let provider = match tokio::time::timeout(ctx.deadlines.request, call).await {
                 Err(_) => {
                     return Check::fail(
-                        "IAM GetOpenIDConnectProvider did not answer in time",
+                        format!(
+                            "IAM GetOpenIDConnectProvider did not answer within {}",
+                            ctx.deadlines.request_named()
+                        ),
                         "check network access to iam.amazonaws.com",
                     );
                 }

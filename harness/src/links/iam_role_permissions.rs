@@ -38,7 +38,10 @@ async fn read_policies(ctx: &RunContext, role: &str) -> Result<Vec<Policy>, Chec
     let t = ctx.deadlines.request;
     let late = || {
         Check::fail(
-            "IAM did not answer in time",
+            format!(
+                "IAM did not answer within {}",
+                ctx.deadlines.request_named()
+            ),
             "check network access to iam.amazonaws.com",
         )
     };
@@ -226,7 +229,10 @@ impl Link for IamRolePermissions {
                             match tokio::time::timeout(ctx.deadlines.request, call).await {
                                 Ok(Ok(ex)) => Some((proof_outcome(ex.status), ex.summary())),
                                 Ok(Err(e)) => Some((None, crate::error_chain(&e))),
-                                Err(_) => Some((None, "no answer in time".to_string())),
+                                Err(_) => Some((
+                                    None,
+                                    format!("no answer within {}", ctx.deadlines.request_named()),
+                                )),
                             }
                         }
                         Err(e) => Some((None, e.to_string())),

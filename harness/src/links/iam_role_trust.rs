@@ -108,7 +108,10 @@ impl Link for IamRoleTrust {
             let role = match tokio::time::timeout(ctx.deadlines.request, call).await {
                 Err(_) => {
                     return Check::fail(
-                        "IAM GetRole did not answer in time",
+                        format!(
+                            "IAM GetRole did not answer within {}",
+                            ctx.deadlines.request_named()
+                        ),
                         "check network access to iam.amazonaws.com",
                     );
                 }
@@ -255,7 +258,10 @@ async fn prove_with_sts(ctx: &RunContext, ns: &str, sa: &str, role_arn: &str) ->
             ));
         }
         Err(_) => {
-            return Proof::NotAttempted("the token request did not answer in time".to_string());
+            return Proof::NotAttempted(format!(
+                "the token request did not answer within {}",
+                ctx.deadlines.request_named()
+            ));
         }
     };
     if token.is_empty() {

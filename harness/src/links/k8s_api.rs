@@ -67,7 +67,7 @@ impl Link for K8sApi {
             let info = match tokio::time::timeout(ctx.deadlines.request, call).await {
                 Err(_) => {
                     return Check::fail(
-                        format!("the Kubernetes API at {} did not answer within {:?}", kube.server, ctx.deadlines.request),
+                        format!("the Kubernetes API at {} did not answer within {}", kube.server, ctx.deadlines.request_named()),
                         "check network access to the cluster's API endpoint (public access, or a route to the private one)",
                     )
                     .with("kubeconfig", context);

@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 use crate::scenario::Shape;
 
-pub use context::{CollectorFaults, CollectorRun, Deadlines, Facts, RunContext};
+pub use context::{CollectorFaults, CollectorRun, Deadline, Deadlines, Facts, RunContext};
 pub use diagnosis::{Diagnosis, diagnose_amp};
 pub use grafana_cleanup::{
     cleanup as cleanup_grafana, forget_all_pending as forget_pending_grafana,

@@ -113,8 +113,9 @@ impl Link for PipelineDelivery {
                 .await;
                 match answer {
                     Err(_) => wrong.push(format!(
-                        "{}: no answer within {:?}",
-                        e.what, ctx.deadlines.request
+                        "{}: no answer within {}",
+                        e.what,
+                        ctx.deadlines.request_named()
                     )),
                     Ok(Err(err)) => wrong.push(format!("{}: {}", e.what, crate::error_chain(&err))),
                     Ok(Ok(QueryResult::Refused { exchange, .. })) => {

@@ -145,6 +145,9 @@ pub struct AmpFaults {
     pub throttle_only: Option<String>,
     /// Remote writes are answered 200 but nothing is stored (F08).
     pub drop_accepted_samples: bool,
+    /// Every data-plane request (remote write, query API) is held this long before it is
+    /// handled: a slow AMP, or a slow network path to it.
+    pub data_plane_delay: Duration,
 }
 
 #[derive(Debug)]
@@ -228,10 +231,12 @@ impl AmpState {
 /// The whole mock AMP: control plane, remote write and the query API on one router (the
 /// paths do not overlap; real AMP splits them across `aps` and `aps-workspaces` hosts).
 pub fn router(state: Arc<AmpState>) -> Router {
+    let data_plane = remote_write::router().merge(query::router()).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), delay_data_plane),
+    );
     Router::new()
         .merge(control::router())
-        .merge(remote_write::router())
-        .merge(query::router())
+        .merge(data_plane)
         // A known path with another method keeps axum's 405 (a GET of remote_write).
         .fallback(unknown_operation)
         .with_state(state)
@@ -239,4 +244,61 @@ pub fn router(state: Arc<AmpState>) -> Router {
 
 async fn unknown_operation() -> crate::restjson::ErrorResponse {
     crate::restjson::ErrorResponse::unknown_operation("Amazon Managed Service for Prometheus")
+}
+
+/// Holds a data-plane request back by `AmpFaults::data_plane_delay`.
+async fn delay_data_plane(
+    axum::extract::State(st): axum::extract::State<Arc<AmpState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let delay = st.faults().data_plane_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::restjson::testing;
+
+    async fn took(app: Router, path: &str) -> Duration {
+        let req = http::Request::post(path).body(Body::empty()).unwrap();
+        let t0 = Instant::now();
+        let resp = app.oneshot(req).await.unwrap();
+        // Unsigned: refused, but only once the delay has passed.
+        assert_eq!(resp.status(), http::StatusCode::FORBIDDEN);
+        t0.elapsed()
+    }
+
+    #[tokio::test]
+    async fn the_data_plane_answers_after_the_delay_and_the_control_plane_at_once() {
+        let (ids, _, clock) = testing::principal();
+        let st = Arc::new(AmpState::new(
+            "us-east-1",
+            AmpSettings::default(),
+            ids,
+            clock,
+        ));
+        let delay = Duration::from_millis(300);
+        st.set_faults(AmpFaults {
+            data_plane_delay: delay,
+            ..AmpFaults::default()
+        });
+        let app = router(st);
+        for path in [
+            "/workspaces/ws-1/api/v1/remote_write",
+            "/workspaces/ws-1/api/v1/query",
+        ] {
+            assert!(took(app.clone(), path).await >= delay, "{path}");
+        }
+        assert!(took(app, "/workspaces").await < delay);
+    }
 }
