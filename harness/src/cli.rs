@@ -97,6 +97,10 @@ pub struct MockArgs {
     pub port: u16,
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
+    /// Inject a fault into the mock's state (catalog id or name; repeatable). Faults of
+    /// the harness's own side (its writer, canary, collector) need `pipecheck run`.
+    #[arg(long = "fault", value_name = "ID|NAME")]
+    pub faults: Vec<String>,
 }
 
 /// Why an invocation did not complete; each maps to an exit code.
@@ -118,6 +122,12 @@ pub enum CliError {
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     Diagnose(#[from] crate::diagnose::DiagnoseError),
+    #[error(
+        "fault {0} changes the harness's side (its credentials, writer, canary, collector or Grafana token), not the mock: inject it with `pipecheck run --fault`"
+    )]
+    NotAMockFault(String),
+    #[error("failed to inject faults into the mock's cluster: {0}")]
+    MockCluster(String),
 }
 
 impl CliError {
@@ -395,6 +405,11 @@ pub const INTERRUPTED: u8 = 130;
 
 fn mock(args: MockArgs) -> Result<u8, CliError> {
     use pipecheck_mocks::{MockConfig, MockStack};
+    let faults: Vec<&'static Fault> = args
+        .faults
+        .iter()
+        .map(|f| faults::find(f).ok_or_else(|| CliError::UnknownFault(f.clone())))
+        .collect::<Result<_, _>>()?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut stop = StopSignals::catch();
@@ -404,6 +419,12 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             ..MockConfig::default()
         })
         .await?;
+        faults::inject_standalone(&stack, &faults).map_err(|e| match e {
+            faults::StandaloneError::HarnessSide(f) => {
+                CliError::NotAMockFault(format!("{} {}", f.id, f.name))
+            }
+            faults::StandaloneError::Cluster(why) => CliError::MockCluster(why),
+        })?;
         let ep = stack.endpoints();
         let ws = ep.workspace_id.clone().unwrap_or_default();
         let lines = [

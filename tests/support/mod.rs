@@ -506,8 +506,14 @@ impl Mock {
     /// Starts `pipecheck mock` (its stderr to `stderr`) and reads its exports until it has
     /// printed every one of `expected`, for at most 20 s.
     pub fn start(stderr: Stdio, expected: &[&str]) -> Result<Self, Failed> {
+        Self::start_with(&[], stderr, expected)
+    }
+
+    /// [`Mock::start`] as `pipecheck mock <args>` (e.g. `--fault F13`).
+    pub fn start_with(args: &[&str], stderr: Stdio, expected: &[&str]) -> Result<Self, Failed> {
         let mut child = Command::new(bin())
-            .args(["mock"])
+            .arg("mock")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
