@@ -41,6 +41,10 @@ pub enum Command {
     /// their image, the installed Prometheus CRD, Grafana data sources): offline,
     /// read-only, no credentials. Exit 1 when a finding is an error.
     Diagnose(crate::diagnose::DiagnoseArgs),
+    /// Read-only checks of a scenario against many accounts at once (profiles or an
+    /// accounts file): one table row and one JUnit testsuite per account; exit 1 when any
+    /// account is not ready.
+    Readiness(crate::readiness::ReadinessArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,6 +126,8 @@ pub enum CliError {
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     Diagnose(#[from] crate::diagnose::DiagnoseError),
+    #[error(transparent)]
+    Readiness(#[from] crate::readiness::ReadinessError),
     #[error(
         "fault {0} changes the harness's side (its credentials, writer, canary, collector or Grafana token), not the mock: inject it with `pipecheck run --fault`"
     )]
@@ -203,6 +209,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => run(args),
         Command::Mock(args) => mock(args),
         Command::Diagnose(args) => Ok(crate::diagnose::run(args)?),
+        Command::Readiness(args) => Ok(crate::readiness::run(args)?),
     }
 }
 
