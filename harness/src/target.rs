@@ -42,6 +42,8 @@ pub enum TargetError {
         "no usable kubeconfig for --target aws: pass --kubeconfig, set KUBECONFIG, or write ~/.kube/config (aws eks update-kubeconfig --name <cluster>)"
     )]
     NoKubeconfig(#[source] kube::config::KubeconfigError),
+    #[error("failed to read the in-cluster Kubernetes config (service account token)")]
+    InCluster(#[source] kube::config::InClusterError),
     #[error("failed to build the Kubernetes client from {0}")]
     KubeClient(String, #[source] kube::Error),
 }
@@ -164,10 +166,18 @@ impl KubeAccess {
                 Kubeconfig::read_from(p).map_err(TargetError::NoKubeconfig)?,
                 p.display().to_string(),
             ),
-            None => (
-                Kubeconfig::read().map_err(TargetError::NoKubeconfig)?,
-                std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".to_string()),
-            ),
+            None => match Kubeconfig::read() {
+                Ok(kc) => (
+                    kc,
+                    std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".to_string()),
+                ),
+                // In a pod (deploy/cronjob.yaml) there is no kubeconfig: the pod's own
+                // service account is the identity.
+                Err(_) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                    return Self::in_cluster();
+                }
+                Err(e) => return Err(TargetError::NoKubeconfig(e)),
+            },
         };
         let context_name = context
             .map(str::to_string)
@@ -187,6 +197,23 @@ impl KubeAccess {
             client,
             server,
             context: context_name,
+            source,
+        })
+    }
+}
+
+impl KubeAccess {
+    /// The API server and service account token of the pod this runs in.
+    fn in_cluster() -> Result<Self, TargetError> {
+        let config = kube::Config::incluster().map_err(TargetError::InCluster)?;
+        let server = config.cluster_url.to_string();
+        let source = "the pod's service account".to_string();
+        let client = kube::Client::try_from(config)
+            .map_err(|e| TargetError::KubeClient(source.clone(), e))?;
+        Ok(Self {
+            client,
+            server,
+            context: "in-cluster".to_string(),
             source,
         })
     }
