@@ -45,6 +45,10 @@ pub enum Command {
     /// accounts file): one table row and one JUnit testsuite per account; exit 1 when any
     /// account is not ready.
     Readiness(crate::readiness::ReadinessArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::cli_docs::CompletionsArgs),
+    /// Print the man page (roff), or write one per subcommand with --out-dir.
+    Man(crate::cli_docs::ManArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -128,6 +132,8 @@ pub enum CliError {
     Diagnose(#[from] crate::diagnose::DiagnoseError),
     #[error(transparent)]
     Readiness(#[from] crate::readiness::ReadinessError),
+    #[error(transparent)]
+    Docs(#[from] crate::cli_docs::DocsError),
     #[error(
         "fault {0} changes the harness's side (its credentials, writer, canary, collector or Grafana token), not the mock: inject it with `pipecheck run --fault`"
     )]
@@ -210,6 +216,8 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Mock(args) => mock(args),
         Command::Diagnose(args) => Ok(crate::diagnose::run(args)?),
         Command::Readiness(args) => Ok(crate::readiness::run(args)?),
+        Command::Completions(args) => Ok(crate::cli_docs::completions(args)?),
+        Command::Man(args) => Ok(crate::cli_docs::man(args)?),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod amp_client;
 pub mod canary;
 pub mod cleanup;
 pub mod cli;
+pub mod cli_docs;
 pub mod cluster;
 pub mod collector;
 pub mod diagnose;
