@@ -202,13 +202,21 @@ pub fn load_accounts(path: &Path) -> Result<Vec<Account>, ReadinessError> {
     Ok(accounts)
 }
 
-/// One account per `--profile`: credentials and region from the profile, the rest from
-/// the process environment as it is now (each account gets its own copy).
+/// What a `--profile` account takes from its profile, never from the process environment.
+const FROM_PROFILE: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+];
+
+/// One account per `--profile`: credentials and region from the profile; endpoints,
+/// workspace, cluster and kubeconfig from the process environment as it is now (each
+/// account gets its own copy).
 fn accounts_from_profiles(profiles: &[String]) -> Vec<Account> {
     let shared: BTreeMap<String, String> = ENV_KEYS
         .iter()
-        .filter(|k| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"))
-        .filter(|k| **k != "AWS_SESSION_TOKEN" && **k != "AWS_REGION")
+        .filter(|k| !FROM_PROFILE.contains(k))
         .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
         .collect();
     profiles
@@ -376,11 +384,12 @@ async fn check_all(
     for (name, region, task) in tasks {
         let report = match task.await {
             Ok(r) => r,
-            Err(e) => setup_failure(
-                scenario,
-                &name,
-                &format!("the account's check stopped unexpectedly: {e}"),
-            ),
+            Err(e) => {
+                let why = format!("the account's check stopped unexpectedly: {e}");
+                let mut report = setup_failure(scenario, &name, &why);
+                label(&mut report, &name);
+                report
+            }
         };
         results.push(summarize(name, region.unwrap_or_default(), report));
     }
@@ -458,12 +467,16 @@ async fn check_account(
         }
     };
     report.duration = started.elapsed();
-    // The suite says which account it is.
-    report.target = format!("aws:{}", account.name);
+    label(&mut report, &account.name);
+    redactor.redact_report(&report)
+}
+
+/// The suite says which account it is: `<scenario>@aws:<name>`, property `account`.
+fn label(report: &mut ScenarioReport, account: &str) {
+    report.target = format!("aws:{account}");
     report
         .properties
-        .push(("account".into(), account.name.clone()));
-    redactor.redact_report(&report)
+        .push(("account".into(), account.to_string()));
 }
 
 /// The report of an account whose run could not start (no region, no kubeconfig, …):
