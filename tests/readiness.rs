@@ -236,6 +236,10 @@ fn accounts_checked_concurrently() -> Result<(), Failed> {
         &["could not reach STS"],
     )?;
     ensure(stdout.contains("1 of 6 accounts ready"), || stdout.clone())?;
+    ensure(
+        stdout.contains("left out (they write to the account): amp.remote_write, amp.query"),
+        || stdout.clone(),
+    )?;
 
     validate_xsd(&report)?;
     let suites = read_junit(&report)?;
@@ -266,6 +270,7 @@ fn accounts_checked_concurrently() -> Result<(), Failed> {
             })?;
         }
         s.property_is("account", |a| s.name.ends_with(&format!(":{a}")))?;
+        s.property_is("read_only_left_out", |l| l == "amp.remote_write,amp.query")?;
     }
     ensure(suites[1].root_cause() == "k8s.service_account", || {
         format!("{:?}", suites[1].properties)

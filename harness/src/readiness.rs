@@ -303,7 +303,7 @@ pub fn run(args: ReadinessArgs) -> Result<u8, ReadinessError> {
     if scenario.shape == Shape::Collector {
         return Err(ReadinessError::CollectorScenario(scenario.name));
     }
-    let scenario = read_only(scenario);
+    let (scenario, left_out) = read_only(scenario);
     junit::check_writable(&args.junit)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -323,9 +323,22 @@ pub fn run(args: ReadinessArgs) -> Result<u8, ReadinessError> {
         )
     })?;
     print!("{}", table(&results));
-    let report = RunReport {
+    if !left_out.is_empty() {
+        println!(
+            "left out (they write to the account): {}",
+            left_out.join(", ")
+        );
+    }
+    let mut report = RunReport {
         suites: results.iter().map(|r| r.report.clone()).collect(),
     };
+    if !left_out.is_empty() {
+        for suite in &mut report.suites {
+            suite
+                .properties
+                .push(("read_only_left_out".into(), left_out.join(",")));
+        }
+    }
     junit::write(&report, &args.junit)?;
     println!("junit report: {}", args.junit.display());
     Ok(if results.iter().all(AccountResult::ready) {
@@ -336,14 +349,18 @@ pub fn run(args: ReadinessArgs) -> Result<u8, ReadinessError> {
 }
 
 /// The scenario with only its read-only links: [`links::WRITES`] and their dependents
-/// left out.
-fn read_only(mut scenario: Scenario) -> Scenario {
+/// left out, and the names of the links left out (in chain order).
+fn read_only(mut scenario: Scenario) -> (Scenario, Vec<&'static str>) {
     let mut kept = links::closure(&scenario.link_names(), scenario.shape);
+    let mut left_out = Vec::new();
     for w in links::WRITES {
-        kept = links::without(kept, w).0;
+        let (rest, out) = links::without(kept, w);
+        kept = rest;
+        left_out.extend(out);
     }
+    left_out.sort_by_key(|n| links::ALL.iter().position(|a| a == n));
     scenario.links = kept.iter().map(|l| l.name().to_string()).collect();
-    scenario
+    (scenario, left_out)
 }
 
 /// Checks every account, at most `parallel` at once, each within `timeout`; results in
@@ -608,7 +625,8 @@ mod tests {
     #[test]
     fn read_only_leaves_out_every_writing_link_and_its_dependents() {
         for name in ["eks-adot", "smoke"] {
-            let s = read_only(Scenario::load(name).unwrap());
+            let (s, left_out) = read_only(Scenario::load(name).unwrap());
+            assert!(left_out.contains(&"amp.remote_write"), "{left_out:?}");
             let kept = links::closure(&s.link_names(), s.shape);
             let names: Vec<&str> = kept.iter().map(|l| l.name()).collect();
             for w in links::WRITES {
@@ -623,7 +641,8 @@ mod tests {
             }
             assert!(names.contains(&"amp.workspace"), "{names:?}");
         }
-        let s = read_only(Scenario::load("eks-adot").unwrap());
+        let (s, left_out) = read_only(Scenario::load("eks-adot").unwrap());
+        assert_eq!(left_out, ["amp.remote_write", "amp.query"]);
         assert!(s.links.iter().any(|l| l == "iam.role_permissions"));
         assert!(!s.links.iter().any(|l| l == "amp.query"));
     }
