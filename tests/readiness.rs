@@ -291,6 +291,66 @@ fn accounts_checked_concurrently() -> Result<(), Failed> {
     Ok(())
 }
 
+/// `--profile` accounts take credentials and region from their profile only: with the
+/// mock's valid keys and another region in the shell, a profile holding unknown keys is
+/// still not ready, and the one holding the mock's keys is ready in its own region.
+fn profiles_use_their_own_credentials() -> Result<(), Failed> {
+    let mock = Mock::start(Stdio::null(), &["KUBECONFIG", "PIPECHECK_CLUSTER"])?;
+    let dir = tmp();
+    let (config, credentials) = (dir.path().join("config"), dir.path().join("credentials"));
+    let key = |k: &str| mock.env.get(k).cloned().unwrap_or_default();
+    std::fs::write(
+        &config,
+        "[profile ws-good]\nregion = us-east-1\n[profile ws-bad]\nregion = us-east-1\n",
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &credentials,
+        format!(
+            "[ws-good]\naws_access_key_id = {}\naws_secret_access_key = {}\n[ws-bad]\naws_access_key_id = AKIAUNKNOWNPROFILE01\naws_secret_access_key = {}\n",
+            key("AWS_ACCESS_KEY_ID"),
+            key("AWS_SECRET_ACCESS_KEY"),
+            key("AWS_SECRET_ACCESS_KEY"),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let out = command()
+        .args(["readiness", "--profile", "ws-good", "--profile", "ws-bad"])
+        .args(["--timeout", "20s", "--junit"])
+        .arg(&report)
+        .envs(&mock.env)
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // The shell's region is not the profiles'.
+        .env("AWS_REGION", "eu-west-1")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = text(&out.stdout);
+    ensure(out.status.code() == Some(1), || {
+        format!(
+            "exit {:?}\n{stdout}\n{}",
+            out.status.code(),
+            text(&out.stderr)
+        )
+    })?;
+    row_says(&stdout, "ws-good", "READY", "-", &[])?;
+    row_says(
+        &stdout,
+        "ws-bad",
+        "NOT READY",
+        "aws.identity",
+        &["not recognised"],
+    )?;
+    ensure(
+        row(&stdout, "ws-good")?[1] == "us-east-1" && row(&stdout, "ws-bad")?[1] == "us-east-1",
+        || stdout.clone(),
+    )?;
+    let _ = mock.stop();
+    Ok(())
+}
+
 /// `pipecheck readiness <args>` without the caller's AWS settings.
 fn readiness(args: &[&str]) -> Output {
     let mut cmd = command();
@@ -379,6 +439,10 @@ fn main() {
         Trial::test(
             "readiness::bad_input::unreadable_accounts_file",
             unreadable_accounts_file,
+        ),
+        Trial::test(
+            "readiness::profiles_use_their_own_credentials",
+            profiles_use_their_own_credentials,
         ),
         Trial::test("readiness::bad_input::unknown_profile", unknown_profile),
         Trial::test("readiness::bad_input::unknown_env_key", unknown_env_key),

@@ -32,7 +32,8 @@ pub const DEFAULT_SCENARIO: &str = "eks-adot";
 #[command(group(clap::ArgGroup::new("which").required(true).args(["profiles", "accounts"])))]
 pub struct ReadinessArgs {
     /// An AWS profile to check, one account each (repeatable). Its credentials and region
-    /// come from the profile; workspace, cluster and kubeconfig from the environment
+    /// come from the profile, its kube context is the one named like the profile if there
+    /// is one; workspace, cluster and kubeconfig come from the environment
     /// (PIPECHECK_WORKSPACE_ID, PIPECHECK_CLUSTER, KUBECONFIG), shared by all.
     #[arg(long = "profile", value_name = "P")]
     pub profiles: Vec<String>,
@@ -212,18 +213,25 @@ const FROM_PROFILE: &[&str] = &[
 
 /// One account per `--profile`: credentials and region from the profile; endpoints,
 /// workspace, cluster and kubeconfig from the process environment as it is now (each
-/// account gets its own copy).
+/// account gets its own copy); the kube context named like the profile when the
+/// kubeconfig has one (`aws eks update-kubeconfig --alias P --profile P`), else its
+/// current context.
 fn accounts_from_profiles(profiles: &[String]) -> Vec<Account> {
     let shared: BTreeMap<String, String> = ENV_KEYS
         .iter()
         .filter(|k| !FROM_PROFILE.contains(k))
         .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
         .collect();
+    // No readable kubeconfig: the account's run says so (or reads no cluster).
+    let contexts: Vec<String> = kube::config::Kubeconfig::read()
+        .map(|kc| kc.contexts.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default();
     profiles
         .iter()
         .map(|p| Account {
             name: p.clone(),
             profile: Some(p.clone()),
+            context: contexts.contains(p).then(|| p.clone()),
             env: shared.clone(),
             ..Account::default()
         })
