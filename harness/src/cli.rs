@@ -44,6 +44,14 @@ pub enum Command {
     /// their image, the installed Prometheus CRD, Grafana data sources): offline,
     /// read-only, no credentials. Exit 1 when a finding is an error.
     Diagnose(crate::diagnose::DiagnoseArgs),
+    /// Read-only checks of a scenario against many accounts at once (profiles or an
+    /// accounts file): one table row and one JUnit testsuite per account; exit 1 when any
+    /// account is not ready.
+    Readiness(crate::readiness::ReadinessArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::cli_docs::CompletionsArgs),
+    /// Print the man page (roff), or write one per subcommand with --out-dir.
+    Man(crate::cli_docs::ManArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -161,6 +169,10 @@ pub struct MockArgs {
     /// `throttled-transient`, with a count; for testing a writer's retries).
     #[arg(long, value_name = "N")]
     pub throttle_remote_writes: Option<u32>,
+    /// Inject a fault into the mock's state (catalog id or name; repeatable). Faults of
+    /// the harness's own side (its writer, canary, collector) need `pipecheck run`.
+    #[arg(long = "fault", value_name = "ID|NAME")]
+    pub faults: Vec<String>,
 }
 
 /// Why an invocation did not complete; each maps to an exit code.
@@ -182,6 +194,16 @@ pub enum CliError {
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     Diagnose(#[from] crate::diagnose::DiagnoseError),
+    #[error(transparent)]
+    Readiness(#[from] crate::readiness::ReadinessError),
+    #[error(transparent)]
+    Docs(#[from] crate::cli_docs::DocsError),
+    #[error(
+        "fault {0} changes the harness's side (its credentials, writer, canary, collector or Grafana token), not the mock: inject it with `pipecheck run --fault`"
+    )]
+    NotAMockFault(String),
+    #[error("failed to inject faults into the mock's cluster: {0}")]
+    MockCluster(String),
 }
 
 impl CliError {
@@ -257,6 +279,9 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => run(args),
         Command::Mock(args) => mock(args),
         Command::Diagnose(args) => Ok(crate::diagnose::run(args)?),
+        Command::Readiness(args) => Ok(crate::readiness::run(args)?),
+        Command::Completions(args) => Ok(crate::cli_docs::completions(args)?),
+        Command::Man(args) => Ok(crate::cli_docs::man(args)?),
     }
 }
 
@@ -532,6 +557,11 @@ pub const INTERRUPTED: u8 = 130;
 
 fn mock(args: MockArgs) -> Result<u8, CliError> {
     use pipecheck_mocks::{MockConfig, MockStack};
+    let faults: Vec<&'static Fault> = args
+        .faults
+        .iter()
+        .map(|f| faults::find(f).ok_or_else(|| CliError::UnknownFault(f.clone())))
+        .collect::<Result<_, _>>()?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut stop = StopSignals::catch();
@@ -546,6 +576,12 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             faults.throttle_remote_write = pipecheck_mocks::amp::Throttle::Next(n);
             stack.amp.set_faults(faults);
         }
+        faults::inject_standalone(&stack, &faults).map_err(|e| match e {
+            faults::StandaloneError::HarnessSide(f) => {
+                CliError::NotAMockFault(format!("{} {}", f.id, f.name))
+            }
+            faults::StandaloneError::Cluster(why) => CliError::MockCluster(why),
+        })?;
         let ep = stack.endpoints();
         let ws = ep.workspace_id.clone().unwrap_or_default();
         let lines = [

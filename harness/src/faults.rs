@@ -31,6 +31,30 @@ pub struct FaultEnv<'a> {
 }
 
 impl FaultEnv<'_> {
+    /// Whether the faults applied so far changed the harness's side (its credentials,
+    /// writer, canary, collector or Grafana token and dashboard) rather than the mock's
+    /// state: a standalone `pipecheck mock` cannot carry those.
+    pub fn changed_harness_side(&self) -> bool {
+        let w = &self.writer;
+        let c = &self.collector;
+        let g = &self.grafana;
+        self.access_key_id != self.mock.endpoints().user.access_key_id
+            || self.secret_access_key != self.mock.endpoints().user.secret_access_key
+            || w.unsigned
+            || w.signing_region.is_some()
+            || w.clock_offset_secs != 0
+            || !w.headers.is_empty()
+            || !w.added_after_signing.is_empty()
+            || self.defect != CanaryDefect::None
+            || !c.extra_args.is_empty()
+            || c.other_workspace
+            || c.wrong_scrape_port
+            || g.token.is_some()
+            || g.skip_dashboard
+            || g.panel_without_data
+            || g.dashboard_old_names
+    }
+
     fn workspace_id(&self) -> String {
         self.mock
             .endpoints()
@@ -88,6 +112,55 @@ impl FaultEnv<'_> {
             .amg
             .update_data_source(&ws, pipecheck_mocks::amg::SEED_DATA_SOURCE_UID, f);
     }
+}
+
+/// Why a standalone mock cannot take a fault.
+#[derive(Debug)]
+pub enum StandaloneError {
+    /// The fault changes the harness's side, which a standalone mock does not hold.
+    HarnessSide(&'static Fault),
+    /// The mock's cluster could not be prepared for the cluster recipes.
+    Cluster(String),
+}
+
+/// Injects `faults` into a standalone mock stack (`pipecheck mock --fault`), started with
+/// the default cluster seed (the `eks-adot` scenario's names).
+pub fn inject_standalone(
+    stack: &MockStack,
+    faults: &[&'static Fault],
+) -> Result<(), StandaloneError> {
+    if faults.is_empty() {
+        return Ok(());
+    }
+    let seed = pipecheck_mocks::eks::ClusterSeed::default();
+    let spec = crate::scenario::ClusterSpec {
+        kind: crate::scenario::ClusterCollector::Adot,
+        name: seed.cluster_name,
+        namespace: seed.namespace,
+        collector: seed.collector_name,
+        service_account: Some(seed.service_account),
+    };
+    let region = stack.endpoints().region.clone();
+    let cluster = crate::cluster::prepare_mock_cluster(stack, &spec, &region)
+        .map_err(StandaloneError::Cluster)?;
+    let user = stack.endpoints().user.clone();
+    let mut env = FaultEnv {
+        mock: stack,
+        access_key_id: user.access_key_id,
+        secret_access_key: user.secret_access_key,
+        writer: WriterBehaviour::default(),
+        defect: CanaryDefect::None,
+        collector: CollectorFaults::default(),
+        grafana: GrafanaFaults::default(),
+        cluster: Some(cluster),
+    };
+    for f in faults {
+        f.apply(&mut env);
+        if env.changed_harness_side() {
+            return Err(StandaloneError::HarnessSide(f));
+        }
+    }
+    Ok(())
 }
 
 /// Another AMP workspace's id, for a data source that names the wrong one (F23).

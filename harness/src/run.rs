@@ -20,7 +20,7 @@ use crate::links::{
 };
 use crate::scenario::{RuntimeKind, Scenario};
 use crate::secrets::RunSecrets;
-use crate::target::{GrafanaSettings, MockAccess, Target, TargetError, TargetKind};
+use crate::target::{Environment, GrafanaSettings, MockAccess, Target, TargetError, TargetKind};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -132,6 +132,17 @@ pub async fn run_scenario(
     opts: &RunOptions,
     events: &UnboundedSender<RunEvent>,
 ) -> Result<ScenarioReport, RunError> {
+    run_scenario_in(scenario, opts, &Environment::Process, events).await
+}
+
+/// [`run_scenario`] with `--target aws` reading its settings from `env` instead of the
+/// process environment (readiness: one environment per account).
+pub async fn run_scenario_in(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    env: &Environment,
+    events: &UnboundedSender<RunEvent>,
+) -> Result<ScenarioReport, RunError> {
     let started = Instant::now();
     let run_id = new_run_id();
     let fault_list = resolve_faults(scenario, &opts.faults)?;
@@ -146,11 +157,11 @@ pub async fn run_scenario(
     let mut grafana_faults = GrafanaFaults::default();
     // The cluster the run reads (shape `cluster`), its name overridable for --target aws.
     let cluster_spec = scenario.cluster.clone().map(|mut c| {
-        if let Some(name) = opts.cluster_name.clone().or_else(|| {
-            std::env::var("PIPECHECK_CLUSTER")
-                .ok()
-                .filter(|s| !s.trim().is_empty())
-        }) {
+        if let Some(name) = opts
+            .cluster_name
+            .clone()
+            .or_else(|| env.var("PIPECHECK_CLUSTER"))
+        {
             c.name = name;
         }
         c
@@ -227,18 +238,16 @@ pub async fn run_scenario(
                 .workspace_id
                 .clone()
                 .or_else(|| scenario.target.workspace_id.clone())
-                .or_else(|| {
-                    std::env::var("PIPECHECK_WORKSPACE_ID")
-                        .ok()
-                        .filter(|s| !s.is_empty())
-                });
-            let mut target = Target::aws(region, ws)
-                .await?
-                .with_grafana(GrafanaSettings::for_aws(
-                    opts.grafana_workspace_id.clone(),
-                    opts.grafana_url.clone(),
-                    scenario.target.grafana_workspace_id.clone(),
-                ));
+                .or_else(|| env.var("PIPECHECK_WORKSPACE_ID"));
+            let mut target =
+                Target::aws(env, region, ws)
+                    .await?
+                    .with_grafana(GrafanaSettings::for_aws(
+                        env,
+                        opts.grafana_workspace_id.clone(),
+                        opts.grafana_url.clone(),
+                        scenario.target.grafana_workspace_id.clone(),
+                    ));
             // A cluster scenario reads the cluster through a kubeconfig: none is an error
             // before anything runs. Read-only: no service account tokens are requested.
             if cluster_spec.is_some() {
@@ -395,6 +404,16 @@ pub async fn run_scenario(
     }
     if !removed.is_empty() {
         properties.push(("grafana_cleanup".to_string(), removed.join("; ")));
+    }
+    // The account the run's credentials belong to (the 5th field of the caller's ARN).
+    if let Some(account) = ctx
+        .facts()
+        .caller_arn
+        .as_deref()
+        .and_then(|arn| arn.split(':').nth(4))
+        .filter(|a| !a.is_empty())
+    {
+        properties.push(("account_id".to_string(), account.to_string()));
     }
     if let Some(arrival) = ctx.facts().arrival {
         properties.push((

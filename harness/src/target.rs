@@ -2,6 +2,9 @@
 //! here, for the mock stack and for real AWS alike. A mock run differs only in endpoints
 //! and credentials; the links cannot tell which target they talk to.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -39,6 +42,8 @@ pub enum TargetError {
         "no usable kubeconfig for --target aws: pass --kubeconfig, set KUBECONFIG, or write ~/.kube/config (aws eks update-kubeconfig --name <cluster>)"
     )]
     NoKubeconfig(#[source] kube::config::KubeconfigError),
+    #[error("failed to read the in-cluster Kubernetes config (service account token)")]
+    InCluster(#[source] kube::config::InClusterError),
     #[error("failed to build the Kubernetes client from {0}")]
     KubeClient(String, #[source] kube::Error),
 }
@@ -67,6 +72,65 @@ pub struct Target {
     /// May the run request short-lived service account tokens (TokenRequest) to prove
     /// IRSA with STS? Not on `--target aws`, which reads and never writes.
     pub request_tokens: bool,
+}
+
+/// Where `--target aws` reads its settings (credentials, region, endpoints, workspace,
+/// cluster): the process environment and the default credential chain (`pipecheck run`),
+/// or only the variables given (`pipecheck readiness`, one set per account), so accounts
+/// checked at the same time never see each other's or the process's credentials.
+#[derive(Clone, Default)]
+pub enum Environment {
+    #[default]
+    Process,
+    Given(Arc<BTreeMap<String, String>>),
+}
+
+impl Environment {
+    /// A variable's value; unset and blank are the same.
+    pub fn var(&self, key: &str) -> Option<String> {
+        let v = match self {
+            Self::Process => std::env::var(key).ok(),
+            Self::Given(vars) => vars.get(key).cloned(),
+        };
+        v.filter(|s| !s.trim().is_empty())
+    }
+}
+
+// Values may be secret keys: only the names are shown.
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Process => f.write_str("Process"),
+            Self::Given(vars) => f.debug_tuple("Given").field(&vars.keys()).finish(),
+        }
+    }
+}
+
+/// The SDK's per-service settings from a given environment instead of the process's: a
+/// client asks for `AWS_ENDPOINT_URL` of service `amp` and gets `AWS_ENDPOINT_URL_AMP`,
+/// else `AWS_ENDPOINT_URL` (as the SDK's own environment lookup does).
+#[derive(Debug)]
+struct GivenServiceConfig(Arc<BTreeMap<String, String>>);
+
+impl aws_types::service_config::LoadServiceConfig for GivenServiceConfig {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let service: String = key
+            .service_id()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.0
+            .get(&format!("{}_{service}", key.env()))
+            .or_else(|| self.0.get(key.env()))
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
+    }
 }
 
 /// The region IAM's endpoint signs for, whatever region the rest uses.
@@ -105,10 +169,18 @@ impl KubeAccess {
                 Kubeconfig::read_from(p).map_err(TargetError::NoKubeconfig)?,
                 p.display().to_string(),
             ),
-            None => (
-                Kubeconfig::read().map_err(TargetError::NoKubeconfig)?,
-                std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".to_string()),
-            ),
+            None => match Kubeconfig::read() {
+                Ok(kc) => (
+                    kc,
+                    std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".to_string()),
+                ),
+                // In a pod (deploy/cronjob.yaml) there is no kubeconfig: the pod's own
+                // service account is the identity.
+                Err(_) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                    return Self::in_cluster();
+                }
+                Err(e) => return Err(TargetError::NoKubeconfig(e)),
+            },
         };
         let context_name = context
             .map(str::to_string)
@@ -128,6 +200,23 @@ impl KubeAccess {
             client,
             server,
             context: context_name,
+            source,
+        })
+    }
+}
+
+impl KubeAccess {
+    /// The API server and service account token of the pod this runs in.
+    fn in_cluster() -> Result<Self, TargetError> {
+        let config = kube::Config::incluster().map_err(TargetError::InCluster)?;
+        let server = config.cluster_url.to_string();
+        let source = "the pod's service account".to_string();
+        let client = kube::Client::try_from(config)
+            .map_err(|e| TargetError::KubeClient(source.clone(), e))?;
+        Ok(Self {
+            client,
+            server,
+            context: "in-cluster".to_string(),
             source,
         })
     }
@@ -162,11 +251,12 @@ impl GrafanaSettings {
     /// For `--target aws`: each setting from its flag, else its environment variable, else
     /// the scenario (`target.grafana_workspace_id`).
     pub fn for_aws(
+        environment: &Environment,
         workspace_flag: Option<String>,
         url_flag: Option<String>,
         scenario_workspace: Option<String>,
     ) -> Self {
-        let env = |k: &str| std::env::var(k).ok().filter(|s| !s.trim().is_empty());
+        let env = |k: &str| environment.var(k);
         Self {
             workspace_id: workspace_flag
                 .or_else(|| env("PIPECHECK_GRAFANA_WORKSPACE_ID"))
@@ -281,16 +371,23 @@ impl Target {
     }
 
     /// Clients for real AWS: the default credential chain and region, with any endpoint
-    /// overrides the user set (`AWS_ENDPOINT_URL_AMP`, ...). Fails if no credentials load.
+    /// overrides the user set (`AWS_ENDPOINT_URL_AMP`, ...); or, for a given environment,
+    /// only its variables. Fails if no credentials load.
     pub async fn aws(
+        env: &Environment,
         region: Option<String>,
         workspace_id: Option<String>,
     ) -> Result<Self, TargetError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(r) = region {
-            loader = loader.region(Region::new(r));
-        }
-        let sdk = loader.load().await;
+        let sdk = match env {
+            Environment::Process => {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                if let Some(r) = region {
+                    loader = loader.region(Region::new(r));
+                }
+                loader.load().await
+            }
+            Environment::Given(vars) => given_sdk_config(env, vars, region).await?,
+        };
         if sdk.region().is_none() {
             return Err(TargetError::NoRegion);
         }
@@ -343,6 +440,60 @@ impl Target {
             request_tokens: false,
         })
     }
+}
+
+/// The SDK settings of a given environment: static keys (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), else the profile `AWS_PROFILE` (its
+/// region too, unless `region` or `AWS_REGION` is given); endpoints only from its
+/// `AWS_ENDPOINT_URL[_<SERVICE>]`. The process's credential chain and endpoints are never
+/// consulted.
+async fn given_sdk_config(
+    env: &Environment,
+    vars: &Arc<BTreeMap<String, String>>,
+    region: Option<String>,
+) -> Result<SdkConfig, TargetError> {
+    use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
+    let profile = env.var("AWS_PROFILE");
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = &profile {
+        loader = loader.profile_name(p);
+    }
+    let keys = (
+        env.var("AWS_ACCESS_KEY_ID"),
+        env.var("AWS_SECRET_ACCESS_KEY"),
+    );
+    loader = match (keys, &profile) {
+        ((Some(id), Some(secret)), _) => loader.credentials_provider(Credentials::new(
+            id,
+            secret,
+            env.var("AWS_SESSION_TOKEN"),
+            None,
+            "pipecheck-given",
+        )),
+        (_, Some(p)) => loader.credentials_provider(
+            ProfileFileCredentialsProvider::builder()
+                .profile_name(p)
+                .build(),
+        ),
+        _ => {
+            return Err(TargetError::NoCredentials(
+                aws_credential_types::provider::error::CredentialsError::not_loaded(
+                    "neither a profile nor AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY given",
+                ),
+            ));
+        }
+    };
+    loader = match (region.or_else(|| env.var("AWS_REGION")), &profile) {
+        (Some(r), _) => loader.region(Region::new(r)),
+        (None, Some(p)) => {
+            loader.region(ProfileFileRegionProvider::builder().profile_name(p).build())
+        }
+        (None, None) => return Err(TargetError::NoRegion),
+    };
+    let mut sdk = loader.load().await.into_builder();
+    sdk.set_endpoint_url(env.var("AWS_ENDPOINT_URL"));
+    sdk.set_service_config(Some(GivenServiceConfig(vars.clone())));
+    Ok(sdk.build())
 }
 
 /// IAM is global: its client signs for [`IAM_REGION`] whatever the run's region.

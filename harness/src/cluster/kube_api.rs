@@ -6,6 +6,86 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
 use kube::api::{ListParams, LogParams};
 
+/// One kind of Kubernetes API read the cluster links make: `verbs` on `resource`
+/// (`pods/log` for a subresource) of API `group` ("" is the core group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KubeRead {
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+/// Every Kubernetes API read of a read-only run (`--target aws`, readiness, the CronJob
+/// in `deploy/cronjob.yaml`): the RBAC it needs, no more. A test runs the cluster
+/// scenarios against the mock API, which records each request, and checks every one is
+/// here; the manifest test checks the CronJob's ClusterRole grants exactly these.
+/// Some reads happen only on a failure path (a missing namespace lists the others; an
+/// OpenTelemetryCollector not found lists those there; a StatefulSet or DaemonSet
+/// collector): they are here from the code. (`serviceaccounts/token` create is not: only
+/// mock runs request tokens.)
+pub const KUBE_READS: &[KubeRead] = &[
+    KubeRead {
+        group: "",
+        resource: "namespaces",
+        verbs: &["get", "list"],
+    },
+    KubeRead {
+        group: "",
+        resource: "serviceaccounts",
+        verbs: &["get", "list"],
+    },
+    KubeRead {
+        group: "",
+        resource: "pods",
+        verbs: &["list"],
+    },
+    KubeRead {
+        group: "",
+        resource: "pods/log",
+        verbs: &["get"],
+    },
+    KubeRead {
+        group: "",
+        resource: "events",
+        verbs: &["list"],
+    },
+    KubeRead {
+        group: "",
+        resource: "configmaps",
+        verbs: &["get"],
+    },
+    KubeRead {
+        group: "apps",
+        resource: "deployments",
+        verbs: &["get"],
+    },
+    KubeRead {
+        group: "apps",
+        resource: "statefulsets",
+        verbs: &["get"],
+    },
+    KubeRead {
+        group: "apps",
+        resource: "daemonsets",
+        verbs: &["get"],
+    },
+    KubeRead {
+        group: "opentelemetry.io",
+        resource: "opentelemetrycollectors",
+        verbs: &["get", "list"],
+    },
+];
+
+/// The non-resource URLs a read-only run reads (`k8s.api`: the server's version).
+pub const KUBE_READ_URLS: &[&str] = &["/version"];
+
+/// Whether [`KUBE_READS`] has `verb` on `resource` of `group`.
+pub fn is_kube_read(verb: &str, group: &str, resource: &str) -> bool {
+    KUBE_READS
+        .iter()
+        .any(|r| r.group == group && r.resource == resource && r.verbs.contains(&verb))
+}
+
 use crate::links::Check;
 
 /// What the API answered when a call failed.
@@ -220,4 +300,105 @@ pub async fn warning_events(client: &kube::Client, ns: &str, name: &str) -> Vec<
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod reads_tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use pipecheck_mocks::{MockConfig, MockStack};
+
+    use super::is_kube_read;
+    use crate::run::{RunOptions, run_scenario_in};
+    use crate::scenario::Scenario;
+    use crate::target::{Environment, KubeSettings, TargetKind};
+
+    /// A `--target aws` run of `scenario` against `stack`, as readiness and the CronJob
+    /// make it (no tokens requested); every Kubernetes request it made.
+    async fn reads_of(scenario: &str, stack: &MockStack) -> Vec<(String, String, String)> {
+        let ep = stack.endpoints();
+        let vars: BTreeMap<String, String> = [
+            ("AWS_ENDPOINT_URL_STS", ep.sts.clone()),
+            ("AWS_ENDPOINT_URL_AMP", ep.amp.clone()),
+            ("AWS_ENDPOINT_URL_EKS", ep.eks.clone()),
+            ("AWS_ENDPOINT_URL_IAM", ep.iam.clone()),
+            ("AWS_ACCESS_KEY_ID", ep.user.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", ep.user.secret_access_key.clone()),
+            ("AWS_REGION", ep.region.clone()),
+            (
+                "PIPECHECK_WORKSPACE_ID",
+                ep.workspace_id.clone().unwrap_or_default(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let opts = RunOptions {
+            target: TargetKind::Aws,
+            region: None,
+            workspace_id: None,
+            faults: Vec::new(),
+            collector_bin: None,
+            collector_image: None,
+            grafana_workspace_id: None,
+            grafana_url: None,
+            cluster_name: None,
+            kube: KubeSettings {
+                kubeconfig: Some(ep.kubeconfig.clone()),
+                context: None,
+            },
+        };
+        let s = Scenario::load(scenario).unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let env = Environment::Given(Arc::new(vars));
+        let report = run_scenario_in(&s, &opts, &env, &tx).await.unwrap();
+        assert!(
+            report.links.iter().any(|l| l.name == "collector.running"),
+            "{scenario}: {:?}",
+            report.links
+        );
+        stack.kube.accesses()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_read_of_the_cluster_links_is_in_kube_reads() {
+        let mut seen = Vec::new();
+        // ADOT: healthy, crash-looping (pod events, the previous container's log), and
+        // with a sigv4 role_arn naming its own role (the service account read again).
+        for fault in [
+            None,
+            Some("collector-crash-loop"),
+            Some("sigv4-assumes-own-role"),
+        ] {
+            let stack = MockStack::start(MockConfig::default()).await.unwrap();
+            if let Some(f) = fault {
+                crate::faults::inject_standalone(&stack, &[crate::faults::find(f).unwrap()])
+                    .unwrap();
+            }
+            seen.extend(reads_of("eks-adot", &stack).await);
+            stack.shutdown().await;
+        }
+        // The Prometheus chart's server.
+        let prometheus = Scenario::load("eks-prometheus").unwrap().cluster.unwrap();
+        let stack = MockStack::start(MockConfig {
+            cluster: Some(crate::cluster::seed_for(&prometheus)),
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        crate::cluster::prepare_mock_cluster(&stack, &prometheus, "us-east-1").unwrap();
+        seen.extend(reads_of("eks-prometheus", &stack).await);
+        stack.shutdown().await;
+
+        assert!(
+            seen.iter().any(|(v, _, r)| v == "get" && r == "pods/log"),
+            "{seen:?}"
+        );
+        let missing: Vec<_> = seen
+            .iter()
+            .filter(|(verb, group, resource)| !is_kube_read(verb, group, resource))
+            .collect();
+        assert!(missing.is_empty(), "reads not in KUBE_READS: {missing:?}");
+    }
 }

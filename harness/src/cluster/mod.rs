@@ -20,8 +20,8 @@ mod workload;
 pub use aws_errors::{call_failed, sdk_error};
 pub use facts::ClusterFacts;
 pub use kube_api::{
-    KubeFailure, api_failure, container_summary, last_log_lines, pod_name, pod_ready, restarts,
-    waiting, warning_events,
+    KUBE_READ_URLS, KUBE_READS, KubeFailure, KubeRead, api_failure, container_summary,
+    is_kube_read, last_log_lines, pod_name, pod_ready, restarts, waiting, warning_events,
 };
 pub use mock::{MockCluster, prepare_mock_cluster, seed_for};
 pub use nodes::{NodeMetadata, node_metadata};

@@ -88,6 +88,12 @@ pub const GRAFANA: &[&str] = &[
     "grafana.dashboard",
 ];
 
+/// Links whose check changes the account it runs against: `amp.remote_write` writes the
+/// canary into the workspace, `grafana.api` creates a short-lived Grafana service account
+/// (unless handed a token). A read-only run (`pipecheck readiness`) leaves them out, and
+/// every link depending on them.
+pub const WRITES: &[&str] = &["amp.remote_write", "grafana.api"];
+
 /// The cluster side of the chain (shape `cluster` only): EKS, IAM/IRSA and Kubernetes.
 pub const CLUSTER: &[&str] = &[
     "eks.cluster",

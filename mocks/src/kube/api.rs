@@ -383,11 +383,11 @@ fn resource(
             Ok(json_ok(obj))
         }
         (&Method::GET, Some(name), Some("log")) if rt.plural == "pods" => {
-            allow(st, req, "get", rt, a.ns, Some(name))?;
+            allow_sub(st, req, "get", rt, Some("log"), a.ns, Some(name))?;
             pod_log(st, req, rt, ns_key, name)
         }
         (&Method::POST, Some(name), Some("token")) if rt.plural == "serviceaccounts" => {
-            allow(st, req, "create", rt, a.ns, Some(name))?;
+            allow_sub(st, req, "create", rt, Some("token"), a.ns, Some(name))?;
             let tr = super::token::token_request(st, ns_key, name, &req.json_body()?)?;
             Ok(json_response(StatusCode::CREATED, tr))
         }
@@ -466,6 +466,25 @@ fn allow(
     ns: Option<&str>,
     name: Option<&str>,
 ) -> Result<(), KubeError> {
+    allow_sub(st, req, verb, rt, None, ns, name)
+}
+
+/// [`allow`] for a subresource (`pods/log`, `serviceaccounts/token`); every request is
+/// recorded with its subresource, as RBAC rules name it.
+fn allow_sub(
+    st: &KubeState,
+    req: &Req,
+    verb: &'static str,
+    rt: &ResourceType,
+    sub: Option<&str>,
+    ns: Option<&str>,
+    name: Option<&str>,
+) -> Result<(), KubeError> {
+    let resource = match sub {
+        Some(sub) => format!("{}/{sub}", rt.plural),
+        None => rt.plural.to_string(),
+    };
+    st.record_access(verb, rt.group, &resource);
     if req.user == ANONYMOUS {
         return Err(KubeError::Forbidden {
             user: ANONYMOUS.to_string(),

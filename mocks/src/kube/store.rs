@@ -3,7 +3,7 @@
 //! bearer tokens and the RBAC denials. One global `resourceVersion` counter, as etcd's
 //! revision: every write bumps it and stamps the object.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -43,6 +43,9 @@ pub struct KubeState {
     /// bearer token -> user name.
     tokens: RwLock<BTreeMap<String, String>>,
     denials: RwLock<Vec<Denial>>,
+    /// Every `(verb, API group, resource[/subresource])` requested so far, allowed or not:
+    /// what a client needs RBAC for.
+    accesses: RwLock<BTreeSet<(String, String, String)>>,
     /// `(major, minor)` answered by `/version`.
     version: RwLock<(String, String)>,
     revision: AtomicU64,
@@ -59,6 +62,7 @@ impl KubeState {
             logs: RwLock::new(BTreeMap::new()),
             tokens: RwLock::new(BTreeMap::new()),
             denials: RwLock::new(Vec::new()),
+            accesses: RwLock::new(BTreeSet::new()),
             version: RwLock::new(("1".to_string(), "30".to_string())),
             revision: AtomicU64::new(1000),
             sa_issuer: RwLock::new(None),
@@ -106,6 +110,21 @@ impl KubeState {
 
     pub fn clear_denials(&self) {
         self.denials.write().unwrap().clear();
+    }
+
+    /// Notes that `verb` on `resource` (`pods/log` for a subresource) of API `group` was
+    /// requested.
+    pub(crate) fn record_access(&self, verb: &str, group: &str, resource: &str) {
+        self.accesses.write().unwrap().insert((
+            verb.to_string(),
+            group.to_string(),
+            resource.to_string(),
+        ));
+    }
+
+    /// Every `(verb, API group, resource[/subresource])` requested so far, in order.
+    pub fn accesses(&self) -> Vec<(String, String, String)> {
+        self.accesses.read().unwrap().iter().cloned().collect()
     }
 
     pub(crate) fn check_access(

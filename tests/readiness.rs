@@ -1,0 +1,455 @@
+//! `pipecheck readiness` against several `pipecheck mock`s at once, each an "account" with
+//! its own endpoints and credentials: a healthy one, two with a fault injected
+//! (`pipecheck mock --fault`), two whose endpoint accepts connections and never answers,
+//! and one whose endpoint refuses. Checks the table rows, the exit code, one JUnit
+//! testsuite per account, and that the run takes about one `--timeout`, not the sum.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use support::*;
+
+/// What the mock prints that an account entry's `env` takes.
+const MOCK_ENV: &[&str] = &[
+    "AWS_ENDPOINT_URL_AMP",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_GRAFANA",
+    "AWS_ENDPOINT_URL_EKS",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "PIPECHECK_WORKSPACE_ID",
+    "PIPECHECK_GRAFANA_WORKSPACE_ID",
+    "PIPECHECK_CLUSTER",
+    "KUBECONFIG",
+];
+
+/// The per-account `--timeout` of the trial: shorter than the scenario's own request
+/// timeout (10s), so a silent account ends on readiness's timeout, not a link's.
+const TIMEOUT: Duration = Duration::from_secs(6);
+
+/// Accepts connections and never answers, until dropped.
+struct Silent {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Silent {
+    fn start() -> Result<Self, Failed> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => held.push(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Ok(Self { port, stop })
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+fn refusing_port() -> Result<u16, Failed> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// An account entry whose every endpoint is `http://127.0.0.1:<port>`, with a kubeconfig
+/// (written into `dir`) whose API server is there too.
+fn unreachable_account(name: &str, port: u16, dir: &Path) -> Result<String, Failed> {
+    let url = format!("http://127.0.0.1:{port}");
+    let kubeconfig = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {url}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: t\ncurrent-context: c\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut env = String::new();
+    for svc in ["AMP", "STS", "GRAFANA", "EKS", "IAM"] {
+        env.push_str(&format!("      AWS_ENDPOINT_URL_{svc}: {url}\n"));
+    }
+    Ok(format!(
+        "  - name: {name}\n    region: us-east-1\n    workspace_id: ws-00000000-0000-4000-8000-000000000000\n    cluster: pipecheck\n    kubeconfig: {}\n    env:\n      AWS_ACCESS_KEY_ID: AKIAPIPECHECKNOWHERE\n      AWS_SECRET_ACCESS_KEY: not-a-real-secret\n{env}",
+        kubeconfig.display()
+    ))
+}
+
+/// An account entry pointing at `mock`, through its exports.
+fn mock_account(name: &str, mock: &Mock) -> String {
+    let mut entry = format!("  - name: {name}\n    env:\n");
+    for k in MOCK_ENV {
+        if let Some(v) = mock.env.get(*k) {
+            entry.push_str(&format!("      {k}: '{v}'\n"));
+        }
+    }
+    entry
+}
+
+/// One row of the table: its cells split on runs of two or more spaces.
+fn row<'a>(stdout: &'a str, account: &str) -> Result<Vec<&'a str>, Failed> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{account} ")))
+        .ok_or_else(|| format!("no row for {account}:\n{stdout}"))?;
+    Ok(line
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect())
+}
+
+/// The row of `account` says `status`, names `root` (`-`: none), and its verdict has
+/// every one of `words`.
+fn row_says(
+    stdout: &str,
+    account: &str,
+    status: &str,
+    root: &str,
+    words: &[&str],
+) -> Result<(), Failed> {
+    let cells = row(stdout, account)?;
+    ensure(cells.len() >= 4, || format!("row {cells:?}"))?;
+    ensure(cells[2] == status && cells[3] == root, || {
+        format!("{account}: {cells:?}, expected {status} on {root}\n{stdout}")
+    })?;
+    let verdict = cells.get(4).copied().unwrap_or("");
+    for w in words {
+        ensure(verdict.contains(w), || {
+            format!("{account}: verdict {verdict:?} lacks {w:?}")
+        })?;
+    }
+    Ok(())
+}
+
+/// Six accounts at once: ready, two faults, two silent, one refusing.
+fn accounts_checked_concurrently() -> Result<(), Failed> {
+    let expected = ["AWS_ENDPOINT_URL_EKS", "KUBECONFIG", "PIPECHECK_CLUSTER"];
+    let healthy = Mock::start(Stdio::null(), &expected)?;
+    let unannotated = Mock::start_with(&["--fault", "sa-unannotated"], Stdio::null(), &expected)?;
+    let failed_ws = Mock::start_with(
+        &["--fault", "workspace-creation-failed"],
+        Stdio::null(),
+        &expected,
+    )?;
+    let silent = Silent::start()?;
+    let dir = tmp();
+    let mut file = String::from("accounts:\n");
+    file.push_str(&mock_account("healthy", &healthy));
+    file.push_str(&mock_account("unannotated", &unannotated));
+    file.push_str(&mock_account("failed-ws", &failed_ws));
+    file.push_str(&unreachable_account("silent-1", silent.port, dir.path())?);
+    file.push_str(&unreachable_account("silent-2", silent.port, dir.path())?);
+    file.push_str(&unreachable_account(
+        "refusing",
+        refusing_port()?,
+        dir.path(),
+    )?);
+    let accounts = dir.path().join("accounts.yaml");
+    std::fs::write(&accounts, &file).map_err(|e| e.to_string())?;
+    let report = dir.path().join("readiness.xml");
+
+    let started = Instant::now();
+    let out = readiness(&[
+        "--accounts",
+        accounts.to_str().unwrap(),
+        "--timeout",
+        &format!("{}s", TIMEOUT.as_secs()),
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    let took = started.elapsed();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    ensure(out.status.code() == Some(1), || {
+        format!(
+            "exit {:?}, expected 1\n{stdout}\n{stderr}",
+            out.status.code()
+        )
+    })?;
+    // Two silent accounts: checked one after the other they would take two timeouts.
+    ensure(took >= TIMEOUT && took < TIMEOUT.mul_f32(1.7), || {
+        format!("took {took:?} for a --timeout of {TIMEOUT:?}\n{stdout}")
+    })?;
+    ensure(stdout.starts_with("ACCOUNT"), || stdout.clone())?;
+    row_says(&stdout, "healthy", "READY", "-", &[])?;
+    // The account id the mock's caller ARN names.
+    ensure(
+        row(&stdout, "healthy")?[0].starts_with("healthy / ")
+            && row(&stdout, "healthy")?[0].len() > "healthy / ".len(),
+        || format!("no account id:\n{stdout}"),
+    )?;
+    ensure(row(&stdout, "healthy")?[1] == "us-east-1", || {
+        stdout.clone()
+    })?;
+    row_says(
+        &stdout,
+        "unannotated",
+        "NOT READY",
+        "k8s.service_account",
+        &["eks.amazonaws.com/role-arn"],
+    )?;
+    row_says(
+        &stdout,
+        "failed-ws",
+        "NOT READY",
+        "amp.workspace",
+        &["CREATION_FAILED"],
+    )?;
+    for name in ["silent-1", "silent-2"] {
+        row_says(
+            &stdout,
+            name,
+            "NOT READY",
+            "aws.identity",
+            &["timed out", "6s"],
+        )?;
+    }
+    row_says(
+        &stdout,
+        "refusing",
+        "NOT READY",
+        "aws.identity",
+        &["could not reach STS"],
+    )?;
+    ensure(stdout.contains("1 of 6 accounts ready"), || stdout.clone())?;
+    ensure(
+        stdout.contains("left out (they write to the account): amp.remote_write, amp.query"),
+        || stdout.clone(),
+    )?;
+
+    validate_xsd(&report)?;
+    let suites = read_junit(&report)?;
+    let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+    let want: Vec<String> = [
+        "healthy",
+        "unannotated",
+        "failed-ws",
+        "silent-1",
+        "silent-2",
+        "refusing",
+    ]
+    .iter()
+    .map(|a| format!("eks-adot@aws:{a}"))
+    .collect();
+    ensure(names == want, || format!("suites {names:?}"))?;
+    let healthy_suite = &suites[0];
+    ensure(
+        healthy_suite.cases.iter().all(|(_, c)| c.outcome == "pass")
+            && healthy_suite.case("iam.role_permissions").is_some(),
+        || format!("{:?}", healthy_suite.cases),
+    )?;
+    // Read-only: neither the canary write nor the Grafana service account ran anywhere.
+    for s in &suites {
+        for writer in ["amp.remote_write", "grafana.api", "amp.query"] {
+            ensure(s.case(writer).is_none(), || {
+                format!("{} ran {writer}", s.name)
+            })?;
+        }
+        s.property_is("account", |a| s.name.ends_with(&format!(":{a}")))?;
+        s.property_is("read_only_left_out", |l| l == "amp.remote_write,amp.query")?;
+    }
+    ensure(suites[1].root_cause() == "k8s.service_account", || {
+        format!("{:?}", suites[1].properties)
+    })?;
+    ensure(suites[3].root_cause() == "aws.identity", || {
+        format!("{:?}", suites[3].properties)
+    })?;
+    ensure(
+        !std::fs::read_to_string(&report)
+            .unwrap_or_default()
+            .contains("not-a-real-secret"),
+        || "the secret key is in the report".into(),
+    )?;
+    drop(silent);
+    let _ = healthy.stop();
+    let _ = unannotated.stop();
+    let _ = failed_ws.stop();
+    Ok(())
+}
+
+/// `--profile` accounts take credentials and region from their profile only: with the
+/// mock's valid keys and another region in the shell, a profile holding unknown keys is
+/// still not ready, and the one holding the mock's keys is ready in its own region.
+fn profiles_use_their_own_credentials() -> Result<(), Failed> {
+    let mock = Mock::start(Stdio::null(), &["KUBECONFIG", "PIPECHECK_CLUSTER"])?;
+    let dir = tmp();
+    let (config, credentials) = (dir.path().join("config"), dir.path().join("credentials"));
+    let key = |k: &str| mock.env.get(k).cloned().unwrap_or_default();
+    std::fs::write(
+        &config,
+        "[profile ws-good]\nregion = us-east-1\n[profile ws-bad]\nregion = us-east-1\n",
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &credentials,
+        format!(
+            "[ws-good]\naws_access_key_id = {}\naws_secret_access_key = {}\n[ws-bad]\naws_access_key_id = AKIAUNKNOWNPROFILE01\naws_secret_access_key = {}\n",
+            key("AWS_ACCESS_KEY_ID"),
+            key("AWS_SECRET_ACCESS_KEY"),
+            key("AWS_SECRET_ACCESS_KEY"),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let out = command()
+        .args(["readiness", "--profile", "ws-good", "--profile", "ws-bad"])
+        .args(["--timeout", "20s", "--junit"])
+        .arg(&report)
+        .envs(&mock.env)
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // The shell's region is not the profiles'.
+        .env("AWS_REGION", "eu-west-1")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = text(&out.stdout);
+    ensure(out.status.code() == Some(1), || {
+        format!(
+            "exit {:?}\n{stdout}\n{}",
+            out.status.code(),
+            text(&out.stderr)
+        )
+    })?;
+    row_says(&stdout, "ws-good", "READY", "-", &[])?;
+    row_says(
+        &stdout,
+        "ws-bad",
+        "NOT READY",
+        "aws.identity",
+        &["not recognised"],
+    )?;
+    ensure(
+        row(&stdout, "ws-good")?[1] == "us-east-1" && row(&stdout, "ws-bad")?[1] == "us-east-1",
+        || stdout.clone(),
+    )?;
+    let _ = mock.stop();
+    Ok(())
+}
+
+/// `pipecheck readiness <args>` without the caller's AWS settings.
+fn readiness(args: &[&str]) -> Output {
+    let mut cmd = command();
+    cmd.arg("readiness").args(args);
+    for k in MOCK_ENV {
+        cmd.env_remove(k);
+    }
+    cmd.output().expect("the pipecheck binary runs")
+}
+
+fn unreadable_accounts_file() -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("r.xml");
+    let out = readiness(&[
+        "--accounts",
+        dir.path().join("missing.yaml").to_str().unwrap(),
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    refused_before_running(&out, &report, |e| {
+        e.contains("failed to read the accounts file") && e.contains("missing.yaml")
+    })
+}
+
+fn unknown_profile() -> Result<(), Failed> {
+    let dir = tmp();
+    let config = dir.path().join("config");
+    std::fs::File::create(&config)
+        .and_then(|mut f| f.write_all(b"[profile workshop-1]\nregion = eu-west-1\n"))
+        .map_err(|e| e.to_string())?;
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "").map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let out = command()
+        .args([
+            "readiness",
+            "--profile",
+            "workshop-1",
+            "--profile",
+            "workshop-9",
+        ])
+        .arg("--junit")
+        .arg(&report)
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .output()
+        .map_err(|e| e.to_string())?;
+    refused_before_running(&out, &report, |e| {
+        e.contains("unknown AWS profile \"workshop-9\"") && e.contains("workshop-1")
+    })
+}
+
+fn unknown_env_key() -> Result<(), Failed> {
+    let dir = tmp();
+    let accounts = dir.path().join("a.yaml");
+    std::fs::write(
+        &accounts,
+        "accounts:\n  - name: a\n    env:\n      AWS_ACCESS_KEY_ID: x\n      AWS_SECRET_ACCESS_KEY: y\n      PIPECHECK_GRAFANA_TOKEN: z\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let out = readiness(&[
+        "--accounts",
+        accounts.to_str().unwrap(),
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    refused_before_running(&out, &report, |e| {
+        e.contains("PIPECHECK_GRAFANA_TOKEN") && e.contains("does not read")
+    })
+}
+
+/// A fault of the harness's own writer cannot be served by a standalone mock.
+fn mock_refuses_a_writer_fault() -> Result<(), Failed> {
+    let out = pipecheck(&["mock", "--fault", "F04"]);
+    exits_2_saying(&out, "pipecheck run --fault").map(|_| ())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let trials = vec![
+        Trial::test(
+            "readiness::accounts_checked_concurrently",
+            accounts_checked_concurrently,
+        ),
+        Trial::test(
+            "readiness::bad_input::unreadable_accounts_file",
+            unreadable_accounts_file,
+        ),
+        Trial::test(
+            "readiness::profiles_use_their_own_credentials",
+            profiles_use_their_own_credentials,
+        ),
+        Trial::test("readiness::bad_input::unknown_profile", unknown_profile),
+        Trial::test("readiness::bad_input::unknown_env_key", unknown_env_key),
+        Trial::test(
+            "readiness::mock_refuses_a_writer_fault",
+            mock_refuses_a_writer_fault,
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit();
+}
