@@ -88,6 +88,18 @@ pub struct RunArgs {
     /// The kubeconfig context (else its current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Create what the scenario needs and is missing (an AMP workspace unless --workspace;
+    /// for a cluster scenario the collector's IAM role), tagged pipecheck-run=<run id>,
+    /// and remove it at the end, on failure and on Ctrl-C.
+    #[arg(long)]
+    pub provision: bool,
+    /// With --provision: leave what was created (remove it later with `pipecheck sweep`).
+    #[arg(long, requires = "provision")]
+    pub keep: bool,
+    /// With --provision: print what would be created (kind, name, tags) and exit 0,
+    /// calling nothing.
+    #[arg(long, requires = "provision")]
+    pub plan: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -214,6 +226,20 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     for s in &scenarios {
         crate::run::resolve_faults(s, &faults)?;
     }
+    if args.plan {
+        // Names derive from a run id: a real run gets its own.
+        for s in &scenarios {
+            let run_id = crate::run::new_run_id();
+            let plan = crate::provision::plan(
+                &run_id,
+                s.cluster.as_ref(),
+                args.workspace_id.is_some(),
+                std::time::SystemTime::now(),
+            );
+            print!("scenario {} (run id {run_id}):\n{}", s.name, plan.render());
+        }
+        return Ok(0);
+    }
     junit::check_writable(&args.junit)?;
     let opts = RunOptions {
         target: args.target,
@@ -229,6 +255,8 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             kubeconfig: args.kubeconfig,
             context: args.context,
         },
+        provision: args.provision,
+        keep: args.keep,
     };
 
     let rt = runtime()?;
@@ -350,11 +378,19 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         // removing it needs the runtime. A mock's Grafana went with its stopped scenario.
         let mut removed = if args.target == TargetKind::Mock {
             crate::links::forget_pending_grafana();
+            crate::provision::forget(None);
             Vec::new()
         } else {
-            rt.block_on(crate::links::remove_pending_grafana(
+            let mut removed = rt.block_on(crate::links::remove_pending_grafana(
                 std::time::Duration::from_secs(5),
-            ))
+            ));
+            // Then what --provision created, newest first (--keep: it stays).
+            if args.keep {
+                crate::provision::forget(None);
+            }
+            let deletions = rt.block_on(crate::provision::teardown_all_pending());
+            removed.extend(deletions.iter().map(crate::provision::Deletion::line));
+            removed
         };
         removed.extend(crate::cleanup::remove_all());
         drop(rt);

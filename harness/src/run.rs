@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub cluster_name: Option<String>,
     /// The kubeconfig and context cluster scenarios read with --target aws.
     pub kube: crate::target::KubeSettings,
+    /// `--provision`: create what the scenario needs and is missing, remove it at the end.
+    pub provision: bool,
+    /// `--keep`: leave what `--provision` created (for `pipecheck sweep` or by hand).
+    pub keep: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +159,7 @@ pub async fn run_scenario(
         }
         c
     });
-    let (target, deadlines) = match opts.target {
+    let (mut target, deadlines) = match opts.target {
         TargetKind::Mock => {
             let cfg = MockConfig {
                 region: opts
@@ -265,6 +269,34 @@ pub async fn run_scenario(
         redactor.add_secret(t.clone());
     }
 
+    // `--provision`: the workspace (unless `--workspace` names one) and, for a cluster
+    // scenario, the collector's role, before the links; their outcome is a testcase.
+    let provisioning = if opts.provision {
+        let started = Instant::now();
+        let plan = crate::provision::plan(
+            &run_id,
+            cluster_spec.as_ref(),
+            opts.workspace_id.is_some(),
+            SystemTime::now(),
+        );
+        let clients = crate::provision::Clients::of(&target);
+        let done = crate::provision::provision(
+            &clients,
+            &plan,
+            opts.workspace_id.as_deref(),
+            deadlines.workspace,
+        )
+        .await;
+        // A cluster scenario's collector is read from the cluster as it is, writing to the
+        // workspace it names: only scenarios without one check the created workspace.
+        if let (Ok(p), None) = (&done, &cluster_spec) {
+            target.workspace_id = p.workspace_id.clone();
+        }
+        Some((crate::provision::created(&plan, &done, started.elapsed()), done))
+    } else {
+        None
+    };
+
     let end_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -322,14 +354,21 @@ pub async fn run_scenario(
         Some(_) => (links, Vec::new()),
         None => links::without(links, "amg.workspace"),
     };
+    // `--provision` also makes the Grafana side: the run's AMP data source (when Grafana
+    // holds none for its workspace) and the canary dashboard, through the grafana links.
     let grafana = GrafanaRun {
-        provision: scenario
-            .grafana
-            .provision
-            .unwrap_or(opts.target == TargetKind::Mock),
+        provision: opts.provision
+            || scenario
+                .grafana
+                .provision
+                .unwrap_or(opts.target == TargetKind::Mock),
         dashboard: scenario.grafana.dashboard.clone(),
-        datasource: scenario.grafana.datasource.clone(),
-        provision_datasource: scenario.grafana.provision_datasource,
+        datasource: scenario
+            .grafana
+            .datasource
+            .clone()
+            .filter(|_| !opts.provision),
+        provision_datasource: opts.provision || scenario.grafana.provision_datasource,
         faults: grafana_faults,
     };
     let _ = events.send(RunEvent::ScenarioStarted {
@@ -339,6 +378,12 @@ pub async fn run_scenario(
         links: links.len(),
         link_names: links.iter().map(|l| l.name().to_string()).collect(),
     });
+    if let Some((created, _)) = &provisioning {
+        let _ = events.send(RunEvent::LinkFinished {
+            scenario: scenario.name.clone(),
+            result: redactor.redact_link(created),
+        });
+    }
     let ctx = Arc::new(RunContext {
         run_id: run_id.clone(),
         target,
@@ -373,7 +418,11 @@ pub async fn run_scenario(
             }
         })
     };
-    let results = execute(&scenario.name, links, ctx.clone(), link_deadline, &tx).await;
+    let mut results = match &provisioning {
+        // Nothing to check against when provisioning failed: its testcase says why.
+        Some((_, Err(_))) => Vec::new(),
+        _ => execute(&scenario.name, links, ctx.clone(), link_deadline, &tx).await,
+    };
     drop(tx);
     let _ = forward.await;
     if let Some(c) = &ctx.collector {
@@ -382,6 +431,26 @@ pub async fn run_scenario(
     // What the grafana links created (service account, data source, canary dashboard)
     // goes, whatever the links' outcome.
     let removed = links::cleanup_grafana(&run_id, deadlines.request).await;
+    // Then what `--provision` created, in reverse order (unless --keep).
+    if let Some((created, done)) = provisioning {
+        let started = Instant::now();
+        let teardown = match (&done, opts.keep) {
+            (Ok(p), true) => {
+                crate::provision::forget(Some(&run_id));
+                crate::provision::kept(p, &ctx.target.region, &run_id)
+            }
+            _ => crate::provision::torn_down(
+                &crate::provision::teardown(&run_id).await,
+                started.elapsed(),
+            ),
+        };
+        let _ = events.send(RunEvent::LinkFinished {
+            scenario: scenario.name.clone(),
+            result: redactor.redact_link(&teardown),
+        });
+        results.insert(0, created);
+        results.push(teardown);
+    }
 
     let mut properties = Vec::new();
     if !left_out.is_empty() {

@@ -1,0 +1,20 @@
+//! `pipecheck run --provision`: create what a scenario needs (tagged with the run), let
+//! the links check it, remove it again; `pipecheck sweep` for what earlier runs left.
+//! Module map: `resource.rs` (names, tags, delete commands), `plan.rs` (what to create),
+//! `apply.rs` (create, the registry, delete with retries), `report.rs` (the testcases).
+
+mod apply;
+mod plan;
+mod report;
+mod resource;
+
+pub use apply::{
+    Clients, Deletion, ProvisionError, Provisioned, delete, forget, provision, teardown,
+    teardown_all_pending,
+};
+pub use plan::{Plan, Step, plan};
+pub use report::{CREATE_CASE, TEARDOWN_CASE, created, kept, torn_down};
+pub use resource::{
+    CREATED_TAG, NAME_PREFIX, REMOTE_WRITE_POLICY, ROLE_PATH, RUN_TAG, Resource, RunTags,
+    run_resource_name,
+};

@@ -1,0 +1,141 @@
+//! What `--provision` creates for a scenario, decided before any call: `--plan` prints
+//! it, the run creates it in this order and removes it in the reverse one.
+
+use std::time::SystemTime;
+
+use crate::scenario::ClusterSpec;
+
+use super::resource::{REMOTE_WRITE_POLICY, RunTags, run_resource_name};
+
+/// One thing to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// An AMP workspace (none was given with `--workspace`), waited to ACTIVE.
+    Workspace { alias: String },
+    /// The collector's IRSA role: trusts exactly the scenario's namespace and service
+    /// account through the cluster's OIDC provider.
+    CollectorRole {
+        name: String,
+        cluster: String,
+        namespace: String,
+        service_account: String,
+    },
+    /// The role's inline policy: aps:RemoteWrite on the run's workspace only.
+    RemoteWritePolicy { role: String, name: String },
+}
+
+impl Step {
+    fn describe(&self) -> (&'static str, String, String) {
+        match self {
+            Step::Workspace { alias } => ("amp-workspace", alias.clone(), "alias".into()),
+            Step::CollectorRole {
+                name,
+                cluster,
+                namespace,
+                service_account,
+            } => (
+                "iam-role",
+                name.clone(),
+                format!(
+                    "trusts system:serviceaccount:{namespace}:{service_account} through cluster {cluster}'s OIDC provider"
+                ),
+            ),
+            Step::RemoteWritePolicy { role, name } => (
+                "iam-role-policy",
+                format!("{role}/{name}"),
+                "aps:RemoteWrite on the run's workspace only".into(),
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub tags: RunTags,
+    pub steps: Vec<Step>,
+}
+
+/// The plan for one scenario run: a workspace unless `workspace_given`, and for a cluster
+/// scenario the collector's role and its remote-write policy.
+pub fn plan(
+    run_id: &str,
+    cluster: Option<&ClusterSpec>,
+    workspace_given: bool,
+    now: SystemTime,
+) -> Plan {
+    let name = run_resource_name(run_id);
+    let mut steps = Vec::new();
+    if !workspace_given {
+        steps.push(Step::Workspace {
+            alias: name.clone(),
+        });
+    }
+    if let Some(spec) = cluster {
+        steps.push(Step::CollectorRole {
+            name: name.clone(),
+            cluster: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            service_account: crate::cluster::seed_for(spec).service_account,
+        });
+        steps.push(Step::RemoteWritePolicy {
+            role: name,
+            name: REMOTE_WRITE_POLICY.to_string(),
+        });
+    }
+    Plan {
+        tags: RunTags::new(run_id, now),
+        steps,
+    }
+}
+
+impl Plan {
+    /// One line per step: kind, name, tags, what it is for.
+    pub fn render(&self) -> String {
+        let tags: Vec<String> = self
+            .tags
+            .pairs()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let tags = tags.join(",");
+        let mut out = String::new();
+        for s in &self.steps {
+            let (kind, name, what) = s.describe();
+            out.push_str(&format!(
+                "create {kind:<16} {name:<40} tags {tags}  ({what})\n"
+            ));
+        }
+        if self.steps.is_empty() {
+            out.push_str("nothing to create\n");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn a_cluster_scenario_gets_a_workspace_a_role_and_its_policy() {
+        let s = Scenario::load("eks-prometheus").unwrap();
+        let p = plan("pc-1", s.cluster.as_ref(), false, SystemTime::UNIX_EPOCH);
+        let kinds: Vec<&str> = p.steps.iter().map(|s| s.describe().0).collect();
+        assert_eq!(kinds, ["amp-workspace", "iam-role", "iam-role-policy"]);
+        let text = p.render();
+        assert!(text.contains("pipecheck-run=pc-1"), "{text}");
+        assert!(
+            text.contains("pipecheck-pc-1/pipecheck-remote-write"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_given_workspace_is_not_created() {
+        let s = Scenario::load("smoke").unwrap();
+        let p = plan("pc-1", s.cluster.as_ref(), true, SystemTime::UNIX_EPOCH);
+        assert!(p.steps.is_empty());
+        assert_eq!(p.render(), "nothing to create\n");
+    }
+}
