@@ -41,6 +41,9 @@ pub enum Command {
     /// their image, the installed Prometheus CRD, Grafana data sources): offline,
     /// read-only, no credentials. Exit 1 when a finding is an error.
     Diagnose(crate::diagnose::DiagnoseArgs),
+    /// Find what earlier `run --provision` runs left in AWS (tagged pipecheck-run) and
+    /// delete it; exit 1 when something could not be deleted.
+    Sweep(crate::provision::SweepArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,6 +133,8 @@ pub enum CliError {
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     Diagnose(#[from] crate::diagnose::DiagnoseError),
+    #[error(transparent)]
+    Sweep(crate::provision::SweepError),
 }
 
 impl CliError {
@@ -205,7 +210,42 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => run(args),
         Command::Mock(args) => mock(args),
         Command::Diagnose(args) => Ok(crate::diagnose::run(args)?),
+        Command::Sweep(args) => sweep(args),
     }
+}
+
+fn sweep(args: crate::provision::SweepArgs) -> Result<u8, CliError> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let target = crate::target::Target::aws(args.region.clone(), None)
+            .await
+            .map_err(RunError::from)?;
+        let clients = crate::provision::Clients::of(&target);
+        let found = crate::provision::find(&clients, args.older_than)
+            .await
+            .map_err(CliError::Sweep)?;
+        for f in &found {
+            println!(
+                "{} {} {} (run {}, created {})",
+                if args.dry_run { "would delete" } else { "found" },
+                f.resource.kind(),
+                f.resource.name(),
+                f.run_id,
+                f.created
+            );
+        }
+        if args.dry_run || found.is_empty() {
+            if found.is_empty() {
+                println!("nothing tagged pipecheck-run to sweep");
+            }
+            return Ok(0);
+        }
+        let deletions = crate::provision::remove(&clients, &found).await;
+        for d in &deletions {
+            println!("{}", d.line());
+        }
+        Ok(u8::from(deletions.iter().any(|d| d.result.is_err())))
+    })
 }
 
 fn run(args: RunArgs) -> Result<u8, CliError> {

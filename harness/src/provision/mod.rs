@@ -1,12 +1,14 @@
 //! `pipecheck run --provision`: create what a scenario needs (tagged with the run), let
 //! the links check it, remove it again; `pipecheck sweep` for what earlier runs left.
 //! Module map: `resource.rs` (names, tags, delete commands), `plan.rs` (what to create),
-//! `apply.rs` (create, the registry, delete with retries), `report.rs` (the testcases).
+//! `apply.rs` (create, the registry, delete with retries), `report.rs` (the testcases),
+//! `sweep.rs` (finding earlier runs' resources by tag).
 
 mod apply;
 mod plan;
 mod report;
 mod resource;
+mod sweep;
 
 pub use apply::{
     Clients, Deletion, ProvisionError, Provisioned, delete, forget, provision, teardown,
@@ -18,3 +20,4 @@ pub use resource::{
     CREATED_TAG, NAME_PREFIX, REMOTE_WRITE_POLICY, ROLE_PATH, RUN_TAG, Resource, RunTags,
     run_resource_name,
 };
+pub use sweep::{Found, SweepArgs, SweepError, find, remove};
