@@ -121,7 +121,7 @@ pub fn kept(p: &Provisioned, region: &str, run_id: &str) -> LinkResult {
         TEARDOWN_CASE,
         Outcome::Pass,
         format!(
-            "kept (--keep): {} resource(s) tagged pipecheck-run={run_id}",
+            "kept (--keep): {} resource(s) tagged pipecheck-run={run_id}; remove them with `pipecheck sweep`",
             p.created.len()
         ),
         Some(format!(
