@@ -16,6 +16,7 @@ pub mod executor;
 pub mod faults;
 pub mod grafana_client;
 pub mod links;
+pub mod permissions;
 pub mod provision;
 pub mod run;
 pub mod scenario;
