@@ -291,6 +291,60 @@ fn eks_prometheus_on_the_embedded_mock() -> Result<(), Failed> {
     )
 }
 
+/// Provisioning that fails half-way (the cluster is not there: no OIDC issuer to trust)
+/// fails `provision.create` naming the cause, checks nothing, and removes the workspace it
+/// had already made.
+fn failed_provisioning_is_undone() -> Result<(), Failed> {
+    with_mock(|mock, dir| {
+        let before = holdings(mock)?;
+        let report = dir.join("report.xml");
+        let out = output({
+            let mut c = pipecheck_against(
+                mock,
+                &[
+                    "run",
+                    "--target",
+                    "aws",
+                    "--provision",
+                    "--scenario",
+                    "eks-adot",
+                    "--cluster",
+                    "no-such-cluster",
+                ],
+                dir,
+            );
+            c.arg("--junit").arg(&report);
+            c
+        })?;
+        let so = exit_code(&out, 1)?;
+        let suites = read_junit(&report)?;
+        let s = &suites[0];
+        let create = s.case("provision.create").ok_or("no provision.create")?;
+        ensure(
+            create.outcome == "fail"
+                && create
+                    .message
+                    .contains("failed to describe EKS cluster no-such-cluster"),
+            || format!("{create:?}\n{so}"),
+        )?;
+        let teardown = s
+            .case("provision.teardown")
+            .ok_or("no provision.teardown")?;
+        ensure(teardown.outcome == "pass", || format!("{teardown:?}"))?;
+        ensure(s.case("amp.workspace").is_none(), || {
+            format!("links ran after provisioning failed: {:?}", s.cases)
+        })?;
+        ensure(
+            so.contains("deleted amp-workspace") || teardown.body.contains("deleted amp-workspace"),
+            || format!("the created workspace's deletion is not reported:\n{so}\n{teardown:?}"),
+        )?;
+        let after = holdings(mock)?;
+        ensure(after == before, || {
+            format!("after a failed provisioning the mock holds:\n{after:#?}\nbefore:\n{before:#?}")
+        })
+    })
+}
+
 /// `--plan` lists what would be made and calls nothing; a run without `--provision`
 /// creates nothing that stays.
 fn plan_and_no_provision_create_nothing() -> Result<(), Failed> {
@@ -531,6 +585,10 @@ fn main() {
             plan_and_no_provision_create_nothing,
         ),
         Trial::test("provision::keep_then_sweep", keep_then_sweep),
+        Trial::test(
+            "provision::failed_provisioning_is_undone",
+            failed_provisioning_is_undone,
+        ),
         Trial::test(
             "provision::undeletable_role_is_reported",
             undeletable_role_is_reported,
