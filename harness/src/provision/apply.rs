@@ -572,3 +572,81 @@ async fn wait_gone(clients: &Clients, id: &str) {
     )
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use pipecheck_mocks::{MockConfig, MockStack};
+    use pipecheck_reports::Outcome;
+
+    use super::*;
+    use crate::scenario::Scenario;
+    use crate::target::MockAccess;
+
+    /// A role someone attached a managed policy to mid-run: IAM answers DeleteConflict,
+    /// teardown retries, then fails `provision.teardown` naming the role and the command;
+    /// the rest is still removed.
+    #[tokio::test]
+    async fn a_refused_deletion_fails_the_teardown_with_its_command() {
+        let stack = MockStack::start(MockConfig::default()).await.unwrap();
+        let ep = stack.endpoints();
+        let target = Target::mock(MockAccess {
+            endpoints: &ep,
+            access_key_id: ep.user.access_key_id.clone(),
+            secret_access_key: ep.user.secret_access_key.clone(),
+        })
+        .await
+        .unwrap();
+        let clients = Clients::of(&target);
+        let scenario = Scenario::load("eks-adot").unwrap();
+        let run_id = "pc-refused0001";
+        let plan = super::super::plan(run_id, scenario.cluster.as_ref(), false, SystemTime::now());
+        let made = provision(&clients, &plan, None, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(made.created.len(), 3);
+        let role = format!("pipecheck-{run_id}");
+        stack
+            .iam
+            .update_role(&role, |r| {
+                r.attached_policies
+                    .push("arn:aws:iam::aws:policy/AmazonPrometheusRemoteWriteAccess".into())
+            })
+            .unwrap();
+
+        let deletions = teardown(run_id).await;
+        let kinds: Vec<(&str, bool)> = deletions
+            .iter()
+            .map(|d| (d.resource.kind(), d.result.is_ok()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("iam-role-policy", true),
+                ("iam-role", false),
+                ("amp-workspace", true)
+            ]
+        );
+        assert!(deletions[1].attempts > 1, "not retried: {:?}", deletions[1]);
+        let result = super::super::torn_down(&deletions, Duration::ZERO);
+        assert_eq!(result.outcome, Outcome::Fail);
+        assert!(
+            result.verdict.contains(&format!("iam-role {role}")),
+            "{}",
+            result.verdict
+        );
+        let hint = result.hint.unwrap_or_default();
+        assert!(
+            hint.contains(&format!("aws iam delete-role --role-name {role}")),
+            "{hint}"
+        );
+        assert!(
+            result.evidence[0].body.contains("DeleteConflict"),
+            "{:?}",
+            result.evidence
+        );
+        assert!(teardown(run_id).await.is_empty(), "the registry is emptied");
+        stack.shutdown().await;
+    }
+}
