@@ -227,7 +227,11 @@ fn sweep(args: crate::provision::SweepArgs) -> Result<u8, CliError> {
         for f in &found {
             println!(
                 "{} {} {} (run {}, created {})",
-                if args.dry_run { "would delete" } else { "found" },
+                if args.dry_run {
+                    "would delete"
+                } else {
+                    "found"
+                },
                 f.resource.kind(),
                 f.resource.name(),
                 f.run_id,

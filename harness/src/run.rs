@@ -292,7 +292,10 @@ pub async fn run_scenario(
         if let (Ok(p), None) = (&done, &cluster_spec) {
             target.workspace_id = p.workspace_id.clone();
         }
-        Some((crate::provision::created(&plan, &done, started.elapsed()), done))
+        Some((
+            crate::provision::created(&plan, &done, started.elapsed()),
+            done,
+        ))
     } else {
         None
     };
