@@ -5,6 +5,7 @@
 //! and Grafana's HTTP API before and after, and asserts what changed.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -525,6 +526,60 @@ fn undeletable_role_is_reported() -> Result<(), Failed> {
     })
 }
 
+/// A run killed outright (SIGKILL: no teardown) once its Grafana data source exists
+/// (smoke: the data source is made for the run's own workspace) leaves its workspace and
+/// Grafana content; `sweep` removes all of it, Grafana's by
+/// name (`pipecheck-pc-…`), AWS's by tag.
+fn sweep_after_a_killed_run() -> Result<(), Failed> {
+    with_mock(|mock, dir| {
+        let before = holdings(mock)?;
+        let mut cmd = pipecheck_against(
+            mock,
+            &[
+                "run",
+                "--target",
+                "aws",
+                "--provision",
+                "--scenario",
+                "smoke",
+            ],
+            dir,
+        );
+        cmd.arg("--junit")
+            .arg(dir.join("report.xml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        // The data source stays until the run's cleanup, after its last link: kill the
+        // run as soon as the console says it was made.
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            if line.contains("grafana.datasource") {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let left = holdings(mock)?.names_with("pipecheck-pc-");
+        ensure(left.len() >= 2, || {
+            format!("the killed run should have left its workspace and data source: {left:?}")
+        })?;
+        let out = output(pipecheck_against(mock, &["sweep", "--dry-run"], dir))?;
+        let so = exit_code(&out, 0)?;
+        ensure(
+            so.contains("would delete grafana-datasource pipecheck-pc-"),
+            || so.clone(),
+        )?;
+        let out = output(pipecheck_against(mock, &["sweep"], dir))?;
+        let so = exit_code(&out, 0)?;
+        let after = holdings(mock)?;
+        ensure(after == before, || {
+            format!("sweep did not restore the mock:\n{so}\nbefore {before:#?}\nafter {after:#?}")
+        })
+    })
+}
+
 /// SIGINT once the run's workspace exists: the run exits 130 and removes it.
 fn sigint_once_the_workspace_exists() -> Result<(), Failed> {
     with_mock(|mock, dir| {
@@ -585,6 +640,10 @@ fn main() {
             plan_and_no_provision_create_nothing,
         ),
         Trial::test("provision::keep_then_sweep", keep_then_sweep),
+        Trial::test(
+            "provision::sweep_after_a_killed_run",
+            sweep_after_a_killed_run,
+        ),
         Trial::test(
             "provision::failed_provisioning_is_undone",
             failed_provisioning_is_undone,

@@ -219,11 +219,31 @@ fn sweep(args: crate::provision::SweepArgs) -> Result<u8, CliError> {
     rt.block_on(async {
         let target = crate::target::Target::aws(args.region.clone(), None)
             .await
-            .map_err(RunError::from)?;
-        let clients = crate::provision::Clients::of(&target);
-        let found = crate::provision::find(&clients, args.older_than)
+            .map_err(RunError::from)?
+            .with_grafana(crate::target::GrafanaSettings::for_aws(
+                args.grafana_workspace_id.clone(),
+                args.grafana_url.clone(),
+                None,
+            ));
+        let sweep = crate::provision::prepare(&target, &args)
             .await
             .map_err(CliError::Sweep)?;
+        for note in &sweep.notes {
+            println!("{note}");
+        }
+        let clients = sweep.clients;
+        // Grafana first (dashboards use data sources), then IAM, then AMP.
+        let mut found = match &sweep.grafana_workspace {
+            Some(ws) => crate::provision::find_grafana(&clients, ws)
+                .await
+                .map_err(CliError::Sweep)?,
+            None => Vec::new(),
+        };
+        found.extend(
+            crate::provision::find(&clients, args.older_than)
+                .await
+                .map_err(CliError::Sweep)?,
+        );
         for f in &found {
             println!(
                 "{} {} {} (run {}, created {})",

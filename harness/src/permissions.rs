@@ -191,6 +191,12 @@ pub const OPERATIONS: &[Operation] = &[
         &["iam:ListRoleTags"],
         Provision,
     ),
+    // `sweep`: the service accounts of killed runs (deleted with the Run-mode call).
+    op(
+        Sdk("amg", "list_workspace_service_accounts"),
+        &["grafana:ListWorkspaceServiceAccounts"],
+        Provision,
+    ),
 ];
 
 /// The actions a mode's policy must grant: its operations' and every lesser mode's.

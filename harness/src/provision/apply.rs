@@ -28,6 +28,9 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
     pub eks: aws_sdk_eks::Client,
+    pub amg: aws_sdk_grafana::Client,
+    /// The workspace's Grafana with a token, when Grafana content is to be removed.
+    pub grafana: Option<crate::grafana_client::GrafanaClient>,
 }
 
 impl Clients {
@@ -38,6 +41,8 @@ impl Clients {
             iam: target.iam.clone(),
             sts: target.sts.clone(),
             eks: target.eks.clone(),
+            amg: target.amg.clone(),
+            grafana: None,
         }
     }
 }
@@ -512,6 +517,30 @@ async fn delete_once(clients: &Clients, resource: &Resource) -> Result<(), Strin
                 }
             }
         }
+        Resource::GrafanaServiceAccount { workspace, id, .. } => match clients
+            .amg
+            .delete_workspace_service_account()
+            .workspace_id(workspace)
+            .service_account_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let (code, text) = sdk_error(&e);
+                if gone(code.as_deref()) {
+                    Ok(())
+                } else {
+                    Err(text)
+                }
+            }
+        },
+        Resource::GrafanaDashboard { uid, .. } => {
+            delete_in_grafana(clients, &format!("/api/dashboards/uid/{uid}")).await
+        }
+        Resource::GrafanaDataSource { uid, .. } => {
+            delete_in_grafana(clients, &format!("/api/datasources/uid/{uid}")).await
+        }
         Resource::IamRolePolicy { role, name } => match clients
             .iam
             .delete_role_policy()
@@ -530,6 +559,22 @@ async fn delete_once(clients: &Clients, resource: &Resource) -> Result<(), Strin
                 }
             }
         },
+    }
+}
+
+/// DELETE on the workspace's Grafana (404: already gone).
+async fn delete_in_grafana(clients: &Clients, path: &str) -> Result<(), String> {
+    let Some(grafana) = &clients.grafana else {
+        return Err("no Grafana token to delete it with (set PIPECHECK_GRAFANA_TOKEN)".into());
+    };
+    match grafana.delete(path).await {
+        Ok(ex) if ex.is_success() || ex.status == Some(404) => Ok(()),
+        Ok(ex) => Err(format!(
+            "Grafana answered {}: {}",
+            ex.status.map(|s| s.to_string()).unwrap_or_default(),
+            crate::grafana_client::message_of(&ex.body)
+        )),
+        Err(e) => Err(crate::error_chain(&e)),
     }
 }
 

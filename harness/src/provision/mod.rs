@@ -17,7 +17,8 @@ pub use apply::{
 pub use plan::{Plan, Step, plan};
 pub use report::{CREATE_CASE, TEARDOWN_CASE, created, kept, torn_down};
 pub use resource::{
-    CREATED_TAG, NAME_PREFIX, REMOTE_WRITE_POLICY, ROLE_PATH, RUN_TAG, Resource, RunTags,
+    CREATED_TAG, NAME_PREFIX, REMOTE_WRITE_POLICY, ROLE_PATH, RUN_NAME_PREFIX, RUN_TAG, Resource,
+    RunTags,
     run_resource_name,
 };
-pub use sweep::{Found, SweepArgs, SweepError, find, remove};
+pub use sweep::{Found, Sweep, SweepArgs, SweepError, find, find_grafana, prepare, remove};

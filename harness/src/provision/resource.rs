@@ -10,6 +10,9 @@ pub const RUN_TAG: &str = "pipecheck-run";
 pub const CREATED_TAG: &str = "pipecheck-created";
 /// Prefix of every created name (workspace alias, role name): `sweep` lists by it.
 pub const NAME_PREFIX: &str = "pipecheck-";
+/// Prefix of the name of everything a run creates (run ids start with `pc-`): Grafana
+/// objects carry no tags, `sweep` finds them by it.
+pub const RUN_NAME_PREFIX: &str = "pipecheck-pc-";
 /// The IAM path of every role pipecheck creates: `sweep` lists only this path.
 pub const ROLE_PATH: &str = "/pipecheck/";
 /// The collector role's inline policy (aps:RemoteWrite on the run's workspace).
@@ -44,9 +47,33 @@ pub fn run_resource_name(run_id: &str) -> String {
 /// before CreateWorkspace answers, its id unknown, so an interrupt still finds it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resource {
-    AmpWorkspace { alias: String, id: Option<String> },
-    IamRole { name: String },
-    IamRolePolicy { role: String, name: String },
+    AmpWorkspace {
+        alias: String,
+        id: Option<String>,
+    },
+    IamRole {
+        name: String,
+    },
+    IamRolePolicy {
+        role: String,
+        name: String,
+    },
+    /// A run's AMG service account (`pipecheck-<run id>`), left by a killed run.
+    GrafanaServiceAccount {
+        workspace: String,
+        id: String,
+        name: String,
+    },
+    /// A run's canary dashboard in the workspace's Grafana at `base`.
+    GrafanaDashboard {
+        base: String,
+        uid: String,
+    },
+    /// A run's AMP data source in the workspace's Grafana at `base`.
+    GrafanaDataSource {
+        base: String,
+        uid: String,
+    },
 }
 
 impl Resource {
@@ -55,6 +82,9 @@ impl Resource {
             Self::AmpWorkspace { .. } => "amp-workspace",
             Self::IamRole { .. } => "iam-role",
             Self::IamRolePolicy { .. } => "iam-role-policy",
+            Self::GrafanaServiceAccount { .. } => "grafana-service-account",
+            Self::GrafanaDashboard { .. } => "grafana-dashboard",
+            Self::GrafanaDataSource { .. } => "grafana-datasource",
         }
     }
 
@@ -66,6 +96,13 @@ impl Resource {
             },
             Self::IamRole { name } => name.clone(),
             Self::IamRolePolicy { role, name } => format!("{role}/{name}"),
+            Self::GrafanaServiceAccount {
+                workspace,
+                id,
+                name,
+                ..
+            } => format!("{name} (id {id} in {workspace})"),
+            Self::GrafanaDashboard { uid, .. } | Self::GrafanaDataSource { uid, .. } => uid.clone(),
         }
     }
 
@@ -82,6 +119,15 @@ impl Resource {
             Self::IamRolePolicy { role, name } => {
                 format!("aws iam delete-role-policy --role-name {role} --policy-name {name}")
             }
+            Self::GrafanaServiceAccount { workspace, id, .. } => format!(
+                "aws grafana delete-workspace-service-account --region {region} --workspace-id {workspace} --service-account-id {id}"
+            ),
+            Self::GrafanaDashboard { base, uid } => format!(
+                "curl -X DELETE -H \"Authorization: Bearer $GRAFANA_TOKEN\" {base}/api/dashboards/uid/{uid}"
+            ),
+            Self::GrafanaDataSource { base, uid } => format!(
+                "curl -X DELETE -H \"Authorization: Bearer $GRAFANA_TOKEN\" {base}/api/datasources/uid/{uid}"
+            ),
         }
     }
 }
@@ -101,6 +147,15 @@ mod tests {
                 ("pipecheck-run", "pc-1"),
                 ("pipecheck-created", "1970-01-02T00:00:00Z")
             ]
+        );
+    }
+
+    #[test]
+    fn run_names_start_with_the_sweep_prefix() {
+        assert!(run_resource_name(&crate::run::new_run_id()).starts_with(RUN_NAME_PREFIX));
+        assert!(
+            crate::links::GrafanaRun::canary_dashboard_uid(&crate::run::new_run_id())
+                .starts_with(RUN_NAME_PREFIX)
         );
     }
 

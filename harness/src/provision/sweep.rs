@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use crate::cluster::sdk_error;
 
 use super::apply::{Clients, Deletion, delete};
-use super::resource::{CREATED_TAG, NAME_PREFIX, ROLE_PATH, RUN_TAG, Resource};
+use super::resource::{CREATED_TAG, NAME_PREFIX, ROLE_PATH, RUN_NAME_PREFIX, RUN_TAG, Resource};
+use crate::grafana_client::{GrafanaClient, json_of};
+use crate::target::Target;
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
@@ -21,6 +23,14 @@ pub struct SweepArgs {
     /// AWS region of the AMP workspaces (IAM is global).
     #[arg(long)]
     pub region: Option<String>,
+    /// The AMG workspace whose run service accounts, canary dashboards and data sources
+    /// to sweep (else PIPECHECK_GRAFANA_WORKSPACE_ID); dashboards and data sources need
+    /// an Admin token in PIPECHECK_GRAFANA_TOKEN.
+    #[arg(long = "grafana-workspace", value_name = "ID")]
+    pub grafana_workspace_id: Option<String>,
+    /// The workspace's Grafana URL (else PIPECHECK_GRAFANA_URL, else DescribeWorkspace's).
+    #[arg(long = "grafana-url", value_name = "URL")]
+    pub grafana_url: Option<String>,
 }
 
 /// A resource an earlier run created, with its tags.
@@ -36,6 +46,149 @@ pub struct Found {
 pub struct SweepError {
     what: &'static str,
     detail: String,
+}
+
+/// What a sweep will look at: the clients (with the workspace's Grafana when a token is
+/// given), and what it leaves out and why.
+pub struct Sweep {
+    pub clients: Clients,
+    pub grafana_workspace: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// Sets a sweep up from `target` (its Grafana settings from the flags and environment).
+pub async fn prepare(target: &Target, args: &SweepArgs) -> Result<Sweep, SweepError> {
+    let mut sweep = Sweep {
+        clients: Clients::of(target),
+        grafana_workspace: None,
+        notes: Vec::new(),
+    };
+    let Some(workspace) = target.grafana.workspace_id.clone() else {
+        sweep.notes.push(
+            "Grafana not swept: no workspace (--grafana-workspace or PIPECHECK_GRAFANA_WORKSPACE_ID)"
+                .into(),
+        );
+        return Ok(sweep);
+    };
+    if args.older_than.is_some() {
+        // Service accounts, dashboards and data sources carry no creation time.
+        sweep.notes.push(format!(
+            "Grafana {workspace} not swept with --older-than: its objects carry no creation time"
+        ));
+        return Ok(sweep);
+    }
+    sweep.grafana_workspace = Some(workspace.clone());
+    let Some(token) = target.grafana.token.clone() else {
+        sweep.notes.push(format!(
+            "Grafana {workspace}: dashboards and data sources not swept without an Admin token (PIPECHECK_GRAFANA_TOKEN); service accounts are"
+        ));
+        return Ok(sweep);
+    };
+    let endpoint = match &target.grafana.url {
+        Some(_) => String::new(),
+        None => target
+            .amg
+            .describe_workspace()
+            .workspace_id(&workspace)
+            .send()
+            .await
+            .map_err(|e| list_error("the Grafana workspace", &e))?
+            .workspace()
+            .map(|w| w.endpoint().to_string())
+            .unwrap_or_default(),
+    };
+    let url = target.grafana_url(&endpoint).ok_or(SweepError {
+        what: "the Grafana workspace",
+        detail: format!("{workspace} has no endpoint: pass --grafana-url"),
+    })?;
+    let client =
+        GrafanaClient::new(target.http.clone(), &url, Duration::from_secs(10)).map_err(|e| {
+            SweepError {
+                what: "the Grafana workspace",
+                detail: crate::error_chain(&e),
+            }
+        })?;
+    sweep.clients.grafana = Some(client.with_token(token));
+    Ok(sweep)
+}
+
+/// What earlier runs left in a Grafana workspace, found by name (Grafana keeps no tags):
+/// canary dashboards and data sources whose uid starts with `pipecheck-pc-`, then AMG
+/// service accounts so named.
+pub async fn find_grafana(clients: &Clients, workspace: &str) -> Result<Vec<Found>, SweepError> {
+    let mut out = Vec::new();
+    let found = |resource: Resource, name: &str| Found {
+        resource,
+        run_id: name.trim_start_matches(NAME_PREFIX).to_string(),
+        created: "unknown".to_string(),
+    };
+    if let Some(grafana) = &clients.grafana {
+        for (path, dashboards) in [
+            ("/api/search?type=dash-db&limit=5000", true),
+            ("/api/datasources", false),
+        ] {
+            let ex = grafana.get(path).await.map_err(|e| SweepError {
+                what: "Grafana content",
+                detail: crate::error_chain(&e),
+            })?;
+            let listed = json_of(&ex)
+                .filter(|_| ex.is_success())
+                .ok_or_else(|| SweepError {
+                    what: "Grafana content",
+                    detail: format!("GET {path}: {}", ex.summary()),
+                })?;
+            for item in listed.as_array().into_iter().flatten() {
+                let Some(uid) = item["uid"]
+                    .as_str()
+                    .filter(|u| u.starts_with(RUN_NAME_PREFIX))
+                else {
+                    continue;
+                };
+                let base = grafana.base().to_string();
+                let uid = uid.to_string();
+                let resource = if dashboards {
+                    Resource::GrafanaDashboard {
+                        base,
+                        uid: uid.clone(),
+                    }
+                } else {
+                    Resource::GrafanaDataSource {
+                        base,
+                        uid: uid.clone(),
+                    }
+                };
+                out.push(found(resource, &uid));
+            }
+        }
+    }
+    let mut token: Option<String> = None;
+    loop {
+        let page = clients
+            .amg
+            .list_workspace_service_accounts()
+            .workspace_id(workspace)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| list_error("Grafana service accounts", &e))?;
+        for sa in page.service_accounts() {
+            if sa.name().starts_with(RUN_NAME_PREFIX) {
+                out.push(found(
+                    Resource::GrafanaServiceAccount {
+                        workspace: workspace.to_string(),
+                        id: sa.id().to_string(),
+                        name: sa.name().to_string(),
+                    },
+                    sa.name(),
+                ));
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 fn list_error<E, R>(
