@@ -586,7 +586,7 @@ fn deployment(
     d
 }
 
-fn replica_set(ns: &str, name: &str, labels: &Value, deployment: &Value) -> Value {
+pub(crate) fn replica_set(ns: &str, name: &str, labels: &Value, deployment: &Value) -> Value {
     let mut labels = labels.clone();
     labels["pod-template-hash"] = json!(name.rsplit('-').next().unwrap_or_default());
     let replicas = deployment
@@ -603,7 +603,7 @@ fn replica_set(ns: &str, name: &str, labels: &Value, deployment: &Value) -> Valu
     })
 }
 
-fn running_pod(ns: &str, name: &str, labels: &Value, spec: Value, rs: &Value, now: &str) -> Value {
+pub(crate) fn running_pod(ns: &str, name: &str, labels: &Value, spec: Value, rs: &Value, now: &str) -> Value {
     let mut labels = labels.clone();
     if let Some(h) = rs.pointer("/metadata/labels/pod-template-hash") {
         labels["pod-template-hash"] = h.clone();
