@@ -37,6 +37,8 @@ struct Holdings {
     service_accounts: BTreeSet<String>,
     datasources: BTreeSet<String>,
     dashboards: BTreeSet<String>,
+    /// Namespaces of the mock cluster (a run's objects live in its own).
+    namespaces: BTreeSet<String>,
 }
 
 impl Holdings {
@@ -47,6 +49,7 @@ impl Holdings {
             .chain(&self.service_accounts)
             .chain(&self.datasources)
             .chain(&self.dashboards)
+            .chain(&self.namespaces)
             .filter(|n| n.contains(word))
             .cloned()
             .collect()
@@ -149,6 +152,20 @@ fn holdings(mock: &Mock) -> Result<Holdings, Failed> {
                     .collect::<BTreeSet<_>>(),
             );
         }
+        let kubeconfig = kube::config::Kubeconfig::read_from(env(mock, "KUBECONFIG")?)
+            .map_err(|e| e.to_string())?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+        let namespaces = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
         let dashboards = uids.pop().unwrap_or_default();
         let datasources = uids.pop().unwrap_or_default();
         Ok::<_, Failed>(Holdings {
@@ -157,6 +174,7 @@ fn holdings(mock: &Mock) -> Result<Holdings, Failed> {
             service_accounts,
             datasources,
             dashboards,
+            namespaces,
         })
     })?
 }
@@ -240,10 +258,10 @@ fn provisioned_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> 
                 .ok_or_else(|| format!("no {case} testcase:\n{so}"))?;
             ensure(c.outcome == "pass", || format!("{case}: {c:?}"))?;
         }
-        let want = if scenario == "smoke" {
-            "created 1 resource"
-        } else {
-            "created 3 resource"
+        let want = match scenario {
+            "smoke" => "created 1 resource",
+            "eks-adot" => "created 3 resource",
+            _ => "created 4 resource",
         };
         ensure(so.contains(want), || format!("expected `{want}`:\n{so}"))?;
         let after = holdings(mock)?;
@@ -255,10 +273,10 @@ fn provisioned_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> 
     })
 }
 
-/// eks-prometheus on the embedded mock (`pipecheck mock` serves the ADOT cluster only):
-/// the mock goes with the run, so the teardown testcase is the evidence that each
-/// deletion was answered (a workspace is waited for until DescribeWorkspace says it is
-/// gone).
+/// eks-prometheus on the embedded mock, which lets the run request service account
+/// tokens: the links prove the made role through STS with the made service account's
+/// token. The mock goes with the run, so the teardown testcase is the evidence that each
+/// deletion was answered.
 fn eks_prometheus_on_the_embedded_mock() -> Result<(), Failed> {
     let dir = tmp();
     let report = dir.path().join("report.xml");
@@ -287,9 +305,19 @@ fn eks_prometheus_on_the_embedded_mock() -> Result<(), Failed> {
         || so.clone(),
     )?;
     ensure(
-        so.contains("created 3 resource(s)") && so.contains("removed all 3 resource(s)"),
+        so.contains("created 4 resource(s)") && so.contains("removed all 4 resource(s)"),
         || so.clone(),
-    )
+    )?;
+    // The links checked what was made: the run's namespace, its role through STS.
+    let id = run_id(&report)?;
+    for words in [
+        format!("namespace pipecheck-{id} exists"),
+        format!("role pipecheck-{id} trusts system:serviceaccount:pipecheck-{id}:"),
+        "STS AssumeRoleWithWebIdentity".to_string(),
+    ] {
+        ensure(so.contains(&words), || format!("expected `{words}`:\n{so}"))?;
+    }
+    Ok(())
 }
 
 /// Provisioning that fails half-way (the cluster is not there: no OIDC issuer to trust)
@@ -406,7 +434,8 @@ fn plan_and_no_provision_create_nothing() -> Result<(), Failed> {
     })
 }
 
-/// `--keep` leaves the run's tagged resources; `sweep --dry-run` lists and keeps them;
+/// `--keep` leaves the run's tagged resources (eks-prometheus: its namespace too);
+/// `sweep --dry-run` lists and keeps them;
 /// `sweep` removes them and only them.
 fn keep_then_sweep() -> Result<(), Failed> {
     with_mock(|mock, dir| {
@@ -422,7 +451,7 @@ fn keep_then_sweep() -> Result<(), Failed> {
                     "--provision",
                     "--keep",
                     "--scenario",
-                    "eks-adot",
+                    "eks-prometheus",
                 ],
                 dir,
             );
@@ -433,8 +462,8 @@ fn keep_then_sweep() -> Result<(), Failed> {
         let id = run_id(&report)?;
         let kept = holdings(mock)?;
         let mine = kept.names_with(&format!("pipecheck-{id}"));
-        ensure(mine.len() == 2, || {
-            format!("expected the run's workspace and role, got {mine:?}\n{so}")
+        ensure(mine.len() == 3, || {
+            format!("expected the run's workspace, role and namespace, got {mine:?}\n{so}")
         })?;
         ensure(so.contains("remove them with `pipecheck sweep`"), || {
             so.clone()
@@ -456,13 +485,13 @@ fn keep_then_sweep() -> Result<(), Failed> {
         })?;
         let out = output(pipecheck_against(mock, &["sweep", "--dry-run"], dir))?;
         let so = exit_code(&out, 0)?;
-        ensure(so.matches("would delete").count() == 3, || so.clone())?;
+        ensure(so.matches("would delete").count() == 4, || so.clone())?;
         ensure(holdings(mock)? == kept, || {
             "--dry-run deleted something".into()
         })?;
         let out = output(pipecheck_against(mock, &["sweep"], dir))?;
         let so = exit_code(&out, 0)?;
-        ensure(so.matches("deleted ").count() == 3, || so.clone())?;
+        ensure(so.matches("deleted ").count() == 4, || so.clone())?;
         let after = holdings(mock)?;
         ensure(after == before, || {
             format!("sweep did not restore the mock:\nbefore {before:#?}\nafter {after:#?}")
@@ -661,7 +690,7 @@ fn main() {
         "provision::eks-prometheus_on_the_embedded_mock",
         eks_prometheus_on_the_embedded_mock,
     ));
-    for scenario in ["smoke", "eks-adot"] {
+    for scenario in ["smoke", "eks-adot", "eks-prometheus"] {
         trials.push(Trial::test(
             format!("provision::{scenario}_leaves_the_mock_as_found"),
             move || provisioned_run_leaves_nothing(scenario),

@@ -92,8 +92,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Create what the scenario needs and is missing (an AMP workspace unless --workspace;
-    /// for a cluster scenario the collector's IAM role), tagged pipecheck-run=<run id>,
-    /// and remove it at the end, on failure and on Ctrl-C.
+    /// for a cluster scenario the collector's IAM role, and for a Prometheus one its
+    /// namespace, service account, collector and canary target), tagged
+    /// pipecheck-run=<run id>, and remove it at the end, on failure and on Ctrl-C.
     #[arg(long)]
     pub provision: bool,
     /// With --provision: leave what was created (remove it later with `pipecheck sweep`).
@@ -217,7 +218,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
 fn sweep(args: crate::provision::SweepArgs) -> Result<u8, CliError> {
     let rt = runtime()?;
     rt.block_on(async {
-        let target = crate::target::Target::aws(args.region.clone(), None)
+        let mut target = crate::target::Target::aws(args.region.clone(), None)
             .await
             .map_err(RunError::from)?
             .with_grafana(crate::target::GrafanaSettings::for_aws(
@@ -225,6 +226,10 @@ fn sweep(args: crate::provision::SweepArgs) -> Result<u8, CliError> {
                 args.grafana_url.clone(),
                 None,
             ));
+        // The cluster is swept when a kubeconfig is there (KUBECONFIG, ~/.kube/config).
+        target.kube = crate::target::KubeAccess::from_kubeconfig(None, None)
+            .await
+            .ok();
         let sweep = crate::provision::prepare(&target, &args)
             .await
             .map_err(CliError::Sweep)?;
@@ -232,13 +237,19 @@ fn sweep(args: crate::provision::SweepArgs) -> Result<u8, CliError> {
             println!("{note}");
         }
         let clients = sweep.clients;
-        // Grafana first (dashboards use data sources), then IAM, then AMP.
+        // Grafana first (dashboards use data sources).
         let mut found = match &sweep.grafana_workspace {
             Some(ws) => crate::provision::find_grafana(&clients, ws)
                 .await
                 .map_err(CliError::Sweep)?,
             None => Vec::new(),
         };
+        // Then the cluster (a namespace takes its objects with it), IAM, AMP.
+        found.extend(
+            crate::provision::find_kube(&clients, args.older_than)
+                .await
+                .map_err(CliError::Sweep)?,
+        );
         found.extend(
             crate::provision::find(&clients, args.older_than)
                 .await

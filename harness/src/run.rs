@@ -149,7 +149,7 @@ pub async fn run_scenario(
     let mut collector_faults = CollectorFaults::default();
     let mut grafana_faults = GrafanaFaults::default();
     // The cluster the run reads (shape `cluster`), its name overridable for --target aws.
-    let cluster_spec = scenario.cluster.clone().map(|mut c| {
+    let mut cluster_spec = scenario.cluster.clone().map(|mut c| {
         if let Some(name) = opts.cluster_name.clone().or_else(|| {
             std::env::var("PIPECHECK_CLUSTER")
                 .ok()
@@ -287,10 +287,17 @@ pub async fn run_scenario(
             deadlines.workspace,
         )
         .await;
-        // A cluster scenario's collector is read from the cluster as it is, writing to the
-        // workspace it names: only scenarios without one check the created workspace.
-        if let (Ok(p), None) = (&done, &cluster_spec) {
-            target.workspace_id = p.workspace_id.clone();
+        // The links check what was made: the workspace, and a collector made in the run's
+        // namespace. An installed collector (ADOT) writes to the workspace it names.
+        if let Ok(p) = &done {
+            match (plan.cluster_namespace(), cluster_spec.as_mut()) {
+                (Some(ns), Some(spec)) => {
+                    spec.namespace = ns.to_string();
+                    target.workspace_id = p.workspace_id.clone();
+                }
+                (_, None) => target.workspace_id = p.workspace_id.clone(),
+                (None, Some(_)) => {}
+            }
         }
         Some((
             crate::provision::created(&plan, &done, started.elapsed()),

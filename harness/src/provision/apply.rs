@@ -29,6 +29,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub eks: aws_sdk_eks::Client,
     pub amg: aws_sdk_grafana::Client,
+    /// The cluster's Kubernetes API (cluster scenarios).
+    pub kube: Option<kube::Client>,
     /// The workspace's Grafana with a token, when Grafana content is to be removed.
     pub grafana: Option<crate::grafana_client::GrafanaClient>,
 }
@@ -42,6 +44,7 @@ impl Clients {
             sts: target.sts.clone(),
             eks: target.eks.clone(),
             amg: target.amg.clone(),
+            kube: target.kube.as_ref().map(|k| k.client.clone()),
             grafana: None,
         }
     }
@@ -63,6 +66,9 @@ pub enum ProvisionError {
         status: String,
         waited: Duration,
     },
+    /// The Kubernetes API refused or failed.
+    #[error("failed to create {what} in the cluster: {detail}")]
+    Kube { what: String, detail: String },
     #[error(
         "EKS cluster {0} has no OIDC issuer, which IRSA needs (eksctl utils associate-iam-oidc-provider --cluster {0} --approve)"
     )]
@@ -238,9 +244,97 @@ pub async fn provision(
                     })?;
                 out.created.push(resource);
             }
+            Step::PrometheusInCluster {
+                namespace,
+                server,
+                service_account,
+            } => {
+                let kube = clients.kube.as_ref().ok_or_else(|| ProvisionError::Kube {
+                    what: format!("namespace {namespace}"),
+                    detail: "no Kubernetes client (--kubeconfig, KUBECONFIG)".into(),
+                })?;
+                let role_arn = out.role_arn.clone().unwrap_or_default();
+                let url = remote_write_url(clients, out.workspace_id.as_deref()).await?;
+                let objects = super::kube::prometheus_objects(
+                    &plan.tags,
+                    namespace,
+                    server,
+                    service_account,
+                    &role_arn,
+                    &url,
+                    &clients.region,
+                );
+                let resource = Resource::KubeNamespace {
+                    name: namespace.clone(),
+                };
+                register(run_id, clients, resource.clone());
+                for (plural, obj) in &objects {
+                    super::kube::create(kube, plural, obj)
+                        .await
+                        .map_err(|detail| {
+                            let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+                            ProvisionError::Kube {
+                                what: format!("{plural} {namespace}/{name}"),
+                                detail,
+                            }
+                        })?;
+                }
+                out.created.push(resource);
+                for d in [server.as_str(), super::kube::CANARY_TARGET] {
+                    wait_ready(kube, namespace, d, active_within).await?;
+                }
+            }
         }
     }
     Ok(out)
+}
+
+/// The remote-write URL of the run's workspace (DescribeWorkspace's endpoint).
+async fn remote_write_url(clients: &Clients, id: Option<&str>) -> Result<String, ProvisionError> {
+    let id = id.unwrap_or_default();
+    let d = clients
+        .amp
+        .describe_workspace()
+        .workspace_id(id)
+        .send()
+        .await
+        .map_err(|e| ProvisionError::call("describe AMP workspace", id, &e))?;
+    let endpoint = d
+        .workspace()
+        .and_then(|w| w.prometheus_endpoint())
+        .unwrap_or_default();
+    Ok(format!(
+        "{}/api/v1/remote_write",
+        endpoint.trim_end_matches('/')
+    ))
+}
+
+/// Polls a Deployment until its replicas are ready.
+async fn wait_ready(
+    kube: &kube::Client,
+    ns: &str,
+    name: &str,
+    within: Duration,
+) -> Result<(), ProvisionError> {
+    let waited = wait_until(within, Duration::from_millis(100), || async {
+        match super::kube::deployment_ready(kube, ns, name).await {
+            Ok(true) => Probe::Done(Ok(())),
+            Ok(false) => Probe::Pending(Ok(())),
+            Err(e) => Probe::Abort(Err(e)),
+        }
+    })
+    .await;
+    let what = format!("Deployment {ns}/{name}");
+    match waited {
+        Waited::Done { .. } => Ok(()),
+        Waited::Aborted {
+            value: Err(detail), ..
+        } => Err(ProvisionError::Kube { what, detail }),
+        _ => Err(ProvisionError::Kube {
+            what,
+            detail: format!("not ready within {within:?}"),
+        }),
+    }
 }
 
 async fn create_workspace(
@@ -534,6 +628,10 @@ async fn delete_once(clients: &Clients, resource: &Resource) -> Result<(), Strin
                     Err(text)
                 }
             }
+        },
+        Resource::KubeNamespace { name } => match &clients.kube {
+            Some(k) => super::kube::delete_namespace(k, name).await,
+            None => Err("no Kubernetes client".to_string()),
         },
         Resource::GrafanaDashboard { uid, .. } => {
             delete_in_grafana(clients, &format!("/api/dashboards/uid/{uid}")).await

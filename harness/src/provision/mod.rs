@@ -1,10 +1,12 @@
 //! `pipecheck run --provision`: create what a scenario needs (tagged with the run), let
 //! the links check it, remove it again; `pipecheck sweep` for what earlier runs left.
 //! Module map: `resource.rs` (names, tags, delete commands), `plan.rs` (what to create),
-//! `apply.rs` (create, the registry, delete with retries), `report.rs` (the testcases),
+//! `apply.rs` (create, the registry, delete with retries), `kube.rs` (the
+//! cluster objects of a Prometheus scenario), `report.rs` (the testcases),
 //! `sweep.rs` (finding earlier runs' resources by tag).
 
 mod apply;
+mod kube;
 mod plan;
 mod report;
 mod resource;
@@ -21,4 +23,7 @@ pub use resource::{
     RunTags,
     run_resource_name,
 };
-pub use sweep::{Found, Sweep, SweepArgs, SweepError, find, find_grafana, prepare, remove};
+pub use sweep::{
+    Found, Sweep, SweepArgs, SweepError, find, find_grafana, find_kube, prepare, remove,
+};
+pub use kube::{CANARY_TARGET, canary_metrics};

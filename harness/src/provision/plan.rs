@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::scenario::ClusterSpec;
+use crate::scenario::{ClusterCollector, ClusterSpec};
 
 use super::resource::{REMOTE_WRITE_POLICY, RunTags, run_resource_name};
 
@@ -22,6 +22,13 @@ pub enum Step {
     },
     /// The role's inline policy: aps:RemoteWrite on the run's workspace only.
     RemoteWritePolicy { role: String, name: String },
+    /// The cluster side of a Prometheus scenario, in a namespace of the run's own: the
+    /// annotated service account, Prometheus in agent mode, a canary target.
+    PrometheusInCluster {
+        namespace: String,
+        server: String,
+        service_account: String,
+    },
 }
 
 impl Step {
@@ -38,6 +45,18 @@ impl Step {
                 name.clone(),
                 format!(
                     "trusts system:serviceaccount:{namespace}:{service_account} through cluster {cluster}'s OIDC provider"
+                ),
+            ),
+            Step::PrometheusInCluster {
+                namespace,
+                server,
+                service_account,
+            } => (
+                "kube-namespace",
+                namespace.clone(),
+                format!(
+                    "service account {service_account} annotated with the role, Prometheus {server} in agent mode, canary target {}",
+                    super::kube::CANARY_TARGET
                 ),
             ),
             Step::RemoteWritePolicy { role, name } => (
@@ -71,16 +90,32 @@ pub fn plan(
         });
     }
     if let Some(spec) = cluster {
+        let service_account = crate::cluster::seed_for(spec).service_account;
+        // A Prometheus collector is made in the run's own namespace; an ADOT one needs the
+        // add-on's operator to reconcile it and is read as installed.
+        let in_cluster = spec.kind == ClusterCollector::Prometheus;
+        let namespace = if in_cluster {
+            name.clone()
+        } else {
+            spec.namespace.clone()
+        };
         steps.push(Step::CollectorRole {
             name: name.clone(),
             cluster: spec.name.clone(),
-            namespace: spec.namespace.clone(),
-            service_account: crate::cluster::seed_for(spec).service_account,
+            namespace: namespace.clone(),
+            service_account: service_account.clone(),
         });
         steps.push(Step::RemoteWritePolicy {
             role: name,
             name: REMOTE_WRITE_POLICY.to_string(),
         });
+        if in_cluster {
+            steps.push(Step::PrometheusInCluster {
+                namespace,
+                server: spec.collector.clone(),
+                service_account,
+            });
+        }
     }
     Plan {
         tags: RunTags::new(run_id, now),
@@ -89,6 +124,15 @@ pub fn plan(
 }
 
 impl Plan {
+    /// The namespace the run makes its collector in, when it makes one: the run's links
+    /// check that namespace.
+    pub fn cluster_namespace(&self) -> Option<&str> {
+        self.steps.iter().find_map(|s| match s {
+            Step::PrometheusInCluster { namespace, .. } => Some(namespace.as_str()),
+            _ => None,
+        })
+    }
+
     /// One line per step: kind, name, tags, what it is for.
     pub fn render(&self) -> String {
         let tags: Vec<String> = self
@@ -122,7 +166,19 @@ mod tests {
         let s = Scenario::load("eks-prometheus").unwrap();
         let p = plan("pc-1", s.cluster.as_ref(), false, SystemTime::UNIX_EPOCH);
         let kinds: Vec<&str> = p.steps.iter().map(|s| s.describe().0).collect();
-        assert_eq!(kinds, ["amp-workspace", "iam-role", "iam-role-policy"]);
+        assert_eq!(
+            kinds,
+            [
+                "amp-workspace",
+                "iam-role",
+                "iam-role-policy",
+                "kube-namespace"
+            ]
+        );
+        assert_eq!(p.cluster_namespace(), Some("pipecheck-pc-1"));
+        let adot = Scenario::load("eks-adot").unwrap();
+        let p2 = plan("pc-1", adot.cluster.as_ref(), false, SystemTime::UNIX_EPOCH);
+        assert_eq!(p2.cluster_namespace(), None);
         let text = p.render();
         assert!(text.contains("pipecheck-run=pc-1"), "{text}");
         assert!(

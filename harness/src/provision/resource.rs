@@ -58,6 +58,10 @@ pub enum Resource {
         role: String,
         name: String,
     },
+    /// A run's namespace: removing it removes everything the run made in the cluster.
+    KubeNamespace {
+        name: String,
+    },
     /// A run's AMG service account (`pipecheck-<run id>`), left by a killed run.
     GrafanaServiceAccount {
         workspace: String,
@@ -82,6 +86,7 @@ impl Resource {
             Self::AmpWorkspace { .. } => "amp-workspace",
             Self::IamRole { .. } => "iam-role",
             Self::IamRolePolicy { .. } => "iam-role-policy",
+            Self::KubeNamespace { .. } => "kube-namespace",
             Self::GrafanaServiceAccount { .. } => "grafana-service-account",
             Self::GrafanaDashboard { .. } => "grafana-dashboard",
             Self::GrafanaDataSource { .. } => "grafana-datasource",
@@ -96,6 +101,7 @@ impl Resource {
             },
             Self::IamRole { name } => name.clone(),
             Self::IamRolePolicy { role, name } => format!("{role}/{name}"),
+            Self::KubeNamespace { name } => name.clone(),
             Self::GrafanaServiceAccount {
                 workspace,
                 id,
@@ -119,6 +125,7 @@ impl Resource {
             Self::IamRolePolicy { role, name } => {
                 format!("aws iam delete-role-policy --role-name {role} --policy-name {name}")
             }
+            Self::KubeNamespace { name } => format!("kubectl delete namespace {name}"),
             Self::GrafanaServiceAccount { workspace, id, .. } => format!(
                 "aws grafana delete-workspace-service-account --region {region} --workspace-id {workspace} --service-account-id {id}"
             ),

@@ -63,6 +63,11 @@ pub async fn prepare(target: &Target, args: &SweepArgs) -> Result<Sweep, SweepEr
         grafana_workspace: None,
         notes: Vec::new(),
     };
+    if sweep.clients.kube.is_none() {
+        sweep
+            .notes
+            .push("Kubernetes not swept: no kubeconfig (KUBECONFIG, ~/.kube/config)".into());
+    }
     let Some(workspace) = target.grafana.workspace_id.clone() else {
         sweep.notes.push(
             "Grafana not swept: no workspace (--grafana-workspace or PIPECHECK_GRAFANA_WORKSPACE_ID)"
@@ -338,6 +343,36 @@ pub async fn find(
         .into_iter()
         .chain(roles)
         .chain(workspaces)
+        .collect())
+}
+
+/// The namespaces earlier runs made (label `pipecheck-run`), created before the cutoff
+/// (annotation `pipecheck-created`).
+pub async fn find_kube(
+    clients: &Clients,
+    older_than: Option<Duration>,
+) -> Result<Vec<Found>, SweepError> {
+    let Some(kube) = &clients.kube else {
+        return Ok(Vec::new());
+    };
+    let cutoff = older_than.map(|d| SystemTime::now() - d);
+    let listed = super::kube::run_namespaces(kube)
+        .await
+        .map_err(|detail| SweepError {
+            what: "Kubernetes namespaces",
+            detail,
+        })?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|(name, run, created)| {
+            let tags = [(RUN_TAG, run.as_str()), (CREATED_TAG, created.as_str())];
+            let (run_id, created) = tagged_before(tags.into_iter(), cutoff)?;
+            Some(Found {
+                resource: Resource::KubeNamespace { name },
+                run_id,
+                created,
+            })
+        })
         .collect())
 }
 
