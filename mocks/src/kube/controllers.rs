@@ -2,7 +2,9 @@
 //! that creates workloads (pipecheck's `--provision`) finds them running: the Deployment
 //! and ReplicaSet controllers (a ReplicaSet and Ready pods, the Deployment's status), with
 //! the EKS pod identity webhook's IRSA injection when the pods' service account carries a
-//! role-arn annotation. Seeded objects are put whole and do not come through here.
+//! role-arn annotation; and the ADOT operator for an `OpenTelemetryCollector` (its
+//! ConfigMap, service account and Deployment). Seeded objects are put whole and do not
+//! come through here.
 
 use serde_json::{Value, json};
 
@@ -13,9 +15,100 @@ use super::store::{KubeState, rfc3339};
 impl KubeState {
     /// Runs the controllers for an object the API just created.
     pub(crate) fn reconcile_created(&self, plural: &str, obj: &Value) -> Result<(), KubeError> {
-        if plural != "deployments" {
+        match plural {
+            "deployments" => self.run_deployment(obj),
+            "opentelemetrycollectors" => self.run_collector(obj),
+            _ => Ok(()),
+        }
+    }
+
+    /// The ADOT operator, for a `mode: deployment` collector: its config in a ConfigMap,
+    /// its service account when it names none (`<name>-collector`, unannotated, as the
+    /// operator makes it), a Deployment `<name>-collector` labelled as the operator labels
+    /// it, and the resource's status.
+    fn run_collector(&self, cr: &Value) -> Result<(), KubeError> {
+        let ns = cr
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let name = cr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mode = cr.pointer("/spec/mode").and_then(Value::as_str);
+        if mode.is_some_and(|m| m != "deployment") {
             return Ok(());
         }
+        let deployment = format!("{name}-collector");
+        let sa = match cr.pointer("/spec/serviceAccount").and_then(Value::as_str) {
+            Some(sa) => sa.to_string(),
+            None => {
+                if self.get("serviceaccounts", &ns, &deployment).is_none() {
+                    self.put(
+                        "serviceaccounts",
+                        super::seed::service_account(&ns, &deployment, None),
+                    )?;
+                }
+                deployment.clone()
+            }
+        };
+        let replicas = cr
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
+        let image = cr
+            .pointer("/spec/image")
+            .and_then(Value::as_str)
+            .unwrap_or(super::seed::COLLECTOR_IMAGE)
+            .to_string();
+        let config_map = format!("{deployment}-config");
+        // JSON is YAML: the operator writes the config as YAML, a reader parses either.
+        let config = cr.pointer("/spec/config").cloned().unwrap_or(json!({}));
+        self.put(
+            "configmaps",
+            json!({ "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "name": config_map, "namespace": ns },
+                "data": { "collector.yaml": config.to_string() } }),
+        )?;
+        let labels = json!({
+            "app.kubernetes.io/component": "opentelemetry-collector",
+            "app.kubernetes.io/instance": format!("{ns}.{name}"),
+            "app.kubernetes.io/managed-by": "opentelemetry-operator",
+            "app.kubernetes.io/name": deployment,
+            "app.kubernetes.io/part-of": "opentelemetry",
+        });
+        let d = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": deployment, "namespace": ns, "labels": labels },
+            "spec": { "replicas": replicas, "selector": { "matchLabels": labels },
+                "template": { "metadata": { "labels": labels }, "spec": {
+                    "serviceAccountName": sa,
+                    "containers": [{ "name": super::seed::COLLECTOR_CONTAINER, "image": image,
+                        "args": ["--config=/conf/collector.yaml"],
+                        "ports": [{ "name": "metrics", "containerPort": 8888, "protocol": "TCP" }],
+                        "volumeMounts": [{ "name": "otc-internal", "mountPath": "/conf" }] }],
+                    "volumes": [{ "name": "otc-internal", "configMap": { "name": config_map,
+                        "items": [{ "key": "collector.yaml", "path": "collector.yaml" }] } }] } } },
+        });
+        let d = self.put("deployments", d)?;
+        self.run_deployment(&d)?;
+        self.update("opentelemetrycollectors", &ns, &name, |c| {
+            c["status"] = json!({
+                "image": image,
+                "scale": {
+                    "replicas": replicas,
+                    "selector": format!("app.kubernetes.io/component=opentelemetry-collector,app.kubernetes.io/instance={ns}.{name}"),
+                    "statusReplicas": format!("{replicas}/{replicas}"),
+                },
+            });
+        })?;
+        Ok(())
+    }
+
+    /// The Deployment and ReplicaSet controllers with the pod identity webhook.
+    fn run_deployment(&self, obj: &Value) -> Result<(), KubeError> {
         let ns = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -171,6 +264,46 @@ mod tests {
             );
             assert!(p["spec"]["volumes"].to_string().contains("aws-iam-token"));
         }
+    }
+
+    #[test]
+    fn a_created_collector_gets_the_operators_deployment_and_pods() {
+        let st = KubeState::new(Arc::new(Clock::default()));
+        st.put("namespaces", namespace("ns")).unwrap();
+        let role = "arn:aws:iam::111122223333:role/r";
+        st.put(
+            "serviceaccounts",
+            service_account("ns", "col-sa", Some(role)),
+        )
+        .unwrap();
+        let cr = json!({
+            "apiVersion": "opentelemetry.io/v1beta1", "kind": "OpenTelemetryCollector",
+            "metadata": { "name": "adot" },
+            "spec": { "mode": "deployment", "serviceAccount": "col-sa",
+                      "config": { "exporters": { "debug": {} } } },
+        });
+        create(&st, "opentelemetrycollectors", "ns", cr);
+        let d = st.get("deployments", "ns", "adot-collector").unwrap();
+        assert_eq!(d["status"]["readyReplicas"], 1);
+        let cm = st.get("configmaps", "ns", "adot-collector-config").unwrap();
+        assert!(
+            cm["data"]["collector.yaml"]
+                .as_str()
+                .unwrap()
+                .contains("debug")
+        );
+        let pods = st.list("pods", Some("ns"));
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0]["spec"]["containers"][0]["name"], "otc-container");
+        assert!(
+            pods[0].to_string().contains(role),
+            "IRSA from the named account"
+        );
+        let c = st.get("opentelemetrycollectors", "ns", "adot").unwrap();
+        assert_eq!(
+            c["status"]["scale"]["selector"],
+            "app.kubernetes.io/component=opentelemetry-collector,app.kubernetes.io/instance=ns.adot"
+        );
     }
 
     #[test]

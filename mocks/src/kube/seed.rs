@@ -26,7 +26,7 @@ pub const CERT_MANAGER_DEPLOYMENTS: [&str; 3] = [
     "cert-manager-webhook",
 ];
 const NODE: &str = "ip-192-168-12-34.ec2.internal";
-const COLLECTOR_IMAGE: &str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0";
+pub(crate) const COLLECTOR_IMAGE: &str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0";
 
 /// What [`KubeState::seed_healthy_adot`] made: the names a test or fault needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
