@@ -258,12 +258,23 @@ fn provisioned_run_leaves_nothing(scenario: &'static str) -> Result<(), Failed> 
                 .ok_or_else(|| format!("no {case} testcase:\n{so}"))?;
             ensure(c.outcome == "pass", || format!("{case}: {c:?}"))?;
         }
-        let want = match scenario {
-            "smoke" => "created 1 resource",
-            "eks-adot" => "created 3 resource",
-            _ => "created 4 resource",
+        let want = if scenario == "smoke" {
+            "created 1 resource"
+        } else {
+            "created 4 resource"
         };
         ensure(so.contains(want), || format!("expected `{want}`:\n{so}"))?;
+        if scenario != "smoke" {
+            // The cluster links checked what the run made, in its own namespace.
+            let id = run_id(&report)?;
+            for words in [
+                format!("namespace pipecheck-{id} exists"),
+                format!("role pipecheck-{id} trusts system:serviceaccount:pipecheck-{id}:"),
+                format!("Deployment pipecheck-{id}/"),
+            ] {
+                ensure(so.contains(&words), || format!("expected `{words}`:\n{so}"))?;
+            }
+        }
         let after = holdings(mock)?;
         ensure(before == after, || {
             format!(
@@ -401,7 +412,7 @@ fn plan_and_no_provision_create_nothing() -> Result<(), Failed> {
             "create iam-role-policy",
             "pipecheck-run=pc-",
             "pipecheck-created=",
-            "system:serviceaccount:adot-col:adot-collector",
+            ":adot-collector through cluster pipecheck's OIDC provider",
         ] {
             ensure(so.contains(words), || {
                 format!("--plan does not say `{words}`:\n{so}")

@@ -92,8 +92,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
     /// Create what the scenario needs and is missing (an AMP workspace unless --workspace;
-    /// for a cluster scenario the collector's IAM role, and for a Prometheus one its
-    /// namespace, service account, collector and canary target), tagged
+    /// for a cluster scenario the collector's IAM role and, in a namespace of the run's,
+    /// its service account, the collector and a canary target), tagged
     /// pipecheck-run=<run id>, and remove it at the end, on failure and on Ctrl-C.
     #[arg(long)]
     pub provision: bool,

@@ -244,9 +244,10 @@ pub async fn provision(
                     })?;
                 out.created.push(resource);
             }
-            Step::PrometheusInCluster {
+            Step::CollectorInCluster {
+                kind,
                 namespace,
-                server,
+                collector,
                 service_account,
             } => {
                 let kube = clients.kube.as_ref().ok_or_else(|| ProvisionError::Kube {
@@ -255,21 +256,21 @@ pub async fn provision(
                 })?;
                 let role_arn = out.role_arn.clone().unwrap_or_default();
                 let url = remote_write_url(clients, out.workspace_id.as_deref()).await?;
-                let objects = super::kube::prometheus_objects(
-                    &plan.tags,
+                let spec = super::kube::Collector {
+                    kind: *kind,
                     namespace,
-                    server,
+                    name: collector,
                     service_account,
-                    &role_arn,
-                    &url,
-                    &clients.region,
-                );
+                    role_arn: &role_arn,
+                    remote_write_url: &url,
+                    region: &clients.region,
+                };
                 let resource = Resource::KubeNamespace {
                     name: namespace.clone(),
                 };
                 register(run_id, clients, resource.clone());
-                for (plural, obj) in &objects {
-                    super::kube::create(kube, plural, obj)
+                for (plural, obj) in super::kube::objects(&plan.tags, &spec) {
+                    super::kube::create(kube, plural, &obj)
                         .await
                         .map_err(|detail| {
                             let name = obj["metadata"]["name"].as_str().unwrap_or_default();
@@ -280,8 +281,8 @@ pub async fn provision(
                         })?;
                 }
                 out.created.push(resource);
-                for d in [server.as_str(), super::kube::CANARY_TARGET] {
-                    wait_ready(kube, namespace, d, active_within).await?;
+                for d in [spec.deployment(), super::kube::CANARY_TARGET.to_string()] {
+                    wait_ready(kube, namespace, &d, active_within).await?;
                 }
             }
         }
@@ -748,7 +749,7 @@ mod tests {
         let made = provision(&clients, &plan, None, Duration::from_secs(5))
             .await
             .unwrap();
-        assert_eq!(made.created.len(), 3);
+        assert_eq!(made.created.len(), 4);
         let role = format!("pipecheck-{run_id}");
         stack
             .iam
@@ -766,12 +767,15 @@ mod tests {
         assert_eq!(
             kinds,
             [
+                ("kube-namespace", true),
                 ("iam-role-policy", true),
                 ("iam-role", false),
                 ("amp-workspace", true)
             ]
         );
-        assert!(deletions[1].attempts > 1, "not retried: {:?}", deletions[1]);
+        assert!(deletions[2].attempts > 1, "not retried: {:?}", deletions[2]);
+        assert!(stack.kube.get("namespaces", "", &role).is_none());
+        assert!(stack.iam.role(&role).is_some(), "the refused role stays");
         let result = super::super::torn_down(&deletions, Duration::ZERO);
         assert_eq!(result.outcome, Outcome::Fail);
         assert!(
@@ -785,7 +789,10 @@ mod tests {
             "{hint}"
         );
         assert!(
-            result.evidence[0].body.contains("DeleteConflict"),
+            result.evidence[0].body.contains("DeleteConflict")
+                && result.evidence[0]
+                    .body
+                    .contains("deleted kube-namespace pipecheck-"),
             "{:?}",
             result.evidence
         );

@@ -1,18 +1,21 @@
-//! The cluster side of `--provision` for a Prometheus scenario: a namespace of the run's
-//! own (so removing it removes everything), the collector's service account annotated
-//! with the run's role, Prometheus in agent mode remote-writing to the run's workspace
-//! (a ConfigMap and a Deployment, as the prometheus-community chart's server), and a
-//! canary target needing no custom image (a stock nginx serving a ConfigMap-mounted
-//! metrics file whose value derives from the run id) with its Service.
+//! The cluster side of `--provision`: a namespace of the run's own (so removing it removes
+//! everything), the collector's service account annotated with the run's role, a canary
+//! target needing no custom image (a stock nginx serving a ConfigMap-mounted metrics file
+//! whose value derives from the run id) with its Service, and the collector writing to the
+//! run's workspace: Prometheus in agent mode (a ConfigMap and a Deployment, as the
+//! prometheus-community chart's server) or an `OpenTelemetryCollector` for the ADOT
+//! add-on's operator.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::resource::{CREATED_TAG, RUN_TAG, RunTags};
+use crate::scenario::ClusterCollector;
 
 const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v2.53.1";
 const CANARY_IMAGE: &str = "public.ecr.aws/nginx/nginx:1.27-alpine";
@@ -50,49 +53,56 @@ fn metadata(name: &str, namespace: Option<&str>, tags: &RunTags) -> Value {
     m
 }
 
-/// What to create in the cluster, in order, as (plural, object).
-#[allow(clippy::too_many_arguments)]
-pub fn prometheus_objects(
-    tags: &RunTags,
-    namespace: &str,
-    server: &str,
-    service_account: &str,
-    role_arn: &str,
-    remote_write_url: &str,
-    region: &str,
-) -> Vec<(&'static str, Value)> {
-    let release = server.strip_suffix("-server").unwrap_or(server);
-    let labels = json!({
-        "app.kubernetes.io/component": "server",
-        "app.kubernetes.io/instance": release,
-        "app.kubernetes.io/name": "prometheus",
-        RUN_TAG: tags.run_id,
-    });
-    let config = format!(
-        "global:\n  scrape_interval: 15s\n\
-         scrape_configs:\n- job_name: {CANARY_TARGET}\n  static_configs:\n  - targets:\n    - {CANARY_TARGET}.{namespace}.svc:80\n\
-         remote_write:\n- url: {remote_write_url}\n  sigv4:\n    region: {region}\n"
-    );
+/// The collector a cluster scenario gets in the run's namespace.
+pub struct Collector<'a> {
+    pub kind: ClusterCollector,
+    pub namespace: &'a str,
+    /// The OpenTelemetryCollector's name (ADOT) or the server Deployment's (Prometheus).
+    pub name: &'a str,
+    pub service_account: &'a str,
+    pub role_arn: &'a str,
+    pub remote_write_url: &'a str,
+    pub region: &'a str,
+}
+
+impl Collector<'_> {
+    /// The Deployment that runs it (the operator names an ADOT one `<name>-collector`).
+    pub fn deployment(&self) -> String {
+        match self.kind {
+            ClusterCollector::Adot => format!("{}-collector", self.name),
+            ClusterCollector::Prometheus => self.name.to_string(),
+        }
+    }
+
+    fn scrape_target(&self) -> String {
+        format!("{CANARY_TARGET}.{}.svc:80", self.namespace)
+    }
+}
+
+/// What to create in the cluster, in order, as (plural, object): the namespace, the
+/// annotated service account, the canary target, the collector.
+pub fn objects(tags: &RunTags, c: &Collector<'_>) -> Vec<(&'static str, Value)> {
+    let ns = c.namespace;
     let mut sa = json!({ "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": metadata(service_account, Some(namespace), tags) });
-    sa["metadata"]["annotations"][ROLE_ARN_ANNOTATION] = json!(role_arn);
+        "metadata": metadata(c.service_account, Some(ns), tags) });
+    sa["metadata"]["annotations"][ROLE_ARN_ANNOTATION] = json!(c.role_arn);
     let canary_labels = json!({ "app.kubernetes.io/name": CANARY_TARGET, RUN_TAG: tags.run_id });
-    let objects = vec![
+    let mut objects = vec![
         (
             "namespaces",
-            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": metadata(namespace, None, tags) }),
+            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": metadata(ns, None, tags) }),
         ),
         ("serviceaccounts", sa),
         (
             "configmaps",
             json!({ "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": metadata(CANARY_TARGET, Some(namespace), tags),
+                "metadata": metadata(CANARY_TARGET, Some(ns), tags),
                 "data": { "metrics": canary_metrics(&tags.run_id) } }),
         ),
         (
             "deployments",
             json!({ "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": metadata(CANARY_TARGET, Some(namespace), tags),
+                "metadata": metadata(CANARY_TARGET, Some(ns), tags),
                 "spec": { "replicas": 1, "selector": { "matchLabels": canary_labels },
                     "template": { "metadata": { "labels": canary_labels }, "spec": {
                         "containers": [{ "name": "nginx", "image": CANARY_IMAGE,
@@ -103,27 +113,55 @@ pub fn prometheus_objects(
         (
             "services",
             json!({ "apiVersion": "v1", "kind": "Service",
-                "metadata": metadata(CANARY_TARGET, Some(namespace), tags),
+                "metadata": metadata(CANARY_TARGET, Some(ns), tags),
                 "spec": { "selector": canary_labels, "ports": [{ "port": 80, "targetPort": 80 }] } }),
         ),
+    ];
+    match c.kind {
+        ClusterCollector::Prometheus => objects.extend(prometheus(tags, c)),
+        ClusterCollector::Adot => objects.push(("opentelemetrycollectors", adot(tags, c))),
+    }
+    objects
+}
+
+/// Prometheus in agent mode as the prometheus-community chart's server: its config in a
+/// ConfigMap, a Deployment running as the annotated service account.
+fn prometheus(tags: &RunTags, c: &Collector<'_>) -> Vec<(&'static str, Value)> {
+    let server = c.name;
+    let release = server.strip_suffix("-server").unwrap_or(server);
+    let labels = json!({
+        "app.kubernetes.io/component": "server",
+        "app.kubernetes.io/instance": release,
+        "app.kubernetes.io/name": "prometheus",
+        RUN_TAG: tags.run_id,
+    });
+    let config = format!(
+        "global:\n  scrape_interval: 15s\n\
+         scrape_configs:\n- job_name: {CANARY_TARGET}\n  static_configs:\n  - targets:\n    - {}\n\
+         remote_write:\n- url: {}\n  sigv4:\n    region: {}\n",
+        c.scrape_target(),
+        c.remote_write_url,
+        c.region
+    );
+    vec![
         (
             "configmaps",
             json!({ "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": metadata(server, Some(namespace), tags),
+                "metadata": metadata(server, Some(c.namespace), tags),
                 "data": { "prometheus.yml": config } }),
         ),
         (
             "deployments",
             json!({ "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": { "name": server, "namespace": namespace, "labels": labels,
+                "metadata": { "name": server, "namespace": c.namespace, "labels": labels,
                               "annotations": { CREATED_TAG: tags.created } },
                 "spec": { "replicas": 1, "selector": { "matchLabels": labels },
                     "template": { "metadata": { "labels": labels }, "spec": {
-                        "serviceAccountName": service_account,
+                        "serviceAccountName": c.service_account,
                         "containers": [{ "name": "prometheus-server", "image": PROMETHEUS_IMAGE,
                             "args": ["--enable-feature=agent", "--config.file=/etc/config/prometheus.yml", "--storage.agent.path=/data"],
                             "ports": [{ "containerPort": 9090 }],
-                            "env": [{ "name": "AWS_REGION", "value": region }],
+                            "env": [{ "name": "AWS_REGION", "value": c.region }],
                             "volumeMounts": [
                                 { "name": "config-volume", "mountPath": "/etc/config" },
                                 { "name": "storage-volume", "mountPath": "/data" } ] }],
@@ -131,8 +169,45 @@ pub fn prometheus_objects(
                             { "name": "config-volume", "configMap": { "name": server } },
                             { "name": "storage-volume", "emptyDir": {} } ] } } } }),
         ),
-    ];
-    objects
+    ]
+}
+
+/// An `OpenTelemetryCollector` (v1beta1) for the ADOT add-on's operator: scrapes the
+/// canary target, remote-writes to the run's workspace signed by `sigv4auth`.
+fn adot(tags: &RunTags, c: &Collector<'_>) -> Value {
+    json!({
+        "apiVersion": "opentelemetry.io/v1beta1",
+        "kind": "OpenTelemetryCollector",
+        "metadata": metadata(c.name, Some(c.namespace), tags),
+        "spec": {
+            "mode": "deployment",
+            "replicas": 1,
+            "serviceAccount": c.service_account,
+            "config": {
+                "extensions": { "sigv4auth": { "region": c.region, "service": "aps" } },
+                "receivers": { "prometheus": { "config": {
+                    "global": { "scrape_interval": "15s" },
+                    "scrape_configs": [{
+                        "job_name": CANARY_TARGET,
+                        "static_configs": [{ "targets": [c.scrape_target()] }],
+                    }],
+                } } },
+                "processors": { "batch": {} },
+                "exporters": { "prometheusremotewrite": {
+                    "endpoint": c.remote_write_url,
+                    "auth": { "authenticator": "sigv4auth" },
+                } },
+                "service": {
+                    "extensions": ["sigv4auth"],
+                    "pipelines": { "metrics": {
+                        "receivers": ["prometheus"],
+                        "processors": ["batch"],
+                        "exporters": ["prometheusremotewrite"],
+                    } },
+                },
+            },
+        },
+    })
 }
 
 fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, String> {
@@ -163,6 +238,17 @@ pub async fn create(client: &kube::Client, plural: &str, obj: &Value) -> Result<
             .create(&pp, &typed(obj)?)
             .await
             .map(|_| ()),
+        "opentelemetrycollectors" => {
+            let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "opentelemetry.io",
+                "v1beta1",
+                "OpenTelemetryCollector",
+            ));
+            Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar)
+                .create(&pp, &typed(obj)?)
+                .await
+                .map(|_| ())
+        }
         "services" => Api::<Service>::namespaced(client.clone(), ns)
             .create(&pp, &typed(obj)?)
             .await

@@ -22,11 +22,13 @@ pub enum Step {
     },
     /// The role's inline policy: aps:RemoteWrite on the run's workspace only.
     RemoteWritePolicy { role: String, name: String },
-    /// The cluster side of a Prometheus scenario, in a namespace of the run's own: the
-    /// annotated service account, Prometheus in agent mode, a canary target.
-    PrometheusInCluster {
+    /// The cluster side, in a namespace of the run's own: the annotated service account,
+    /// the collector (Prometheus in agent mode, or an OpenTelemetryCollector), a canary
+    /// target.
+    CollectorInCluster {
+        kind: ClusterCollector,
         namespace: String,
-        server: String,
+        collector: String,
         service_account: String,
     },
 }
@@ -47,15 +49,20 @@ impl Step {
                     "trusts system:serviceaccount:{namespace}:{service_account} through cluster {cluster}'s OIDC provider"
                 ),
             ),
-            Step::PrometheusInCluster {
+            Step::CollectorInCluster {
+                kind,
                 namespace,
-                server,
+                collector,
                 service_account,
             } => (
                 "kube-namespace",
                 namespace.clone(),
                 format!(
-                    "service account {service_account} annotated with the role, Prometheus {server} in agent mode, canary target {}",
+                    "service account {service_account} annotated with the role, {} {collector}, canary target {}",
+                    match kind {
+                        ClusterCollector::Adot => "OpenTelemetryCollector",
+                        ClusterCollector::Prometheus => "Prometheus in agent mode",
+                    },
                     super::kube::CANARY_TARGET
                 ),
             ),
@@ -91,14 +98,8 @@ pub fn plan(
     }
     if let Some(spec) = cluster {
         let service_account = crate::cluster::seed_for(spec).service_account;
-        // A Prometheus collector is made in the run's own namespace; an ADOT one needs the
-        // add-on's operator to reconcile it and is read as installed.
-        let in_cluster = spec.kind == ClusterCollector::Prometheus;
-        let namespace = if in_cluster {
-            name.clone()
-        } else {
-            spec.namespace.clone()
-        };
+        // The collector is made in the run's own namespace, which the links then check.
+        let namespace = name.clone();
         steps.push(Step::CollectorRole {
             name: name.clone(),
             cluster: spec.name.clone(),
@@ -109,13 +110,12 @@ pub fn plan(
             role: name,
             name: REMOTE_WRITE_POLICY.to_string(),
         });
-        if in_cluster {
-            steps.push(Step::PrometheusInCluster {
-                namespace,
-                server: spec.collector.clone(),
-                service_account,
-            });
-        }
+        steps.push(Step::CollectorInCluster {
+            kind: spec.kind,
+            namespace,
+            collector: spec.collector.clone(),
+            service_account,
+        });
     }
     Plan {
         tags: RunTags::new(run_id, now),
@@ -128,7 +128,7 @@ impl Plan {
     /// check that namespace.
     pub fn cluster_namespace(&self) -> Option<&str> {
         self.steps.iter().find_map(|s| match s {
-            Step::PrometheusInCluster { namespace, .. } => Some(namespace.as_str()),
+            Step::CollectorInCluster { namespace, .. } => Some(namespace.as_str()),
             _ => None,
         })
     }
@@ -178,7 +178,11 @@ mod tests {
         assert_eq!(p.cluster_namespace(), Some("pipecheck-pc-1"));
         let adot = Scenario::load("eks-adot").unwrap();
         let p2 = plan("pc-1", adot.cluster.as_ref(), false, SystemTime::UNIX_EPOCH);
-        assert_eq!(p2.cluster_namespace(), None);
+        assert!(
+            p2.render().contains("OpenTelemetryCollector adot"),
+            "{}",
+            p2.render()
+        );
         let text = p.render();
         assert!(text.contains("pipecheck-run=pc-1"), "{text}");
         assert!(
