@@ -314,6 +314,57 @@ pub async fn run_namespaces(
 mod tests {
     use super::*;
 
+    /// `policies/pipecheck-provision-rbac.yaml` grants exactly the verbs this module uses:
+    /// create for every kind `objects` makes, get on Deployments (waiting for Ready),
+    /// delete and list on namespaces (teardown, sweep).
+    #[test]
+    fn the_rbac_policy_grants_what_provisioning_does() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/pipecheck-provision-rbac.yaml"
+        );
+        let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut granted = std::collections::BTreeSet::new();
+        for rule in doc["rules"].as_array().unwrap() {
+            for r in rule["resources"].as_array().unwrap() {
+                for v in rule["verbs"].as_array().unwrap() {
+                    granted.insert((
+                        r.as_str().unwrap().to_string(),
+                        v.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+        let tags = RunTags::new("pc-1", std::time::SystemTime::UNIX_EPOCH);
+        let mut needed = std::collections::BTreeSet::new();
+        for kind in [ClusterCollector::Prometheus, ClusterCollector::Adot] {
+            let c = Collector {
+                kind,
+                namespace: "pipecheck-pc-1",
+                name: "x",
+                service_account: "sa",
+                role_arn: "arn:aws:iam::1:role/r",
+                remote_write_url: "https://aps/ws/api/v1/remote_write",
+                region: "us-east-1",
+            };
+            for (plural, obj) in objects(&tags, &c) {
+                needed.insert((plural.to_string(), "create".to_string()));
+                // Everything but the namespace itself is made inside it.
+                if plural != "namespaces" {
+                    assert_eq!(obj["metadata"]["namespace"], "pipecheck-pc-1", "{obj}");
+                }
+            }
+        }
+        for extra in [
+            ("deployments", "get"),
+            ("namespaces", "delete"),
+            ("namespaces", "list"),
+        ] {
+            needed.insert((extra.0.to_string(), extra.1.to_string()));
+        }
+        assert_eq!(granted, needed);
+    }
+
     #[test]
     fn the_canary_value_derives_from_the_run_id() {
         assert!(canary_metrics("pc-00000010abcd").contains("run_id=\"pc-00000010abcd\"} 16\n"));
