@@ -24,6 +24,15 @@ fn case(name: &str, outcome: Outcome, verdict: String, hint: Option<String>) -> 
     }
 }
 
+/// Names for a verdict: comma-separated, or `none`.
+fn listed(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 pub fn created(
     plan: &Plan,
     result: &Result<Provisioned, ProvisionError>,
@@ -40,9 +49,10 @@ pub fn created(
                 CREATE_CASE,
                 Outcome::Pass,
                 format!(
-                    "created {} resource(s) tagged pipecheck-run={}",
+                    "created {} resource(s) tagged pipecheck-run={}: {}",
                     p.created.len(),
-                    plan.tags.run_id
+                    plan.tags.run_id,
+                    listed(&names)
                 ),
                 None,
             );
@@ -79,8 +89,14 @@ pub fn torn_down(deletions: &[Deletion], took: Duration) -> LinkResult {
             TEARDOWN_CASE,
             Outcome::Pass,
             format!(
-                "removed all {} resource(s) the run created",
-                deletions.len()
+                "removed all {} resource(s) the run created: {}",
+                deletions.len(),
+                listed(
+                    &deletions
+                        .iter()
+                        .map(|d| format!("{} {}", d.resource.kind(), d.resource.name()))
+                        .collect::<Vec<_>>()
+                )
             ),
             None,
         )
