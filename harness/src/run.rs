@@ -270,7 +270,8 @@ pub async fn run_scenario(
     }
 
     // `--provision`: the workspace (unless `--workspace` names one) and, for a cluster
-    // scenario, the collector's role, before the links; their outcome is a testcase.
+    // scenario, the collector's role and its namespace with the service account, the
+    // collector and a canary target, before the links; the outcome is a testcase.
     let provisioning = if opts.provision {
         let started = Instant::now();
         let plan = crate::provision::plan(
@@ -287,16 +288,12 @@ pub async fn run_scenario(
             deadlines.workspace,
         )
         .await;
-        // The links check what was made: the workspace, and a collector made in the run's
-        // namespace. An installed collector (ADOT) writes to the workspace it names.
+        // The links check what was made: the workspace, and the collector in the run's
+        // namespace.
         if let Ok(p) = &done {
-            match (plan.cluster_namespace(), cluster_spec.as_mut()) {
-                (Some(ns), Some(spec)) => {
-                    spec.namespace = ns.to_string();
-                    target.workspace_id = p.workspace_id.clone();
-                }
-                (_, None) => target.workspace_id = p.workspace_id.clone(),
-                (None, Some(_)) => {}
+            target.workspace_id = p.workspace_id.clone();
+            if let (Some(ns), Some(spec)) = (plan.cluster_namespace(), cluster_spec.as_mut()) {
+                spec.namespace = ns.to_string();
             }
         }
         Some((
