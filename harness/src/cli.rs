@@ -135,7 +135,7 @@ pub enum CliError {
     #[error(transparent)]
     Diagnose(#[from] crate::diagnose::DiagnoseError),
     #[error(transparent)]
-    Sweep(crate::provision::SweepError),
+    Sweep(#[from] crate::provision::SweepError),
 }
 
 impl CliError {
@@ -211,76 +211,8 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => run(args),
         Command::Mock(args) => mock(args),
         Command::Diagnose(args) => Ok(crate::diagnose::run(args)?),
-        Command::Sweep(args) => sweep(args),
+        Command::Sweep(args) => Ok(crate::provision::sweep(args)?),
     }
-}
-
-fn sweep(args: crate::provision::SweepArgs) -> Result<u8, CliError> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let mut target = crate::target::Target::aws(args.region.clone(), None)
-            .await
-            .map_err(RunError::from)?
-            .with_grafana(crate::target::GrafanaSettings::for_aws(
-                args.grafana_workspace_id.clone(),
-                args.grafana_url.clone(),
-                None,
-            ));
-        // The cluster is swept when a kubeconfig is there (KUBECONFIG, ~/.kube/config).
-        target.kube = crate::target::KubeAccess::from_kubeconfig(None, None)
-            .await
-            .ok();
-        let sweep = crate::provision::prepare(&target, &args)
-            .await
-            .map_err(CliError::Sweep)?;
-        for note in &sweep.notes {
-            println!("{note}");
-        }
-        let clients = sweep.clients;
-        // Grafana first (dashboards use data sources).
-        let mut found = match &sweep.grafana_workspace {
-            Some(ws) => crate::provision::find_grafana(&clients, ws)
-                .await
-                .map_err(CliError::Sweep)?,
-            None => Vec::new(),
-        };
-        // Then the cluster (a namespace takes its objects with it), IAM, AMP.
-        found.extend(
-            crate::provision::find_kube(&clients, args.older_than)
-                .await
-                .map_err(CliError::Sweep)?,
-        );
-        found.extend(
-            crate::provision::find(&clients, args.older_than)
-                .await
-                .map_err(CliError::Sweep)?,
-        );
-        for f in &found {
-            println!(
-                "{} {} {} (run {}, created {})",
-                if args.dry_run {
-                    "would delete"
-                } else {
-                    "found"
-                },
-                f.resource.kind(),
-                f.resource.name(),
-                f.run_id,
-                f.created
-            );
-        }
-        if args.dry_run || found.is_empty() {
-            if found.is_empty() {
-                println!("nothing tagged pipecheck-run to sweep");
-            }
-            return Ok(0);
-        }
-        let deletions = crate::provision::remove(&clients, &found).await;
-        for d in &deletions {
-            println!("{}", d.line());
-        }
-        Ok(u8::from(deletions.iter().any(|d| d.result.is_err())))
-    })
 }
 
 fn run(args: RunArgs) -> Result<u8, CliError> {
@@ -302,17 +234,10 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         crate::run::resolve_faults(s, &faults)?;
     }
     if args.plan {
-        // Names derive from a run id: a real run gets its own.
-        for s in &scenarios {
-            let run_id = crate::run::new_run_id();
-            let plan = crate::provision::plan(
-                &run_id,
-                s.cluster.as_ref(),
-                args.workspace_id.is_some(),
-                std::time::SystemTime::now(),
-            );
-            print!("scenario {} (run id {run_id}):\n{}", s.name, plan.render());
-        }
+        print!(
+            "{}",
+            crate::provision::plans(&scenarios, args.workspace_id.is_some())
+        );
         return Ok(0);
     }
     junit::check_writable(&args.junit)?;

@@ -16,7 +16,7 @@ pub use apply::{
     Clients, Deletion, ProvisionError, Provisioned, delete, forget, provision, teardown,
     teardown_all_pending,
 };
-pub use plan::{Plan, Step, plan};
+pub use plan::{Plan, Step, plan, plans};
 pub use report::{CREATE_CASE, TEARDOWN_CASE, created, kept, torn_down};
 pub use resource::{
     CREATED_TAG, NAME_PREFIX, REMOTE_WRITE_POLICY, ROLE_PATH, RUN_NAME_PREFIX, RUN_TAG, Resource,
@@ -25,5 +25,6 @@ pub use resource::{
 };
 pub use sweep::{
     Found, Sweep, SweepArgs, SweepError, find, find_grafana, find_kube, prepare, remove,
+    run as sweep,
 };
 pub use kube::{CANARY_TARGET, canary_metrics};

@@ -123,6 +123,23 @@ pub fn plan(
     }
 }
 
+/// `--plan`: each scenario's plan under a run id of its own (a real run gets another).
+pub fn plans(scenarios: &[crate::scenario::Scenario], workspace_given: bool) -> String {
+    scenarios
+        .iter()
+        .map(|s| {
+            let run_id = crate::run::new_run_id();
+            let p = plan(
+                &run_id,
+                s.cluster.as_ref(),
+                workspace_given,
+                SystemTime::now(),
+            );
+            format!("scenario {} (run id {run_id}):\n{}", s.name, p.render())
+        })
+        .collect()
+}
+
 impl Plan {
     /// The namespace the run makes its collector in, when it makes one: the run's links
     /// check that namespace.

@@ -42,10 +42,73 @@ pub struct Found {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("failed to list {what}: {detail}")]
-pub struct SweepError {
-    what: &'static str,
-    detail: String,
+pub enum SweepError {
+    #[error("failed to list {what}: {detail}")]
+    List { what: &'static str, detail: String },
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
+    #[error("failed to start the async runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// `pipecheck sweep`: finds, lists, deletes (unless `--dry-run`); prints one line per
+/// resource. Exit code 1 when something could not be deleted.
+pub fn run(args: SweepArgs) -> Result<u8, SweepError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(SweepError::Runtime)?;
+    rt.block_on(async {
+        let mut target = Target::aws(args.region.clone(), None).await?.with_grafana(
+            crate::target::GrafanaSettings::for_aws(
+                args.grafana_workspace_id.clone(),
+                args.grafana_url.clone(),
+                None,
+            ),
+        );
+        // The cluster is swept when a kubeconfig is there (KUBECONFIG, ~/.kube/config).
+        target.kube = crate::target::KubeAccess::from_kubeconfig(None, None)
+            .await
+            .ok();
+        let sweep = prepare(&target, &args).await?;
+        for note in &sweep.notes {
+            println!("{note}");
+        }
+        let clients = sweep.clients;
+        // Grafana first (dashboards use data sources), then the cluster (a namespace takes
+        // its objects with it), IAM, AMP.
+        let mut found = match &sweep.grafana_workspace {
+            Some(ws) => find_grafana(&clients, ws).await?,
+            None => Vec::new(),
+        };
+        found.extend(find_kube(&clients, args.older_than).await?);
+        found.extend(find(&clients, args.older_than).await?);
+        let verb = if args.dry_run {
+            "would delete"
+        } else {
+            "found"
+        };
+        for f in &found {
+            println!(
+                "{verb} {} {} (run {}, created {})",
+                f.resource.kind(),
+                f.resource.name(),
+                f.run_id,
+                f.created
+            );
+        }
+        if found.is_empty() {
+            println!("nothing tagged pipecheck-run to sweep");
+        }
+        if args.dry_run || found.is_empty() {
+            return Ok(0);
+        }
+        let deletions = remove(&clients, &found).await;
+        for d in &deletions {
+            println!("{}", d.line());
+        }
+        Ok(u8::from(deletions.iter().any(|d| d.result.is_err())))
+    })
 }
 
 /// What a sweep will look at: the clients (with the workspace's Grafana when a token is
@@ -102,13 +165,13 @@ pub async fn prepare(target: &Target, args: &SweepArgs) -> Result<Sweep, SweepEr
             .map(|w| w.endpoint().to_string())
             .unwrap_or_default(),
     };
-    let url = target.grafana_url(&endpoint).ok_or(SweepError {
+    let url = target.grafana_url(&endpoint).ok_or(SweepError::List {
         what: "the Grafana workspace",
         detail: format!("{workspace} has no endpoint: pass --grafana-url"),
     })?;
     let client =
         GrafanaClient::new(target.http.clone(), &url, Duration::from_secs(10)).map_err(|e| {
-            SweepError {
+            SweepError::List {
                 what: "the Grafana workspace",
                 detail: crate::error_chain(&e),
             }
@@ -132,16 +195,17 @@ pub async fn find_grafana(clients: &Clients, workspace: &str) -> Result<Vec<Foun
             ("/api/search?type=dash-db&limit=5000", true),
             ("/api/datasources", false),
         ] {
-            let ex = grafana.get(path).await.map_err(|e| SweepError {
+            let ex = grafana.get(path).await.map_err(|e| SweepError::List {
                 what: "Grafana content",
                 detail: crate::error_chain(&e),
             })?;
-            let listed = json_of(&ex)
-                .filter(|_| ex.is_success())
-                .ok_or_else(|| SweepError {
-                    what: "Grafana content",
-                    detail: format!("GET {path}: {}", ex.summary()),
-                })?;
+            let listed =
+                json_of(&ex)
+                    .filter(|_| ex.is_success())
+                    .ok_or_else(|| SweepError::List {
+                        what: "Grafana content",
+                        detail: format!("GET {path}: {}", ex.summary()),
+                    })?;
             for item in listed.as_array().into_iter().flatten() {
                 let Some(uid) = item["uid"]
                     .as_str()
@@ -204,7 +268,7 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    SweepError {
+    SweepError::List {
         what,
         detail: sdk_error(e).1,
     }
@@ -358,7 +422,7 @@ pub async fn find_kube(
     let cutoff = older_than.map(|d| SystemTime::now() - d);
     let listed = super::kube::run_namespaces(kube)
         .await
-        .map_err(|detail| SweepError {
+        .map_err(|detail| SweepError::List {
             what: "Kubernetes namespaces",
             detail,
         })?;
