@@ -269,40 +269,24 @@ pub async fn run_scenario(
         redactor.add_secret(t.clone());
     }
 
-    // `--provision`: the workspace (unless `--workspace` names one) and, for a cluster
-    // scenario, the collector's role and its namespace with the service account, the
-    // collector and a canary target, before the links; the outcome is a testcase.
+    // `--provision`: made before the links, which then check it; a testcase.
     let provisioning = if opts.provision {
-        let started = Instant::now();
-        let plan = crate::provision::plan(
-            &run_id,
-            cluster_spec.as_ref(),
-            opts.workspace_id.is_some(),
-            SystemTime::now(),
-        );
-        let clients = crate::provision::Clients::of(&target);
-        let done = crate::provision::provision(
-            &clients,
-            &plan,
-            opts.workspace_id.as_deref(),
-            deadlines.workspace,
+        Some(
+            crate::provision::RunProvision::start(
+                &target,
+                &run_id,
+                cluster_spec.as_ref(),
+                opts.workspace_id.as_deref(),
+                deadlines.workspace,
+            )
+            .await,
         )
-        .await;
-        // The links check what was made: the workspace, and the collector in the run's
-        // namespace.
-        if let Ok(p) = &done {
-            target.workspace_id = p.workspace_id.clone();
-            if let (Some(ns), Some(spec)) = (plan.cluster_namespace(), cluster_spec.as_mut()) {
-                spec.namespace = ns.to_string();
-            }
-        }
-        Some((
-            crate::provision::created(&plan, &done, started.elapsed()),
-            done,
-        ))
     } else {
         None
     };
+    if let Some(p) = &provisioning {
+        p.apply(&mut target, cluster_spec.as_mut());
+    }
 
     let end_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -385,10 +369,10 @@ pub async fn run_scenario(
         links: links.len(),
         link_names: links.iter().map(|l| l.name().to_string()).collect(),
     });
-    if let Some((created, _)) = &provisioning {
+    if let Some(p) = &provisioning {
         let _ = events.send(RunEvent::LinkFinished {
             scenario: scenario.name.clone(),
-            result: redactor.redact_link(created),
+            result: redactor.redact_link(&p.created),
         });
     }
     let ctx = Arc::new(RunContext {
@@ -427,7 +411,7 @@ pub async fn run_scenario(
     };
     let mut results = match &provisioning {
         // Nothing to check against when provisioning failed: its testcase says why.
-        Some((_, Err(_))) => Vec::new(),
+        Some(p) if p.failed() => Vec::new(),
         _ => execute(&scenario.name, links, ctx.clone(), link_deadline, &tx).await,
     };
     drop(tx);
@@ -439,18 +423,9 @@ pub async fn run_scenario(
     // goes, whatever the links' outcome.
     let removed = links::cleanup_grafana(&run_id, deadlines.request).await;
     // Then what `--provision` created, in reverse order (unless --keep).
-    if let Some((created, done)) = provisioning {
-        let started = Instant::now();
-        let teardown = match (&done, opts.keep) {
-            (Ok(p), true) => {
-                crate::provision::forget(Some(&run_id));
-                crate::provision::kept(p, &ctx.target.region, &run_id)
-            }
-            _ => crate::provision::torn_down(
-                &crate::provision::teardown(&run_id).await,
-                started.elapsed(),
-            ),
-        };
+    if let Some(p) = provisioning {
+        let created = p.created.clone();
+        let teardown = p.finish(opts.keep, &ctx.target.region).await;
         let _ = events.send(RunEvent::LinkFinished {
             scenario: scenario.name.clone(),
             result: redactor.redact_link(&teardown),

@@ -736,7 +736,7 @@ mod tests {
         let stack = MockStack::start(MockConfig::default()).await.unwrap();
         let ep = stack.endpoints();
         let target = Target::mock(MockAccess {
-            endpoints: &ep,
+            endpoints: ep,
             access_key_id: ep.user.access_key_id.clone(),
             secret_access_key: ep.user.secret_access_key.clone(),
         })

@@ -2,10 +2,11 @@
 //! the links check it, remove it again; `pipecheck sweep` for what earlier runs left.
 //! Module map: `resource.rs` (names, tags, delete commands), `plan.rs` (what to create),
 //! `apply.rs` (create, the registry, delete with retries), `kube.rs` (the
-//! cluster objects of a Prometheus scenario), `report.rs` (the testcases),
+//! cluster objects of a Prometheus scenario), `report.rs` (the testcases), `for_run.rs` (what a run does with it),
 //! `sweep.rs` (finding earlier runs' resources by tag).
 
 mod apply;
+mod for_run;
 mod kube;
 mod plan;
 mod report;
@@ -16,6 +17,7 @@ pub use apply::{
     Clients, Deletion, ProvisionError, Provisioned, delete, forget, provision, teardown,
     teardown_all_pending,
 };
+pub use for_run::RunProvision;
 pub use plan::{Plan, Step, plan, plans};
 pub use report::{CREATE_CASE, TEARDOWN_CASE, created, kept, torn_down};
 pub use resource::{
