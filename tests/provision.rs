@@ -385,6 +385,43 @@ fn failed_provisioning_is_undone() -> Result<(), Failed> {
     })
 }
 
+/// A collector scenario on the embedded mock: the local Prometheus (through pipecheck's
+/// SigV4 proxy) writes to the workspace the run made, and the chain passes on it.
+fn collector_writes_to_the_made_workspace() -> Result<(), Failed> {
+    let dir = tmp();
+    let report = dir.path().join("report.xml");
+    let out = output({
+        let mut c = Command::new(bin());
+        c.args([
+            "run",
+            "--provision",
+            "--scenario",
+            "prometheus-proxy",
+            "--junit",
+        ])
+        .arg(&report)
+        .env("NO_COLOR", "1");
+        c
+    })?;
+    let so = exit_code(&out, 0)?;
+    let suites = read_junit(&report)?;
+    let s = &suites[0];
+    let create = s.case("provision.create").ok_or("no provision.create")?;
+    ensure(create.outcome == "pass", || format!("{create:?}"))?;
+    // The workspace the links checked is the one the run made (the console's
+    // provision.create line names it).
+    let made = so
+        .lines()
+        .find(|l| l.contains("provision.create"))
+        .and_then(|l| l.split("amp-workspace ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .ok_or_else(|| format!("provision.create names no workspace:\n{so}"))?
+        .to_string();
+    ensure(so.contains(&format!("workspace {made} is ACTIVE")), || {
+        format!("amp.workspace did not check {made}:\n{so}")
+    })
+}
+
 /// `--plan` lists what would be made and calls nothing; a run without `--provision`
 /// creates nothing that stays.
 fn plan_and_no_provision_create_nothing() -> Result<(), Failed> {
@@ -700,6 +737,14 @@ fn main() {
     trials.push(Trial::test(
         "provision::eks-prometheus_on_the_embedded_mock",
         eks_prometheus_on_the_embedded_mock,
+    ));
+    trials.push(support::needs(
+        Trial::test(
+            "provision::collector_writes_to_the_made_workspace",
+            collector_writes_to_the_made_workspace,
+        ),
+        support::have("prometheus", &["--version"]),
+        "needs a prometheus binary (scripts/test installs Debian's)",
     ));
     for scenario in ["smoke", "eks-adot", "eks-prometheus"] {
         trials.push(Trial::test(
