@@ -41,8 +41,9 @@ pub enum Command {
     /// their image, the installed Prometheus CRD, Grafana data sources): offline,
     /// read-only, no credentials. Exit 1 when a finding is an error.
     Diagnose(crate::diagnose::DiagnoseArgs),
-    /// Find what earlier `run --provision` runs left in AWS (tagged pipecheck-run) and
-    /// delete it; exit 1 when something could not be deleted.
+    /// Find what earlier `run --provision` runs left (AWS resources tagged pipecheck-run,
+    /// labelled namespaces, Grafana objects named pipecheck-pc-…) and delete it; exit 1
+    /// when something could not be deleted.
     Sweep(crate::provision::SweepArgs),
 }
 
