@@ -52,6 +52,10 @@ pub enum Command {
     Completions(crate::cli_docs::CompletionsArgs),
     /// Print the man page (roff), or write one per subcommand with --out-dir.
     Man(crate::cli_docs::ManArgs),
+    /// Find what earlier `run --provision` runs left (AWS resources tagged pipecheck-run,
+    /// labelled namespaces, Grafana objects named pipecheck-pc-…) and delete it; exit 1
+    /// when something could not be deleted.
+    Sweep(crate::provision::SweepArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -113,6 +117,19 @@ pub struct RunArgs {
     /// The kubeconfig context (else its current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Create what the scenario needs and is missing (an AMP workspace unless --workspace;
+    /// for a cluster scenario the collector's IAM role and, in a namespace of the run's,
+    /// its service account, the collector and a canary target), tagged
+    /// pipecheck-run=<run id>, and remove it at the end, on failure and on Ctrl-C.
+    #[arg(long)]
+    pub provision: bool,
+    /// With --provision: leave what was created (remove it later with `pipecheck sweep`).
+    #[arg(long, requires = "provision")]
+    pub keep: bool,
+    /// With --provision: print what would be created (kind, name, tags) and exit 0,
+    /// calling nothing.
+    #[arg(long, requires = "provision")]
+    pub plan: bool,
 }
 
 /// `--format`: what `pipecheck run` prints on stdout.
@@ -204,6 +221,8 @@ pub enum CliError {
     NotAMockFault(String),
     #[error("failed to inject faults into the mock's cluster: {0}")]
     MockCluster(String),
+    #[error(transparent)]
+    Sweep(#[from] crate::provision::SweepError),
 }
 
 impl CliError {
@@ -282,6 +301,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Readiness(args) => Ok(crate::readiness::run(args)?),
         Command::Completions(args) => Ok(crate::cli_docs::completions(args)?),
         Command::Man(args) => Ok(crate::cli_docs::man(args)?),
+        Command::Sweep(args) => Ok(crate::provision::sweep(args)?),
     }
 }
 
@@ -303,6 +323,13 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     for s in &scenarios {
         crate::run::resolve_faults(s, &faults)?;
     }
+    if args.plan {
+        print!(
+            "{}",
+            crate::provision::plans(&scenarios, args.workspace_id.is_some())
+        );
+        return Ok(0);
+    }
     let report_files = args.report_files();
     for file in &report_files {
         file.check_writable()?;
@@ -323,6 +350,8 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             kubeconfig: args.kubeconfig,
             context: args.context,
         },
+        provision: args.provision,
+        keep: args.keep,
     };
 
     let rt = runtime()?;
@@ -437,11 +466,19 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         // removing it needs the runtime. A mock's Grafana went with its stopped scenario.
         let mut removed = if args.target == TargetKind::Mock {
             crate::links::forget_pending_grafana();
+            crate::provision::forget(None);
             Vec::new()
         } else {
-            rt.block_on(crate::links::remove_pending_grafana(
+            let mut removed = rt.block_on(crate::links::remove_pending_grafana(
                 std::time::Duration::from_secs(5),
-            ))
+            ));
+            // Then what --provision created, newest first (--keep: it stays).
+            if args.keep {
+                crate::provision::forget(None);
+            }
+            let deletions = rt.block_on(crate::provision::teardown_all_pending());
+            removed.extend(deletions.iter().map(crate::provision::Deletion::line));
+            removed
         };
         removed.extend(crate::cleanup::remove_all());
         drop(rt);

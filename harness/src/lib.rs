@@ -17,6 +17,8 @@ pub mod executor;
 pub mod faults;
 pub mod grafana_client;
 pub mod links;
+pub mod permissions;
+pub mod provision;
 pub mod readiness;
 pub mod run;
 pub mod scenario;

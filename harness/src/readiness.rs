@@ -448,6 +448,9 @@ async fn check_account(
             kubeconfig,
             context: account.context.clone(),
         },
+        // Readiness never creates anything.
+        provision: false,
+        keep: false,
     };
     let mut redactor = Redactor::new();
     for k in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {

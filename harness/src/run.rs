@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub cluster_name: Option<String>,
     /// The kubeconfig and context cluster scenarios read with --target aws.
     pub kube: crate::target::KubeSettings,
+    /// `--provision`: create what the scenario needs and is missing, remove it at the end.
+    pub provision: bool,
+    /// `--keep`: leave what `--provision` created (for `pipecheck sweep` or by hand).
+    pub keep: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +160,7 @@ pub async fn run_scenario_in(
     let mut collector_faults = CollectorFaults::default();
     let mut grafana_faults = GrafanaFaults::default();
     // The cluster the run reads (shape `cluster`), its name overridable for --target aws.
-    let cluster_spec = scenario.cluster.clone().map(|mut c| {
+    let mut cluster_spec = scenario.cluster.clone().map(|mut c| {
         if let Some(name) = opts
             .cluster_name
             .clone()
@@ -166,7 +170,7 @@ pub async fn run_scenario_in(
         }
         c
     });
-    let (target, deadlines) = match opts.target {
+    let (mut target, deadlines) = match opts.target {
         TargetKind::Mock => {
             let cfg = MockConfig {
                 region: opts
@@ -274,6 +278,25 @@ pub async fn run_scenario_in(
         redactor.add_secret(t.clone());
     }
 
+    // `--provision`: made before the links, which then check it; a testcase.
+    let provisioning = if opts.provision {
+        Some(
+            crate::provision::RunProvision::start(
+                &target,
+                &run_id,
+                cluster_spec.as_ref(),
+                opts.workspace_id.as_deref(),
+                deadlines.workspace,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    if let Some(p) = &provisioning {
+        p.apply(&mut target, cluster_spec.as_mut());
+    }
+
     let end_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -331,14 +354,21 @@ pub async fn run_scenario_in(
         Some(_) => (links, Vec::new()),
         None => links::without(links, "amg.workspace"),
     };
+    // `--provision` also makes the Grafana side: the run's AMP data source (when Grafana
+    // holds none for its workspace) and the canary dashboard, through the grafana links.
     let grafana = GrafanaRun {
-        provision: scenario
-            .grafana
-            .provision
-            .unwrap_or(opts.target == TargetKind::Mock),
+        provision: opts.provision
+            || scenario
+                .grafana
+                .provision
+                .unwrap_or(opts.target == TargetKind::Mock),
         dashboard: scenario.grafana.dashboard.clone(),
-        datasource: scenario.grafana.datasource.clone(),
-        provision_datasource: scenario.grafana.provision_datasource,
+        datasource: scenario
+            .grafana
+            .datasource
+            .clone()
+            .filter(|_| !opts.provision),
+        provision_datasource: opts.provision || scenario.grafana.provision_datasource,
         faults: grafana_faults,
     };
     let _ = events.send(RunEvent::ScenarioStarted {
@@ -348,6 +378,12 @@ pub async fn run_scenario_in(
         links: links.len(),
         link_names: links.iter().map(|l| l.name().to_string()).collect(),
     });
+    if let Some(p) = &provisioning {
+        let _ = events.send(RunEvent::LinkFinished {
+            scenario: scenario.name.clone(),
+            result: redactor.redact_link(&p.created),
+        });
+    }
     let ctx = Arc::new(RunContext {
         run_id: run_id.clone(),
         target,
@@ -382,7 +418,11 @@ pub async fn run_scenario_in(
             }
         })
     };
-    let results = execute(&scenario.name, links, ctx.clone(), link_deadline, &tx).await;
+    let mut results = match &provisioning {
+        // Nothing to check against when provisioning failed: its testcase says why.
+        Some(p) if p.failed() => Vec::new(),
+        _ => execute(&scenario.name, links, ctx.clone(), link_deadline, &tx).await,
+    };
     drop(tx);
     let _ = forward.await;
     if let Some(c) = &ctx.collector {
@@ -391,6 +431,17 @@ pub async fn run_scenario_in(
     // What the grafana links created (service account, data source, canary dashboard)
     // goes, whatever the links' outcome.
     let removed = links::cleanup_grafana(&run_id, deadlines.request).await;
+    // Then what `--provision` created, in reverse order (unless --keep).
+    if let Some(p) = provisioning {
+        let created = p.created.clone();
+        let teardown = p.finish(opts.keep, &ctx.target.region).await;
+        let _ = events.send(RunEvent::LinkFinished {
+            scenario: scenario.name.clone(),
+            result: redactor.redact_link(&teardown),
+        });
+        results.insert(0, created);
+        results.push(teardown);
+    }
 
     let mut properties = Vec::new();
     if !left_out.is_empty() {

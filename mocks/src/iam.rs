@@ -476,10 +476,11 @@ enum Action {
     AttachRolePolicy,
     DetachRolePolicy,
     TagRole,
+    ListRoles,
 }
 
 impl Action {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 17] = [
         Self::GetRole,
         Self::ListAttachedRolePolicies,
         Self::ListRolePolicies,
@@ -496,6 +497,7 @@ impl Action {
         Self::AttachRolePolicy,
         Self::DetachRolePolicy,
         Self::TagRole,
+        Self::ListRoles,
     ];
 
     fn parse(name: &str) -> Option<Self> {
@@ -520,6 +522,7 @@ impl Action {
             Self::AttachRolePolicy => "AttachRolePolicy",
             Self::DetachRolePolicy => "DetachRolePolicy",
             Self::TagRole => "TagRole",
+            Self::ListRoles => "ListRoles",
         }
     }
 
@@ -573,6 +576,24 @@ fn dispatch(
                 .role(name)
                 .ok_or_else(|| IamError::role_not_found(name))?;
             Ok(format!("<Role>{}</Role>", role_xml(&role)))
+        }
+        Action::ListRoles => {
+            // [inferred] resource of a list action: the account's role wildcard.
+            check(&format!("arn:aws:iam::{MOCK_ACCOUNT}:role/*"))?;
+            let page = p.page()?;
+            let prefix = p.get("PathPrefix").unwrap_or("/");
+            let roles: Vec<Role> = st
+                .roles()
+                .into_iter()
+                .filter(|r| r.path.starts_with(prefix))
+                .collect();
+            let (roles, more) = page.apply(roles);
+            // ListRoles leaves out tags and RoleLastUsed (ListRoleTags/GetRole give them).
+            let members: String = roles
+                .iter()
+                .map(|r| format!("<member>{}</member>", role_fields_xml(r)))
+                .collect();
+            Ok(format!("<Roles>{members}</Roles>{more}"))
         }
         Action::ListRoleTags => {
             let name = p.role_name()?;
@@ -1022,9 +1043,19 @@ fn check_policy_json(doc: &str) -> Result<(), IamError> {
 // XML
 
 fn role_xml(r: &Role) -> String {
+    let mut s = role_fields_xml(r);
+    s.push_str("<RoleLastUsed/>");
+    if !r.tags.is_empty() {
+        s.push_str(&format!("<Tags>{}</Tags>", tags_members(&r.tags)));
+    }
+    s
+}
+
+/// A role's fields as every role answer has them (ListRoles stops here).
+fn role_fields_xml(r: &Role) -> String {
     let mut s = format!(
         "<Path>{}</Path><AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument>\
-         <MaxSessionDuration>{}</MaxSessionDuration><RoleId>{}</RoleId><RoleLastUsed/>\
+         <MaxSessionDuration>{}</MaxSessionDuration><RoleId>{}</RoleId>\
          <RoleName>{}</RoleName><Arn>{}</Arn><CreateDate>{}</CreateDate>",
         xml_escape(&r.path),
         encode_policy_document(&r.trust_policy),
@@ -1036,9 +1067,6 @@ fn role_xml(r: &Role) -> String {
     );
     if let Some(d) = &r.description {
         s.push_str(&format!("<Description>{}</Description>", xml_escape(d)));
-    }
-    if !r.tags.is_empty() {
-        s.push_str(&format!("<Tags>{}</Tags>", tags_members(&r.tags)));
     }
     s
 }

@@ -243,6 +243,7 @@ impl MockStack {
         let sts_url = url_of(&sts_listener);
         if let Some(seed) = &cfg.cluster {
             ec2.seed_healthy(seed);
+            cluster.kube.set_sts_endpoint(&sts_url);
             // The collector's SDK reaches STS where `AWS_ENDPOINT_URL_STS` says: the mock's.
             if let Some(a) = &cluster.adot {
                 let _ = cluster.kube.set_container_env(

@@ -745,3 +745,61 @@ async fn stack_without_a_cluster_starts_empty() {
         "the kubeconfig's directory goes with the stack"
     );
 }
+
+#[tokio::test]
+async fn list_roles_pages_by_path_prefix_without_tags() {
+    let s = stack().await;
+    let client = iam_client(&s, &s.endpoints().user).await;
+    let trust = iam::irsa_trust_policy(&ClusterSeed::default(), REGION);
+    for n in 0..3 {
+        client
+            .create_role()
+            .role_name(format!("pc-list-{n}"))
+            .path("/pipecheck/")
+            .assume_role_policy_document(&trust)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("pipecheck-run")
+                    .value(format!("run-{n}"))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let first = client
+        .list_roles()
+        .path_prefix("/pipecheck/")
+        .max_items(2)
+        .send()
+        .await
+        .unwrap();
+    assert!(first.is_truncated());
+    assert_eq!(first.roles().len(), 2);
+    let rest = client
+        .list_roles()
+        .path_prefix("/pipecheck/")
+        .marker(first.marker().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(!rest.is_truncated());
+    let names: Vec<&str> = first
+        .roles()
+        .iter()
+        .chain(rest.roles())
+        .map(|r| r.role_name())
+        .collect();
+    assert_eq!(names, ["pc-list-0", "pc-list-1", "pc-list-2"]);
+    assert!(first.roles().iter().all(|r| r.tags().is_empty()));
+    assert_eq!(
+        first.roles()[0].arn(),
+        format!("arn:aws:iam::{MOCK_ACCOUNT}:role/pipecheck/pc-list-0")
+    );
+    let all = client.list_roles().send().await.unwrap();
+    assert!(
+        all.roles().len() > 3,
+        "the seeded collector role is listed under /"
+    );
+}

@@ -348,6 +348,8 @@ mod reads_tests {
                 kubeconfig: Some(ep.kubeconfig.clone()),
                 context: None,
             },
+            provision: false,
+            keep: false,
         };
         let s = Scenario::load(scenario).unwrap();
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();

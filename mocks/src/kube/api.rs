@@ -405,6 +405,7 @@ fn resource(
             }
             allow(st, req, "create", rt, a.ns, None)?;
             let obj = st.create(rt, a.ns, req.json_body()?)?;
+            st.reconcile_created(rt.plural, &obj)?;
             Ok(json_response(StatusCode::CREATED, obj))
         }
         (&Method::PUT, Some(name), None | Some("status")) => {

@@ -16,6 +16,7 @@
 //! | `token.rs` | `TokenRequest`: service account tokens from the cluster's OIDC issuer |
 
 mod api;
+mod controllers;
 mod kubeconfig;
 mod resources;
 mod seed;

@@ -52,9 +52,17 @@ pub struct KubeState {
     /// The OIDC issuer service account tokens come from, and the registry holding its
     /// key (`token.rs`); None until a cluster is seeded.
     pub(super) sa_issuer: RwLock<Option<(String, Arc<crate::web_identity::OidcIssuers>)>>,
+    /// Where the mock's pods find STS (`AWS_ENDPOINT_URL_STS`, set with the IRSA env by the
+    /// pod identity webhook): the mock STS, since a real one is out of reach.
+    pub(super) sts_endpoint: RwLock<Option<String>>,
 }
 
 impl KubeState {
+    /// The STS endpoint pods created from now on are given with their IRSA env.
+    pub fn set_sts_endpoint(&self, url: &str) {
+        *self.sts_endpoint.write().unwrap() = Some(url.to_string());
+    }
+
     pub fn new(clock: Arc<Clock>) -> Self {
         Self {
             clock,
@@ -66,6 +74,7 @@ impl KubeState {
             version: RwLock::new(("1".to_string(), "30".to_string())),
             revision: AtomicU64::new(1000),
             sa_issuer: RwLock::new(None),
+            sts_endpoint: RwLock::new(None),
         }
     }
 
