@@ -128,7 +128,12 @@ pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
         .collect();
     let out = match args.format {
         Format::Text => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            // The same decision as `pipecheck run`'s (an empty NO_COLOR is unset).
+            let color = pipecheck_reports::use_color(
+                pipecheck_reports::ColorChoice::Auto,
+                std::io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            );
             render::text(&files, &findings, color)
         }
         Format::Json => render::json(&files, &findings),
