@@ -80,7 +80,7 @@ impl FaultEnv<'_> {
         let key = self.mock.endpoints().user.access_key_id.clone();
         self.mock.identities.update(&key, |id| {
             // The user keeps everything but this one action.
-            id.allowed_actions = ALL_ACTIONS
+            id.allowed_actions = pipecheck_mocks::identity::KNOWN_ACTIONS
                 .iter()
                 .filter(|a| **a != action)
                 .map(|a| a.to_string())
@@ -165,50 +165,6 @@ pub fn inject_standalone(
 
 /// Another AMP workspace's id, for a data source that names the wrong one (F23).
 const OTHER_WORKSPACE: &str = "ws-0f23f23f-0000-4000-8000-00000000f23f";
-
-/// Every IAM action the mock user is allowed by default.
-const ALL_ACTIONS: &[&str] = &[
-    "sts:GetCallerIdentity",
-    "aps:CreateWorkspace",
-    "aps:DescribeWorkspace",
-    "aps:ListWorkspaces",
-    "aps:DeleteWorkspace",
-    "aps:TagResource",
-    "aps:UntagResource",
-    "aps:ListTagsForResource",
-    "aps:RemoteWrite",
-    "aps:QueryMetrics",
-    "aps:GetSeries",
-    "aps:GetLabels",
-    "aps:GetMetricMetadata",
-    "grafana:DescribeWorkspace",
-    "grafana:ListWorkspaces",
-    "grafana:DescribeWorkspaceAuthentication",
-    "grafana:ListPermissions",
-    "grafana:CreateWorkspaceServiceAccount",
-    "grafana:CreateWorkspaceServiceAccountToken",
-    "grafana:DeleteWorkspaceServiceAccount",
-    "grafana:DeleteWorkspaceServiceAccountToken",
-    // The cluster side reads EKS and IAM.
-    "eks:DescribeCluster",
-    "eks:ListClusters",
-    "eks:ListAddons",
-    "eks:DescribeAddon",
-    "eks:DescribeAddonVersions",
-    "iam:GetRole",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-    "iam:GetRolePolicy",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-    "iam:ListOpenIDConnectProviders",
-    "iam:GetOpenIDConnectProvider",
-    // The nodes' IMDS settings and the cluster's network (F27-F29).
-    "ec2:DescribeInstances",
-    "ec2:DescribeVpcEndpoints",
-    "ec2:DescribeRouteTables",
-    "ec2:DescribeSubnets",
-];
 
 /// How the run must end when this fault is injected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

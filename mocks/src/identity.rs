@@ -8,6 +8,51 @@ use std::sync::RwLock;
 /// The mock account id (AWS's documentation account).
 pub const MOCK_ACCOUNT: &str = "111122223333";
 
+/// Every IAM action the mocks authorize: what an assumed role whose policies allow them
+/// is granted (STS), and what a fault that revokes one action leaves the mock user.
+pub const KNOWN_ACTIONS: &[&str] = &[
+    "sts:GetCallerIdentity",
+    "aps:CreateWorkspace",
+    "aps:DescribeWorkspace",
+    "aps:ListWorkspaces",
+    "aps:DeleteWorkspace",
+    "aps:TagResource",
+    "aps:UntagResource",
+    "aps:ListTagsForResource",
+    "aps:RemoteWrite",
+    "aps:QueryMetrics",
+    "aps:GetSeries",
+    "aps:GetLabels",
+    "aps:GetMetricMetadata",
+    "grafana:DescribeWorkspace",
+    "grafana:ListWorkspaces",
+    "grafana:DescribeWorkspaceAuthentication",
+    "grafana:ListPermissions",
+    "grafana:CreateWorkspaceServiceAccount",
+    "grafana:CreateWorkspaceServiceAccountToken",
+    "grafana:DeleteWorkspaceServiceAccount",
+    "grafana:DeleteWorkspaceServiceAccountToken",
+    // The cluster side reads EKS and IAM.
+    "eks:DescribeCluster",
+    "eks:ListClusters",
+    "eks:ListAddons",
+    "eks:DescribeAddon",
+    "eks:DescribeAddonVersions",
+    "iam:GetRole",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListOpenIDConnectProviders",
+    "iam:GetOpenIDConnectProvider",
+    // The nodes' IMDS settings and the cluster's network (F27-F29).
+    "ec2:DescribeInstances",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSubnets",
+];
+
 #[derive(Clone)]
 pub struct Identity {
     pub access_key_id: String,

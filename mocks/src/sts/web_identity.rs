@@ -45,38 +45,6 @@ const DEFAULT_DURATION: u32 = 3600;
 const MIN_DURATION: u32 = 900;
 const MAX_DURATION: u32 = 43_200;
 
-/// The actions the mocks authorize, granted to assumed roles whose policies allow them
-/// (plus any action a policy names literally).
-const KNOWN_ACTIONS: &[&str] = &[
-    "aps:RemoteWrite",
-    "aps:QueryMetrics",
-    "aps:GetSeries",
-    "aps:GetLabels",
-    "aps:GetMetricMetadata",
-    "aps:DescribeWorkspace",
-    "aps:ListWorkspaces",
-    "aps:CreateWorkspace",
-    "aps:DeleteWorkspace",
-    "aps:TagResource",
-    "aps:UntagResource",
-    "aps:ListTagsForResource",
-    "eks:DescribeCluster",
-    "eks:ListClusters",
-    "eks:ListAddons",
-    "eks:DescribeAddon",
-    "eks:DescribeAddonVersions",
-    "iam:GetRole",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-    "iam:GetRolePolicy",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-    "iam:ListOpenIDConnectProviders",
-    "iam:GetOpenIDConnectProvider",
-    "grafana:DescribeWorkspace",
-    "grafana:ListWorkspaces",
-];
-
 const NOT_AUTHORIZED: &str = "Not authorized to perform sts:AssumeRoleWithWebIdentity";
 
 fn missing(param: &str) -> StsError {
@@ -238,7 +206,7 @@ fn permitted_actions(iam: &IamState, role: &Role) -> BTreeSet<String> {
         .iter()
         .filter_map(|(_, text)| PolicyDocument::parse(text).ok())
         .collect();
-    let mut actions: BTreeSet<String> = KNOWN_ACTIONS.iter().map(|a| a.to_string()).collect();
+    let mut actions: BTreeSet<String> = crate::identity::KNOWN_ACTIONS.iter().map(|a| a.to_string()).collect();
     let mut resources: BTreeSet<String> = ["*".to_string()].into();
     for st in docs.iter().flat_map(|d| &d.statements) {
         if !st.action.negated() {
