@@ -112,24 +112,11 @@ async fn find_adot(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload
         }
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), ns, &otel_resource("v1beta1"));
-        let others: Vec<String> = api
-            .list(&ListParams::default())
-            .await
-            .map(|l| {
-                l.items
-                    .iter()
-                    .filter_map(|o| o.metadata.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
         return Err(Check::fail(
             format!("no OpenTelemetryCollector {name} in namespace {ns}"),
             "check the collector's name and namespace in the scenario (cluster.collector, cluster.namespace)",
         )
-        .with(
-            "OpenTelemetryCollectors in the namespace",
-            if others.is_empty() { "none".to_string() } else { others.join(", ") },
-        ));
+        .with("OpenTelemetryCollectors in the namespace", names_in(&api).await));
     };
     let data = &obj.data;
     let mode = data
@@ -264,24 +251,11 @@ async fn find_prometheus(client: &kube::Client, spec: &ClusterSpec) -> Result<Wo
                 }
                 Err(e) => return Err(read_failed("StatefulSet", &e)),
                 Ok(None) => {
-                    let others: Vec<String> = deployments
-                        .list(&ListParams::default())
-                        .await
-                        .map(|l| {
-                            l.items
-                                .iter()
-                                .filter_map(|d| d.metadata.name.clone())
-                                .collect()
-                        })
-                        .unwrap_or_default();
                     return Err(Check::fail(
                         format!("no Deployment or StatefulSet {name} in namespace {ns}"),
                         "check the server's name (the chart names it <release>-server) and namespace in the scenario (cluster.collector, cluster.namespace)",
                     )
-                    .with(
-                        "Deployments in the namespace",
-                        if others.is_empty() { "none".to_string() } else { others.join(", ") },
-                    ));
+                    .with("Deployments in the namespace", names_in(&deployments).await));
                 }
             }
         }
@@ -318,6 +292,24 @@ async fn find_prometheus(client: &kube::Client, spec: &ClusterSpec) -> Result<Wo
         template,
         resource: None,
     })
+}
+
+/// The names of the objects `api` lists, for evidence when the expected one is missing:
+/// `a, b`, or `none` (also when they cannot be listed).
+async fn names_in<K>(api: &Api<K>) -> String
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items.iter().filter_map(|o| o.meta().name.clone()).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
 async fn list_pods(client: &kube::Client, ns: &str, selector: &str) -> Result<Vec<Pod>, Check> {
