@@ -573,6 +573,25 @@ fn gone(code: Option<&str>) -> bool {
     matches!(code, Some("ResourceNotFoundException" | "NoSuchEntity"))
 }
 
+/// A delete call's outcome: done, or already gone, is Ok; any other error its text.
+fn deleted<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<(), String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let (code, text) = sdk_error(&e);
+            if gone(code.as_deref()) {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        }
+    }
+}
+
 async fn delete_once(clients: &Clients, resource: &Resource) -> Result<(), String> {
     match resource {
         Resource::AmpWorkspace { alias, id } => {
@@ -600,36 +619,17 @@ async fn delete_once(clients: &Clients, resource: &Resource) -> Result<(), Strin
             Ok(())
         }
         Resource::IamRole { name } => {
-            match clients.iam.delete_role().role_name(name).send().await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let (code, text) = sdk_error(&e);
-                    if gone(code.as_deref()) {
-                        Ok(())
-                    } else {
-                        Err(text)
-                    }
-                }
-            }
+            deleted(clients.iam.delete_role().role_name(name).send().await)
         }
-        Resource::GrafanaServiceAccount { workspace, id, .. } => match clients
-            .amg
-            .delete_workspace_service_account()
-            .workspace_id(workspace)
-            .service_account_id(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let (code, text) = sdk_error(&e);
-                if gone(code.as_deref()) {
-                    Ok(())
-                } else {
-                    Err(text)
-                }
-            }
-        },
+        Resource::GrafanaServiceAccount { workspace, id, .. } => deleted(
+            clients
+                .amg
+                .delete_workspace_service_account()
+                .workspace_id(workspace)
+                .service_account_id(id)
+                .send()
+                .await,
+        ),
         Resource::KubeNamespace { name } => match &clients.kube {
             Some(k) => super::kube::delete_namespace(k, name).await,
             None => Err("no Kubernetes client".to_string()),
@@ -640,24 +640,15 @@ async fn delete_once(clients: &Clients, resource: &Resource) -> Result<(), Strin
         Resource::GrafanaDataSource { uid, .. } => {
             delete_in_grafana(clients, &format!("/api/datasources/uid/{uid}")).await
         }
-        Resource::IamRolePolicy { role, name } => match clients
-            .iam
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let (code, text) = sdk_error(&e);
-                if gone(code.as_deref()) {
-                    Ok(())
-                } else {
-                    Err(text)
-                }
-            }
-        },
+        Resource::IamRolePolicy { role, name } => deleted(
+            clients
+                .iam
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await,
+        ),
     }
 }
 
