@@ -94,9 +94,20 @@ impl Link for CollectorSigning {
                 Err(check) => return check,
             };
             let url = ctx.collector_remote_write_url();
+            // Without the proxy, "accepted" comes from Prometheus' counters, which count a
+            // batch as sent before AMP answers it: a refusal can still follow. Such an
+            // acceptance counts once it holds on two polls in a row; a refusal at once.
+            let accepted_polls = std::sync::atomic::AtomicU32::new(0);
             let probe = || async {
                 let obs = col.observe(&ctx.target.http).await;
-                let answered = obs.accepted() || !obs.refusals.is_empty();
+                let held = if obs.accepted() {
+                    accepted_polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+                } else {
+                    accepted_polls.store(0, std::sync::atomic::Ordering::Relaxed);
+                    0
+                };
+                let accepted = held >= 2 || (held >= 1 && obs.proxy.is_some());
+                let answered = accepted || !obs.refusals.is_empty();
                 if answered {
                     Probe::Done(obs)
                 } else {
