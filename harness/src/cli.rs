@@ -43,7 +43,7 @@ pub enum Command {
     /// Static findings on your files (helm values, IAM policies, collector configs and
     /// their image, the installed Prometheus CRD, Grafana data sources): offline,
     /// read-only, no credentials. Exit 1 when a finding is an error.
-    Diagnose(crate::diagnose::DiagnoseArgs),
+    Diagnose(pipecheck_diagnose::DiagnoseArgs),
     /// Read-only checks of a scenario against many accounts at once (profiles or an
     /// accounts file): one table row and one JUnit testsuite per account; exit 1 when any
     /// account is not ready.
@@ -210,7 +210,7 @@ pub enum CliError {
     #[error("failed to start the async runtime")]
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
-    Diagnose(#[from] crate::diagnose::DiagnoseError),
+    Diagnose(#[from] pipecheck_diagnose::DiagnoseError),
     #[error(transparent)]
     Readiness(#[from] crate::readiness::ReadinessError),
     #[error(transparent)]
@@ -297,7 +297,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Run(args) => run(args),
         Command::Mock(args) => mock(args),
-        Command::Diagnose(args) => Ok(crate::diagnose::run(args)?),
+        Command::Diagnose(args) => Ok(pipecheck_diagnose::run(args)?),
         Command::Readiness(args) => Ok(crate::readiness::run(args)?),
         Command::Completions(args) => Ok(crate::cli_docs::completions(args)?),
         Command::Man(args) => Ok(crate::cli_docs::man(args)?),

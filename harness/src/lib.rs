@@ -12,7 +12,6 @@ pub mod cli;
 pub mod cli_docs;
 pub mod cluster;
 pub mod collector;
-pub mod diagnose;
 pub mod executor;
 pub mod faults;
 pub mod grafana_client;

@@ -333,8 +333,8 @@ fn fix(c: &Component, component: &Node) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::context::Settings;
-    use crate::diagnose::yaml;
+    use crate::context::Settings;
+    use crate::yaml;
 
     fn image(s: &str) -> Image {
         Image::parse(s).unwrap()

@@ -238,7 +238,7 @@ pub(crate) fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::yaml;
+    use crate::yaml;
 
     /// A CRD trimmed to what the check reads.
     fn crd_text(remote_write_props: &str, annotation: bool) -> String {
@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn only_kube_prometheus_stack_values_are_judged() {
-        use crate::diagnose::context::Settings;
+        use crate::context::Settings;
         let d = docs(&crd_text(OLD, true));
         let crd = read(&d).unwrap();
         let run = |values: &str| {

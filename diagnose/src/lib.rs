@@ -1,6 +1,6 @@
 //! `pipecheck diagnose`: static findings on a user's helm values, IAM policies,
 //! collector configs (and image), the installed Prometheus CRD and Grafana data sources,
-//! offline, in a second. Module map in `harness/ARCHITECTURE.md`.
+//! offline, in a second. Module map in `ARCHITECTURE.md` beside this crate.
 
 mod amp;
 mod collector;
@@ -20,7 +20,7 @@ mod secrets;
 mod values;
 mod yaml;
 
-pub use command::{DiagnoseArgs, Format, run};
+pub use command::{DiagnoseArgs, Diagnosis, Format, diagnose_files, run};
 pub use finding::{CHECKS, Check, Finding, Severity};
 pub use inputs::{DiagnoseError, ParseMessage};
 pub use render::JSON_VERSION;

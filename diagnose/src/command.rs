@@ -83,12 +83,22 @@ pub struct DiagnoseArgs {
     pub format: Format,
 }
 
-/// Runs `pipecheck diagnose`; the exit code (0 or 1), or why it could not run (2).
-pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
-    let started = Instant::now();
-    if let Some(path) = &args.junit {
-        junit::check_writable(path)?;
+/// What one `pipecheck diagnose` found: the files as loaded, and the findings over them
+/// (redacted, sorted by file, line and column). What `run` prints; what tests compare.
+pub struct Diagnosis {
+    pub(crate) files: Vec<FileRef>,
+    pub findings: Vec<Finding>,
+}
+
+impl Diagnosis {
+    /// Exit code 1 when a finding is an error, else 0.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.findings.iter().any(|f| f.severity == Severity::Error))
     }
+}
+
+/// Loads the files of `args` and runs every check: no output, no network.
+pub fn diagnose_files(args: &DiagnoseArgs) -> Result<Diagnosis, DiagnoseError> {
     let collector_image = args
         .collector_image
         .as_deref()
@@ -119,13 +129,23 @@ pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
         collector_image,
     };
     let findings = redacted(&inputs, diagnose(&inputs, settings));
-    let files: Vec<FileRef> = inputs
+    let files = inputs
         .iter()
         .map(|i| FileRef {
             name: i.name.clone(),
             role: i.role,
         })
         .collect();
+    Ok(Diagnosis { files, findings })
+}
+
+/// Runs `pipecheck diagnose`; the exit code (0 or 1), or why it could not run (2).
+pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
+    let started = Instant::now();
+    if let Some(path) = &args.junit {
+        junit::check_writable(path)?;
+    }
+    let Diagnosis { files, findings } = diagnose_files(&args)?;
     let out = match args.format {
         Format::Text => {
             // The same decision as `pipecheck run`'s (an empty NO_COLOR is unset).
@@ -157,9 +177,7 @@ pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
             let _ = writeln!(stdout, "junit report: {}", path.display());
         }
     }
-    Ok(u8::from(
-        findings.iter().any(|f| f.severity == Severity::Error),
-    ))
+    Ok(Diagnosis { files, findings }.exit_code())
 }
 
 /// Every check over the parsed files; findings sorted by file (in the order they were
@@ -262,9 +280,22 @@ fn redacted(inputs: &[Input], findings: Vec<Finding>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::inputs::Body;
-    use crate::diagnose::{json::JsonDoc, yaml};
+    use crate::inputs::Body;
+    use crate::{json::JsonDoc, yaml};
     use clap::Parser;
+
+    /// `pipecheck diagnose …` as the harness's CLI nests it.
+    #[derive(Parser, Debug)]
+    #[command(name = "pipecheck")]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum Command {
+        Diagnose(DiagnoseArgs),
+    }
 
     fn yaml_input(role: Role, name: &str, text: &str) -> Input {
         Input {
@@ -276,7 +307,7 @@ mod tests {
 
     #[test]
     fn the_cli_takes_repeatable_files_and_needs_one() {
-        let c = crate::cli::Cli::try_parse_from([
+        let c = Cli::try_parse_from([
             "pipecheck",
             "diagnose",
             "--helm-values",
@@ -291,17 +322,15 @@ mod tests {
             "obs",
         ])
         .unwrap();
-        let crate::cli::Command::Diagnose(a) = c.command else {
-            panic!("not diagnose")
-        };
+        let Command::Diagnose(a) = c.command;
         assert_eq!(a.helm_values.len(), 2);
         assert_eq!(a.format, Format::Json);
         assert_eq!(a.namespace.as_deref(), Some("obs"));
         assert_eq!(a.release, None);
-        assert!(crate::cli::Cli::try_parse_from(["pipecheck", "diagnose"]).is_err());
+        assert!(Cli::try_parse_from(["pipecheck", "diagnose"]).is_err());
         // The image needs a config, the CRD needs values; a data source alone is enough.
         let parse = |args: &[&str]| {
-            crate::cli::Cli::try_parse_from(["pipecheck", "diagnose"].iter().chain(args))
+            Cli::try_parse_from(["pipecheck", "diagnose"].iter().chain(args))
         };
         assert!(
             parse(&[
@@ -326,11 +355,11 @@ mod tests {
         assert!(parse(&["--helm-values", "v.yaml", "--crd", "c.yaml"]).is_ok());
         // --help lists every check.
         let help = parse(&["--help"]).unwrap_err().to_string();
-        for c in crate::diagnose::CHECKS {
+        for c in crate::CHECKS {
             assert!(help.contains(&format!("  {}  {}", c.id, c.title)), "{help}");
         }
         assert!(
-            crate::cli::Cli::try_parse_from([
+            Cli::try_parse_from([
                 "pipecheck",
                 "diagnose",
                 "--helm-values",

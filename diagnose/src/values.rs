@@ -602,8 +602,8 @@ pub(crate) fn nest(keys: &[&str], body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::context::Settings;
-    use crate::diagnose::yaml;
+    use crate::context::Settings;
+    use crate::yaml;
 
     fn run(text: &str, namespace: Option<&str>, release: Option<&str>) -> Ctx {
         let mut ctx = Ctx::new(Settings {

@@ -322,7 +322,7 @@ pub(crate) fn junit_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::yaml::Pos;
+    use crate::yaml::Pos;
 
     fn sample() -> (Vec<FileRef>, Vec<Finding>) {
         let files = vec![

@@ -339,7 +339,7 @@ pub(crate) fn otel_example(region: &str, ws: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::context::Settings;
+    use crate::context::Settings;
 
     const WS: &str = "ws-12345678-abcd-ef01-2345-6789abcdef01";
 

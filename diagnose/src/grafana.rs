@@ -636,9 +636,9 @@ fn amp_url(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::context::Settings;
-    use crate::diagnose::json::JsonDoc;
-    use crate::diagnose::yaml;
+    use crate::context::Settings;
+    use crate::json::JsonDoc;
+    use crate::yaml;
 
     const URL: &str = "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-12345678-abcd-ef01-2345-6789abcdef01/";
 

@@ -590,7 +590,7 @@ fn workspace_resource(ctx: &Ctx) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::context::{EndpointFact, Identity, Settings};
+    use crate::context::{EndpointFact, Identity, Settings};
 
     const PROVIDER: &str =
         "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC";

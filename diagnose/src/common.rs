@@ -298,8 +298,8 @@ pub(crate) fn cross_file(ctx: &mut Ctx) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::context::Settings;
-    use crate::diagnose::yaml;
+    use crate::context::Settings;
+    use crate::yaml;
 
     fn ctx() -> Ctx {
         Ctx::new(Settings {
