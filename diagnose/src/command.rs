@@ -329,9 +329,8 @@ mod tests {
         assert_eq!(a.release, None);
         assert!(Cli::try_parse_from(["pipecheck", "diagnose"]).is_err());
         // The image needs a config, the CRD needs values; a data source alone is enough.
-        let parse = |args: &[&str]| {
-            Cli::try_parse_from(["pipecheck", "diagnose"].iter().chain(args))
-        };
+        let parse =
+            |args: &[&str]| Cli::try_parse_from(["pipecheck", "diagnose"].iter().chain(args));
         assert!(
             parse(&[
                 "--grafana-datasource",

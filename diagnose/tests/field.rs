@@ -84,7 +84,10 @@ impl Said {
     fn parse(s: &str) -> Result<Said, String> {
         let bad = || format!("`{s}` is not `<file>:<line> <id> <severity> <key path>`");
         let mut parts = s.splitn(4, ' ');
-        let (file, line) = parts.next().and_then(|f| f.rsplit_once(':')).ok_or_else(bad)?;
+        let (file, line) = parts
+            .next()
+            .and_then(|f| f.rsplit_once(':'))
+            .ok_or_else(bad)?;
         let id = parts.next().ok_or_else(bad)?;
         let severity = parts.next().ok_or_else(bad)?;
         if !["error", "warning", "info"].contains(&severity) {
@@ -194,7 +197,11 @@ fn check(e: &Entry, tally: &Mutex<Score>) -> Result<(), Failed> {
     let (want, got) = run_entry(e)?;
     score(e, &want, &got, &mut tally.lock().unwrap());
     if e.kind == Kind::Broken && !want.iter().any(Said::is_problem) {
-        return Err(format!("{}: a broken fixture must expect an error or warning", e.name).into());
+        return Err(format!(
+            "{}: a broken fixture must expect an error or warning",
+            e.name
+        )
+        .into());
     }
     if e.kind == Kind::Works && want.iter().any(|w| w.severity == "error") {
         return Err(format!("{}: a working fixture cannot expect an error", e.name).into());
@@ -227,7 +234,11 @@ fn main() {
     let entries = manifest();
     let mut names = BTreeSet::new();
     for e in &entries {
-        assert!(names.insert(e.name.clone()), "two fixtures are named {}", e.name);
+        assert!(
+            names.insert(e.name.clone()),
+            "two fixtures are named {}",
+            e.name
+        );
         assert!(
             e.source.starts_with("https://"),
             "{}: the source must be a URL",

@@ -96,7 +96,10 @@ pub fn remove_all() -> Vec<String> {
                     std::thread::sleep(std::time::Duration::from_millis(300));
                 }
                 if removed > 0 {
-                    report.push(format!("removed {removed} container(s){}", if failed { " (failed)" } else { "" }));
+                    report.push(format!(
+                        "removed {removed} container(s){}",
+                        if failed { " (failed)" } else { "" }
+                    ));
                 }
             }
         }
@@ -111,7 +114,12 @@ fn owned_containers() -> Vec<String> {
     std::process::Command::new("docker")
         .args(["ps", "-aq", "--filter", &filter])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

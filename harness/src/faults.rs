@@ -816,19 +816,40 @@ const ADOT_ONLY: &[&str] = &["exporter-drops-on-failure"];
 const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("sa-unannotated", Expect::RootCause("k8s.service_account")),
     ("trust-other-namespace", Expect::RootCause("iam.role_trust")),
-    ("trust-other-service-account", Expect::RootCause("iam.role_trust")),
-    ("oidc-provider-missing", Expect::RootCause("iam.oidc_provider")),
-    ("role-no-policies", Expect::RootCause("iam.role_permissions")),
-    ("collector-crash-loop", Expect::RootCause("collector.running")),
+    (
+        "trust-other-service-account",
+        Expect::RootCause("iam.role_trust"),
+    ),
+    (
+        "oidc-provider-missing",
+        Expect::RootCause("iam.oidc_provider"),
+    ),
+    (
+        "role-no-policies",
+        Expect::RootCause("iam.role_permissions"),
+    ),
+    (
+        "collector-crash-loop",
+        Expect::RootCause("collector.running"),
+    ),
     ("adot-addon-missing", Expect::RootCause("eks.addon")),
     ("adot-addon-degraded", Expect::RootCause("eks.addon")),
     ("adot-addon-create-failed", Expect::RootCause("eks.addon")),
     ("adot-addon-unsupported", Expect::RootCause("eks.addon")),
-    ("cert-manager-missing", Expect::RootCause("k8s.cert_manager")),
-    ("cert-manager-not-ready", Expect::RootCause("k8s.cert_manager")),
+    (
+        "cert-manager-missing",
+        Expect::RootCause("k8s.cert_manager"),
+    ),
+    (
+        "cert-manager-not-ready",
+        Expect::RootCause("k8s.cert_manager"),
+    ),
     ("irsa-sa-unused", Expect::RootCause("k8s.service_account")),
     ("irsa-sa-extra", Expect::Warning("k8s.service_account")),
-    ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
+    (
+        "pods-predate-annotation",
+        Expect::RootCause("k8s.service_account"),
+    ),
     // F27: the collector's AWS identity; why here and not on aws.identity:
     // links/k8s_service_account.rs.
     ("imds-hop-limit", Expect::RootCause("k8s.service_account")),
@@ -838,9 +859,18 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("aps-unreachable", Expect::RootCause("network.egress")),
     ("aps-refused", Expect::RootCause("network.egress")),
     ("aps-private-dns-off", Expect::RootCause("network.egress")),
-    ("sigv4-assumes-own-role", Expect::RootCause("collector.config")),
-    ("replicas-without-ha-labels", Expect::RootCause("collector.config")),
-    ("exporter-drops-on-failure", Expect::RootCause("collector.config")),
+    (
+        "sigv4-assumes-own-role",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "replicas-without-ha-labels",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "exporter-drops-on-failure",
+        Expect::RootCause("collector.config"),
+    ),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.

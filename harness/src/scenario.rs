@@ -26,7 +26,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "prometheus-container",
         include_str!("../../scenarios/prometheus-container.yaml"),
     ),
-    ("otelcol-process", include_str!("../../scenarios/otelcol-process.yaml")),
+    (
+        "otelcol-process",
+        include_str!("../../scenarios/otelcol-process.yaml"),
+    ),
     ("eks-adot", include_str!("../../scenarios/eks-adot.yaml")),
     (
         "eks-prometheus",
@@ -409,11 +412,18 @@ impl Scenario {
                 return Err(invalid("shape `cluster` needs a `cluster:` section".into()));
             }
             (Shape::Direct | Shape::Collector, Some(_)) => {
-                return Err(invalid("a `cluster:` section needs `shape: cluster`".into()));
-            }
-            (_, Some(c)) if [&c.name, &c.namespace, &c.collector].iter().any(|v| v.trim().is_empty()) => {
                 return Err(invalid(
-                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty".into(),
+                    "a `cluster:` section needs `shape: cluster`".into(),
+                ));
+            }
+            (_, Some(c))
+                if [&c.name, &c.namespace, &c.collector]
+                    .iter()
+                    .any(|v| v.trim().is_empty()) =>
+            {
+                return Err(invalid(
+                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty"
+                        .into(),
                 ));
             }
             _ => {}
@@ -421,11 +431,11 @@ impl Scenario {
         if let Some(c) = &s.collector
             && (c.scrape_interval < Duration::from_millis(100)
                 || c.scrape_interval > Duration::from_secs(60))
-            {
-                return Err(invalid(
-                    "`collector.scrape_interval` must be between 100ms and 60s".into(),
-                ));
-            }
+        {
+            return Err(invalid(
+                "`collector.scrape_interval` must be between 100ms and 60s".into(),
+            ));
+        }
         if s.grafana.provision_datasource && s.grafana.datasource.is_some() {
             return Err(invalid(
                 "`grafana.provision_datasource` creates the run's own data source; drop `grafana.datasource`, which names one to check".into(),
@@ -514,7 +524,12 @@ mod tests {
     fn provisioning_the_data_source_excludes_naming_one() {
         let s = Scenario::load("grafana-provision").unwrap();
         assert!(s.grafana.provision_datasource && s.grafana.datasource.is_none());
-        assert!(!Scenario::load("smoke").unwrap().grafana.provision_datasource);
+        assert!(
+            !Scenario::load("smoke")
+                .unwrap()
+                .grafana
+                .provision_datasource
+        );
         let err = Scenario::parse(
             "name: x\ngrafana: {provision_datasource: true, datasource: AMP}\n",
             "t.yaml",

@@ -340,8 +340,11 @@ impl Target {
     /// cluster scenarios; fails when there is none, before anything runs).
     pub async fn with_kube(mut self, settings: &KubeSettings) -> Result<Self, TargetError> {
         self.kube = Some(
-            KubeAccess::from_kubeconfig(settings.kubeconfig.as_deref(), settings.context.as_deref())
-                .await?,
+            KubeAccess::from_kubeconfig(
+                settings.kubeconfig.as_deref(),
+                settings.context.as_deref(),
+            )
+            .await?,
         );
         Ok(self)
     }

@@ -24,11 +24,15 @@ struct Mock {
 }
 
 fn mock() -> Mock {
+    mock_with(AmpSettings::default())
+}
+
+fn mock_with(settings: AmpSettings) -> Mock {
     let (ids, user) = Identities::with_default_user();
     let clock = Arc::new(Clock::default());
     let state = Arc::new(AmpState::new(
         REGION,
-        AmpSettings::default(),
+        settings,
         Arc::new(ids),
         clock.clone(),
     ));
@@ -574,6 +578,89 @@ async fn the_query_api_speaks_the_prometheus_envelope() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "success");
     assert_eq!(v["data"], serde_json::json!(["up"]));
+}
+
+/// The shapes that overflowed the mock's stack and took every service down with it: each
+/// is AMP's 400 `bad_data`, and the mock answers the next query.
+#[tokio::test]
+async fn queries_too_deep_or_too_long_are_bad_data_and_the_mock_stays_up() {
+    let m = mock();
+    let t = now_ms();
+    write_with(&m, vec![series("up", &[], &[(t, 1.0)])], &signing(&m.user)).await;
+    for (what, q) in [
+        ("5,000 unary minuses", format!("{}up", "-".repeat(5000))),
+        ("a 5,000-term sum", vec!["up"; 5000].join("+")),
+        (
+            "3,000 nested calls",
+            format!("{}up{}", "abs(".repeat(3000), ")".repeat(3000)),
+        ),
+        ("200 kB", format!("up{{a=\"{}\"}}", "x".repeat(200_000))),
+    ] {
+        let (status, v) = query(&m, &q).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {v}");
+        assert_eq!(v["errorType"], "bad_data", "{what}");
+        assert!(
+            v["error"].as_str().unwrap().contains("at most"),
+            "{what}: {v}"
+        );
+    }
+    // The deepest tree the bounds let through is evaluated (on the evaluation thread's
+    // stack), and gives the right answer.
+    let deepest = format!(
+        "{}{}{}",
+        "abs(".repeat(120),
+        vec!["up"; 500].join(" - "),
+        ")".repeat(120)
+    );
+    let (status, v) = query(&m, &deepest).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["result"][0]["value"][1], "498");
+}
+
+/// Past the query timeout, AMP's answer: 422 `execution`, "query timed out".
+#[tokio::test]
+async fn a_query_past_its_timeout_gets_amps_answer() {
+    let m = mock_with(AmpSettings {
+        query_timeout: std::time::Duration::ZERO,
+        ..AmpSettings::default()
+    });
+    let t = now_ms();
+    write_with(&m, vec![series("up", &[], &[(t, 1.0)])], &signing(&m.user)).await;
+    let (status, v) = query(&m, "sum(up)").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errorType"], "execution");
+    assert_eq!(
+        v["error"],
+        "query timed out - consider simplifying your query"
+    );
+}
+
+/// `topk` with a k above the number of series sorts them all: n log n, in order.
+#[tokio::test]
+async fn topk_with_a_huge_k_orders_every_series() {
+    let m = mock();
+    let t = now_ms();
+    let all: Vec<TimeSeries> = (0..2000)
+        .map(|i| {
+            series(
+                "many",
+                &[("i", &i.to_string())],
+                &[(t, f64::from((i * 7919) % 2000))],
+            )
+        })
+        .collect();
+    write_with(&m, all, &signing(&m.user)).await;
+    let (status, v) = query(&m, "topk(1e18, many)").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let values: Vec<f64> = v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"][1].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(values.len(), 2000);
+    assert!(values.windows(2).all(|w| w[0] >= w[1]), "not descending");
+    assert_eq!(values[0], 1999.0);
 }
 
 #[tokio::test]

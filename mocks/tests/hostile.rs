@@ -636,6 +636,35 @@ proptest! {
         acceptable(&a)?;
     }
 
+    /// Nested expressions of every shape at every depth, up to far past the bounds: each
+    /// is answered (200, or 400 once too deep, or 413 past the body limit) at once, never
+    /// a stack overflow that takes the process down.
+    #[test]
+    fn promql_answers_nested_queries_at_every_depth(
+        shape in 0usize..5,
+        depth in prop_oneof![0usize..200, 200usize..1000, 1000usize..6000, 100_000usize..200_000],
+        range in any::<bool>(),
+    ) {
+        let q = match shape {
+            0 => format!("{}up", "-".repeat(depth)),
+            1 => vec!["up"; depth + 1].join("+"),
+            2 => format!("{}up{}", "abs(".repeat(depth), ")".repeat(depth)),
+            3 => format!("{}up{}", "(".repeat(depth), ")".repeat(depth)),
+            _ => format!("{}up{}", "sum(".repeat(depth), ")".repeat(depth)),
+        };
+        let a = if range {
+            query_api(
+                "query_range",
+                &[("query", q), ("start", "-600".into()), ("end", "now".into()), ("step", "60".into())],
+                true,
+            )
+        } else {
+            query_api("query", &[("query", q)], true)
+        };
+        acceptable(&a)?;
+        prop_assert!([200, 400, 413].contains(&a.status.as_u16()), "{}: {}", a.status, truncated(&a.body));
+    }
+
     #[test]
     fn promql_answers_mutated_queries(
         q in mutated_one_of(VALID_QUERIES.iter().map(|q| q.as_bytes().to_vec()).collect())

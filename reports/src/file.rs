@@ -153,8 +153,7 @@ pub fn check_writable(kind: ReportKind, path: &Path) -> Result<(), ReportFileErr
         // A FIFO opens for writing only once a reader has it open: opening it now would
         // wait for one before the run starts. Its report waits at the end instead.
         #[cfg(unix)]
-        if fs::metadata(path)
-            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+        if fs::metadata(path).is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
         {
             return Ok(());
         }

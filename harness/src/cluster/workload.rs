@@ -303,7 +303,12 @@ where
     let names: Vec<String> = api
         .list(&ListParams::default())
         .await
-        .map(|l| l.items.iter().filter_map(|o| o.meta().name.clone()).collect())
+        .map(|l| {
+            l.items
+                .iter()
+                .filter_map(|o| o.meta().name.clone())
+                .collect()
+        })
         .unwrap_or_default();
     if names.is_empty() {
         "none".to_string()

@@ -142,10 +142,18 @@ impl CollectorConfig {
     /// The ADOT (OpenTelemetry collector) config for the same pipeline, read back like a
     /// user's: see [`render_otel_config`]. The collector's own metrics are served on
     /// 127.0.0.1:`metrics_port`.
-    pub fn otel(target: &str, scrape_interval: Duration, rw: &RemoteWrite, metrics_port: u16) -> Result<Self, ConfigError> {
-        let text = render_otel_config(target, scrape_interval, &rw.url, rw.sigv4_region.as_deref())?;
-        let mut doc: Value = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
-        doc["service"]["telemetry"] = json!({ "metrics": { "address": format!("127.0.0.1:{metrics_port}") } });
+    pub fn otel(
+        target: &str,
+        scrape_interval: Duration,
+        rw: &RemoteWrite,
+        metrics_port: u16,
+    ) -> Result<Self, ConfigError> {
+        let text =
+            render_otel_config(target, scrape_interval, &rw.url, rw.sigv4_region.as_deref())?;
+        let mut doc: Value =
+            serde_saphyr::from_str(&text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        doc["service"]["telemetry"] =
+            json!({ "metrics": { "address": format!("127.0.0.1:{metrics_port}") } });
         let text = serde_saphyr::to_string(&doc).map_err(ConfigError::Render)?;
         Self::parse_otel(&text)
     }
@@ -154,7 +162,9 @@ impl CollectorConfig {
     /// and the prometheusremotewrite exporter, signed when its authenticator is a sigv4auth
     /// extension that the service enables (then with that extension's region).
     pub fn parse_otel(text: &str) -> Result<Self, ConfigError> {
-        let doc: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string().lines().next().unwrap_or("").to_string()))?;
+        let doc: Value = serde_saphyr::from_str(text).map_err(|e| {
+            ConfigError::Yaml(e.to_string().lines().next().unwrap_or("").to_string())
+        })?;
         let scrape_targets = doc["receivers"]["prometheus"]["config"]["scrape_configs"]
             .as_array()
             .into_iter()
@@ -163,7 +173,12 @@ impl CollectorConfig {
             .flat_map(|st| st["targets"].as_array().into_iter().flatten())
             .filter_map(|t| t.as_str().map(str::to_string))
             .collect();
-        let enabled: Vec<&str> = doc["service"]["extensions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let enabled: Vec<&str> = doc["service"]["extensions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         let remote_write = doc["exporters"]
             .as_object()
             .into_iter()
@@ -175,13 +190,21 @@ impl CollectorConfig {
                 let ext = &doc["extensions"][auth];
                 RemoteWrite {
                     url: e["endpoint"].as_str().unwrap_or_default().to_string(),
-                    sigv4_region: signed.then(|| ext["region"].as_str().unwrap_or_default().to_string()),
-                    sigv4_role_arn: signed.then(|| non_empty(&ext["assume_role"]["arn"])).flatten(),
+                    sigv4_region: signed
+                        .then(|| ext["region"].as_str().unwrap_or_default().to_string()),
+                    sigv4_role_arn: signed
+                        .then(|| non_empty(&ext["assume_role"]["arn"]))
+                        .flatten(),
                     external_labels: string_map(&e["external_labels"]),
                 }
             })
             .collect();
-        Ok(Self { text: text.to_string(), scrape_targets, remote_write, drop_settings: drop_settings(&doc) })
+        Ok(Self {
+            text: text.to_string(),
+            scrape_targets,
+            remote_write,
+            drop_settings: drop_settings(&doc),
+        })
     }
 }
 
@@ -207,7 +230,12 @@ fn drop_settings(doc: &Value) -> Vec<String> {
 /// receiver scrapes the canary, the batch processor batches, and prometheusremotewrite
 /// sends, with the sigv4auth extension when `region` is given (aws-wire.md D). There is no
 /// otelcol binary on these machines: a user points the collector runtime at one.
-pub fn render_otel_config(target: &str, scrape_interval: Duration, endpoint: &str, region: Option<&str>) -> Result<String, ConfigError> {
+pub fn render_otel_config(
+    target: &str,
+    scrape_interval: Duration,
+    endpoint: &str,
+    region: Option<&str>,
+) -> Result<String, ConfigError> {
     let mut doc = json!({
         "receivers": { "prometheus": { "config": { "scrape_configs": [{
             "job_name": SCRAPE_JOB,
@@ -284,15 +312,26 @@ mod tests {
                 "exporters.prometheusremotewrite/amp.remote_write_queue.enabled: false",
             ]
         );
-        let rendered = render_otel_config("127.0.0.1:1", Duration::from_secs(1), URL, None).unwrap();
-        assert!(CollectorConfig::parse_otel(&rendered).unwrap().drop_settings.is_empty());
+        let rendered =
+            render_otel_config("127.0.0.1:1", Duration::from_secs(1), URL, None).unwrap();
+        assert!(
+            CollectorConfig::parse_otel(&rendered)
+                .unwrap()
+                .drop_settings
+                .is_empty()
+        );
     }
 
     /// The keys the ADOT documentation requires for AMP, checked on the parsed YAML.
     #[test]
     fn otel_config_has_the_keys_adot_needs() {
-        let text =
-            render_otel_config("127.0.0.1:9100", Duration::from_secs(1), URL, Some("us-east-1")).unwrap();
+        let text = render_otel_config(
+            "127.0.0.1:9100",
+            Duration::from_secs(1),
+            URL,
+            Some("us-east-1"),
+        )
+        .unwrap();
         let v: Value = serde_saphyr::from_str(&text).unwrap();
         assert_eq!(v["extensions"]["sigv4auth"]["service"], "aps");
         assert_eq!(v["extensions"]["sigv4auth"]["region"], "us-east-1");
@@ -332,9 +371,14 @@ mod tests {
         .unwrap();
         let rw = &o.remote_write[0];
         assert_eq!(rw.sigv4_role_arn.as_deref(), Some("arn:aws:iam::1:role/r"));
-        assert_eq!(rw.external_labels, vec![("cluster".to_string(), "prod".to_string())]);
+        assert_eq!(
+            rw.external_labels,
+            vec![("cluster".to_string(), "prod".to_string())]
+        );
         // Neither: a plain config.
-        let plain = CollectorConfig::parse_prometheus("remote_write:\n- url: x\n  sigv4: {region: r}\n").unwrap();
+        let plain =
+            CollectorConfig::parse_prometheus("remote_write:\n- url: x\n  sigv4: {region: r}\n")
+                .unwrap();
         assert_eq!(plain.remote_write[0].sigv4_role_arn, None);
         assert!(plain.remote_write[0].external_labels.is_empty());
     }

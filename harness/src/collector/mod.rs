@@ -15,5 +15,6 @@ pub use image::{ImageError, ensure_prometheus_image, which};
 pub use observe::{ExporterDrops, WriteObservation, WriteRefusal, exporter_drops, observe_writes};
 pub use proxy::{ProxyStats, SigningProxy};
 pub use runtime::{
-    ContainerRuntime, Launch, LogRing, ProcessRuntime, RunState, Runtime, RuntimeError, collector_args, config_file,
+    ContainerRuntime, Launch, LogRing, ProcessRuntime, RunState, Runtime, RuntimeError,
+    collector_args, config_file,
 };

@@ -54,7 +54,10 @@ impl WriteObservation {
     pub fn accepted_samples(&self) -> f64 {
         match self.succeeded {
             Some(ok) => ok,
-            None => (self.sent.unwrap_or(0.0) - self.failed.unwrap_or(0.0) - self.retried.unwrap_or(0.0)).max(0.0),
+            None => (self.sent.unwrap_or(0.0)
+                - self.failed.unwrap_or(0.0)
+                - self.retried.unwrap_or(0.0))
+            .max(0.0),
         }
     }
 
@@ -95,7 +98,8 @@ pub async fn observe_writes(
     match fetch(http, metrics_url).await {
         Ok(text) if text.contains("otelcol_") => {
             // The OpenTelemetry collector counts delivered and failed points per exporter.
-            let ok = sum(&text, "otelcol_exporter_sent_metric_points") + sum(&text, "otelcol_exporter_sent_metric_points_total");
+            let ok = sum(&text, "otelcol_exporter_sent_metric_points")
+                + sum(&text, "otelcol_exporter_sent_metric_points_total");
             let failed = sum(&text, "otelcol_exporter_send_failed_metric_points")
                 + sum(&text, "otelcol_exporter_send_failed_metric_points_total");
             obs.succeeded = Some(ok);
@@ -160,9 +164,11 @@ fn sum(text: &str, metric: &str) -> f64 {
 }
 
 fn is_remote_problem(line: &str) -> bool {
-    let prometheus = line.contains("component=remote") && (line.contains("level=error") || line.contains("level=warn"));
+    let prometheus = line.contains("component=remote")
+        && (line.contains("level=error") || line.contains("level=warn"));
     // otelcol logs through zap: a level word and the exporter's name on the line.
-    let otelcol = line.contains("prometheusremotewrite") && (line.contains("error") || line.contains("warn"));
+    let otelcol =
+        line.contains("prometheusremotewrite") && (line.contains("error") || line.contains("warn"));
     prometheus || otelcol
 }
 
@@ -179,7 +185,8 @@ fn refusal_in_log(line: &str) -> Option<WriteRefusal> {
             .expect("valid regex")
     });
     let otel = OTEL.get_or_init(|| {
-        Regex::new(r#"HTTP status (\d{3})[^;]*; err = [^:]*: ((?:[^"\\]|\\.)*)"#).expect("valid regex")
+        Regex::new(r#"HTTP status (\d{3})[^;]*; err = [^:]*: ((?:[^"\\]|\\.)*)"#)
+            .expect("valid regex")
     });
     let caps = re.captures(line).or_else(|| otel.captures(line))?;
     let status: u16 = caps[1].parse().ok()?;
@@ -225,8 +232,8 @@ pub fn exporter_drops<'a>(lines: impl IntoIterator<Item = &'a str>) -> ExporterD
     let items = ITEMS.get_or_init(|| {
         Regex::new(r#""(?:dropped|rejected)_items":\s*(\d+)"#).expect("valid regex")
     });
-    let error = ERROR
-        .get_or_init(|| Regex::new(r#""error":\s*"((?:[^"\\]|\\.)*)""#).expect("valid regex"));
+    let error =
+        ERROR.get_or_init(|| Regex::new(r#""error":\s*"((?:[^"\\]|\\.)*)""#).expect("valid regex"));
     let mut out = ExporterDrops::default();
     for line in lines {
         let lost = line.contains("Exporting failed.")
@@ -264,7 +271,10 @@ pub fn exporter_drops<'a>(lines: impl IntoIterator<Item = &'a str>) -> ExporterD
 fn is_transient(cause: &str) -> bool {
     static STATUS: OnceLock<Regex> = OnceLock::new();
     let status = STATUS.get_or_init(|| Regex::new(r"HTTP status (\d{3})").expect("valid regex"));
-    if let Some(code) = status.captures(cause).and_then(|c| c[1].parse::<u16>().ok()) {
+    if let Some(code) = status
+        .captures(cause)
+        .and_then(|c| c[1].parse::<u16>().ok())
+    {
         return code == 429 || code >= 500;
     }
     let c = cause.to_ascii_lowercase();
@@ -300,7 +310,8 @@ mod tests {
             ..ProxyStats::default()
         };
         // Port 9 (discard): the metrics cannot be read, the log and the proxy still are.
-        let mut obs = observe_writes(&http, "http://127.0.0.1:9/metrics", &logs, Some(pending)).await;
+        let mut obs =
+            observe_writes(&http, "http://127.0.0.1:9/metrics", &logs, Some(pending)).await;
         assert!(obs.refusals.is_empty(), "{:?}", obs.refusals);
         obs.sent = Some(15.0);
         assert!(!obs.accepted(), "sent but unanswered is not accepted");
@@ -325,7 +336,10 @@ mod tests {
         let otel = r#"2026-11-26T13:00:00Z	error	exporterhelper/queue_sender.go:101	Exporting failed. Dropping data.	{"kind": "exporter", "name": "prometheusremotewrite", "error": "Permanent error: Permanent error: remote write returned HTTP status 403 Forbidden; err = %!w(<nil>): {\"message\":\"Missing Authentication Token\"}"}"#;
         assert!(is_remote_problem(otel));
         let r = refusal_in_log(otel).unwrap();
-        assert_eq!((r.status, r.body.as_str()), (403, r#"{"message":"Missing Authentication Token"}"#));
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, r#"{"message":"Missing Authentication Token"}"#)
+        );
     }
 
     const DROP_TIMEOUT: &str = "2026-11-26T13:00:00.000Z\terror\texporterhelper/queued_retry.go:391\tExporting failed. The error is not retryable. Dropping data.\t{\"kind\": \"exporter\", \"data_type\": \"metrics\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: Post \\\"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write\\\": context deadline exceeded\", \"dropped_items\": 500}";
@@ -336,14 +350,29 @@ mod tests {
         let refused_400 = r#"2026-11-26T13:00:02Z	error	exporterhelper/queued_retry.go:391	Exporting failed. The error is not retryable. Dropping data.	{"kind": "exporter", "name": "prometheusremotewrite", "error": "Permanent error: remote write returned HTTP status 400 Bad Request; err = %!w(<nil>): out of order sample", "dropped_items": 40}"#;
         let other_exporter = r#"2026-11-26T13:00:03Z	error	exporterhelper/queued_retry.go:391	Exporting failed. The error is not retryable. Dropping data.	{"kind": "exporter", "name": "otlphttp", "error": "context deadline exceeded", "dropped_items": 9}"#;
         let retrying = r#"2026-11-26T13:00:04Z	info	exporterhelper/queued_retry.go:423	Exporting failed. Will retry the request after interval.	{"kind": "exporter", "name": "prometheusremotewrite", "error": "context deadline exceeded", "interval": "5.5s"}"#;
-        let d = exporter_drops([DROP_TIMEOUT, DROP_TIMEOUT, json_503, refused_400, other_exporter, retrying, "unrelated"]);
+        let d = exporter_drops([
+            DROP_TIMEOUT,
+            DROP_TIMEOUT,
+            json_503,
+            refused_400,
+            other_exporter,
+            retrying,
+            "unrelated",
+        ]);
         assert_eq!(d.transient_items, 1237);
         assert_eq!(d.transient_counts, vec![500, 500, 237]);
         assert_eq!(d.permanent_items, 40);
         assert_eq!(d.lines.len(), 4);
         assert_eq!(d.transient_causes.len(), 2, "{:?}", d.transient_causes);
-        assert!(d.transient_causes[0].ends_with("/api/v1/remote_write\": context deadline exceeded"), "{:?}", d.transient_causes);
-        assert_eq!(exporter_drops(["Exporting failed. Dropping data. no fields"]), ExporterDrops::default());
+        assert!(
+            d.transient_causes[0].ends_with("/api/v1/remote_write\": context deadline exceeded"),
+            "{:?}",
+            d.transient_causes
+        );
+        assert_eq!(
+            exporter_drops(["Exporting failed. Dropping data. no fields"]),
+            ExporterDrops::default()
+        );
     }
 
     #[test]

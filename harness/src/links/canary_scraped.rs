@@ -66,7 +66,11 @@ impl Link for CanaryScraped {
                         let scrapes = col.exporter.scrapes();
                         let url = format!("http://{}/metrics", col.exporter.target());
                         let seen = Seen::Up { scrapes, url };
-                        return if scrapes > 0 { Probe::Done(seen) } else { Probe::Pending(seen) };
+                        return if scrapes > 0 {
+                            Probe::Done(seen)
+                        } else {
+                            Probe::Pending(seen)
+                        };
                     }
                     let body = match ctx
                         .target

@@ -67,20 +67,21 @@ impl Link for CollectorRunning {
             // in the config file).
             let mut env = Vec::new();
             if col.spec.signing == Signing::Collector
-                && let Ok(c) = ctx.target.credentials.provide_credentials().await {
-                    env.push((
-                        "AWS_ACCESS_KEY_ID".to_string(),
-                        c.access_key_id().to_string(),
-                    ));
-                    env.push((
-                        "AWS_SECRET_ACCESS_KEY".to_string(),
-                        c.secret_access_key().to_string(),
-                    ));
-                    if let Some(t) = c.session_token() {
-                        env.push(("AWS_SESSION_TOKEN".to_string(), t.to_string()));
-                    }
-                    env.push(("AWS_REGION".to_string(), ctx.target.region.clone()));
+                && let Ok(c) = ctx.target.credentials.provide_credentials().await
+            {
+                env.push((
+                    "AWS_ACCESS_KEY_ID".to_string(),
+                    c.access_key_id().to_string(),
+                ));
+                env.push((
+                    "AWS_SECRET_ACCESS_KEY".to_string(),
+                    c.secret_access_key().to_string(),
+                ));
+                if let Some(t) = c.session_token() {
+                    env.push(("AWS_SESSION_TOKEN".to_string(), t.to_string()));
                 }
+                env.push(("AWS_REGION".to_string(), ctx.target.region.clone()));
+            }
             let program = match col.spec.runtime {
                 RuntimeKind::Process => match which(&binary_name) {
                     Some(p) => p.to_string_lossy().into_owned(),
@@ -182,7 +183,10 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     };
 
     let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
-        return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
+        return Check::fail(
+            "this scenario has no cluster",
+            "use a scenario with `shape: cluster`",
+        );
     };
     let client = &kube.client;
     let ns = spec.namespace.as_str();
@@ -199,7 +203,11 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     let pods_text = format!(
         "{}\n{controller}\n{}",
         w.description,
-        if summary.is_empty() { "no pods".to_string() } else { summary.join("\n") }
+        if summary.is_empty() {
+            "no pods".to_string()
+        } else {
+            summary.join("\n")
+        }
     );
     if w.pods.is_empty() {
         let name = w
@@ -210,7 +218,19 @@ async fn in_cluster(ctx: &RunContext) -> Check {
         let events = warning_events(client, ns, &name).await;
         let mut c = Check::fail(
             format!("no pod of the collector is running ({controller})"),
-            format!("see why no pod is created or scheduled: kubectl -n {ns} describe {}", w.controller.as_ref().map(|(c, _, _)| c.split_whitespace().next().unwrap_or("deployment").to_lowercase()).unwrap_or_else(|| "deployment".into()) + " " + &name),
+            format!(
+                "see why no pod is created or scheduled: kubectl -n {ns} describe {}",
+                w.controller
+                    .as_ref()
+                    .map(|(c, _, _)| c
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("deployment")
+                        .to_lowercase())
+                    .unwrap_or_else(|| "deployment".into())
+                    + " "
+                    + &name
+            ),
         )
         .with("pods", pods_text);
         if !events.is_empty() {
@@ -249,27 +269,40 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             .as_ref()
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Unknown".into());
-        let state = if reason.is_empty() { format!("{phase}, not ready") } else { reason.clone() };
+        let state = if reason.is_empty() {
+            format!("{phase}, not ready")
+        } else {
+            reason.clone()
+        };
         let mut verdict = format!("collector pod {name} is {state}");
         if restarts > 0 {
             verdict.push_str(&format!(" after {restarts} restarts"));
         }
         if !last.is_empty() {
-            verdict.push_str(&format!(": {}", crate::amp_client::truncate(last.trim(), 200)));
+            verdict.push_str(&format!(
+                ": {}",
+                crate::amp_client::truncate(last.trim(), 200)
+            ));
         }
         let hint = match reason.as_str() {
-            "CrashLoopBackOff" | "Error" => "the collector exits at start: its last log lines say why (a config it cannot load, a component its image lacks, no AWS credentials)",
-            "ImagePullBackOff" | "ErrImagePull" => "the image cannot be pulled: check its name and tag, and the nodes' access to the registry",
+            "CrashLoopBackOff" | "Error" => {
+                "the collector exits at start: its last log lines say why (a config it cannot load, a component its image lacks, no AWS credentials)"
+            }
+            "ImagePullBackOff" | "ErrImagePull" => {
+                "the image cannot be pulled: check its name and tag, and the nodes' access to the registry"
+            }
             "CreateContainerConfigError" => "a ConfigMap or Secret the pod references is missing",
             _ => "describe the pod for its events: kubectl -n <namespace> describe pod <name>",
         };
         let events = warning_events(client, ns, &name).await;
-        let mut c = Check::fail(verdict, hint)
-            .with("pods", pods_text)
-            .with(
-                if previous { "last log lines (previous instance)" } else { "last log lines" },
-                logs.join("\n"),
-            );
+        let mut c = Check::fail(verdict, hint).with("pods", pods_text).with(
+            if previous {
+                "last log lines (previous instance)"
+            } else {
+                "last log lines"
+            },
+            logs.join("\n"),
+        );
         if !events.is_empty() {
             c = c.with("events", events.join("\n"));
         }
@@ -278,7 +311,12 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     let restarted: Vec<(String, i32)> = w
         .pods
         .iter()
-        .map(|p| (p.metadata.name.clone().unwrap_or_default(), crate::cluster::restarts(p, &w.container)))
+        .map(|p| {
+            (
+                p.metadata.name.clone().unwrap_or_default(),
+                crate::cluster::restarts(p, &w.container),
+            )
+        })
         .filter(|(_, r)| *r > 0)
         .collect();
     let n = w.pods.len();
@@ -302,10 +340,19 @@ async fn in_cluster(ctx: &RunContext) -> Check {
         )
         .with("pods", pods_text);
     }
-    let logs = last_log_lines(client, ns, w.pods[0].metadata.name.as_deref().unwrap_or_default(), &w.container, false, 5)
-        .await
-        .unwrap_or_default();
-    Check::pass(format!("{n}/{n} collector pods are ready, none restarted ({controller})"))
-        .with("pods", pods_text)
-        .with("last log lines", logs.join("\n"))
+    let logs = last_log_lines(
+        client,
+        ns,
+        w.pods[0].metadata.name.as_deref().unwrap_or_default(),
+        &w.container,
+        false,
+        5,
+    )
+    .await
+    .unwrap_or_default();
+    Check::pass(format!(
+        "{n}/{n} collector pods are ready, none restarted ({controller})"
+    ))
+    .with("pods", pods_text)
+    .with("last log lines", logs.join("\n"))
 }

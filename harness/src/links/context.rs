@@ -163,9 +163,12 @@ impl RunContext {
     /// The collector this run started, or the failed check a collector link reports
     /// when the scenario has none.
     pub fn local_collector(&self) -> Result<&CollectorRun, super::Check> {
-        self.collector
-            .as_ref()
-            .ok_or_else(|| super::Check::fail("this scenario has no collector", "use a scenario with `shape: collector`"))
+        self.collector.as_ref().ok_or_else(|| {
+            super::Check::fail(
+                "this scenario has no collector",
+                "use a scenario with `shape: collector`",
+            )
+        })
     }
 
     /// The remote-write URL the collector was configured with (`collector.config`).

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use promql_parser::label::MatchOp;
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::Expr;
 use promql_parser::util::{ExprVisitor, walk_expr};
 
 /// The metric names a PromQL expression selects, in order of appearance, each once:
@@ -38,7 +38,7 @@ pub fn metric_names(expr: &str) -> Result<Vec<String>, String> {
             Ok(true)
         }
     }
-    let ast = parser::parse(expr)?;
+    let ast = pipecheck_promql::parse(expr).map_err(|e| e.to_string())?;
     let mut names = Names(Vec::new());
     let Ok(_) = walk_expr(&mut names, &ast);
     Ok(names.0)
@@ -163,6 +163,27 @@ mod tests {
         );
         assert_eq!(metric_names("1 + 2").unwrap(), Vec::<String>::new());
         assert!(metric_names("sum(").is_err());
+    }
+
+    /// A hostile panel (a run read one and aborted with a stack overflow, or parsed a
+    /// megabyte for minutes): refused at once, on a stack smaller than a runtime worker's.
+    #[test]
+    fn a_hostile_panel_expression_is_an_error_not_an_abort() {
+        let hostile = [
+            format!("{}up", "-".repeat(5000)),
+            vec!["up"; 5000].join("+"),
+            format!("{}up{}", "abs(".repeat(3000), ")".repeat(3000)),
+            format!("up{{a=\"{}\"}}", "x".repeat(1 << 20)),
+        ];
+        let answers = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || hostile.iter().map(|e| metric_names(e)).collect::<Vec<_>>())
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        for a in answers {
+            assert!(a.unwrap_err().contains("at most"));
+        }
     }
 
     #[test]

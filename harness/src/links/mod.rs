@@ -301,10 +301,7 @@ pub fn closure(names: &[String], shape: Shape) -> Vec<Arc<dyn Link>> {
 /// `links` without `root` and every link depending on it, directly or not, and the names
 /// of the links left out (in chain order). A run with no Grafana workspace leaves out
 /// `amg.workspace` this way, and with it every grafana link.
-pub fn without(
-    links: Vec<Arc<dyn Link>>,
-    root: &str,
-) -> (Vec<Arc<dyn Link>>, Vec<&'static str>) {
+pub fn without(links: Vec<Arc<dyn Link>>, root: &str) -> (Vec<Arc<dyn Link>>, Vec<&'static str>) {
     let mut out: Vec<&'static str> = Vec::new();
     // Chain order puts dependencies first, so one pass sees every dependent.
     for l in &links {

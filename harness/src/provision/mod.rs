@@ -18,15 +18,14 @@ pub use apply::{
     teardown_all_pending,
 };
 pub use for_run::RunProvision;
+pub use kube::{CANARY_TARGET, canary_metrics};
 pub use plan::{Plan, Step, plan, plans};
 pub use report::{CREATE_CASE, TEARDOWN_CASE, created, kept, torn_down};
 pub use resource::{
     CREATED_TAG, NAME_PREFIX, REMOTE_WRITE_POLICY, ROLE_PATH, RUN_NAME_PREFIX, RUN_TAG, Resource,
-    RunTags,
-    run_resource_name,
+    RunTags, run_resource_name,
 };
 pub use sweep::{
     Found, Sweep, SweepArgs, SweepError, find, find_grafana, find_kube, prepare, remove,
     run as sweep,
 };
-pub use kube::{CANARY_TARGET, canary_metrics};

@@ -60,14 +60,14 @@ pub fn run(args: SweepArgs) -> Result<u8, SweepError> {
         .map_err(SweepError::Runtime)?;
     rt.block_on(async {
         let env = crate::target::Environment::Process;
-        let mut target = Target::aws(&env, args.region.clone(), None).await?.with_grafana(
-            crate::target::GrafanaSettings::for_aws(
+        let mut target = Target::aws(&env, args.region.clone(), None)
+            .await?
+            .with_grafana(crate::target::GrafanaSettings::for_aws(
                 &env,
                 args.grafana_workspace_id.clone(),
                 args.grafana_url.clone(),
                 None,
-            ),
-        );
+            ));
         // The cluster is swept when a kubeconfig is there (KUBECONFIG, ~/.kube/config).
         target.kube = crate::target::KubeAccess::from_kubeconfig(None, None)
             .await

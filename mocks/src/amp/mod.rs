@@ -104,6 +104,9 @@ pub struct AmpSettings {
     pub max_skew: Duration,
     /// Default lookback for instant selectors.
     pub lookback: Duration,
+    /// A query still evaluating after this is answered with AMP's timeout (422
+    /// `execution`; AMP's limit is one minute).
+    pub query_timeout: Duration,
 }
 
 impl Default for AmpSettings {
@@ -121,6 +124,7 @@ impl Default for AmpSettings {
             create_delay: Duration::from_millis(200),
             max_skew: Duration::from_secs(5 * 60),
             lookback: Duration::from_secs(5 * 60),
+            query_timeout: Duration::from_secs(60),
         }
     }
 }

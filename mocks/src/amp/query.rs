@@ -3,7 +3,8 @@
 //! signature covers), and the Prometheus JSON envelope for results and errors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value as Json_, json};
+use tokio::sync::Semaphore;
 
 use super::AmpState;
 use super::error::AmpError;
@@ -51,6 +53,13 @@ impl ApiError {
     fn bad_data(message: impl Into<String>) -> Self {
         Self {
             kind: "bad_data",
+            message: message.into(),
+        }
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self {
+            kind: "internal",
             message: message.into(),
         }
     }
@@ -128,6 +137,7 @@ struct QueryCtx {
     store: Arc<Store>,
     now_ms: i64,
     lookback_ms: i64,
+    timeout: Duration,
 }
 
 impl QueryCtx {
@@ -188,6 +198,7 @@ async fn authorize(
         store,
         now_ms: st.clock.now_ms(),
         lookback_ms: st.settings.lookback.as_millis() as i64,
+        timeout: st.settings.query_timeout,
     })
 }
 
@@ -195,10 +206,49 @@ fn success(data: Json_) -> Response {
     Json(json!({"status": "success", "data": data})).into_response()
 }
 
-fn opts(ctx: &QueryCtx) -> EvalOptions {
-    EvalOptions {
+/// Evaluations running at once, in the whole process: a query is CPU work, and more of it
+/// at once than there are cores only slows every one down.
+static EVALUATIONS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+/// The stack of an evaluation thread: the evaluator recurses once per level of the tree,
+/// and `pipecheck_promql` bounds the tree at a few hundred levels; this holds them with a
+/// wide margin (debug builds included). Only what is touched is ever committed.
+const EVAL_STACK: usize = 64 << 20;
+
+/// Evaluates off the async workers, so other requests keep their latency meanwhile: on a
+/// thread of its own with a known stack, at most [`EVALUATIONS`] at once, stopped at the
+/// query timeout with AMP's answer.
+async fn evaluate(
+    ctx: QueryCtx,
+    eval: impl FnOnce(&Store, &EvalOptions) -> Result<promql::Value, EvalError> + Send + 'static,
+) -> Result<promql::Value, QueryFailure> {
+    let timed_out = || QueryFailure::from(EvalError::Execution(promql::TIMED_OUT.into()));
+    let deadline = Instant::now() + ctx.timeout;
+    let _slot = tokio::time::timeout_at(deadline.into(), EVALUATIONS.acquire())
+        .await
+        .map_err(|_| timed_out())?
+        .expect("the semaphore is never closed");
+    let opts = EvalOptions {
         lookback_ms: ctx.lookback_ms,
+        deadline: Some(deadline),
         ..EvalOptions::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let store = ctx.store;
+    std::thread::Builder::new()
+        .name("promql-eval".into())
+        .stack_size(EVAL_STACK)
+        .spawn(move || {
+            let _ = tx.send(eval(&store, &opts));
+        })
+        .map_err(|e| ApiError::internal(format!("could not start the evaluation: {e}")))?;
+    // The evaluator checks the deadline itself; the second past it is for a step that
+    // does not count samples.
+    match tokio::time::timeout_at((deadline + Duration::from_secs(1)).into(), rx).await {
+        Ok(Ok(v)) => Ok(v?),
+        Ok(Err(_)) => Err(ApiError::internal("the evaluation ended without an answer").into()),
+        Err(_) => Err(timed_out()),
     }
 }
 
@@ -216,7 +266,11 @@ async fn query(
             .map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
         None => ctx.now_ms,
     };
-    let v = promql::eval_instant(q, t, ctx.store.as_ref(), &opts(&ctx))?;
+    let q = q.to_string();
+    let v = evaluate(ctx, move |store, opts| {
+        promql::eval_instant(&q, t, store, opts)
+    })
+    .await?;
     Ok(success(promql::result_json(&v)))
 }
 
@@ -261,7 +315,11 @@ async fn query_range(
     if end.saturating_sub(start) / step > MAX_POINTS {
         return Err(ApiError::bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)").into());
     }
-    let v = promql::eval_range(q, start, end, step, ctx.store.as_ref(), &opts(&ctx))?;
+    let q = q.to_string();
+    let v = evaluate(ctx, move |store, opts| {
+        promql::eval_range(&q, start, end, step, store, opts)
+    })
+    .await?;
     Ok(success(promql::result_json(&v)))
 }
 

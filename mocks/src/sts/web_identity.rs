@@ -206,7 +206,10 @@ fn permitted_actions(iam: &IamState, role: &Role) -> BTreeSet<String> {
         .iter()
         .filter_map(|(_, text)| PolicyDocument::parse(text).ok())
         .collect();
-    let mut actions: BTreeSet<String> = crate::identity::KNOWN_ACTIONS.iter().map(|a| a.to_string()).collect();
+    let mut actions: BTreeSet<String> = crate::identity::KNOWN_ACTIONS
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
     let mut resources: BTreeSet<String> = ["*".to_string()].into();
     for st in docs.iter().flat_map(|d| &d.statements) {
         if !st.action.negated() {

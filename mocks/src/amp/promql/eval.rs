@@ -31,8 +31,8 @@ use super::functions::{self as f, GoHeap};
 use super::json::go_v;
 use super::selector::{METRIC_NAME, Selector, label_value};
 use super::types::{
-    DEFAULT_LOOKBACK_MS, DUPLICATE_LABELSET, EvalError, EvalOptions, InstantSample, Value, exec,
-    unsupported,
+    DEFAULT_LOOKBACK_MS, DUPLICATE_LABELSET, EvalError, EvalOptions, InstantSample, TIMED_OUT,
+    Value, exec, unsupported,
 };
 use crate::amp::store::{Labels, SeriesData, SeriesSource};
 
@@ -175,8 +175,10 @@ pub fn eval_range(
     Ok(Value::Matrix(out))
 }
 
+/// Within `pipecheck_promql`'s bounds: a query too long or too deep is `bad_data`, like a
+/// syntax error, and never reaches the recursive evaluator.
 fn parse(query: &str) -> Result<Expr, EvalError> {
-    promql_parser::parser::parse(query)
+    pipecheck_promql::parse(query)
         .map_err(|e| EvalError::BadData(format!("invalid parameter \"query\": {e}")))
 }
 
@@ -502,6 +504,7 @@ struct Evaluator<'a> {
     query_start: i64,
     query_end: i64,
     touched: usize,
+    deadline: Option<std::time::Instant>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -520,6 +523,7 @@ impl<'a> Evaluator<'a> {
             query_start: start,
             query_end: end,
             touched: 0,
+            deadline: opts.deadline,
         }
     }
 
@@ -527,7 +531,8 @@ impl<'a> Evaluator<'a> {
         self.ts.len()
     }
 
-    /// Counts samples the query touches, refusing the query past `max_samples`.
+    /// Counts samples the query touches, refusing the query past `max_samples` or past
+    /// its deadline.
     fn touch(&mut self, k: usize) -> Result<(), EvalError> {
         self.touched = self.touched.saturating_add(k);
         if self.touched > self.max_samples {
@@ -535,10 +540,31 @@ impl<'a> Evaluator<'a> {
                 "query processing would load too many samples into memory in query execution",
             ));
         }
+        if self
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return Err(exec(TIMED_OUT));
+        }
         Ok(())
     }
 
+    /// Every node's output counts against the sample limit too, as Prometheus counts the
+    /// points a step holds: a range query's output points are bounded, not only what the
+    /// selectors load.
     fn eval(&mut self, e: &Expr) -> Result<Val, EvalError> {
+        let v = self.eval_node(e)?;
+        let points = match &v {
+            Val::Vector(steps) if !matches!(e, Expr::VectorSelector(_) | Expr::Paren(_)) => {
+                steps.iter().map(Vec::len).sum()
+            }
+            _ => 0,
+        };
+        self.touch(points)?;
+        Ok(v)
+    }
+
+    fn eval_node(&mut self, e: &Expr) -> Result<Val, EvalError> {
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.n()])),
             Expr::StringLiteral(_) => Ok(Val::Str),
@@ -732,6 +758,7 @@ impl<'a> Evaluator<'a> {
                 query_start: self.query_start,
                 query_end: self.query_end,
                 touched: self.touched,
+                deadline: self.deadline,
             };
             let steps = inner.vector(&sq.expr, "subquery")?;
             self.touched = inner.touched;

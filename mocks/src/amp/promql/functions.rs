@@ -531,10 +531,23 @@ impl<T> GoHeap<T> {
         i > i0
     }
 
-    /// `sort.Sort(sort.Reverse(h))`: Go uses insertion sort for up to 12 elements (always
-    /// the case for small k); the same insertion sort is used for any size here.
+    /// `sort.Sort(sort.Reverse(h))`. Go's pdqsort sorts up to 12 elements by insertion, so
+    /// small k (the usual case) gets Go's exact order of ties from the same insertion sort;
+    /// a larger heap is sorted in O(n log n) (`topk(1e18, …)` over 100k series was
+    /// quadratic), ties in heap order, as Go leaves them unspecified.
     pub fn into_reverse_sorted(mut self) -> Vec<T> {
         let less = self.less;
+        if self.items.len() > 12 {
+            // `less` with NaNs is not a strict order (NaN is less than everything, itself
+            // included): as a total order, NaN first, then by `less`.
+            let order = |a: &T, b: &T| match (less(a, b), less(b, a)) {
+                (true, false) => std::cmp::Ordering::Less,
+                (false, true) => std::cmp::Ordering::Greater,
+                _ => std::cmp::Ordering::Equal,
+            };
+            self.items.sort_by(|a, b| order(b, a));
+            return self.items;
+        }
         for i in 1..self.items.len() {
             let mut j = i;
             while j > 0 && less(&self.items[j - 1], &self.items[j]) {

@@ -19,4 +19,4 @@ mod tests;
 pub use eval::{eval_instant, eval_range};
 pub use json::result_json;
 pub use selector::Selector;
-pub use types::{EvalError, EvalOptions, InstantSample, Value};
+pub use types::{EvalError, EvalOptions, InstantSample, TIMED_OUT, Value};

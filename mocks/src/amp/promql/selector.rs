@@ -67,7 +67,8 @@ impl Selector {
     /// (`invalid parameter "match[]": …`).
     pub fn parse(input: &str) -> Result<Self, EvalError> {
         let bad = |msg: String| EvalError::BadData(format!("invalid parameter \"match[]\": {msg}"));
-        let expr = promql_parser::parser::parse(input).map_err(|e| {
+        let expr = pipecheck_promql::parse(input).map_err(|e| {
+            let e = e.to_string();
             if e.contains("at least one non-empty matcher") {
                 bad("match[] must contain at least one non-empty matcher".into())
             } else {

@@ -2,7 +2,8 @@
 
 use crate::amp::store::{Labels, SeriesData};
 
-/// Evaluation settings (Prometheus' `--query.lookback-delta` and `--query.max-samples`).
+/// Evaluation settings (Prometheus' `--query.lookback-delta`, `--query.max-samples` and
+/// `--query.timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvalOptions {
     /// How far back an instant selector looks for the latest sample. Zero or less means
@@ -10,6 +11,9 @@ pub struct EvalOptions {
     pub lookback_ms: i64,
     /// Queries touching more samples than this are refused with an `execution` error.
     pub max_samples: usize,
+    /// Past this instant the evaluation stops with AMP's timeout answer (checked each time
+    /// samples are counted, so a query cannot run on unbounded).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for EvalOptions {
@@ -17,9 +21,13 @@ impl Default for EvalOptions {
         Self {
             lookback_ms: DEFAULT_LOOKBACK_MS,
             max_samples: 50_000_000,
+            deadline: None,
         }
     }
 }
+
+/// AMP's answer to a query past its time limit (422 `execution`, aws-wire.md §A).
+pub const TIMED_OUT: &str = "query timed out - consider simplifying your query";
 
 pub(super) const DEFAULT_LOOKBACK_MS: i64 = 300_000;
 
