@@ -440,5 +440,12 @@ pub fn trials() -> Vec<Trial> {
             "{dir}",
             "failed to open Markdown summary report path",
         ),
+        // `--junit X --html X` wrote the HTML over the JUnit report without a word.
+        Trial::test("bad_input::two_reports_on_one_path", || {
+            super::bad_input(
+                vec!["run".into(), "--html".into(), "{dir}/./r.xml".into()],
+                "the JUnit and HTML reports would both be written to",
+            )
+        }),
     ]
 }

@@ -331,9 +331,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         return Ok(0);
     }
     let report_files = args.report_files();
-    for file in &report_files {
-        file.check_writable()?;
-    }
+    pipecheck_reports::file::check_all(&report_files)?;
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
     let (target, format) = (args.target.as_str(), args.format);
     let opts = RunOptions {

@@ -66,6 +66,14 @@ pub enum ReportFileError {
         #[source]
         source: io::Error,
     },
+    /// From [`check_all`]: two reports asked for one path; the second would overwrite the
+    /// first without a word.
+    #[error("the {first} and {second} reports would both be written to {}: give each its own path", path.display())]
+    SamePath {
+        first: ReportKind,
+        second: ReportKind,
+        path: PathBuf,
+    },
     #[error("failed to render the {kind} report")]
     Render {
         kind: ReportKind,
@@ -79,9 +87,9 @@ impl ReportFileError {
     pub fn path(&self) -> Option<&Path> {
         match self {
             ReportFileError::Render { .. } => None,
-            ReportFileError::Write { path, .. } | ReportFileError::NotWritable { path, .. } => {
-                Some(path)
-            }
+            ReportFileError::Write { path, .. }
+            | ReportFileError::NotWritable { path, .. }
+            | ReportFileError::SamePath { path, .. } => Some(path),
         }
     }
 }
@@ -110,6 +118,37 @@ impl ReportFile {
     pub fn write(&self, run: &RunReport, info: &RunInfo) -> Result<(), ReportFileError> {
         let text = render(self.kind, run, info)?;
         write(self.kind, &self.path, text.as_bytes())
+    }
+}
+
+/// Every report of one invocation, checked before the run: no two on one path (the same
+/// file under two spellings included), then each writable ([`check_writable`]).
+pub fn check_all(files: &[ReportFile]) -> Result<(), ReportFileError> {
+    for (i, a) in files.iter().enumerate() {
+        if let Some(b) = files[..i].iter().find(|b| same_file(&b.path, &a.path)) {
+            return Err(ReportFileError::SamePath {
+                first: b.kind,
+                second: a.kind,
+                path: a.path.clone(),
+            });
+        }
+    }
+    files.iter().try_for_each(ReportFile::check_writable)
+}
+
+/// Whether two report paths name one file: compared after resolving the directory (links,
+/// `..`), since the file itself need not exist yet.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolved = |p: &Path| {
+        let dir = fs::canonicalize(parent_dir(p)).ok()?;
+        match fs::canonicalize(p) {
+            Ok(file) => Some(file),
+            Err(_) => Some(dir.join(p.file_name()?)),
+        }
+    };
+    match (resolved(a), resolved(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }
 
@@ -351,6 +390,38 @@ mod tests {
             "{err}"
         );
         assert!(err.source().unwrap().to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn two_reports_on_one_file_are_refused_whatever_the_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir(d.join("sub")).unwrap();
+        let ok = [
+            ReportFile::new(ReportKind::Junit, d.join("r.xml")),
+            ReportFile::new(ReportKind::Html, d.join("r.html")),
+        ];
+        check_all(&ok).unwrap();
+        for (a, b) in [
+            (d.join("r.xml"), d.join("r.xml")),
+            (d.join("r.xml"), d.join("sub/../r.xml")),
+            (d.join("sub/r.md"), d.join("./sub/r.md")),
+        ] {
+            let files = [
+                ReportFile::new(ReportKind::Junit, &a),
+                ReportFile::new(ReportKind::Summary, &b),
+            ];
+            let err = check_all(&files).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "the JUnit and Markdown summary reports would both be written to {}: give each its own path",
+                    b.display()
+                )
+            );
+        }
+        // Nothing was created by the checks.
+        assert_eq!(files_in(d), ["sub"]);
     }
 
     #[test]
