@@ -17,6 +17,7 @@ pub mod identity;
 pub mod kube;
 pub mod query_protocol;
 pub mod restjson;
+pub mod serve;
 pub mod sigv4;
 pub mod stack;
 pub mod sts;

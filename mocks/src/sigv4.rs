@@ -24,6 +24,7 @@
 //! Presigned (query-string) requests are not supported by the mock: they are refused with
 //! `IncompleteSignature` and a message saying so.
 
+use std::io;
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -248,8 +249,32 @@ pub fn verify(
     now: SystemTime,
     max_skew: Duration,
 ) -> Result<Identity, SigError> {
-    let Some(auth) = req.headers.get(header::AUTHORIZATION) else {
-        if is_presigned(req.uri) {
+    check_headers(req.headers, req.uri, service, region, ids, now, max_skew)?.check_signature(req)
+}
+
+/// What the request's head alone decides, established before its body is read: the
+/// `Authorization` header and its date, the credential's scope, the access key, the
+/// clock skew and the session token. Only the signature needs the body.
+pub struct HeadChecked {
+    parsed: ParsedAuth,
+    identity: Identity,
+    signed_at: SystemTime,
+    date_is_amz: bool,
+    token: Option<String>,
+}
+
+/// The first half of [`verify`]: everything but the signature, from the head.
+pub fn check_headers(
+    headers: &HeaderMap,
+    uri: &Uri,
+    service: &str,
+    region: &str,
+    ids: &Identities,
+    now: SystemTime,
+    max_skew: Duration,
+) -> Result<HeadChecked, SigError> {
+    let Some(auth) = headers.get(header::AUTHORIZATION) else {
+        if is_presigned(uri) {
             // Not an AWS message: the mock does not verify query-string signatures.
             return Err(SigError::IncompleteSignature(
                 "Query-string (presigned) SigV4 authentication is not supported by the pipecheck mock; \
@@ -260,7 +285,7 @@ pub fn verify(
         return Err(SigError::MissingAuthenticationToken);
     };
     let auth = String::from_utf8_lossy(auth.as_bytes()).into_owned();
-    let date = request_date(req.headers);
+    let date = request_date(headers);
     let parsed = parse_authorization(&auth, date.is_some())?;
     let date = date.expect("parse_authorization refuses a request without a date header");
     let signed_at = parse_request_date(&date)?;
@@ -304,38 +329,59 @@ pub fn verify(
     }
     check_skew(signed_at, now, max_skew)?;
 
-    let token = req
-        .headers
+    let token = headers
         .get("x-amz-security-token")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if token != identity.session_token {
         return Err(SigError::InvalidSessionToken);
     }
-
-    let signed_token = token.filter(|_| {
-        parsed
-            .signed_headers
-            .iter()
-            .any(|h| h == "x-amz-security-token")
-    });
-    let expected = resign(
-        req,
-        &parsed,
-        &scope,
-        &identity,
+    Ok(HeadChecked {
+        parsed,
+        identity,
         signed_at,
-        signed_token,
-        date.is_amz,
-    );
-    match expected {
-        Some(sig) if constant_time_eq(sig.as_bytes(), parsed.signature.as_bytes()) => Ok(identity),
-        _ => {
-            let creq = canonical::canonical_request(req, &parsed.signed_headers);
-            let sts = canonical::string_to_sign(&amz_date(signed_at), &scope, &creq);
-            Err(SigError::SignatureMismatch {
-                canonical_request: creq,
-                string_to_sign: sts,
-            })
+        date_is_amz: date.is_amz,
+        token,
+    })
+}
+
+impl HeadChecked {
+    /// The second half of [`verify`]: the signature, over the head and the body.
+    pub fn check_signature(self, req: &SigV4Request<'_>) -> Result<Identity, SigError> {
+        let HeadChecked {
+            parsed,
+            identity,
+            signed_at,
+            date_is_amz,
+            token,
+        } = self;
+        let scope = parse_credential(&parsed.credential)?;
+        let signed_token = token.filter(|_| {
+            parsed
+                .signed_headers
+                .iter()
+                .any(|h| h == "x-amz-security-token")
+        });
+        let expected = resign(
+            req,
+            &parsed,
+            &scope,
+            &identity,
+            signed_at,
+            signed_token,
+            date_is_amz,
+        );
+        match expected {
+            Some(sig) if constant_time_eq(sig.as_bytes(), parsed.signature.as_bytes()) => {
+                Ok(identity)
+            }
+            _ => {
+                let creq = canonical::canonical_request(req, &parsed.signed_headers);
+                let sts = canonical::string_to_sign(&amz_date(signed_at), &scope, &creq);
+                Err(SigError::SignatureMismatch {
+                    canonical_request: creq,
+                    string_to_sign: sts,
+                })
+            }
         }
     }
 }
@@ -360,8 +406,11 @@ pub enum VerifyFailure {
 /// authorization (`Identity::allows`) is the caller's job.
 ///
 /// Order: a `Content-Length` above the limit is refused before anything is read
-/// (`BodyTooLarge`); then the body is read, refusing it as soon as it passes the limit;
-/// then the signature is verified ([`verify`]), which needs the body's hash.
+/// (`BodyTooLarge`); then everything the head decides ([`check_headers`]: the
+/// `Authorization` header, scope, access key, clock skew, session token), still before
+/// anything is read; then the body is read, refusing it as soon as it passes the limit or
+/// when it is not received within [`BODY_TIMEOUT`]; then the signature, which needs the
+/// body's hash ([`HeadChecked::check_signature`]).
 ///
 /// ```ignore
 /// let (parts, body, caller) = sigv4::read_verified(
@@ -378,6 +427,19 @@ pub async fn read_verified(
     body_limit: usize,
 ) -> Result<(http::request::Parts, Bytes, Identity), VerifyFailure> {
     let (parts, body) = req.into_parts();
+    // What the head decides is decided before a byte of the body is read: a declared
+    // length over the limit (413, as before), then an unsigned request, an unknown key or
+    // a skewed clock: none of them can make the mock hold a body.
+    check_declared_length(&parts, body_limit)?;
+    let head = check_headers(
+        &parts.headers,
+        &parts.uri,
+        service,
+        region,
+        ids,
+        clock.now(),
+        max_skew,
+    )?;
     let body = read_body(&parts, body, body_limit).await?;
     let sreq = SigV4Request {
         method: &parts.method,
@@ -385,11 +447,15 @@ pub async fn read_verified(
         headers: &parts.headers,
         body: &body,
     };
-    let identity = verify(&sreq, service, region, ids, clock.now(), max_skew)?;
+    let identity = head.check_signature(&sreq)?;
     Ok((parts, body, identity))
 }
 
-/// Reads a request's body, at most `body_limit` bytes: a `Content-Length` above the limit
+/// How long a client may take to send a body: one that holds back its last byte holds its
+/// connection and what was read only this long.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads a request's body, at most `body_limit` bytes, within [`BODY_TIMEOUT`]: a `Content-Length` above the limit
 /// is refused before anything is read, a body without one as soon as it passes the limit
 /// (`BodyTooLarge`). [`read_verified`]'s first step, for a service that looks at the body
 /// before it knows whether the request must be signed (STS).
@@ -398,15 +464,29 @@ pub async fn read_body(
     body: axum::body::Body,
     body_limit: usize,
 ) -> Result<Bytes, VerifyFailure> {
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > body_limit as u64) {
-        return Err(VerifyFailure::BodyTooLarge { limit: body_limit });
-    }
-    axum::body::to_bytes(body, body_limit).await.map_err(|e| {
+    read_body_within(parts, body, body_limit, BODY_TIMEOUT).await
+}
+
+async fn read_body_within(
+    parts: &http::request::Parts,
+    body: axum::body::Body,
+    body_limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, VerifyFailure> {
+    check_declared_length(parts, body_limit)?;
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, body_limit));
+    let Ok(read) = read.await else {
+        return Err(VerifyFailure::BodyUnreadable(axum::Error::new(
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the request body was not received within {} ms",
+                    timeout.as_millis()
+                ),
+            ),
+        )));
+    };
+    read.map_err(|e| {
         // axum reports the limit as an error whose chain holds http-body-util's
         // `LengthLimitError` ("length limit exceeded"); that crate is not a dependency here,
         // so the chain is matched by text.
@@ -416,6 +496,22 @@ pub async fn read_body(
             VerifyFailure::BodyUnreadable(e)
         }
     })
+}
+
+/// A `Content-Length` over the limit is refused from the head alone.
+fn check_declared_length(
+    parts: &http::request::Parts,
+    body_limit: usize,
+) -> Result<(), VerifyFailure> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > body_limit as u64) {
+        return Err(VerifyFailure::BodyTooLarge { limit: body_limit });
+    }
+    Ok(())
 }
 
 fn error_chain_mentions(e: &(dyn std::error::Error + 'static), needle: &str) -> bool {
@@ -446,9 +542,13 @@ struct RequestDate {
 
 fn request_date(headers: &HeaderMap) -> Option<RequestDate> {
     let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).trim().to_string();
-    if let Some(v) = headers.get("x-amz-date") {
+    let amz: Vec<String> = headers.get_all("x-amz-date").iter().map(text).collect();
+    if !amz.is_empty() {
+        // A header given twice is one value joined by commas, as SigV4 canonicalises it,
+        // which is no date: AWS refuses the ambiguous request [inferred: the text is its
+        // date-format refusal], and a second X-Amz-Date added after signing cannot pass.
         return Some(RequestDate {
-            value: text(v),
+            value: amz.join(","),
             is_amz: true,
         });
     }
@@ -925,6 +1025,31 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
     use std::collections::BTreeSet as Set;
+
+    /// A body whose last byte never comes: refused at the timeout.
+    #[tokio::test]
+    async fn a_body_held_back_is_refused_at_the_timeout() {
+        struct Never;
+        impl http_body::Body for Never {
+            type Data = Bytes;
+            type Error = std::convert::Infallible;
+            fn poll_frame(
+                self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+                std::task::Poll::Pending
+            }
+        }
+        let (parts, _) = http::Request::new(()).into_parts();
+        let timeout = Duration::from_millis(100);
+        let err = read_body_within(&parts, axum::body::Body::new(Never), 1 << 20, timeout)
+            .await
+            .unwrap_err();
+        let VerifyFailure::BodyUnreadable(e) = err else {
+            panic!("{err:?}")
+        };
+        assert!(e.to_string().contains("not received within 100 ms"), "{e}");
+    }
 
     const REGION: &str = "us-east-1";
     const SERVICE: &str = "aps";

@@ -19,6 +19,7 @@ use crate::grafana;
 use crate::iam::{self, IamState};
 use crate::identity::{Identities, Identity, MOCK_ACCOUNT};
 use crate::kube::{self as kube_api, AdotSeed, KubeState, Kubeconfig, TlsError, TlsMaterial};
+use crate::serve::serve;
 use crate::sts::{self, StsState};
 use crate::web_identity::OidcIssuers;
 
@@ -275,16 +276,23 @@ impl MockStack {
             refused: format!("http://{}", refused.0),
         };
         let mut tasks = vec![
-            serve(amp_listener, amp::router(amp.clone())),
-            serve(sts_listener, sts::router(sts.clone())),
-            serve(amg_listener, amg::router(amg.clone())),
+            serve("mock AMP", amp_listener, amp::router(amp.clone()), None),
+            serve("mock STS", sts_listener, sts::router(sts.clone()), None),
+            serve("mock AMG", amg_listener, amg::router(amg.clone()), None),
             serve(
+                "mock Grafana",
                 grafana_listener,
                 grafana::router(amg.clone(), seeded.workspace_id),
+                None,
             ),
         ];
         tasks.extend(cluster.tasks);
-        tasks.push(serve(ec2_listener, ec2::router(ec2.clone())));
+        tasks.push(serve(
+            "mock EC2",
+            ec2_listener,
+            ec2::router(ec2.clone()),
+            None,
+        ));
         tasks.push(tokio::spawn(black_hole(black_hole_listener)));
         tracing::debug!(amp = %endpoints.amp, sts = %endpoints.sts, amg = %endpoints.amg, "mock stack listening");
         Ok(Self {
@@ -382,14 +390,6 @@ fn url_of(l: &TcpListener) -> String {
     format!("http://{addr}")
 }
 
-fn serve(listener: TcpListener, app: axum::Router) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!(error = %e, "mock listener stopped");
-        }
-    })
-}
-
 /// The cluster side of the stack: mock EKS, IAM and the Kubernetes API (TLS), with the
 /// kubeconfig in a temporary directory that lives as long as the stack.
 struct ClusterSide {
@@ -484,12 +484,13 @@ async fn start_cluster(
     })?;
 
     let tasks = vec![
-        serve(eks_listener, eks::router(eks.clone())),
-        serve(iam_listener, iam::router(iam.clone())),
-        kube_api::serve_tls(
+        serve("mock EKS", eks_listener, eks::router(eks.clone()), None),
+        serve("mock IAM", iam_listener, iam::router(iam.clone()), None),
+        serve(
+            "mock Kubernetes API",
             kube_listener,
-            tls.server_config(),
             kube_api::router(kube.clone()),
+            Some(tokio_rustls::TlsAcceptor::from(tls.server_config())),
         ),
     ];
     Ok(ClusterSide {

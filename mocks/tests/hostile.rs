@@ -1028,6 +1028,9 @@ struct Reader {
     method: &'static str,
     path: fn(&Env) -> String,
     headers: fn(&Env) -> Vec<(String, String)>,
+    /// The SigV4 service of an endpoint that verifies signatures: its head is signed
+    /// (over an empty body), so the head passes and the body is what is judged.
+    sigv4: Option<&'static str>,
     limit: usize,
 }
 
@@ -1049,6 +1052,7 @@ fn readers() -> Vec<Reader> {
                     .collect()
             },
             limit: amp::AmpSettings::default().max_request_bytes,
+            sigv4: Some("aps"),
         },
         Reader {
             name: "AMP query",
@@ -1062,6 +1066,7 @@ fn readers() -> Vec<Reader> {
                 )]
             },
             limit: 1 << 20,
+            sigv4: Some("aps"),
         },
         Reader {
             name: "AMP control plane",
@@ -1070,6 +1075,7 @@ fn readers() -> Vec<Reader> {
             path: |_| "/workspaces".into(),
             headers: no_headers,
             limit: 1 << 20,
+            sigv4: Some("aps"),
         },
         Reader {
             name: "AMG control plane",
@@ -1078,6 +1084,7 @@ fn readers() -> Vec<Reader> {
             path: |e| format!("/workspaces/{}/serviceaccounts", e.grafana_workspace),
             headers: no_headers,
             limit: 1 << 20,
+            sigv4: Some("grafana"),
         },
         Reader {
             name: "EKS",
@@ -1086,6 +1093,7 @@ fn readers() -> Vec<Reader> {
             path: |_| "/clusters".into(),
             headers: no_headers,
             limit: 1 << 16,
+            sigv4: Some("eks"),
         },
         Reader {
             name: "STS",
@@ -1099,6 +1107,7 @@ fn readers() -> Vec<Reader> {
                 )]
             },
             limit: pipecheck_mocks::query_protocol::MAX_BODY,
+            sigv4: None,
         },
         Reader {
             name: "IAM",
@@ -1112,6 +1121,7 @@ fn readers() -> Vec<Reader> {
                 )]
             },
             limit: pipecheck_mocks::query_protocol::MAX_BODY,
+            sigv4: None,
         },
         Reader {
             name: "Grafana data sources",
@@ -1120,6 +1130,7 @@ fn readers() -> Vec<Reader> {
             path: |_| "/api/datasources".into(),
             headers: |e| grafana_headers(e),
             limit: grafana::MAX_BODY,
+            sigv4: None,
         },
         Reader {
             name: "Grafana dashboards",
@@ -1128,6 +1139,7 @@ fn readers() -> Vec<Reader> {
             path: |_| "/api/dashboards/db".into(),
             headers: |e| grafana_headers(e),
             limit: grafana::MAX_BODY,
+            sigv4: None,
         },
         Reader {
             name: "Grafana ds query",
@@ -1136,6 +1148,7 @@ fn readers() -> Vec<Reader> {
             path: |_| "/api/ds/query".into(),
             headers: |e| grafana_headers(e),
             limit: grafana::MAX_BODY,
+            sigv4: None,
         },
         Reader {
             name: "Kubernetes API",
@@ -1149,6 +1162,7 @@ fn readers() -> Vec<Reader> {
                 ]
             },
             limit: kube::MAX_BODY,
+            sigv4: None,
         },
     ]
 }
@@ -1175,14 +1189,22 @@ fn send_oversized(r: &Reader, total: usize, declare: bool) -> (Answer, usize) {
     for (k, v) in (r.headers)(e) {
         req = req.header(k, v);
     }
+    let mut req = req.body(Vec::new()).expect("a request");
+    if let Some(service) = r.sigv4 {
+        sign_as_client(&mut req, &e.user, "us-east-1", service, SystemTime::now())
+            .expect("signing");
+    }
     if declare {
-        req = req.header("content-length", total.to_string());
+        req.headers_mut().insert(
+            "content-length",
+            total.to_string().parse().expect("a header value"),
+        );
     }
     let body = Body::new(Counting {
         pulled: pulled.clone(),
         left: total,
     });
-    let answer = call((r.router)(e), req.body(body).expect("a request"));
+    let answer = call((r.router)(e), req.map(|_| body));
     (answer, pulled.load(Ordering::SeqCst))
 }
 
@@ -1210,7 +1232,7 @@ fn declared_oversized_bodies_are_refused_before_reading() {
 }
 
 /// A chunked body (no `Content-Length`) that goes on past the limit is refused once it
-/// passes it, not read to its end.
+/// passes it, not read to its end (a SigV4 endpoint's head is signed, so the body is read).
 #[test]
 fn chunked_bodies_past_the_limit_are_refused_at_the_limit() {
     for r in readers() {
@@ -1231,6 +1253,96 @@ fn chunked_bodies_past_the_limit_are_refused_at_the_limit() {
             r.limit
         );
     }
+}
+
+/// An unsigned request, or one signed with a key the mock does not know, is refused from
+/// its head: not a byte of its body is read, so 20 clients holding back their last byte
+/// hold nothing.
+#[test]
+fn sigv4_endpoints_refuse_an_unsigned_head_before_reading_the_body() {
+    for r in readers().into_iter().filter(|r| r.sigv4.is_some()) {
+        for unknown_key in [false, true] {
+            let e = env();
+            let pulled = Arc::new(AtomicUsize::new(0));
+            let mut req = Request::builder()
+                .method(r.method)
+                .uri(format!("http://{HOST}{}", (r.path)(e)))
+                .header("host", HOST);
+            for (k, v) in (r.headers)(e) {
+                req = req.header(k, v);
+            }
+            let mut req = req.body(Vec::new()).expect("a request");
+            if unknown_key {
+                let stranger = Identity {
+                    access_key_id: "AKIAUNKNOWNKEY000000".into(),
+                    ..e.user.clone()
+                };
+                sign_as_client(
+                    &mut req,
+                    &stranger,
+                    "us-east-1",
+                    r.sigv4.unwrap(),
+                    SystemTime::now(),
+                )
+                .expect("signing");
+            }
+            let body = Body::new(Counting {
+                pulled: pulled.clone(),
+                left: CHUNK * 4,
+            });
+            let a = call((r.router)(e), req.map(|_| body));
+            assert_eq!(
+                a.status,
+                StatusCode::FORBIDDEN,
+                "{}: {}",
+                r.name,
+                truncated(&a.body)
+            );
+            assert_eq!(
+                pulled.load(Ordering::SeqCst),
+                0,
+                "{}: the body was read",
+                r.name
+            );
+        }
+    }
+}
+
+/// A second `X-Amz-Date` added after signing makes the request ambiguous: refused.
+#[test]
+fn a_second_amz_date_header_is_refused() {
+    let e = env();
+    let mut req = request(
+        "GET",
+        &format!("/workspaces/{}/api/v1/labels", e.workspace),
+        &[],
+        vec![],
+        Some("aps"),
+    );
+    assert_eq!(
+        call(
+            &e.amp,
+            request(
+                "GET",
+                &format!("/workspaces/{}/api/v1/labels", e.workspace),
+                &[],
+                vec![],
+                Some("aps")
+            )
+        )
+        .status,
+        StatusCode::OK
+    );
+    let first = req.headers().get("x-amz-date").expect("signed").clone();
+    req.headers_mut().append("x-amz-date", first);
+    let a = call(&e.amp, req);
+    assert!(
+        a.status.is_client_error(),
+        "{} {}",
+        a.status,
+        truncated(&a.body)
+    );
+    assert!(a.body.contains("Date must be in ISO-8601"), "{}", a.body);
 }
 
 // ---------------------------------------------------------------------------------------

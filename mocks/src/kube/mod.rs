@@ -37,4 +37,4 @@ pub use seed::{
 };
 pub use status::{KubeError, Target};
 pub use store::{Denial, KubeState, merge_patch};
-pub use tls::{TlsError, TlsMaterial, serve_tls};
+pub use tls::{TlsError, TlsMaterial};

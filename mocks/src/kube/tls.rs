@@ -5,23 +5,12 @@
 //! server exactly as against a real cluster.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
-use tokio_rustls::TlsAcceptor;
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -106,53 +95,6 @@ impl TlsMaterial {
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         self.config.clone()
     }
-}
-
-/// Serves `app` over TLS on `listener`, HTTP/1.1 or HTTP/2 as ALPN chose. Aborting the
-/// returned task stops the listener and every open connection.
-pub fn serve_tls(
-    listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
-    app: Router,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let acceptor = TlsAcceptor::from(config);
-        // Owning the connections here means aborting this task drops (aborts) them too.
-        let mut conns = JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => {
-                        let acceptor = acceptor.clone();
-                        let app = app.clone();
-                        conns.spawn(async move {
-                            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                                Ok(Ok(tls)) => tls,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(error = %e, "mock Kubernetes API: TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => return,
-                            };
-                            let svc = TowerToHyperService::new(app);
-                            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
-                                .await
-                            {
-                                tracing::debug!(error = %e, "mock Kubernetes API: connection ended");
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, then go on.
-                        tracing::warn!(error = %e, "mock Kubernetes API: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            }
-        }
-    })
 }
 
 #[cfg(test)]
