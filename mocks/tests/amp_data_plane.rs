@@ -617,6 +617,43 @@ async fn queries_too_deep_or_too_long_are_bad_data_and_the_mock_stays_up() {
     assert_eq!(v["data"]["result"][0]["value"][1], "498");
 }
 
+/// The process's peak resident memory (`VmHWM`), in bytes.
+fn peak_rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A signed body of empty series: 64 MiB decompressed from about 3 MiB of snappy, which
+/// decoded to more than a gigabyte of series. Refused from its count, before decoding;
+/// the process's peak memory stays near the body's size.
+#[tokio::test]
+async fn a_body_of_empty_messages_is_refused_before_it_is_decoded() {
+    let m = mock();
+    let raw = [0x0a_u8, 0x00].repeat(32 << 20);
+    let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+    drop(raw);
+    let before = peak_rss();
+    let (status, text) = send(
+        &m,
+        build(
+            "POST",
+            &format!("/workspaces/{WS}/api/v1/remote_write"),
+            RW_HEADERS,
+            body,
+            &signing(&m.user),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("33554432 series"), "{text}");
+    let grown = peak_rss().saturating_sub(before);
+    assert!(grown < 400 << 20, "peak memory grew by {} MiB", grown >> 20);
+}
+
 /// Past the query timeout, AMP's answer: 422 `execution`, "query timed out".
 #[tokio::test]
 async fn a_query_past_its_timeout_gets_amps_answer() {

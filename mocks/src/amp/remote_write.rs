@@ -20,13 +20,17 @@ use pipecheck_prompb::TimeSeries;
 
 use super::error::AmpError;
 use super::store::{AppendError, Labels, SeriesRef};
-use super::wire::{self, View};
+use super::wire::{self, Census, View};
 use super::{AmpState, Throttle};
 use crate::sigv4::read_verified;
 
 pub fn router() -> Router<Arc<AmpState>> {
     Router::new().route("/workspaces/{id}/api/v1/remote_write", post(remote_write))
 }
+
+/// Decoded bytes allowed per byte of the decompressed body. A small real series (one
+/// short label, one sample) decodes to about 5×; bodies of empty messages reach 8× to 20×.
+const MAX_DECODED_PER_BYTE: usize = 6;
 
 async fn remote_write(
     State(st): State<Arc<AmpState>>,
@@ -65,6 +69,19 @@ async fn remote_write(
     };
     // Borrowed decoding; prost (through prompb's types) for anything unusual or invalid.
     let raw = wire::decompress(&body, st.settings.max_request_bytes).map_err(decode_error)?;
+    // Neither decoder allocates more than a few times the body: a body of empty messages
+    // (two bytes each on the wire, tens in memory) is refused from its count.
+    if let Some(census) = Census::of(&raw)
+        && census.decoded_bytes() > MAX_DECODED_PER_BYTE.saturating_mul(raw.len()) + (1 << 20)
+    {
+        return Err(AmpError::BadRequest(format!(
+            "the request holds {} series, {} labels and {} samples in {} bytes: too many empty messages for its size (refused by the pipecheck mock before decoding)",
+            census.series,
+            census.labels,
+            census.samples,
+            raw.len()
+        )));
+    }
     let decoded;
     let write = match View::parse(&raw) {
         Some(v) => v,
