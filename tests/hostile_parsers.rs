@@ -235,3 +235,72 @@ proptest! {
         diagnose_answers(if trust { "--trust-policy" } else { "--permission-policy" }, &json)?;
     }
 }
+
+/// `pipecheck diagnose` on what is not a configuration file: a device that never ends, a
+/// FIFO no one writes to, a directory, a file far over the size cap. Each is exit 2 at once
+/// with one line naming the file and why, and none makes the process read it: the largest
+/// resident size any child of this test reached stays small (`ru_maxrss`).
+#[test]
+fn diagnose_refuses_what_is_not_a_regular_file_at_once() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let fifo = dir.path().join("values.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let huge = dir.path().join("huge.yaml");
+    // 50 MB, sparse: nothing is written, the size is what the metadata says.
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(50 << 20))
+        .expect("a sparse file");
+    for (path, words) in [
+        (
+            std::path::PathBuf::from("/dev/zero"),
+            "a device, not a regular file",
+        ),
+        (fifo, "a FIFO, not a regular file"),
+        (dir.path().to_path_buf(), "a directory, not a regular file"),
+        (
+            huge,
+            "more than the 4194304 bytes a configuration file can be",
+        ),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pipecheck"))
+            .args(["diagnose", "--helm-values"])
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pipecheck starts");
+        let started = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > DEADLINE {
+                let _ = child.kill();
+                panic!("diagnose {}: no answer within {DEADLINE:?}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out = child.wait_with_output().expect("output");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(
+            lines.len() == 1
+                && lines[0].contains(&path.display().to_string())
+                && lines[0].contains(words),
+            "{}: {stderr}",
+            path.display()
+        );
+    }
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    let max_rss_mib = usage.ru_maxrss / 1024;
+    assert!(
+        max_rss_mib < 200,
+        "a diagnose child reached {max_rss_mib} MiB resident"
+    );
+}

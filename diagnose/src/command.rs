@@ -31,6 +31,8 @@ pub enum Format {
 
 /// Static checks of a user's files: helm values, IAM trust and permission policies,
 /// collector configs and their image, the installed Prometheus CRD, Grafana data sources.
+/// Each file must be a regular file of at most 4 MiB (a FIFO, a device, a directory or a
+/// bigger file is exit 2, at once).
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = super::finding::checks_help(), group(
     clap::ArgGroup::new("inputs")

@@ -19,6 +19,11 @@ pub enum DiagnoseError {
         #[source]
         source: io::Error,
     },
+    /// A FIFO, a device, a directory: nothing diagnose can read whole, at once.
+    #[error("failed to read {}: {what}, not a regular file", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("failed to read {}: it is {size} bytes, more than the {max} bytes a configuration file can be", path.display())]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
     #[error("failed to read {} as text: not UTF-8 at line {line}, column {column}", path.display())]
     NotUtf8 {
         path: PathBuf,
@@ -124,11 +129,72 @@ impl Input {
 /// (`kubectl -o json` is YAML too), JSON for policies; a Grafana data source is JSON when
 /// it starts with `{` or `[` (the HTTP API's), else YAML (provisioning). The CRD must be
 /// the Prometheus CRD.
-pub(crate) fn load(role: Role, path: &Path) -> Result<Input, DiagnoseError> {
-    let bytes = std::fs::read(path).map_err(|source| DiagnoseError::Read {
+/// The largest file diagnose reads (stated in `--help`): configuration files are
+/// kilobytes; a bigger one is a mistake, and reading it whole would cost its size many
+/// times over in parsed nodes.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// A file's bytes, if it is a regular file within [`MAX_FILE_BYTES`]: a FIFO would hang
+/// the read, a device (`/dev/zero`) would never end, so both are refused from their
+/// metadata, before opening; the size is checked from the metadata and again while
+/// reading (a file that grows meanwhile).
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DiagnoseError> {
+    use std::io::Read;
+    let read_err = |source| DiagnoseError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(DiagnoseError::NotAFile {
+            path: path.to_owned(),
+            what: file_kind(&kind),
+        });
+    }
+    let too_large = |size| DiagnoseError::TooLarge {
+        path: path.to_owned(),
+        size,
+        max: MAX_FILE_BYTES,
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .map_err(read_err)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+pub(crate) fn load(role: Role, path: &Path) -> Result<Input, DiagnoseError> {
+    let bytes = read_file(path)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let (line, column) = line_col(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
         DiagnoseError::NotUtf8 {
