@@ -564,6 +564,96 @@ fn mock_exports_drive_a_standard_client() -> Result<(), Failed> {
     })
 }
 
+/// A user's dashboard (`grafana: {dashboard: uid}`) whose panel holds PromQL nested
+/// 5,000 deep, as a careless generator writes it: once a stack overflow that aborted the
+/// run (exit 134, no report). Now the run ends with its verdict on `grafana.dashboard`
+/// naming the panel and AMP's `bad_data` refusal, and writes its report.
+fn hostile_dashboard_panel_is_a_verdict() -> Result<(), Failed> {
+    let mock = Mock::start(
+        Stdio::piped(),
+        &[
+            "AWS_ENDPOINT_URL_AMP",
+            "PIPECHECK_GRAFANA_URL",
+            "PIPECHECK_GRAFANA_TOKEN",
+            "PIPECHECK_WORKSPACE_ID",
+        ],
+    )?;
+    let env = &mock.env;
+    let result: Result<(), Failed> = (|| {
+        let deep = format!("{}pipecheck_canary_gauge", "-".repeat(5000));
+        let dashboard = serde_json::json!({
+            "dashboard": {
+                "uid": "hostile-panel",
+                "title": "hostile",
+                "panels": [{
+                    "id": 1, "type": "stat", "title": "five thousand minuses",
+                    "targets": [{"refId": "A", "expr": deep, "instant": true}],
+                }],
+            },
+            "overwrite": true,
+        });
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "10",
+            ])
+            .args(["-X", "POST", "-H", "content-type: application/json"])
+            .arg("-H")
+            .arg(format!(
+                "Authorization: Bearer {}",
+                env["PIPECHECK_GRAFANA_TOKEN"]
+            ))
+            .arg("--data-binary")
+            .arg(dashboard.to_string())
+            .arg(format!(
+                "{}/api/dashboards/db",
+                env["PIPECHECK_GRAFANA_URL"]
+            ))
+            .output()
+            .map_err(|e| format!("curl is needed for this test ({e})"))?;
+        ensure(text(&out.stdout) == "200", || {
+            format!("saving the dashboard: {}", text(&out.stdout))
+        })?;
+        let dir = tmp();
+        let scenario = dir.path().join("hostile.yaml");
+        std::fs::write(
+            &scenario,
+            "name: hostile\nshape: direct\ngrafana: {dashboard: hostile-panel}\nexpect: {arrival_deadline: 10s, workspace_deadline: 5s, request_timeout: 5s}\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let report = dir.path().join("r.xml");
+        let out = mock.run_aws(&["--scenario", scenario.to_str().unwrap()], &report, |_| {})?;
+        let (so, se) = (text(&out.stdout), text(&out.stderr));
+        ensure(out.status.code() == Some(1), || {
+            format!("exit {:?}, expected 1\n{so}\n{se}", out.status.code())
+        })?;
+        let suites = read_junit(&report)?;
+        let dash = suites[0]
+            .case("grafana.dashboard")
+            .ok_or_else(|| format!("no grafana.dashboard\n{so}"))?;
+        ensure(
+            dash.outcome == "fail"
+                && dash.message.contains("five thousand minuses")
+                && dash.message.contains("at most 512 are accepted"),
+            || format!("{:?}: {}\n{}", dash.outcome, dash.message, dash.body),
+        )?;
+        // Evidence shows the expression's start, not all 5,000 characters.
+        ensure(!dash.body.contains(&"-".repeat(1000)), || {
+            "the whole expression is in the evidence".into()
+        })
+    })();
+    let status = mock.stop()?;
+    result?;
+    ensure(status.is_some_and(|s| s.success()), || {
+        format!("mock did not stop cleanly: {status:?}")
+    })
+}
+
 /// The Grafana exports of `pipecheck mock` drive `--target aws` through Grafana, and no
 /// Grafana token ever shows: neither the ADMIN token the mock prints (handed to the run
 /// through PIPECHECK_GRAFANA_TOKEN) nor the service-account token a run makes for itself
@@ -1007,6 +1097,10 @@ fn main() {
             aws_without_grafana_leaves_grafana_out,
         ),
         Trial::test("bad_input::mock_port_in_use", mock_port_in_use),
+        Trial::test(
+            "hostile::dashboard_panel_too_deep",
+            hostile_dashboard_panel_is_a_verdict,
+        ),
         needs_prometheus(Trial::test("scenario::prometheus-proxy", || {
             scenario_passes("prometheus-proxy")
         })),

@@ -255,7 +255,8 @@ async fn check_panel(
             ds_query(client, ds, std::slice::from_ref(query), at - RANGE_MS, at),
         )
         .await;
-        let head = format!("  {}: {}", query.ref_id, query.expr);
+        // A panel's PromQL can be any length; evidence shows its start.
+        let head = format!("  {}: {}", query.ref_id, truncate(&query.expr, 200));
         match answer {
             Err(_) => {
                 out.failed.get_or_insert(Check::fail(
