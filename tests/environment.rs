@@ -652,13 +652,11 @@ fn hanging_collector() {
     };
     eprintln!("stand-in collector: listening on {addr}, answering nothing");
     let mut held = Vec::new();
-    for stream in listener.incoming().take(1000) {
-        if let Ok(mut s) = stream {
-            // Read the request so the client waits for an answer, never sent.
-            let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
-            let _ = s.read(&mut [0u8; 4096]);
-            held.push(s);
-        }
+    for mut s in listener.incoming().take(1000).flatten() {
+        // Read the request so the client waits for an answer, never sent.
+        let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+        let _ = s.read(&mut [0u8; 4096]);
+        held.push(s);
     }
 }
 

@@ -64,7 +64,7 @@ pub enum ReadinessError {
     #[error("failed to read the accounts file {0}")]
     Read(PathBuf, #[source] std::io::Error),
     #[error("failed to parse the accounts file {0}")]
-    Parse(PathBuf, #[source] serde_saphyr::Error),
+    Parse(PathBuf, #[source] Box<serde_saphyr::Error>),
     #[error("the accounts file {0} lists no accounts")]
     Empty(PathBuf),
     #[error("account {0:?} is listed twice")]
@@ -172,8 +172,8 @@ impl Account {
 pub fn load_accounts(path: &Path) -> Result<Vec<Account>, ReadinessError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| ReadinessError::Read(path.to_path_buf(), e))?;
-    let file: AccountsFile =
-        serde_saphyr::from_str(&text).map_err(|e| ReadinessError::Parse(path.to_path_buf(), e))?;
+    let file: AccountsFile = serde_saphyr::from_str(&text)
+        .map_err(|e| ReadinessError::Parse(path.to_path_buf(), Box::new(e)))?;
     if file.accounts.is_empty() {
         return Err(ReadinessError::Empty(path.to_path_buf()));
     }

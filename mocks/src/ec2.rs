@@ -275,6 +275,8 @@ impl IntoResponse for Ec2Error {
 // ---------------------------------------------------------------------------------------
 // Requests
 
+/// Named as EC2 names its actions (all four are reads).
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     DescribeInstances,
@@ -413,8 +415,8 @@ impl Query {
 }
 
 /// Ids asked for that do not exist: EC2 fails the whole call, naming them.
-fn missing<'a>(
-    asked: &[&'a str],
+fn missing(
+    asked: &[&str],
     exists: impl Fn(&str) -> bool,
     prefix: &str,
     code_malformed: &'static str,
