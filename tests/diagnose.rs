@@ -319,6 +319,10 @@ const FAILS: &[Fails] = &[
 
 const PASSES: &[Passes] = &[
     Passes {
+        name: "yaml_anchors_and_merge_keys",
+        args: &["--helm-values", "{F}/anchors-merge-pass.values.yaml"],
+    },
+    Passes {
         name: "L1",
         args: &["--helm-values", "{F}/L1-pass.values.yaml"],
     },

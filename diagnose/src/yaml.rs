@@ -3,8 +3,11 @@
 //! key and value knows its line and column.
 //!
 //! The tree is built iteratively (no recursion on input depth; the parser itself caps
-//! nesting at 255). Aliases are kept as opaque nodes rather than expanded, so an alias bomb
-//! costs nothing. A YAML document embedded in a block scalar (`config: |` of an
+//! nesting at 255). Anchors, aliases and merge keys are resolved as helm's parser resolves
+//! them (`url: *rw` is the anchored value; `<<: *base` adds the base's keys that the map
+//! does not set itself), within a budget of [`MAX_EXPANDED_NODES`] copied nodes per file:
+//! past it an alias stays an opaque node, so an alias bomb costs nothing. Positions stay
+//! where the user wrote them: an alias's node at the alias, what it copies at the anchor. A YAML document embedded in a block scalar (`config: |` of an
 //! OpenTelemetryCollector resource, a ConfigMap's `data`) can be parsed with positions in
 //! the outer file ([`embedded`]).
 
@@ -28,7 +31,7 @@ pub(crate) enum Kind {
     Map(Vec<Entry>),
     Seq(Vec<Node>),
     Scalar(Scalar),
-    /// `*name`: not expanded.
+    /// `*name` left unexpanded: an unknown anchor, or past the expansion budget.
     Alias,
 }
 
@@ -250,55 +253,162 @@ fn pin_positions(n: &mut Node, pos: Pos) {
 enum Frame {
     Map {
         pos: Pos,
+        anchor: usize,
         entries: Vec<Entry>,
         key: Option<(String, Pos)>,
     },
     Seq {
         pos: Pos,
+        anchor: usize,
         items: Vec<Node>,
     },
+}
+
+/// Nodes aliases may copy in one file: far above any configuration's use of anchors, far
+/// below what a "billion laughs" document asks for.
+pub(crate) const MAX_EXPANDED_NODES: usize = 100_000;
+
+/// The anchored nodes of one file and what copying them has cost so far.
+#[derive(Default)]
+struct Anchors {
+    nodes: std::collections::HashMap<usize, (Node, usize)>,
+    expanded: usize,
+}
+
+impl Anchors {
+    fn define(&mut self, id: usize, node: &Node) {
+        if id != 0 {
+            self.nodes.insert(id, (node.clone(), size(node)));
+        }
+    }
+
+    /// The anchored node, placed at the alias, if the budget allows the copy.
+    fn resolve(&mut self, id: usize, pos: Pos) -> Node {
+        match self.nodes.get(&id) {
+            Some((node, n)) if self.expanded + n <= MAX_EXPANDED_NODES => {
+                self.expanded += n;
+                Node {
+                    pos,
+                    kind: node.kind.clone(),
+                }
+            }
+            _ => Node::new(pos, Kind::Alias),
+        }
+    }
+}
+
+/// Nodes in a tree, counted without recursion.
+fn size(node: &Node) -> usize {
+    let mut count = 0;
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        count += 1;
+        match &n.kind {
+            Kind::Map(entries) => stack.extend(entries.iter().map(|e| &e.value)),
+            Kind::Seq(items) => stack.extend(items.iter()),
+            Kind::Scalar(_) | Kind::Alias => {}
+        }
+    }
+    count
+}
+
+/// A mapping's merge keys applied, as YAML 1.1 and helm apply them: `<<: *m` or
+/// `<<: [*a, *b]` adds each merged mapping's keys the mapping does not set itself (the
+/// first merged mapping wins over later ones); the `<<` entries go.
+fn merge_keys(entries: Vec<Entry>) -> Vec<Entry> {
+    if !entries.iter().any(|e| e.key == "<<") {
+        return entries;
+    }
+    let (merges, mut own): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.key == "<<");
+    let mut added = Vec::new();
+    for m in merges {
+        let sources = match m.value.kind {
+            Kind::Map(_) => vec![m.value],
+            Kind::Seq(items) => items,
+            // Not a mapping (an unresolved alias, a scalar): kept as written.
+            _ => {
+                own.push(Entry {
+                    value: m.value,
+                    ..m
+                });
+                continue;
+            }
+        };
+        for src in sources {
+            if let Kind::Map(src_entries) = src.kind {
+                for e in src_entries {
+                    let taken = own
+                        .iter()
+                        .chain(added.iter())
+                        .any(|o: &Entry| o.key == e.key);
+                    if !taken {
+                        added.push(e);
+                    }
+                }
+            }
+        }
+    }
+    own.extend(added);
+    own
 }
 
 fn build(text: &str, shift: Shift) -> Result<Vec<Node>, YamlError> {
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors = Anchors::default();
     for ev in Parser::new_from_str(text) {
         let (event, span) = ev.map_err(|e| scan_error(&e, shift))?;
         let pos = shift.pos(span.start.line(), span.start.col());
         let node = match event {
-            Event::Scalar(value, style, _, _) => {
+            Event::Scalar(value, style, anchor, _) => {
                 let block = (style == ScalarStyle::Literal)
                     .then(|| shift.pos(span.start.line(), span.indent.unwrap_or(span.start.col())));
-                Node::new(
+                let node = Node::new(
                     pos,
                     Kind::Scalar(Scalar {
                         text: value.into_owned(),
                         plain: style == ScalarStyle::Plain,
                         block,
                     }),
-                )
+                );
+                anchors.define(anchor, &node);
+                node
             }
-            Event::Alias(_) => Node::new(pos, Kind::Alias),
-            Event::SequenceStart(..) => {
+            Event::Alias(id) => anchors.resolve(id, pos),
+            Event::SequenceStart(_, anchor, _) => {
                 stack.push(Frame::Seq {
                     pos,
+                    anchor,
                     items: Vec::new(),
                 });
                 continue;
             }
-            Event::MappingStart(..) => {
+            Event::MappingStart(_, anchor, _) => {
                 stack.push(Frame::Map {
                     pos,
+                    anchor,
                     entries: Vec::new(),
                     key: None,
                 });
                 continue;
             }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq { pos, items }) => Node::new(pos, Kind::Seq(items)),
-                Some(Frame::Map { pos, entries, .. }) => Node::new(pos, Kind::Map(entries)),
-                None => continue,
-            },
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match stack.pop() {
+                    Some(Frame::Seq { pos, anchor, items }) => {
+                        (Node::new(pos, Kind::Seq(items)), anchor)
+                    }
+                    Some(Frame::Map {
+                        pos,
+                        anchor,
+                        entries,
+                        ..
+                    }) => (Node::new(pos, Kind::Map(merge_keys(entries))), anchor),
+                    None => continue,
+                };
+                anchors.define(anchor, &node);
+                node
+            }
             _ => continue,
         };
         match stack.last_mut() {
@@ -422,9 +532,46 @@ mod tests {
     }
 
     #[test]
-    fn aliases_are_not_expanded() {
-        let n = one("a: &x [1, 2]\nb: *x\n");
-        assert!(matches!(n.get("b").unwrap().kind, Kind::Alias));
+    fn aliases_resolve_to_the_anchored_node_at_the_aliass_place() {
+        let n = one(
+            "rw: &rw https://aps/api/v1/remote_write\nserver:\n  url: *rw\nl: &l [1, 2]\nm: *l\n",
+        );
+        let url = n.get("server").unwrap().get("url").unwrap();
+        assert_eq!(url.str(), Some("https://aps/api/v1/remote_write"));
+        assert_eq!(url.pos.line, 3);
+        assert_eq!(n.get("m").unwrap().items().len(), 2);
+        // An unknown anchor stays opaque.
+        let n = one("a: 1\n");
+        assert!(matches!(n.get("a").unwrap().kind, Kind::Scalar(_)));
+    }
+
+    #[test]
+    fn merge_keys_add_what_the_map_does_not_set() {
+        let n = one(
+            "base: &base {region: us-east-1, url: a}\nother: &o {url: b, extra: 1}\nrw:\n  <<: [*base, *o]\n  url: mine\n",
+        );
+        let rw = n.get("rw").unwrap();
+        assert_eq!(rw.get("url").unwrap().str(), Some("mine"));
+        assert_eq!(rw.get("region").unwrap().str(), Some("us-east-1"));
+        assert_eq!(rw.get("extra").unwrap().str(), Some("1"));
+        assert!(rw.get("<<").is_none());
+        // The merged key keeps the position where it was written (the anchor's line).
+        assert_eq!(rw.entry("region").unwrap().key_pos.line, 1);
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_budget() {
+        // Nine levels of ten aliases each: 10^9 nodes if expanded in full.
+        let mut text = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+            ));
+        }
+        let n = one(&text);
+        assert!(size(&n) <= 2 * MAX_EXPANDED_NODES, "{}", size(&n));
+        assert!(matches!(n.get("l9").unwrap().items()[9].kind, Kind::Alias));
     }
 
     #[test]
