@@ -25,6 +25,7 @@ const MOCK_ENV: &[&str] = &[
     "AWS_ENDPOINT_URL_GRAFANA",
     "AWS_ENDPOINT_URL_EKS",
     "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_EC2",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_REGION",
@@ -262,6 +263,15 @@ fn accounts_checked_concurrently() -> Result<(), Failed> {
             && healthy_suite.case("iam.role_permissions").is_some(),
         || format!("{:?}", healthy_suite.cases),
     )?;
+    // The account's EC2 endpoint is taken like the others: the VPC was read from the mock
+    // (once refused, so EC2 went to the real host name and the link warned it could not
+    // read the route tables).
+    let egress = healthy_suite
+        .case("network.egress")
+        .ok_or("no network.egress in the healthy suite")?;
+    ensure(!egress.body.contains("not read"), || {
+        format!("network.egress: {}", egress.body)
+    })?;
     // Read-only: neither the canary write nor the Grafana service account ran anywhere.
     for s in &suites {
         for writer in ["amp.remote_write", "grafana.api", "amp.query"] {
@@ -429,6 +439,48 @@ fn mock_refuses_a_writer_fault() -> Result<(), Failed> {
     exits_2_saying(&out, "pipecheck run --fault").map(|_| ())
 }
 
+/// An account whose EC2 endpoint refuses connections: the cluster is still ready (the
+/// collector's endpoints answer), and `network.egress`'s warning says EC2 was not reached,
+/// not that a permission or the VPC endpoint's private DNS is the cause.
+fn ec2_unreached_is_named_as_such() -> Result<(), Failed> {
+    let mock = Mock::start(
+        Stdio::null(),
+        &["AWS_ENDPOINT_URL_EC2", "KUBECONFIG", "PIPECHECK_CLUSTER"],
+    )?;
+    let dir = tmp();
+    let refused = format!("http://127.0.0.1:{}", refusing_port()?);
+    let entry = mock_account("no-ec2", &mock).replace(&mock.env["AWS_ENDPOINT_URL_EC2"], &refused);
+    let accounts = dir.path().join("accounts.yaml");
+    std::fs::write(&accounts, format!("accounts:\n{entry}")).map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let out = readiness(&[
+        "--accounts",
+        accounts.to_str().unwrap(),
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    let _ = mock.stop();
+    ensure(out.status.code() == Some(0), || {
+        format!(
+            "exit {:?}\n{stdout}\n{}",
+            out.status.code(),
+            text(&out.stderr)
+        )
+    })?;
+    let suites = read_junit(&report)?;
+    let egress = suites[0]
+        .case("network.egress")
+        .ok_or("no network.egress")?;
+    ensure(
+        egress.body.contains("could not read the VPC's")
+            && egress.body.contains("EC2 was not reached")
+            && !egress.body.contains("private DNS")
+            && !egress.body.contains("allow ec2:"),
+        || format!("network.egress: {}", egress.body),
+    )
+}
+
 fn main() {
     let args = Arguments::from_args();
     let trials = vec![
@@ -449,6 +501,10 @@ fn main() {
         Trial::test(
             "readiness::mock_refuses_a_writer_fault",
             mock_refuses_a_writer_fault,
+        ),
+        Trial::test(
+            "readiness::ec2_unreached_is_named_as_such",
+            ec2_unreached_is_named_as_such,
         ),
     ];
     libtest_mimic::run(&args, trials).exit();

@@ -619,9 +619,10 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
         })?;
         let ep = stack.endpoints();
         let ws = ep.workspace_id.clone().unwrap_or_default();
+        // Every service the stack serves, from the one table (EC2 and the cluster's
+        // services only with a cluster, the AMG control plane only with Grafana).
+        let mut exports: Vec<(&str, String)> = crate::services::Service::mock_endpoint_vars(ep);
         let lines = [
-            ("AWS_ENDPOINT_URL_AMP", ep.amp.clone()),
-            ("AWS_ENDPOINT_URL_STS", ep.sts.clone()),
             ("AWS_ACCESS_KEY_ID", ep.user.access_key_id.clone()),
             ("AWS_SECRET_ACCESS_KEY", ep.user.secret_access_key.clone()),
             ("AWS_REGION", ep.region.clone()),
@@ -631,7 +632,7 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
         ];
         // Every export goes out in one write, and a reader that stops reading early (a
         // closed pipe) must not bring the mock down: the writes' errors are ignored.
-        let mut exports: Vec<(&str, String)> = lines.to_vec();
+        exports.extend(lines);
         // The Grafana side: the AMG control plane, the workspace's Grafana, and an ADMIN
         // service-account token for the session (AMG's longest: 30 days).
         if let (Some(gws), Some(gurl)) = (&ep.grafana_workspace_id, &ep.grafana_url) {
@@ -645,7 +646,6 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
                 .unwrap_or_default();
             let grafana = [
                 ("PIPECHECK_GRAFANA_WORKSPACE_ID", gws.clone()),
-                ("AWS_ENDPOINT_URL_GRAFANA", ep.amg.clone()),
                 ("PIPECHECK_GRAFANA_URL", gurl.clone()),
                 ("PIPECHECK_GRAFANA_TOKEN", token),
             ];
@@ -655,9 +655,6 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
         // the mock cluster's kubeconfig, so `--target aws` cluster scenarios run against it.
         if let Some(cluster) = &ep.cluster_name {
             let lines = [
-                ("AWS_ENDPOINT_URL_EKS", ep.eks.clone()),
-                ("AWS_ENDPOINT_URL_IAM", ep.iam.clone()),
-                ("AWS_ENDPOINT_URL_EC2", ep.ec2.clone()),
                 ("KUBECONFIG", ep.kubeconfig.display().to_string()),
                 ("PIPECHECK_CLUSTER", cluster.clone()),
             ];

@@ -22,6 +22,7 @@ pub mod readiness;
 pub mod run;
 pub mod scenario;
 pub mod secrets;
+pub mod services;
 pub mod signing;
 pub mod target;
 pub mod wait;

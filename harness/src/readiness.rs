@@ -71,7 +71,7 @@ pub enum ReadinessError {
     Duplicate(String),
     #[error(
         "account {account:?}: `env` names {key}, which readiness does not read (it reads {})",
-        ENV_KEYS.join(", ")
+        env_keys().join(", ")
     )]
     UnknownEnv { account: String, key: String },
     #[error("account {account:?}: unknown AWS profile {profile:?} ({known})")]
@@ -96,24 +96,28 @@ pub enum ReadinessError {
     Runtime(#[source] std::io::Error),
 }
 
-/// The variables an account's `env` may set: what `--target aws` reads, no more (an
-/// unknown name is refused rather than silently ignored).
-pub const ENV_KEYS: &[&str] = &[
+/// The variables an account's `env` may set besides each service's endpoint variable
+/// (`services::SERVICES`): what `--target aws` reads, no more.
+const OTHER_ENV_KEYS: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_REGION",
     "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_ENDPOINT_URL_AMP",
-    "AWS_ENDPOINT_URL_GRAFANA",
-    "AWS_ENDPOINT_URL_EKS",
-    "AWS_ENDPOINT_URL_IAM",
     "PIPECHECK_WORKSPACE_ID",
     "PIPECHECK_GRAFANA_WORKSPACE_ID",
     "PIPECHECK_CLUSTER",
     "KUBECONFIG",
 ];
+
+/// The variables an account's `env` may set (an unknown name is refused rather than
+/// silently ignored): the endpoint variable of every service pipecheck calls, and
+/// [`OTHER_ENV_KEYS`].
+pub fn env_keys() -> Vec<&'static str> {
+    let mut keys = OTHER_ENV_KEYS.to_vec();
+    keys.extend(crate::services::SERVICES.iter().map(|s| s.endpoint_var()));
+    keys
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,7 +138,7 @@ pub struct Account {
     /// Relative paths are from the accounts file's folder.
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
-    /// Credentials and endpoints as environment variables ([`ENV_KEYS`]), e.g. the
+    /// Credentials and endpoints as environment variables ([`env_keys`]), e.g. the
     /// exports of a `pipecheck mock`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -185,7 +189,8 @@ pub fn load_accounts(path: &Path) -> Result<Vec<Account>, ReadinessError> {
             return Err(ReadinessError::Duplicate(a.name));
         }
         seen.push(a.name.clone());
-        if let Some(key) = a.env.keys().find(|k| !ENV_KEYS.contains(&k.as_str())) {
+        let keys = env_keys();
+        if let Some(key) = a.env.keys().find(|k| !keys.contains(&k.as_str())) {
             return Err(ReadinessError::UnknownEnv {
                 account: a.name.clone(),
                 key: key.clone(),
@@ -217,7 +222,7 @@ const FROM_PROFILE: &[&str] = &[
 /// kubeconfig has one (`aws eks update-kubeconfig --alias P --profile P`), else its
 /// current context.
 fn accounts_from_profiles(profiles: &[String]) -> Vec<Account> {
-    let shared: BTreeMap<String, String> = ENV_KEYS
+    let shared: BTreeMap<String, String> = env_keys()
         .iter()
         .filter(|k| !FROM_PROFILE.contains(k))
         .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))

@@ -318,22 +318,19 @@ mod reads_tests {
     /// make it (no tokens requested); every Kubernetes request it made.
     async fn reads_of(scenario: &str, stack: &MockStack) -> Vec<(String, String, String)> {
         let ep = stack.endpoints();
-        let vars: BTreeMap<String, String> = [
-            ("AWS_ENDPOINT_URL_STS", ep.sts.clone()),
-            ("AWS_ENDPOINT_URL_AMP", ep.amp.clone()),
-            ("AWS_ENDPOINT_URL_EKS", ep.eks.clone()),
-            ("AWS_ENDPOINT_URL_IAM", ep.iam.clone()),
-            ("AWS_ACCESS_KEY_ID", ep.user.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY", ep.user.secret_access_key.clone()),
-            ("AWS_REGION", ep.region.clone()),
-            (
-                "PIPECHECK_WORKSPACE_ID",
-                ep.workspace_id.clone().unwrap_or_default(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let vars: BTreeMap<String, String> = crate::services::Service::mock_endpoint_vars(ep)
+            .into_iter()
+            .chain([
+                ("AWS_ACCESS_KEY_ID", ep.user.access_key_id.clone()),
+                ("AWS_SECRET_ACCESS_KEY", ep.user.secret_access_key.clone()),
+                ("AWS_REGION", ep.region.clone()),
+                (
+                    "PIPECHECK_WORKSPACE_ID",
+                    ep.workspace_id.clone().unwrap_or_default(),
+                ),
+            ])
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let opts = RunOptions {
             target: TargetKind::Aws,
             region: None,

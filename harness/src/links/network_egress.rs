@@ -322,8 +322,12 @@ fn sts_endpoint(env: &[EnvVar], default_region: &str) -> Endpoint {
 struct VpcReading {
     lines: Vec<String>,
     problems: Vec<(Service, String)>,
-    warnings: Vec<String>,
+    /// What is weaker than it should be, each with the hint for its own cause.
+    warnings: Vec<(String, String)>,
 }
+
+/// The hint of an endpoint not in use.
+const PRIVATE_DNS_HINT: &str = "turn private DNS on for the VPC endpoint (aws ec2 modify-vpc-endpoint --private-dns-enabled), or remove it";
 
 /// The route table serving `subnet`: its explicit association, else the VPC's main one.
 fn table_of<'a>(tables: &'a [RouteTable], subnet: &str) -> Option<(&'a RouteTable, bool)> {
@@ -418,9 +422,12 @@ fn judge_vpc(
         let dns_on = usable.is_some_and(|e| e.private_dns_enabled() == Some(true));
         if unrouted.is_empty() {
             if let Some(e) = found.filter(|_| !dns_on) {
-                r.warnings.push(format!(
-                    "the {name} endpoint {} is not in use (private DNS off or not available): {host} goes through the NAT gateway instead",
-                    e.vpc_endpoint_id().unwrap_or("?")
+                r.warnings.push((
+                    format!(
+                        "the {name} endpoint {} is not in use (private DNS off or not available): {host} goes through the NAT gateway instead",
+                        e.vpc_endpoint_id().unwrap_or("?")
+                    ),
+                    PRIVATE_DNS_HINT.to_string(),
                 ));
             }
             continue;
@@ -485,10 +492,17 @@ async fn read_vpc(ctx: &RunContext, services: &[(Service, bool)]) -> VpcReading 
         tokio::time::timeout(deadline, tables),
         tokio::time::timeout(deadline, endpoints)
     );
-    let unread = |what: &str, action: &str, why: String| VpcReading {
+    // The hint names the cause seen: EC2 refused the call (a permission), or EC2 was not
+    // reached at all (its endpoint, the network).
+    let unread = |what: &str, action: &str, why: String, refused: bool| VpcReading {
         lines: vec![format!("VPC {vpc}: {what} not read: {why}")],
-        warnings: vec![format!(
-            "could not read the VPC's {what} ({why}): allow {action} to have the routes checked"
+        warnings: vec![(
+            format!("could not read the VPC's {what} ({why})"),
+            if refused {
+                format!("allow {action} to have the routes checked")
+            } else {
+                "EC2 was not reached: check the way to its endpoint (AWS_ENDPOINT_URL_EC2 where EC2 is not the public one, a proxy, the network) to have the routes checked".to_string()
+            },
         )],
         ..VpcReading::default()
     };
@@ -498,9 +512,18 @@ async fn read_vpc(ctx: &RunContext, services: &[(Service, bool)]) -> VpcReading 
                 "route tables",
                 "ec2:DescribeRouteTables",
                 format!("no answer within {deadline:?}"),
+                false,
             );
         }
-        Ok(Err(e)) => return unread("route tables", "ec2:DescribeRouteTables", sdk_error(&e).1),
+        Ok(Err(e)) => {
+            let (code, why) = sdk_error(&e);
+            return unread(
+                "route tables",
+                "ec2:DescribeRouteTables",
+                why,
+                code.is_some(),
+            );
+        }
         Ok(Ok(o)) => o.route_tables().to_vec(),
     };
     let endpoints = match endpoints {
@@ -509,9 +532,18 @@ async fn read_vpc(ctx: &RunContext, services: &[(Service, bool)]) -> VpcReading 
                 "VPC endpoints",
                 "ec2:DescribeVpcEndpoints",
                 format!("no answer within {deadline:?}"),
+                false,
             );
         }
-        Ok(Err(e)) => return unread("VPC endpoints", "ec2:DescribeVpcEndpoints", sdk_error(&e).1),
+        Ok(Err(e)) => {
+            let (code, why) = sdk_error(&e);
+            return unread(
+                "VPC endpoints",
+                "ec2:DescribeVpcEndpoints",
+                why,
+                code.is_some(),
+            );
+        }
         Ok(Ok(o)) => o.vpc_endpoints().to_vec(),
     };
     let mut r = judge_vpc(&ctx.target.region, &subnets, &tables, &endpoints, services);
@@ -663,9 +695,16 @@ impl Link for NetworkEgress {
                 if vpc.warnings.is_empty() {
                     Check::pass(pass)
                 } else {
+                    let texts: Vec<&str> = vpc.warnings.iter().map(|(w, _)| w.as_str()).collect();
+                    let mut hints: Vec<&str> = Vec::new();
+                    for (_, h) in &vpc.warnings {
+                        if !hints.contains(&h.as_str()) {
+                            hints.push(h);
+                        }
+                    }
                     Check::warn(
-                        format!("{pass}; but {}", vpc.warnings.join("; ")),
-                        "turn private DNS on for the VPC endpoint (aws ec2 modify-vpc-endpoint --private-dns-enabled), or remove it",
+                        format!("{pass}; but {}", texts.join("; ")),
+                        hints.join("; "),
                     )
                 }
             };
