@@ -25,7 +25,8 @@ pub const CERT_MANAGER_DEPLOYMENTS: [&str; 3] = [
     "cert-manager-cainjector",
     "cert-manager-webhook",
 ];
-pub(crate) const COLLECTOR_IMAGE: &str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0";
+pub(crate) const COLLECTOR_IMAGE: &str =
+    "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0";
 
 /// What [`KubeState::seed_healthy_adot`] made: the names a test or fault needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -484,7 +485,8 @@ fn node(seed: &ClusterSeed, region: &str) -> Value {
     })
 }
 
-fn crd_object(group: &str, plural: &str, kind: &str, version: &str) -> Value {
+/// A namespaced CustomResourceDefinition, Established, serving `version`.
+pub fn crd_object(group: &str, plural: &str, kind: &str, version: &str) -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -671,7 +673,14 @@ pub(crate) fn replica_set(ns: &str, name: &str, labels: &Value, deployment: &Val
     })
 }
 
-pub(crate) fn running_pod(ns: &str, name: &str, labels: &Value, spec: Value, rs: &Value, now: &str) -> Value {
+pub(crate) fn running_pod(
+    ns: &str,
+    name: &str,
+    labels: &Value,
+    spec: Value,
+    rs: &Value,
+    now: &str,
+) -> Value {
     let mut labels = labels.clone();
     if let Some(h) = rs.pointer("/metadata/labels/pod-template-hash") {
         labels["pod-template-hash"] = h.clone();
