@@ -13,7 +13,7 @@ use crate::amp_client::WriterBehaviour;
 use crate::canary::CanaryDefect;
 use crate::cluster::MockCluster;
 use crate::links::{CollectorFaults, GrafanaFaults};
-use crate::scenario::Shape;
+use crate::scenario::{ClusterCollector, Shape};
 
 /// What a fault may change for one run.
 pub struct FaultEnv<'a> {
@@ -227,6 +227,19 @@ impl Fault {
     /// Whether only an ADOT (OpenTelemetry) collector can have this fault.
     pub fn needs_adot(&self) -> bool {
         ADOT_ONLY.contains(&self.name)
+    }
+
+    /// Whether a cluster collector of `kind` can have this fault: the ADOT exporter's
+    /// faults need the ADOT add-on's collector (their recipe edits its resource), and a
+    /// shape's own faults ([`ONLY_ON`]) that shape.
+    pub fn applies_to(&self, kind: ClusterCollector) -> bool {
+        if self.needs_adot() && !kind.is_adot_addon() {
+            return false;
+        }
+        ONLY_ON
+            .iter()
+            .find(|(n, _)| *n == self.name)
+            .is_none_or(|(_, kinds)| kinds.contains(&kind))
     }
 
     pub fn apply(&self, env: &mut FaultEnv<'_>) {
@@ -806,29 +819,97 @@ pub const CATALOG: &[Fault] = &[
         collector: Some(Expect::RootCause("grafana.dashboard")),
         apply: |e| e.grafana.dashboard_old_names = true,
     },
+    Fault {
+        id: "F45",
+        name: "daemonset-duplicate-scrape",
+        summary: "a collector DaemonSet on two nodes scrapes every pod from each node (kubernetes_sd without a node selector) and writes the same series twice",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.daemonset_duplicate_scrape(s)),
+    },
+    Fault {
+        id: "F46",
+        name: "prometheus-sigv4-no-region",
+        summary: "the Prometheus resource signs its remote write (sigv4) without a region, and its pods have no AWS_REGION",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.operator_sigv4_without_region(s)),
+    },
+    Fault {
+        id: "F47",
+        name: "prometheus-replica-label-not-ha",
+        summary: "two replicas of the Prometheus resource keep the operator's prometheus_replica label and no cluster label: AMP stores both copies",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.operator_replicas_without_ha_labels(s)),
+    },
 ];
 
 /// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
 const ADOT_ONLY: &[&str] = &["exporter-drops-on-failure"];
+
+/// Cluster faults that only the listed collector shapes can have (the others: every shape
+/// whose scenario checks their link).
+const ONLY_ON: &[(&str, &[ClusterCollector])] = &[
+    // Replicas of a Deployment or StatefulSet; a DaemonSet's copies are F45's.
+    (
+        "replicas-without-ha-labels",
+        &[
+            ClusterCollector::Adot,
+            ClusterCollector::Prometheus,
+            ClusterCollector::PrometheusOperator,
+        ],
+    ),
+    ("daemonset-duplicate-scrape", &[ClusterCollector::Otelcol]),
+    (
+        "prometheus-sigv4-no-region",
+        &[ClusterCollector::PrometheusOperator],
+    ),
+    (
+        "prometheus-replica-label-not-ha",
+        &[ClusterCollector::PrometheusOperator],
+    ),
+];
 
 /// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
 /// there as in a direct one.
 const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("sa-unannotated", Expect::RootCause("k8s.service_account")),
     ("trust-other-namespace", Expect::RootCause("iam.role_trust")),
-    ("trust-other-service-account", Expect::RootCause("iam.role_trust")),
-    ("oidc-provider-missing", Expect::RootCause("iam.oidc_provider")),
-    ("role-no-policies", Expect::RootCause("iam.role_permissions")),
-    ("collector-crash-loop", Expect::RootCause("collector.running")),
+    (
+        "trust-other-service-account",
+        Expect::RootCause("iam.role_trust"),
+    ),
+    (
+        "oidc-provider-missing",
+        Expect::RootCause("iam.oidc_provider"),
+    ),
+    (
+        "role-no-policies",
+        Expect::RootCause("iam.role_permissions"),
+    ),
+    (
+        "collector-crash-loop",
+        Expect::RootCause("collector.running"),
+    ),
     ("adot-addon-missing", Expect::RootCause("eks.addon")),
     ("adot-addon-degraded", Expect::RootCause("eks.addon")),
     ("adot-addon-create-failed", Expect::RootCause("eks.addon")),
     ("adot-addon-unsupported", Expect::RootCause("eks.addon")),
-    ("cert-manager-missing", Expect::RootCause("k8s.cert_manager")),
-    ("cert-manager-not-ready", Expect::RootCause("k8s.cert_manager")),
+    (
+        "cert-manager-missing",
+        Expect::RootCause("k8s.cert_manager"),
+    ),
+    (
+        "cert-manager-not-ready",
+        Expect::RootCause("k8s.cert_manager"),
+    ),
     ("irsa-sa-unused", Expect::RootCause("k8s.service_account")),
     ("irsa-sa-extra", Expect::Warning("k8s.service_account")),
-    ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
+    (
+        "pods-predate-annotation",
+        Expect::RootCause("k8s.service_account"),
+    ),
     // F27: the collector's AWS identity; why here and not on aws.identity:
     // links/k8s_service_account.rs.
     ("imds-hop-limit", Expect::RootCause("k8s.service_account")),
@@ -838,9 +919,30 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("aps-unreachable", Expect::RootCause("network.egress")),
     ("aps-refused", Expect::RootCause("network.egress")),
     ("aps-private-dns-off", Expect::RootCause("network.egress")),
-    ("sigv4-assumes-own-role", Expect::RootCause("collector.config")),
-    ("replicas-without-ha-labels", Expect::RootCause("collector.config")),
-    ("exporter-drops-on-failure", Expect::RootCause("collector.config")),
+    (
+        "sigv4-assumes-own-role",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "replicas-without-ha-labels",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "exporter-drops-on-failure",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "daemonset-duplicate-scrape",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "prometheus-sigv4-no-region",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "prometheus-replica-label-not-ha",
+        Expect::Warning("collector.config"),
+    ),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.

@@ -26,11 +26,22 @@ const BUILTIN: &[(&str, &str)] = &[
         "prometheus-container",
         include_str!("../../scenarios/prometheus-container.yaml"),
     ),
-    ("otelcol-process", include_str!("../../scenarios/otelcol-process.yaml")),
+    (
+        "otelcol-process",
+        include_str!("../../scenarios/otelcol-process.yaml"),
+    ),
     ("eks-adot", include_str!("../../scenarios/eks-adot.yaml")),
     (
         "eks-prometheus",
         include_str!("../../scenarios/eks-prometheus.yaml"),
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        include_str!("../../scenarios/eks-kube-prometheus-stack.yaml"),
+    ),
+    (
+        "eks-otel-daemonset",
+        include_str!("../../scenarios/eks-otel-daemonset.yaml"),
     ),
 ];
 
@@ -119,7 +130,11 @@ pub struct ClusterSpec {
     /// The namespace the collector runs in.
     pub namespace: String,
     /// `adot`: the OpenTelemetryCollector resource's name; `prometheus`: the server
-    /// Deployment's name (`<release>-server` for the prometheus-community chart).
+    /// Deployment's name (`<release>-server` for the prometheus-community chart);
+    /// `prometheus-operator`: the `Prometheus` resource's name (kube-prometheus-stack:
+    /// `<release>-kube-prometheus-prometheus`, run as StatefulSet `prometheus-<name>`);
+    /// `otelcol`: the collector's Deployment or DaemonSet (the opentelemetry-collector
+    /// chart: `<release>-opentelemetry-collector[-agent]`; ADOT's manifests: `adot-collector`).
     pub collector: String,
     /// The service account the collector is meant to run as (optional): a difference from
     /// what its pods run as is reported.
@@ -134,6 +149,13 @@ pub enum ClusterCollector {
     Adot,
     /// The prometheus-community/prometheus chart's server, remote-writing with sigv4.
     Prometheus,
+    /// A `Prometheus` resource (monitoring.coreos.com/v1) the Prometheus operator runs as a
+    /// StatefulSet (kube-prometheus-stack); remote write and sigv4 in its spec.
+    PrometheusOperator,
+    /// An OpenTelemetry collector (ADOT image or upstream) run without an operator: a
+    /// Deployment or DaemonSet with its config in a ConfigMap (the opentelemetry-collector
+    /// helm chart, the aws-otel-collector example manifests).
+    Otelcol,
 }
 
 impl ClusterCollector {
@@ -141,7 +163,25 @@ impl ClusterCollector {
         match self {
             Self::Adot => "adot",
             Self::Prometheus => "prometheus",
+            Self::PrometheusOperator => "prometheus-operator",
+            Self::Otelcol => "otelcol",
         }
+    }
+
+    /// Whether the collector is the EKS adot add-on's (its operator, its cert-manager).
+    pub fn is_adot_addon(self) -> bool {
+        self == Self::Adot
+    }
+
+    /// Whether `run --provision` can make this kind of collector (in the run's namespace).
+    pub fn provisionable(self) -> bool {
+        matches!(self, Self::Adot | Self::Prometheus)
+    }
+
+    /// Whether the collector is an OpenTelemetry collector (a prometheusremotewrite
+    /// exporter signed by sigv4auth), else a Prometheus server (`remote_write` + `sigv4`).
+    pub fn is_otel(self) -> bool {
+        matches!(self, Self::Adot | Self::Otelcol)
     }
 }
 
@@ -328,7 +368,7 @@ impl Scenario {
         let prometheus = self
             .cluster
             .as_ref()
-            .is_some_and(|c| c.kind == ClusterCollector::Prometheus);
+            .is_some_and(|c| !c.kind.is_adot_addon());
         crate::links::default_links(self.shape)
             .iter()
             .filter(|l| !(prometheus && adot_only.contains(l)))
@@ -409,11 +449,18 @@ impl Scenario {
                 return Err(invalid("shape `cluster` needs a `cluster:` section".into()));
             }
             (Shape::Direct | Shape::Collector, Some(_)) => {
-                return Err(invalid("a `cluster:` section needs `shape: cluster`".into()));
-            }
-            (_, Some(c)) if [&c.name, &c.namespace, &c.collector].iter().any(|v| v.trim().is_empty()) => {
                 return Err(invalid(
-                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty".into(),
+                    "a `cluster:` section needs `shape: cluster`".into(),
+                ));
+            }
+            (_, Some(c))
+                if [&c.name, &c.namespace, &c.collector]
+                    .iter()
+                    .any(|v| v.trim().is_empty()) =>
+            {
+                return Err(invalid(
+                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty"
+                        .into(),
                 ));
             }
             _ => {}
@@ -421,11 +468,11 @@ impl Scenario {
         if let Some(c) = &s.collector
             && (c.scrape_interval < Duration::from_millis(100)
                 || c.scrape_interval > Duration::from_secs(60))
-            {
-                return Err(invalid(
-                    "`collector.scrape_interval` must be between 100ms and 60s".into(),
-                ));
-            }
+        {
+            return Err(invalid(
+                "`collector.scrape_interval` must be between 100ms and 60s".into(),
+            ));
+        }
         if s.grafana.provision_datasource && s.grafana.datasource.is_some() {
             return Err(invalid(
                 "`grafana.provision_datasource` creates the run's own data source; drop `grafana.datasource`, which names one to check".into(),
@@ -514,7 +561,12 @@ mod tests {
     fn provisioning_the_data_source_excludes_naming_one() {
         let s = Scenario::load("grafana-provision").unwrap();
         assert!(s.grafana.provision_datasource && s.grafana.datasource.is_none());
-        assert!(!Scenario::load("smoke").unwrap().grafana.provision_datasource);
+        assert!(
+            !Scenario::load("smoke")
+                .unwrap()
+                .grafana
+                .provision_datasource
+        );
         let err = Scenario::parse(
             "name: x\ngrafana: {provision_datasource: true, datasource: AMP}\n",
             "t.yaml",

@@ -20,8 +20,8 @@ pub struct KubeRead {
 /// scenarios against the mock API, which records each request, and checks every one is
 /// here; the manifest test checks the CronJob's ClusterRole grants exactly these.
 /// Some reads happen only on a failure path (a missing namespace lists the others; an
-/// OpenTelemetryCollector not found lists those there; a StatefulSet or DaemonSet
-/// collector): they are here from the code. (`serviceaccounts/token` create is not: only
+/// OpenTelemetryCollector or Prometheus not found lists those there; a StatefulSet or
+/// DaemonSet collector): they are here from the code. (`serviceaccounts/token` create is not: only
 /// mock runs request tokens.)
 pub const KUBE_READS: &[KubeRead] = &[
     KubeRead {
@@ -72,6 +72,14 @@ pub const KUBE_READS: &[KubeRead] = &[
     KubeRead {
         group: "opentelemetry.io",
         resource: "opentelemetrycollectors",
+        verbs: &["get", "list"],
+    },
+    // The Prometheus operator's resources (kube-prometheus-stack). Not `secrets`: the
+    // config the operator renders into its Secret is judged from the resource instead, so
+    // a read-only run needs no access to the namespace's secrets.
+    KubeRead {
+        group: "monitoring.coreos.com",
+        resource: "prometheuses",
         verbs: &["get", "list"],
     },
 ];
