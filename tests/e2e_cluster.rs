@@ -316,7 +316,7 @@ const FAULTS: &[Row] = &[
         ],
         &[
             "Principal\":{\"AWS\":\"arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role\"}",
-            "spec.remoteWrite[0].sigv4.roleArn: arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role",
+            "role_arn: arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role",
         ],
     ),
     (

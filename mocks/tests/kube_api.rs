@@ -431,8 +431,13 @@ async fn a_prometheus_resource_created_through_the_api_gets_the_operators_object
         .list(&ListParams::default().labels("operator.prometheus.io/name=kps"))
         .await
         .unwrap();
-    let names: Vec<String> = pods.items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    let names: Vec<String> = pods
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
     assert_eq!(names, ["prometheus-kps-0", "prometheus-kps-1"]);
-    let env = serde_json::to_string(&pods.items[0].spec.as_ref().unwrap().containers[0].env).unwrap();
+    let env =
+        serde_json::to_string(&pods.items[0].spec.as_ref().unwrap().containers[0].env).unwrap();
     assert!(env.contains(&seed.role_arn()), "{env}");
 }

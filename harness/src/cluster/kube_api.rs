@@ -389,17 +389,33 @@ mod reads_tests {
             seen.extend(reads_of("eks-adot", &stack).await);
             stack.shutdown().await;
         }
-        // The Prometheus chart's server.
-        let prometheus = Scenario::load("eks-prometheus").unwrap().cluster.unwrap();
-        let stack = MockStack::start(MockConfig {
-            cluster: Some(crate::cluster::seed_for(&prometheus)),
-            ..MockConfig::default()
-        })
-        .await
-        .unwrap();
-        crate::cluster::prepare_mock_cluster(&stack, &prometheus, "us-east-1").unwrap();
-        seen.extend(reads_of("eks-prometheus", &stack).await);
-        stack.shutdown().await;
+        // The Prometheus chart's server, kube-prometheus-stack's Prometheus resource, the
+        // OpenTelemetry collector chart's DaemonSet.
+        for name in [
+            "eks-prometheus",
+            "eks-kube-prometheus-stack",
+            "eks-otel-daemonset",
+        ] {
+            let spec = Scenario::load(name).unwrap().cluster.unwrap();
+            let stack = MockStack::start(MockConfig {
+                cluster: Some(crate::cluster::seed_for(&spec)),
+                ..MockConfig::default()
+            })
+            .await
+            .unwrap();
+            crate::cluster::prepare_mock_cluster(&stack, &spec, "us-east-1").unwrap();
+            seen.extend(reads_of(name, &stack).await);
+            stack.shutdown().await;
+        }
+        assert!(
+            seen.iter()
+                .any(|(v, g, r)| v == "get" && g == "monitoring.coreos.com" && r == "prometheuses"),
+            "{seen:?}"
+        );
+        assert!(
+            !seen.iter().any(|(_, _, r)| r == "secrets"),
+            "a read-only run reads no secrets: {seen:?}"
+        );
 
         assert!(
             seen.iter().any(|(v, _, r)| v == "get" && r == "pods/log"),

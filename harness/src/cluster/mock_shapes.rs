@@ -224,7 +224,12 @@ impl MockCluster {
     pub fn daemonset_duplicate_scrape(&self, s: &MockStack) {
         let ns = self.seed.namespace.as_str();
         self.edit_otel_config(s, |text| text.replace(NODE_SELECTOR, ""));
-        let second = format!("{}-2", self.seed.node_name);
+        // The next address in the node group's subnet (ip-192-168-12-35…), else `<node>-2`.
+        let first = &self.seed.node_name;
+        let second = match first.replacen("-34.", "-35.", 1) {
+            next if next != *first => next,
+            _ => format!("{first}-2"),
+        };
         let _ = s.kube.add_node_like(&self.seed.node_name, &second);
         let _ = s.kube.reconcile("daemonsets", ns, &self.deployment);
         let pods = daemonset_pods(s, ns, &self.deployment);

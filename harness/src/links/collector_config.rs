@@ -119,8 +119,11 @@ impl Link for CollectorConfigLink {
             let config = match rendered {
                 Ok(c) => c,
                 Err(e) => {
-                    return Check::fail("could not render the collector config", "see the evidence")
-                        .with("error", crate::error_chain(&e));
+                    return Check::fail(
+                        "could not render the collector config",
+                        "see the evidence",
+                    )
+                    .with("error", crate::error_chain(&e));
                 }
             };
             let path = col.workdir.path().join(config_file(col.spec.kind));
