@@ -155,6 +155,14 @@ pub fn inject_standalone(
         cluster: Some(cluster),
     };
     for f in faults {
+        // The standalone cluster is the ADOT add-on's: a fault of another shape's own
+        // (F45-F47) has nothing there to break.
+        if !f.applies_to(crate::scenario::ClusterCollector::Adot) {
+            return Err(StandaloneError::Cluster(format!(
+                "fault {} {} needs a collector shape the standalone mock does not run (its cluster is eks-adot's); use `pipecheck run --scenario <the shape's scenario> --fault {}`",
+                f.id, f.name, f.id
+            )));
+        }
         f.apply(&mut env);
         if env.changed_harness_side() {
             return Err(StandaloneError::HarnessSide(f));
@@ -985,5 +993,20 @@ mod tests {
                 assert!(crate::links::is_known(e.link()), "{f:?}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_shapes_own_fault_is_refused_by_the_standalone_mock() {
+        let stack = MockStack::start(pipecheck_mocks::MockConfig::default())
+            .await
+            .unwrap();
+        let err = inject_standalone(&stack, &[find("F45").unwrap()]).unwrap_err();
+        assert!(
+            matches!(&err, StandaloneError::Cluster(w) if w.contains("F45 daemonset-duplicate-scrape")),
+            "{err:?}"
+        );
+        // Nothing was changed before the refusal.
+        assert_eq!(stack.kube.list("nodes", None).len(), 1);
+        stack.shutdown().await;
     }
 }
