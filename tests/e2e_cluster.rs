@@ -645,6 +645,58 @@ const FAULTS: &[Row] = &[
             "prometheus_replica: $(POD_NAME)",
         ],
     ),
+    (
+        "eks-kube-prometheus-stack",
+        "irsa-sa-unused",
+        "k8s.service_account",
+        true,
+        &[
+            "has no eks.amazonaws.com/role-arn annotation",
+            "monitoring/amp-iamproxy-ingest-service-account-irsa",
+            "no pod runs as it",
+        ],
+        &["set spec.serviceAccountName of the Prometheus resource"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "sts-refused",
+        "network.egress",
+        true,
+        &["the collector's STS endpoint", "refused"],
+        &["connect: connection refused"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "aps-unreachable",
+        "network.egress",
+        true,
+        &["/api/v1/remote_write is unreachable"],
+        &["read from: the collector's remote-write URL"],
+    ),
+    (
+        "eks-otel-daemonset",
+        "collector-crash-loop",
+        "collector.running",
+        true,
+        &["is CrashLoopBackOff after 6 restarts"],
+        &["container opentelemetry-collector: ready false, 6 restarts"],
+    ),
+    (
+        "eks-otel-daemonset",
+        "pods-predate-annotation",
+        "k8s.service_account",
+        true,
+        &["were started before it was set"],
+        &["daemonset/otel-opentelemetry-collector-agent"],
+    ),
+    (
+        "eks-otel-daemonset",
+        "role-no-policies",
+        "iam.role_permissions",
+        true,
+        &["has no permission policy"],
+        &["no policies attached or inline"],
+    ),
 ];
 
 /// The chain of a scenario: the Prometheus chart's is the ADOT chain without the ADOT
