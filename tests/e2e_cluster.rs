@@ -697,6 +697,17 @@ const FAULTS: &[Row] = &[
         &["has no permission policy"],
         &["no policies attached or inline"],
     ),
+    (
+        "eks-kube-prometheus-stack",
+        "prometheus-not-reconciled",
+        "collector.running",
+        true,
+        &[
+            "no pod of Prometheus monitoring/kps-kube-prometheus-prometheus runs: the operator made no StatefulSet monitoring/prometheus-kps-kube-prometheus-prometheus",
+            "no Prometheus operator reconciles it",
+        ],
+        &["prometheusOperator.namespaces", "(none)"],
+    ),
 ];
 
 /// The chain of a scenario: the Prometheus chart's is the ADOT chain without the ADOT

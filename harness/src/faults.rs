@@ -156,7 +156,7 @@ pub fn inject_standalone(
     };
     for f in faults {
         // The standalone cluster is the ADOT add-on's: a fault of another shape's own
-        // (F45-F47) has nothing there to break.
+        // (F45-F48) has nothing there to break.
         if !f.applies_to(crate::scenario::ClusterCollector::Adot) {
             return Err(StandaloneError::Cluster(format!(
                 "fault {} {} needs a collector shape the standalone mock does not run (its cluster is eks-adot's); use `pipecheck run --scenario <the shape's scenario> --fault {}`",
@@ -851,6 +851,14 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.operator_replicas_without_ha_labels(s)),
     },
+    Fault {
+        id: "F48",
+        name: "prometheus-not-reconciled",
+        summary: "no Prometheus operator reconciles the Prometheus resource (none runs, or it watches other namespaces): no StatefulSet, no pods",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.operator_not_reconciling(s)),
+    },
 ];
 
 /// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
@@ -875,6 +883,10 @@ const ONLY_ON: &[(&str, &[ClusterCollector])] = &[
     ),
     (
         "prometheus-replica-label-not-ha",
+        &[ClusterCollector::PrometheusOperator],
+    ),
+    (
+        "prometheus-not-reconciled",
         &[ClusterCollector::PrometheusOperator],
     ),
 ];
@@ -950,6 +962,10 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     (
         "prometheus-replica-label-not-ha",
         Expect::Warning("collector.config"),
+    ),
+    (
+        "prometheus-not-reconciled",
+        Expect::RootCause("collector.running"),
     ),
 ];
 

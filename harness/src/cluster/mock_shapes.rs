@@ -2,7 +2,7 @@
 //! `Prometheus` resource (the mock's operator renders its Secret and runs its StatefulSet)
 //! and the opentelemetry-collector chart in daemonset mode (ConfigMap key `relay`, one pod
 //! per node), each made through the mock API's controllers (`KubeState::apply`), and the
-//! fault recipes only these shapes have (F45-F47). Names and facts:
+//! fault recipes only these shapes have (F45-F48). Names and facts:
 //! docs/wire/prometheus-operator.md and docs/wire/otel-collector-chart.md.
 
 use pipecheck_mocks::kube::crd_object;
@@ -269,5 +269,30 @@ impl MockCluster {
         let second = format!("{}-1", self.deployment);
         s.kube
             .set_pod_log(&self.seed.namespace, &second, &self.container, &log);
+    }
+
+    /// F48: no operator reconciles the `Prometheus` resource (none runs, or it watches
+    /// other namespaces): no Secret, no StatefulSet, no pods, and no status.
+    pub fn operator_not_reconciling(&self, s: &MockStack) {
+        let ns = self.seed.namespace.as_str();
+        for pod in s.kube.list("pods", Some(ns)) {
+            let owner = pod
+                .pointer("/metadata/ownerReferences/0/name")
+                .and_then(Value::as_str);
+            if owner == Some(self.deployment.as_str())
+                && let Some(name) = pod.pointer("/metadata/name").and_then(Value::as_str)
+            {
+                s.kube.delete("pods", ns, name);
+            }
+        }
+        s.kube.delete("statefulsets", ns, &self.deployment);
+        s.kube.delete("secrets", ns, &self.deployment);
+        let _ = s
+            .kube
+            .update("prometheuses", ns, &self.seed.collector_name, |p| {
+                if let Some(o) = p.as_object_mut() {
+                    o.remove("status");
+                }
+            });
     }
 }

@@ -67,20 +67,21 @@ impl Link for CollectorRunning {
             // in the config file).
             let mut env = Vec::new();
             if col.spec.signing == Signing::Collector
-                && let Ok(c) = ctx.target.credentials.provide_credentials().await {
-                    env.push((
-                        "AWS_ACCESS_KEY_ID".to_string(),
-                        c.access_key_id().to_string(),
-                    ));
-                    env.push((
-                        "AWS_SECRET_ACCESS_KEY".to_string(),
-                        c.secret_access_key().to_string(),
-                    ));
-                    if let Some(t) = c.session_token() {
-                        env.push(("AWS_SESSION_TOKEN".to_string(), t.to_string()));
-                    }
-                    env.push(("AWS_REGION".to_string(), ctx.target.region.clone()));
+                && let Ok(c) = ctx.target.credentials.provide_credentials().await
+            {
+                env.push((
+                    "AWS_ACCESS_KEY_ID".to_string(),
+                    c.access_key_id().to_string(),
+                ));
+                env.push((
+                    "AWS_SECRET_ACCESS_KEY".to_string(),
+                    c.secret_access_key().to_string(),
+                ));
+                if let Some(t) = c.session_token() {
+                    env.push(("AWS_SESSION_TOKEN".to_string(), t.to_string()));
                 }
+                env.push(("AWS_REGION".to_string(), ctx.target.region.clone()));
+            }
             let program = match col.spec.runtime {
                 RuntimeKind::Process => match which(&binary_name) {
                     Some(p) => p.to_string_lossy().into_owned(),
@@ -172,6 +173,52 @@ impl Link for CollectorRunning {
     }
 }
 
+/// F48: a `Prometheus` resource the operator made no StatefulSet for. Its status says why
+/// when the operator tried (`Reconciled` False with its message); no status at all means
+/// no operator reconciles it (none runs, or it watches other namespaces).
+pub fn not_reconciled(ns: &str, name: &str, resource: &serde_json::Value) -> Check {
+    use serde_json::Value;
+    let conditions: Vec<String> = resource
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c["status"].as_str() != Some("True"))
+        .map(|c| {
+            format!(
+                "{} {}: {} {}",
+                c["type"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?"),
+                c["reason"].as_str().unwrap_or_default(),
+                c["message"].as_str().unwrap_or_default()
+            )
+            .trim_end()
+            .to_string()
+        })
+        .collect();
+    let set = format!("prometheus-{name}");
+    let why = if conditions.is_empty() && resource.get("status").is_none_or(Value::is_null) {
+        "the resource has no status: no Prometheus operator reconciles it (none runs, or it watches other namespaces)".to_string()
+    } else if conditions.is_empty() {
+        "its status reports nothing wrong".to_string()
+    } else {
+        format!("the operator reports {}", conditions.join("; "))
+    };
+    Check::fail(
+        format!("no pod of Prometheus {ns}/{name} runs: the operator made no StatefulSet {ns}/{set}; {why}"),
+        format!(
+            "check that the Prometheus operator runs (kube-prometheus-stack: deployment <release>-kube-prometheus-operator) and watches namespace {ns} (prometheusOperator.namespaces), and its log for {ns}/{name}; kubectl -n {ns} describe prometheus {name}"
+        ),
+    )
+    .with(
+        "status (Prometheus resource)",
+        resource
+            .get("status")
+            .map(|s| serde_json::to_string_pretty(s).unwrap_or_default())
+            .unwrap_or_else(|| "(none)".to_string()),
+    )
+}
+
 /// How many log lines a verdict quotes as evidence.
 const LOG_LINES: i64 = 15;
 
@@ -182,7 +229,10 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     };
 
     let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
-        return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
+        return Check::fail(
+            "this scenario has no cluster",
+            "use a scenario with `shape: cluster`",
+        );
     };
     let client = &kube.client;
     let ns = spec.namespace.as_str();
@@ -199,8 +249,19 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     let pods_text = format!(
         "{}\n{controller}\n{}",
         w.description,
-        if summary.is_empty() { "no pods".to_string() } else { summary.join("\n") }
+        if summary.is_empty() {
+            "no pods".to_string()
+        } else {
+            summary.join("\n")
+        }
     );
+    if w.pods.is_empty()
+        && w.controller.is_none()
+        && spec.kind == crate::scenario::ClusterCollector::PrometheusOperator
+    {
+        let resource = w.resource.clone().unwrap_or_default();
+        return not_reconciled(ns, &spec.collector, &resource).with("pods", pods_text);
+    }
     if w.pods.is_empty() {
         let name = w
             .controller
@@ -210,7 +271,19 @@ async fn in_cluster(ctx: &RunContext) -> Check {
         let events = warning_events(client, ns, &name).await;
         let mut c = Check::fail(
             format!("no pod of the collector is running ({controller})"),
-            format!("see why no pod is created or scheduled: kubectl -n {ns} describe {}", w.controller.as_ref().map(|(c, _, _)| c.split_whitespace().next().unwrap_or("deployment").to_lowercase()).unwrap_or_else(|| "deployment".into()) + " " + &name),
+            format!(
+                "see why no pod is created or scheduled: kubectl -n {ns} describe {}",
+                w.controller
+                    .as_ref()
+                    .map(|(c, _, _)| c
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("deployment")
+                        .to_lowercase())
+                    .unwrap_or_else(|| "deployment".into())
+                    + " "
+                    + &name
+            ),
         )
         .with("pods", pods_text);
         if !events.is_empty() {
@@ -249,27 +322,40 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             .as_ref()
             .and_then(|s| s.phase.clone())
             .unwrap_or_else(|| "Unknown".into());
-        let state = if reason.is_empty() { format!("{phase}, not ready") } else { reason.clone() };
+        let state = if reason.is_empty() {
+            format!("{phase}, not ready")
+        } else {
+            reason.clone()
+        };
         let mut verdict = format!("collector pod {name} is {state}");
         if restarts > 0 {
             verdict.push_str(&format!(" after {restarts} restarts"));
         }
         if !last.is_empty() {
-            verdict.push_str(&format!(": {}", crate::amp_client::truncate(last.trim(), 200)));
+            verdict.push_str(&format!(
+                ": {}",
+                crate::amp_client::truncate(last.trim(), 200)
+            ));
         }
         let hint = match reason.as_str() {
-            "CrashLoopBackOff" | "Error" => "the collector exits at start: its last log lines say why (a config it cannot load, a component its image lacks, no AWS credentials)",
-            "ImagePullBackOff" | "ErrImagePull" => "the image cannot be pulled: check its name and tag, and the nodes' access to the registry",
+            "CrashLoopBackOff" | "Error" => {
+                "the collector exits at start: its last log lines say why (a config it cannot load, a component its image lacks, no AWS credentials)"
+            }
+            "ImagePullBackOff" | "ErrImagePull" => {
+                "the image cannot be pulled: check its name and tag, and the nodes' access to the registry"
+            }
             "CreateContainerConfigError" => "a ConfigMap or Secret the pod references is missing",
             _ => "describe the pod for its events: kubectl -n <namespace> describe pod <name>",
         };
         let events = warning_events(client, ns, &name).await;
-        let mut c = Check::fail(verdict, hint)
-            .with("pods", pods_text)
-            .with(
-                if previous { "last log lines (previous instance)" } else { "last log lines" },
-                logs.join("\n"),
-            );
+        let mut c = Check::fail(verdict, hint).with("pods", pods_text).with(
+            if previous {
+                "last log lines (previous instance)"
+            } else {
+                "last log lines"
+            },
+            logs.join("\n"),
+        );
         if !events.is_empty() {
             c = c.with("events", events.join("\n"));
         }
@@ -278,7 +364,12 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     let restarted: Vec<(String, i32)> = w
         .pods
         .iter()
-        .map(|p| (p.metadata.name.clone().unwrap_or_default(), crate::cluster::restarts(p, &w.container)))
+        .map(|p| {
+            (
+                p.metadata.name.clone().unwrap_or_default(),
+                crate::cluster::restarts(p, &w.container),
+            )
+        })
         .filter(|(_, r)| *r > 0)
         .collect();
     let n = w.pods.len();
@@ -302,10 +393,57 @@ async fn in_cluster(ctx: &RunContext) -> Check {
         )
         .with("pods", pods_text);
     }
-    let logs = last_log_lines(client, ns, w.pods[0].metadata.name.as_deref().unwrap_or_default(), &w.container, false, 5)
-        .await
-        .unwrap_or_default();
-    Check::pass(format!("{n}/{n} collector pods are ready, none restarted ({controller})"))
-        .with("pods", pods_text)
-        .with("last log lines", logs.join("\n"))
+    let logs = last_log_lines(
+        client,
+        ns,
+        w.pods[0].metadata.name.as_deref().unwrap_or_default(),
+        &w.container,
+        false,
+        5,
+    )
+    .await
+    .unwrap_or_default();
+    Check::pass(format!(
+        "{n}/{n} collector pods are ready, none restarted ({controller})"
+    ))
+    .with("pods", pods_text)
+    .with("last log lines", logs.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::links::Status;
+
+    #[test]
+    fn an_unreconciled_prometheus_says_whether_an_operator_saw_it() {
+        let c = not_reconciled("monitoring", "kps", &json!({ "spec": {} }));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.verdict
+                .contains("made no StatefulSet monitoring/prometheus-kps"),
+            "{}",
+            c.verdict
+        );
+        assert!(
+            c.verdict.contains("no Prometheus operator reconciles it"),
+            "{}",
+            c.verdict
+        );
+        let failed = json!({ "status": { "conditions": [
+            { "type": "Available", "status": "False", "reason": "NoPodReady" },
+            { "type": "Reconciled", "status": "False", "reason": "ReconciliationFailed",
+              "message": "failed to generate configuration: invalid remote write" },
+            { "type": "Paused", "status": "True" },
+        ] } });
+        let c = not_reconciled("monitoring", "kps", &failed);
+        assert!(
+            c.verdict.contains("Reconciled False: ReconciliationFailed failed to generate configuration: invalid remote write"),
+            "{}",
+            c.verdict
+        );
+        assert!(!c.verdict.contains("Paused"), "{}", c.verdict);
+    }
 }
