@@ -49,6 +49,7 @@ const WITHOUT_ADDON: &[&str] = &[
     "eks-prometheus",
     "eks-kube-prometheus-stack",
     "eks-otel-daemonset",
+    "eks-adot-manifests",
 ];
 
 /// A cluster fault: scenario, fault, link, fails (else warns), verdict key words,
@@ -767,6 +768,21 @@ fn scenario_passes(scenario: &'static str) -> Result<(), Failed> {
     )
 }
 
+/// ADOT's example manifests (`tests/fixtures/scenarios/eks-adot-manifests.yaml`): an
+/// `otelcol` Deployment whose config is key `otel-agent-config` of ConfigMap
+/// `otel-agent-conf`, found through its `--config` file; the chain passes.
+fn adot_manifests_pass() -> Result<(), Failed> {
+    let path = support::repo_root().join("tests/fixtures/scenarios/eks-adot-manifests.yaml");
+    let (out, report) = support::run_with_report(&["run", "--scenario", path.to_str().unwrap()]);
+    let ran = support::ran(&out, &report.path, "eks-adot-manifests")?;
+    chain_passes(&ran, &chain("eks-adot-manifests"))?;
+    ensure(
+        ran.stdout
+            .contains("the collector's pods run as aws-otel-eks/aws-otel-collector"),
+        || ran.stdout.clone(),
+    )
+}
+
 /// F11 and F12 together, as in the workshop: the service account is unannotated and the
 /// trust policy names another namespace. The run names the first to break
 /// (k8s.service_account) with iam.role_trust blocked behind it; with F11 fixed the same
@@ -901,6 +917,7 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("scenario::eks-otel-daemonset", || {
             scenario_passes("eks-otel-daemonset")
         }),
+        Trial::test("scenario::eks-adot-manifests", adot_manifests_pass),
         Trial::test(
             "bad_input::daemonset_fault_on_eks_kube_prometheus_stack",
             || {

@@ -109,8 +109,11 @@ pub fn prepare_mock_cluster(
                 ClusterCollector::PrometheusOperator => {
                     super::mock_shapes::put_operator_prometheus(stack, &seed, region, url)?
                 }
-                ClusterCollector::Otelcol => {
+                ClusterCollector::Otelcol if seed.collector_name.ends_with("-agent") => {
                     super::mock_shapes::put_otel_daemonset(stack, &seed, region, url)?
+                }
+                ClusterCollector::Otelcol => {
+                    super::mock_shapes::put_otel_deployment(stack, &seed, region, url)?
                 }
                 _ => put_prometheus_server(stack, &seed, region, url)?,
             };

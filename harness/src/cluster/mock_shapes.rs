@@ -174,6 +174,80 @@ pub(super) fn put_otel_daemonset(
     Ok((name.to_string(), first, OTEL_CONTAINER.to_string()))
 }
 
+/// ADOT's example manifests (aws-otel-collector): a one-replica Deployment `<collector>`
+/// running `/awscollector --config=/conf/otel-agent-config.yaml`, the file being key
+/// `otel-agent-config` of ConfigMap `otel-agent-conf`; returns (Deployment, pod,
+/// container). The mock makes this form of an `otelcol` collector whose name is not the
+/// chart's daemonset name (`…-agent`).
+pub(super) fn put_otel_deployment(
+    stack: &MockStack,
+    seed: &ClusterSeed,
+    region: &str,
+    remote_write_url: &str,
+) -> Result<(String, String, String), String> {
+    let k = &stack.kube;
+    let ns = seed.namespace.as_str();
+    let name = seed.collector_name.as_str();
+    let container = "aws-otel-collector";
+    let labels = json!({ "name": name });
+    // One replica scrapes cluster-wide: no per-node selector.
+    let config = otel_relay(region, remote_write_url).replace(NODE_SELECTOR, "");
+    k.put(
+        "configmaps",
+        json!({ "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": "otel-agent-conf", "namespace": ns, "labels": { "app": "opentelemetry", "component": "otel-agent-conf" } },
+            "data": { "otel-agent-config": config } }),
+    )
+    .map_err(err)?;
+    k.apply(
+        "deployments",
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": name, "namespace": ns, "labels": labels },
+            "spec": {
+                "replicas": 1,
+                "selector": { "matchLabels": labels },
+                "template": {
+                    "metadata": { "labels": labels },
+                    "spec": {
+                        "serviceAccountName": seed.service_account,
+                        "containers": [{
+                            "name": container,
+                            "image": OTEL_IMAGE,
+                            "command": ["/awscollector", "--config=/conf/otel-agent-config.yaml"],
+                            "volumeMounts": [{ "name": "otel-agent-config-vol", "mountPath": "/conf" }],
+                        }],
+                        "volumes": [{ "name": "otel-agent-config-vol", "configMap": {
+                            "name": "otel-agent-conf",
+                            "items": [{ "key": "otel-agent-config", "path": "otel-agent-config.yaml" }] } }],
+                    },
+                },
+            },
+        }),
+    )
+    .map_err(err)?;
+    let pod = stack
+        .kube
+        .list("pods", Some(ns))
+        .iter()
+        .filter_map(|p| {
+            p.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .find(|p| p.starts_with(&format!("{name}-")))
+        .ok_or("the mock Deployment controller made no pod")?;
+    let ts = rfc3339_now(stack);
+    let ts = ts.trim_end_matches('Z');
+    k.set_pod_log(
+        ns,
+        &pod,
+        container,
+        &format!("{ts}.000Z\tinfo\tservice@v0.110.0/service.go:230\tEverything is ready. Begin running and processing data.\n"),
+    );
+    Ok((name.to_string(), pod, container.to_string()))
+}
+
 /// The pods a DaemonSet owns, by name.
 fn daemonset_pods(stack: &MockStack, ns: &str, name: &str) -> Vec<String> {
     stack
@@ -207,15 +281,20 @@ impl MockCluster {
         let _ = s.kube.reconcile("prometheuses", ns, name);
     }
 
-    /// Edits the collector's config in its ConfigMap (the DaemonSet shape).
+    /// Edits the collector's config in its ConfigMap (the chart's DaemonSet, or ADOT's
+    /// example Deployment).
     pub(super) fn edit_otel_config(&self, s: &MockStack, f: impl FnOnce(&str) -> String) {
-        let _ = s
-            .kube
-            .update("configmaps", &self.seed.namespace, &self.deployment, |cm| {
-                if let Some(text) = cm["data"][OTEL_CONFIG_KEY].as_str().map(f) {
-                    cm["data"][OTEL_CONFIG_KEY] = json!(text);
-                }
-            });
+        let ns = &self.seed.namespace;
+        let (cm, key) = if s.kube.get("configmaps", ns, &self.deployment).is_some() {
+            (self.deployment.as_str(), OTEL_CONFIG_KEY)
+        } else {
+            ("otel-agent-conf", "otel-agent-config")
+        };
+        let _ = s.kube.update("configmaps", ns, cm, |cm| {
+            if let Some(text) = cm["data"][key].as_str().map(f) {
+                cm["data"][key] = json!(text);
+            }
+        });
     }
 
     /// F45: the DaemonSet's kubernetes_sd job lost its per-node selector and the node group
