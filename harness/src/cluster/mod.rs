@@ -61,17 +61,32 @@ mod tests {
     #[test]
     fn cluster_scenarios_check_the_cluster_chain_but_not_the_canary_observation() {
         let adot = Scenario::load("eks-adot").unwrap();
-        let prom = Scenario::load("eks-prometheus").unwrap();
         let a = names(&adot);
-        let p = names(&prom);
         for l in CLUSTER {
             assert!(a.contains(l), "{l} missing from eks-adot: {a:?}");
         }
-        for l in super::ADOT_ONLY_LINKS {
-            assert!(!p.contains(l), "{l} in eks-prometheus: {p:?}");
+        let others: Vec<(&str, Vec<&str>)> = [
+            "eks-prometheus",
+            "eks-kube-prometheus-stack",
+            "eks-otel-daemonset",
+        ]
+        .into_iter()
+        .map(|n| (n, names(&Scenario::load(n).unwrap())))
+        .collect();
+        for (n, p) in &others {
+            for l in super::ADOT_ONLY_LINKS {
+                assert!(!p.contains(l), "{l} in {n}: {p:?}");
+            }
+            for l in CLUSTER
+                .iter()
+                .filter(|l| !super::ADOT_ONLY_LINKS.contains(l))
+            {
+                assert!(p.contains(l), "{l} missing from {n}: {p:?}");
+            }
         }
         for l in ["canary.scraped", "collector.signing", "pipeline.delivery"] {
-            assert!(!a.contains(&l) && !p.contains(&l), "{l}");
+            assert!(!a.contains(&l), "{l}");
+            assert!(others.iter().all(|(_, p)| !p.contains(&l)), "{l}");
         }
         for l in [
             "amp.workspace",
@@ -79,7 +94,8 @@ mod tests {
             "amp.query",
             "collector.running",
         ] {
-            assert!(a.contains(&l) && p.contains(&l), "{l}");
+            assert!(a.contains(&l), "{l}");
+            assert!(others.iter().all(|(_, p)| p.contains(&l)), "{l}");
         }
     }
 
