@@ -41,8 +41,16 @@ pub const DEPENDS_EKS_ADOT: &[Depends] = &[
     ("amp.query", "amp.remote_write"),
 ];
 
-/// The links of the ADOT chain the Prometheus chart's chain does without.
+/// The links of the ADOT chain the other shapes' chains do without.
 const ADOT_ONLY: &[&str] = &["eks.addon", "k8s.cert_manager"];
+
+/// The scenarios whose collector is not the ADOT add-on's.
+const WITHOUT_ADDON: &[&str] = &[
+    "eks-prometheus",
+    "eks-kube-prometheus-stack",
+    "eks-otel-daemonset",
+    "eks-adot-manifests",
+];
 
 /// A cluster fault: scenario, fault, link, fails (else warns), verdict key words,
 /// evidence key words (in the failure's or warning's text).
@@ -492,6 +500,215 @@ const FAULTS: &[Row] = &[
             "answered HTTP",
         ],
     ),
+    // kube-prometheus-stack (a Prometheus resource, the operator's StatefulSet) and the
+    // OpenTelemetry collector chart's DaemonSet: the cluster faults that apply to them,
+    // then their own (F45-F47).
+    (
+        "eks-kube-prometheus-stack",
+        "sa-unannotated",
+        "k8s.service_account",
+        true,
+        &[
+            "monitoring/amp-iamproxy-ingest-service-account",
+            "has no eks.amazonaws.com/role-arn annotation",
+        ],
+        &[
+            "annotations: (none)",
+            "pod prometheus-kps-kube-prometheus-prometheus-0 runs as service account amp-iamproxy-ingest-service-account",
+            "Prometheus monitoring/kps-kube-prometheus-prometheus",
+            "prometheus.serviceAccount.annotations",
+        ],
+    ),
+    (
+        "eks-otel-daemonset",
+        "sa-unannotated",
+        "k8s.service_account",
+        true,
+        &[
+            "otel/otel-opentelemetry-collector",
+            "has no eks.amazonaws.com/role-arn annotation",
+        ],
+        &["DaemonSet otel/otel-opentelemetry-collector-agent"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "pods-predate-annotation",
+        "k8s.service_account",
+        true,
+        &["were started before it was set"],
+        &["AWS_ROLE_ARN not set"],
+    ),
+    (
+        "eks-otel-daemonset",
+        "trust-other-namespace",
+        "iam.role_trust",
+        true,
+        &[
+            "trusts system:serviceaccount:springboot:otel-opentelemetry-collector",
+            "run as system:serviceaccount:otel:otel-opentelemetry-collector",
+        ],
+        &["refused: AccessDenied"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "collector-crash-loop",
+        "collector.running",
+        true,
+        &[
+            "collector pod prometheus-kps-kube-prometheus-prometheus-0 is CrashLoopBackOff after 6 restarts",
+        ],
+        &["container prometheus: ready false, 6 restarts"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "sigv4-assumes-own-role",
+        "collector.config",
+        true,
+        &[
+            "spec.remoteWrite[0].sigv4.roleArn is arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role, the role it already runs as",
+        ],
+        &[
+            "remove roleArn from the Prometheus resource's remoteWrite sigv4",
+            "spec.remoteWrite[0].sigv4.roleArn: arn:aws:iam::111122223333:role/amp-iamproxy-ingest-role",
+        ],
+    ),
+    (
+        "eks-otel-daemonset",
+        "sigv4-assumes-own-role",
+        "collector.config",
+        true,
+        &["extensions.sigv4auth.assume_role.arn is arn:aws:iam::111122223333:role/"],
+        &["ConfigMap otel/otel-opentelemetry-collector-agent key relay"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "replicas-without-ha-labels",
+        "collector.config",
+        true,
+        &[
+            "2 replicas of StatefulSet monitoring/prometheus-kps-kube-prometheus-prometheus write the same series without the cluster and __replica__ external label(s)",
+        ],
+        &[
+            "set replicaExternalLabelName: __replica__",
+            "prometheus: monitoring/kps-kube-prometheus-prometheus",
+            "duplicate sample for timestamp",
+        ],
+    ),
+    (
+        "eks-otel-daemonset",
+        "aps-refused",
+        "network.egress",
+        true,
+        &["aps-workspaces endpoint", "refused"],
+        &["read from: the collector's remote-write URL"],
+    ),
+    (
+        "eks-otel-daemonset",
+        "daemonset-duplicate-scrape",
+        "collector.config",
+        true,
+        &[
+            "DaemonSet otel/otel-opentelemetry-collector-agent runs a collector on each of its 2 nodes",
+            "job(s) kubernetes-pods",
+            "AMP refuses the copies with 400 duplicate sample for timestamp",
+        ],
+        &[
+            "spec.nodeName=${env:K8S_NODE_NAME}",
+            "per-node external labels (exporter)",
+            "AMP 400: duplicate sample for timestamp",
+        ],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "prometheus-sigv4-no-region",
+        "collector.config",
+        true,
+        &[
+            "the Prometheus resource monitoring/kps-kube-prometheus-prometheus signs spec.remoteWrite[0] (sigv4) without a region",
+            "region not configured in sigv4 or in default credentials chain",
+        ],
+        &[
+            "set spec.remoteWrite[0].sigv4.region: us-east-1",
+            "AWS_ROLE_ARN",
+            "msg=\"Failed to apply configuration\"",
+        ],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "prometheus-replica-label-not-ha",
+        "collector.config",
+        false,
+        &[
+            "2 replicas of Prometheus monitoring/kps-kube-prometheus-prometheus write every series, each under its own prometheus_replica label",
+        ],
+        &[
+            "replicaExternalLabelName: __replica__",
+            "prometheus_replica: $(POD_NAME)",
+        ],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "irsa-sa-unused",
+        "k8s.service_account",
+        true,
+        &[
+            "has no eks.amazonaws.com/role-arn annotation",
+            "monitoring/amp-iamproxy-ingest-service-account-irsa",
+            "no pod runs as it",
+        ],
+        &["set spec.serviceAccountName of the Prometheus resource"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "sts-refused",
+        "network.egress",
+        true,
+        &["the collector's STS endpoint", "refused"],
+        &["connect: connection refused"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "aps-unreachable",
+        "network.egress",
+        true,
+        &["/api/v1/remote_write is unreachable"],
+        &["read from: the collector's remote-write URL"],
+    ),
+    (
+        "eks-otel-daemonset",
+        "collector-crash-loop",
+        "collector.running",
+        true,
+        &["is CrashLoopBackOff after 6 restarts"],
+        &["container opentelemetry-collector: ready false, 6 restarts"],
+    ),
+    (
+        "eks-otel-daemonset",
+        "pods-predate-annotation",
+        "k8s.service_account",
+        true,
+        &["were started before it was set"],
+        &["daemonset/otel-opentelemetry-collector-agent"],
+    ),
+    (
+        "eks-otel-daemonset",
+        "role-no-policies",
+        "iam.role_permissions",
+        true,
+        &["has no permission policy"],
+        &["no policies attached or inline"],
+    ),
+    (
+        "eks-kube-prometheus-stack",
+        "prometheus-not-reconciled",
+        "collector.running",
+        true,
+        &[
+            "no pod of Prometheus monitoring/kps-kube-prometheus-prometheus runs: the operator made no StatefulSet monitoring/prometheus-kps-kube-prometheus-prometheus",
+            "no Prometheus operator reconciles it",
+        ],
+        &["prometheusOperator.namespaces", "(none)"],
+    ),
 ];
 
 /// The chain of a scenario: the Prometheus chart's is the ADOT chain without the ADOT
@@ -499,7 +716,7 @@ const FAULTS: &[Row] = &[
 fn chain(scenario: &str) -> Vec<Depends> {
     DEPENDS_EKS_ADOT
         .iter()
-        .filter(|(child, _)| scenario != "eks-prometheus" || !ADOT_ONLY.contains(child))
+        .filter(|(child, _)| !WITHOUT_ADDON.contains(&scenario) || !ADOT_ONLY.contains(child))
         .copied()
         .collect()
 }
@@ -547,6 +764,21 @@ fn scenario_passes(scenario: &'static str) -> Result<(), Failed> {
             && ran
                 .stdout
                 .contains("a write signed as the role is accepted"),
+        || ran.stdout.clone(),
+    )
+}
+
+/// ADOT's example manifests (`tests/fixtures/scenarios/eks-adot-manifests.yaml`): an
+/// `otelcol` Deployment whose config is key `otel-agent-config` of ConfigMap
+/// `otel-agent-conf`, found through its `--config` file; the chain passes.
+fn adot_manifests_pass() -> Result<(), Failed> {
+    let path = support::repo_root().join("tests/fixtures/scenarios/eks-adot-manifests.yaml");
+    let (out, report) = support::run_with_report(&["run", "--scenario", path.to_str().unwrap()]);
+    let ran = support::ran(&out, &report.path, "eks-adot-manifests")?;
+    chain_passes(&ran, &chain("eks-adot-manifests"))?;
+    ensure(
+        ran.stdout
+            .contains("the collector's pods run as aws-otel-eks/aws-otel-collector"),
         || ran.stdout.clone(),
     )
 }
@@ -678,6 +910,34 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("scenario::eks-adot", || scenario_passes("eks-adot")),
         Trial::test("scenario::eks-prometheus", || {
             scenario_passes("eks-prometheus")
+        }),
+        Trial::test("scenario::eks-kube-prometheus-stack", || {
+            scenario_passes("eks-kube-prometheus-stack")
+        }),
+        Trial::test("scenario::eks-otel-daemonset", || {
+            scenario_passes("eks-otel-daemonset")
+        }),
+        Trial::test("scenario::eks-adot-manifests", adot_manifests_pass),
+        Trial::test(
+            "bad_input::daemonset_fault_on_eks_kube_prometheus_stack",
+            || {
+                fault_not_checked(
+                    &[
+                        "run",
+                        "--scenario",
+                        "eks-kube-prometheus-stack",
+                        "--fault",
+                        "F45",
+                    ],
+                    "does not apply to scenario eks-kube-prometheus-stack",
+                )
+            },
+        ),
+        Trial::test("bad_input::provision_eks_otel_daemonset", || {
+            fault_not_checked(
+                &["run", "--scenario", "eks-otel-daemonset", "--provision"],
+                "which pipecheck checks but does not provision",
+            )
         }),
         Trial::test("fault::eks-adot::F11+F12", f11_and_f12),
         Trial::test("cli::cluster_listed", listed),

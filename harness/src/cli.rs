@@ -223,6 +223,13 @@ pub enum CliError {
     MockCluster(String),
     #[error(transparent)]
     Sweep(#[from] crate::provision::SweepError),
+    #[error(
+        "--provision makes an ADOT or Prometheus-chart collector; scenario {scenario} runs a {kind} collector, which pipecheck checks but does not provision"
+    )]
+    NotProvisionable {
+        scenario: String,
+        kind: &'static str,
+    },
 }
 
 impl CliError {
@@ -322,6 +329,14 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     }
     for s in &scenarios {
         crate::run::resolve_faults(s, &faults)?;
+        if args.provision
+            && let Some(c) = s.cluster.as_ref().filter(|c| !c.kind.provisionable())
+        {
+            return Err(CliError::NotProvisionable {
+                scenario: s.name.clone(),
+                kind: c.kind.as_str(),
+            });
+        }
     }
     if args.plan {
         print!(

@@ -13,7 +13,7 @@ use crate::amp_client::WriterBehaviour;
 use crate::canary::CanaryDefect;
 use crate::cluster::MockCluster;
 use crate::links::{CollectorFaults, GrafanaFaults};
-use crate::scenario::Shape;
+use crate::scenario::{ClusterCollector, Shape};
 
 /// What a fault may change for one run.
 pub struct FaultEnv<'a> {
@@ -155,6 +155,14 @@ pub fn inject_standalone(
         cluster: Some(cluster),
     };
     for f in faults {
+        // The standalone cluster is the ADOT add-on's: a fault of another shape's own
+        // (F45-F48) has nothing there to break.
+        if !f.applies_to(crate::scenario::ClusterCollector::Adot) {
+            return Err(StandaloneError::Cluster(format!(
+                "fault {} {} needs a collector shape the standalone mock does not run (its cluster is eks-adot's); use `pipecheck run --scenario <the shape's scenario> --fault {}`",
+                f.id, f.name, f.id
+            )));
+        }
         f.apply(&mut env);
         if env.changed_harness_side() {
             return Err(StandaloneError::HarnessSide(f));
@@ -227,6 +235,19 @@ impl Fault {
     /// Whether only an ADOT (OpenTelemetry) collector can have this fault.
     pub fn needs_adot(&self) -> bool {
         ADOT_ONLY.contains(&self.name)
+    }
+
+    /// Whether a cluster collector of `kind` can have this fault: the ADOT exporter's
+    /// faults need the ADOT add-on's collector (their recipe edits its resource), and a
+    /// shape's own faults ([`ONLY_ON`]) that shape.
+    pub fn applies_to(&self, kind: ClusterCollector) -> bool {
+        if self.needs_adot() && !kind.is_adot_addon() {
+            return false;
+        }
+        ONLY_ON
+            .iter()
+            .find(|(n, _)| *n == self.name)
+            .is_none_or(|(_, kinds)| kinds.contains(&kind))
     }
 
     pub fn apply(&self, env: &mut FaultEnv<'_>) {
@@ -806,10 +827,69 @@ pub const CATALOG: &[Fault] = &[
         collector: Some(Expect::RootCause("grafana.dashboard")),
         apply: |e| e.grafana.dashboard_old_names = true,
     },
+    Fault {
+        id: "F45",
+        name: "daemonset-duplicate-scrape",
+        summary: "a collector DaemonSet on two nodes scrapes every pod from each node (kubernetes_sd without a node selector) and writes the same series twice",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.daemonset_duplicate_scrape(s)),
+    },
+    Fault {
+        id: "F46",
+        name: "prometheus-sigv4-no-region",
+        summary: "the Prometheus resource signs its remote write (sigv4) without a region, and its pods have no AWS_REGION",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.operator_sigv4_without_region(s)),
+    },
+    Fault {
+        id: "F47",
+        name: "prometheus-replica-label-not-ha",
+        summary: "two replicas of the Prometheus resource keep the operator's prometheus_replica label and no cluster label: AMP stores both copies",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.operator_replicas_without_ha_labels(s)),
+    },
+    Fault {
+        id: "F48",
+        name: "prometheus-not-reconciled",
+        summary: "no Prometheus operator reconciles the Prometheus resource (none runs, or it watches other namespaces): no StatefulSet, no pods",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.operator_not_reconciling(s)),
+    },
 ];
 
 /// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
 const ADOT_ONLY: &[&str] = &["exporter-drops-on-failure"];
+
+/// Cluster faults that only the listed collector shapes can have (the others: every shape
+/// whose scenario checks their link).
+const ONLY_ON: &[(&str, &[ClusterCollector])] = &[
+    // Replicas of a Deployment or StatefulSet; a DaemonSet's copies are F45's.
+    (
+        "replicas-without-ha-labels",
+        &[
+            ClusterCollector::Adot,
+            ClusterCollector::Prometheus,
+            ClusterCollector::PrometheusOperator,
+        ],
+    ),
+    ("daemonset-duplicate-scrape", &[ClusterCollector::Otelcol]),
+    (
+        "prometheus-sigv4-no-region",
+        &[ClusterCollector::PrometheusOperator],
+    ),
+    (
+        "prometheus-replica-label-not-ha",
+        &[ClusterCollector::PrometheusOperator],
+    ),
+    (
+        "prometheus-not-reconciled",
+        &[ClusterCollector::PrometheusOperator],
+    ),
+];
 
 /// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
 /// there as in a direct one.
@@ -871,6 +951,22 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
         "exporter-drops-on-failure",
         Expect::RootCause("collector.config"),
     ),
+    (
+        "daemonset-duplicate-scrape",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "prometheus-sigv4-no-region",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "prometheus-replica-label-not-ha",
+        Expect::Warning("collector.config"),
+    ),
+    (
+        "prometheus-not-reconciled",
+        Expect::RootCause("collector.running"),
+    ),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.
@@ -913,5 +1009,20 @@ mod tests {
                 assert!(crate::links::is_known(e.link()), "{f:?}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_shapes_own_fault_is_refused_by_the_standalone_mock() {
+        let stack = MockStack::start(pipecheck_mocks::MockConfig::default())
+            .await
+            .unwrap();
+        let err = inject_standalone(&stack, &[find("F45").unwrap()]).unwrap_err();
+        assert!(
+            matches!(&err, StandaloneError::Cluster(w) if w.contains("F45 daemonset-duplicate-scrape")),
+            "{err:?}"
+        );
+        // Nothing was changed before the refusal.
+        assert_eq!(stack.kube.list("nodes", None).len(), 1);
+        stack.shutdown().await;
     }
 }

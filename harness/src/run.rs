@@ -92,14 +92,11 @@ pub fn resolve_faults(
         .iter()
         .map(|l| l.name())
         .collect();
-    let prometheus_cluster = scenario
-        .cluster
-        .as_ref()
-        .is_some_and(|c| c.kind == crate::scenario::ClusterCollector::Prometheus);
+    let cluster_kind = scenario.cluster.as_ref().map(|c| c.kind);
     for f in &list {
         let expect = f
             .expect(scenario.shape)
-            .filter(|_| !(prometheus_cluster && f.needs_adot()));
+            .filter(|_| cluster_kind.is_none_or(|k| f.applies_to(k)));
         let Some(expect) = expect else {
             return Err(RunError::FaultNotApplicable {
                 fault: format!("{} {}", f.id, f.name),

@@ -35,6 +35,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "eks-prometheus",
         include_str!("../../scenarios/eks-prometheus.yaml"),
     ),
+    (
+        "eks-kube-prometheus-stack",
+        include_str!("../../scenarios/eks-kube-prometheus-stack.yaml"),
+    ),
+    (
+        "eks-otel-daemonset",
+        include_str!("../../scenarios/eks-otel-daemonset.yaml"),
+    ),
 ];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -122,7 +130,11 @@ pub struct ClusterSpec {
     /// The namespace the collector runs in.
     pub namespace: String,
     /// `adot`: the OpenTelemetryCollector resource's name; `prometheus`: the server
-    /// Deployment's name (`<release>-server` for the prometheus-community chart).
+    /// Deployment's name (`<release>-server` for the prometheus-community chart);
+    /// `prometheus-operator`: the `Prometheus` resource's name (kube-prometheus-stack:
+    /// `<release>-kube-prometheus-prometheus`, run as StatefulSet `prometheus-<name>`);
+    /// `otelcol`: the collector's Deployment or DaemonSet (the opentelemetry-collector
+    /// chart: `<release>-opentelemetry-collector[-agent]`; ADOT's manifests: `adot-collector`).
     pub collector: String,
     /// The service account the collector is meant to run as (optional): a difference from
     /// what its pods run as is reported.
@@ -137,6 +149,13 @@ pub enum ClusterCollector {
     Adot,
     /// The prometheus-community/prometheus chart's server, remote-writing with sigv4.
     Prometheus,
+    /// A `Prometheus` resource (monitoring.coreos.com/v1) the Prometheus operator runs as a
+    /// StatefulSet (kube-prometheus-stack); remote write and sigv4 in its spec.
+    PrometheusOperator,
+    /// An OpenTelemetry collector (ADOT image or upstream) run without an operator: a
+    /// Deployment or DaemonSet with its config in a ConfigMap (the opentelemetry-collector
+    /// helm chart, the aws-otel-collector example manifests).
+    Otelcol,
 }
 
 impl ClusterCollector {
@@ -144,7 +163,25 @@ impl ClusterCollector {
         match self {
             Self::Adot => "adot",
             Self::Prometheus => "prometheus",
+            Self::PrometheusOperator => "prometheus-operator",
+            Self::Otelcol => "otelcol",
         }
+    }
+
+    /// Whether the collector is the EKS adot add-on's (its operator, its cert-manager).
+    pub fn is_adot_addon(self) -> bool {
+        self == Self::Adot
+    }
+
+    /// Whether `run --provision` can make this kind of collector (in the run's namespace).
+    pub fn provisionable(self) -> bool {
+        matches!(self, Self::Adot | Self::Prometheus)
+    }
+
+    /// Whether the collector is an OpenTelemetry collector (a prometheusremotewrite
+    /// exporter signed by sigv4auth), else a Prometheus server (`remote_write` + `sigv4`).
+    pub fn is_otel(self) -> bool {
+        matches!(self, Self::Adot | Self::Otelcol)
     }
 }
 
@@ -331,7 +368,7 @@ impl Scenario {
         let prometheus = self
             .cluster
             .as_ref()
-            .is_some_and(|c| c.kind == ClusterCollector::Prometheus);
+            .is_some_and(|c| !c.kind.is_adot_addon());
         crate::links::default_links(self.shape)
             .iter()
             .filter(|l| !(prometheus && adot_only.contains(l)))

@@ -390,3 +390,54 @@ async fn kubectl_works_against_the_mock_cluster() {
         tokio::task::block_in_place(|| kubectl(kc, cd, &["get", "events", "-n", &seed.namespace]));
     assert!(out.contains("BackOff"), "{out}");
 }
+
+/// A `Prometheus` created through the API, as `helm install kube-prometheus-stack` does:
+/// the mock's operator renders its Secret and runs its StatefulSet, whose pods carry
+/// IRSA from the annotated service account, all read back with the `kube` client.
+#[tokio::test]
+async fn a_prometheus_resource_created_through_the_api_gets_the_operators_objects() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::Secret;
+    let s = stack().await;
+    let seed = ClusterSeed::default();
+    let client = kube_client(&s.endpoints().kubeconfig).await;
+    let ns = seed.namespace.as_str();
+    let gvk = GroupVersionKind::gvk("monitoring.coreos.com", "v1", "Prometheus");
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk));
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+        "metadata": { "name": "kps", "namespace": ns },
+        "spec": { "replicas": 2, "serviceAccountName": seed.service_account,
+                  "remoteWrite": [{ "url": "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write",
+                                    "sigv4": { "region": "us-east-1" } }] },
+    }))
+    .unwrap();
+    api.create(&Default::default(), &obj).await.unwrap();
+    let got = api.get("kps").await.unwrap();
+    assert_eq!(got.data["status"]["availableReplicas"], 2);
+    let secret = Api::<Secret>::namespaced(client.clone(), ns)
+        .get("prometheus-kps")
+        .await
+        .unwrap();
+    let gz = &secret.data.unwrap()["prometheus.yaml.gz"].0;
+    assert_eq!(gz[..2], [0x1f, 0x8b], "gzip");
+    let set = Api::<StatefulSet>::namespaced(client.clone(), ns)
+        .get("prometheus-kps")
+        .await
+        .unwrap();
+    assert_eq!(set.status.unwrap().ready_replicas, Some(2));
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels("operator.prometheus.io/name=kps"))
+        .await
+        .unwrap();
+    let names: Vec<String> = pods
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    assert_eq!(names, ["prometheus-kps-0", "prometheus-kps-1"]);
+    let env =
+        serde_json::to_string(&pods.items[0].spec.as_ref().unwrap().containers[0].env).unwrap();
+    assert!(env.contains(&seed.role_arn()), "{env}");
+}

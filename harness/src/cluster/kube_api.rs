@@ -20,8 +20,8 @@ pub struct KubeRead {
 /// scenarios against the mock API, which records each request, and checks every one is
 /// here; the manifest test checks the CronJob's ClusterRole grants exactly these.
 /// Some reads happen only on a failure path (a missing namespace lists the others; an
-/// OpenTelemetryCollector not found lists those there; a StatefulSet or DaemonSet
-/// collector): they are here from the code. (`serviceaccounts/token` create is not: only
+/// OpenTelemetryCollector or Prometheus not found lists those there; a StatefulSet or
+/// DaemonSet collector): they are here from the code. (`serviceaccounts/token` create is not: only
 /// mock runs request tokens.)
 pub const KUBE_READS: &[KubeRead] = &[
     KubeRead {
@@ -72,6 +72,14 @@ pub const KUBE_READS: &[KubeRead] = &[
     KubeRead {
         group: "opentelemetry.io",
         resource: "opentelemetrycollectors",
+        verbs: &["get", "list"],
+    },
+    // The Prometheus operator's resources (kube-prometheus-stack). Not `secrets`: the
+    // config the operator renders into its Secret is judged from the resource instead, so
+    // a read-only run needs no access to the namespace's secrets.
+    KubeRead {
+        group: "monitoring.coreos.com",
+        resource: "prometheuses",
         verbs: &["get", "list"],
     },
 ];
@@ -378,17 +386,33 @@ mod reads_tests {
             seen.extend(reads_of("eks-adot", &stack).await);
             stack.shutdown().await;
         }
-        // The Prometheus chart's server.
-        let prometheus = Scenario::load("eks-prometheus").unwrap().cluster.unwrap();
-        let stack = MockStack::start(MockConfig {
-            cluster: Some(crate::cluster::seed_for(&prometheus)),
-            ..MockConfig::default()
-        })
-        .await
-        .unwrap();
-        crate::cluster::prepare_mock_cluster(&stack, &prometheus, "us-east-1").unwrap();
-        seen.extend(reads_of("eks-prometheus", &stack).await);
-        stack.shutdown().await;
+        // The Prometheus chart's server, kube-prometheus-stack's Prometheus resource, the
+        // OpenTelemetry collector chart's DaemonSet.
+        for name in [
+            "eks-prometheus",
+            "eks-kube-prometheus-stack",
+            "eks-otel-daemonset",
+        ] {
+            let spec = Scenario::load(name).unwrap().cluster.unwrap();
+            let stack = MockStack::start(MockConfig {
+                cluster: Some(crate::cluster::seed_for(&spec)),
+                ..MockConfig::default()
+            })
+            .await
+            .unwrap();
+            crate::cluster::prepare_mock_cluster(&stack, &spec, "us-east-1").unwrap();
+            seen.extend(reads_of(name, &stack).await);
+            stack.shutdown().await;
+        }
+        assert!(
+            seen.iter()
+                .any(|(v, g, r)| v == "get" && g == "monitoring.coreos.com" && r == "prometheuses"),
+            "{seen:?}"
+        );
+        assert!(
+            !seen.iter().any(|(_, _, r)| r == "secrets"),
+            "a read-only run reads no secrets: {seen:?}"
+        );
 
         assert!(
             seen.iter().any(|(v, _, r)| v == "get" && r == "pods/log"),

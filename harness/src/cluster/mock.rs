@@ -1,7 +1,8 @@
 //! The mock target's cluster for a cluster scenario: the names to seed the mock stack
 //! with ([`seed_for`], kept in one `ClusterSeed`), the Prometheus variant made from the
-//! mock's ADOT seed through the `KubeState` API ([`prepare_mock_cluster`]), and the fault
-//! recipes of catalog rows F11-F20 and F26-F33 on that cluster ([`MockCluster`]).
+//! mock's ADOT seed through the `KubeState` API ([`prepare_mock_cluster`]; the operator and
+//! DaemonSet shapes in `mock_shapes.rs`), and the fault recipes of catalog rows F11-F20
+//! and F26-F33 on that cluster ([`MockCluster`]).
 
 use pipecheck_mocks::ec2::{RouteTarget, VpcEndpoint};
 use pipecheck_mocks::eks::{AddonIssue, AddonStatus};
@@ -38,13 +39,22 @@ pub fn seed_for(spec: &ClusterSpec) -> ClusterSeed {
                 .unwrap_or_else(|| format!("{}-collector", spec.collector)),
             ..base
         },
-        ClusterCollector::Prometheus => ClusterSeed {
+        // kube-prometheus-stack names the Prometheus resource and its service account
+        // alike (`<release>-kube-prometheus-prometheus`); the AMP guide's IRSA role.
+        ClusterCollector::Prometheus | ClusterCollector::PrometheusOperator => ClusterSeed {
             service_account: spec
                 .service_account
                 .clone()
                 .unwrap_or_else(|| spec.collector.clone()),
             role_name: PROMETHEUS_ROLE.to_string(),
             policy_name: PROMETHEUS_POLICY.to_string(),
+            ..base
+        },
+        ClusterCollector::Otelcol => ClusterSeed {
+            service_account: spec
+                .service_account
+                .clone()
+                .unwrap_or_else(|| spec.collector.clone()),
             ..base
         },
     }
@@ -85,7 +95,7 @@ pub fn prepare_mock_cluster(
             pod: adot.pod,
             container: adot.container,
         }),
-        ClusterCollector::Prometheus => {
+        kind => {
             let k = &stack.kube;
             let ns = adot.namespace.as_str();
             k.delete("pods", ns, &adot.pod);
@@ -94,7 +104,19 @@ pub fn prepare_mock_cluster(
             k.delete("opentelemetrycollectors", ns, &adot.collector);
             k.delete("namespaces", "", OPERATOR_NAMESPACE);
             stack.eks.remove_addon(&seed.cluster_name, "adot");
-            let names = put_prometheus_server(stack, &seed, region, &adot.remote_write_url)?;
+            let url = &adot.remote_write_url;
+            let names = match kind {
+                ClusterCollector::PrometheusOperator => {
+                    super::mock_shapes::put_operator_prometheus(stack, &seed, region, url)?
+                }
+                ClusterCollector::Otelcol if seed.collector_name.ends_with("-agent") => {
+                    super::mock_shapes::put_otel_daemonset(stack, &seed, region, url)?
+                }
+                ClusterCollector::Otelcol => {
+                    super::mock_shapes::put_otel_deployment(stack, &seed, region, url)?
+                }
+                _ => put_prometheus_server(stack, &seed, region, url)?,
+            };
             Ok(MockCluster {
                 kind: spec.kind,
                 seed,
@@ -278,7 +300,7 @@ fn owner(obj: &Value) -> Value {
     })
 }
 
-fn rfc3339_now(stack: &MockStack) -> String {
+pub(super) fn rfc3339_now(stack: &MockStack) -> String {
     let t = time::OffsetDateTime::from(stack.clock.now());
     let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     t.format(&f).unwrap_or_default()
@@ -340,11 +362,11 @@ impl MockCluster {
     /// F15: the collector crash-loops; the reason is in its last log lines.
     pub fn crash_loop(&self, s: &MockStack) {
         let log = match self.kind {
-            ClusterCollector::Adot => {
+            ClusterCollector::Adot | ClusterCollector::Otelcol => {
                 "Error: failed to get config: cannot unmarshal the configuration: 'exporters' unknown type: \"awsprometheusremotewrite\" for id: \"awsprometheusremotewrite\" (valid values: [debug otlp otlphttp prometheusremotewrite awsemf awsxray])\n\
                  2024/05/01 12:00:00 collector server run finished with error: failed to get config: cannot unmarshal the configuration\n"
             }
-            ClusterCollector::Prometheus => {
+            ClusterCollector::Prometheus | ClusterCollector::PrometheusOperator => {
                 "ts=2024-05-01T12:00:00.000Z caller=main.go:1169 level=info msg=\"Loading configuration file\" filename=/etc/config/prometheus.yml\n\
                  ts=2024-05-01T12:00:00.001Z caller=main.go:1188 level=error msg=\"Failed to apply configuration\" err=\"could not get SigV4 credentials: WebIdentityErr: failed to retrieve credentials\"\n\
                  ts=2024-05-01T12:00:00.002Z caller=main.go:1157 level=error msg=\"Error loading config (--config.file=/etc/config/prometheus.yml)\" file=/etc/config/prometheus.yml err=\"one or more errors occurred while applying the new configuration\"\n"
@@ -456,7 +478,7 @@ impl MockCluster {
     }
 
     /// The remote-write URL and the account, for the collector's log lines.
-    fn amp_names(&self, s: &MockStack) -> (String, String, String) {
+    pub(super) fn amp_names(&self, s: &MockStack) -> (String, String, String) {
         let ws = s.endpoints().workspace_id.clone().unwrap_or_default();
         let url = format!("{}/workspaces/{ws}/api/v1/remote_write", s.endpoints().amp);
         let role = self.seed.role_arn();
@@ -465,7 +487,7 @@ impl MockCluster {
     }
 
     /// Appends `lines` to the log of each of the collector's pods.
-    fn append_log(&self, s: &MockStack, pods: &[String], lines: &str) {
+    pub(super) fn append_log(&self, s: &MockStack, pods: &[String], lines: &str) {
         for pod in pods {
             let (log, _) = s.kube.pod_log(self.ns(), pod, &self.container);
             s.kube
@@ -488,7 +510,18 @@ impl MockCluster {
         );
         let now = rfc3339_now(s);
         let line = match self.kind {
-            ClusterCollector::Adot => {
+            ClusterCollector::Adot | ClusterCollector::Otelcol => {
+                if self.kind == ClusterCollector::Otelcol {
+                    self.edit_otel_config(s, |text| {
+                        text.replace(
+                            "  sigv4auth:\n",
+                            &format!(
+                                "  sigv4auth:\n    assume_role:\n      arn: {role}\n      sts_region: {}\n",
+                                self.region
+                            ),
+                        )
+                    });
+                }
                 let _ = s.kube.update(
                     "opentelemetrycollectors",
                     self.ns(),
@@ -502,7 +535,10 @@ impl MockCluster {
                     "{now}\terror\texporterhelper/queue_sender.go:101\tExporting failed. Dropping data.\t{{\"kind\": \"exporter\", \"data_type\": \"metrics\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: Post \\\"{url}\\\": operation error STS: AssumeRole, https response error StatusCode: 403, RequestID: 4b0f7c1e-5d2a-4c3e-9f1a-0c9d8e7f6a5b, api error AccessDenied: {denied}\", \"dropped_items\": 120}}\n"
                 )
             }
-            ClusterCollector::Prometheus => {
+            ClusterCollector::Prometheus | ClusterCollector::PrometheusOperator => {
+                self.edit_prometheus_resource(s, |spec| {
+                    spec["remoteWrite"][0]["sigv4"]["roleArn"] = json!(role);
+                });
                 let _ = s
                     .kube
                     .update("configmaps", self.ns(), &self.seed.collector_name, |cm| {
@@ -525,6 +561,20 @@ impl MockCluster {
     /// `cluster` / `__replica__` external labels; each replica writes the same series and
     /// AMP refuses the later copies (400), as their logs show.
     pub fn replicas_without_ha_labels(&self, s: &MockStack, replicas: u32) {
+        if self.kind == ClusterCollector::PrometheusOperator {
+            // The operator's own replica label tells replicas apart: only with it switched
+            // off (replicaExternalLabelName: "") do they write the same series.
+            self.edit_prometheus_resource(s, |spec| {
+                spec["replicas"] = json!(replicas);
+                spec["replicaExternalLabelName"] = json!("");
+            });
+            let pods: Vec<String> = (0..replicas)
+                .map(|i| format!("{}-{i}", self.deployment))
+                .collect();
+            let lines = self.amp_400_lines(s, "prometheus");
+            self.append_log(s, &pods, &lines);
+            return;
+        }
         let ns = self.ns().to_string();
         let Some(first) = s.kube.get("pods", &ns, &self.pod) else {
             return;
@@ -572,6 +622,20 @@ impl MockCluster {
                 },
             );
         }
+        let lines = self.amp_400_lines(
+            s,
+            if self.kind.is_otel() {
+                "otel"
+            } else {
+                "prometheus"
+            },
+        );
+        self.append_log(s, &pods, &lines);
+    }
+
+    /// AMP's 400 refusals of a second copy of a series (out of order, duplicate sample)
+    /// as the collector logs them: `format` "otel" (the exporter's line) or "prometheus".
+    pub(super) fn amp_400_lines(&self, s: &MockStack, format: &str) -> String {
         let (url, account, ws) = self.amp_names(s);
         let now = rfc3339_now(s);
         let refusal = |what: &str| {
@@ -580,23 +644,22 @@ impl MockCluster {
                 self.region
             )
         };
-        let lines = match self.kind {
-            ClusterCollector::Adot => [ "duplicate sample for timestamp", "out of order sample"]
+        match format {
+            "otel" => [ "duplicate sample for timestamp", "out of order sample"]
                 .iter()
                 .map(|w| format!(
                     "{now}\terror\texporterhelper/queue_sender.go:101\tExporting failed. Dropping data.\t{{\"kind\": \"exporter\", \"data_type\": \"metrics\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: Permanent error: remote write returned HTTP status 400 Bad Request; err = %!w(<nil>): {}\", \"dropped_items\": 57}}\n",
                     refusal(w)
                 ))
                 .collect::<String>(),
-            ClusterCollector::Prometheus => ["out of order sample", "duplicate sample for timestamp"]
+            _ => ["out of order sample", "duplicate sample for timestamp"]
                 .iter()
                 .map(|w| format!(
                     "ts={now} caller=dedupe.go:112 level=error component=remote remote_name=2b9d1c url={url} msg=\"non-recoverable error\" count=1000 exemplarCount=0 err=\"server returned HTTP status 400 Bad Request: {}\"\n",
                     refusal(w)
                 ))
                 .collect::<String>(),
-        };
-        self.append_log(s, &pods, &lines);
+        }
     }
 
     /// F27: no IRSA (as F11), and the node's instance requires IMDSv2 with hop limit 1,
@@ -656,6 +719,14 @@ impl MockCluster {
                     },
                 );
             }
+            ClusterCollector::PrometheusOperator => {
+                self.edit_prometheus_resource(s, |spec| {
+                    if let Some(url) = spec["remoteWrite"][0]["url"].as_str().map(moved) {
+                        spec["remoteWrite"][0]["url"] = json!(url);
+                    }
+                });
+            }
+            ClusterCollector::Otelcol => self.edit_otel_config(s, |text| moved(text)),
             ClusterCollector::Prometheus => {
                 let _ = s
                     .kube

@@ -5,15 +5,17 @@
 //! |---|---|
 //! | `facts.rs` | `ClusterFacts`: what the cluster links establish for the ones after them |
 //! | `kube_api.rs` | reading the Kubernetes API: errors as verdicts, pods as evidence, logs |
-//! | `workload.rs` | finding the collector's workload and pods (OpenTelemetryCollector or Deployment) |
+//! | `workload.rs` | finding the collector's workload and pods (OpenTelemetryCollector, the chart's Deployment, a `Prometheus` resource and its StatefulSet, an OpenTelemetry collector's Deployment/DaemonSet) |
 //! | `aws_errors.rs` | SDK errors of the EKS/IAM/STS calls as one-line evidence |
 //! | `nodes.rs` | the collector's nodes, their EC2 instances and IMDS settings (the node-role fallback of pods without IRSA) |
 //! | `mock.rs` | the mock target's cluster: the seed for a scenario, the Prometheus variant, fault recipes |
+//! | `mock_shapes.rs` | the mock's kube-prometheus-stack and OpenTelemetry DaemonSet shapes and their own fault recipes (F45-F48) |
 
 mod aws_errors;
 mod facts;
 mod kube_api;
 mod mock;
+mod mock_shapes;
 mod nodes;
 mod workload;
 
@@ -27,8 +29,8 @@ pub use mock::{MockCluster, prepare_mock_cluster, seed_for};
 pub use nodes::{NodeMetadata, node_metadata};
 pub use workload::{Workload, find_workload};
 
-/// Links that only an ADOT collector needs: a Prometheus server in a cluster has no add-on
-/// and no operator webhooks.
+/// Links that only the ADOT add-on's collector needs: the other shapes have no add-on and
+/// no operator webhooks needing cert-manager.
 pub const ADOT_ONLY_LINKS: &[&str] = &["eks.addon", "k8s.cert_manager"];
 
 /// The annotation IRSA reads on a service account.
@@ -47,7 +49,7 @@ mod tests {
     use crate::faults::{CATALOG, Expect};
     use crate::links::{CLUSTER, closure};
     use crate::run::resolve_faults;
-    use crate::scenario::{Scenario, Shape};
+    use crate::scenario::{ClusterCollector, Scenario, Shape};
 
     fn names(s: &Scenario) -> Vec<&'static str> {
         closure(&s.link_names(), s.shape)
@@ -59,17 +61,32 @@ mod tests {
     #[test]
     fn cluster_scenarios_check_the_cluster_chain_but_not_the_canary_observation() {
         let adot = Scenario::load("eks-adot").unwrap();
-        let prom = Scenario::load("eks-prometheus").unwrap();
         let a = names(&adot);
-        let p = names(&prom);
         for l in CLUSTER {
             assert!(a.contains(l), "{l} missing from eks-adot: {a:?}");
         }
-        for l in super::ADOT_ONLY_LINKS {
-            assert!(!p.contains(l), "{l} in eks-prometheus: {p:?}");
+        let others: Vec<(&str, Vec<&str>)> = [
+            "eks-prometheus",
+            "eks-kube-prometheus-stack",
+            "eks-otel-daemonset",
+        ]
+        .into_iter()
+        .map(|n| (n, names(&Scenario::load(n).unwrap())))
+        .collect();
+        for (n, p) in &others {
+            for l in super::ADOT_ONLY_LINKS {
+                assert!(!p.contains(l), "{l} in {n}: {p:?}");
+            }
+            for l in CLUSTER
+                .iter()
+                .filter(|l| !super::ADOT_ONLY_LINKS.contains(l))
+            {
+                assert!(p.contains(l), "{l} missing from {n}: {p:?}");
+            }
         }
         for l in ["canary.scraped", "collector.signing", "pipeline.delivery"] {
-            assert!(!a.contains(&l) && !p.contains(&l), "{l}");
+            assert!(!a.contains(&l), "{l}");
+            assert!(others.iter().all(|(_, p)| !p.contains(&l)), "{l}");
         }
         for l in [
             "amp.workspace",
@@ -77,7 +94,8 @@ mod tests {
             "amp.query",
             "collector.running",
         ] {
-            assert!(a.contains(&l) && p.contains(&l), "{l}");
+            assert!(a.contains(&l), "{l}");
+            assert!(others.iter().all(|(_, p)| p.contains(&l)), "{l}");
         }
     }
 
@@ -85,6 +103,8 @@ mod tests {
     fn cluster_faults_apply_only_to_cluster_scenarios_that_check_their_link() {
         let adot = Scenario::load("eks-adot").unwrap();
         let prom = Scenario::load("eks-prometheus").unwrap();
+        let operator = Scenario::load("eks-kube-prometheus-stack").unwrap();
+        let daemonset = Scenario::load("eks-otel-daemonset").unwrap();
         let smoke = Scenario::load("smoke").unwrap();
         for f in CATALOG
             .iter()
@@ -95,14 +115,45 @@ mod tests {
                 .expect("a cluster fault lands somewhere");
             assert!(crate::links::is_known(e.link()), "{f:?}");
             assert!(resolve_faults(&smoke, &[f]).is_err(), "{f:?} on smoke");
-            assert!(resolve_faults(&adot, &[f]).is_ok(), "{f:?} on eks-adot");
-            let on_prom = resolve_faults(&prom, &[f]).is_ok();
-            assert_eq!(
-                on_prom,
-                !super::ADOT_ONLY_LINKS.contains(&e.link()) && !f.needs_adot(),
-                "{f:?} on eks-prometheus"
+            for s in [&adot, &prom, &operator, &daemonset] {
+                let kind = s.cluster.as_ref().unwrap().kind;
+                let applies = (kind.is_adot_addon() || !super::ADOT_ONLY_LINKS.contains(&e.link()))
+                    && f.applies_to(kind);
+                assert_eq!(
+                    resolve_faults(s, &[f]).is_ok(),
+                    applies,
+                    "{f:?} on {}",
+                    s.name
+                );
+            }
+            // Every cluster fault has a shape it applies to.
+            assert!(
+                [&adot, &prom, &operator, &daemonset]
+                    .iter()
+                    .any(|s| resolve_faults(s, &[f]).is_ok()),
+                "{f:?}"
             );
         }
+        assert!(
+            !crate::faults::find("F32")
+                .unwrap()
+                .applies_to(ClusterCollector::Otelcol)
+        );
+        assert!(
+            !crate::faults::find("F45")
+                .unwrap()
+                .applies_to(ClusterCollector::Adot)
+        );
+        assert!(
+            crate::faults::find("F46")
+                .unwrap()
+                .applies_to(ClusterCollector::PrometheusOperator)
+        );
+        assert!(
+            !crate::faults::find("F33")
+                .unwrap()
+                .applies_to(ClusterCollector::Otelcol)
+        );
         // The harness-side AMP faults land as in a direct run; the local collector's don't apply.
         let denied = crate::faults::find("remote-write-denied").unwrap();
         assert_eq!(

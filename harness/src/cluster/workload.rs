@@ -1,6 +1,8 @@
 //! Finding the collector in the cluster the way a person would with kubectl: the
-//! `OpenTelemetryCollector` resource (ADOT) or the server's Deployment (Prometheus chart),
-//! the controller the operator or chart made, and the pods it runs. What the pods run as
+//! `OpenTelemetryCollector` resource (ADOT), the server's Deployment (Prometheus chart),
+//! the `Prometheus` resource and the operator's StatefulSet (kube-prometheus-stack), or the
+//! collector's Deployment/DaemonSet (OpenTelemetry collector chart or manifests), the
+//! controller the operator or chart made, and the pods it runs. What the pods run as
 //! is read from the pods themselves, not assumed from names.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -33,7 +35,7 @@ pub struct Workload {
     pub controller: Option<(String, i32, i32)>,
     /// The pod template, when the controller was read.
     pub template: Option<PodSpec>,
-    /// The OpenTelemetryCollector resource (ADOT), as JSON.
+    /// The OpenTelemetryCollector (ADOT) or `Prometheus` (operator) resource, as JSON.
     pub resource: Option<Value>,
 }
 
@@ -70,7 +72,218 @@ pub async fn find_workload(client: &kube::Client, spec: &ClusterSpec) -> Result<
     match spec.kind {
         ClusterCollector::Adot => find_adot(client, spec).await,
         ClusterCollector::Prometheus => find_prometheus(client, spec).await,
+        ClusterCollector::PrometheusOperator => find_operator_prometheus(client, spec).await,
+        ClusterCollector::Otelcol => find_otelcol(client, spec).await,
     }
+}
+
+/// The Prometheus operator's `Prometheus` API.
+pub fn prometheus_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "monitoring.coreos.com",
+        "v1",
+        "Prometheus",
+    ))
+}
+
+/// A `Prometheus` resource (kube-prometheus-stack) and what the operator made of it: the
+/// StatefulSet `prometheus-<name>` (shard 0; shards `-shard-N`) and its pods, selected by
+/// the operator's labels, running as `spec.serviceAccountName` (`default` when unset), the
+/// server in container `prometheus`.
+async fn find_operator_prometheus(
+    client: &kube::Client,
+    spec: &ClusterSpec,
+) -> Result<Workload, Check> {
+    let ns = spec.namespace.as_str();
+    let name = spec.collector.as_str();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &prometheus_resource());
+    let obj = match api.get(name).await {
+        Ok(o) => o,
+        Err(e) => {
+            let f = KubeFailure::of(&e);
+            if !f.not_found() {
+                return Err(api_failure(
+                    &format!("read Prometheus {ns}/{name}"),
+                    &format!("get prometheuses.monitoring.coreos.com in {ns}"),
+                    &e,
+                ));
+            }
+            if !f.message.contains(&format!("\"{name}\"")) {
+                return Err(Check::fail(
+                    "the cluster serves no Prometheus resources (monitoring.coreos.com/v1): the Prometheus operator (kube-prometheus-stack) is not installed",
+                    "install kube-prometheus-stack (helm install <release> prometheus-community/kube-prometheus-stack), or use the scenario kind of the collector you run",
+                ));
+            }
+            return Err(Check::fail(
+                format!("no Prometheus resource {name} in namespace {ns}"),
+                "check the Prometheus resource's name (kube-prometheus-stack names it <release>-kube-prometheus-prometheus) and namespace in the scenario (cluster.collector, cluster.namespace)",
+            )
+            .with("Prometheus resources in the namespace", names_in(&api).await));
+        }
+    };
+    let data = &obj.data;
+    let sa = data
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    let replicas = data
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let set_name = format!("prometheus-{name}");
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    let (controller, template) = match sets.get_opt(&set_name).await {
+        Ok(Some(s)) => {
+            let ready = s
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            let want = s.spec.replicas.unwrap_or(1);
+            (
+                Some((format!("StatefulSet {ns}/{set_name}"), ready, want)),
+                s.spec.template.spec,
+            )
+        }
+        Ok(None) => (None, None),
+        Err(e) => {
+            return Err(api_failure(
+                &format!("read StatefulSet {ns}/{set_name}"),
+                &format!("get statefulsets in {ns}"),
+                &e,
+            ));
+        }
+    };
+    let selector = format!("app.kubernetes.io/name=prometheus,operator.prometheus.io/name={name}");
+    let pods = list_pods(client, ns, &selector).await?;
+    Ok(Workload {
+        namespace: ns.to_string(),
+        description: format!(
+            "Prometheus {ns}/{name} (monitoring.coreos.com/v1, spec.replicas {replicas}), run by the operator as StatefulSet {ns}/{set_name}; pods selected by {selector}"
+        ),
+        selector,
+        pods,
+        template_service_account: sa,
+        container: "prometheus".to_string(),
+        controller,
+        template,
+        resource: Some(serde_json::to_value(&obj).unwrap_or(Value::Null)),
+    })
+}
+
+/// An OpenTelemetry collector without an operator (the opentelemetry-collector chart, the
+/// aws-otel-collector manifests): the Deployment, DaemonSet or StatefulSet named
+/// `spec.collector`, and its pods.
+async fn find_otelcol(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {
+    let ns = spec.namespace.as_str();
+    let name = spec.collector.as_str();
+    let failed = |kind: &str, e: &kube::Error| {
+        api_failure(
+            &format!("read {kind} {ns}/{name}"),
+            &format!("get deployments,daemonsets,statefulsets in {ns}"),
+            e,
+        )
+    };
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    let (kind, labels, template, ready, want) = match deployments.get_opt(name).await {
+        Err(e) => return Err(failed("Deployment", &e)),
+        Ok(Some(d)) => {
+            let s = d.spec;
+            (
+                "Deployment",
+                s.selector.match_labels.unwrap_or_default(),
+                s.template.spec,
+                d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                s.replicas.unwrap_or(1),
+            )
+        }
+        Ok(None) => match daemonsets.get_opt(name).await {
+            Err(e) => return Err(failed("DaemonSet", &e)),
+            Ok(Some(d)) => {
+                let s = d.spec;
+                let st = d.status.unwrap_or_default();
+                (
+                    "DaemonSet",
+                    s.selector.match_labels.unwrap_or_default(),
+                    s.template.spec,
+                    st.number_ready,
+                    st.desired_number_scheduled,
+                )
+            }
+            Ok(None) => match statefulsets.get_opt(name).await {
+                Err(e) => return Err(failed("StatefulSet", &e)),
+                Ok(Some(d)) => {
+                    let s = d.spec;
+                    (
+                        "StatefulSet",
+                        s.selector.match_labels.unwrap_or_default(),
+                        s.template.spec,
+                        d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                        s.replicas.unwrap_or(1),
+                    )
+                }
+                Ok(None) => {
+                    return Err(Check::fail(
+                        format!("no Deployment, DaemonSet or StatefulSet {name} in namespace {ns}"),
+                        "check the collector's name (the opentelemetry-collector chart names it <release>-opentelemetry-collector, with -agent in daemonset mode) and namespace in the scenario (cluster.collector, cluster.namespace)",
+                    )
+                    .with("Deployments in the namespace", names_in(&deployments).await)
+                    .with("DaemonSets in the namespace", names_in(&daemonsets).await));
+                }
+            },
+        },
+    };
+    let selector = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sa = template
+        .as_ref()
+        .and_then(|t| t.service_account_name.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let container = template
+        .as_ref()
+        .and_then(|t| collector_container(t).map(|c| c.name.clone()))
+        .unwrap_or_else(|| "opentelemetry-collector".to_string());
+    let pods = list_pods(client, ns, &selector).await?;
+    Ok(Workload {
+        namespace: ns.to_string(),
+        description: format!("{kind} {ns}/{name}; pods selected by {selector}"),
+        selector,
+        pods,
+        template_service_account: sa,
+        container,
+        controller: Some((format!("{kind} {ns}/{name}"), ready, want)),
+        template,
+        resource: None,
+    })
+}
+
+/// The collector's container in a pod spec: the one started with `--config` (the chart's
+/// `opentelemetry-collector`, ADOT's `aws-otel-collector`), else one named like a
+/// collector, else the first.
+pub fn collector_container(spec: &PodSpec) -> Option<&k8s_openapi::api::core::v1::Container> {
+    let has_config = |c: &&k8s_openapi::api::core::v1::Container| {
+        c.args
+            .iter()
+            .flatten()
+            .chain(c.command.iter().flatten())
+            .any(|a| a.starts_with("--config"))
+    };
+    spec.containers
+        .iter()
+        .find(has_config)
+        .or_else(|| {
+            spec.containers
+                .iter()
+                .find(|c| c.name.contains("otel") || c.name.contains("collector"))
+        })
+        .or_else(|| spec.containers.first())
 }
 
 async fn find_adot(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {

@@ -6,8 +6,11 @@
 //! collector gets it (the OpenTelemetryCollector's `spec.config`, or the Prometheus
 //! server's ConfigMap) and judged the same way, then for what only a cluster shows: a
 //! `role_arn` naming the role the pods already run as (F30), several replicas without
-//! HA external labels (F33) (`collector_config_cluster.rs`), and for ADOT the collector's
-//! log: batches its exporter dropped after timeouts or 5xx instead of retrying (F32).
+//! HA external labels (F33), a DaemonSet whose every node scrapes cluster-wide targets
+//! (F45), a `Prometheus` resource's sigv4 without a region (F46) and its replicas under
+//! the operator's own replica label (F47) (`collector_config_cluster.rs`), and for an
+//! OpenTelemetry collector its log: batches its exporter dropped after timeouts or 5xx
+//! instead of retrying (F32).
 
 use super::collector_config_cluster as cluster_checks;
 use super::{BoxFuture, Check, Link, RunContext, Status};
@@ -158,6 +161,11 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     };
     let ns = spec.namespace.as_str();
     ctx.facts().collector_config = Some(config.clone());
+    if spec.kind == crate::scenario::ClusterCollector::PrometheusOperator
+        && let Some(fail) = cluster_checks::operator_sigv4_region(ctx, &workload).await
+    {
+        return fail.with("config", source);
+    }
     let check = judge(
         &config,
         &client.remote_write_url(),
@@ -181,9 +189,21 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     if let Some(fail) = cluster_checks::ha_labels(ctx, &workload, rw, spec.kind, &spec.name).await {
         return fail.with("config", source);
     }
+    // F45, F47: what the shape's own rules add (a DaemonSet's per-node copies, the
+    // operator's replica labels).
+    if spec.kind.is_otel()
+        && let Some(c) = cluster_checks::daemonset_duplicates(ctx, &workload, &config).await
+    {
+        return c.with("config", source);
+    }
+    if spec.kind == crate::scenario::ClusterCollector::PrometheusOperator
+        && let Some(c) = cluster_checks::operator_replicas(&workload, &spec.name)
+    {
+        return c.with("config", source);
+    }
     // Prometheus retries 5xx and 429 itself: only the OpenTelemetry exporter can be told
     // (or be too old) to drop what a retry would have kept (F32).
-    if spec.kind != crate::scenario::ClusterCollector::Adot {
+    if !spec.kind.is_otel() {
         return check.with("config", source);
     }
     let mut log_lines = Vec::new();
@@ -228,7 +248,9 @@ async fn in_cluster(ctx: &RunContext) -> Check {
 }
 
 /// The config of the collector in the cluster, read where it gets it (the
-/// OpenTelemetryCollector's `spec.config`, the Prometheus server's ConfigMap), and where
+/// OpenTelemetryCollector's `spec.config`, the Prometheus server's ConfigMap, the
+/// `Prometheus` resource as the operator renders it, the ConfigMap an OpenTelemetry
+/// collector's `--config` names), and where
 /// it was read (evidence), and the workload it was found through. Err: the failed check
 /// saying why it could not be read.
 pub(crate) async fn read_in_cluster(
@@ -316,6 +338,16 @@ pub(crate) async fn read_in_cluster(
                 CollectorConfig::parse_prometheus(&text),
                 format!("ConfigMap {ns}/{cm} prometheus.yml:\n{text}"),
             )
+        }
+        crate::scenario::ClusterCollector::PrometheusOperator => {
+            let resource = workload.resource.clone().unwrap_or(Value::Null);
+            let env = cluster_checks::pod_env(&workload);
+            let (text, source) = cluster_checks::operator_config(&resource, &env);
+            (CollectorConfig::parse_prometheus(&text), source)
+        }
+        crate::scenario::ClusterCollector::Otelcol => {
+            let (text, source) = cluster_checks::otel_configmap(ctx, &workload).await?;
+            (CollectorConfig::parse_otel(&text), source)
         }
     };
     match parsed {

@@ -173,6 +173,52 @@ impl Link for CollectorRunning {
     }
 }
 
+/// F48: a `Prometheus` resource the operator made no StatefulSet for. Its status says why
+/// when the operator tried (`Reconciled` False with its message); no status at all means
+/// no operator reconciles it (none runs, or it watches other namespaces).
+pub fn not_reconciled(ns: &str, name: &str, resource: &serde_json::Value) -> Check {
+    use serde_json::Value;
+    let conditions: Vec<String> = resource
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c["status"].as_str() != Some("True"))
+        .map(|c| {
+            format!(
+                "{} {}: {} {}",
+                c["type"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?"),
+                c["reason"].as_str().unwrap_or_default(),
+                c["message"].as_str().unwrap_or_default()
+            )
+            .trim_end()
+            .to_string()
+        })
+        .collect();
+    let set = format!("prometheus-{name}");
+    let why = if conditions.is_empty() && resource.get("status").is_none_or(Value::is_null) {
+        "the resource has no status: no Prometheus operator reconciles it (none runs, or it watches other namespaces)".to_string()
+    } else if conditions.is_empty() {
+        "its status reports nothing wrong".to_string()
+    } else {
+        format!("the operator reports {}", conditions.join("; "))
+    };
+    Check::fail(
+        format!("no pod of Prometheus {ns}/{name} runs: the operator made no StatefulSet {ns}/{set}; {why}"),
+        format!(
+            "check that the Prometheus operator runs (kube-prometheus-stack: deployment <release>-kube-prometheus-operator) and watches namespace {ns} (prometheusOperator.namespaces), and its log for {ns}/{name}; kubectl -n {ns} describe prometheus {name}"
+        ),
+    )
+    .with(
+        "status (Prometheus resource)",
+        resource
+            .get("status")
+            .map(|s| serde_json::to_string_pretty(s).unwrap_or_default())
+            .unwrap_or_else(|| "(none)".to_string()),
+    )
+}
+
 /// How many log lines a verdict quotes as evidence.
 const LOG_LINES: i64 = 15;
 
@@ -209,6 +255,13 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             summary.join("\n")
         }
     );
+    if w.pods.is_empty()
+        && w.controller.is_none()
+        && spec.kind == crate::scenario::ClusterCollector::PrometheusOperator
+    {
+        let resource = w.resource.clone().unwrap_or_default();
+        return not_reconciled(ns, &spec.collector, &resource).with("pods", pods_text);
+    }
     if w.pods.is_empty() {
         let name = w
             .controller
@@ -355,4 +408,42 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     ))
     .with("pods", pods_text)
     .with("last log lines", logs.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::links::Status;
+
+    #[test]
+    fn an_unreconciled_prometheus_says_whether_an_operator_saw_it() {
+        let c = not_reconciled("monitoring", "kps", &json!({ "spec": {} }));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.verdict
+                .contains("made no StatefulSet monitoring/prometheus-kps"),
+            "{}",
+            c.verdict
+        );
+        assert!(
+            c.verdict.contains("no Prometheus operator reconciles it"),
+            "{}",
+            c.verdict
+        );
+        let failed = json!({ "status": { "conditions": [
+            { "type": "Available", "status": "False", "reason": "NoPodReady" },
+            { "type": "Reconciled", "status": "False", "reason": "ReconciliationFailed",
+              "message": "failed to generate configuration: invalid remote write" },
+            { "type": "Paused", "status": "True" },
+        ] } });
+        let c = not_reconciled("monitoring", "kps", &failed);
+        assert!(
+            c.verdict.contains("Reconciled False: ReconciliationFailed failed to generate configuration: invalid remote write"),
+            "{}",
+            c.verdict
+        );
+        assert!(!c.verdict.contains("Paused"), "{}", c.verdict);
+    }
 }

@@ -158,6 +158,8 @@ impl Link for K8sServiceAccount {
                     match spec.kind {
                         ClusterCollector::Prometheus => "create it (serviceAccounts.server.create: true in the helm values) or name an existing one (serviceAccounts.server.name)",
                         ClusterCollector::Adot => "create it, or set spec.serviceAccount of the OpenTelemetryCollector to an existing, annotated one",
+                        ClusterCollector::PrometheusOperator => "create it (kube-prometheus-stack: prometheus.serviceAccount.create), or set spec.serviceAccountName of the Prometheus resource to an existing, annotated one",
+                        ClusterCollector::Otelcol => "create it (the chart: serviceAccount.create), or set the pod template's serviceAccountName to an existing, annotated one",
                     },
                 )
                 .with("collector", collector);
@@ -194,7 +196,15 @@ impl Link for K8sServiceAccount {
                                 .to_string()
                         }
                     ),
-                    ClusterCollector::Adot => format!(
+                    ClusterCollector::PrometheusOperator => format!(
+                        "annotate it (kube-prometheus-stack: prometheus.serviceAccount.annotations.\"{ROLE_ARN_ANNOTATION}\"){}; the operator's StatefulSet then needs its pods recreated (kubectl -n {ns} rollout restart statefulset) so the pod identity webhook injects the role; until then it signs with the node's role (403) or has no credentials",
+                        if unused_annotated.is_empty() {
+                            String::new()
+                        } else {
+                            ", or set spec.serviceAccountName of the Prometheus resource (prometheus.prometheusSpec.serviceAccountName) to the annotated account".to_string()
+                        }
+                    ),
+                    ClusterCollector::Adot | ClusterCollector::Otelcol => format!(
                         "kubectl annotate serviceaccount -n {ns} {sa_name} {ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>{}, then restart the collector's pods; until then it signs with the node's role (403) or has no credentials",
                         if unused_annotated.is_empty() {
                             String::new()

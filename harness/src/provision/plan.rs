@@ -62,6 +62,9 @@ impl Step {
                     match kind {
                         ClusterCollector::Adot => "OpenTelemetryCollector",
                         ClusterCollector::Prometheus => "Prometheus in agent mode",
+                        ClusterCollector::PrometheusOperator | ClusterCollector::Otelcol => {
+                            "(not provisioned for this kind)"
+                        }
                     },
                     super::kube::CANARY_TARGET
                 ),

@@ -4,7 +4,8 @@
 //! the EKS pod identity webhook's IRSA injection when the pods' service account carries a
 //! role-arn annotation; and the ADOT operator for an `OpenTelemetryCollector` (its
 //! ConfigMap, service account and Deployment). Seeded objects are put whole and do not
-//! come through here.
+//! come through here. The StatefulSet and DaemonSet controllers and the Prometheus
+//! operator are in `workloads.rs`.
 
 use serde_json::{Value, json};
 
@@ -18,6 +19,9 @@ impl KubeState {
         match plural {
             "deployments" => self.run_deployment(obj),
             "opentelemetrycollectors" => self.run_collector(obj),
+            "statefulsets" => self.run_statefulset(obj),
+            "daemonsets" => self.run_daemonset(obj),
+            "prometheuses" => self.run_prometheus(obj),
             _ => Ok(()),
         }
     }
@@ -171,7 +175,7 @@ impl KubeState {
 
     /// The pod identity webhook: a pod whose service account is annotated with a role gets
     /// `AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE` and the projected `aws-iam-token`.
-    fn inject_irsa(&self, ns: &str, spec: &mut Value) {
+    pub(super) fn inject_irsa(&self, ns: &str, spec: &mut Value) {
         let sa = spec
             .get("serviceAccountName")
             .and_then(Value::as_str)

@@ -14,6 +14,7 @@
 //! | `kubeconfig.rs` | the kubeconfig file clients read |
 //! | `seed.rs` | the healthy ADOT default and the common breaks |
 //! | `token.rs` | `TokenRequest`: service account tokens from the cluster's OIDC issuer |
+//! | `workloads.rs` | StatefulSet and DaemonSet controllers, the Prometheus operator, `apply`/`reconcile` |
 
 mod api;
 mod controllers;
@@ -26,15 +27,20 @@ mod store;
 mod table;
 mod tls;
 mod token;
+mod workloads;
 
 pub use api::{MAX_BODY, router};
 pub use kubeconfig::Kubeconfig;
 pub use resources::{RESOURCES, ResourceType};
 pub use seed::{
     AdotSeed, CERT_MANAGER_DEPLOYMENTS, CERT_MANAGER_NAMESPACE, COLLECTOR_CONTAINER,
-    OPERATOR_NAMESPACE, ROLE_ARN_ANNOTATION, WEB_IDENTITY_TOKEN_FILE, collector_config, namespace,
-    service_account,
+    OPERATOR_NAMESPACE, ROLE_ARN_ANNOTATION, WEB_IDENTITY_TOKEN_FILE, collector_config, crd_object,
+    namespace, service_account,
 };
 pub use status::{KubeError, Target};
 pub use store::{Denial, KubeState, merge_patch};
 pub use tls::{TlsError, TlsMaterial};
+pub use workloads::{
+    OPERATOR_CONFIG_KEY, PROMETHEUS_EXTERNAL_LABEL, REPLICA_EXTERNAL_LABEL, gzip_stored,
+    operator_external_labels, prometheus_selector_labels, render_prometheus_config,
+};

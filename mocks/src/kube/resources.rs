@@ -121,6 +121,15 @@ pub const RESOURCES: &[ResourceType] = &[
         &["otelcol", "otelcols"],
         &[],
     ),
+    grouped(
+        "monitoring.coreos.com",
+        "v1",
+        "prometheuses",
+        "prometheus",
+        "Prometheus",
+        &["prom"],
+        &["prometheus-operator"],
+    ),
     ResourceType {
         group: "apiextensions.k8s.io",
         version: "v1",

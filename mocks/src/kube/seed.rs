@@ -485,7 +485,8 @@ fn node(seed: &ClusterSeed, region: &str) -> Value {
     })
 }
 
-fn crd_object(group: &str, plural: &str, kind: &str, version: &str) -> Value {
+/// A namespaced CustomResourceDefinition, Established, serving `version`.
+pub fn crd_object(group: &str, plural: &str, kind: &str, version: &str) -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
