@@ -192,7 +192,73 @@ pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
     remote_writes(ctx, file, root, chart);
     annotation(ctx, file, root, chart, known, &skip);
     let settings = ctx.settings.clone();
-    ctx.identities.push(identity(root, chart, known, &settings));
+    let id = identity(root, chart, known, &settings);
+    derived_name(ctx, file, root, chart, &id);
+    ctx.identities.push(id);
+}
+
+/// D20 for the service account name the chart builds (no explicit name): from an override
+/// key, or from `--release`. Kubernetes refuses it, so no trust policy can name it and no
+/// fix suggests it.
+fn derived_name(ctx: &mut Ctx, file: &str, root: &Node, chart: Chart, id: &Identity) {
+    use super::names::{self as k8s, NameKind};
+    if k8s::is_valid(NameKind::ServiceAccount, &id.name) || k8s::templated(&id.name) {
+        return;
+    }
+    let (explicit, overrides): (&[&str], &[&[&str]]) = match chart {
+        Chart::Prometheus => (
+            &["serviceAccounts", "server", "name"],
+            &[
+                &["server", "fullnameOverride"],
+                &["nameOverride"],
+                &["server", "name"],
+            ],
+        ),
+        Chart::KubePrometheusStack => (
+            &["prometheus", "serviceAccount", "name"],
+            &[&["fullnameOverride"], &["nameOverride"]],
+        ),
+    };
+    // An explicit name is judged where it is written (`names`).
+    if root.at(explicit).and_then(Node::non_empty).is_some() {
+        return;
+    }
+    let Some(why) = k8s::problem(NameKind::ServiceAccount, &id.name, false) else {
+        return;
+    };
+    let culprit = overrides.iter().find_map(|keys| {
+        let node = root.at(keys)?;
+        let v = node.non_empty()?;
+        k8s::problem(NameKind::ServiceAccount, v, false)?;
+        Some((
+            keys.iter().fold(String::new(), |p, k| path::key(&p, k)),
+            node.pos,
+        ))
+    });
+    let (at, pos, from) = match culprit {
+        Some((at, pos)) => (at.clone(), pos, format!("`{at}`")),
+        None => (
+            String::new(),
+            root.pos,
+            format!("the release name `{}` (--release)", ctx.settings.release()),
+        ),
+    };
+    ctx.push(Finding::new(
+        "D20",
+        Severity::Error,
+        file,
+        pos,
+        at,
+        format!(
+            "the chart names the Prometheus server's service account `{}` from {from}: {why} ({}). helm's install fails, and no trust policy `:sub` can name it",
+            id.name,
+            NameKind::ServiceAccount.rule()
+        ),
+        match k8s::suggest(NameKind::ServiceAccount, &id.name) {
+            Some(s) => format!("use lower-case names (the service account would then be e.g. `{s}`)"),
+            None => "use lower-case letters, digits and `-` in the release name and overrides".to_string(),
+        },
+    ));
 }
 
 /// D22: helm reads values with go-yaml's non-strict decoding, so a key defined twice
@@ -1159,5 +1225,32 @@ mod tests {
             "{}",
             ctx.findings[0].message
         );
+    }
+
+    #[test]
+    fn chart_built_service_account_names_are_judged() {
+        let ctx = run("server:\n  fullnameOverride: Prom_Server\n", None, None);
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 2)]);
+        assert_eq!(ctx.findings[0].key_path, "server.fullnameOverride");
+        assert!(
+            ctx.findings[0].fix.contains("`prom-server`"),
+            "{}",
+            ctx.findings[0].fix
+        );
+        let ctx = run("server: {}\n", None, Some("My_Release"));
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 1)]);
+        assert!(
+            ctx.findings[0].message.contains("`My_Release` (--release)"),
+            "{}",
+            ctx.findings[0].message
+        );
+        // An explicit name is reported once, where it is written.
+        let ctx = run(
+            "serviceAccounts:\n  server:\n    name: Bad_Name\n",
+            None,
+            None,
+        );
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 3)]);
+        assert!(run("server: {}\n", None, Some("amp")).findings.is_empty());
     }
 }
