@@ -315,6 +315,67 @@ const FAILS: &[Fails] = &[
         exit: 1,
         expect: &[("D8", "error", "D8-fail.trust.json", 5)],
     },
+    Fails {
+        name: "D20::namespace_in_values",
+        args: &["--helm-values", "{F}/D20-fail.values.yaml"],
+        exit: 1,
+        expect: &[("D20", "error", "D20-fail.values.yaml", 2)],
+    },
+    Fails {
+        name: "D20::service_account_in_sub",
+        args: &[
+            "--helm-values",
+            "{F}/L3.values.yaml",
+            "--trust-policy",
+            "{F}/D20-fail.trust.json",
+            "--namespace",
+            "prometheus",
+        ],
+        exit: 1,
+        expect: &[("D20", "error", "D20-fail.trust.json", 12)],
+    },
+    Fails {
+        name: "D21::logging_exporter_current_release",
+        args: &["--collector-config", "{F}/D21-fail.otel.yaml"],
+        exit: 1,
+        expect: &[("D21", "error", "D21-fail.otel.yaml", 13)],
+    },
+    Fails {
+        name: "D22::duplicate_key",
+        args: &["--collector-config", "{F}/D22-fail.otel.yaml"],
+        exit: 1,
+        expect: &[("D22", "error", "D22-fail.otel.yaml", 6)],
+    },
+    Fails {
+        name: "D23::prometheus_receiver_without_config",
+        args: &["--collector-config", "{F}/D23-fail.otel.yaml"],
+        exit: 1,
+        expect: &[("D23", "error", "D23-fail.otel.yaml", 8)],
+    },
+    Fails {
+        name: "D24::moved_chart_key",
+        args: &["--helm-values", "{F}/D24-fail.values.yaml"],
+        exit: 0,
+        expect: &[("D24", "warning", "D24-fail.values.yaml", 11)],
+    },
+    Fails {
+        name: "D25::workspace_arn_shape",
+        args: &["--permission-policy", "{F}/D25-fail.permissions.json"],
+        exit: 1,
+        expect: &[("D25", "error", "D25-fail.permissions.json", 7)],
+    },
+    Fails {
+        name: "D3::query_only_role_without_collector",
+        args: &["--permission-policy", "{F}/D3-query-only.permissions.json"],
+        exit: 0,
+        expect: &[("D3", "info", "D3-query-only.permissions.json", 4)],
+    },
+    Fails {
+        name: "L3::cross_account_hop",
+        args: &["--trust-policy", "{F}/L3-hop.trust.json"],
+        exit: 0,
+        expect: &[("L3", "info", "L3-hop.trust.json", 7)],
+    },
 ];
 
 const PASSES: &[Passes] = &[
@@ -439,6 +500,30 @@ const PASSES: &[Passes] = &[
     Passes {
         name: "D8",
         args: &["--trust-policy", "{F}/D8-pass.trust.json"],
+    },
+    Passes {
+        name: "D20",
+        args: &["--helm-values", "{F}/D20-pass.values.yaml"],
+    },
+    Passes {
+        name: "D21",
+        args: &["--collector-config", "{F}/D21-pass.otel.yaml"],
+    },
+    Passes {
+        name: "D22",
+        args: &["--collector-config", "{F}/D22-pass.otel.yaml"],
+    },
+    Passes {
+        name: "D23",
+        args: &["--collector-config", "{F}/D23-pass.otel.yaml"],
+    },
+    Passes {
+        name: "D24",
+        args: &["--helm-values", "{F}/D24-pass.values.yaml"],
+    },
+    Passes {
+        name: "D25",
+        args: &["--permission-policy", "{F}/D25-pass.permissions.json"],
     },
 ];
 
@@ -583,6 +668,88 @@ const SAYS: &[Says] = &[
             "never reads",
         ],
         fix: &["same workspace"],
+        snippet: &[],
+    },
+    Says {
+        case: "D20::namespace_in_values",
+        line: 2,
+        key_path: "forceNamespace",
+        message: &[
+            "`amp_metrics`",
+            "Kubernetes does not allow `_` in a namespace",
+            "DNS-1123 label",
+        ],
+        fix: &["`forceNamespace: amp-metrics`"],
+        snippet: &[],
+    },
+    Says {
+        case: "D20::service_account_in_sub",
+        line: 12,
+        key_path: "Statement[0].Condition.StringEquals.\"oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE:sub\"",
+        message: &[
+            "can never match",
+            "Kubernetes does not allow upper case (`P`) in a service account name",
+        ],
+        fix: &["system:serviceaccount:prometheus:prometheus-server"],
+        snippet: &["system:serviceaccount:prometheus:prometheus-server"],
+    },
+    Says {
+        case: "D21::logging_exporter_current_release",
+        line: 13,
+        key_path: "exporters.logging",
+        message: &[
+            "`logging` (exporter)",
+            "current",
+            "ADOT has it up to v0.41",
+            "up to v0.110",
+        ],
+        fix: &["`debug` exporter", "--collector-image"],
+        snippet: &["debug:"],
+    },
+    Says {
+        case: "D22::duplicate_key",
+        line: 6,
+        key_path: "extensions.sigv4auth.region",
+        message: &["lines 4 and 6", "already defined at line 4"],
+        fix: &["keep one `region`"],
+        snippet: &[],
+    },
+    Says {
+        case: "D23::prometheus_receiver_without_config",
+        line: 8,
+        key_path: "receivers.prometheus.scrape_configs",
+        message: &["under `config:`", "invalid keys"],
+        fix: &["`prometheus.config.scrape_configs`"],
+        snippet: &["  config:\n    scrape_configs:"],
+    },
+    Says {
+        case: "D24::moved_chart_key",
+        line: 11,
+        key_path: "kubeStateMetrics",
+        message: &["before 19.0", "`kube-state-metrics`", "silently ignored"],
+        fix: &["chart 19.0 or later"],
+        snippet: &[],
+    },
+    Says {
+        case: "D25::workspace_arn_shape",
+        line: 7,
+        key_path: "Statement[0].Resource",
+        message: &[
+            "`workspace/ws-<uuid>` (singular `workspace`)",
+            "grants nothing",
+        ],
+        fix: &["aws amp describe-workspace"],
+        snippet: &["arn:aws:aps:<region>:<account>:workspace/ws-<uuid>"],
+    },
+    Says {
+        case: "L3::cross_account_hop",
+        line: 7,
+        key_path: "Statement[0].Principal.AWS",
+        message: &[
+            "cross-account",
+            "arn:aws:iam::444455556666:role/amp-irsa-source",
+        ],
+        fix: &["first role's trust policy"],
         snippet: &[],
     },
 ];
@@ -1009,7 +1176,7 @@ fn junit_report() -> Result<(), Failed> {
         names
             == [
                 "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "D1", "D2", "D3", "D4", "D5", "D6",
-                "D7", "D8",
+                "D7", "D8", "D20", "D21", "D22", "D23", "D24", "D25",
             ],
         || format!("{names:?}"),
     )?;

@@ -50,6 +50,7 @@ pub(crate) fn is_otel(docs: &[Node]) -> bool {
 }
 
 pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
+    ctx.writers = true;
     if docs.is_empty() {
         ctx.push(Finding::new(
             "L4",
@@ -109,6 +110,7 @@ fn collector_resource(ctx: &mut Ctx, file: &str, doc: &Node) {
     let sa = doc
         .at(&["spec", "serviceAccount"])
         .and_then(Node::non_empty);
+    resource_names(ctx, file, doc);
     if let Some(n) = name.or(sa) {
         let namespace = ns
             .map(str::to_string)
@@ -159,7 +161,69 @@ fn collector_resource(ctx: &mut Ctx, file: &str, doc: &Node) {
     }
 }
 
+/// D20 for an `OpenTelemetryCollector`: its namespace, `spec.serviceAccount`, and the
+/// operator's default service account `<name>-collector`.
+fn resource_names(ctx: &mut Ctx, file: &str, doc: &Node) {
+    use super::names::{self, NameKind};
+    let checks: [(&[&str], NameKind, bool); 3] = [
+        (&["metadata", "namespace"], NameKind::Namespace, false),
+        (&["spec", "serviceAccount"], NameKind::ServiceAccount, false),
+        (&["metadata", "name"], NameKind::ServiceAccount, true),
+    ];
+    for (keys, kind, default_name) in checks {
+        if default_name
+            && doc
+                .at(&["spec", "serviceAccount"])
+                .and_then(Node::non_empty)
+                .is_some()
+        {
+            continue;
+        }
+        let Some(node) = doc.at(keys) else { continue };
+        let Some(value) = node.non_empty() else {
+            continue;
+        };
+        if names::templated(value) {
+            continue;
+        }
+        let name = if default_name {
+            format!("{value}-collector")
+        } else {
+            value.to_string()
+        };
+        let Some(why) = names::problem(kind, &name, false) else {
+            continue;
+        };
+        let at = keys.iter().fold(String::new(), |p, k| path::key(&p, k));
+        let subject = if default_name {
+            format!(
+                "the operator names the collector's service account `{name}` after `metadata.name`, but"
+            )
+        } else {
+            format!("`{value}` is not valid:")
+        };
+        let fix = match names::suggest(kind, &name) {
+            Some(s) if default_name => format!(
+                "rename the collector so its service account is valid (e.g. `metadata.name: {}`), or set `spec.serviceAccount`",
+                s.trim_end_matches("-collector")
+            ),
+            Some(s) => format!("use a valid name, e.g. `{s}`"),
+            None => format!("use a valid name ({})", kind.rule()),
+        };
+        ctx.push(Finding::new(
+            "D20",
+            Severity::Error,
+            file,
+            node.pos,
+            at,
+            format!("{subject} {why} ({}): the API server refuses the object, so the collector never runs with this identity", kind.rule()),
+            fix,
+        ));
+    }
+}
+
 fn config(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
+    duplicate_keys(ctx, file, doc, base);
     match flavor(doc) {
         Flavor::Otel => otel(ctx, file, doc, base),
         Flavor::Prometheus => {
@@ -183,8 +247,94 @@ fn type_of(id: &str) -> &str {
     id.split('/').next().unwrap_or(id)
 }
 
+/// D22: a key defined twice in one map. The collector (go-yaml v3) and Prometheus
+/// (strict go-yaml v2) both refuse the file.
+fn duplicate_keys(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
+    for d in yaml::duplicates(doc, base) {
+        ctx.push(Finding::new(
+            "D22",
+            Severity::Error,
+            file,
+            d.second,
+            &d.path,
+            format!(
+                "`{}` is defined twice in the same map (lines {} and {}): the collector refuses the config (mapping key \"{}\" already defined at line {})",
+                d.key, d.first.line, d.second.line, d.key, d.first.line
+            ),
+            format!("keep one `{}`: merge the two into one entry", d.key),
+        ));
+    }
+}
+
+/// D23: the `prometheus` receiver holds a Prometheus config under `config:`; its
+/// `scrape_configs` is a list of jobs.
+fn prometheus_receivers(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
+    let receivers = doc.get("receivers").map(Node::entries).unwrap_or_default();
+    for r in receivers.iter().filter(|r| type_of(&r.key) == "prometheus") {
+        let at = path::key(&path::key(base, "receivers"), &r.key);
+        let config = r.value.entry("config");
+        if config.is_none() {
+            for e in r.value.entries().iter().filter(|e| {
+                matches!(
+                    e.key.as_str(),
+                    "scrape_configs" | "global" | "scrape_config_files" | "remote_write"
+                )
+            }) {
+                ctx.push(
+                    Finding::new(
+                        "D23",
+                        Severity::Error,
+                        file,
+                        e.key_pos,
+                        path::key(&at, &e.key),
+                        format!(
+                            "`{}` sits directly under the `{}` receiver, whose Prometheus configuration goes one level down, under `config:`: the collector refuses the config (`{}` has invalid keys: {})",
+                            e.key, r.key, r.key, e.key
+                        ),
+                        format!("indent the Prometheus configuration under `config:`: `{}.config.{}`", r.key, e.key),
+                    )
+                    .snippet(format!("{}:\n  config:\n    {}:\n      - job_name: …", r.key, e.key)),
+                );
+            }
+            continue;
+        }
+        let Some(cfg) = config else { continue };
+        let cfg_at = path::key(&at, "config");
+        if !cfg.value.is_map() && !cfg.value.is_null() {
+            ctx.push(Finding::new(
+                "D23",
+                Severity::Error,
+                file,
+                cfg.value.pos,
+                &cfg_at,
+                format!("`{}.config` must be a mapping holding a Prometheus configuration (`scrape_configs: [...]`); this one is not, so the collector refuses the config", r.key),
+                "write the Prometheus configuration as a mapping under `config:`",
+            ));
+            continue;
+        }
+        if let Some(sc) = cfg.value.entry("scrape_configs")
+            && !sc.value.is_seq()
+            && !sc.value.is_null()
+        {
+            ctx.push(
+                Finding::new(
+                    "D23",
+                    Severity::Error,
+                    file,
+                    sc.key_pos,
+                    path::key(&cfg_at, "scrape_configs"),
+                    "`scrape_configs` must be a list of scrape jobs (`- job_name: …`); this one is not, so the Prometheus configuration does not load (cannot unmarshal into []*ScrapeConfig) and the collector exits",
+                    "make each job an item of the list",
+                )
+                .snippet("scrape_configs:\n  - job_name: …"),
+            );
+        }
+    }
+}
+
 fn otel(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
     super::collector_image::check(ctx, file, doc, base);
+    prometheus_receivers(ctx, file, doc, base);
     let extensions = doc.get("extensions");
     let enabled: Vec<&str> = doc
         .at(&["service", "extensions"])
@@ -465,5 +615,62 @@ mod tests {
         assert_eq!(ids(&ctx), [("L4", Severity::Warning, 1)]);
         let ctx = run("");
         assert_eq!(ids(&ctx), [("L4", Severity::Error, 1)]);
+    }
+
+    #[test]
+    fn duplicate_keys_and_prometheus_receiver_shapes() {
+        let ctx = run(&good().replace("service: aps\n", "service: aps\n    service: aps\n"));
+        assert_eq!(ids(&ctx), [("D22", Severity::Error, 5)]);
+        assert!(
+            ctx.findings[0]
+                .message
+                .contains("already defined at line 4"),
+            "{}",
+            ctx.findings[0].message
+        );
+        let rx = |r: &str| run(&format!("receivers:\n  prometheus:\n{r}{}", good()));
+        let ctx = rx("    scrape_configs:\n      - job_name: x\n");
+        assert_eq!(ids(&ctx), [("D23", Severity::Error, 3)]);
+        assert_eq!(
+            ctx.findings[0].key_path,
+            "receivers.prometheus.scrape_configs"
+        );
+        let ctx = rx("    config:\n      scrape_configs:\n        job_name: x\n");
+        assert_eq!(ids(&ctx), [("D23", Severity::Error, 4)]);
+        let ctx = rx("    config: scrape_configs\n");
+        assert_eq!(ids(&ctx), [("D23", Severity::Error, 3)]);
+        assert!(
+            rx("    config:\n      scrape_configs:\n        - job_name: x\n")
+                .findings
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn collector_resource_names() {
+        let cr = |spec: &str| {
+            run(&format!(
+                "kind: OpenTelemetryCollector\nmetadata:\n  name: amp\n  namespace: obs\nspec:\n{spec}  config:\n{}\n",
+                good()
+                    .lines()
+                    .map(|l| format!("    {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ))
+        };
+        assert!(cr("").findings.is_empty());
+        let ctx = cr("  serviceAccount: adot_collector\n");
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 6)]);
+        assert!(
+            ctx.findings[0].fix.contains("`adot-collector`"),
+            "{}",
+            ctx.findings[0].fix
+        );
+        let ctx = run("kind: OpenTelemetryCollector\nmetadata:\n  name: Amp\n  namespace: Obs\n");
+        // The namespace first, then the default service account `Amp-collector`.
+        assert_eq!(
+            ids(&ctx),
+            [("D20", Severity::Error, 4), ("D20", Severity::Error, 3)]
+        );
     }
 }

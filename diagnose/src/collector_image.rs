@@ -1,9 +1,25 @@
-//! `--collector-image`: which OpenTelemetry collector components the image has (L6).
+//! `--collector-image`: which OpenTelemetry collector components the image has (L6), and
+//! with no image named, whether the current releases still have them (D21).
 //!
 //! The image reference is read as `[registry/]repository[:tag][@digest]`, or a bare tag
-//! (`v0.17.0`, `0.17.0`), which is taken as ADOT's. Only ADOT images
-//! (`…/aws-otel-collector`) are judged, and only by the facts in [`ADOT_COMPONENTS`]
-//! (fault-catalog L6); any other image, or a component without a row, gives no finding.
+//! (`v0.17.0`, `0.17.0`), which is taken as ADOT's. ADOT images (`…/aws-otel-collector`)
+//! are judged by [`ADOT_COMPONENTS`], the OpenTelemetry project's own distributions
+//! (`otel/opentelemetry-collector[-contrib|-k8s]`, also on ghcr.io) by [`OTEL_COMPONENTS`];
+//! any other image, or a component without a row, gives no finding. `latest` (or no tag
+//! and no digest) is the current release: every component with a last release line is
+//! gone from it. With no image at all (D21), the current release of either distribution
+//! is assumed: the removals below happened in both.
+//!
+//! Sources of the rows (release notes):
+//! - ADOT v0.21.0: `awsprometheusremotewriteexporter` removed (aws-otel-collector
+//!   docs/releases/v0.21.0.md); v0.18.0 added `sigv4auth`.
+//! - ADOT v0.42.0: the `logging` exporter and the `memory_ballast` extension removed
+//!   (docs/releases/v0.42.0.md).
+//! - OpenTelemetry v0.111.0: `logging` removed in favour of `debug`
+//!   (open-telemetry/opentelemetry-collector#11337); v0.108.0: `memory_ballast` removed
+//!   from the distributions (opentelemetry-collector-releases#607, #10995); v0.57.0:
+//!   `awsprometheusremotewrite` removed from the distributions
+//!   (opentelemetry-collector-releases#174).
 
 use pipecheck_policy::path;
 
@@ -14,6 +30,15 @@ use super::yaml::Node;
 /// ADOT's image on ECR Public; the last path segment is what identifies ADOT.
 pub(crate) const ADOT_REPOSITORY: &str = "public.ecr.aws/aws-observability/aws-otel-collector";
 const ADOT_NAME: &str = "aws-otel-collector";
+/// The OpenTelemetry project's distributions (last path segment).
+const OTEL_NAMES: &[&str] = &[
+    "opentelemetry-collector",
+    "opentelemetry-collector-contrib",
+    "opentelemetry-collector-k8s",
+    "otelcol",
+    "otelcol-contrib",
+    "otelcol-k8s",
+];
 
 /// A release line, `major.minor`: the catalog's facts name lines, not patch releases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,9 +78,13 @@ impl Section {
 pub(crate) enum Replacement {
     /// The `prometheusremotewrite` exporter signed by the `sigv4auth` extension.
     RemoteWriteWithSigv4,
+    /// The `debug` exporter (same `verbosity`).
+    Debug,
+    /// The `GOMEMLIMIT` environment variable (and the `memory_limiter` processor).
+    GoMemLimit,
 }
 
-/// A component whose presence depends on the ADOT version: in every release line from
+/// A component whose presence depends on the version: in every release line from
 /// `first` to `last` (inclusive; `None`: no bound known).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Component {
@@ -82,12 +111,22 @@ const fn row(
     }
 }
 
-/// The facts (fault-catalog L6), one row each: section, component type, first and last
-/// release line with it, what replaces it.
+/// ADOT's facts, one row each: section, component type, first and last release line
+/// with it, what replaces it (sources in the module docs).
 #[rustfmt::skip]
 pub(crate) const ADOT_COMPONENTS: &[Component] = &[
     row(Section::Extensions, "sigv4auth", Some(Line(0, 18)), None, None),
     row(Section::Exporters, "awsprometheusremotewrite", None, Some(Line(0, 20)), Some(Replacement::RemoteWriteWithSigv4)),
+    row(Section::Exporters, "logging", None, Some(Line(0, 41)), Some(Replacement::Debug)),
+    row(Section::Extensions, "memory_ballast", None, Some(Line(0, 41)), Some(Replacement::GoMemLimit)),
+];
+
+/// The OpenTelemetry distributions' facts (contrib, core, k8s; sources in the module docs).
+#[rustfmt::skip]
+pub(crate) const OTEL_COMPONENTS: &[Component] = &[
+    row(Section::Exporters, "awsprometheusremotewrite", None, Some(Line(0, 56)), Some(Replacement::RemoteWriteWithSigv4)),
+    row(Section::Exporters, "logging", None, Some(Line(0, 110)), Some(Replacement::Debug)),
+    row(Section::Extensions, "memory_ballast", None, Some(Line(0, 107)), Some(Replacement::GoMemLimit)),
 ];
 
 impl Component {
@@ -95,13 +134,18 @@ impl Component {
         self.first.is_none_or(|f| v >= f) && self.last.is_none_or(|l| v <= l)
     }
 
+    /// Whether the current release has it: only a last line removes it.
+    fn in_current(&self) -> bool {
+        self.last.is_none()
+    }
+
     /// "ADOT has it since v0.18", "ADOT has it up to v0.20 and not after", …
-    fn history(&self) -> String {
+    fn history(&self, who: &str) -> String {
         match (self.first, self.last) {
-            (Some(f), Some(l)) => format!("ADOT has it from {f} to {l}"),
-            (Some(f), None) => format!("ADOT has it since {f}"),
-            (None, Some(l)) => format!("ADOT has it up to {l} and not after"),
-            (None, None) => "ADOT has it".to_string(),
+            (Some(f), Some(l)) => format!("{who} has it from {f} to {l}"),
+            (Some(f), None) => format!("{who} has it since {f}"),
+            (None, Some(l)) => format!("{who} has it up to {l} and not after"),
+            (None, None) => format!("{who} has it"),
         }
     }
 }
@@ -123,7 +167,27 @@ pub(crate) enum Distribution {
     Adot {
         assumed: bool,
     },
+    /// The OpenTelemetry project's own images (core, contrib, k8s).
+    Otel,
     Other,
+}
+
+impl Distribution {
+    fn table(self) -> &'static [Component] {
+        match self {
+            Distribution::Adot { .. } => ADOT_COMPONENTS,
+            Distribution::Otel => OTEL_COMPONENTS,
+            Distribution::Other => &[],
+        }
+    }
+
+    fn who(self) -> &'static str {
+        match self {
+            Distribution::Adot { .. } => "ADOT",
+            Distribution::Otel => "the OpenTelemetry collector",
+            Distribution::Other => "the image",
+        }
+    }
 }
 
 impl Image {
@@ -177,6 +241,13 @@ impl Image {
             Some(r) if r.rsplit('/').next() == Some(ADOT_NAME) => {
                 Distribution::Adot { assumed: false }
             }
+            Some(r)
+                if r.rsplit('/')
+                    .next()
+                    .is_some_and(|n| OTEL_NAMES.contains(&n)) =>
+            {
+                Distribution::Otel
+            }
             Some(_) => Distribution::Other,
         }
     }
@@ -185,6 +256,15 @@ impl Image {
     /// only, `latest`, or any other tag that is not a version.
     pub fn line(&self) -> Option<Line> {
         version_line(self.tag.as_deref()?)
+    }
+
+    /// `latest`, or neither tag nor digest (which pulls `latest`): the current release.
+    pub fn is_current(&self) -> bool {
+        match (&self.tag, &self.digest) {
+            (Some(t), None) => t == "latest",
+            (None, None) => true,
+            _ => false,
+        }
     }
 
     /// How messages name the image.
@@ -223,16 +303,78 @@ fn version_line(tag: &str) -> Option<Line> {
     Some(Line(major, minor))
 }
 
-/// L6 for one OpenTelemetry config `doc` at `base` (its key path in the file).
+/// L6 for one OpenTelemetry config `doc` at `base` (its key path in the file), against
+/// the image; D21 when no image is known (the current release).
 pub(crate) fn check(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
     let Some(image) = ctx.settings.collector_image.clone() else {
+        current_release(ctx, file, doc, base);
         return;
     };
-    if image.distribution() == Distribution::Other {
-        return;
-    }
+    let dist = image.distribution();
     let line = image.line();
-    for c in ADOT_COMPONENTS {
+    let current = image.is_current();
+    for (c, e) in used(doc, dist.table()) {
+        let at = path::key(&path::key(base, c.section.key()), &e.key);
+        let what = format!("`{}` ({})", e.key, c.section.kind());
+        let history = c.history(dist.who());
+        let has = match line {
+            Some(v) => c.has(v),
+            None if current => c.in_current(),
+            None => {
+                ctx.push(Finding::new(
+                    "L6",
+                    Severity::Info,
+                    file,
+                    e.key_pos,
+                    at,
+                    format!(
+                        "the version of {} cannot be told ({}), so whether it has {what} cannot either: {history}",
+                        image.said(),
+                        match (&image.tag, &image.digest) {
+                            (None, Some(_)) => "a digest names no version",
+                            _ => "its tag is not a version",
+                        },
+                    ),
+                    "pass the image's version tag (`--collector-image …:vX.Y.Z`) to check it",
+                ));
+                continue;
+            }
+        };
+        if has {
+            continue;
+        }
+        let (fix, snippet) = fix(c, dist, &e.value);
+        let which = if line.is_none() {
+            format!("the image {} (the current release)", image.said())
+        } else {
+            format!("the image {}", image.said())
+        };
+        let mut f = Finding::new(
+            "L6",
+            Severity::Error,
+            file,
+            e.key_pos,
+            at,
+            format!(
+                "{what} is not in {which}: {history}. The collector refuses the config at start (unknown type `{}`) and exits",
+                c.name
+            ),
+            fix,
+        );
+        if let Some(s) = snippet {
+            f = f.snippet(s);
+        }
+        ctx.push(f);
+    }
+}
+
+/// The components of `doc` that `table` has a row for, with their entries.
+fn used<'a>(
+    doc: &'a Node,
+    table: &'static [Component],
+) -> Vec<(&'static Component, &'a super::yaml::Entry)> {
+    let mut out = Vec::new();
+    for c in table {
         let section = doc
             .get(c.section.key())
             .map(Node::entries)
@@ -241,63 +383,68 @@ pub(crate) fn check(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
             .iter()
             .filter(|e| e.key.split('/').next() == Some(c.name))
         {
-            let at = path::key(&path::key(base, c.section.key()), &e.key);
-            let what = format!("`{}` ({})", e.key, c.section.kind());
-            let Some(v) = line else {
-                ctx.push(Finding::new(
-                    "L6",
-                    Severity::Info,
-                    file,
-                    e.key_pos,
-                    at,
-                    format!(
-                        "the version of {} cannot be told ({}), so whether it has {what} cannot either: {}",
-                        image.said(),
-                        match (&image.tag, &image.digest) {
-                            (None, Some(_)) => "a digest names no version",
-                            (None, None) => "no tag, so whatever `latest` is",
-                            (Some(_), _) => "its tag is not a version",
-                        },
-                        c.history()
-                    ),
-                    "pass the image's version tag (`--collector-image …:vX.Y.Z`) to check it",
-                ));
-                continue;
-            };
-            if c.has(v) {
-                continue;
-            }
-            let (fix, snippet) = fix(c, &e.value);
-            let mut f = Finding::new(
-                "L6",
-                Severity::Error,
-                file,
-                e.key_pos,
-                at,
-                format!(
-                    "{what} is not in the image {}: {}. The collector refuses the config at start (unknown type `{}`) and exits",
-                    image.said(),
-                    c.history(),
-                    c.name
-                ),
-                fix,
-            );
-            if let Some(s) = snippet {
-                f = f.snippet(s);
-            }
-            ctx.push(f);
+            out.push((c, e));
         }
+    }
+    out.sort_by_key(|(_, e)| e.key_pos);
+    out
+}
+
+/// D21: no image named, so the current release: components both ADOT and the
+/// OpenTelemetry distributions removed.
+fn current_release(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
+    for (c, e) in used(doc, ADOT_COMPONENTS) {
+        if c.in_current() {
+            continue;
+        }
+        let Some(otel) = OTEL_COMPONENTS
+            .iter()
+            .find(|o| o.name == c.name && o.section == c.section)
+        else {
+            continue;
+        };
+        if otel.in_current() {
+            continue;
+        }
+        let at = path::key(&path::key(base, c.section.key()), &e.key);
+        let (fix, snippet) = fix(c, Distribution::Adot { assumed: true }, &e.value);
+        let mut f = Finding::new(
+            "D21",
+            Severity::Error,
+            file,
+            e.key_pos,
+            at,
+            format!(
+                "`{}` ({}) is gone from the current collector releases: {}, {}. No image was named, so the current release is assumed: it refuses the config at start (unknown type `{}`) and exits",
+                e.key,
+                c.section.kind(),
+                c.history("ADOT"),
+                otel.history("the OpenTelemetry collector"),
+                c.name
+            ),
+            format!(
+                "{fix}; or name the image the collector runs (`--collector-image`) to judge against that version"
+            ),
+        );
+        if let Some(s) = snippet {
+            f = f.snippet(s);
+        }
+        ctx.push(f);
     }
 }
 
 /// The fix for a component the image lacks: an image version that has it, or its
 /// replacement.
-fn fix(c: &Component, component: &Node) -> (String, Option<String>) {
+fn fix(c: &Component, dist: Distribution, component: &Node) -> (String, Option<String>) {
+    let who = match dist {
+        Distribution::Otel => "OpenTelemetry collector",
+        _ => "ADOT",
+    };
     let versions = match (c.first, c.last) {
-        (Some(f), None) => format!("ADOT {f}.0 or later"),
-        (None, Some(l)) => format!("ADOT {l} or earlier"),
-        (Some(f), Some(l)) => format!("ADOT {f}.0 to {l}"),
-        (None, None) => "another ADOT version".into(),
+        (Some(f), None) => format!("{who} {f}.0 or later"),
+        (None, Some(l)) => format!("{who} {l} or earlier"),
+        (Some(f), Some(l)) => format!("{who} {f}.0 to {l}"),
+        (None, None) => format!("another {who} version"),
     };
     match c.instead {
         None => (
@@ -327,6 +474,18 @@ fn fix(c: &Component, component: &Node) -> (String, Option<String>) {
                 Some(super::collector::otel_example(&region, &ws)),
             )
         }
+        Some(Replacement::Debug) => (
+            format!(
+                "use the `debug` exporter instead (same `verbosity`; `loglevel` is gone) and name it in the pipelines' exporters, or stay on {versions}"
+            ),
+            Some("exporters:\n  debug:\n    verbosity: basic".to_string()),
+        ),
+        Some(Replacement::GoMemLimit) => (
+            format!(
+                "remove `memory_ballast` from `extensions` and `service.extensions` and set the GOMEMLIMIT environment variable instead (with the memory_limiter processor if needed), or stay on {versions}"
+            ),
+            Some("env:\n  - name: GOMEMLIMIT\n    value: 1600MiB".to_string()),
+        ),
     }
 }
 
@@ -375,6 +534,10 @@ mod tests {
         assert_eq!((i.repository, i.tag.as_deref()), (None, Some("latest")));
         assert_eq!(
             image("otel/opentelemetry-collector-contrib:0.90.0").distribution(),
+            Distribution::Otel
+        );
+        assert_eq!(
+            image("grafana/alloy:v1.0.0").distribution(),
             Distribution::Other
         );
         for bad in ["", "  ", "a b", "x:", "x@sha256:", "@sha256:ab"] {
@@ -449,7 +612,21 @@ mod tests {
                 .findings
                 .is_empty()
         );
-        assert!(run(None, CONFIG).findings.is_empty());
+        // No image: the current release, which lost the old exporter (D21).
+        let ctx = run(None, CONFIG);
+        let got: Vec<_> = ctx
+            .findings
+            .iter()
+            .map(|f| (f.id, f.severity, f.line))
+            .collect();
+        assert_eq!(got, [("D21", Severity::Error, 5)]);
+        assert!(
+            ctx.findings[0]
+                .snippet
+                .as_deref()
+                .unwrap()
+                .contains("sigv4auth")
+        );
         // A digest only: the version cannot be told (info, per component with a bound).
         let ctx = run(
             Some("public.ecr.aws/aws-observability/aws-otel-collector@sha256:ab12"),
@@ -461,5 +638,55 @@ mod tests {
                 .all(|f| f.severity == Severity::Info && f.message.contains("cannot be told"))
         );
         assert_eq!(ctx.findings.len(), 2);
+    }
+
+    #[test]
+    fn latest_is_the_current_release_and_otel_images_have_their_own_rows() {
+        let cfg = "extensions:\n  memory_ballast:\n    size_mib: 512\nexporters:\n  logging:\n    loglevel: debug\n  debug: {}\n";
+        for latest in [
+            "public.ecr.aws/aws-observability/aws-otel-collector:latest",
+            "public.ecr.aws/aws-observability/aws-otel-collector",
+            "latest",
+        ] {
+            let ctx = run(Some(latest), cfg);
+            let got: Vec<_> = ctx
+                .findings
+                .iter()
+                .map(|f| (f.id, f.severity, f.line))
+                .collect();
+            assert_eq!(
+                got,
+                [("L6", Severity::Error, 2), ("L6", Severity::Error, 5)],
+                "{latest}"
+            );
+            assert!(
+                ctx.findings[1].fix.contains("`debug` exporter"),
+                "{}",
+                ctx.findings[1].fix
+            );
+        }
+        // ADOT v0.41 still has both; v0.42 has neither.
+        assert!(run(Some("v0.41.1"), cfg).findings.is_empty());
+        assert_eq!(run(Some("v0.42.0"), cfg).findings.len(), 2);
+        // The OpenTelemetry distributions: memory_ballast left in 0.108, logging in 0.111.
+        let otel = |v: &str| {
+            run(
+                Some(&format!("otel/opentelemetry-collector-contrib:{v}")),
+                cfg,
+            )
+            .findings
+            .iter()
+            .map(|f| f.line)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(otel("0.107.0"), Vec::<usize>::new());
+        assert_eq!(otel("0.108.0"), [2]);
+        assert_eq!(otel("0.111.0"), [2, 5]);
+        assert_eq!(
+            image("ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-k8s:0.120.0").distribution(),
+            Distribution::Otel
+        );
+        // Components not in the table are never judged.
+        assert!(run(None, "exporters:\n  debug: {}\n").findings.is_empty());
     }
 }

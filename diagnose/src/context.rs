@@ -81,6 +81,11 @@ pub(crate) struct Ctx {
     pub identities: Vec<Identity>,
     /// AWS account ids seen in role or provider ARNs (for the workspace ARN).
     pub accounts: Vec<String>,
+    /// Helm values or a collector config were given: the permission policies are the
+    /// collector's role's.
+    pub writers: bool,
+    /// Service account names the trust policies' `:sub` conditions name.
+    pub trust_subjects: Vec<String>,
 }
 
 impl Ctx {
@@ -91,6 +96,8 @@ impl Ctx {
             endpoints: Vec::new(),
             identities: Vec::new(),
             accounts: Vec::new(),
+            writers: false,
+            trust_subjects: Vec::new(),
         }
     }
 

@@ -188,6 +188,36 @@ pub const CHECKS: &[Check] = &[
         title: "policy documents are ones IAM accepts",
         needs: Needs::Policy,
     },
+    Check {
+        id: "D20",
+        title: "namespaces and service account names are ones Kubernetes accepts (DNS-1123 label / subdomain), in values, collector resources and trust policies' `:sub`",
+        needs: Needs::Any,
+    },
+    Check {
+        id: "D21",
+        title: "with no collector image named (the current release), the collector config uses no component the current ADOT and OpenTelemetry releases removed (logging, awsprometheusremotewrite, memory_ballast)",
+        needs: Needs::CollectorConfig,
+    },
+    Check {
+        id: "D22",
+        title: "no key is defined twice in one YAML map (the collector refuses the config; helm keeps only the last)",
+        needs: Needs::Writer,
+    },
+    Check {
+        id: "D23",
+        title: "the collector's prometheus receiver holds its Prometheus config under `config:`, with `scrape_configs` a list",
+        needs: Needs::CollectorConfig,
+    },
+    Check {
+        id: "D24",
+        title: "helm values use no key that moved in a later chart version (prometheus chart: kubeStateMetrics, nodeExporter, pushgateway, alertmanagerFiles, …)",
+        needs: Needs::HelmValues,
+    },
+    Check {
+        id: "D25",
+        title: "ARNs in a permission policy's Resource have their service's shape (arn:aws:aps:<region>:<account>:workspace/ws-…, arn:aws:iam::<account>:role/…)",
+        needs: Needs::PermissionPolicy,
+    },
 ];
 
 /// The checks as `pipecheck diagnose --help` lists them.

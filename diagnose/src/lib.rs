@@ -13,6 +13,7 @@ mod finding;
 mod grafana;
 mod inputs;
 mod json;
+mod names;
 mod policies;
 mod remote_write;
 mod render;

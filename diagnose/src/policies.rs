@@ -8,7 +8,7 @@
 
 use pipecheck_policy::{
     Decision, DecisionKind, Effect, Mismatch, PolicyDocument, PolicyError, Request, Test, evaluate,
-    evaluate_web_identity, oidc_issuer, web_identity_claims,
+    evaluate_web_identity, glob_match, oidc_issuer, web_identity_claims,
 };
 use serde_json::Value;
 
@@ -16,6 +16,7 @@ use super::amp;
 use super::context::Ctx;
 use super::finding::{Finding, Severity};
 use super::json::JsonDoc;
+use super::names::{self, NameKind};
 use super::yaml::Pos;
 
 /// The audience EKS service account tokens carry for IRSA.
@@ -188,7 +189,12 @@ pub(crate) fn trust(ctx: &mut Ctx, l: &Loaded<'_>) {
             }
         }
     }
-    let ident = ctx.identities.first().cloned();
+    // Identities whose names Kubernetes refuses (D20, in their own file) cannot be the
+    // subject of a token: they are neither checked against nor suggested.
+    let ident = ctx.identities.iter().find(|i| names_ok(i)).cloned();
+    if providers.is_empty() && cross_account_hop(ctx, l) {
+        return;
+    }
     if providers.is_empty() {
         let first = doc
             .statements
@@ -280,6 +286,16 @@ pub(crate) fn trust(ctx: &mut Ctx, l: &Loaded<'_>) {
                 );
             }
         }
+        for c in &subs {
+            if sub_names(ctx, l, c) {
+                root_cause_found = true;
+            }
+            for v in &c.values {
+                if let Some((_, name)) = names::split_sub(v) {
+                    ctx.trust_subjects.push(name.to_string());
+                }
+            }
+        }
         if subs.is_empty() {
             ctx.push(Finding::new(
                 "L3",
@@ -322,7 +338,15 @@ pub(crate) fn trust(ctx: &mut Ctx, l: &Loaded<'_>) {
     if ctx.identities.is_empty() {
         return;
     }
-    let identities = ctx.identities.clone();
+    let identities: Vec<_> = ctx
+        .identities
+        .iter()
+        .filter(|i| names_ok(i))
+        .cloned()
+        .collect();
+    if identities.is_empty() {
+        return;
+    }
     let mut first_denial: Option<(Decision, String)> = None;
     for id in &identities {
         for p in &providers {
@@ -393,7 +417,14 @@ pub(crate) fn trust(ctx: &mut Ctx, l: &Loaded<'_>) {
     };
     let expected = expected_sub(doc);
     let mut fix = format!("make the `:sub` condition name `{}`", id.sub());
-    if let Some((ns, name)) = expected.as_ref().and_then(|s| split_sub(s)) {
+    if let Some((ns, name)) = expected
+        .as_ref()
+        .and_then(|s| split_sub(s))
+        .filter(|(ns, name)| {
+            names::is_valid(NameKind::Namespace, ns)
+                && names::is_valid(NameKind::ServiceAccount, name)
+        })
+    {
         fix.push_str(&format!(
             ", or run the collector where the policy expects it: namespace `{ns}`"
         ));
@@ -423,6 +454,125 @@ pub(crate) fn trust(ctx: &mut Ctx, l: &Loaded<'_>) {
             id.sub()
         )),
     );
+}
+
+/// Whether an identity's namespace and name are ones Kubernetes accepts.
+fn names_ok(id: &super::context::Identity) -> bool {
+    names::is_valid(NameKind::Namespace, &id.namespace)
+        && names::is_valid(NameKind::ServiceAccount, &id.name)
+}
+
+/// D20 for one `:sub` condition: `system:serviceaccount:<ns>:<name>` values whose namespace
+/// or name Kubernetes refuses can never match a token. Whether one was found.
+fn sub_names(ctx: &mut Ctx, l: &Loaded<'_>, c: &pipecheck_policy::Condition) -> bool {
+    // Only a condition that must hold for the token: a negated one never "can never match".
+    let glob = match c.op.test {
+        Test::StringLike => true,
+        Test::StringEquals | Test::StringEqualsIgnoreCase => false,
+        _ => return false,
+    };
+    let mut found = false;
+    for v in &c.values {
+        // A `*` compared literally is L3's finding (not a wildcard under StringEquals).
+        if names::templated(v) || (!glob && v.contains(['*', '?'])) {
+            continue;
+        }
+        // Compared without case, `Monitoring` matches the token's `monitoring`.
+        let lowered;
+        let v = if c.op.test == Test::StringEqualsIgnoreCase {
+            lowered = v.to_ascii_lowercase();
+            &lowered
+        } else {
+            v
+        };
+        let Some((ns, name)) = names::split_sub(v) else {
+            continue;
+        };
+        let problems = [
+            (NameKind::Namespace, ns, "namespace"),
+            (NameKind::ServiceAccount, name, "service account"),
+        ];
+        let Some((kind, part, which, why)) = problems.iter().find_map(|(k, part, which)| {
+            names::problem(*k, part, glob).map(|w| (*k, *part, *which, w))
+        }) else {
+            continue;
+        };
+        found = true;
+        // The fix names a valid subject: the collector's own when another file tells it,
+        // else the closest valid spelling.
+        let right = ctx
+            .identities
+            .iter()
+            .find(|i| names_ok(i))
+            .map(|i| i.sub())
+            .or_else(|| {
+                let ns = names::suggest(NameKind::Namespace, ns)?;
+                let name = names::suggest(NameKind::ServiceAccount, name)?;
+                (!glob || !v.contains(['*', '?']))
+                    .then(|| format!("system:serviceaccount:{ns}:{name}"))
+            });
+        let mut f = Finding::new(
+            "D20",
+            Severity::Error,
+            l.file,
+            l.pos(&c.path),
+            l.full(&c.path),
+            format!(
+                "`{v}` can never match: {why} ({}), so no service account token carries this `sub` and STS answers AccessDenied for every pod",
+                kind.rule()
+            ),
+            match &right {
+                Some(r) => format!("name the {which} the collector really runs as: `{r}`"),
+                None => {
+                    format!("name the {which} the collector really runs as (`{part}` is not one)")
+                }
+            },
+        );
+        if let Some(r) = right {
+            f = f.snippet(format!("\"{}\": \"{r}\"", c.key));
+        }
+        ctx.push(f);
+    }
+    found
+}
+
+/// A trust policy without an OIDC provider that lets an AWS principal `sts:AssumeRole`:
+/// the second role of a cross-account hop (the collector's `sigv4.role_arn` /
+/// `assume_role.arn`), which IRSA does not assume directly. An info naming who may assume
+/// it; `false` when the policy is not of that shape.
+fn cross_account_hop(ctx: &mut Ctx, l: &Loaded<'_>) -> bool {
+    let hop = l.doc.statements.iter().find_map(|st| {
+        let p = st.principal.as_ref()?;
+        let assumes = st.effect == Effect::Allow
+            && !p.negated()
+            && !p.inner().aws.is_empty()
+            && !st.action.negated()
+            && st
+                .action
+                .inner()
+                .iter()
+                .any(|a| glob_match(a, "sts:AssumeRole", true));
+        assumes.then_some((st, &p.inner().aws))
+    });
+    let Some((st, aws)) = hop else { return false };
+    for a in aws {
+        ctx.note_account_of(a);
+    }
+    let at = format!("{}.Principal.AWS", st.path);
+    ctx.push(Finding::new(
+        "L3",
+        Severity::Info,
+        l.file,
+        l.pos(&at),
+        l.full(&at),
+        format!(
+            "this role is assumed with sts:AssumeRole by {}: the second hop of a cross-account setup (the collector's `sigv4.role_arn` / `assume_role.arn`), not an IRSA role. IRSA's trust (the OIDC provider and `:sub`) belongs on the first role, the one the service account's `{}` annotation names",
+            aws.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "),
+            super::values::ROLE_ARN
+        ),
+        "nothing to fix here; pass the first role's trust policy to check IRSA",
+    ));
+    true
 }
 
 /// The single literal `:sub` value the policy names, if there is exactly one.
@@ -499,8 +649,13 @@ pub(crate) fn permissions(ctx: &mut Ctx, loaded: &[Loaded<'_>]) {
             }
         }
     }
+    arn_shapes(ctx, loaded);
     let resource = workspace_resource(ctx);
     let docs: Vec<PolicyDocument> = loaded.iter().map(|l| l.doc.clone()).collect();
+    let purpose = purpose(ctx, &docs, resource.as_deref());
+    if purpose == Purpose::Hop {
+        return;
+    }
     for (id, action, severity, why) in [
         (
             "D3",
@@ -528,6 +683,19 @@ pub(crate) fn permissions(ctx: &mut Ctx, loaded: &[Loaded<'_>]) {
         if d.allowed() {
             continue;
         }
+        // A role that only queries is Grafana's: lacking RemoteWrite is worth knowing, not
+        // an error, unless the inputs say it is the collector's.
+        let (severity, why) = match (id, purpose) {
+            ("D3", Purpose::Query) => (
+                Severity::Info,
+                "this policy only queries, and no other input says the collector uses this role (no helm values or collector config given, no collector service account in the trust policy): fine for Grafana's data source role; the collector's role needs it to write",
+            ),
+            ("D3", Purpose::Unknown) => (
+                Severity::Warning,
+                "the collector's role needs it to write (403 not authorized to perform aps:RemoteWrite); whether this is the collector's role is not known (pass the collector's values or config, or the role's trust policy)",
+            ),
+            _ => (severity, why),
+        };
         // Where to point: the deciding Deny, else the first Allow that missed.
         let (doc_i, at) = match (&d.decided_by, d.misses.first()) {
             (Some(s), _) => (s.document, s.path.clone()),
@@ -563,13 +731,200 @@ pub(crate) fn permissions(ctx: &mut Ctx, loaded: &[Loaded<'_>]) {
                 l.pos(&at),
                 l.full(&at),
                 format!("no permission policy allows `{action}` {on}: {d}. {why}.{hint}"),
-                format!("allow `{action}` on the workspace"),
+                if severity == Severity::Info {
+                    format!("nothing to fix for a query role; if the collector uses this role, allow `{action}` on the workspace")
+                } else {
+                    format!("allow `{action}` on the workspace")
+                },
             )
             .snippet(format!(
                 "{{\n  \"Effect\": \"Allow\",\n  \"Action\": [{actions}],\n  \"Resource\": \"{}\"\n}}",
                 resource.clone().unwrap_or_else(|| "arn:aws:aps:<region>:<account>:workspace/<ws-id>".into())
             )),
         );
+    }
+}
+
+/// What the role whose permission policies these are is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// The collector's: the inputs include its values or config, or the trust policy
+    /// admits a collector-like service account.
+    Collector,
+    /// Grafana's or another reader's: the policies allow querying and nothing says the
+    /// collector uses the role.
+    Query,
+    /// The first role of a cross-account hop: it only assumes another role.
+    Hop,
+    Unknown,
+}
+
+fn purpose(ctx: &Ctx, docs: &[PolicyDocument], resource: Option<&str>) -> Purpose {
+    let allowed = |action: &str, resource: Option<&str>| {
+        evaluate(
+            docs,
+            &Request {
+                action,
+                resource,
+                principal: None,
+                context: &[],
+                context_name: "the request",
+            },
+        )
+        .allowed()
+    };
+    let collector_subject = ctx.trust_subjects.iter().any(|s| {
+        [
+            "prometheus",
+            "collector",
+            "adot",
+            "otel",
+            "amp-ingest",
+            "ingest",
+            "agent",
+            "alloy",
+        ]
+        .iter()
+        .any(|w| s.contains(w))
+    });
+    let grafana_subject = ctx.trust_subjects.iter().any(|s| s.contains("grafana"));
+    let mentions_aps = docs.iter().flat_map(|d| d.statements.iter()).any(|s| {
+        s.action.inner().iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            a == "*" || a.starts_with("aps:") || a.starts_with("amp:")
+        })
+    });
+    if ctx.writers || (collector_subject && !grafana_subject) {
+        Purpose::Collector
+    } else if !mentions_aps && allowed("sts:AssumeRole", None) {
+        Purpose::Hop
+    } else if allowed("aps:QueryMetrics", resource) || grafana_subject {
+        Purpose::Query
+    } else {
+        Purpose::Unknown
+    }
+}
+
+/// D25: ARNs in Resource that cannot name what they mean to: a workspace ARN is
+/// `arn:<partition>:aps:<region>:<12 digits>:workspace/ws-…`, a role ARN
+/// `arn:<partition>:iam::<12 digits>:role/…` (no region). A Resource of another shape
+/// matches nothing, so its statement grants nothing.
+fn arn_shapes(ctx: &mut Ctx, loaded: &[Loaded<'_>]) {
+    for l in loaded {
+        for st in &l.doc.statements {
+            let Some(r) = &st.resource else { continue };
+            let many = r.inner().len() > 1;
+            let el = if r.negated() {
+                "NotResource"
+            } else {
+                "Resource"
+            };
+            for (i, arn) in r.inner().iter().enumerate() {
+                let Some(why) = arn_problem(arn) else {
+                    continue;
+                };
+                let at = if many {
+                    format!("{}.{el}[{i}]", st.path)
+                } else {
+                    format!("{}.{el}", st.path)
+                };
+                ctx.push(Finding::new(
+                    "D25",
+                    Severity::Error,
+                    l.file,
+                    l.pos(&at),
+                    l.full(&at),
+                    format!("`{arn}` is not an ARN of the right shape: {why}; it matches no real resource, so this statement grants nothing on it"),
+                    "copy the ARN from the resource itself (`aws amp describe-workspace` gives the workspace's `arn`, `aws iam get-role` the role's)",
+                ).snippet(if arn.contains(":iam:") {
+                    "\"Resource\": \"arn:aws:iam::<account>:role/<role-name>\""
+                } else {
+                    "\"Resource\": \"arn:aws:aps:<region>:<account>:workspace/ws-<uuid>\""
+                }));
+            }
+        }
+    }
+}
+
+/// Why `arn` cannot be an aps or iam ARN; `None` when its shape is right, it holds a
+/// wildcard or placeholder where the shape is judged, or it is of another service.
+fn arn_problem(arn: &str) -> Option<String> {
+    if !arn.starts_with("arn:") || arn.contains("${") || names::templated(arn) {
+        return None;
+    }
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() < 6 {
+        let service = parts.get(2).copied().unwrap_or_default();
+        if !matches!(service, "aps" | "amp" | "iam") {
+            return None;
+        }
+        let iam = if service == "iam" {
+            " (IAM ARNs keep an empty region field: `arn:aws:iam::<account>:role/…`; one `:` is missing after `iam`)"
+        } else {
+            ""
+        };
+        return Some(format!(
+            "an ARN has six `:`-separated fields (arn:partition:service:region:account:resource); this one has {}{iam}",
+            parts.len()
+        ));
+    }
+    let (partition, service, region, account, res) =
+        (parts[1], parts[2], parts[3], parts[4], parts[5]);
+    let wild = |s: &str| s.contains(['*', '?']);
+    if !partition.starts_with("aws") && !wild(partition) {
+        return Some(format!(
+            "the partition is `{partition}`, not `aws` (or `aws-cn`, `aws-us-gov`)"
+        ));
+    }
+    let account_ok = |a: &str| wild(a) || (a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
+    match service {
+        "amp" => Some("the service in an Amazon Managed Prometheus ARN is `aps`, not `amp`".into()),
+        "aps" => {
+            if region.is_empty() {
+                Some("the region field is empty (`arn:aws:aps:<region>:…`)".into())
+            } else if !account_ok(account) {
+                Some(if account.is_empty() {
+                    "the account field is empty (`…:<region>:<12-digit account>:workspace/…`)"
+                        .to_string()
+                } else {
+                    format!("the account field is `{account}`, not a 12-digit account id")
+                })
+            } else if !wild(res)
+                && ![
+                    "workspace/",
+                    "rulegroupsnamespace/",
+                    "scraper/",
+                    "anomalydetector/",
+                ]
+                .iter()
+                .any(|p| res.starts_with(p))
+            {
+                Some(format!(
+                    "the resource part is `{res}`; a workspace's is `workspace/ws-<uuid>` (singular `workspace`)"
+                ))
+            } else {
+                None
+            }
+        }
+        "iam" => {
+            if !region.is_empty() {
+                Some(format!(
+                    "IAM ARNs have an empty region field (`arn:aws:iam::<account>:role/…`); this one has `{region}` there{}",
+                    if account.is_empty() {
+                        ", and the account field is empty: one `:` is missing after `iam`"
+                    } else {
+                        ""
+                    }
+                ))
+            } else if !account_ok(account) && account != "aws" {
+                Some(format!(
+                    "the account field is `{account}`, not a 12-digit account id"
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }
 
@@ -609,6 +964,8 @@ mod tests {
             origin: "the test's service account".into(),
             name_key: Some("serviceAccounts.server.name"),
         });
+        // The identity comes from the collector's values.
+        ctx.writers = true;
         ctx
     }
 
@@ -833,5 +1190,193 @@ mod tests {
         let got = ids(&ctx);
         assert!(got.contains(&("D8", Severity::Error, 1)), "{got:?}");
         assert!(got.contains(&("D2", Severity::Error, 1)), "{got:?}");
+    }
+
+    #[test]
+    fn sub_names_kubernetes_refuses_can_never_match() {
+        let mut ctx = ctx_with("monitoring", "prometheus-server");
+        run_trust(
+            &mut ctx,
+            &trust_json(
+                "system:serviceaccount:amp_monitoring:prometheus-server",
+                true,
+            ),
+        );
+        // D20 only: the L3 mismatch is its consequence.
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 10)]);
+        let f = &ctx.findings[0];
+        assert!(
+            f.message
+                .contains("can never match: Kubernetes does not allow `_` in a namespace"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.fix
+                .contains("system:serviceaccount:monitoring:prometheus-server"),
+            "{}",
+            f.fix
+        );
+        // With no other input, the suggestion is the closest valid name.
+        let mut ctx = Ctx::new(Settings {
+            namespace: None,
+            release: None,
+            collector_image: None,
+        });
+        run_trust(
+            &mut ctx,
+            &trust_json("system:serviceaccount:obs:Prom_Server", true),
+        );
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 10)]);
+        assert!(
+            ctx.findings[0]
+                .fix
+                .contains("system:serviceaccount:obs:prom-server"),
+            "{}",
+            ctx.findings[0].fix
+        );
+        // StringLike wildcards and StringEqualsIgnoreCase are judged as IAM compares.
+        let mut ctx = ctx_with("obs", "a");
+        run_trust(
+            &mut ctx,
+            &trust_json("system:serviceaccount:obs:*", true).replace("StringEquals", "StringLike"),
+        );
+        assert!(ctx.findings.is_empty(), "{:?}", ctx.findings);
+        let mut ctx = ctx_with("obs", "a");
+        run_trust(
+            &mut ctx,
+            &trust_json("system:serviceaccount:Obs:A", true)
+                .replace("StringEquals", "StringEqualsIgnoreCase"),
+        );
+        assert!(ctx.findings.is_empty(), "{:?}", ctx.findings);
+        // An identity with an invalid name is never suggested in an L3 fix.
+        let mut ctx = ctx_with("obs", "Bad_Name");
+        run_trust(
+            &mut ctx,
+            &trust_json("system:serviceaccount:obs:other", true),
+        );
+        assert!(
+            ctx.findings.iter().all(|f| !f.fix.contains("Bad_Name")),
+            "{:?}",
+            ctx.findings
+        );
+    }
+
+    #[test]
+    fn an_aws_principal_assuming_the_role_is_a_cross_account_hop() {
+        let mut ctx = ctx_with("p", "s");
+        run_trust(
+            &mut ctx,
+            "{\n \"Statement\": [{\n  \"Effect\": \"Allow\",\n  \"Principal\": {\"AWS\": \"arn:aws:iam::444455556666:role/irsa\"},\n  \"Action\": \"sts:AssumeRole\"\n }]\n}",
+        );
+        assert_eq!(ids(&ctx), [("L3", Severity::Info, 4)]);
+        assert!(
+            ctx.findings[0].message.contains("cross-account"),
+            "{}",
+            ctx.findings[0].message
+        );
+        assert!(ctx.accounts.contains(&"444455556666".to_string()));
+    }
+
+    #[test]
+    fn permission_policies_are_judged_by_the_roles_purpose() {
+        let query = r#"{"Statement":{"Effect":"Allow","Action":["aps:QueryMetrics","aps:GetSeries"],"Resource":"*"}}"#;
+        let blank = || {
+            Ctx::new(Settings {
+                namespace: None,
+                release: None,
+                collector_image: None,
+            })
+        };
+        // No collector among the inputs: Grafana's role, an info.
+        let mut ctx = blank();
+        run_perm(&mut ctx, &[query]);
+        assert_eq!(ids(&ctx), [("D3", Severity::Info, 1)]);
+        // The trust admits a collector's service account: an error.
+        let mut ctx = blank();
+        ctx.trust_subjects.push("adot-collector".into());
+        run_perm(&mut ctx, &[query]);
+        assert_eq!(ids(&ctx), [("D3", Severity::Error, 1)]);
+        // Neither writes nor queries, purpose unknown: a warning.
+        let mut ctx = blank();
+        run_perm(
+            &mut ctx,
+            &[r#"{"Statement":{"Effect":"Allow","Action":"aps:ListWorkspaces","Resource":"*"}}"#],
+        );
+        assert_eq!(
+            ids(&ctx),
+            [("D3", Severity::Warning, 1), ("D4", Severity::Warning, 1)]
+        );
+        // Only a hop to another role: neither D3 nor D4.
+        let mut ctx = blank();
+        run_perm(
+            &mut ctx,
+            &[
+                r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::444455556666:role/central"}}"#,
+            ],
+        );
+        assert!(ctx.findings.is_empty(), "{:?}", ctx.findings);
+    }
+
+    #[test]
+    fn resource_arns_of_the_wrong_shape() {
+        for (arn, why) in [
+            (
+                "arn:aws:aps:us-east-1:111122223333:workspaces/ws-1",
+                "singular",
+            ),
+            (
+                "arn:aws:aps:us-east-1::workspace/ws-1",
+                "account field is empty",
+            ),
+            (
+                "arn:aws:aps::111122223333:workspace/ws-1",
+                "region field is empty",
+            ),
+            (
+                "arn:aws:amp:us-east-1:111122223333:workspace/ws-1",
+                "`aps`, not `amp`",
+            ),
+            (
+                "arn:aws:iam:444455556666:role/central",
+                "one `:` is missing",
+            ),
+            (
+                "arn:aws:aps:us-east-1:1234:workspace/ws-1",
+                "not a 12-digit",
+            ),
+        ] {
+            assert!(
+                arn_problem(arn).is_some_and(|w| w.contains(why)),
+                "{arn}: {:?}",
+                arn_problem(arn)
+            );
+        }
+        for ok in [
+            "arn:aws:aps:us-east-1:111122223333:workspace/ws-1",
+            "arn:aws:aps:*:*:workspace/*",
+            "arn:aws:aps:us-east-1:111122223333:*",
+            "arn:aws:iam::111122223333:role/x",
+            "arn:aws:iam::aws:policy/AmazonPrometheusRemoteWriteAccess",
+            "arn:aws:s3:::bucket",
+            "arn:aws:aps:${Region}:111122223333:workspace/ws-1",
+            "*",
+        ] {
+            assert_eq!(arn_problem(ok), None, "{ok}");
+        }
+        let mut ctx = ctx_with("p", "s");
+        run_perm(
+            &mut ctx,
+            &[
+                r#"{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":["arn:aws:iam::111122223333:role/a","arn:aws:iam:111122223333:role/b"]}]}"#,
+            ],
+        );
+        let d25: Vec<_> = ctx
+            .findings
+            .iter()
+            .filter(|f| f.id == "D25")
+            .map(|f| f.key_path.as_str())
+            .collect();
+        assert_eq!(d25, ["Statement[0].Resource[1]"]);
     }
 }

@@ -123,6 +123,7 @@ pub(crate) fn chart(root: &Node) -> Option<Chart> {
 
 /// All checks of one values file.
 pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
+    ctx.writers = true;
     let Some(root) = docs.first() else {
         ctx.push(Finding::new(
             "L1",
@@ -154,14 +155,19 @@ pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
         ));
         return;
     }
+    duplicate_keys(ctx, file, root);
     let (chart, prom, kps) = detect(root);
     let known = chart.is_some();
     let chart = chart.unwrap_or(Chart::Prometheus);
-    // Keys of the other chart: ignored by the one installed.
-    let (others, other_chart) = match chart {
+    // Keys of the other chart: ignored by the one installed. A key an older version of
+    // this chart read is D24's (moved keys), not the other chart's.
+    let (mut others, other_chart) = match chart {
         Chart::Prometheus => (kps, Chart::KubePrometheusStack),
         Chart::KubePrometheusStack => (prom, Chart::Prometheus),
     };
+    others.retain(|e| !moved_key(chart, &[e.key.as_str()]));
+    moved_keys(ctx, file, root, chart);
+    names(ctx, file, root, chart);
     for e in &others {
         ctx.push(Finding::new(
             "L5",
@@ -186,7 +192,235 @@ pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
     remote_writes(ctx, file, root, chart);
     annotation(ctx, file, root, chart, known, &skip);
     let settings = ctx.settings.clone();
-    ctx.identities.push(identity(root, chart, known, &settings));
+    let id = identity(root, chart, known, &settings);
+    derived_name(ctx, file, root, chart, &id);
+    ctx.identities.push(id);
+}
+
+/// D20 for the service account name the chart builds (no explicit name): from an override
+/// key, or from `--release`. Kubernetes refuses it, so no trust policy can name it and no
+/// fix suggests it.
+fn derived_name(ctx: &mut Ctx, file: &str, root: &Node, chart: Chart, id: &Identity) {
+    use super::names::{self as k8s, NameKind};
+    if k8s::is_valid(NameKind::ServiceAccount, &id.name) || k8s::templated(&id.name) {
+        return;
+    }
+    let (explicit, overrides): (&[&str], &[&[&str]]) = match chart {
+        Chart::Prometheus => (
+            &["serviceAccounts", "server", "name"],
+            &[
+                &["server", "fullnameOverride"],
+                &["nameOverride"],
+                &["server", "name"],
+            ],
+        ),
+        Chart::KubePrometheusStack => (
+            &["prometheus", "serviceAccount", "name"],
+            &[&["fullnameOverride"], &["nameOverride"]],
+        ),
+    };
+    // An explicit name is judged where it is written (`names`).
+    if root.at(explicit).and_then(Node::non_empty).is_some() {
+        return;
+    }
+    let Some(why) = k8s::problem(NameKind::ServiceAccount, &id.name, false) else {
+        return;
+    };
+    let culprit = overrides.iter().find_map(|keys| {
+        let node = root.at(keys)?;
+        let v = node.non_empty()?;
+        k8s::problem(NameKind::ServiceAccount, v, false)?;
+        Some((
+            keys.iter().fold(String::new(), |p, k| path::key(&p, k)),
+            node.pos,
+        ))
+    });
+    let (at, pos, from) = match culprit {
+        Some((at, pos)) => (at.clone(), pos, format!("`{at}`")),
+        None => (
+            String::new(),
+            root.pos,
+            format!("the release name `{}` (--release)", ctx.settings.release()),
+        ),
+    };
+    ctx.push(Finding::new(
+        "D20",
+        Severity::Error,
+        file,
+        pos,
+        at,
+        format!(
+            "the chart names the Prometheus server's service account `{}` from {from}: {why} ({}). helm's install fails, and no trust policy `:sub` can name it",
+            id.name,
+            NameKind::ServiceAccount.rule()
+        ),
+        match k8s::suggest(NameKind::ServiceAccount, &id.name) {
+            Some(s) => format!("use lower-case names (the service account would then be e.g. `{s}`)"),
+            None => "use lower-case letters, digits and `-` in the release name and overrides".to_string(),
+        },
+    ));
+}
+
+/// D22: helm reads values with go-yaml's non-strict decoding, so a key defined twice
+/// keeps only its last value: everything under the first is silently dropped.
+fn duplicate_keys(ctx: &mut Ctx, file: &str, root: &Node) {
+    for d in super::yaml::duplicates(root, "") {
+        ctx.push(Finding::new(
+            "D22",
+            Severity::Error,
+            file,
+            d.second,
+            &d.path,
+            format!(
+                "`{}` is defined twice in the same map (lines {} and {}): helm keeps only the last one, so everything set under the first (line {}) is silently dropped",
+                d.path, d.first.line, d.second.line, d.first.line
+            ),
+            format!("merge the two `{}` blocks into one", d.key),
+        ));
+    }
+}
+
+/// A key a chart version no longer reads: where it went, and in which version.
+struct Moved {
+    chart: Chart,
+    old: &'static [&'static str],
+    /// The key that replaced it (`None`: removed with nothing in its place).
+    new: Option<&'static str>,
+    /// The chart version that made the change.
+    version: &'static str,
+    /// What the user should know.
+    why: &'static str,
+}
+
+/// The prometheus chart's moved keys (charts/prometheus/README.md, "Upgrading Chart":
+/// To 16.0 … To 19.0): the embedded components became subcharts.
+#[rustfmt::skip]
+const MOVED: &[Moved] = &[
+    Moved { chart: Chart::Prometheus, old: &["kubeStateMetrics"], new: Some("kube-state-metrics"), version: "19.0", why: "the kube-state-metrics subchart is switched with `kube-state-metrics.enabled`" },
+    Moved { chart: Chart::Prometheus, old: &["nodeExporter"], new: Some("prometheus-node-exporter"), version: "16.0", why: "node-exporter became the prometheus-node-exporter subchart" },
+    Moved { chart: Chart::Prometheus, old: &["pushgateway"], new: Some("prometheus-pushgateway"), version: "17.0", why: "pushgateway became the prometheus-pushgateway subchart" },
+    Moved { chart: Chart::Prometheus, old: &["alertmanagerFiles"], new: Some("alertmanager.config"), version: "18.0", why: "alertmanager became the alertmanager subchart, configured under `alertmanager`" },
+    Moved { chart: Chart::Prometheus, old: &["configmapReload", "alertmanager"], new: Some("alertmanager.configmapReload"), version: "18.0", why: "alertmanager became the alertmanager subchart" },
+    Moved { chart: Chart::Prometheus, old: &["serviceAccounts", "nodeExporter"], new: Some("prometheus-node-exporter.serviceAccount"), version: "16.0", why: "node-exporter's service account belongs to its subchart" },
+    Moved { chart: Chart::Prometheus, old: &["serviceAccounts", "pushgateway"], new: Some("prometheus-pushgateway.serviceAccount"), version: "17.0", why: "pushgateway's service account belongs to its subchart" },
+    Moved { chart: Chart::Prometheus, old: &["serviceAccounts", "alertmanager"], new: Some("alertmanager.serviceAccount"), version: "18.0", why: "alertmanager's service account belongs to its subchart" },
+    Moved { chart: Chart::Prometheus, old: &["server", "extraTemplates"], new: Some("extraManifests"), version: "19.0", why: "extra objects moved to the top level" },
+    Moved { chart: Chart::Prometheus, old: &["server", "extraObjects"], new: Some("extraManifests"), version: "19.0", why: "extra objects moved to the top level" },
+    Moved { chart: Chart::Prometheus, old: &["server", "enabled"], new: None, version: "19.0", why: "the server is always created" },
+];
+
+fn moved_key(chart: Chart, keys: &[&str]) -> bool {
+    MOVED.iter().any(|m| m.chart == chart && m.old == keys)
+}
+
+/// D24: keys an older version of the chart read, as warnings naming the version.
+fn moved_keys(ctx: &mut Ctx, file: &str, root: &Node, chart: Chart) {
+    let mut found: Vec<(&Moved, &Entry)> = MOVED
+        .iter()
+        .filter(|m| m.chart == chart)
+        .filter_map(|m| {
+            let (last, parents) = m.old.split_last()?;
+            let parent = if parents.is_empty() {
+                Some(root)
+            } else {
+                root.at(parents)
+            };
+            Some((m, parent?.entry(last)?))
+        })
+        .collect();
+    found.sort_by_key(|(_, e)| e.key_pos);
+    for (m, e) in found {
+        let old = m.old.iter().fold(String::new(), |p, k| path::key(&p, k));
+        let (message, fix) = match m.new {
+            Some(new) => (
+                format!(
+                    "`{old}` is a key of the {} chart before {}: since {} {}, read from `{new}`. On a chart {} or later this setting is silently ignored",
+                    chart.name(),
+                    m.version,
+                    m.version,
+                    m.why,
+                    m.version
+                ),
+                format!(
+                    "on chart {} or later, move the settings to `{new}` (check its values: `helm show values`); keep `{old}` only for an older chart",
+                    m.version
+                ),
+            ),
+            None => (
+                format!(
+                    "`{old}` was removed in the {} chart {} ({}): on a chart {} or later it is silently ignored",
+                    chart.name(),
+                    m.version,
+                    m.why,
+                    m.version
+                ),
+                format!("drop `{old}` on chart {} or later", m.version),
+            ),
+        };
+        ctx.push(Finding::new(
+            "D24",
+            Severity::Warning,
+            file,
+            e.key_pos,
+            old,
+            message,
+            fix,
+        ));
+    }
+}
+
+/// D20: the namespace and service account name the values set must be Kubernetes names.
+fn names(ctx: &mut Ctx, file: &str, root: &Node, chart: Chart) {
+    use super::names::{self as k8s, NameKind};
+    let keys: &[(&[&str], NameKind)] = match chart {
+        Chart::Prometheus => &[
+            (&["forceNamespace"], NameKind::Namespace),
+            (
+                &["serviceAccounts", "server", "name"],
+                NameKind::ServiceAccount,
+            ),
+        ],
+        Chart::KubePrometheusStack => &[
+            (&["namespaceOverride"], NameKind::Namespace),
+            (
+                &["prometheus", "serviceAccount", "name"],
+                NameKind::ServiceAccount,
+            ),
+        ],
+    };
+    for (keys, kind) in keys {
+        let Some(node) = root.at(keys) else { continue };
+        let Some(value) = node.non_empty() else {
+            continue;
+        };
+        if k8s::templated(value) {
+            continue;
+        }
+        let Some(why) = k8s::problem(*kind, value, false) else {
+            continue;
+        };
+        let at = keys.iter().fold(String::new(), |p, k| path::key(&p, k));
+        let fix = match k8s::suggest(*kind, value) {
+            Some(s) => format!(
+                "use a valid name, e.g. `{}: {s}`",
+                keys.last().copied().unwrap_or_default()
+            ),
+            None => format!("use a valid name ({})", kind.rule()),
+        };
+        ctx.push(Finding::new(
+            "D20",
+            Severity::Error,
+            file,
+            node.pos,
+            at,
+            format!(
+                "`{value}` is not {}: {why} ({}). helm's install fails (the API server refuses the object), and no trust policy `:sub` can ever name it",
+                kind.what(),
+                kind.rule()
+            ),
+            fix,
+        ));
+    }
 }
 
 fn remote_writes(ctx: &mut Ctx, file: &str, root: &Node, chart: Chart) {
@@ -418,9 +652,15 @@ fn annotation(ctx: &mut Ctx, file: &str, root: &Node, chart: Chart, known: bool,
                 format!(
                     "`{sa_key}.create` is false, so the chart creates no service account and ignores `{expected_path}`: the pods run as the existing `{name}`, whose annotations the chart does not set"
                 ),
-                format!(
-                    "annotate the existing service account yourself, or let the chart create it (`create: true`): kubectl annotate serviceaccount -n {ns} {name} {ROLE_ARN}={arn}"
-                ),
+                if super::names::is_valid(super::names::NameKind::Namespace, &ns)
+                    && super::names::is_valid(super::names::NameKind::ServiceAccount, &name)
+                {
+                    format!(
+                        "annotate the existing service account yourself, or let the chart create it (`create: true`): kubectl annotate serviceaccount -n {ns} {name} {ROLE_ARN}={arn}"
+                    )
+                } else {
+                    "annotate the existing service account yourself, or let the chart create it (`create: true`)".to_string()
+                },
             ),
         );
     }
@@ -891,5 +1131,126 @@ mod tests {
         );
         let ctx = run("- a\n", None, None);
         assert_eq!(ids(&ctx), [("L5", Severity::Error, 1)]);
+    }
+
+    #[test]
+    fn moved_chart_keys_are_warnings_naming_the_version() {
+        let ctx = run(
+            "server: {}\nkubeStateMetrics:\n  enabled: false\nnodeExporter:\n  enabled: false\nserviceAccounts:\n  alertmanager:\n    create: false\n",
+            None,
+            None,
+        );
+        assert_eq!(
+            ids(&ctx),
+            [
+                ("D24", Severity::Warning, 2),
+                ("D24", Severity::Warning, 4),
+                ("D24", Severity::Warning, 7)
+            ]
+        );
+        let f = &ctx.findings[0];
+        assert_eq!(f.key_path, "kubeStateMetrics");
+        assert!(
+            f.message.contains("before 19.0") && f.message.contains("`kube-state-metrics`"),
+            "{}",
+            f.message
+        );
+        assert!(f.fix.contains("chart 19.0 or later"), "{}", f.fix);
+        assert_eq!(ctx.findings[2].key_path, "serviceAccounts.alertmanager");
+        // kube-prometheus-stack still reads kubeStateMetrics: nothing to say there.
+        let ctx = run(
+            "prometheus: {}\nkubeStateMetrics:\n  enabled: false\n",
+            None,
+            None,
+        );
+        assert!(ctx.findings.is_empty(), "{:?}", ctx.findings);
+    }
+
+    #[test]
+    fn kubernetes_names_in_values() {
+        let ctx = run(
+            "forceNamespace: amp_metrics\nserviceAccounts:\n  server:\n    name: AMP-Ingest\n",
+            None,
+            None,
+        );
+        assert_eq!(
+            ids(&ctx),
+            [("D20", Severity::Error, 1), ("D20", Severity::Error, 4)]
+        );
+        assert!(
+            ctx.findings[0]
+                .message
+                .contains("Kubernetes does not allow `_` in a namespace"),
+            "{}",
+            ctx.findings[0].message
+        );
+        assert!(
+            ctx.findings[0]
+                .fix
+                .contains("`forceNamespace: amp-metrics`"),
+            "{}",
+            ctx.findings[0].fix
+        );
+        assert!(
+            ctx.findings[1].fix.contains("`name: amp-ingest`"),
+            "{}",
+            ctx.findings[1].fix
+        );
+        let ctx = run(
+            "namespaceOverride: \"{{ .Release.Namespace }}\"\nprometheus: {}\n",
+            None,
+            None,
+        );
+        assert!(ctx.findings.is_empty(), "{:?}", ctx.findings);
+        // D6's kubectl command never names an invalid account.
+        let ctx = run(
+            "serviceAccounts:\n  server:\n    create: false\n    name: Bad_Name\n    annotations:\n      eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/x\n",
+            None,
+            None,
+        );
+        let d6 = ctx.findings.iter().find(|f| f.id == "D6").unwrap();
+        assert!(!d6.fix.contains("Bad_Name"), "{}", d6.fix);
+    }
+
+    #[test]
+    fn duplicate_keys_in_values_lose_the_first() {
+        let ctx = run(
+            "server:\n  remoteWrite: []\nserver:\n  persistentVolume: {}\n",
+            None,
+            None,
+        );
+        assert_eq!(ids(&ctx), [("D22", Severity::Error, 3)]);
+        assert!(
+            ctx.findings[0].message.contains("lines 1 and 3"),
+            "{}",
+            ctx.findings[0].message
+        );
+    }
+
+    #[test]
+    fn chart_built_service_account_names_are_judged() {
+        let ctx = run("server:\n  fullnameOverride: Prom_Server\n", None, None);
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 2)]);
+        assert_eq!(ctx.findings[0].key_path, "server.fullnameOverride");
+        assert!(
+            ctx.findings[0].fix.contains("`prom-server`"),
+            "{}",
+            ctx.findings[0].fix
+        );
+        let ctx = run("server: {}\n", None, Some("My_Release"));
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 1)]);
+        assert!(
+            ctx.findings[0].message.contains("`My_Release` (--release)"),
+            "{}",
+            ctx.findings[0].message
+        );
+        // An explicit name is reported once, where it is written.
+        let ctx = run(
+            "serviceAccounts:\n  server:\n    name: Bad_Name\n",
+            None,
+            None,
+        );
+        assert_eq!(ids(&ctx), [("D20", Severity::Error, 3)]);
+        assert!(run("server: {}\n", None, Some("amp")).findings.is_empty());
     }
 }

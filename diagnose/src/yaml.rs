@@ -173,6 +173,58 @@ impl Node {
     }
 }
 
+/// A key defined twice in one mapping (D22): the collector (go-yaml v3) refuses the file
+/// ("mapping key already defined"), helm keeps only the last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Duplicate {
+    /// The key path of the second definition.
+    pub path: String,
+    pub key: String,
+    pub first: Pos,
+    pub second: Pos,
+}
+
+/// Every key defined more than once in a mapping below `node` (`base`: its key path), in
+/// file order. Complex keys (`?`) and merge keys (`<<`) are not compared.
+pub(crate) fn duplicates(node: &Node, base: &str) -> Vec<Duplicate> {
+    let mut out = Vec::new();
+    // Depth is capped by the parser (255 levels): an explicit stack all the same.
+    let mut stack: Vec<(&Node, String)> = vec![(node, base.to_string())];
+    while let Some((n, p)) = stack.pop() {
+        match &n.kind {
+            Kind::Map(entries) => {
+                // Linear in the map's size: a huge map costs no more than reading it.
+                let mut seen: std::collections::HashMap<&str, Pos> =
+                    std::collections::HashMap::with_capacity(entries.len());
+                for e in entries {
+                    let key_path = pipecheck_policy::path::key(&p, &e.key);
+                    if e.key != "?" && e.key != "<<" {
+                        if let Some(first) = seen.get(e.key.as_str()) {
+                            out.push(Duplicate {
+                                path: key_path.clone(),
+                                key: e.key.clone(),
+                                first: *first,
+                                second: e.key_pos,
+                            });
+                        } else {
+                            seen.insert(&e.key, e.key_pos);
+                        }
+                    }
+                    stack.push((&e.value, key_path));
+                }
+            }
+            Kind::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    stack.push((item, pipecheck_policy::path::index(&p, i)));
+                }
+            }
+            Kind::Scalar(_) | Kind::Alias => {}
+        }
+    }
+    out.sort_by_key(|d| d.second);
+    out
+}
+
 /// How positions reported by the parser map to the file.
 #[derive(Clone, Copy)]
 enum Shift {
@@ -594,5 +646,21 @@ mod tests {
         }
         let n = one(&text);
         assert_eq!(n.get("items").unwrap().items().len(), 50_000);
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_with_both_positions() {
+        let n = one("a: 1\nb:\n  c: 1\n  c: 2\na: 3\nl:\n  - {x: 1, x: 2}\n");
+        let d = duplicates(&n, "");
+        let got: Vec<(&str, usize, usize)> = d
+            .iter()
+            .map(|d| (d.path.as_str(), d.first.line, d.second.line))
+            .collect();
+        assert_eq!(got, [("b.c", 3, 4), ("a", 1, 5), ("l[0].x", 7, 7)]);
+        assert!(duplicates(&one("a: 1\nb: {a: 2}\n"), "").is_empty());
+        assert_eq!(
+            duplicates(&one("k: {y: 1, y: 2}\n"), "spec.config")[0].path,
+            "spec.config.k.y"
+        );
     }
 }
