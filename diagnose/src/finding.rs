@@ -188,6 +188,16 @@ pub const CHECKS: &[Check] = &[
         title: "policy documents are ones IAM accepts",
         needs: Needs::Policy,
     },
+    Check {
+        id: "D9",
+        title: "every file and document is an input diagnose recognises (nothing passes unchecked)",
+        needs: Needs::Any,
+    },
+    Check {
+        id: "D10",
+        title: "each file is what its flag says (a trust policy given as --helm-values is no helm values)",
+        needs: Needs::Any,
+    },
 ];
 
 /// The checks as `pipecheck diagnose --help` lists them.

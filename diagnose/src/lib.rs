@@ -14,6 +14,7 @@ mod grafana;
 mod inputs;
 mod json;
 mod policies;
+mod recognize;
 mod remote_write;
 mod render;
 mod secrets;
