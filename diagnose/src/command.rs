@@ -399,7 +399,7 @@ fn recognition(ctx: &mut Ctx, input: &Input, kinds: &[Kind], routes: &[Route]) {
                 doc.pos,
                 "",
                 format!(
-                    "given as {}, but this is {}: it was checked as what it is, and whatever reads it as {} (helm, the collector, Grafana, IAM) would not work with it",
+                    "given as {}, but this is {}: it was checked as what it is, and wherever your deployment uses it as {} it does not work",
                     input.role.flag(),
                     k.said(),
                     role_said(input.role)

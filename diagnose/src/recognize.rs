@@ -269,15 +269,10 @@ pub(crate) fn values_of(doc: &Node) -> Option<ValuesOf> {
 
 /// A Kubernetes object of kind `kind`.
 fn object(doc: &Node, kind: &str) -> Kind {
-    let name = doc
-        .at(&["metadata", "name"])
-        .and_then(Node::str)
-        .unwrap_or("?");
-    let other = || {
-        Kind::OtherObject(format!(
-            "a `{kind}` named `{name}` (nothing diagnose checks)"
-        ))
-    };
+    let named = doc.at(&["metadata", "name"]).and_then(Node::str);
+    let name = named.unwrap_or("");
+    let called = named.map_or(String::new(), |n| format!(" named `{n}`"));
+    let other = || Kind::OtherObject(format!("a `{kind}`{called} (nothing diagnose checks)"));
     match kind {
         "OpenTelemetryCollector" => Kind::CollectorResource,
         "GrafanaDatasource" | "GrafanaDataSource" => Kind::GrafanaResource,
@@ -299,7 +294,7 @@ fn object(doc: &Node, kind: &str) -> Kind {
             }
             found.unwrap_or_else(|| {
                 Kind::OtherObject(format!(
-                    "a ConfigMap named `{name}` with no collector config or Grafana provisioning file in its data"
+                    "a ConfigMap{called} with no collector config or Grafana provisioning file in its data"
                 ))
             })
         }
@@ -324,9 +319,9 @@ fn object(doc: &Node, kind: &str) -> Kind {
             Some(v) if v.is_map() => helm_release(doc, v),
             _ => other(),
         },
-        "Kustomization" => Kind::Unknown(Some(format!(
-            "a kustomize Kustomization `{name}` (it lists other files: pass those)"
-        ))),
+        "Kustomization" => Kind::Unknown(Some(
+            "a kustomize Kustomization (it lists other files: pass those)".into(),
+        )),
         _ => other(),
     }
 }
