@@ -720,6 +720,12 @@ mod tests {
             .is_ok()
         );
         assert!(parse(&["--helm-values", "v.yaml", "--crd", "c.yaml"]).is_ok());
+        // Positional files of any kind; they take the image and the CRD too.
+        let Command::Diagnose(a) = parse(&["v.yaml", "t.json", "--collector-image", "v0.17.0"])
+            .unwrap()
+            .command;
+        assert_eq!(a.files.len(), 2);
+        assert!(parse(&["v.yaml", "--crd", "c.yaml"]).is_ok());
         // --help lists every check.
         let help = parse(&["--help"]).unwrap_err().to_string();
         for c in crate::CHECKS {
@@ -779,5 +785,59 @@ mod tests {
                 assert!(!text.contains("us-west-2-secret"), "{text}");
             }
         }
+    }
+
+    fn run(inputs: &[Input], image: Option<&str>) -> Vec<(&'static str, Severity, usize)> {
+        let settings = Settings {
+            namespace: None,
+            release: None,
+            collector_image: image.map(|i| Image::parse(i).unwrap()),
+        };
+        diagnose(inputs, settings)
+            .iter()
+            .map(|f| (f.id, f.severity, f.line))
+            .collect()
+    }
+
+    #[test]
+    fn a_workloads_image_checks_the_config_beside_it_unless_the_flag_says_otherwise() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  config.yaml: |\n    extensions:\n      sigv4auth:\n        region: us-east-1\n        service: aps\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n        - image: public.ecr.aws/aws-observability/aws-otel-collector:v0.17.0\n";
+        let input = yaml_input(Role::Auto, "c.yaml", text);
+        assert_eq!(
+            run(std::slice::from_ref(&input), None),
+            [("L6", Severity::Error, 8)]
+        );
+        assert!(run(std::slice::from_ref(&input), Some("v0.40.0")).is_empty());
+    }
+
+    #[test]
+    fn unrecognised_and_misflagged_documents() {
+        let unknown = yaml_input(Role::Auto, "u.yaml", "services:\n  web: {}\n");
+        assert_eq!(run(&[unknown], None), [("D9", Severity::Error, 1)]);
+        // Beside a recognised document, another object is skipped; alone, it is D9.
+        let sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: s\n";
+        let alone = yaml_input(Role::Auto, "sa.yaml", sa);
+        assert_eq!(run(&[alone], None), [("D9", Severity::Error, 1)]);
+        let beside = yaml_input(
+            Role::Auto,
+            "sa.yaml",
+            &format!("{sa}---\nremote_write: []\n"),
+        );
+        assert!(run(&[beside], None).is_empty());
+        // A collector config given as a Grafana data source: D10, and still checked.
+        let otel = yaml_input(
+            Role::GrafanaDatasource,
+            "o.yaml",
+            "exporters:\n  prometheusremotewrite:\n    endpoint: https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-12345678-abcd-ef01-2345-6789abcdef01/api/v1/remote_write\n",
+        );
+        assert_eq!(
+            run(&[otel], None),
+            [("D10", Severity::Error, 1), ("L4", Severity::Error, 2)]
+        );
+        // An empty positional file is nothing at all; empty helm values are the defaults.
+        let empty = yaml_input(Role::Auto, "e.yaml", "");
+        assert_eq!(run(&[empty], None), [("D9", Severity::Error, 1)]);
+        let values = yaml_input(Role::HelmValues, "v.yaml", "");
+        assert_eq!(run(&[values], None), [("L1", Severity::Info, 1)]);
     }
 }
