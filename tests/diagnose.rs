@@ -340,6 +340,15 @@ const FAILS: &[Fails] = &[
         expect: &[("L1", "error", "L1-fail.values.yaml", 6)],
     },
     Fails {
+        name: "auto::positional_values_and_crd",
+        args: &["{F}/L7-fail.values.yaml", "{F}/L7-old.crd.yaml"],
+        exit: 1,
+        expect: &[
+            ("L7", "error", "L7-fail.values.yaml", 10),
+            ("L7", "error", "L7-fail.values.yaml", 14),
+        ],
+    },
+    Fails {
         name: "auto::positional_collector_and_data_source",
         args: &["{F}/L4-fail.otel.yaml", "{F}/L8-fail.provisioning.yaml"],
         exit: 1,

@@ -237,8 +237,11 @@ pub(crate) fn diagnose(inputs: &[Input], settings: Settings) -> Vec<Finding> {
             }
         }
     }
-    for c in inputs.iter().filter(|i| i.role == Role::Crd) {
-        // `inputs::load` refused a file that is not the Prometheus CRD.
+    // The CRD given as `--crd` (`inputs::load` refused a file that is not the Prometheus
+    // CRD), or recognised in a positional file.
+    for (c, _) in inputs.iter().zip(&kinds).filter(|(i, ks)| {
+        i.role == Role::Crd || (i.role == Role::Auto && ks.contains(&Kind::PrometheusCrd))
+    }) {
         let Ok(schema) = crd::read(c.yaml()) else {
             continue;
         };
@@ -380,14 +383,16 @@ fn recognition(ctx: &mut Ctx, input: &Input, kinds: &[Kind], routes: &[Route]) {
     ) {
         return;
     }
-    let any_checked = kinds.iter().zip(routes).any(|(_, r)| *r != Route::Skip);
+    let any_checked = kinds
+        .iter()
+        .zip(routes)
+        .any(|(k, r)| *r != Route::Skip || *k == Kind::PrometheusCrd);
     for ((doc, k), r) in docs.iter().zip(kinds).zip(routes) {
         match (k, r) {
             (Kind::Unknown(_), Route::Skip) => {
                 ctx.push(not_recognised(&input.name, doc.pos, &k.said()));
             }
-            (Kind::OtherObject(_) | Kind::Empty | Kind::PrometheusCrd, Route::Skip)
-                if !any_checked =>
+            (Kind::OtherObject(_) | Kind::Empty, Route::Skip) if !any_checked =>
             {
                 ctx.push(not_recognised(&input.name, doc.pos, &k.said()));
             }
