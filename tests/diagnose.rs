@@ -376,6 +376,49 @@ const FAILS: &[Fails] = &[
         exit: 0,
         expect: &[("L3", "info", "L3-hop.trust.json", 7)],
     },
+    Fails {
+        name: "D9::not_recognised",
+        args: &["{F}/D9-fail.compose.yaml"],
+        exit: 1,
+        expect: &[("D9", "error", "D9-fail.compose.yaml", 2)],
+    },
+    Fails {
+        name: "D9::unrecognised_under_a_flag",
+        args: &["--collector-config", "{F}/D9-fail.compose.yaml"],
+        exit: 1,
+        expect: &[("D9", "error", "D9-fail.compose.yaml", 2)],
+    },
+    Fails {
+        name: "D10::trust_policy_given_as_values",
+        args: &["--helm-values", "{F}/L3-pass.trust.json"],
+        exit: 1,
+        expect: &[("D10", "error", "L3-pass.trust.json", 1)],
+    },
+    Fails {
+        name: "auto::positional_values_found_like_flagged",
+        args: &["{F}/L1-fail.values.yaml"],
+        exit: 1,
+        expect: &[("L1", "error", "L1-fail.values.yaml", 6)],
+    },
+    Fails {
+        name: "auto::positional_values_and_crd",
+        args: &["{F}/L7-fail.values.yaml", "{F}/L7-old.crd.yaml"],
+        exit: 1,
+        expect: &[
+            ("L7", "error", "L7-fail.values.yaml", 10),
+            ("L7", "error", "L7-fail.values.yaml", 14),
+        ],
+    },
+    Fails {
+        name: "auto::positional_collector_and_data_source",
+        args: &["{F}/L4-fail.otel.yaml", "{F}/L8-fail.provisioning.yaml"],
+        exit: 1,
+        expect: &[
+            ("L4", "error", "L4-fail.otel.yaml", 21),
+            ("L8", "error", "L8-fail.provisioning.yaml", 12),
+            ("L8", "error", "L8-fail.provisioning.yaml", 14),
+        ],
+    },
 ];
 
 const PASSES: &[Passes] = &[
@@ -525,6 +568,19 @@ const PASSES: &[Passes] = &[
         name: "D25",
         args: &["--permission-policy", "{F}/D25-pass.permissions.json"],
     },
+    Passes {
+        name: "auto::every_kind_positional",
+        args: &[
+            "{F}/L1-pass.values.yaml",
+            "{F}/L4-pass.otel.yaml",
+            "{F}/L3-pass.trust.json",
+            "{F}/D3-pass.permissions.json",
+            "{F}/L8-pass.provisioning.yaml",
+            "{F}/L8-pass.datasource.json",
+            "--namespace",
+            "prometheus",
+        ],
+    },
 ];
 
 /// What a finding of a failing case says: the case, the finding's line, its key path,
@@ -656,6 +712,26 @@ const SAYS: &[Says] = &[
         key_path: "datasources[0].jsonData.sigV4AssumeRoleARN",
         message: &["Grafana reads only `sigV4AssumeRoleArn`"],
         fix: &["rename `sigV4AssumeRoleARN` to `sigV4AssumeRoleArn`"],
+        snippet: &[],
+    },
+    Says {
+        case: "D9::not_recognised",
+        line: 2,
+        key_path: "",
+        message: &[
+            "not recognised",
+            "nothing was checked",
+            "diagnose looks for helm values",
+        ],
+        fix: &["pass the file that holds the setting"],
+        snippet: &[],
+    },
+    Says {
+        case: "D10::trust_policy_given_as_values",
+        line: 1,
+        key_path: "",
+        message: &["given as --helm-values", "an IAM role trust policy"],
+        fix: &["the flag for what it is"],
         snippet: &[],
     },
     Says {
@@ -1176,7 +1252,7 @@ fn junit_report() -> Result<(), Failed> {
         names
             == [
                 "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "D1", "D2", "D3", "D4", "D5", "D6",
-                "D7", "D8", "D20", "D21", "D22", "D23", "D24", "D25",
+                "D7", "D8", "D9", "D10", "D20", "D21", "D22", "D23", "D24", "D25",
             ],
         || format!("{names:?}"),
     )?;

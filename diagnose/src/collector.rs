@@ -41,14 +41,6 @@ fn flavor(doc: &Node) -> Flavor {
     }
 }
 
-/// Whether the file holds an OpenTelemetry config (whose `${VAR}` the collector expands).
-pub(crate) fn is_otel(docs: &[Node]) -> bool {
-    docs.iter().any(|d| {
-        flavor(d) == Flavor::Otel
-            || d.get("kind").and_then(Node::str) == Some("OpenTelemetryCollector")
-    })
-}
-
 pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node]) {
     ctx.writers = true;
     if docs.is_empty() {
@@ -220,6 +212,12 @@ fn resource_names(ctx: &mut Ctx, file: &str, doc: &Node) {
             fix,
         ));
     }
+}
+
+/// L2, L4 and L6 for one collector config (OpenTelemetry or Prometheus) found at `base`
+/// (its key path) in `file`: a chart's `config:`, a workload's environment.
+pub(crate) fn check_at(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {
+    config(ctx, file, doc, base);
 }
 
 fn config(ctx: &mut Ctx, file: &str, doc: &Node, base: &str) {

@@ -8,62 +8,102 @@ use super::context::{Ctx, EndpointFact};
 use super::finding::{Finding, Severity};
 use super::inputs::{Body, Input, Role};
 use super::json::JsonDoc;
+use super::recognize::{Kind, ValuesOf};
 use super::yaml::{Node, Pos};
 
-/// D1 and D5 for one file.
-pub(crate) fn check_file(ctx: &mut Ctx, input: &Input) {
+/// How a document's reader treats placeholders: what it expands itself, and why what it
+/// does not expand stays as written.
+fn reader(input: &Input, kind: &Kind) -> (Expansion, &'static str) {
+    match (input.role, kind) {
+        (Role::HelmValues, _) | (_, Kind::Values(_)) => (
+            Expansion::None,
+            "helm does not expand variables or templates in values files",
+        ),
+        (
+            _,
+            Kind::OtelConfig
+            | Kind::CollectorResource
+            | Kind::CollectorConfigMap
+            | Kind::CollectorWorkload,
+        )
+        | (Role::CollectorConfig, Kind::Unknown(_) | Kind::Empty) => (
+            Expansion::Collector,
+            "the collector expands only `${env:VAR}` and `${VAR}` (since v0.104 it refuses a bare `$VAR`, which older releases expanded)",
+        ),
+        (_, Kind::GrafanaProvisioning | Kind::GrafanaConfigMap) => (
+            Expansion::Grafana,
+            "Grafana's provisioning expands only environment variables (`$VAR`, `${VAR}`)",
+        ),
+        (_, Kind::GrafanaApi) => (
+            Expansion::None,
+            "Grafana's HTTP API stores the value as written",
+        ),
+        (_, Kind::GrafanaResource) => (
+            Expansion::None,
+            "grafana-operator sends the value to Grafana as written",
+        ),
+        (_, Kind::TrustPolicy | Kind::PermissionPolicy) => (
+            Expansion::Iam,
+            "IAM takes it literally: it substitutes only its own policy variables such as ${aws:username}",
+        ),
+        (_, Kind::PrometheusConfig) => (
+            Expansion::None,
+            "Prometheus does not expand environment variables in its config",
+        ),
+        (Role::GrafanaDatasource, _) => (
+            Expansion::Grafana,
+            "Grafana's provisioning expands only environment variables (`$VAR`, `${VAR}`)",
+        ),
+        _ => (Expansion::None, "Kubernetes applies the object as written"),
+    }
+}
+
+/// D1 and D5 for one file, whose documents are of `kinds`.
+pub(crate) fn check_file(ctx: &mut Ctx, input: &Input, kinds: &[Kind]) {
     // The cluster's CRD is no one's hand-written file, and its descriptions are prose.
     if input.role == Role::Crd {
         return;
     }
+    let docs = input.docs();
     match &input.body {
-        Body::Yaml(docs) => {
-            let expansion = match input.role {
-                Role::CollectorConfig if super::collector::is_otel(docs) => Expansion::Collector,
-                // Grafana's provisioning expands `$VAR` and `${VAR}` from its environment.
-                Role::GrafanaDatasource => Expansion::Collector,
-                _ => Expansion::None,
-            };
-            let why = match (input.role, expansion) {
-                (Role::HelmValues, _) => {
-                    "helm does not expand environment variables in values files (render the file first, e.g. with envsubst, and diagnose the result)"
+        Body::Yaml(_) => {
+            for (doc, kind) in docs.iter().zip(kinds) {
+                if *kind == Kind::PrometheusCrd {
+                    continue;
                 }
-                (Role::GrafanaDatasource, _) => {
-                    "Grafana's provisioning expands only environment variables (`$VAR`, `${VAR}`)"
-                }
-                (_, Expansion::Collector) => {
-                    "nothing expands it: the collector only substitutes `${env:VAR}` / `${VAR}`"
-                }
-                _ => "Prometheus does not expand environment variables in its config",
-            };
-            for doc in docs {
-                yaml_file(ctx, &input.name, doc, expansion, why, key_fix(input.role));
+                // In a ConfigMap with a collector config, the collector reads the data.
+                let (expansion, why) = reader(input, kind);
+                yaml_file(ctx, input, doc, expansion, why, key_fix(input.role, kind));
             }
         }
         Body::Json(json) => {
-            let (expansion, why) = match input.role {
-                Role::GrafanaDatasource => (
+            let kind = kinds.first().cloned().unwrap_or(Kind::Empty);
+            let (expansion, why) = match (input.role, &kind) {
+                (Role::GrafanaDatasource, _) | (_, Kind::GrafanaApi) => (
                     Expansion::None,
                     "Grafana's HTTP API stores the value as written",
                 ),
-                _ => (
+                (Role::TrustPolicy | Role::PermissionPolicy, _)
+                | (_, Kind::TrustPolicy | Kind::PermissionPolicy) => (
                     Expansion::Iam,
                     "IAM takes it literally: it substitutes only its own policy variables such as ${aws:username}",
                 ),
+                _ => reader(input, &kind),
             };
-            json_file(ctx, &input.name, json, expansion, why, key_fix(input.role))
+            json_file(ctx, input, json, expansion, why, key_fix(input.role, &kind))
         }
     }
 }
 
 fn yaml_file(
     ctx: &mut Ctx,
-    file: &str,
+    input: &Input,
     doc: &Node,
     expansion: Expansion,
     why: &str,
     key_fix: &str,
 ) {
+    let file = input.name.as_str();
     let mut found: Vec<Finding> = Vec::new();
     doc.walk("", &mut |p, entry, value| {
         // Static keys (D5), never quoting the value.
@@ -85,7 +125,7 @@ fn yaml_file(
             && value
                 .get("value")
                 .and_then(Node::str)
-                .is_some_and(|v| !v.trim().is_empty())
+                .is_some_and(|v| !v.trim().is_empty() && !amp::is_placeholder_only(v.trim()))
         {
             let pos = value.entry("value").map_or(value.pos, |e| e.key_pos);
             found.push(static_key(
@@ -104,24 +144,20 @@ fn yaml_file(
         if p.contains("relabel") {
             return;
         }
-        let hits = amp::placeholders(&s.text, expansion);
-        if let Some(first) = hits.first() {
+        for hit in amp::find(&s.text) {
+            if amp::expanded_by(hit.form, expansion) && !is_template_file(file) {
+                continue;
+            }
             let pos = match s.block {
-                Some(start) => within_block(&s.text, first, start),
+                Some(start) => within_block(&s.text, hit.start, start),
                 // A plain one-line scalar is written as it reads: point at the placeholder.
-                None if s.plain && !s.text.contains('\n') => {
-                    let col = s
-                        .text
-                        .find(first.as_str())
-                        .map_or(0, |o| s.text[..o].chars().count());
-                    Pos {
-                        line: value.pos.line,
-                        column: value.pos.column + col,
-                    }
-                }
+                None if s.plain && !s.text.contains('\n') => Pos {
+                    line: value.pos.line,
+                    column: value.pos.column + s.text[..hit.start].chars().count(),
+                },
                 None => value.pos,
             };
-            found.push(placeholder(file, pos, p, &hits, why));
+            found.push(placeholder(input, pos, p, &hit, expansion, why));
         }
     });
     for f in found {
@@ -131,25 +167,36 @@ fn yaml_file(
 
 fn json_file(
     ctx: &mut Ctx,
-    file: &str,
+    input: &Input,
     json: &JsonDoc,
     expansion: Expansion,
     why: &str,
     key_fix: &str,
 ) {
+    let file = input.name.as_str();
     let mut found = Vec::new();
     walk_json(&json.value, "", &mut |p, s| {
         if has_access_key_id(s) {
             found.push(static_key(file, json.pos(p), p, key_fix));
         }
-        let hits = amp::placeholders(s, expansion);
-        if !hits.is_empty() {
-            found.push(placeholder(file, json.pos(p), p, &hits, why));
+        for hit in amp::find(s) {
+            if !amp::expanded_by(hit.form, expansion) {
+                found.push(placeholder(input, json.pos(p), p, &hit, expansion, why));
+            }
         }
     });
     for f in found {
         ctx.push(f);
     }
+}
+
+/// A file whose name says it is a template (`values.yaml.tpl`): every placeholder in it
+/// is its template engine's, even those its reader could expand.
+fn is_template_file(file: &str) -> bool {
+    let f = file.to_ascii_lowercase();
+    [".tpl", ".tftpl", ".tmpl", ".gotmpl", ".j2"]
+        .iter()
+        .any(|e| f.ends_with(e))
 }
 
 fn walk_json(v: &Value, p: &str, f: &mut impl FnMut(&str, &str)) {
@@ -169,12 +216,10 @@ fn walk_json(v: &Value, p: &str, f: &mut impl FnMut(&str, &str)) {
     }
 }
 
-/// The file position of `needle` inside a literal block scalar starting at `start`.
-fn within_block(text: &str, needle: &str, start: Pos) -> Pos {
-    let Some(off) = text.find(needle) else {
-        return start;
-    };
-    let before = &text[..off];
+/// The file position of byte offset `off` inside a literal block scalar starting at
+/// `start`.
+fn within_block(text: &str, off: usize, start: Pos) -> Pos {
+    let before = &text[..off.min(text.len())];
     let line = before.matches('\n').count();
     let col = before.rsplit('\n').next().unwrap_or("").chars().count();
     Pos {
@@ -183,24 +228,50 @@ fn within_block(text: &str, needle: &str, start: Pos) -> Pos {
     }
 }
 
-fn placeholder(file: &str, pos: Pos, p: &str, hits: &[String], why: &str) -> Finding {
-    let list = hits
-        .iter()
-        .map(|h| format!("`{h}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Finding::new(
-        "D1",
-        Severity::Error,
-        file,
-        pos,
-        p,
-        format!(
-            "{list} {} a placeholder left unexpanded: {why}. The value is used as written",
-            if hits.len() == 1 { "is" } else { "are" }
+/// D1 for one placeholder: what it is, who would fill it, and why the file's reader does
+/// not (`expansion`: what that reader expands itself).
+fn placeholder(
+    input: &Input,
+    pos: Pos,
+    p: &str,
+    hit: &amp::Placeholder,
+    expansion: Expansion,
+    why: &str,
+) -> Finding {
+    let shown = match hit.form {
+        amp::Form::Template => input.template(&hit.text).unwrap_or(&hit.text),
+        _ => hit.text.as_str(),
+    };
+    let who = amp::expander(hit.form, shown, &input.name);
+    let (message, fix) = match hit.form {
+        amp::Form::Angle | amp::Form::Filler => (
+            format!(
+                "`{shown}` is a placeholder to fill in by hand, left in the file: {why}. The value is used as written"
+            ),
+            "replace the placeholder with the real value".to_string(),
         ),
-        "replace the placeholder with the real value",
-    )
+        amp::Form::Dollar if expansion == Expansion::Collector => (
+            format!(
+                "`{shown}` is not expanded: {why}. The value is used as written, or the collector refuses the config"
+            ),
+            format!("write `${{env:{}}}`", &shown[1..]),
+        ),
+        // A template file whose reader also expands this form: rendered first.
+        _ if amp::expanded_by(hit.form, expansion) => (
+            format!(
+                "`{shown}` is a placeholder filled by {who}, still unexpanded here: given as it is, the file's reader would put an environment variable of that name in its place instead, most likely unset"
+            ),
+            "render the template first and diagnose the result".to_string(),
+        ),
+        _ => (
+            format!(
+                "`{shown}` is a placeholder filled only by {who}, still unexpanded here: {why}. The value is used as written"
+            ),
+            "render the file with that tool first and diagnose the result, or write the real value"
+                .to_string(),
+        ),
+    };
+    Finding::new("D1", Severity::Error, &input.name, pos, p, message, fix)
 }
 
 /// `access_key`, `secretKey`, `aws_secret_access_key`, … (not `*_file`, not selectors).
@@ -230,9 +301,17 @@ fn has_access_key_id(s: &str) -> bool {
 }
 
 /// What to do instead of a static key, for the kind of file it is in.
-fn key_fix(role: Role) -> &'static str {
+fn key_fix(role: Role, kind: &Kind) -> &'static str {
+    let grafana = matches!(
+        kind,
+        Kind::GrafanaProvisioning
+            | Kind::GrafanaApi
+            | Kind::GrafanaResource
+            | Kind::GrafanaConfigMap
+            | Kind::Values(ValuesOf::Grafana)
+    ) || role == Role::GrafanaDatasource;
     match role {
-        Role::GrafanaDatasource => {
+        _ if grafana => {
             "remove it and let Grafana sign with a role: on Amazon Managed Grafana the workspace's IAM role (`sigV4AuthType: ec2_iam_role`), elsewhere the instance's or pod's (`default`); then deactivate the key in IAM"
         }
         _ => {
@@ -310,17 +389,23 @@ mod tests {
     }
 
     fn yaml_input(role: Role, text: &str) -> Input {
-        Input {
-            role,
-            name: "f.yaml".into(),
-            body: Body::Yaml(yaml::parse(text).unwrap()),
-        }
+        Input::new(role, "f.yaml", Body::Yaml(yaml::parse(text).unwrap()))
+    }
+
+    /// `check_file` with every document recognised, as `diagnose` does.
+    fn check(c: &mut Ctx, input: &Input) {
+        let kinds: Vec<Kind> = input
+            .docs()
+            .iter()
+            .map(crate::recognize::document)
+            .collect();
+        check_file(c, input, &kinds);
     }
 
     #[test]
     fn placeholders_by_file_kind() {
         let mut c = ctx();
-        check_file(
+        check(
             &mut c,
             &yaml_input(
                 Role::HelmValues,
@@ -335,7 +420,7 @@ mod tests {
         assert_eq!(got, [("D1", 2, "a.url"), ("D1", 3, "a.arn")]);
         assert!(c.findings[0].message.contains("helm does not expand"));
         let mut c = ctx();
-        check_file(
+        check(
             &mut c,
             &yaml_input(
                 Role::CollectorConfig,
@@ -349,7 +434,7 @@ mod tests {
     #[test]
     fn placeholders_inside_a_block_config_point_at_their_line() {
         let mut c = ctx();
-        check_file(
+        check(
             &mut c,
             &yaml_input(
                 Role::CollectorConfig,
@@ -363,7 +448,7 @@ mod tests {
     #[test]
     fn static_keys_are_found_but_never_quoted() {
         let mut c = ctx();
-        check_file(
+        check(
             &mut c,
             &yaml_input(
                 Role::HelmValues,
@@ -383,13 +468,9 @@ mod tests {
     fn json_placeholders_and_policy_variables() {
         let mut c = ctx();
         let json = JsonDoc::parse("{\"Statement\": [{\"Resource\": [\"arn:aws:s3:::b/${aws:username}\", \"arn:aws:aps:${REGION}:1:workspace/*\"]}]}").unwrap();
-        check_file(
+        check(
             &mut c,
-            &Input {
-                role: Role::PermissionPolicy,
-                name: "p.json".into(),
-                body: Body::Json(json),
-            },
+            &Input::new(Role::PermissionPolicy, "p.json", Body::Json(json)),
         );
         assert_eq!(c.findings.len(), 1);
         assert_eq!(c.findings[0].key_path, "Statement[0].Resource[1]");

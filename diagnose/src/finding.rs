@@ -189,6 +189,16 @@ pub const CHECKS: &[Check] = &[
         needs: Needs::Policy,
     },
     Check {
+        id: "D9",
+        title: "every file and document is an input diagnose recognises (nothing passes unchecked)",
+        needs: Needs::Any,
+    },
+    Check {
+        id: "D10",
+        title: "each file is what its flag says (a trust policy given as --helm-values is no helm values)",
+        needs: Needs::Any,
+    },
+    Check {
         id: "D20",
         title: "namespaces and service account names are ones Kubernetes accepts (DNS-1123 label / subdomain), in values, collector resources and trust policies' `:sub`",
         needs: Needs::Any,

@@ -156,10 +156,11 @@ pub(crate) enum Reader {
 }
 
 /// L8 for one file.
+#[cfg(test)]
 pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node], reader: Reader) {
     let mut recognised = false;
     for doc in docs {
-        let Some(found) = sources(ctx, file, doc) else {
+        let Some(found) = sources(ctx, file, doc, "") else {
             continue;
         };
         recognised = true;
@@ -180,16 +181,45 @@ pub(crate) fn check(ctx: &mut Ctx, file: &str, docs: &[Node], reader: Reader) {
     }
 }
 
-/// The data sources a document holds, with their key paths (`None`: not a data source
-/// document at all); wrong-case provisioning keys are reported on the way.
-fn sources<'a>(ctx: &mut Ctx, file: &str, doc: &'a Node) -> Option<Vec<(String, &'a Node)>> {
+/// L8 for the data sources of one document found at `base` (its key path in `file`): a
+/// provisioning file (also inside a ConfigMap or the grafana chart's values), the API's
+/// JSON, one data source (a GrafanaDatasource's `spec.datasource`) or a list of them.
+/// Whether it held any.
+pub(crate) fn check_at(ctx: &mut Ctx, file: &str, doc: &Node, reader: Reader, base: &str) -> bool {
+    let Some(found) = sources(ctx, file, doc, base) else {
+        return false;
+    };
+    for (at, ds) in found {
+        source(ctx, file, &at, ds, reader);
+    }
+    true
+}
+
+/// `at` (a key path relative to a document) below `base`.
+fn under(base: &str, at: &str) -> String {
+    match (base.is_empty(), at.is_empty()) {
+        (true, _) => at.to_string(),
+        (false, true) => base.to_string(),
+        (false, false) if at.starts_with('[') => format!("{base}{at}"),
+        (false, false) => format!("{base}.{at}"),
+    }
+}
+
+/// The data sources a document holds, with their key paths below `base` (`None`: not a
+/// data source document at all); wrong-case provisioning keys are reported on the way.
+fn sources<'a>(
+    ctx: &mut Ctx,
+    file: &str,
+    doc: &'a Node,
+    base: &str,
+) -> Option<Vec<(String, &'a Node)>> {
     if doc.is_seq() {
         return Some(
             doc.items()
                 .iter()
                 .enumerate()
                 .filter(|(_, d)| d.is_map())
-                .map(|(i, d)| (path::index("", i), d))
+                .map(|(i, d)| (under(base, &path::index("", i)), d))
                 .collect(),
         );
     }
@@ -199,7 +229,7 @@ fn sources<'a>(ctx: &mut Ctx, file: &str, doc: &'a Node) -> Option<Vec<(String, 
                 ctx.push(wrong_case(
                     file,
                     e,
-                    &path::key("", &e.key),
+                    &under(base, &path::key("", &e.key)),
                     right,
                     "a provisioning file",
                     if right == "datasources" {
@@ -210,25 +240,25 @@ fn sources<'a>(ctx: &mut Ctx, file: &str, doc: &'a Node) -> Option<Vec<(String, 
                 ));
             }
         }
-        let base = path::key("", &list.key);
+        let list_at = under(base, &path::key("", &list.key));
         return Some(
             list.value
                 .items()
                 .iter()
                 .enumerate()
                 .filter(|(_, d)| d.is_map())
-                .map(|(i, d)| (path::index(&base, i), d))
+                .map(|(i, d)| (path::index(&list_at, i), d))
                 .collect(),
         );
     }
     // `POST /api/datasources` answers `{"message", "id", "datasource": {…}}`.
     if let Some(ds) = doc.get("datasource").filter(|d| d.is_map()) {
-        return Some(vec![("datasource".to_string(), ds)]);
+        return Some(vec![(under(base, "datasource"), ds)]);
     }
     doc.entries()
         .iter()
         .any(|e| matches!(fold(&e.key).as_str(), "type" | "url" | "jsondata"))
-        .then(|| vec![(String::new(), doc)])
+        .then(|| vec![(base.to_string(), doc)])
 }
 
 /// `key: value` for a snippet, the value as written when it is a scalar.
@@ -277,13 +307,22 @@ fn source(ctx: &mut Ctx, file: &str, at: &str, ds: &Node, reader: Reader) {
     own_keys(ctx, file, at, ds, reader);
     let ty = field(ds, "type", reader).and_then(|e| e.value.str());
     let url_node = field(ds, "url", reader).map(|e| &e.value);
-    let url = url_node
-        .and_then(Node::str)
+    let written = url_node.and_then(Node::str);
+    let url = written
         .filter(|u| !u.contains('$') && amp::placeholders(u, amp::Expansion::None).is_empty());
     let ep = url.map(amp::endpoint).unwrap_or_default();
-    let is_amp = ep.amp_host;
-    if is_amp && let (Some(url), Some(node)) = (url, url_node) {
+    // A templated URL (D1's) whose visible rest is AMP's: still an AMP data source, and its
+    // path is still checked.
+    let templated_amp = url.is_none()
+        && written.is_some_and(|u| u.contains("aps-workspaces.") && u.contains("/workspaces/"));
+    let is_amp = ep.amp_host || templated_amp;
+    if ep.amp_host
+        && let (Some(url), Some(node)) = (url, url_node)
+    {
         amp_url(ctx, file, at, url, node, &ep, ty);
+    }
+    if templated_amp && let (Some(u), Some(node)) = (written, url_node) {
+        url_path(ctx, file, &path::key(at, "url"), u, node);
     }
     // The `sigV4…` keys belong to Prometheus-type data sources; others (CloudWatch) use
     // the aws-sdk names themselves.
@@ -573,6 +612,32 @@ fn region(
     }
 }
 
+/// An AMP data source's URL must be the workspace's base URL (`aws-wire.md` C): Grafana's
+/// Prometheus client appends `/api/v1/query`, `/api/v1/query_range`, … itself, so a URL
+/// ending in an API path makes every query a 404. Read on the URL as written, placeholders
+/// and all.
+fn url_path(ctx: &mut Ctx, file: &str, url_at: &str, url: &str, node: &Node) {
+    let trimmed = url.trim_end_matches('/');
+    if let Some(suffix) = ["/api/v1/remote_write", "/api/v1/query", "/api/v1"]
+        .into_iter()
+        .find(|s| trimmed.ends_with(s))
+    {
+        let base = trimmed.strip_suffix(suffix).unwrap_or(trimmed);
+        ctx.push(
+            Finding::new(
+                "L8",
+                Severity::Error,
+                file,
+                node.pos,
+                url_at,
+                format!("the URL ends in `{suffix}`: Grafana appends `/api/v1/query` and the other API paths to the data source's URL itself, so every query gets 404"),
+                "use the workspace's base URL",
+            )
+            .snippet(format!("url: {base}/")),
+        );
+    }
+}
+
 /// The data source's URL when it is AMP's: the type that can query it, the workspace's
 /// base URL, the workspace id (D2); the workspace is recorded for D7.
 fn amp_url(
@@ -601,25 +666,7 @@ fn amp_url(
             .snippet("type: prometheus"),
         );
     }
-    let trimmed = url.trim_end_matches('/');
-    if let Some(suffix) = ["/api/v1/remote_write", "/api/v1/query", "/api/v1"]
-        .into_iter()
-        .find(|s| trimmed.ends_with(s))
-    {
-        let base = trimmed.strip_suffix(suffix).unwrap_or(trimmed);
-        ctx.push(
-            Finding::new(
-                "L8",
-                Severity::Error,
-                file,
-                node.pos,
-                &url_at,
-                format!("the URL ends in `{suffix}`: Grafana appends `/api/v1/query` and the other API paths to the data source's URL itself, so every query gets 404"),
-                "use the workspace's base URL",
-            )
-            .snippet(format!("url: {base}/")),
-        );
-    }
+    url_path(ctx, file, &url_at, url, node);
     if let Some(ws) = &ep.workspace {
         super::remote_write::workspace_finding(ctx, file, node, &url_at, ws);
     }

@@ -78,11 +78,14 @@ pub(crate) enum Role {
     /// The installed Prometheus CRD.
     Crd,
     GrafanaDatasource,
+    /// A positional file: what it is is read from its content ([`super::recognize`]).
+    Auto,
 }
 
 impl Role {
     pub fn flag(self) -> &'static str {
         match self {
+            Role::Auto => "auto-detected",
             Role::HelmValues => "--helm-values",
             Role::TrustPolicy => "--trust-policy",
             Role::PermissionPolicy => "--permission-policy",
@@ -107,9 +110,34 @@ pub(crate) struct Input {
     /// As given on the command line; what findings name.
     pub name: String,
     pub body: Body,
+    /// A JSON body as a [`Node`] tree (what recognition and the YAML-shaped checks read).
+    pub json_node: Option<Node>,
+    /// A YAML role's file that is JSON as well (a policy given as `--helm-values`): the
+    /// JSON, so the policy checks can read it.
+    pub also_json: Option<JsonDoc>,
+    /// The `{{ … }}` template actions masked before parsing ([`amp::mask_templates`]):
+    /// `ZTPL<n>` in a value is the `n`th.
+    pub templates: Vec<String>,
 }
 
 impl Input {
+    /// A parsed file with nothing masked.
+    #[cfg(test)]
+    pub fn new(role: Role, name: &str, body: Body) -> Input {
+        let json_node = match &body {
+            Body::Json(j) => Some(j.to_node()),
+            Body::Yaml(_) => None,
+        };
+        Input {
+            role,
+            name: name.to_string(),
+            body,
+            json_node,
+            also_json: None,
+            templates: Vec::new(),
+        }
+    }
+
     pub fn yaml(&self) -> &[Node] {
         match &self.body {
             Body::Yaml(docs) => docs,
@@ -117,11 +145,30 @@ impl Input {
         }
     }
 
+    /// Every document: the YAML stream's, or the JSON document's tree.
+    pub fn docs(&self) -> &[Node] {
+        match (&self.body, &self.json_node) {
+            (Body::Yaml(docs), _) => docs,
+            (Body::Json(_), Some(n)) => std::slice::from_ref(n),
+            (Body::Json(_), None) => &[],
+        }
+    }
+
     pub fn json(&self) -> Option<&JsonDoc> {
         match &self.body {
             Body::Json(d) => Some(d),
-            Body::Yaml(_) => None,
+            Body::Yaml(_) => self.also_json.as_ref(),
         }
+    }
+
+    /// The template action a masked token stands for (`ZTPL3___` → the 4th action).
+    pub fn template(&self, token: &str) -> Option<&str> {
+        let n: usize = token
+            .strip_prefix("ZTPL")?
+            .trim_end_matches('_')
+            .parse()
+            .ok()?;
+        self.templates.get(n).map(String::as_str)
     }
 }
 
@@ -204,6 +251,12 @@ pub(crate) fn load(role: Role, path: &Path) -> Result<Input, DiagnoseError> {
         }
     })?;
     let name = path.display().to_string();
+    // Helm and Go templates: `{{ … }}` masked so the file parses with its positions.
+    let (text, templates) = super::amp::mask_templates(&text);
+    let looks_json = {
+        let start = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
+        start.starts_with(['{', '['])
+    };
     let as_yaml = |text: &str| {
         yaml::parse(text)
             .map(Body::Yaml)
@@ -229,9 +282,8 @@ pub(crate) fn load(role: Role, path: &Path) -> Result<Input, DiagnoseError> {
     let body = match role {
         Role::HelmValues | Role::CollectorConfig | Role::Crd => as_yaml(&text)?,
         Role::TrustPolicy | Role::PermissionPolicy => as_json(&text)?,
-        Role::GrafanaDatasource => {
-            let start = text.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
-            if start.starts_with(['{', '[']) {
+        Role::GrafanaDatasource | Role::Auto => {
+            if looks_json {
                 as_json(&text)?
             } else {
                 as_yaml(&text)?
@@ -246,7 +298,26 @@ pub(crate) fn load(role: Role, path: &Path) -> Result<Input, DiagnoseError> {
             why,
         })?;
     }
-    Ok(Input { role, name, body })
+    let json_node = match &body {
+        Body::Json(j) => Some(j.to_node()),
+        Body::Yaml(_) => None,
+    };
+    // A JSON file given with a YAML role is read as YAML (JSON is YAML); keep the JSON too,
+    // in case it is a policy given under the wrong flag.
+    let also_json = match (&body, looks_json) {
+        (Body::Yaml(_), true) => {
+            JsonDoc::parse(text.strip_prefix('\u{feff}').unwrap_or(&text)).ok()
+        }
+        _ => None,
+    };
+    Ok(Input {
+        role,
+        name,
+        body,
+        json_node,
+        also_json,
+        templates,
+    })
 }
 
 /// 1-based line and column just after `prefix`.

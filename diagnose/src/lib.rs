@@ -15,6 +15,7 @@ mod inputs;
 mod json;
 mod names;
 mod policies;
+mod recognize;
 mod remote_write;
 mod render;
 mod secrets;

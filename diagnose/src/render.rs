@@ -184,6 +184,7 @@ pub(crate) fn json(files: &[FileRef], findings: &[Finding]) -> String {
                     Role::CollectorConfig => "collector-config",
                     Role::Crd => "crd",
                     Role::GrafanaDatasource => "grafana-datasource",
+                    Role::Auto => "auto",
                 },
             })
             .collect(),
@@ -197,7 +198,8 @@ pub(crate) fn json(files: &[FileRef], findings: &[Finding]) -> String {
 
 /// Whether a check had anything to read (`collector_image`: `--collector-image` was given).
 fn applies(check: &Check, files: &[FileRef], collector_image: bool) -> bool {
-    let has = |r: Role| files.iter().any(|f| f.role == r);
+    // A positional file may be of any kind.
+    let has = |r: Role| files.iter().any(|f| f.role == r || f.role == Role::Auto);
     match check.needs {
         Needs::HelmValues => has(Role::HelmValues),
         Needs::Writer => has(Role::HelmValues) || has(Role::CollectorConfig),
