@@ -26,7 +26,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "prometheus-container",
         include_str!("../../scenarios/prometheus-container.yaml"),
     ),
-    ("otelcol-process", include_str!("../../scenarios/otelcol-process.yaml")),
+    (
+        "otelcol-process",
+        include_str!("../../scenarios/otelcol-process.yaml"),
+    ),
     ("eks-adot", include_str!("../../scenarios/eks-adot.yaml")),
     (
         "eks-prometheus",
@@ -116,15 +119,27 @@ pub struct ClusterSpec {
     pub kind: ClusterCollector,
     /// The EKS cluster's name (`--cluster` and `PIPECHECK_CLUSTER` override it).
     pub name: String,
-    /// The namespace the collector runs in.
+    /// The namespace the collector runs in (optional without `collector`: discovery then
+    /// looks only there).
+    #[serde(default)]
     pub namespace: String,
     /// `adot`: the OpenTelemetryCollector resource's name; `prometheus`: the server
-    /// Deployment's name (`<release>-server` for the prometheus-community chart).
+    /// Deployment's name (`<release>-server` for the prometheus-community chart). Left
+    /// out, the run discovers the collector of this kind (`pipecheck discover`): exactly
+    /// one must be found.
+    #[serde(default)]
     pub collector: String,
     /// The service account the collector is meant to run as (optional): a difference from
     /// what its pods run as is reported.
     #[serde(default)]
     pub service_account: Option<String>,
+}
+
+impl ClusterSpec {
+    /// Whether the scenario names its collector (else a run discovers it).
+    pub fn names_collector(&self) -> bool {
+        !self.collector.trim().is_empty()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -409,11 +424,16 @@ impl Scenario {
                 return Err(invalid("shape `cluster` needs a `cluster:` section".into()));
             }
             (Shape::Direct | Shape::Collector, Some(_)) => {
-                return Err(invalid("a `cluster:` section needs `shape: cluster`".into()));
-            }
-            (_, Some(c)) if [&c.name, &c.namespace, &c.collector].iter().any(|v| v.trim().is_empty()) => {
                 return Err(invalid(
-                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty".into(),
+                    "a `cluster:` section needs `shape: cluster`".into(),
+                ));
+            }
+            (_, Some(c)) if c.name.trim().is_empty() => {
+                return Err(invalid("`cluster.name` must not be empty".into()));
+            }
+            (_, Some(c)) if c.names_collector() && c.namespace.trim().is_empty() => {
+                return Err(invalid(
+                    "`cluster.collector` needs `cluster.namespace` (leave both out, or the collector alone, to discover it)".into(),
                 ));
             }
             _ => {}
@@ -421,11 +441,11 @@ impl Scenario {
         if let Some(c) = &s.collector
             && (c.scrape_interval < Duration::from_millis(100)
                 || c.scrape_interval > Duration::from_secs(60))
-            {
-                return Err(invalid(
-                    "`collector.scrape_interval` must be between 100ms and 60s".into(),
-                ));
-            }
+        {
+            return Err(invalid(
+                "`collector.scrape_interval` must be between 100ms and 60s".into(),
+            ));
+        }
         if s.grafana.provision_datasource && s.grafana.datasource.is_some() {
             return Err(invalid(
                 "`grafana.provision_datasource` creates the run's own data source; drop `grafana.datasource`, which names one to check".into(),
@@ -514,7 +534,12 @@ mod tests {
     fn provisioning_the_data_source_excludes_naming_one() {
         let s = Scenario::load("grafana-provision").unwrap();
         assert!(s.grafana.provision_datasource && s.grafana.datasource.is_none());
-        assert!(!Scenario::load("smoke").unwrap().grafana.provision_datasource);
+        assert!(
+            !Scenario::load("smoke")
+                .unwrap()
+                .grafana
+                .provision_datasource
+        );
         let err = Scenario::parse(
             "name: x\ngrafana: {provision_datasource: true, datasource: AMP}\n",
             "t.yaml",
@@ -527,6 +552,31 @@ mod tests {
     fn unknown_links_are_rejected() {
         let err = Scenario::parse("name: x\nlinks: [amp.nothing]\n", "t.yaml").unwrap_err();
         assert!(err.to_string().contains("amp.nothing"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_scenario_may_leave_its_collector_to_discovery() {
+        let s = Scenario::parse(
+            "name: x\nshape: cluster\ncluster: {kind: adot, name: c}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        assert!(!s.cluster.unwrap().names_collector());
+        let err = Scenario::parse(
+            "name: x\nshape: cluster\ncluster: {kind: adot, name: c, collector: a}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("needs `cluster.namespace`"),
+            "{err}"
+        );
+        let err = Scenario::parse(
+            "name: x\nshape: cluster\ncluster: {kind: adot, name: ' '}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`cluster.name`"), "{err}");
     }
 
     /// A secret pasted into the wrong field is not echoed (no snippet of the file, no

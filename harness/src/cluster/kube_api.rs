@@ -57,22 +57,30 @@ pub const KUBE_READS: &[KubeRead] = &[
     KubeRead {
         group: "apps",
         resource: "deployments",
-        verbs: &["get"],
+        verbs: &["get", "list"],
     },
     KubeRead {
         group: "apps",
         resource: "statefulsets",
-        verbs: &["get"],
+        verbs: &["get", "list"],
     },
     KubeRead {
         group: "apps",
         resource: "daemonsets",
-        verbs: &["get"],
+        verbs: &["get", "list"],
     },
     KubeRead {
         group: "opentelemetry.io",
         resource: "opentelemetrycollectors",
         verbs: &["get", "list"],
+    },
+    // `pipecheck discover` (and `run` naming no collector): the Prometheus operator's
+    // resources in all namespaces. (It lists Deployments, DaemonSets, StatefulSets and
+    // OpenTelemetryCollectors in all namespaces too, and reads no Secret.)
+    KubeRead {
+        group: "monitoring.coreos.com",
+        resource: "prometheuses",
+        verbs: &["list"],
     },
 ];
 
