@@ -52,6 +52,11 @@ pub enum Command {
     Completions(crate::cli_docs::CompletionsArgs),
     /// Print the man page (roff), or write one per subcommand with --out-dir.
     Man(crate::cli_docs::ManArgs),
+    /// Find every collector that writes to AMP from an EKS cluster (OpenTelemetryCollector
+    /// and Prometheus resources, Deployments/DaemonSets/StatefulSets whose config names an
+    /// aps-workspaces URL, AMP scrapers of the cluster) with its identity mechanism and
+    /// workspace; read-only. Exit 0 when one is found, 1 when none is.
+    Discover(DiscoverArgs),
     /// Find what earlier `run --provision` runs left (AWS resources tagged pipecheck-run,
     /// labelled namespaces, Grafana objects named pipecheck-pc-…) and delete it; exit 1
     /// when something could not be deleted.
@@ -176,6 +181,33 @@ impl RunArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct DiscoverArgs {
+    /// Where the cluster is: the mock stack (a cluster holding every collector shape the
+    /// mock supports) or real AWS with a kubeconfig.
+    #[arg(long, value_enum, default_value = "mock")]
+    pub target: TargetKind,
+    /// The EKS cluster (else PIPECHECK_CLUSTER, else the kubeconfig context's EKS ARN).
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// AWS region (else the environment's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The kubeconfig to read (else KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (else its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Write one scenario file per collector a cluster scenario kind checks into DIR
+    /// (created if missing), for `pipecheck run --scenario FILE`.
+    #[arg(long, value_name = "DIR")]
+    pub write_scenarios: Option<PathBuf>,
+    /// What stdout gets: a table, or one JSON document.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct MockArgs {
     /// First port to listen on (AMP; STS on the next). 0 picks free ports.
     #[arg(long, default_value_t = 0)]
@@ -230,6 +262,12 @@ pub enum CliError {
         scenario: String,
         kind: &'static str,
     },
+    #[error(transparent)]
+    Discover(#[from] crate::discover::DiscoverError),
+    #[error(
+        "scenario {0} names no collector: --provision creates a named one (set cluster.collector and cluster.namespace)"
+    )]
+    ProvisionUnnamed(String),
 }
 
 impl CliError {
@@ -309,7 +347,32 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Completions(args) => Ok(crate::cli_docs::completions(args)?),
         Command::Man(args) => Ok(crate::cli_docs::man(args)?),
         Command::Sweep(args) => Ok(crate::provision::sweep(args)?),
+        Command::Discover(args) => discover(args),
     }
+}
+
+/// `pipecheck discover`: 0 when a collector was found, 1 when none was, 2 when the
+/// cluster could not be read (CliError).
+fn discover(args: DiscoverArgs) -> Result<u8, CliError> {
+    let opts = crate::discover::DiscoverOptions {
+        target: args.target,
+        cluster: args.cluster_name,
+        region: args.region,
+        kube: crate::target::KubeSettings {
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+        },
+        write_scenarios: args.write_scenarios,
+    };
+    let report = runtime()?.block_on(crate::discover::run(&opts))?;
+    let (d, written) = (&report.discovery, &report.written);
+    let text = match args.format {
+        OutputFormat::Text => crate::discover::text(d, written),
+        OutputFormat::Json => format!("{:#}\n", crate::discover::json(d, written)),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    Ok(if d.collectors.is_empty() { 1 } else { 0 })
 }
 
 fn run(args: RunArgs) -> Result<u8, CliError> {
@@ -336,6 +399,9 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
                 scenario: s.name.clone(),
                 kind: c.kind.as_str(),
             });
+        }
+        if args.provision && s.cluster.as_ref().is_some_and(|c| !c.names_collector()) {
+            return Err(CliError::ProvisionUnnamed(s.name.clone()));
         }
     }
     if args.plan {

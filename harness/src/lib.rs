@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cli_docs;
 pub mod cluster;
 pub mod collector;
+pub mod discover;
 pub mod executor;
 pub mod faults;
 pub mod grafana_client;

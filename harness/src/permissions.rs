@@ -115,6 +115,18 @@ pub const OPERATIONS: &[Operation] = &[
         &["eks:DescribeAddonVersions"],
         Diagnose,
     ),
+    // `pipecheck discover` (and `run` naming no collector): the identities and scrapers.
+    op(
+        Sdk("eks", "list_pod_identity_associations"),
+        &["eks:ListPodIdentityAssociations"],
+        Diagnose,
+    ),
+    op(
+        Sdk("eks", "describe_pod_identity_association"),
+        &["eks:DescribePodIdentityAssociation"],
+        Diagnose,
+    ),
+    op(Sdk("amp", "list_scrapers"), &["aps:ListScrapers"], Diagnose),
     // network.egress and the nodes' IMDS settings (F27-F29); EC2's Describe calls take no
     // resource-level permissions.
     op(

@@ -72,6 +72,8 @@ pub enum RunError {
     },
     #[error("failed to prepare the mock cluster: {0}")]
     MockCluster(String),
+    #[error("scenario {scenario}: {why}")]
+    Discovery { scenario: String, why: String },
 }
 
 /// The faults a run of `scenario` injects: the scenario's own, then the invocation's;
@@ -113,6 +115,41 @@ pub fn resolve_faults(
         }
     }
     Ok(list)
+}
+
+/// The collector of `unnamed`'s kind that discovery finds in the target's cluster (its
+/// Kubernetes side only: names, not identities). AMP URLs count at AWS's hosts, at an
+/// `AWS_ENDPOINT_URL_AMP` override and at the mock's AMP (`mock_amp`).
+async fn discover_collector(
+    target: &Target,
+    scenario: &Scenario,
+    unnamed: &crate::scenario::ClusterSpec,
+    deadlines: &Deadlines,
+    mock_amp: Option<&str>,
+) -> Result<crate::scenario::ClusterSpec, RunError> {
+    let failed = |why: String| RunError::Discovery {
+        scenario: scenario.name.clone(),
+        why,
+    };
+    let mut known = crate::discover::KnownEndpoints::default();
+    for var in ["AWS_ENDPOINT_URL_AMP", "AWS_ENDPOINT_URL"] {
+        if let Some(url) = std::env::var(var).ok().filter(|u| !u.trim().is_empty()) {
+            known = known.with(&url, &target.region);
+        }
+    }
+    if let Some(url) = mock_amp {
+        known = known.with(url, &target.region);
+    }
+    let settings = crate::discover::Settings {
+        cluster: unnamed.name.clone(),
+        known,
+        deadline: deadlines.request,
+        identities: false,
+    };
+    let d = crate::discover::discover(target, &settings)
+        .await
+        .map_err(|e| failed(crate::error_chain(&e).replace('\n', ": ")))?;
+    crate::discover::resolve(unnamed, &d).map_err(failed)
 }
 
 /// A free port on 127.0.0.1: bound, then released for the collector to take.
@@ -167,6 +204,20 @@ pub async fn run_scenario_in(
         }
         c
     });
+    // A cluster scenario that names no collector: discovered once the target is set up.
+    let unnamed = cluster_spec.clone().filter(|c| !c.names_collector());
+    if opts.target == TargetKind::Mock
+        && let (Some(spec), Some(u)) = (cluster_spec.as_mut(), &unnamed)
+    {
+        // The mock seeds the shipped scenario's collector of the kind (in the scenario's
+        // namespace, if it names one), which discovery must then find.
+        let shipped = crate::discover::shipped_spec(u.kind).map_err(RunError::MockCluster)?;
+        spec.collector = shipped.collector;
+        if spec.namespace.trim().is_empty() {
+            spec.namespace = shipped.namespace;
+        }
+        spec.service_account = spec.service_account.take().or(shipped.service_account);
+    }
     let (mut target, deadlines) = match opts.target {
         TargetKind::Mock => {
             let cfg = MockConfig {
@@ -265,6 +316,11 @@ pub async fn run_scenario_in(
             )
         }
     };
+    if let Some(u) = &unnamed {
+        let mock_amp = mock.as_ref().map(|m| m.endpoints().amp.clone());
+        cluster_spec =
+            Some(discover_collector(&target, scenario, u, &deadlines, mock_amp.as_deref()).await?);
+    }
     if let Ok(c) = target.credentials.provide_credentials().await {
         redactor.add_secret(c.secret_access_key());
         if let Some(t) = c.session_token() {

@@ -127,7 +127,9 @@ pub struct ClusterSpec {
     pub kind: ClusterCollector,
     /// The EKS cluster's name (`--cluster` and `PIPECHECK_CLUSTER` override it).
     pub name: String,
-    /// The namespace the collector runs in.
+    /// The namespace the collector runs in (optional without `collector`: discovery then
+    /// looks only there).
+    #[serde(default)]
     pub namespace: String,
     /// `adot`: the OpenTelemetryCollector resource's name; `prometheus`: the server
     /// Deployment's name (`<release>-server` for the prometheus-community chart);
@@ -135,11 +137,21 @@ pub struct ClusterSpec {
     /// `<release>-kube-prometheus-prometheus`, run as StatefulSet `prometheus-<name>`);
     /// `otelcol`: the collector's Deployment or DaemonSet (the opentelemetry-collector
     /// chart: `<release>-opentelemetry-collector[-agent]`; ADOT's manifests: `adot-collector`).
+    /// Left out, the run discovers the collector of this kind (`pipecheck discover`):
+    /// exactly one must be found.
+    #[serde(default)]
     pub collector: String,
     /// The service account the collector is meant to run as (optional): a difference from
     /// what its pods run as is reported.
     #[serde(default)]
     pub service_account: Option<String>,
+}
+
+impl ClusterSpec {
+    /// Whether the scenario names its collector (else a run discovers it).
+    pub fn names_collector(&self) -> bool {
+        !self.collector.trim().is_empty()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -453,14 +465,12 @@ impl Scenario {
                     "a `cluster:` section needs `shape: cluster`".into(),
                 ));
             }
-            (_, Some(c))
-                if [&c.name, &c.namespace, &c.collector]
-                    .iter()
-                    .any(|v| v.trim().is_empty()) =>
-            {
+            (_, Some(c)) if c.name.trim().is_empty() => {
+                return Err(invalid("`cluster.name` must not be empty".into()));
+            }
+            (_, Some(c)) if c.names_collector() && c.namespace.trim().is_empty() => {
                 return Err(invalid(
-                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty"
-                        .into(),
+                    "`cluster.collector` needs `cluster.namespace` (leave both out, or the collector alone, to discover it)".into(),
                 ));
             }
             _ => {}
@@ -579,6 +589,31 @@ mod tests {
     fn unknown_links_are_rejected() {
         let err = Scenario::parse("name: x\nlinks: [amp.nothing]\n", "t.yaml").unwrap_err();
         assert!(err.to_string().contains("amp.nothing"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_scenario_may_leave_its_collector_to_discovery() {
+        let s = Scenario::parse(
+            "name: x\nshape: cluster\ncluster: {kind: adot, name: c}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        assert!(!s.cluster.unwrap().names_collector());
+        let err = Scenario::parse(
+            "name: x\nshape: cluster\ncluster: {kind: adot, name: c, collector: a}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("needs `cluster.namespace`"),
+            "{err}"
+        );
+        let err = Scenario::parse(
+            "name: x\nshape: cluster\ncluster: {kind: adot, name: ' '}\n",
+            "t.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`cluster.name`"), "{err}");
     }
 
     /// A secret pasted into the wrong field is not echoed (no snippet of the file, no

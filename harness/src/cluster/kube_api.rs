@@ -57,26 +57,27 @@ pub const KUBE_READS: &[KubeRead] = &[
     KubeRead {
         group: "apps",
         resource: "deployments",
-        verbs: &["get"],
+        verbs: &["get", "list"],
     },
     KubeRead {
         group: "apps",
         resource: "statefulsets",
-        verbs: &["get"],
+        verbs: &["get", "list"],
     },
     KubeRead {
         group: "apps",
         resource: "daemonsets",
-        verbs: &["get"],
+        verbs: &["get", "list"],
     },
     KubeRead {
         group: "opentelemetry.io",
         resource: "opentelemetrycollectors",
         verbs: &["get", "list"],
     },
-    // The Prometheus operator's resources (kube-prometheus-stack). Not `secrets`: the
-    // config the operator renders into its Secret is judged from the resource instead, so
-    // a read-only run needs no access to the namespace's secrets.
+    // The Prometheus operator's resources (kube-prometheus-stack), read by the cluster
+    // links and listed in all namespaces by `pipecheck discover` (and `run` naming no
+    // collector). Not `secrets`: the config the operator renders into its Secret is
+    // judged from the resource instead, so a read-only run needs no access to secrets.
     KubeRead {
         group: "monitoring.coreos.com",
         resource: "prometheuses",

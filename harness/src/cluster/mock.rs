@@ -130,7 +130,7 @@ pub fn prepare_mock_cluster(
 }
 
 /// The prometheus-community chart's server as helm and the pod identity webhook leave it.
-fn put_prometheus_server(
+pub(crate) fn put_prometheus_server(
     stack: &MockStack,
     seed: &ClusterSeed,
     region: &str,

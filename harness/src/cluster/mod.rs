@@ -25,6 +25,7 @@ pub use kube_api::{
     KUBE_READ_URLS, KUBE_READS, KubeFailure, KubeRead, api_failure, container_summary,
     is_kube_read, last_log_lines, pod_name, pod_ready, restarts, waiting, warning_events,
 };
+pub(crate) use mock::put_prometheus_server;
 pub use mock::{MockCluster, prepare_mock_cluster, seed_for};
 pub use nodes::{NodeMetadata, node_metadata};
 pub use workload::{Workload, find_workload};

@@ -1,0 +1,151 @@
+//! The mock cluster `discover --target mock` reads: every collector shape the mock stack
+//! holds, at once. The mock's ADOT seed (the `eks-adot` scenario's OpenTelemetryCollector,
+//! IRSA), the `eks-prometheus` scenario's chart server (a Deployment whose ConfigMap
+//! remote-writes, IRSA, beside it in its own namespace) and an ADOT DaemonSet as the
+//! aws-otel-collector examples deploy it (config in a ConfigMap, a service account
+//! without IRSA: the node role). The Prometheus operator's resources, Pod Identity
+//! associations and AMP scrapers are not in this mock yet: discovery says so.
+
+use pipecheck_mocks::kube::{namespace, service_account};
+use pipecheck_mocks::{ClusterSeed, MockConfig, MockStack};
+use serde_json::json;
+
+use crate::scenario::{ClusterSpec, Scenario};
+
+/// The namespace, name and service account of the DaemonSet collector.
+pub const DAEMONSET: (&str, &str, &str) = ("amazon-metrics", "aws-otel-collector", "aws-otel-sa");
+
+fn shipped(name: &str) -> Result<ClusterSpec, String> {
+    Scenario::load(name)
+        .map_err(|e| e.to_string())?
+        .cluster
+        .ok_or_else(|| format!("scenario {name} has no cluster"))
+}
+
+/// The shipped cluster scenario for `kind` (`eks-adot`, `eks-prometheus`,
+/// `eks-kube-prometheus-stack`, `eks-otel-daemonset`): the names the
+/// mock seeds a collector of that kind with.
+pub fn shipped_spec(kind: crate::scenario::ClusterCollector) -> Result<ClusterSpec, String> {
+    match kind {
+        crate::scenario::ClusterCollector::Adot => shipped("eks-adot"),
+        crate::scenario::ClusterCollector::Prometheus => shipped("eks-prometheus"),
+        crate::scenario::ClusterCollector::PrometheusOperator => {
+            shipped("eks-kube-prometheus-stack")
+        }
+        crate::scenario::ClusterCollector::Otelcol => shipped("eks-otel-daemonset"),
+    }
+}
+
+/// Starts a mock stack holding every shape, its cluster named `cluster`.
+pub async fn start_all_shapes(cluster: &str, region: &str) -> Result<MockStack, String> {
+    let mut adot = shipped("eks-adot")?;
+    adot.name = cluster.to_string();
+    let mut prometheus = shipped("eks-prometheus")?;
+    prometheus.name = cluster.to_string();
+    let stack = MockStack::start(MockConfig {
+        region: region.to_string(),
+        cluster: Some(crate::cluster::seed_for(&adot)),
+        ..MockConfig::default()
+    })
+    .await
+    .map_err(|e| crate::error_chain(&e))?;
+    let remote_write = stack
+        .adot
+        .as_ref()
+        .map(|a| a.remote_write_url.clone())
+        .ok_or("the mock stack was started without a cluster")?;
+    add_prometheus_server(
+        &stack,
+        &crate::cluster::seed_for(&prometheus),
+        region,
+        &remote_write,
+    )?;
+    add_daemonset(&stack, region, &remote_write)?;
+    Ok(stack)
+}
+
+fn err(e: pipecheck_mocks::kube::KubeError) -> String {
+    e.to_string()
+}
+
+/// The chart's server in its own namespace, its service account annotated for its role.
+fn add_prometheus_server(
+    stack: &MockStack,
+    seed: &ClusterSeed,
+    region: &str,
+    remote_write: &str,
+) -> Result<(), String> {
+    let k = &stack.kube;
+    let ns = seed.namespace.as_str();
+    k.put("namespaces", namespace(ns)).map_err(err)?;
+    k.put("serviceaccounts", service_account(ns, "default", None))
+        .map_err(err)?;
+    k.put(
+        "serviceaccounts",
+        service_account(ns, &seed.service_account, Some(&seed.role_arn())),
+    )
+    .map_err(err)?;
+    let ws = stack.endpoints().workspace_id.clone().unwrap_or_default();
+    let workspace_arn = format!(
+        "arn:aws:aps:{region}:{}:workspace/{ws}",
+        pipecheck_mocks::identity::MOCK_ACCOUNT
+    );
+    stack.iam.seed_healthy_irsa(seed, region, &workspace_arn);
+    crate::cluster::put_prometheus_server(stack, seed, region, remote_write)?;
+    Ok(())
+}
+
+/// An ADOT DaemonSet as the aws-otel-collector examples deploy it: config in a ConfigMap,
+/// a service account without IRSA (the nodes' role signs).
+fn add_daemonset(stack: &MockStack, region: &str, remote_write: &str) -> Result<(), String> {
+    let (ns, name, sa) = DAEMONSET;
+    let k = &stack.kube;
+    k.put("namespaces", namespace(ns)).map_err(err)?;
+    k.put("serviceaccounts", service_account(ns, "default", None))
+        .map_err(err)?;
+    k.put("serviceaccounts", service_account(ns, sa, None))
+        .map_err(err)?;
+    let config = format!(
+        "extensions:\n  sigv4auth:\n    region: {region}\n    service: aps\nreceivers:\n  prometheus:\n    config:\n      scrape_configs:\n      - job_name: kubernetes-pods\n        kubernetes_sd_configs:\n        - role: pod\n\
+         exporters:\n  prometheusremotewrite:\n    endpoint: {remote_write}\n    auth:\n      authenticator: sigv4auth\n\
+         service:\n  extensions: [sigv4auth]\n  pipelines:\n    metrics:\n      receivers: [prometheus]\n      exporters: [prometheusremotewrite]\n"
+    );
+    let conf = format!("{name}-conf");
+    k.put(
+        "configmaps",
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": conf, "namespace": ns },
+            "data": { "adot-config.yaml": config },
+        }),
+    )
+    .map_err(err)?;
+    let labels = json!({ "app.kubernetes.io/name": name });
+    k.put(
+        "daemonsets",
+        json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": { "name": name, "namespace": ns, "labels": labels, "generation": 1 },
+            "spec": {
+                "selector": { "matchLabels": labels },
+                "template": { "metadata": { "labels": labels }, "spec": {
+                    "serviceAccountName": sa,
+                    "containers": [{
+                        "name": "aws-otel-collector",
+                        "image": "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0",
+                        "args": ["--config=/conf/adot-config.yaml"],
+                        "env": [{ "name": "AWS_REGION", "value": region }],
+                        "volumeMounts": [{ "name": "adot-config", "mountPath": "/conf" }],
+                    }],
+                    "volumes": [{ "name": "adot-config", "configMap": { "name": conf } }],
+                } },
+            },
+            "status": {
+                "currentNumberScheduled": 1, "desiredNumberScheduled": 1, "numberReady": 1,
+                "numberAvailable": 1, "updatedNumberScheduled": 1, "observedGeneration": 1,
+            },
+        }),
+    )
+    .map_err(err)?;
+    Ok(())
+}
