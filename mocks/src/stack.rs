@@ -286,6 +286,12 @@ impl MockStack {
         tasks.extend(cluster.tasks);
         tasks.push(serve(ec2_listener, ec2::router(ec2.clone())));
         tasks.push(tokio::spawn(black_hole(black_hole_listener)));
+        // AMP's managed collectors scrape the cluster side and write into AMP.
+        amp.scrapers.attach(amp::scraper::ScrapeWorld {
+            eks: cluster.eks.clone(),
+            kube: cluster.kube.clone(),
+        });
+        tasks.push(tokio::spawn(amp::scraper::run(amp.clone())));
         tracing::debug!(amp = %endpoints.amp, sts = %endpoints.sts, amg = %endpoints.amg, "mock stack listening");
         Ok(Self {
             amp,
