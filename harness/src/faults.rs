@@ -806,6 +806,46 @@ pub const CATALOG: &[Fault] = &[
         collector: Some(Expect::RootCause("grafana.dashboard")),
         apply: |e| e.grafana.dashboard_old_names = true,
     },
+    Fault {
+        id: "F40",
+        name: "scraper-creation-failed",
+        summary: "the AMP managed collector (scraper) is CREATION_FAILED: a subnet has no free IP address",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_creation_failed(s)),
+    },
+    Fault {
+        id: "F41",
+        name: "scraper-no-access-entry",
+        summary: "the scraper's role has no EKS access entry (nor aws-auth mapping) on the cluster",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_no_access_entry(s)),
+    },
+    Fault {
+        id: "F42",
+        name: "scraper-rbac-missing",
+        summary: "no ClusterRoleBinding grants the scraper's Kubernetes user (aps-collector-user) the AMP user guide's ClusterRole",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_rbac_missing(s)),
+    },
+    Fault {
+        id: "F43",
+        name: "scraper-config-no-canary-job",
+        summary: "the scraper's configuration has no scrape job for the canary",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_config_without_canary(s)),
+    },
+    Fault {
+        id: "F44",
+        name: "scraper-other-workspace",
+        summary: "the scraper writes to another AMP workspace than the run's",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_other_workspace(s)),
+    },
 ];
 
 /// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
@@ -816,19 +856,40 @@ const ADOT_ONLY: &[&str] = &["exporter-drops-on-failure"];
 const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("sa-unannotated", Expect::RootCause("k8s.service_account")),
     ("trust-other-namespace", Expect::RootCause("iam.role_trust")),
-    ("trust-other-service-account", Expect::RootCause("iam.role_trust")),
-    ("oidc-provider-missing", Expect::RootCause("iam.oidc_provider")),
-    ("role-no-policies", Expect::RootCause("iam.role_permissions")),
-    ("collector-crash-loop", Expect::RootCause("collector.running")),
+    (
+        "trust-other-service-account",
+        Expect::RootCause("iam.role_trust"),
+    ),
+    (
+        "oidc-provider-missing",
+        Expect::RootCause("iam.oidc_provider"),
+    ),
+    (
+        "role-no-policies",
+        Expect::RootCause("iam.role_permissions"),
+    ),
+    (
+        "collector-crash-loop",
+        Expect::RootCause("collector.running"),
+    ),
     ("adot-addon-missing", Expect::RootCause("eks.addon")),
     ("adot-addon-degraded", Expect::RootCause("eks.addon")),
     ("adot-addon-create-failed", Expect::RootCause("eks.addon")),
     ("adot-addon-unsupported", Expect::RootCause("eks.addon")),
-    ("cert-manager-missing", Expect::RootCause("k8s.cert_manager")),
-    ("cert-manager-not-ready", Expect::RootCause("k8s.cert_manager")),
+    (
+        "cert-manager-missing",
+        Expect::RootCause("k8s.cert_manager"),
+    ),
+    (
+        "cert-manager-not-ready",
+        Expect::RootCause("k8s.cert_manager"),
+    ),
     ("irsa-sa-unused", Expect::RootCause("k8s.service_account")),
     ("irsa-sa-extra", Expect::Warning("k8s.service_account")),
-    ("pods-predate-annotation", Expect::RootCause("k8s.service_account")),
+    (
+        "pods-predate-annotation",
+        Expect::RootCause("k8s.service_account"),
+    ),
     // F27: the collector's AWS identity; why here and not on aws.identity:
     // links/k8s_service_account.rs.
     ("imds-hop-limit", Expect::RootCause("k8s.service_account")),
@@ -838,9 +899,32 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
     ("aps-unreachable", Expect::RootCause("network.egress")),
     ("aps-refused", Expect::RootCause("network.egress")),
     ("aps-private-dns-off", Expect::RootCause("network.egress")),
-    ("sigv4-assumes-own-role", Expect::RootCause("collector.config")),
-    ("replicas-without-ha-labels", Expect::RootCause("collector.config")),
-    ("exporter-drops-on-failure", Expect::RootCause("collector.config")),
+    (
+        "sigv4-assumes-own-role",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "replicas-without-ha-labels",
+        Expect::RootCause("collector.config"),
+    ),
+    (
+        "exporter-drops-on-failure",
+        Expect::RootCause("collector.config"),
+    ),
+    ("scraper-creation-failed", Expect::RootCause("amp.scraper")),
+    (
+        "scraper-no-access-entry",
+        Expect::RootCause("eks.scraper_access"),
+    ),
+    (
+        "scraper-rbac-missing",
+        Expect::RootCause("k8s.scraper_rbac"),
+    ),
+    (
+        "scraper-config-no-canary-job",
+        Expect::RootCause("scraper.config"),
+    ),
+    ("scraper-other-workspace", Expect::RootCause("amp.scraper")),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.

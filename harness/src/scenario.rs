@@ -26,11 +26,18 @@ const BUILTIN: &[(&str, &str)] = &[
         "prometheus-container",
         include_str!("../../scenarios/prometheus-container.yaml"),
     ),
-    ("otelcol-process", include_str!("../../scenarios/otelcol-process.yaml")),
+    (
+        "otelcol-process",
+        include_str!("../../scenarios/otelcol-process.yaml"),
+    ),
     ("eks-adot", include_str!("../../scenarios/eks-adot.yaml")),
     (
         "eks-prometheus",
         include_str!("../../scenarios/eks-prometheus.yaml"),
+    ),
+    (
+        "eks-amp-scraper",
+        include_str!("../../scenarios/eks-amp-scraper.yaml"),
     ),
 ];
 
@@ -134,6 +141,10 @@ pub enum ClusterCollector {
     Adot,
     /// The prometheus-community/prometheus chart's server, remote-writing with sigv4.
     Prometheus,
+    /// No collector in the cluster: an AMP managed collector (scraper) scrapes it.
+    /// `collector` is the scraper's alias or id (`s-…`); `namespace` is where the canary
+    /// target runs (scrape job `pipecheck-canary`).
+    AmpScraper,
 }
 
 impl ClusterCollector {
@@ -141,6 +152,7 @@ impl ClusterCollector {
         match self {
             Self::Adot => "adot",
             Self::Prometheus => "prometheus",
+            Self::AmpScraper => "amp-scraper",
         }
     }
 }
@@ -324,6 +336,16 @@ impl Scenario {
         if !self.links.is_empty() {
             return self.links.clone();
         }
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.kind == ClusterCollector::AmpScraper)
+        {
+            return crate::links::SCRAPER_CHAIN
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+        }
         let adot_only = crate::cluster::ADOT_ONLY_LINKS;
         let prometheus = self
             .cluster
@@ -409,11 +431,18 @@ impl Scenario {
                 return Err(invalid("shape `cluster` needs a `cluster:` section".into()));
             }
             (Shape::Direct | Shape::Collector, Some(_)) => {
-                return Err(invalid("a `cluster:` section needs `shape: cluster`".into()));
-            }
-            (_, Some(c)) if [&c.name, &c.namespace, &c.collector].iter().any(|v| v.trim().is_empty()) => {
                 return Err(invalid(
-                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty".into(),
+                    "a `cluster:` section needs `shape: cluster`".into(),
+                ));
+            }
+            (_, Some(c))
+                if [&c.name, &c.namespace, &c.collector]
+                    .iter()
+                    .any(|v| v.trim().is_empty()) =>
+            {
+                return Err(invalid(
+                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty"
+                        .into(),
                 ));
             }
             _ => {}
@@ -421,11 +450,11 @@ impl Scenario {
         if let Some(c) = &s.collector
             && (c.scrape_interval < Duration::from_millis(100)
                 || c.scrape_interval > Duration::from_secs(60))
-            {
-                return Err(invalid(
-                    "`collector.scrape_interval` must be between 100ms and 60s".into(),
-                ));
-            }
+        {
+            return Err(invalid(
+                "`collector.scrape_interval` must be between 100ms and 60s".into(),
+            ));
+        }
         if s.grafana.provision_datasource && s.grafana.datasource.is_some() {
             return Err(invalid(
                 "`grafana.provision_datasource` creates the run's own data source; drop `grafana.datasource`, which names one to check".into(),
@@ -514,7 +543,12 @@ mod tests {
     fn provisioning_the_data_source_excludes_naming_one() {
         let s = Scenario::load("grafana-provision").unwrap();
         assert!(s.grafana.provision_datasource && s.grafana.datasource.is_none());
-        assert!(!Scenario::load("smoke").unwrap().grafana.provision_datasource);
+        assert!(
+            !Scenario::load("smoke")
+                .unwrap()
+                .grafana
+                .provision_datasource
+        );
         let err = Scenario::parse(
             "name: x\ngrafana: {provision_datasource: true, datasource: AMP}\n",
             "t.yaml",

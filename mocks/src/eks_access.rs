@@ -202,7 +202,9 @@ async fn describe_access_entry(
     );
     authorize(&*st, req, "eks:DescribeAccessEntry", &resource).await?;
     let e = entry(&st, &name, &principal)?;
-    Ok(restjson::ok(json!({ "accessEntry": entry_json(&name, &e) })))
+    Ok(restjson::ok(
+        json!({ "accessEntry": entry_json(&name, &e) }),
+    ))
 }
 
 /// `GET /clusters/{name}/access-entries/{principalArn}/access-policies` ->
@@ -276,7 +278,8 @@ mod tests {
         let st = EksState::new(REGION, ids, clock, Duration::from_secs(300));
         st.seed_healthy(&ClusterSeed::default(), "https://127.0.0.1:6443", "PEM");
         let now = st.clock.now();
-        let mut e = AccessEntry::standard(REGION, "pipecheck", ROLE, "aps-collector-user", &[], now);
+        let mut e =
+            AccessEntry::standard(REGION, "pipecheck", ROLE, "aps-collector-user", &[], now);
         e.policies.push(AssociatedPolicy {
             policy_arn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy".into(),
             scope_type: "cluster".into(),
@@ -346,7 +349,10 @@ mod tests {
         )
         .await;
         assert_eq!(s, 404);
-        assert!(v["message"].as_str().unwrap().contains("principalArn"), "{v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("principalArn"),
+            "{v}"
+        );
         let (s, v) = get(&st, &user, "/clusters/nope/access-entries").await;
         assert_eq!((s, v["clusterName"].as_str()), (404, Some("nope")));
     }

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_amp::primitives::Blob;
 use aws_sdk_amp::types::{
-    AmpConfiguration, Destination, EksConfiguration, ScrapeConfiguration, ScraperStatusCode,
-    Source,
+    AmpConfiguration, Destination, EksConfiguration, ScrapeConfiguration, ScraperStatusCode, Source,
 };
 use pipecheck_mocks::eks_access::AccessEntry;
 use pipecheck_mocks::identity::MOCK_ACCOUNT;
@@ -41,7 +40,10 @@ async fn scrapers_and_access_entries_through_the_sdks() {
                 .unwrap(),
         ))
         .destination(Destination::AmpConfiguration(
-            AmpConfiguration::builder().workspace_arn(&ws_arn).build().unwrap(),
+            AmpConfiguration::builder()
+                .workspace_arn(&ws_arn)
+                .build()
+                .unwrap(),
         ))
         .scrape_configuration(ScrapeConfiguration::ConfigurationBlob(Blob::new(CONFIG)))
         .send()
@@ -63,7 +65,10 @@ async fn scrapers_and_access_entries_through_the_sdks() {
     assert_eq!(listed.scrapers().len(), 1);
     let s = amp.describe_scraper().scraper_id(&id).send().await.unwrap();
     let s = s.scraper().unwrap();
-    assert_eq!(s.status().unwrap().status_code(), &ScraperStatusCode::Active);
+    assert_eq!(
+        s.status().unwrap().status_code(),
+        &ScraperStatusCode::Active
+    );
     let blob = s
         .scrape_configuration()
         .unwrap()
@@ -71,11 +76,20 @@ async fn scrapers_and_access_entries_through_the_sdks() {
         .unwrap();
     assert_eq!(blob.as_ref(), CONFIG.as_bytes());
     assert_eq!(
-        s.destination().unwrap().as_amp_configuration().unwrap().workspace_arn(),
+        s.destination()
+            .unwrap()
+            .as_amp_configuration()
+            .unwrap()
+            .workspace_arn(),
         ws_arn
     );
     let role = s.role_arn().to_string();
-    let err = amp.describe_scraper().scraper_id("s-nope").send().await.unwrap_err();
+    let err = amp
+        .describe_scraper()
+        .scraper_id("s-nope")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());
 
     // The cluster lets the role in: access entry, RBAC, a Ready pod to scrape.
@@ -90,7 +104,7 @@ async fn scrapers_and_access_entries_through_the_sdks() {
         .send()
         .await
         .unwrap();
-    assert_eq!(entries.access_entries(), [role.clone()]);
+    assert_eq!(entries.access_entries(), std::slice::from_ref(&role));
     let entry = eks
         .describe_access_entry()
         .cluster_name("pipecheck")
@@ -112,19 +126,28 @@ async fn scrapers_and_access_entries_through_the_sdks() {
     assert!(policies.associated_access_policies().is_empty());
 
     let k = &stack.kube;
-    k.put("clusterroles", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+    k.put(
+        "clusterroles",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": {"name": "aps-collector-role"},
-        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]})).unwrap();
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]}),
+    )
+    .unwrap();
     k.put("clusterrolebindings", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": "aps-collector-user-role-binding"},
         "subjects": [{"kind": "User", "name": "aps-collector-user", "apiGroup": "rbac.authorization.k8s.io"}],
         "roleRef": {"kind": "ClusterRole", "name": "aps-collector-role", "apiGroup": "rbac.authorization.k8s.io"}})).unwrap();
-    k.put("namespaces", pipecheck_mocks::kube::namespace("canary")).unwrap();
-    k.put("pods", json!({"apiVersion": "v1", "kind": "Pod",
+    k.put("namespaces", pipecheck_mocks::kube::namespace("canary"))
+        .unwrap();
+    k.put(
+        "pods",
+        json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "c-0", "namespace": "canary"},
         "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 9100}]}]},
         "status": {"phase": "Running", "podIP": "192.168.20.9",
-                   "conditions": [{"type": "Ready", "status": "True"}]}})).unwrap();
+                   "conditions": [{"type": "Ready", "status": "True"}]}}),
+    )
+    .unwrap();
     let store = stack.amp.store(&ws).unwrap();
     let up = |l: &Vec<(String, String)>| l.iter().any(|(k, v)| k == "__name__" && v == "up");
     let mut found = Vec::new();

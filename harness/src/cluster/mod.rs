@@ -9,11 +9,13 @@
 //! | `aws_errors.rs` | SDK errors of the EKS/IAM/STS calls as one-line evidence |
 //! | `nodes.rs` | the collector's nodes, their EC2 instances and IMDS settings (the node-role fallback of pods without IRSA) |
 //! | `mock.rs` | the mock target's cluster: the seed for a scenario, the Prometheus variant, fault recipes |
+//! | `mock_scraper.rs` | the mock target's cluster for an AMP managed collector (`amp-scraper`): canary pod, scraper, access entry, RBAC; recipes F40-F44 |
 
 mod aws_errors;
 mod facts;
 mod kube_api;
 mod mock;
+mod mock_scraper;
 mod nodes;
 mod workload;
 
@@ -86,6 +88,7 @@ mod tests {
         let adot = Scenario::load("eks-adot").unwrap();
         let prom = Scenario::load("eks-prometheus").unwrap();
         let smoke = Scenario::load("smoke").unwrap();
+        let scraper = Scenario::load("eks-amp-scraper").unwrap();
         for f in CATALOG
             .iter()
             .filter(|f| f.direct.is_none() && f.collector.is_none())
@@ -95,6 +98,22 @@ mod tests {
                 .expect("a cluster fault lands somewhere");
             assert!(crate::links::is_known(e.link()), "{f:?}");
             assert!(resolve_faults(&smoke, &[f]).is_err(), "{f:?} on smoke");
+            // The AMP managed collector's faults apply to its scenario only, and the
+            // in-cluster collectors' faults not to it.
+            let on_scraper = resolve_faults(&scraper, &[f]).is_ok();
+            assert_eq!(
+                on_scraper,
+                crate::links::SCRAPER.contains(&e.link()),
+                "{f:?} on eks-amp-scraper"
+            );
+            if on_scraper {
+                assert!(resolve_faults(&adot, &[f]).is_err(), "{f:?} on eks-adot");
+                assert!(
+                    resolve_faults(&prom, &[f]).is_err(),
+                    "{f:?} on eks-prometheus"
+                );
+                continue;
+            }
             assert!(resolve_faults(&adot, &[f]).is_ok(), "{f:?} on eks-adot");
             let on_prom = resolve_faults(&prom, &[f]).is_ok();
             assert_eq!(

@@ -69,7 +69,9 @@ fn otel_resource(version: &str) -> ApiResource {
 pub async fn find_workload(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {
     match spec.kind {
         ClusterCollector::Adot => find_adot(client, spec).await,
-        ClusterCollector::Prometheus => find_prometheus(client, spec).await,
+        ClusterCollector::Prometheus | ClusterCollector::AmpScraper => {
+            find_prometheus(client, spec).await
+        }
     }
 }
 
@@ -303,7 +305,12 @@ where
     let names: Vec<String> = api
         .list(&ListParams::default())
         .await
-        .map(|l| l.items.iter().filter_map(|o| o.meta().name.clone()).collect())
+        .map(|l| {
+            l.items
+                .iter()
+                .filter_map(|o| o.meta().name.clone())
+                .collect()
+        })
         .unwrap_or_default();
     if names.is_empty() {
         "none".to_string()

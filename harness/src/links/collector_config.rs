@@ -80,7 +80,8 @@ impl Link for CollectorConfigLink {
                     signer,
                     ctx.deadlines.request_named(),
                 )
-                .await {
+                .await
+                {
                     Ok(p) => {
                         url = p.url_for(&url);
                         *col.proxy.lock().await = Some(p);
@@ -99,18 +100,33 @@ impl Link for CollectorConfigLink {
             } else {
                 col.exporter.target()
             };
-            let rw = RemoteWrite { url, sigv4_region: signer_region, ..RemoteWrite::default() };
+            let rw = RemoteWrite {
+                url,
+                sigv4_region: signer_region,
+                ..RemoteWrite::default()
+            };
             let rendered = match col.spec.kind {
-                CollectorKind::Prometheus => CollectorConfig::prometheus(&target, col.spec.scrape_interval, &rw),
-                CollectorKind::Otelcol => CollectorConfig::otel(&target, col.spec.scrape_interval, &rw, col.web_port),
+                CollectorKind::Prometheus => {
+                    CollectorConfig::prometheus(&target, col.spec.scrape_interval, &rw)
+                }
+                CollectorKind::Otelcol => {
+                    CollectorConfig::otel(&target, col.spec.scrape_interval, &rw, col.web_port)
+                }
             };
             let config = match rendered {
                 Ok(c) => c,
-                Err(e) => return Check::fail("could not render the collector config", "see the evidence").with("error", crate::error_chain(&e)),
+                Err(e) => {
+                    return Check::fail("could not render the collector config", "see the evidence")
+                        .with("error", crate::error_chain(&e));
+                }
             };
             let path = col.workdir.path().join(config_file(col.spec.kind));
             if let Err(e) = std::fs::write(&path, &config.text) {
-                return Check::fail(format!("could not write the collector config to {}", path.display()), "see the evidence").with("error", e.to_string());
+                return Check::fail(
+                    format!("could not write the collector config to {}", path.display()),
+                    "see the evidence",
+                )
+                .with("error", e.to_string());
             }
             ctx.facts().collector_config = Some(config.clone());
             judge(&config, &workspace_url, &ws, &region, via_proxy)
@@ -122,19 +138,35 @@ impl Link for CollectorConfigLink {
 /// The config of the collector in the cluster, read where it gets it, then judged.
 async fn in_cluster(ctx: &RunContext) -> Check {
     let (Some(client), Some(ws)) = (ctx.data_client(), ctx.facts().workspace_id.clone()) else {
-        return Check::fail("no workspace endpoint to compare with", "amp.workspace did not provide one");
+        return Check::fail(
+            "no workspace endpoint to compare with",
+            "amp.workspace did not provide one",
+        );
     };
     let (config, source, workload) = match read_in_cluster(ctx).await {
         Ok(c) => c,
         Err(check) => return check,
     };
     let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
-        return Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`");
+        return Check::fail(
+            "this scenario has no cluster",
+            "use a scenario with `shape: cluster`",
+        );
     };
     let ns = spec.namespace.as_str();
     ctx.facts().collector_config = Some(config.clone());
-    let check = judge(&config, &client.remote_write_url(), &ws, &ctx.target.region, false);
-    let Some(rw) = config.remote_write.first().filter(|_| check.status == Status::Pass) else {
+    let check = judge(
+        &config,
+        &client.remote_write_url(),
+        &ws,
+        &ctx.target.region,
+        false,
+    );
+    let Some(rw) = config
+        .remote_write
+        .first()
+        .filter(|_| check.status == Status::Pass)
+    else {
         return check.with("config", source);
     };
     // F30, then F33: what the URL and region checks cannot see.
@@ -166,7 +198,10 @@ async fn in_cluster(ctx: &RunContext) -> Check {
         );
         match tokio::time::timeout(ctx.deadlines.request, tail).await {
             Ok(Ok(lines)) => {
-                read.push(format!("pod {name} container {container}: {} lines", lines.len()));
+                read.push(format!(
+                    "pod {name} container {container}: {} lines",
+                    lines.len()
+                ));
                 log_lines.extend(lines);
             }
             Ok(Err(f)) => read.push(format!("pod {name}: logs not readable: {}", f.line())),
@@ -200,7 +235,10 @@ pub(crate) async fn read_in_cluster(
     use serde_json::Value;
 
     let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
-        return Err(Check::fail("this scenario has no cluster", "use a scenario with `shape: cluster`"));
+        return Err(Check::fail(
+            "this scenario has no cluster",
+            "use a scenario with `shape: cluster`",
+        ));
     };
     let ns = spec.namespace.as_str();
     let workload = crate::cluster::find_workload(&kube.client, spec).await?;
@@ -216,7 +254,10 @@ pub(crate) async fn read_in_cluster(
             let text = match &config {
                 Value::Null => {
                     return Err(Check::fail(
-                        format!("the OpenTelemetryCollector {ns}/{} has no spec.config", spec.collector),
+                        format!(
+                            "the OpenTelemetryCollector {ns}/{} has no spec.config",
+                            spec.collector
+                        ),
                         "give the collector a config with a prometheusremotewrite exporter signed by sigv4auth",
                     ));
                 }
@@ -225,10 +266,14 @@ pub(crate) async fn read_in_cluster(
             };
             (
                 CollectorConfig::parse_otel(&text),
-                format!("OpenTelemetryCollector {ns}/{} spec.config:\n{text}", spec.collector),
+                format!(
+                    "OpenTelemetryCollector {ns}/{} spec.config:\n{text}",
+                    spec.collector
+                ),
             )
         }
-        crate::scenario::ClusterCollector::Prometheus => {
+        crate::scenario::ClusterCollector::Prometheus
+        | crate::scenario::ClusterCollector::AmpScraper => {
             let volumes = workload
                 .template
                 .as_ref()
@@ -241,7 +286,10 @@ pub(crate) async fn read_in_cluster(
                 .map(|(_, cm)| cm);
             let Some(cm) = cm else {
                 return Err(Check::fail(
-                    format!("the server {ns}/{} mounts no ConfigMap with its config", spec.collector),
+                    format!(
+                        "the server {ns}/{} mounts no ConfigMap with its config",
+                        spec.collector
+                    ),
                     "the chart mounts its prometheus.yml from a ConfigMap (volume config-volume): check the deployment",
                 ));
             };
@@ -270,9 +318,11 @@ pub(crate) async fn read_in_cluster(
     };
     match parsed {
         Ok(c) => Ok((c, source, workload)),
-        Err(e) => Err(Check::fail("the collector's config cannot be read", "see the evidence")
-            .with("error", crate::error_chain(&e))
-            .with("config", source)),
+        Err(e) => Err(
+            Check::fail("the collector's config cannot be read", "see the evidence")
+                .with("error", crate::error_chain(&e))
+                .with("config", source),
+        ),
     }
 }
 
@@ -296,7 +346,9 @@ pub fn judge_delivery(config: &CollectorConfig, drops: &ExporterDrops) -> Option
             format!("its config sets {}", settings.join(", "))
         };
         let hint = if settings.is_empty() {
-            format!("upgrade the collector (ADOT) to a version whose prometheusremotewrite exporter retries timeouts and 5xx, and {fix}")
+            format!(
+                "upgrade the collector (ADOT) to a version whose prometheusremotewrite exporter retries timeouts and 5xx, and {fix}"
+            )
         } else {
             fix.to_string()
         };
@@ -505,17 +557,34 @@ mod tests {
             "exporters:\n  prometheusremotewrite:\n    endpoint: x\n    retry_on_failure:\n      enabled: false\n",
         )
         .unwrap();
-        let line = |n: u32| format!("t\terror\texporterhelper/queued_retry.go:391\tExporting failed. The error is not retryable. Dropping data.\t{{\"kind\": \"exporter\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: context deadline exceeded\", \"dropped_items\": {n}}}");
+        let line = |n: u32| {
+            format!(
+                "t\terror\texporterhelper/queued_retry.go:391\tExporting failed. The error is not retryable. Dropping data.\t{{\"kind\": \"exporter\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: context deadline exceeded\", \"dropped_items\": {n}}}"
+            )
+        };
         let logs = [line(500), line(12)];
         let drops = exporter_drops(logs.iter().map(String::as_str));
         let c = judge_delivery(&off, &drops).expect("a verdict");
         assert_eq!(c.status, Status::Fail);
-        assert!(c.verdict.contains("dropped 512 metric points"), "{}", c.verdict);
-        assert!(c.verdict.contains("retry_on_failure.enabled: false"), "{}", c.verdict);
+        assert!(
+            c.verdict.contains("dropped 512 metric points"),
+            "{}",
+            c.verdict
+        );
+        assert!(
+            c.verdict.contains("retry_on_failure.enabled: false"),
+            "{}",
+            c.verdict
+        );
         assert!(c.evidence.iter().any(|e| e.body.contains("500 + 12 = 512")));
         let healthy = cfg(URL, Some("us-east-1"));
         let c = judge_delivery(&healthy, &drops).expect("a verdict");
-        assert!(c.verdict.contains("not retryable (older exporter versions do)"), "{}", c.verdict);
+        assert!(
+            c.verdict
+                .contains("not retryable (older exporter versions do)"),
+            "{}",
+            c.verdict
+        );
         assert!(c.hint.unwrap().starts_with("upgrade the collector"));
         let none = ExporterDrops::default();
         assert_eq!(judge_delivery(&off, &none).unwrap().status, Status::Warn);

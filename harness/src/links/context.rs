@@ -83,6 +83,8 @@ pub struct Facts {
     pub grafana: GrafanaFacts,
     /// `eks.cluster` … `iam.role_trust`: the cluster side's facts.
     pub cluster: crate::cluster::ClusterFacts,
+    /// `amp.scraper` … `eks.scraper_access`: the AMP managed collector's facts.
+    pub scraper: super::ScraperFacts,
 }
 
 /// Faults on the collector side (catalog F15-F17), applied by the links that set the
@@ -163,9 +165,12 @@ impl RunContext {
     /// The collector this run started, or the failed check a collector link reports
     /// when the scenario has none.
     pub fn local_collector(&self) -> Result<&CollectorRun, super::Check> {
-        self.collector
-            .as_ref()
-            .ok_or_else(|| super::Check::fail("this scenario has no collector", "use a scenario with `shape: collector`"))
+        self.collector.as_ref().ok_or_else(|| {
+            super::Check::fail(
+                "this scenario has no collector",
+                "use a scenario with `shape: collector`",
+            )
+        })
     }
 
     /// The remote-write URL the collector was configured with (`collector.config`).

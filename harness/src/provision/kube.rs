@@ -70,7 +70,7 @@ impl Collector<'_> {
     pub fn deployment(&self) -> String {
         match self.kind {
             ClusterCollector::Adot => format!("{}-collector", self.name),
-            ClusterCollector::Prometheus => self.name.to_string(),
+            ClusterCollector::Prometheus | ClusterCollector::AmpScraper => self.name.to_string(),
         }
     }
 
@@ -118,7 +118,9 @@ pub fn objects(tags: &RunTags, c: &Collector<'_>) -> Vec<(&'static str, Value)> 
         ),
     ];
     match c.kind {
-        ClusterCollector::Prometheus => objects.extend(prometheus(tags, c)),
+        ClusterCollector::Prometheus | ClusterCollector::AmpScraper => {
+            objects.extend(prometheus(tags, c))
+        }
         ClusterCollector::Adot => objects.push(("opentelemetrycollectors", adot(tags, c))),
     }
     objects

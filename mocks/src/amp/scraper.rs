@@ -43,8 +43,8 @@ use crate::eks::EksState;
 use crate::identity::MOCK_ACCOUNT;
 use crate::kube::KubeState;
 use crate::restjson::{
-    self, FieldViolation, ResourceError, ValidationException, authorize, check_length,
-    check_tags, json_response,
+    self, FieldViolation, ResourceError, ValidationException, authorize, check_length, check_tags,
+    json_response,
 };
 
 /// How often the stack runs the scrapers.
@@ -203,7 +203,12 @@ impl Scrapers {
     }
 
     /// Applies `f` to the scraper (for faults), after advancing its lifecycle.
-    pub fn update<R>(&self, id: &str, now: SystemTime, f: impl FnOnce(&mut Scraper) -> R) -> Option<R> {
+    pub fn update<R>(
+        &self,
+        id: &str,
+        now: SystemTime,
+        f: impl FnOnce(&mut Scraper) -> R,
+    ) -> Option<R> {
         let mut all = self.all.write().unwrap();
         let s = all.get_mut(id)?;
         s.refresh(now);
@@ -263,7 +268,11 @@ struct CreateInput {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -288,13 +297,18 @@ async fn create_scraper(
         .as_ref()
         .and_then(|c| c.get("configurationBlob"))
         .and_then(Value::as_str);
-    let eks = input.source.as_ref().and_then(|s| s.get("eksConfiguration"));
+    let eks = input
+        .source
+        .as_ref()
+        .and_then(|s| s.get("eksConfiguration"));
     let ws = input
         .destination
         .as_ref()
         .and_then(|d| d.pointer("/ampConfiguration/workspaceArn"))
         .and_then(Value::as_str);
-    let cluster_arn = eks.and_then(|e| e.get("clusterArn")).and_then(Value::as_str);
+    let cluster_arn = eks
+        .and_then(|e| e.get("clusterArn"))
+        .and_then(Value::as_str);
     for (name, present) in [
         ("scrapeConfiguration", blob.is_some()),
         ("source", eks.is_some() && cluster_arn.is_some()),
@@ -346,10 +360,13 @@ async fn create_scraper(
     s.settles_at = Some(now + st.settings.create_delay);
     // [inferred] a source cluster that does not exist fails the scraper, not the call.
     let cluster_exists = st.scrapers.world.get().is_some_and(|w| {
-        cluster_name(cluster_arn).is_some_and(|n| w.eks.cluster(n).is_some_and(|c| c.arn == cluster_arn))
+        cluster_name(cluster_arn)
+            .is_some_and(|n| w.eks.cluster(n).is_some_and(|c| c.arn == cluster_arn))
     });
     if !cluster_exists {
-        s.fail_with = Some(format!("The Amazon EKS cluster {cluster_arn} was not found."));
+        s.fail_with = Some(format!(
+            "The Amazon EKS cluster {cluster_arn} was not found."
+        ));
     }
     let mut out = json!({
         "scraperId": s.id,
@@ -373,13 +390,14 @@ fn check_configuration(blob: &[u8]) -> Result<PromConfig, AmpError> {
             &why,
         )])
     };
-    let text = std::str::from_utf8(blob).map_err(|_| invalid("Configuration must be UTF-8 YAML".into()))?;
+    let text = std::str::from_utf8(blob)
+        .map_err(|_| invalid("Configuration must be UTF-8 YAML".into()))?;
     let cfg = parse_config(text).map_err(invalid)?;
-    let intervals = cfg
-        .global
-        .scrape_interval
-        .iter()
-        .chain(cfg.scrape_configs.iter().filter_map(|j| j.scrape_interval.as_ref()));
+    let intervals = cfg.global.scrape_interval.iter().chain(
+        cfg.scrape_configs
+            .iter()
+            .filter_map(|j| j.scrape_interval.as_ref()),
+    );
     for i in intervals {
         if parse_duration(i).is_some_and(|d| d < MIN_SCRAPE_INTERVAL) {
             return Err(invalid(format!(
@@ -426,7 +444,11 @@ async fn list_scrapers(
         .parts
         .uri
         .query()
-        .map(|raw| form_urlencoded::parse(raw.as_bytes()).map(|(k, _)| k.into_owned()).collect())
+        .map(|raw| {
+            form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     for k in given.iter().map(String::as_str) {
         if !keys.contains(&k) && k != "maxResults" && k != "nextToken" {
@@ -599,8 +621,12 @@ pub struct Relabel {
 }
 
 pub fn parse_config(text: &str) -> Result<PromConfig, String> {
-    serde_saphyr::from_str::<PromConfig>(text)
-        .map_err(|e| format!("Invalid configuration: {}", e.to_string().lines().next().unwrap_or("")))
+    serde_saphyr::from_str::<PromConfig>(text).map_err(|e| {
+        format!(
+            "Invalid configuration: {}",
+            e.to_string().lines().next().unwrap_or("")
+        )
+    })
 }
 
 /// `30s`, `1m`, `1m30s`, `500ms` (Prometheus durations, the units the mock needs).
@@ -614,7 +640,9 @@ fn parse_duration(s: &str) -> Option<Duration> {
         let digits = rest.find(|c: char| !c.is_ascii_digit())?;
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         total += match unit {
@@ -636,7 +664,11 @@ fn cluster_name(arn: &str) -> Option<&str> {
 }
 
 /// Who the scraper's role is inside the cluster: (username, groups, has access policies).
-fn cluster_identity(world: &ScrapeWorld, cluster: &str, s: &Scraper) -> Option<(String, Vec<String>, bool)> {
+fn cluster_identity(
+    world: &ScrapeWorld,
+    cluster: &str,
+    s: &Scraper,
+) -> Option<(String, Vec<String>, bool)> {
     if let Some(e) = world.eks.access.get(cluster, &s.role_arn) {
         return Some((e.username, e.kubernetes_groups, !e.policies.is_empty()));
     }
@@ -660,7 +692,9 @@ fn may_list_pods(kube: &KubeState, user: &str, groups: &[String]) -> bool {
         let bound = b["subjects"].as_array().is_some_and(|subs| {
             subs.iter().any(|sub| match sub["kind"].as_str() {
                 Some("User") => sub["name"].as_str() == Some(user),
-                Some("Group") => sub["name"].as_str().is_some_and(|g| groups.iter().any(|x| x == g)),
+                Some("Group") => sub["name"]
+                    .as_str()
+                    .is_some_and(|g| groups.iter().any(|x| x == g)),
                 _ => false,
             })
         });
@@ -696,9 +730,10 @@ fn sanitize(name: &str) -> String {
 
 fn pod_ready(pod: &Value) -> bool {
     pod["status"]["phase"] == "Running"
-        && pod["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        && pod["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 fn pod_targets(kube: &KubeState, sd: &KubernetesSd) -> Vec<Target> {
@@ -718,7 +753,10 @@ fn pod_targets(kube: &KubeState, sd: &KubernetesSd) -> Vec<Target> {
         base.insert("__meta_kubernetes_namespace".to_string(), ns.to_string());
         base.insert(
             "__meta_kubernetes_pod_name".to_string(),
-            pod["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+            pod["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         );
         for (kind, key) in [("labels", "label"), ("annotations", "annotation")] {
             if let Some(m) = pod["metadata"][kind].as_object() {
@@ -746,7 +784,10 @@ fn pod_targets(kube: &KubeState, sd: &KubernetesSd) -> Vec<Target> {
         for (i, address) in addresses.into_iter().enumerate() {
             let mut meta = base.clone();
             if let Some(p) = ports.get(i) {
-                meta.insert("__meta_kubernetes_pod_container_port_number".into(), p.to_string());
+                meta.insert(
+                    "__meta_kubernetes_pod_container_port_number".into(),
+                    p.to_string(),
+                );
             }
             meta.insert("__address__".into(), address);
             out.push(Target { meta, up });
@@ -772,7 +813,8 @@ fn relabel(targets: Vec<Target>, rules: &[Relabel]) -> Vec<Target> {
                     .map(|l| t.meta.get(l).cloned().unwrap_or_default())
                     .collect::<Vec<_>>()
                     .join(r.separator.as_deref().unwrap_or(";"));
-                let re = regex::Regex::new(&format!("^(?:{})$", r.regex.as_deref().unwrap_or("(.*)")));
+                let re =
+                    regex::Regex::new(&format!("^(?:{})$", r.regex.as_deref().unwrap_or("(.*)")));
                 let hit = re.is_ok_and(|re| re.is_match(&joined));
                 (action == "keep") == hit
             })
@@ -784,14 +826,20 @@ fn job_targets(kube: &KubeState, job: &ScrapeJob) -> Vec<Target> {
     let running_ips: Vec<(String, bool)> = kube
         .list("pods", None)
         .iter()
-        .filter_map(|p| p["status"]["podIP"].as_str().map(|ip| (ip.to_string(), pod_ready(p))))
+        .filter_map(|p| {
+            p["status"]["podIP"]
+                .as_str()
+                .map(|ip| (ip.to_string(), pod_ready(p)))
+        })
         .collect();
     let mut targets: Vec<Target> = job
         .static_configs
         .iter()
         .flat_map(|c| c.targets.iter())
         .map(|address| {
-            let host = address.rsplit_once(':').map_or(address.as_str(), |(h, _)| h);
+            let host = address
+                .rsplit_once(':')
+                .map_or(address.as_str(), |(h, _)| h);
             let up = running_ips.iter().any(|(ip, ready)| ip == host && *ready);
             let meta = BTreeMap::from([("__address__".to_string(), address.clone())]);
             Target { meta, up }
@@ -822,7 +870,11 @@ pub fn run_once(st: &AmpState) -> usize {
         let Some(cluster) = cluster_name(&s.cluster_arn) else {
             continue;
         };
-        if world.eks.cluster(cluster).is_none_or(|c| c.arn != s.cluster_arn) {
+        if world
+            .eks
+            .cluster(cluster)
+            .is_none_or(|c| c.arn != s.cluster_arn)
+        {
             continue;
         }
         let Some((user, groups, policies)) = cluster_identity(world, cluster, &s) else {
@@ -834,7 +886,10 @@ pub fn run_once(st: &AmpState) -> usize {
         let Some(ws) = s.workspace_arn.split_once(":workspace/").map(|(_, id)| id) else {
             continue;
         };
-        if !s.workspace_arn.starts_with(&format!("arn:aws:aps:{}:{MOCK_ACCOUNT}:", st.region)) {
+        if !s
+            .workspace_arn
+            .starts_with(&format!("arn:aws:aps:{}:{MOCK_ACCOUNT}:", st.region))
+        {
             continue;
         }
         let Some(store) = st.store(ws) else {
@@ -920,10 +975,25 @@ mod tests {
 
     fn world() -> World {
         let (ids, user, clock) = testing::principal();
-        let st = Arc::new(AmpState::new(REGION, AmpSettings::default(), ids.clone(), clock.clone()));
+        let st = Arc::new(AmpState::new(
+            REGION,
+            AmpSettings::default(),
+            ids.clone(),
+            clock.clone(),
+        ));
         let ws = "ws-11111111-2222-3333-4444-555555555555".to_string();
-        st.insert_workspace(super::super::Workspace::new(ws.clone(), REGION, None, clock.now()));
-        let eks = Arc::new(EksState::new(REGION, ids, clock.clone(), Duration::from_secs(300)));
+        st.insert_workspace(super::super::Workspace::new(
+            ws.clone(),
+            REGION,
+            None,
+            clock.now(),
+        ));
+        let eks = Arc::new(EksState::new(
+            REGION,
+            ids,
+            clock.clone(),
+            Duration::from_secs(300),
+        ));
         let seed = ClusterSeed::default();
         eks.seed_healthy(&seed, "https://127.0.0.1:6443", "PEM");
         let kube = Arc::new(KubeState::new(clock));
@@ -967,7 +1037,14 @@ mod tests {
         let now = w.st.clock.now();
         world.eks.access.put(
             "pipecheck",
-            AccessEntry::standard(REGION, "pipecheck", role_arn, "aps-collector-user", &[], now),
+            AccessEntry::standard(
+                REGION,
+                "pipecheck",
+                role_arn,
+                "aps-collector-user",
+                &[],
+                now,
+            ),
         );
         let k = &world.kube;
         k.put("clusterroles", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -1000,11 +1077,30 @@ mod tests {
         assert!(id.starts_with("s-"));
         let (s, v) = call(&w, "GET", &format!("/scrapers/{id}"), "").await;
         assert_eq!(s, 200, "{v}");
-        let blob = v["scraper"]["scrapeConfiguration"]["configurationBlob"].as_str().unwrap();
-        assert_eq!(base64::engine::general_purpose::STANDARD.decode(blob).unwrap(), CONFIG.as_bytes());
-        assert!(v["scraper"]["roleArn"].as_str().unwrap().contains("aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_"));
-        w.st.scrapers.update(&id, w.st.clock.now() + Duration::from_secs(1), |_| ());
-        let (_, v) = call(&w, "GET", &format!("/scrapers?status=ACTIVE&sourceArn={}", w.cluster_arn.replace(':', "%3A").replace('/', "%2F")), "").await;
+        let blob = v["scraper"]["scrapeConfiguration"]["configurationBlob"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(blob)
+                .unwrap(),
+            CONFIG.as_bytes()
+        );
+        assert!(v["scraper"]["roleArn"].as_str().unwrap().contains(
+            "aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_"
+        ));
+        w.st.scrapers
+            .update(&id, w.st.clock.now() + Duration::from_secs(1), |_| ());
+        let (_, v) = call(
+            &w,
+            "GET",
+            &format!(
+                "/scrapers?status=ACTIVE&sourceArn={}",
+                w.cluster_arn.replace(':', "%3A").replace('/', "%2F")
+            ),
+            "",
+        )
+        .await;
         assert_eq!(v["scrapers"][0]["scraperId"], id.as_str(), "{v}");
         assert!(v["scrapers"][0].get("scrapeConfiguration").is_none());
         let (_, v) = call(&w, "GET", "/scrapers?status=CREATION_FAILED", "").await;
@@ -1012,7 +1108,10 @@ mod tests {
         let (s, _) = call(&w, "GET", "/scrapers?colour=red", "").await;
         assert_eq!(s, 400);
         let (s, v) = call(&w, "DELETE", &format!("/scrapers/{id}"), "").await;
-        assert_eq!((s, v["status"]["statusCode"].as_str()), (202, Some("DELETING")));
+        assert_eq!(
+            (s, v["status"]["statusCode"].as_str()),
+            (202, Some("DELETING"))
+        );
         let (s, _) = call(&w, "GET", "/scrapers/s-nope", "").await;
         assert_eq!(s, 404);
     }
@@ -1027,12 +1126,16 @@ mod tests {
         let (s, _) = call(&w, "POST", "/scrapers", r#"{"source":{}}"#).await;
         assert_eq!(s, 400);
         let mut body: Value = serde_json::from_str(&create_body(&w, CONFIG)).unwrap();
-        body["source"]["eksConfiguration"]["clusterArn"] = json!(format!("arn:aws:eks:{REGION}:{MOCK_ACCOUNT}:cluster/gone"));
+        body["source"]["eksConfiguration"]["clusterArn"] =
+            json!(format!("arn:aws:eks:{REGION}:{MOCK_ACCOUNT}:cluster/gone"));
         let (s, v) = call(&w, "POST", "/scrapers", &body.to_string()).await;
         assert_eq!(s, 202);
         let id = v["scraperId"].as_str().unwrap();
         let later = w.st.clock.now() + Duration::from_secs(1);
-        let (status, reason) = w.st.scrapers.update(id, later, |s| (s.status, s.status_reason.clone())).unwrap();
+        let (status, reason) =
+            w.st.scrapers
+                .update(id, later, |s| (s.status, s.status_reason.clone()))
+                .unwrap();
         assert_eq!(status, ScraperStatus::CreationFailed);
         assert!(reason.unwrap().contains("cluster/gone"));
     }
@@ -1041,7 +1144,16 @@ mod tests {
     async fn an_active_scraper_writes_its_targets_only_with_access_and_rbac() {
         let w = world();
         let now = w.st.clock.now();
-        let s = Scraper::active(REGION, Some("canary"), &w.cluster_arn, &[], &[], &ws_arn(&w), CONFIG, now);
+        let s = Scraper::active(
+            REGION,
+            Some("canary"),
+            &w.cluster_arn,
+            &[],
+            &[],
+            &ws_arn(&w),
+            CONFIG,
+            now,
+        );
         let role = s.role_arn.clone();
         w.st.scrapers.insert(s);
         let world = w.st.scrapers.world.get().unwrap().clone();
@@ -1057,14 +1169,22 @@ mod tests {
         world.kube.delete("configmaps", "kube-system", "aws-auth");
         world.eks.access.put("pipecheck", entry);
         // RBAC missing: nothing.
-        world.kube.delete("clusterrolebindings", "", "aps-collector-user-role-binding");
+        world
+            .kube
+            .delete("clusterrolebindings", "", "aps-collector-user-role-binding");
         assert_eq!(run_once(&w.st), 0);
         healthy_cluster(&w, &role);
         assert!(run_once(&w.st) >= 2);
         let up = up_series(&w);
         assert_eq!(up.len(), 1, "{up:?}");
-        assert!(up[0].contains(&("job".into(), "pipecheck-canary".into())), "{up:?}");
-        assert!(up[0].contains(&("instance".into(), "192.168.20.7:9100".into())), "{up:?}");
+        assert!(
+            up[0].contains(&("job".into(), "pipecheck-canary".into())),
+            "{up:?}"
+        );
+        assert!(
+            up[0].contains(&("instance".into(), "192.168.20.7:9100".into())),
+            "{up:?}"
+        );
     }
 
     #[tokio::test]
@@ -1077,10 +1197,24 @@ mod tests {
             let cfg = parse_config(&format!("scrape_configs:\n- job_name: j\n  kubernetes_sd_configs:\n  - role: pod\n  relabel_configs:\n  {rule}\n")).unwrap();
             job_targets(kube, &cfg.scrape_configs[0]).len()
         };
-        assert_eq!(job("- {action: keep, source_labels: [__meta_kubernetes_pod_label_app], regex: pipecheck-canary}"), 1);
-        assert_eq!(job("- {action: keep, source_labels: [__meta_kubernetes_pod_label_app], regex: other}"), 0);
-        assert_eq!(job("- {action: drop, source_labels: [__meta_kubernetes_namespace], regex: canary}"), 0);
+        assert_eq!(
+            job(
+                "- {action: keep, source_labels: [__meta_kubernetes_pod_label_app], regex: pipecheck-canary}"
+            ),
+            1
+        );
+        assert_eq!(
+            job("- {action: keep, source_labels: [__meta_kubernetes_pod_label_app], regex: other}"),
+            0
+        );
+        assert_eq!(
+            job("- {action: drop, source_labels: [__meta_kubernetes_namespace], regex: canary}"),
+            0
+        );
         assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(without_path("arn:aws:iam::1:role/a/b/C_1"), "arn:aws:iam::1:role/C_1");
+        assert_eq!(
+            without_path("arn:aws:iam::1:role/a/b/C_1"),
+            "arn:aws:iam::1:role/C_1"
+        );
     }
 }
