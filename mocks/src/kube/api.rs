@@ -982,7 +982,15 @@ mod tests {
             .iter()
             .map(|g| g["name"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(names, ["apps", "opentelemetry.io", "apiextensions.k8s.io"]);
+        assert_eq!(
+            names,
+            [
+                "apps",
+                "opentelemetry.io",
+                "apiextensions.k8s.io",
+                "rbac.authorization.k8s.io"
+            ]
+        );
         let (_, body) = call(
             &st,
             "GET",
