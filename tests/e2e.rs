@@ -22,6 +22,8 @@ use support::{
 mod e2e_cluster;
 /// The JSON, HTML and Markdown reports, the console without a terminal.
 mod e2e_reports;
+/// The AMP managed collector's trials (`eks-amp-scraper`, F40-F44).
+mod e2e_scraper;
 
 /// AMP's side of the direct-push chain: the links and what each depends on (for the
 /// blocked assertions), in report order; a link with two dependencies has a row for each.
@@ -1213,5 +1215,6 @@ fn main() {
     }
     trials.extend(e2e_cluster::trials());
     trials.extend(e2e_reports::trials());
+    trials.extend(e2e_scraper::trials());
     libtest_mimic::run(&args, trials).exit();
 }

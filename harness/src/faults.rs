@@ -859,6 +859,46 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.operator_not_reconciling(s)),
     },
+    Fault {
+        id: "F40",
+        name: "scraper-creation-failed",
+        summary: "the AMP managed collector (scraper) is CREATION_FAILED: a subnet has no free IP address",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_creation_failed(s)),
+    },
+    Fault {
+        id: "F41",
+        name: "scraper-no-access-entry",
+        summary: "the scraper's role has no EKS access entry (nor aws-auth mapping) on the cluster",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_no_access_entry(s)),
+    },
+    Fault {
+        id: "F42",
+        name: "scraper-rbac-missing",
+        summary: "no ClusterRoleBinding grants the scraper's Kubernetes user (aps-collector-user) the AMP user guide's ClusterRole",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_rbac_missing(s)),
+    },
+    Fault {
+        id: "F43",
+        name: "scraper-config-no-canary-job",
+        summary: "the scraper's configuration has no scrape job for the canary",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_config_without_canary(s)),
+    },
+    Fault {
+        id: "F44",
+        name: "scraper-other-workspace",
+        summary: "the scraper writes to another AMP workspace than the run's",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.scraper_other_workspace(s)),
+    },
 ];
 
 /// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
@@ -967,6 +1007,20 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
         "prometheus-not-reconciled",
         Expect::RootCause("collector.running"),
     ),
+    ("scraper-creation-failed", Expect::RootCause("amp.scraper")),
+    (
+        "scraper-no-access-entry",
+        Expect::RootCause("eks.scraper_access"),
+    ),
+    (
+        "scraper-rbac-missing",
+        Expect::RootCause("k8s.scraper_rbac"),
+    ),
+    (
+        "scraper-config-no-canary-job",
+        Expect::RootCause("scraper.config"),
+    ),
+    ("scraper-other-workspace", Expect::RootCause("amp.scraper")),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.

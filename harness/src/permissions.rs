@@ -127,6 +127,27 @@ pub const OPERATIONS: &[Operation] = &[
         Diagnose,
     ),
     op(Sdk("amp", "list_scrapers"), &["aps:ListScrapers"], Diagnose),
+    // The AMP managed collector's chain (amp.scraper, eks.scraper_access).
+    op(
+        Sdk("amp", "describe_scraper"),
+        &["aps:DescribeScraper"],
+        Diagnose,
+    ),
+    op(
+        Sdk("eks", "list_access_entries"),
+        &["eks:ListAccessEntries"],
+        Diagnose,
+    ),
+    op(
+        Sdk("eks", "describe_access_entry"),
+        &["eks:DescribeAccessEntry"],
+        Diagnose,
+    ),
+    op(
+        Sdk("eks", "list_associated_access_policies"),
+        &["eks:ListAssociatedAccessPolicies"],
+        Diagnose,
+    ),
     // network.egress and the nodes' IMDS settings (F27-F29); EC2's Describe calls take no
     // resource-level permissions.
     op(

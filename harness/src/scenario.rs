@@ -43,6 +43,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "eks-otel-daemonset",
         include_str!("../../scenarios/eks-otel-daemonset.yaml"),
     ),
+    (
+        "eks-amp-scraper",
+        include_str!("../../scenarios/eks-amp-scraper.yaml"),
+    ),
 ];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -168,6 +172,10 @@ pub enum ClusterCollector {
     /// Deployment or DaemonSet with its config in a ConfigMap (the opentelemetry-collector
     /// helm chart, the aws-otel-collector example manifests).
     Otelcol,
+    /// No collector in the cluster: an AMP managed collector (scraper) scrapes it.
+    /// `collector` is the scraper's alias or id (`s-…`); `namespace` is where the canary
+    /// target runs (scrape job `pipecheck-canary`).
+    AmpScraper,
 }
 
 impl ClusterCollector {
@@ -177,6 +185,7 @@ impl ClusterCollector {
             Self::Prometheus => "prometheus",
             Self::PrometheusOperator => "prometheus-operator",
             Self::Otelcol => "otelcol",
+            Self::AmpScraper => "amp-scraper",
         }
     }
 
@@ -375,6 +384,16 @@ impl Scenario {
     pub fn link_names(&self) -> Vec<String> {
         if !self.links.is_empty() {
             return self.links.clone();
+        }
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.kind == ClusterCollector::AmpScraper)
+        {
+            return crate::links::SCRAPER_CHAIN
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
         }
         let adot_only = crate::cluster::ADOT_ONLY_LINKS;
         let prometheus = self

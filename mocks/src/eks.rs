@@ -401,6 +401,8 @@ pub struct EksState {
     pub clock: Arc<Clock>,
     pub max_skew: Duration,
     data: RwLock<EksData>,
+    /// Access entries of the clusters (`eks_access.rs`).
+    pub access: crate::eks_access::AccessEntries,
 }
 
 impl EksState {
@@ -419,6 +421,7 @@ impl EksState {
                 clusters: BTreeMap::new(),
                 catalog: default_catalog(),
             }),
+            access: Default::default(),
         }
     }
 
@@ -563,6 +566,7 @@ pub fn router(state: Arc<EksState>) -> Router {
         .route("/clusters/{name}/addons", get(list_addons))
         .route("/clusters/{name}/addons/{addon}", get(describe_addon))
         .route("/addons/supported-versions", get(describe_addon_versions))
+        .merge(crate::eks_access::routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .with_state(state)
@@ -702,7 +706,7 @@ async fn describe_addon_versions(
 // ---------------------------------------------------------------------------------------
 // JSON shapes
 
-fn epoch_seconds(t: SystemTime) -> f64 {
+pub(crate) fn epoch_seconds(t: SystemTime) -> f64 {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     // Millisecond precision, as AWS's JSON timestamps have.
     (d.as_millis() as f64) / 1000.0
@@ -821,7 +825,7 @@ fn addon_info_json(e: &AddonCatalogEntry, k8s: Option<&str>) -> Option<Value> {
 
 /// `maxResults` (1-100) and `nextToken` (an offset this mock handed out), refused as
 /// InvalidParameterException.
-fn page(q: &restjson::Query) -> Result<Page, EksError> {
+pub(crate) fn page(q: &restjson::Query) -> Result<Page, EksError> {
     let max = match q.get("maxResults") {
         None => DEFAULT_MAX_RESULTS,
         Some(raw) => match raw.parse::<usize>() {

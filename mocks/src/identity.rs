@@ -51,6 +51,14 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeRouteTables",
     "ec2:DescribeSubnets",
+    // AMP managed collectors and the cluster access of their roles.
+    "aps:CreateScraper",
+    "aps:DescribeScraper",
+    "aps:ListScrapers",
+    "aps:DeleteScraper",
+    "eks:ListAccessEntries",
+    "eks:DescribeAccessEntry",
+    "eks:ListAssociatedAccessPolicies",
 ];
 
 #[derive(Clone)]

@@ -294,6 +294,12 @@ impl MockStack {
             None,
         ));
         tasks.push(tokio::spawn(black_hole(black_hole_listener)));
+        // AMP's managed collectors scrape the cluster side and write into AMP.
+        amp.scrapers.attach(amp::scraper::ScrapeWorld {
+            eks: cluster.eks.clone(),
+            kube: cluster.kube.clone(),
+        });
+        tasks.push(tokio::spawn(amp::scraper::run(amp.clone())));
         tracing::debug!(amp = %endpoints.amp, sts = %endpoints.sts, amg = %endpoints.amg, "mock stack listening");
         Ok(Self {
             amp,

@@ -742,8 +742,9 @@ proptest! {
             br#"{"alias":"a","clientToken":"t-1","tags":{"k":"v"}}"#.to_vec(),
             br#"{"tags":{"team":"obs","env":"x"}}"#.to_vec(),
             br#"{"alias":"renamed","clientToken":"c"}"#.to_vec(),
+            br#"{"alias":"s","source":{"eksConfiguration":{"clusterArn":"arn:aws:eks:us-east-1:111122223333:cluster/pipecheck","subnetIds":["subnet-1"]}},"destination":{"ampConfiguration":{"workspaceArn":"arn:aws:aps:us-east-1:111122223333:workspace/ws-1"}},"scrapeConfiguration":{"configurationBlob":"Z2xvYmFsOiB7fQo="}}"#.to_vec(),
         ]).prop_union(deep_json().boxed()),
-        route in 0usize..3,
+        route in 0usize..4,
     ) {
         let e = env();
         let arn = format!(
@@ -753,6 +754,7 @@ proptest! {
         let (method, path) = match route {
             0 => ("POST", "/workspaces".to_string()),
             1 => ("POST", format!("/tags/{arn}")),
+            2 => ("POST", "/scrapers".to_string()),
             _ => ("POST", format!("/workspaces/{}/alias", e.workspace)),
         };
         acceptable(&json_call(&e.amp, method, &path, body, "aps"))?;
@@ -763,6 +765,7 @@ proptest! {
         max_results in time_value(),
         next_token in time_value(),
         alias in "[ -~]{0,12}",
+        scrapers in any::<bool>(),
     ) {
         let e = env();
         let q = form_urlencoded::Serializer::new(String::new())
@@ -770,7 +773,8 @@ proptest! {
             .append_pair("nextToken", &next_token)
             .append_pair("alias", &alias)
             .finish();
-        acceptable(&json_call(&e.amp, "GET", &format!("/workspaces?{q}"), vec![], "aps"))?;
+        let list = if scrapers { "scrapers" } else { "workspaces" };
+        acceptable(&json_call(&e.amp, "GET", &format!("/{list}?{q}"), vec![], "aps"))?;
     }
 
     #[test]
@@ -798,7 +802,7 @@ proptest! {
         segment in "[ -~]{0,24}",
         max_results in time_value(),
         next_token in time_value(),
-        route in 0usize..4,
+        route in 0usize..6,
     ) {
         let e = env();
         let seg = percent_encoding::utf8_percent_encode(&segment, percent_encoding::NON_ALPHANUMERIC);
@@ -812,6 +816,8 @@ proptest! {
             0 => format!("/clusters?{q}"),
             1 => format!("/clusters/{seg}"),
             2 => format!("/clusters/{seg}/addons/{seg}?{q}"),
+            3 => format!("/clusters/{seg}/access-entries?{q}"),
+            4 => format!("/clusters/pipecheck/access-entries/{seg}/access-policies?{q}"),
             _ => format!("/addons/supported-versions?{q}"),
         };
         acceptable(&json_call(&e.eks, "GET", &path, vec![], "eks"))?;

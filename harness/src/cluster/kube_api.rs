@@ -83,6 +83,18 @@ pub const KUBE_READS: &[KubeRead] = &[
         resource: "prometheuses",
         verbs: &["get", "list"],
     },
+    // The AMP managed collector's access (`k8s.scraper_rbac`; `eks.scraper_access` reads
+    // kube-system/aws-auth, a ConfigMap).
+    KubeRead {
+        group: "rbac.authorization.k8s.io",
+        resource: "clusterrolebindings",
+        verbs: &["list"],
+    },
+    KubeRead {
+        group: "rbac.authorization.k8s.io",
+        resource: "clusterroles",
+        verbs: &["get"],
+    },
 ];
 
 /// The non-resource URLs a read-only run reads (`k8s.api`: the server's version).
@@ -361,8 +373,17 @@ mod reads_tests {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let env = Environment::Given(Arc::new(vars));
         let report = run_scenario_in(&s, &opts, &env, &tx).await.unwrap();
+        let last = if s
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.kind == crate::scenario::ClusterCollector::AmpScraper)
+        {
+            "scraper.delivery"
+        } else {
+            "collector.running"
+        };
         assert!(
-            report.links.iter().any(|l| l.name == "collector.running"),
+            report.links.iter().any(|l| l.name == last),
             "{scenario}: {:?}",
             report.links
         );
@@ -413,6 +434,25 @@ mod reads_tests {
         assert!(
             !seen.iter().any(|(_, _, r)| r == "secrets"),
             "a read-only run reads no secrets: {seen:?}"
+        );
+        // The AMP managed collector: its role's access (aws-auth read when it has no access
+        // entry) and RBAC.
+        let scraper = Scenario::load("eks-amp-scraper").unwrap().cluster.unwrap();
+        let stack = MockStack::start(MockConfig {
+            cluster: Some(crate::cluster::seed_for(&scraper)),
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let c = crate::cluster::prepare_mock_cluster(&stack, &scraper, "us-east-1").unwrap();
+        seen.extend(reads_of("eks-amp-scraper", &stack).await);
+        c.scraper_no_access_entry(&stack);
+        seen.extend(reads_of("eks-amp-scraper", &stack).await);
+        stack.shutdown().await;
+        assert!(
+            seen.iter()
+                .any(|(v, _, r)| v == "list" && r == "clusterrolebindings"),
+            "{seen:?}"
         );
 
         assert!(

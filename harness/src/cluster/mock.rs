@@ -57,6 +57,11 @@ pub fn seed_for(spec: &ClusterSpec) -> ClusterSeed {
                 .unwrap_or_else(|| spec.collector.clone()),
             ..base
         },
+        // No collector runs in the cluster: the seed's ADOT objects are removed again.
+        ClusterCollector::AmpScraper => ClusterSeed {
+            service_account: "default".to_string(),
+            ..base
+        },
     }
 }
 
@@ -87,6 +92,7 @@ pub fn prepare_mock_cluster(
         .clone()
         .ok_or("the mock stack was started without a cluster")?;
     match spec.kind {
+        ClusterCollector::AmpScraper => super::mock_scraper::prepare(stack, seed, spec, region),
         ClusterCollector::Adot => Ok(MockCluster {
             kind: spec.kind,
             seed,
@@ -366,7 +372,9 @@ impl MockCluster {
                 "Error: failed to get config: cannot unmarshal the configuration: 'exporters' unknown type: \"awsprometheusremotewrite\" for id: \"awsprometheusremotewrite\" (valid values: [debug otlp otlphttp prometheusremotewrite awsemf awsxray])\n\
                  2024/05/01 12:00:00 collector server run finished with error: failed to get config: cannot unmarshal the configuration\n"
             }
-            ClusterCollector::Prometheus | ClusterCollector::PrometheusOperator => {
+            ClusterCollector::Prometheus
+            | ClusterCollector::PrometheusOperator
+            | ClusterCollector::AmpScraper => {
                 "ts=2024-05-01T12:00:00.000Z caller=main.go:1169 level=info msg=\"Loading configuration file\" filename=/etc/config/prometheus.yml\n\
                  ts=2024-05-01T12:00:00.001Z caller=main.go:1188 level=error msg=\"Failed to apply configuration\" err=\"could not get SigV4 credentials: WebIdentityErr: failed to retrieve credentials\"\n\
                  ts=2024-05-01T12:00:00.002Z caller=main.go:1157 level=error msg=\"Error loading config (--config.file=/etc/config/prometheus.yml)\" file=/etc/config/prometheus.yml err=\"one or more errors occurred while applying the new configuration\"\n"
@@ -535,7 +543,9 @@ impl MockCluster {
                     "{now}\terror\texporterhelper/queue_sender.go:101\tExporting failed. Dropping data.\t{{\"kind\": \"exporter\", \"data_type\": \"metrics\", \"name\": \"prometheusremotewrite\", \"error\": \"Permanent error: Post \\\"{url}\\\": operation error STS: AssumeRole, https response error StatusCode: 403, RequestID: 4b0f7c1e-5d2a-4c3e-9f1a-0c9d8e7f6a5b, api error AccessDenied: {denied}\", \"dropped_items\": 120}}\n"
                 )
             }
-            ClusterCollector::Prometheus | ClusterCollector::PrometheusOperator => {
+            ClusterCollector::Prometheus
+            | ClusterCollector::PrometheusOperator
+            | ClusterCollector::AmpScraper => {
                 self.edit_prometheus_resource(s, |spec| {
                     spec["remoteWrite"][0]["sigv4"]["roleArn"] = json!(role);
                 });
@@ -727,7 +737,7 @@ impl MockCluster {
                 });
             }
             ClusterCollector::Otelcol => self.edit_otel_config(s, |text| moved(text)),
-            ClusterCollector::Prometheus => {
+            ClusterCollector::Prometheus | ClusterCollector::AmpScraper => {
                 let _ = s
                     .kube
                     .update("configmaps", self.ns(), &self.deployment, |cm| {

@@ -10,11 +10,13 @@
 //! | `nodes.rs` | the collector's nodes, their EC2 instances and IMDS settings (the node-role fallback of pods without IRSA) |
 //! | `mock.rs` | the mock target's cluster: the seed for a scenario, the Prometheus variant, fault recipes |
 //! | `mock_shapes.rs` | the mock's kube-prometheus-stack and OpenTelemetry DaemonSet shapes and their own fault recipes (F45-F48) |
+//! | `mock_scraper.rs` | the mock target's cluster for an AMP managed collector (`amp-scraper`): canary pod, scraper, access entry, RBAC; recipes F40-F44 |
 
 mod aws_errors;
 mod facts;
 mod kube_api;
 mod mock;
+mod mock_scraper;
 mod mock_shapes;
 mod nodes;
 mod workload;
@@ -107,6 +109,7 @@ mod tests {
         let operator = Scenario::load("eks-kube-prometheus-stack").unwrap();
         let daemonset = Scenario::load("eks-otel-daemonset").unwrap();
         let smoke = Scenario::load("smoke").unwrap();
+        let scraper = Scenario::load("eks-amp-scraper").unwrap();
         for f in CATALOG
             .iter()
             .filter(|f| f.direct.is_none() && f.collector.is_none())
@@ -116,6 +119,20 @@ mod tests {
                 .expect("a cluster fault lands somewhere");
             assert!(crate::links::is_known(e.link()), "{f:?}");
             assert!(resolve_faults(&smoke, &[f]).is_err(), "{f:?} on smoke");
+            // The AMP managed collector's faults apply to its scenario only, and the
+            // in-cluster collectors' faults not to it.
+            let on_scraper = resolve_faults(&scraper, &[f]).is_ok();
+            assert_eq!(
+                on_scraper,
+                crate::links::SCRAPER.contains(&e.link()),
+                "{f:?} on eks-amp-scraper"
+            );
+            if on_scraper {
+                for s in [&adot, &prom, &operator, &daemonset] {
+                    assert!(resolve_faults(s, &[f]).is_err(), "{f:?} on {}", s.name);
+                }
+                continue;
+            }
             for s in [&adot, &prom, &operator, &daemonset] {
                 let kind = s.cluster.as_ref().unwrap().kind;
                 let applies = (kind.is_adot_addon() || !super::ADOT_ONLY_LINKS.contains(&e.link()))

@@ -71,7 +71,9 @@ fn otel_resource(version: &str) -> ApiResource {
 pub async fn find_workload(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {
     match spec.kind {
         ClusterCollector::Adot => find_adot(client, spec).await,
-        ClusterCollector::Prometheus => find_prometheus(client, spec).await,
+        ClusterCollector::Prometheus | ClusterCollector::AmpScraper => {
+            find_prometheus(client, spec).await
+        }
         ClusterCollector::PrometheusOperator => find_operator_prometheus(client, spec).await,
         ClusterCollector::Otelcol => find_otelcol(client, spec).await,
     }

@@ -33,6 +33,7 @@ pub fn shipped_spec(kind: crate::scenario::ClusterCollector) -> Result<ClusterSp
             shipped("eks-kube-prometheus-stack")
         }
         crate::scenario::ClusterCollector::Otelcol => shipped("eks-otel-daemonset"),
+        crate::scenario::ClusterCollector::AmpScraper => shipped("eks-amp-scraper"),
     }
 }
 

@@ -297,7 +297,8 @@ pub(crate) async fn read_in_cluster(
                 ),
             )
         }
-        crate::scenario::ClusterCollector::Prometheus => {
+        crate::scenario::ClusterCollector::Prometheus
+        | crate::scenario::ClusterCollector::AmpScraper => {
             let volumes = workload
                 .template
                 .as_ref()

@@ -30,7 +30,9 @@ pub const HA_LABELS: [&str; 2] = ["cluster", "__replica__"];
 /// Where the assumed role sits in each kind of config, for verdicts.
 fn role_key(kind: ClusterCollector) -> &'static str {
     match kind {
-        ClusterCollector::Prometheus => "remote_write[0].sigv4.role_arn",
+        ClusterCollector::Prometheus | ClusterCollector::AmpScraper => {
+            "remote_write[0].sigv4.role_arn"
+        }
         ClusterCollector::PrometheusOperator => "spec.remoteWrite[0].sigv4.roleArn",
         ClusterCollector::Adot | ClusterCollector::Otelcol => {
             "extensions.sigv4auth.assume_role.arn"
@@ -105,7 +107,9 @@ pub fn judge_self_assumption(
         "User: arn:aws:sts::{account}:assumed-role/{name}/<session> is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"
     );
     let remove = match kind {
-        ClusterCollector::Prometheus => "remove role_arn from the remote_write entry's sigv4 block",
+        ClusterCollector::Prometheus | ClusterCollector::AmpScraper => {
+            "remove role_arn from the remote_write entry's sigv4 block"
+        }
         ClusterCollector::PrometheusOperator => {
             "remove roleArn from the Prometheus resource's remoteWrite sigv4"
         }
@@ -229,7 +233,7 @@ pub fn judge_ha_labels(
             "the external labels the operator renders (replicaExternalLabelName, externalLabels)",
             "$(POD_NAME)",
         ),
-        ClusterCollector::Prometheus => (
+        ClusterCollector::Prometheus | ClusterCollector::AmpScraper => (
             "global.external_labels",
             "${POD_NAME} (POD_NAME from the downward API's metadata.name; Prometheus expands it with --enable-feature=expand-external-labels)",
         ),

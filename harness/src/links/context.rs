@@ -83,6 +83,8 @@ pub struct Facts {
     pub grafana: GrafanaFacts,
     /// `eks.cluster` … `iam.role_trust`: the cluster side's facts.
     pub cluster: crate::cluster::ClusterFacts,
+    /// `amp.scraper` … `eks.scraper_access`: the AMP managed collector's facts.
+    pub scraper: super::ScraperFacts,
 }
 
 /// Faults on the collector side (catalog F15-F17), applied by the links that set the

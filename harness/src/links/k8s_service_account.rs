@@ -156,7 +156,7 @@ impl Link for K8sServiceAccount {
                 return Check::fail(
                     format!("the collector runs as service account {ns}/{sa_name}, which does not exist"),
                     match spec.kind {
-                        ClusterCollector::Prometheus => "create it (serviceAccounts.server.create: true in the helm values) or name an existing one (serviceAccounts.server.name)",
+                        ClusterCollector::Prometheus | ClusterCollector::AmpScraper => "create it (serviceAccounts.server.create: true in the helm values) or name an existing one (serviceAccounts.server.name)",
                         ClusterCollector::Adot => "create it, or set spec.serviceAccount of the OpenTelemetryCollector to an existing, annotated one",
                         ClusterCollector::PrometheusOperator => "create it (kube-prometheus-stack: prometheus.serviceAccount.create), or set spec.serviceAccountName of the Prometheus resource to an existing, annotated one",
                         ClusterCollector::Otelcol => "create it (the chart: serviceAccount.create), or set the pod template's serviceAccountName to an existing, annotated one",
@@ -187,7 +187,7 @@ impl Link for K8sServiceAccount {
                     ));
                 }
                 let hint = match spec.kind {
-                    ClusterCollector::Prometheus => format!(
+                    ClusterCollector::Prometheus | ClusterCollector::AmpScraper => format!(
                         "nest the annotation under serviceAccounts.server.annotations in the helm values (a key beside `annotations:` is ignored){}, then restart the server (kubectl rollout restart) so the pod identity webhook injects the role; until then it signs with the node's role (403) or has no credentials",
                         if unused_annotated.is_empty() {
                             String::new()

@@ -5,6 +5,7 @@
 mod amg_workspace;
 mod amp_query;
 mod amp_remote_write;
+mod amp_scraper;
 mod amp_workspace;
 mod aws_identity;
 mod canary_scraped;
@@ -16,6 +17,7 @@ mod context;
 mod diagnosis;
 mod eks_addon;
 mod eks_cluster;
+mod eks_scraper_access;
 mod grafana_api;
 mod grafana_cleanup;
 mod grafana_context;
@@ -30,10 +32,14 @@ mod iam_role_trust;
 mod k8s_api;
 mod k8s_cert_manager;
 mod k8s_namespace;
+mod k8s_scraper_rbac;
 mod k8s_service_account;
 mod metric_names;
 mod network_egress;
 mod pipeline_delivery;
+mod scraper_config;
+mod scraper_context;
+mod scraper_delivery;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,6 +55,9 @@ pub use grafana_cleanup::{
 };
 pub use grafana_context::{DataSourceRef, GrafanaFacts, GrafanaFaults, GrafanaRun};
 pub use pipecheck_reports::Evidence;
+#[cfg(test)]
+pub(crate) use scraper_config::judge as judge_scraper_config;
+pub use scraper_context::{CANARY_JOB, ScraperFacts};
 
 /// Every link this build knows, in chain order (also the report's order): every link
 /// comes after the links it depends on, in every shape.
@@ -65,6 +74,11 @@ pub const ALL: &[&str] = &[
     "eks.addon",
     "k8s.cert_manager",
     "network.egress",
+    "amp.scraper",
+    "eks.scraper_access",
+    "k8s.scraper_rbac",
+    "scraper.config",
+    "scraper.delivery",
     "collector.config",
     "collector.running",
     "canary.scraped",
@@ -106,6 +120,30 @@ pub const CLUSTER: &[&str] = &[
     "eks.addon",
     "k8s.cert_manager",
     "network.egress",
+];
+
+/// The chain of a cluster scraped by an AMP managed collector (`cluster.kind:
+/// amp-scraper`): no collector in the cluster and no canary written by the harness; the
+/// series the scraper writes are read back.
+pub const SCRAPER_CHAIN: &[&str] = &[
+    "aws.identity",
+    "amp.workspace",
+    "eks.cluster",
+    "k8s.api",
+    "amp.scraper",
+    "eks.scraper_access",
+    "k8s.scraper_rbac",
+    "scraper.config",
+    "scraper.delivery",
+];
+
+/// The links only the AMP managed collector's chain has.
+pub const SCRAPER: &[&str] = &[
+    "amp.scraper",
+    "eks.scraper_access",
+    "k8s.scraper_rbac",
+    "scraper.config",
+    "scraper.delivery",
 ];
 
 pub fn is_known(name: &str) -> bool {
@@ -251,6 +289,11 @@ fn by_name(name: &str, shape: Shape) -> Option<Arc<dyn Link>> {
         "eks.addon" => Arc::new(eks_addon::EksAddon),
         "k8s.cert_manager" => Arc::new(k8s_cert_manager::K8sCertManager),
         "network.egress" => Arc::new(network_egress::NetworkEgress),
+        "amp.scraper" => Arc::new(amp_scraper::AmpScraper),
+        "eks.scraper_access" => Arc::new(eks_scraper_access::EksScraperAccess),
+        "k8s.scraper_rbac" => Arc::new(k8s_scraper_rbac::K8sScraperRbac),
+        "scraper.config" => Arc::new(scraper_config::ScraperConfig),
+        "scraper.delivery" => Arc::new(scraper_delivery::ScraperDelivery),
         "collector.config" => Arc::new(collector_config::CollectorConfigLink {
             in_cluster: shape == Shape::Cluster,
         }),
@@ -359,7 +402,7 @@ mod tests {
         let collector: Vec<&str> = ALL[..delivery]
             .iter()
             .copied()
-            .filter(|n| !CLUSTER.contains(n))
+            .filter(|n| !CLUSTER.contains(n) && !SCRAPER.contains(n))
             .collect();
         assert_eq!(names(Shape::Collector), collector);
     }

@@ -70,7 +70,9 @@ impl Collector<'_> {
     pub fn deployment(&self) -> String {
         match self.kind {
             ClusterCollector::Adot => format!("{}-collector", self.name),
-            ClusterCollector::Prometheus | ClusterCollector::Otelcol => self.name.to_string(),
+            ClusterCollector::Prometheus
+            | ClusterCollector::Otelcol
+            | ClusterCollector::AmpScraper => self.name.to_string(),
             ClusterCollector::PrometheusOperator => format!("prometheus-{}", self.name),
         }
     }
@@ -119,7 +121,9 @@ pub fn objects(tags: &RunTags, c: &Collector<'_>) -> Vec<(&'static str, Value)> 
         ),
     ];
     match c.kind {
-        ClusterCollector::Prometheus => objects.extend(prometheus(tags, c)),
+        ClusterCollector::Prometheus | ClusterCollector::AmpScraper => {
+            objects.extend(prometheus(tags, c))
+        }
         ClusterCollector::Adot => objects.push(("opentelemetrycollectors", adot(tags, c))),
         // Refused before a run starts (`ClusterCollector::provisionable`).
         ClusterCollector::PrometheusOperator | ClusterCollector::Otelcol => {}

@@ -65,6 +65,8 @@ impl Step {
                         ClusterCollector::PrometheusOperator | ClusterCollector::Otelcol => {
                             "(not provisioned for this kind)"
                         }
+                        // Not planned: `plan` leaves an AMP scraper's cluster alone.
+                        ClusterCollector::AmpScraper => "AMP managed collector",
                     },
                     super::kube::CANARY_TARGET
                 ),
@@ -99,7 +101,8 @@ pub fn plan(
             alias: name.clone(),
         });
     }
-    if let Some(spec) = cluster {
+    // An AMP managed collector is AWS's, not provisioned: only the workspace is.
+    if let Some(spec) = cluster.filter(|c| c.kind != ClusterCollector::AmpScraper) {
         let service_account = crate::cluster::seed_for(spec).service_account;
         // The collector is made in the run's own namespace, which the links then check.
         let namespace = name.clone();

@@ -44,6 +44,7 @@ pub fn router() -> Router<Arc<AmpState>> {
             get(describe_workspace).delete(delete_workspace),
         )
         .route("/tags/{resource_arn}", restjson::tag_routes())
+        .merge(super::scraper::routes())
 }
 
 /// The front end of the control plane: SigV4 service `aps`, this endpoint's region.

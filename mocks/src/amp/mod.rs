@@ -7,6 +7,7 @@ pub mod error;
 pub mod promql;
 pub mod query;
 pub mod remote_write;
+pub mod scraper;
 pub mod store;
 pub mod wire;
 
@@ -165,6 +166,8 @@ pub struct AmpState {
     /// Workspaces of every region; only those of `region` are visible here, as a
     /// workspace made in another region is invisible to this region's endpoint.
     workspaces: RwLock<HashMap<String, Workspace>>,
+    /// Managed collectors (`scraper.rs`).
+    pub scrapers: scraper::Scrapers,
 }
 
 impl AmpState {
@@ -181,6 +184,7 @@ impl AmpState {
             clock,
             faults: Mutex::new(AmpFaults::default()),
             workspaces: RwLock::new(HashMap::new()),
+            scrapers: scraper::Scrapers::default(),
         }
     }
 

@@ -235,7 +235,7 @@ fn validate(ts: &TimeSeries, s: &super::AmpSettings, now_ms: i64) -> Result<Vali
 /// (util/validation/errors.go). Empty label values are dropped silently and unsorted
 /// labels are sorted, as AMP does (amp-exact.md §1). The series' labels, so cleaned, are
 /// pushed onto `sorted` (the caller truncates them away on an error).
-fn validate_view<'a>(
+pub(crate) fn validate_view<'a>(
     raw: &[(&'a str, &'a str)],
     samples: &[(i64, f64)],
     histograms: bool,

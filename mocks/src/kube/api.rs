@@ -988,7 +988,8 @@ mod tests {
                 "apps",
                 "opentelemetry.io",
                 "monitoring.coreos.com",
-                "apiextensions.k8s.io"
+                "apiextensions.k8s.io",
+                "rbac.authorization.k8s.io"
             ]
         );
         let (_, body) = call(

@@ -140,6 +140,27 @@ pub const RESOURCES: &[ResourceType] = &[
         short_names: &["crd", "crds"],
         categories: &["api-extensions"],
     },
+    // RBAC, cluster-scoped: what the AMP managed scraper's Kubernetes user is granted.
+    ResourceType {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterroles",
+        singular: "clusterrole",
+        kind: "ClusterRole",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+    },
+    ResourceType {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterrolebindings",
+        singular: "clusterrolebinding",
+        kind: "ClusterRoleBinding",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+    },
 ];
 
 /// Subresources listed in discovery: `(parent plural, subresource, kind, verbs)`.
