@@ -56,7 +56,7 @@ pub(crate) fn workspace_arn(region: &str, account: &str, workspace: &str) -> Str
 /// Reads a remote-write URL.
 pub(crate) fn endpoint(url: &str) -> Endpoint {
     let mut ep = Endpoint::default();
-    let Ok(u) = reqwest::Url::parse(url.trim()) else {
+    let Ok(u) = url::Url::parse(url.trim()) else {
         ep.problems.push("is not a URL".into());
         return ep;
     };
