@@ -115,6 +115,17 @@ pub const OPERATIONS: &[Operation] = &[
         &["eks:DescribeAddonVersions"],
         Diagnose,
     ),
+    // EKS Pod Identity: the collector's service account's association and its role.
+    op(
+        Sdk("eks", "list_pod_identity_associations"),
+        &["eks:ListPodIdentityAssociations"],
+        Diagnose,
+    ),
+    op(
+        Sdk("eks", "describe_pod_identity_association"),
+        &["eks:DescribePodIdentityAssociation"],
+        Diagnose,
+    ),
     // network.egress and the nodes' IMDS settings (F27-F29); EC2's Describe calls take no
     // resource-level permissions.
     op(

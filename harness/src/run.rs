@@ -96,10 +96,16 @@ pub fn resolve_faults(
         .cluster
         .as_ref()
         .is_some_and(|c| c.kind == crate::scenario::ClusterCollector::Prometheus);
+    let pod_identity = scenario
+        .cluster
+        .as_ref()
+        .is_some_and(crate::scenario::ClusterSpec::pod_identity);
     for f in &list {
         let expect = f
             .expect(scenario.shape)
-            .filter(|_| !(prometheus_cluster && f.needs_adot()));
+            .filter(|_| !(prometheus_cluster && f.needs_adot()))
+            .filter(|_| !f.needs_pod_identity() || pod_identity)
+            .filter(|_| !(pod_identity && f.needs_irsa()));
         let Some(expect) = expect else {
             return Err(RunError::FaultNotApplicable {
                 fault: format!("{} {}", f.id, f.name),

@@ -26,11 +26,18 @@ const BUILTIN: &[(&str, &str)] = &[
         "prometheus-container",
         include_str!("../../scenarios/prometheus-container.yaml"),
     ),
-    ("otelcol-process", include_str!("../../scenarios/otelcol-process.yaml")),
+    (
+        "otelcol-process",
+        include_str!("../../scenarios/otelcol-process.yaml"),
+    ),
     ("eks-adot", include_str!("../../scenarios/eks-adot.yaml")),
     (
         "eks-prometheus",
         include_str!("../../scenarios/eks-prometheus.yaml"),
+    ),
+    (
+        "eks-adot-pod-identity",
+        include_str!("../../scenarios/eks-adot-pod-identity.yaml"),
     ),
 ];
 
@@ -125,6 +132,39 @@ pub struct ClusterSpec {
     /// what its pods run as is reported.
     #[serde(default)]
     pub service_account: Option<String>,
+    /// How the collector's pods are meant to get AWS credentials (optional): the checks
+    /// follow what the cluster shows either way; `pod-identity` also has `eks.addon` check
+    /// the EKS Pod Identity Agent, and the mock target set the cluster up that way.
+    #[serde(default)]
+    pub identity: Option<IdentityMechanism>,
+}
+
+/// How a collector's pods get AWS credentials.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityMechanism {
+    /// IAM roles for service accounts: the `eks.amazonaws.com/role-arn` annotation, a web
+    /// identity token, STS AssumeRoleWithWebIdentity through the cluster's OIDC provider.
+    Irsa,
+    /// EKS Pod Identity: a pod identity association for the service account, the
+    /// `eks-pod-identity-agent` on every node, the container credentials provider.
+    PodIdentity,
+}
+
+impl IdentityMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Irsa => "IRSA",
+            Self::PodIdentity => "EKS Pod Identity",
+        }
+    }
+}
+
+impl ClusterSpec {
+    /// Whether the scenario says the collector uses EKS Pod Identity.
+    pub fn pod_identity(&self) -> bool {
+        self.identity == Some(IdentityMechanism::PodIdentity)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -329,9 +369,13 @@ impl Scenario {
             .cluster
             .as_ref()
             .is_some_and(|c| c.kind == ClusterCollector::Prometheus);
+        // eks.addon also checks the EKS Pod Identity Agent's add-on.
+        let pod_identity = self.cluster.as_ref().is_some_and(ClusterSpec::pod_identity);
         crate::links::default_links(self.shape)
             .iter()
-            .filter(|l| !(prometheus && adot_only.contains(l)))
+            .filter(|l| {
+                !(prometheus && adot_only.contains(l) && !(pod_identity && **l == "eks.addon"))
+            })
             .map(|l| l.to_string())
             .collect()
     }
@@ -409,11 +453,18 @@ impl Scenario {
                 return Err(invalid("shape `cluster` needs a `cluster:` section".into()));
             }
             (Shape::Direct | Shape::Collector, Some(_)) => {
-                return Err(invalid("a `cluster:` section needs `shape: cluster`".into()));
-            }
-            (_, Some(c)) if [&c.name, &c.namespace, &c.collector].iter().any(|v| v.trim().is_empty()) => {
                 return Err(invalid(
-                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty".into(),
+                    "a `cluster:` section needs `shape: cluster`".into(),
+                ));
+            }
+            (_, Some(c))
+                if [&c.name, &c.namespace, &c.collector]
+                    .iter()
+                    .any(|v| v.trim().is_empty()) =>
+            {
+                return Err(invalid(
+                    "`cluster.name`, `cluster.namespace` and `cluster.collector` must not be empty"
+                        .into(),
                 ));
             }
             _ => {}
@@ -421,11 +472,11 @@ impl Scenario {
         if let Some(c) = &s.collector
             && (c.scrape_interval < Duration::from_millis(100)
                 || c.scrape_interval > Duration::from_secs(60))
-            {
-                return Err(invalid(
-                    "`collector.scrape_interval` must be between 100ms and 60s".into(),
-                ));
-            }
+        {
+            return Err(invalid(
+                "`collector.scrape_interval` must be between 100ms and 60s".into(),
+            ));
+        }
         if s.grafana.provision_datasource && s.grafana.datasource.is_some() {
             return Err(invalid(
                 "`grafana.provision_datasource` creates the run's own data source; drop `grafana.datasource`, which names one to check".into(),
@@ -514,7 +565,12 @@ mod tests {
     fn provisioning_the_data_source_excludes_naming_one() {
         let s = Scenario::load("grafana-provision").unwrap();
         assert!(s.grafana.provision_datasource && s.grafana.datasource.is_none());
-        assert!(!Scenario::load("smoke").unwrap().grafana.provision_datasource);
+        assert!(
+            !Scenario::load("smoke")
+                .unwrap()
+                .grafana
+                .provision_datasource
+        );
         let err = Scenario::parse(
             "name: x\ngrafana: {provision_datasource: true, datasource: AMP}\n",
             "t.yaml",

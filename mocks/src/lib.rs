@@ -11,6 +11,7 @@ pub mod amp;
 pub mod clock;
 pub mod ec2;
 pub mod eks;
+pub mod eks_pod_identity;
 pub mod grafana;
 pub mod iam;
 pub mod identity;

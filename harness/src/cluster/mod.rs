@@ -8,13 +8,17 @@
 //! | `workload.rs` | finding the collector's workload and pods (OpenTelemetryCollector or Deployment) |
 //! | `aws_errors.rs` | SDK errors of the EKS/IAM/STS calls as one-line evidence |
 //! | `nodes.rs` | the collector's nodes, their EC2 instances and IMDS settings (the node-role fallback of pods without IRSA) |
+//! | `pod_identity.rs` | EKS Pod Identity: a namespace's associations, the container-credentials env of a pod, the `pods.eks.amazonaws.com` trust |
 //! | `mock.rs` | the mock target's cluster: the seed for a scenario, the Prometheus variant, fault recipes |
+//! | `mock_pod_identity.rs` | the mock cluster turned to EKS Pod Identity, and its fault recipes (F35-F39) |
 
 mod aws_errors;
 mod facts;
 mod kube_api;
 mod mock;
+mod mock_pod_identity;
 mod nodes;
+pub mod pod_identity;
 mod workload;
 
 pub use aws_errors::{call_failed, sdk_error};
@@ -86,6 +90,7 @@ mod tests {
         let adot = Scenario::load("eks-adot").unwrap();
         let prom = Scenario::load("eks-prometheus").unwrap();
         let smoke = Scenario::load("smoke").unwrap();
+        let pod_identity = Scenario::load("eks-adot-pod-identity").unwrap();
         for f in CATALOG
             .iter()
             .filter(|f| f.direct.is_none() && f.collector.is_none())
@@ -95,6 +100,20 @@ mod tests {
                 .expect("a cluster fault lands somewhere");
             assert!(crate::links::is_known(e.link()), "{f:?}");
             assert!(resolve_faults(&smoke, &[f]).is_err(), "{f:?} on smoke");
+            // EKS Pod Identity's faults need its cluster; IRSA's do not apply there.
+            assert_eq!(
+                resolve_faults(&pod_identity, &[f]).is_ok(),
+                !f.needs_irsa(),
+                "{f:?} on eks-adot-pod-identity"
+            );
+            if f.needs_pod_identity() {
+                assert!(resolve_faults(&adot, &[f]).is_err(), "{f:?} on eks-adot");
+                assert!(
+                    resolve_faults(&prom, &[f]).is_err(),
+                    "{f:?} on eks-prometheus"
+                );
+                continue;
+            }
             assert!(resolve_faults(&adot, &[f]).is_ok(), "{f:?} on eks-adot");
             let on_prom = resolve_faults(&prom, &[f]).is_ok();
             assert_eq!(

@@ -2,7 +2,8 @@
 //! that creates workloads (pipecheck's `--provision`) finds them running: the Deployment
 //! and ReplicaSet controllers (a ReplicaSet and Ready pods, the Deployment's status), with
 //! the EKS pod identity webhook's IRSA injection when the pods' service account carries a
-//! role-arn annotation; and the ADOT operator for an `OpenTelemetryCollector` (its
+//! role-arn annotation, and the EKS Pod Identity webhook's when it has a pod identity
+//! association (`pod_identity.rs`); and the ADOT operator for an `OpenTelemetryCollector` (its
 //! ConfigMap, service account and Deployment). Seeded objects are put whole and do not
 //! come through here.
 
@@ -132,6 +133,7 @@ impl KubeState {
             .cloned()
             .unwrap_or_else(|| json!({}));
         self.inject_irsa(&ns, &mut spec);
+        self.inject_pod_identity(&ns, &mut spec);
         let deployment = self.update("deployments", &ns, &name, |d| {
             d["metadata"]["generation"] = json!(1);
             d["status"] = json!({
@@ -171,7 +173,7 @@ impl KubeState {
 
     /// The pod identity webhook: a pod whose service account is annotated with a role gets
     /// `AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE` and the projected `aws-iam-token`.
-    fn inject_irsa(&self, ns: &str, spec: &mut Value) {
+    pub(super) fn inject_irsa(&self, ns: &str, spec: &mut Value) {
         let sa = spec
             .get("serviceAccountName")
             .and_then(Value::as_str)
