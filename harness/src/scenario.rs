@@ -151,15 +151,6 @@ pub enum IdentityMechanism {
     PodIdentity,
 }
 
-impl IdentityMechanism {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Irsa => "IRSA",
-            Self::PodIdentity => "EKS Pod Identity",
-        }
-    }
-}
-
 impl ClusterSpec {
     /// Whether the scenario says the collector uses EKS Pod Identity.
     pub fn pod_identity(&self) -> bool {

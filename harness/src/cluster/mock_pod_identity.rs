@@ -165,3 +165,74 @@ impl MockCluster {
         let _ = s.kube.recreate_pod(ns, &self.pod);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pipecheck_mocks::MockConfig;
+    use pipecheck_mocks::kube::POD_IDENTITY_CREDENTIALS_URI;
+
+    use super::*;
+    use crate::cluster::{prepare_mock_cluster, seed_for};
+    use crate::scenario::{ClusterCollector, ClusterSpec, IdentityMechanism, Scenario};
+
+    #[tokio::test]
+    async fn a_prometheus_server_turned_to_pod_identity() {
+        let spec = ClusterSpec {
+            kind: ClusterCollector::Prometheus,
+            name: "pipecheck".into(),
+            namespace: "prometheus".into(),
+            collector: "prometheus-for-amp-server".into(),
+            service_account: Some("amp-iamproxy-ingest-service-account".into()),
+            identity: Some(IdentityMechanism::PodIdentity),
+        };
+        let stack = MockStack::start(MockConfig {
+            cluster: Some(seed_for(&spec)),
+            ..MockConfig::default()
+        })
+        .await
+        .unwrap();
+        let c = prepare_mock_cluster(&stack, &spec, "us-east-1").unwrap();
+        let pod = stack.kube.get("pods", "prometheus", &c.pod).unwrap();
+        let text = pod.to_string();
+        assert!(text.contains(POD_IDENTITY_CREDENTIALS_URI), "{text}");
+        assert!(!text.contains("AWS_ROLE_ARN"), "{text}");
+        let sa = stack
+            .kube
+            .get(
+                "serviceaccounts",
+                "prometheus",
+                "amp-iamproxy-ingest-service-account",
+            )
+            .unwrap();
+        assert!(
+            sa["metadata"]["annotations"]
+                .get(ROLE_ARN_ANNOTATION)
+                .is_none()
+        );
+        let a = stack
+            .eks
+            .pod_identity_association_for(
+                "pipecheck",
+                "prometheus",
+                "amp-iamproxy-ingest-service-account",
+            )
+            .unwrap();
+        assert_eq!(a.role_arn, c.seed.role_arn());
+        assert!(
+            stack
+                .eks
+                .cluster("pipecheck")
+                .unwrap()
+                .addons
+                .contains_key(AGENT_ADDON)
+        );
+
+        // A Prometheus scenario saying pod-identity keeps eks.addon (for the agent), not
+        // cert-manager.
+        let mut s = Scenario::load("eks-prometheus").unwrap();
+        s.cluster.as_mut().unwrap().identity = Some(IdentityMechanism::PodIdentity);
+        let links = s.link_names();
+        assert!(links.iter().any(|l| l == "eks.addon"), "{links:?}");
+        assert!(!links.iter().any(|l| l == "k8s.cert_manager"), "{links:?}");
+    }
+}
