@@ -769,6 +769,30 @@ fn pod_identity_passes() -> Result<(), Failed> {
     )
 }
 
+/// `pipecheck faults` lists F35-F39 on their links, `pipecheck scenarios` the Pod
+/// Identity scenario.
+fn pod_identity_listed() -> Result<(), Failed> {
+    let s = text(&pipecheck(&["faults"]).stdout);
+    for w in [
+        "F35",
+        "F36",
+        "F37",
+        "F38",
+        "F39",
+        "pod-identity-association-missing",
+        "pod-identity-agent-not-ready",
+        "pod-identity-trust-no-tag-session",
+        "eks.addon (cluster)",
+        "iam.role_trust (cluster)",
+    ] {
+        ensure(s.contains(w), || {
+            format!("`pipecheck faults` lacks {w}:\n{s}")
+        })?;
+    }
+    let s = text(&pipecheck(&["scenarios"]).stdout);
+    ensure(s.contains("eks-adot-pod-identity"), || s.clone())
+}
+
 /// `pipecheck faults` and `pipecheck scenarios` list the cluster side.
 fn listed() -> Result<(), Failed> {
     let out = pipecheck(&["faults"]);
@@ -835,6 +859,7 @@ pub fn trials() -> Vec<Trial> {
     ];
     t.extend([
         Trial::test("scenario::eks-adot-pod-identity", pod_identity_passes),
+        Trial::test("cli::pod_identity_listed", pod_identity_listed),
         Trial::test("bad_input::pod_identity_fault_on_eks_adot", || {
             fault_not_checked(
                 &["run", "--scenario", "eks-adot", "--fault", "F35"],
