@@ -33,8 +33,14 @@ const MOCK_SHAPES: &[(&str, &str, &str, Option<&str>)] = &[
     (
         "DaemonSet",
         "amazon-metrics/aws-otel-collector",
-        "node-role",
+        "pod-identity",
         None,
+    ),
+    (
+        "Prometheus",
+        "monitoring/kps",
+        "irsa",
+        Some("role/kps-prometheus"),
     ),
 ];
 
@@ -64,7 +70,10 @@ fn discover_lists_the_mocks_shapes() -> Result<(), Failed> {
         "discover", "--target", "mock", "--format", "json",
     ]))?;
     let collectors = doc["collectors"].as_array().ok_or("no collectors")?;
-    ensure(collectors.len() == MOCK_SHAPES.len(), || format!("{doc:#}"))?;
+    // The shapes below, and the scraper.
+    ensure(collectors.len() == MOCK_SHAPES.len() + 1, || {
+        format!("{doc:#}")
+    })?;
     let mut workspaces = Vec::new();
     for (kind, name, mechanism, role) in MOCK_SHAPES {
         let c = collector(&doc, kind, name)?;
@@ -90,35 +99,23 @@ fn discover_lists_the_mocks_shapes() -> Result<(), Failed> {
             .all(|w| w.starts_with("ws-") && *w == workspaces[0]),
         || format!("workspaces {workspaces:?}"),
     )?;
-    // What this mock cannot hold yet is said, with why; nothing else is missing.
-    let not_listed: Vec<String> = doc["not_listed"]
+    // Every list answered: nothing is "not listed".
+    ensure(
+        doc["not_listed"].as_array().is_none_or(|n| n.is_empty()),
+        || format!("{:#}", doc["not_listed"]),
+    )?;
+    // The AMP managed collector whose source is this cluster, with its own role.
+    let scrapers: Vec<&serde_json::Value> = doc["collectors"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|n| {
-            format!(
-                "{}: {}",
-                n["what"].as_str().unwrap_or(""),
-                n["why"].as_str().unwrap_or("")
-            )
-        })
+        .filter(|c| c["kind"] == "Scraper")
         .collect();
-    for (what, why) in [
-        ("Prometheus resources", "does not serve"),
-        (
-            "EKS Pod Identity associations",
-            "ListPodIdentityAssociations",
-        ),
-        ("AMP managed scrapers", "ListScrapers"),
-    ] {
-        ensure(
-            not_listed
-                .iter()
-                .any(|n| n.starts_with(what) && n.contains(why)),
-            || format!("{what} ({why}) not said: {not_listed:#?}"),
-        )?;
-    }
-    ensure(not_listed.len() == 3, || format!("{not_listed:#?}"))?;
+    ensure(
+        scrapers.len() == 1
+            && scrapers[0]["identity"]["mechanisms"] == serde_json::json!(["scraper-role"]),
+        || format!("scrapers: {scrapers:#?}"),
+    )?;
     ensure(
         doc["cluster"]["arn"] == "arn:aws:eks:us-east-1:111122223333:cluster/pipecheck",
         || format!("{:#}", doc["cluster"]),
@@ -136,9 +133,14 @@ fn discover_lists_the_mocks_shapes() -> Result<(), Failed> {
         so.contains("IRSA (arn:aws:iam::111122223333:role/pipecheck-adot-collector)"),
         || so.clone(),
     )?;
-    ensure(so.contains("not listed: AMP managed scrapers"), || {
-        so.clone()
-    })
+    ensure(
+        so.contains("Pod Identity (arn:aws:iam::111122223333:role/adot-pod-identity)")
+            && so
+                .lines()
+                .any(|l| l.starts_with("Scraper") && l.contains("scraper role"))
+            && !so.contains("not listed"),
+        || so.clone(),
+    )
 }
 
 fn written_scenarios_run_and_pass() -> Result<(), Failed> {
@@ -165,6 +167,7 @@ fn written_scenarios_run_and_pass() -> Result<(), Failed> {
         names
             == [
                 "discovered-adot-adot-col-adot.yaml",
+                "discovered-prometheus-operator-monitoring-kps.yaml",
                 "discovered-prometheus-prometheus-prometheus-for-amp-server.yaml",
             ],
         || format!("{names:?}\n{so}"),

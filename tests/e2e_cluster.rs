@@ -709,6 +709,100 @@ const FAULTS: &[Row] = &[
         ],
         &["prometheusOperator.namespaces", "(none)"],
     ),
+    // EKS Pod Identity (F35-F39) on the cluster set up for it.
+    (
+        "eks-adot-pod-identity",
+        "pod-identity-association-missing",
+        "k8s.service_account",
+        true,
+        &[
+            "adot-col/adot-collector",
+            "has no EKS pod identity association",
+        ],
+        &[
+            "aws eks create-pod-identity-association --cluster-name pipecheck --namespace adot-col --service-account adot-collector",
+            "none in namespace adot-col",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI not set",
+        ],
+    ),
+    (
+        "eks-adot-pod-identity",
+        "pod-identity-agent-missing",
+        "eks.addon",
+        true,
+        &[
+            "the eks-pod-identity-agent add-on is not installed on cluster pipecheck",
+            "http://169.254.170.23/v1/credentials",
+        ],
+        &[
+            "aws eks create-addon --cluster-name pipecheck --addon-name eks-pod-identity-agent",
+            "ResourceNotFoundException",
+        ],
+    ),
+    (
+        "eks-adot-pod-identity",
+        "pod-identity-agent-not-ready",
+        "eks.addon",
+        true,
+        &["the eks-pod-identity-agent DaemonSet has 0 of 1 pods ready"],
+        &[
+            "desired 1, current 1, ready 0",
+            "IPv6",
+            "eks-pod-identity-agent/",
+            "v1.3.8-eksbuild.2 status ACTIVE",
+        ],
+    ),
+    (
+        "eks-adot-pod-identity",
+        "pod-identity-trust-no-principal",
+        "iam.role_trust",
+        true,
+        &[
+            "does not admit the EKS Pod Identity service principal pods.eks.amazonaws.com",
+            "adot-col/adot-collector",
+        ],
+        &[
+            "\"sts:AssumeRoleWithWebIdentity\"",
+            "\"Service\": \"pods.eks.amazonaws.com\"",
+            "sts:TagSession",
+        ],
+    ),
+    (
+        "eks-adot-pod-identity",
+        "pod-identity-trust-no-tag-session",
+        "iam.role_trust",
+        true,
+        &[
+            "does not let pods.eks.amazonaws.com sts:TagSession",
+            "to pass the session tags",
+        ],
+        &[
+            "aws:RequestTag/kubernetes-service-account=adot-collector",
+            "sts:AssumeRole: allowed",
+        ],
+    ),
+    (
+        "eks-adot-pod-identity",
+        "pods-predate-association",
+        "k8s.service_account",
+        true,
+        &[
+            "were created before pod identity association a-",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ],
+        &["kubectl rollout restart -n adot-col deployment/adot-collector"],
+    ),
+    (
+        "eks-adot-pod-identity",
+        "irsa-and-pod-identity",
+        "k8s.service_account",
+        false,
+        &[
+            "also has pod identity association a-",
+            "tries web identity before container credentials",
+        ],
+        &["remove the eks.amazonaws.com/role-arn annotation"],
+    ),
 ];
 
 /// The chain of a scenario: the Prometheus chart's is the ADOT chain without the ADOT
@@ -884,6 +978,53 @@ fn aws_cluster_read_only_against_the_mock() -> Result<(), Failed> {
     result
 }
 
+/// The healthy EKS Pod Identity cluster: every link passes, the collector's identity is
+/// the association (not "unannotated", F11), the trust is the service principal's, and
+/// no STS proof is claimed.
+fn pod_identity_passes() -> Result<(), Failed> {
+    let scenario = "eks-adot-pod-identity";
+    let ran = run(scenario, &[])?;
+    chain_passes(&ran, &chain(scenario))?;
+    let out = &ran.stdout;
+    for w in [
+        "which has EKS pod identity association a-",
+        "trusts the EKS Pod Identity principal pods.eks.amazonaws.com for sts:AssumeRole and sts:TagSession",
+        "the eks-pod-identity-agent add-on v1.3.8-eksbuild.2 is ACTIVE and its DaemonSet has 1/1 pods ready",
+        "may aps:RemoteWrite",
+    ] {
+        ensure(out.contains(w), || format!("stdout lacks {w:?}:\n{out}"))?;
+    }
+    ensure(
+        !out.contains("has no eks.amazonaws.com/role-arn annotation")
+            && !out.contains("STS AssumeRoleWithWebIdentity with its token succeeds"),
+        || out.clone(),
+    )
+}
+
+/// `pipecheck faults` lists F35-F39 on their links, `pipecheck scenarios` the Pod
+/// Identity scenario.
+fn pod_identity_listed() -> Result<(), Failed> {
+    let s = text(&pipecheck(&["faults"]).stdout);
+    for w in [
+        "F35",
+        "F36",
+        "F37",
+        "F38",
+        "F39",
+        "pod-identity-association-missing",
+        "pod-identity-agent-not-ready",
+        "pod-identity-trust-no-tag-session",
+        "eks.addon (cluster)",
+        "iam.role_trust (cluster)",
+    ] {
+        ensure(s.contains(w), || {
+            format!("`pipecheck faults` lacks {w}:\n{s}")
+        })?;
+    }
+    let s = text(&pipecheck(&["scenarios"]).stdout);
+    ensure(s.contains("eks-adot-pod-identity"), || s.clone())
+}
+
 /// `pipecheck faults` and `pipecheck scenarios` list the cluster side.
 fn listed() -> Result<(), Failed> {
     let out = pipecheck(&["faults"]);
@@ -976,6 +1117,28 @@ pub fn trials() -> Vec<Trial> {
             aws_cluster_read_only_against_the_mock,
         ),
     ];
+    t.extend([
+        Trial::test("scenario::eks-adot-pod-identity", pod_identity_passes),
+        Trial::test("cli::pod_identity_listed", pod_identity_listed),
+        Trial::test("bad_input::pod_identity_fault_on_eks_adot", || {
+            fault_not_checked(
+                &["run", "--scenario", "eks-adot", "--fault", "F35"],
+                "does not apply to scenario eks-adot",
+            )
+        }),
+        Trial::test("bad_input::irsa_fault_on_eks_adot_pod_identity", || {
+            fault_not_checked(
+                &[
+                    "run",
+                    "--scenario",
+                    "eks-adot-pod-identity",
+                    "--fault",
+                    "F11",
+                ],
+                "does not apply to scenario eks-adot-pod-identity",
+            )
+        }),
+    ]);
     for row in FAULTS {
         t.push(Trial::test(
             format!("fault::{}::{}", row.0, row.1),

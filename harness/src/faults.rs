@@ -124,7 +124,8 @@ pub enum StandaloneError {
 }
 
 /// Injects `faults` into a standalone mock stack (`pipecheck mock --fault`), started with
-/// the default cluster seed (the `eks-adot` scenario's names).
+/// the default cluster seed (the `eks-adot` scenario's names; turned to EKS Pod Identity
+/// when a fault needs it, as `eks-adot-pod-identity`).
 pub fn inject_standalone(
     stack: &MockStack,
     faults: &[&'static Fault],
@@ -139,6 +140,11 @@ pub fn inject_standalone(
         namespace: seed.namespace,
         collector: seed.collector_name,
         service_account: Some(seed.service_account),
+        // EKS Pod Identity's faults need the cluster set up for it.
+        identity: faults
+            .iter()
+            .any(|f| f.needs_pod_identity())
+            .then_some(crate::scenario::IdentityMechanism::PodIdentity),
     };
     let region = stack.endpoints().region.clone();
     let cluster = crate::cluster::prepare_mock_cluster(stack, &spec, &region)
@@ -248,6 +254,16 @@ impl Fault {
             .iter()
             .find(|(n, _)| *n == self.name)
             .is_none_or(|(_, kinds)| kinds.contains(&kind))
+    }
+
+    /// Whether only a cluster set up for EKS Pod Identity can have this fault.
+    pub fn needs_pod_identity(&self) -> bool {
+        POD_IDENTITY_ONLY.contains(&self.name)
+    }
+
+    /// Whether only a cluster using IRSA can have this fault.
+    pub fn needs_irsa(&self) -> bool {
+        IRSA_ONLY.contains(&self.name)
     }
 
     pub fn apply(&self, env: &mut FaultEnv<'_>) {
@@ -899,6 +915,63 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.scraper_other_workspace(s)),
     },
+    // F35-F39: EKS Pod Identity (scenarios with `identity: pod-identity`).
+    Fault {
+        id: "F35",
+        name: "pod-identity-association-missing",
+        summary: "the collector's service account has no EKS pod identity association (and no IRSA annotation)",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.remove_association(s)),
+    },
+    Fault {
+        id: "F36",
+        name: "pod-identity-agent-missing",
+        summary: "the eks-pod-identity-agent add-on is not installed",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.remove_agent(s)),
+    },
+    Fault {
+        id: "F36",
+        name: "pod-identity-agent-not-ready",
+        summary: "the eks-pod-identity-agent DaemonSet has no ready pod (the agent cannot start on a node with IPv6 disabled)",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.agent_not_ready(s)),
+    },
+    Fault {
+        id: "F37",
+        name: "pod-identity-trust-no-principal",
+        summary: "the association's role trusts only the cluster's OIDC provider (IRSA), not pods.eks.amazonaws.com",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.trust_without_pods_principal(s)),
+    },
+    Fault {
+        id: "F37",
+        name: "pod-identity-trust-no-tag-session",
+        summary: "the association's role trusts pods.eks.amazonaws.com for sts:AssumeRole but not sts:TagSession",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.trust_without_tag_session(s)),
+    },
+    Fault {
+        id: "F38",
+        name: "pods-predate-association",
+        summary: "the collector's pods were created before the pod identity association: they lack AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.pods_predate_association(s)),
+    },
+    Fault {
+        id: "F39",
+        name: "irsa-and-pod-identity",
+        summary: "the service account keeps its IRSA annotation beside a pod identity association: the SDK uses IRSA",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.irsa_and_pod_identity(s)),
+    },
 ];
 
 /// Faults only an ADOT collector can have (Prometheus retries 5xx and 429 itself).
@@ -929,6 +1002,31 @@ const ONLY_ON: &[(&str, &[ClusterCollector])] = &[
         "prometheus-not-reconciled",
         &[ClusterCollector::PrometheusOperator],
     ),
+];
+
+/// Faults of a cluster set up for EKS Pod Identity (`identity: pod-identity`).
+const POD_IDENTITY_ONLY: &[&str] = &[
+    "pod-identity-association-missing",
+    "pod-identity-agent-missing",
+    "pod-identity-agent-not-ready",
+    "pod-identity-trust-no-principal",
+    "pod-identity-trust-no-tag-session",
+    "pods-predate-association",
+    "irsa-and-pod-identity",
+];
+
+/// Faults of IRSA's chain, which a Pod Identity cluster does not have (its service
+/// account is unannotated and its pods need no OIDC provider).
+const IRSA_ONLY: &[&str] = &[
+    "sa-unannotated",
+    "trust-other-namespace",
+    "trust-other-service-account",
+    "oidc-provider-missing",
+    "irsa-sa-unused",
+    "irsa-sa-extra",
+    "pods-predate-annotation",
+    "imds-hop-limit",
+    "sigv4-assumes-own-role",
 ];
 
 /// Where the cluster faults land in a cluster scenario (shape `cluster`); the others land
@@ -1021,6 +1119,31 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
         Expect::RootCause("scraper.config"),
     ),
     ("scraper-other-workspace", Expect::RootCause("amp.scraper")),
+    (
+        "pod-identity-association-missing",
+        Expect::RootCause("k8s.service_account"),
+    ),
+    ("pod-identity-agent-missing", Expect::RootCause("eks.addon")),
+    (
+        "pod-identity-agent-not-ready",
+        Expect::RootCause("eks.addon"),
+    ),
+    (
+        "pod-identity-trust-no-principal",
+        Expect::RootCause("iam.role_trust"),
+    ),
+    (
+        "pod-identity-trust-no-tag-session",
+        Expect::RootCause("iam.role_trust"),
+    ),
+    (
+        "pods-predate-association",
+        Expect::RootCause("k8s.service_account"),
+    ),
+    (
+        "irsa-and-pod-identity",
+        Expect::Warning("k8s.service_account"),
+    ),
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.

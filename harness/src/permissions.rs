@@ -116,6 +116,7 @@ pub const OPERATIONS: &[Operation] = &[
         Diagnose,
     ),
     // `pipecheck discover` (and `run` naming no collector): the identities and scrapers.
+    // EKS Pod Identity: the collector's service account's association and its role.
     op(
         Sdk("eks", "list_pod_identity_associations"),
         &["eks:ListPodIdentityAssociations"],

@@ -95,10 +95,16 @@ pub fn resolve_faults(
         .map(|l| l.name())
         .collect();
     let cluster_kind = scenario.cluster.as_ref().map(|c| c.kind);
+    let pod_identity = scenario
+        .cluster
+        .as_ref()
+        .is_some_and(crate::scenario::ClusterSpec::pod_identity);
     for f in &list {
         let expect = f
             .expect(scenario.shape)
-            .filter(|_| cluster_kind.is_none_or(|k| f.applies_to(k)));
+            .filter(|_| cluster_kind.is_none_or(|k| f.applies_to(k)))
+            .filter(|_| !f.needs_pod_identity() || pod_identity)
+            .filter(|_| !(pod_identity && f.needs_irsa()));
         let Some(expect) = expect else {
             return Err(RunError::FaultNotApplicable {
                 fault: format!("{} {}", f.id, f.name),

@@ -47,6 +47,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "eks-amp-scraper",
         include_str!("../../scenarios/eks-amp-scraper.yaml"),
     ),
+    (
+        "eks-adot-pod-identity",
+        include_str!("../../scenarios/eks-adot-pod-identity.yaml"),
+    ),
 ];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -149,6 +153,30 @@ pub struct ClusterSpec {
     /// what its pods run as is reported.
     #[serde(default)]
     pub service_account: Option<String>,
+    /// How the collector's pods are meant to get AWS credentials (optional): the checks
+    /// follow what the cluster shows either way; `pod-identity` also has `eks.addon` check
+    /// the EKS Pod Identity Agent, and the mock target set the cluster up that way.
+    #[serde(default)]
+    pub identity: Option<IdentityMechanism>,
+}
+
+/// How a collector's pods get AWS credentials.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityMechanism {
+    /// IAM roles for service accounts: the `eks.amazonaws.com/role-arn` annotation, a web
+    /// identity token, STS AssumeRoleWithWebIdentity through the cluster's OIDC provider.
+    Irsa,
+    /// EKS Pod Identity: a pod identity association for the service account, the
+    /// `eks-pod-identity-agent` on every node, the container credentials provider.
+    PodIdentity,
+}
+
+impl ClusterSpec {
+    /// Whether the scenario says the collector uses EKS Pod Identity.
+    pub fn pod_identity(&self) -> bool {
+        self.identity == Some(IdentityMechanism::PodIdentity)
+    }
 }
 
 impl ClusterSpec {
@@ -400,9 +428,13 @@ impl Scenario {
             .cluster
             .as_ref()
             .is_some_and(|c| !c.kind.is_adot_addon());
+        // eks.addon also checks the EKS Pod Identity Agent's add-on.
+        let pod_identity = self.cluster.as_ref().is_some_and(ClusterSpec::pod_identity);
         crate::links::default_links(self.shape)
             .iter()
-            .filter(|l| !(prometheus && adot_only.contains(l)))
+            .filter(|l| {
+                !(prometheus && adot_only.contains(l) && !(pod_identity && **l == "eks.addon"))
+            })
             .map(|l| l.to_string())
             .collect()
     }

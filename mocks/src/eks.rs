@@ -9,6 +9,7 @@
 //! | ListAddons | `GET /clusters/{name}/addons?maxResults=&nextToken=` |
 //! | DescribeAddon | `GET /clusters/{name}/addons/{addonName}` |
 //! | DescribeAddonVersions | `GET /addons/supported-versions?addonName=&kubernetesVersion=&…` |
+//! | Create/List/Describe/DeletePodIdentityAssociation | `/clusters/{name}/pod-identity-associations…` (`eks_pod_identity.rs`) |
 //!
 //! Every operation runs SigV4 -> IAM action (`Identity::allows`) -> validation -> lookup,
 //! as the AMP control plane does. Errors are `{"message", clusterName?, addonName?}` with
@@ -382,6 +383,7 @@ pub fn default_catalog() -> Vec<AddonCatalogEntry> {
                 version("v1.18.3-eksbuild.3", 24, 31),
             ],
         ),
+        crate::eks_pod_identity::agent_catalog_entry(),
     ]
 }
 
@@ -403,6 +405,8 @@ pub struct EksState {
     data: RwLock<EksData>,
     /// Access entries of the clusters (`eks_access.rs`).
     pub access: crate::eks_access::AccessEntries,
+    /// Pod identity associations (`eks_pod_identity.rs`).
+    pub(crate) pod_identity: crate::eks_pod_identity::PodIdentityAssociations,
 }
 
 impl EksState {
@@ -422,6 +426,7 @@ impl EksState {
                 catalog: default_catalog(),
             }),
             access: Default::default(),
+            pod_identity: Default::default(),
         }
     }
 
@@ -567,6 +572,7 @@ pub fn router(state: Arc<EksState>) -> Router {
         .route("/clusters/{name}/addons/{addon}", get(describe_addon))
         .route("/addons/supported-versions", get(describe_addon_versions))
         .merge(crate::eks_access::routes())
+        .merge(crate::eks_pod_identity::routes())
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .with_state(state)

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod ec2;
 pub mod eks;
 pub mod eks_access;
+pub mod eks_pod_identity;
 pub mod grafana;
 pub mod iam;
 pub mod identity;

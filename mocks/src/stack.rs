@@ -452,6 +452,13 @@ async fn start_cluster(
     if let Some(seed) = &cfg.cluster {
         eks.seed_healthy(seed, &kube_url, &tls.ca_pem);
         kube.set_service_account_issuer(&seed.oidc_issuer(&cfg.region), issuers.clone());
+        // The pod identity webhook asks EKS for the cluster's associations.
+        let (lookup, cluster) = (eks.clone(), seed.cluster_name.clone());
+        kube.set_pod_identity_source(Arc::new(move |ns: &str, sa: &str| {
+            lookup
+                .pod_identity_association_for(&cluster, ns, sa)
+                .is_some()
+        }));
         let workspace = workspace_id.unwrap_or("*");
         let workspace_arn = format!(
             "arn:aws:aps:{}:{MOCK_ACCOUNT}:workspace/{workspace}",

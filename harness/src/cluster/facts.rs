@@ -27,4 +27,9 @@ pub struct ClusterFacts {
     pub role_credentials: Option<Credentials>,
     /// The assumed-role session ARN those credentials are.
     pub role_session_arn: Option<String>,
+    /// `k8s.service_account`: how the collector's pods get credentials (IRSA when they
+    /// carry the web identity env, which the AWS SDKs try before container credentials),
+    /// and, for EKS Pod Identity, the association (its role is `role_arn`).
+    pub identity: Option<crate::scenario::IdentityMechanism>,
+    pub pod_identity: Option<super::pod_identity::Association>,
 }

@@ -80,8 +80,22 @@ pub struct MockCluster {
 /// The collector of `spec` on a mock stack started with [`seed_for`]`(spec)`: the mock's
 /// ADOT seed as is, or (Prometheus) that seed turned into the workshop's setup: the ADOT
 /// collector, operator and add-on removed, the chart's server Deployment, ReplicaSet, pod
-/// and ConfigMap added, running as the seed's (annotated) service account.
+/// and ConfigMap added, running as the seed's (annotated) service account. With
+/// `identity: pod-identity`, then turned to EKS Pod Identity (`mock_pod_identity.rs`).
 pub fn prepare_mock_cluster(
+    stack: &MockStack,
+    spec: &ClusterSpec,
+    region: &str,
+) -> Result<MockCluster, String> {
+    let cluster = prepare_collector(stack, spec, region)?;
+    if spec.pod_identity() {
+        cluster.use_pod_identity(stack)?;
+    }
+    Ok(cluster)
+}
+
+/// The collector of `spec` under IRSA, as the mock's seed has it.
+fn prepare_collector(
     stack: &MockStack,
     spec: &ClusterSpec,
     region: &str,
@@ -316,7 +330,7 @@ pub(super) fn rfc3339_now(stack: &MockStack) -> String {
 // Fault recipes (catalog F11-F20, F26, F32): each breaks one thing of a healthy mock cluster.
 
 impl MockCluster {
-    fn ns(&self) -> &str {
+    pub(super) fn ns(&self) -> &str {
         &self.seed.namespace
     }
 
@@ -813,6 +827,7 @@ mod tests {
             namespace: "prometheus".into(),
             collector: "prometheus-for-amp-server".into(),
             service_account: Some("amp-iamproxy-ingest-service-account".into()),
+            identity: None,
         }
     }
 

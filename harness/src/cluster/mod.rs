@@ -8,17 +8,21 @@
 //! | `workload.rs` | finding the collector's workload and pods (OpenTelemetryCollector, the chart's Deployment, a `Prometheus` resource and its StatefulSet, an OpenTelemetry collector's Deployment/DaemonSet) |
 //! | `aws_errors.rs` | SDK errors of the EKS/IAM/STS calls as one-line evidence |
 //! | `nodes.rs` | the collector's nodes, their EC2 instances and IMDS settings (the node-role fallback of pods without IRSA) |
+//! | `pod_identity.rs` | EKS Pod Identity: a namespace's associations, the container-credentials env of a pod, the `pods.eks.amazonaws.com` trust |
 //! | `mock.rs` | the mock target's cluster: the seed for a scenario, the Prometheus variant, fault recipes |
 //! | `mock_shapes.rs` | the mock's kube-prometheus-stack and OpenTelemetry DaemonSet shapes and their own fault recipes (F45-F48) |
 //! | `mock_scraper.rs` | the mock target's cluster for an AMP managed collector (`amp-scraper`): canary pod, scraper, access entry, RBAC; recipes F40-F44 |
+//! | `mock_pod_identity.rs` | the mock cluster turned to EKS Pod Identity, and its fault recipes (F35-F39) |
 
 mod aws_errors;
 mod facts;
 mod kube_api;
 mod mock;
+mod mock_pod_identity;
 mod mock_scraper;
 mod mock_shapes;
 mod nodes;
+pub mod pod_identity;
 mod workload;
 
 pub use aws_errors::{call_failed, sdk_error};
@@ -110,6 +114,7 @@ mod tests {
         let daemonset = Scenario::load("eks-otel-daemonset").unwrap();
         let smoke = Scenario::load("smoke").unwrap();
         let scraper = Scenario::load("eks-amp-scraper").unwrap();
+        let pod_identity = Scenario::load("eks-adot-pod-identity").unwrap();
         for f in CATALOG
             .iter()
             .filter(|f| f.direct.is_none() && f.collector.is_none())
@@ -128,6 +133,18 @@ mod tests {
                 "{f:?} on eks-amp-scraper"
             );
             if on_scraper {
+                for s in [&adot, &prom, &operator, &daemonset, &pod_identity] {
+                    assert!(resolve_faults(s, &[f]).is_err(), "{f:?} on {}", s.name);
+                }
+                continue;
+            }
+            // EKS Pod Identity's faults need its cluster; IRSA's do not apply there.
+            assert_eq!(
+                resolve_faults(&pod_identity, &[f]).is_ok(),
+                !f.needs_irsa() && f.applies_to(ClusterCollector::Adot),
+                "{f:?} on eks-adot-pod-identity"
+            );
+            if f.needs_pod_identity() {
                 for s in [&adot, &prom, &operator, &daemonset] {
                     assert!(resolve_faults(s, &[f]).is_err(), "{f:?} on {}", s.name);
                 }

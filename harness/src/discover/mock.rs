@@ -3,8 +3,9 @@
 //! IRSA), the `eks-prometheus` scenario's chart server (a Deployment whose ConfigMap
 //! remote-writes, IRSA, beside it in its own namespace) and an ADOT DaemonSet as the
 //! aws-otel-collector examples deploy it (config in a ConfigMap, a service account
-//! without IRSA: the node role). The Prometheus operator's resources, Pod Identity
-//! associations and AMP scrapers are not in this mock yet: discovery says so.
+//! whose service account EKS Pod Identity associates with a role), a kube-prometheus-stack
+//! `Prometheus` resource (the mock operator runs it; IRSA) and an AMP managed collector
+//! (scraper) whose source is the cluster.
 
 use pipecheck_mocks::kube::{namespace, service_account};
 use pipecheck_mocks::{ClusterSeed, MockConfig, MockStack};
@@ -62,7 +63,72 @@ pub async fn start_all_shapes(cluster: &str, region: &str) -> Result<MockStack, 
         &remote_write,
     )?;
     add_daemonset(&stack, region, &remote_write)?;
+    let seed = crate::cluster::seed_for(&adot);
+    let (ns, _, sa) = DAEMONSET;
+    stack
+        .eks
+        .create_pod_identity_association(cluster, ns, sa, DAEMONSET_ROLE)
+        .ok_or("the mock EKS refused the DaemonSet's pod identity association")?;
+    add_prometheus_resource(&stack, region, &remote_write)?;
+    let ws = stack
+        .endpoints()
+        .workspace_id
+        .clone()
+        .ok_or("the mock stack was started without a workspace")?;
+    let account = seed.cluster_arn(region);
+    let account = account.split(':').nth(4).unwrap_or_default();
+    stack.amp.scrapers.insert(pipecheck_mocks::amp::scraper::Scraper::active(
+        region,
+        Some(SCRAPER_ALIAS),
+        &seed.cluster_arn(region),
+        &seed.subnet_ids,
+        &[],
+        &format!("arn:aws:aps:{region}:{account}:workspace/{ws}"),
+        "global:\n  scrape_interval: 30s\nscrape_configs:\n  - job_name: pods\n    kubernetes_sd_configs:\n      - role: pod\n",
+        stack.clock.now(),
+    ));
     Ok(stack)
+}
+
+/// The role EKS Pod Identity gives the DaemonSet's service account.
+pub const DAEMONSET_ROLE: &str = "arn:aws:iam::111122223333:role/adot-pod-identity";
+/// The alias of the mock's AMP managed collector.
+pub const SCRAPER_ALIAS: &str = "pipecheck-scraper";
+/// kube-prometheus-stack's `Prometheus` resource: namespace, name, service account, role.
+pub const OPERATOR: (&str, &str, &str, &str) = (
+    "monitoring",
+    "kps",
+    "kps-prometheus",
+    "arn:aws:iam::111122223333:role/kps-prometheus",
+);
+
+/// A `Prometheus` resource the mock operator runs as a StatefulSet, its service account
+/// annotated for IRSA.
+fn add_prometheus_resource(
+    stack: &MockStack,
+    region: &str,
+    remote_write: &str,
+) -> Result<(), String> {
+    let (ns, name, sa, role) = OPERATOR;
+    let k = &stack.kube;
+    k.put("namespaces", namespace(ns)).map_err(err)?;
+    k.put("serviceaccounts", service_account(ns, sa, Some(role)))
+        .map_err(err)?;
+    k.apply(
+        "prometheuses",
+        json!({
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "Prometheus",
+            "metadata": { "name": name, "namespace": ns },
+            "spec": {
+                "serviceAccountName": sa,
+                "replicas": 1,
+                "remoteWrite": [{ "url": remote_write, "sigv4": { "region": region } }],
+            },
+        }),
+    )
+    .map_err(err)?;
+    Ok(())
 }
 
 fn err(e: pipecheck_mocks::kube::KubeError) -> String {

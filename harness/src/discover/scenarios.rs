@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::found::{Discovery, Found};
+use super::found::{Discovery, Found, PodIdentity};
 use crate::scenario::{ClusterCollector, ClusterSpec};
 
 /// What `--write-scenarios` did for one collector.
@@ -82,6 +82,12 @@ pub fn scenario_text(cluster: &str, f: &Found, kind: ClusterCollector) -> String
     if let Some(sa) = &f.identity.service_account {
         text.push_str(&format!("  service_account: {}\n", quoted(sa)));
     }
+    // Pod Identity alone (without IRSA): the scenario checks the Pod Identity chain.
+    if f.identity.irsa_role_arn.is_none()
+        && matches!(f.identity.pod_identity, PodIdentity::Associated { .. })
+    {
+        text.push_str("  identity: pod-identity\n");
+    }
     text.push_str(
         "expect:\n  arrival_deadline: 60s\n  workspace_deadline: 5m\n  request_timeout: 10s\ntarget:\n",
     );
@@ -109,7 +115,7 @@ pub fn write_all(dir: &Path, d: &Discovery) -> Result<Vec<Written>, WriteError> 
             out.push(Written::Skipped {
                 collector: f.title(),
                 why: format!(
-                    "no cluster scenario kind checks a {} in this build (kinds: adot, prometheus)",
+                    "no cluster scenario kind checks a {} found this way (kinds: adot, prometheus, prometheus-operator)",
                     describe_shape(f)
                 ),
             });
@@ -288,6 +294,7 @@ mod tests {
             namespace: namespace.into(),
             collector: String::new(),
             service_account: None,
+            identity: None,
         }
     }
 

@@ -1,9 +1,11 @@
 //! `iam.oidc_provider`: is the cluster's OIDC issuer registered in IAM as an identity
 //! provider with audience `sts.amazonaws.com`? Without it STS refuses every service
-//! account token with InvalidIdentityToken, whatever the roles say. (F13)
+//! account token with InvalidIdentityToken, whatever the roles say. (F13) EKS Pod Identity
+//! needs no provider: when the collector's namespace uses it (or the scenario says so), a
+//! missing provider is a warning.
 
 use super::{BoxFuture, Check, Link, RunContext};
-use crate::cluster::{STS_AUDIENCE, call_failed};
+use crate::cluster::{STS_AUDIENCE, call_failed, pod_identity};
 
 pub struct IamOidcProvider;
 
@@ -59,6 +61,18 @@ impl Link for IamOidcProvider {
                 .collect();
             let suffix = format!(":oidc-provider/{url}");
             let Some(arn) = arns.iter().find(|a| a.ends_with(&suffix)).cloned() else {
+                // EKS Pod Identity needs no OIDC provider: a collector using it is fine.
+                if let Some(why) = pod_identity_in_use(ctx, &cluster).await {
+                    return Check::warn(
+                        format!(
+                            "no IAM OIDC provider for cluster {cluster}'s issuer {url}: IRSA cannot work on this cluster, but {why}, which needs none"
+                        ),
+                        format!(
+                            "nothing to do for EKS Pod Identity; for IRSA: eksctl utils associate-iam-oidc-provider --cluster {cluster} --approve"
+                        ),
+                    )
+                    .with("cluster OIDC issuer", issuer.clone());
+                }
                 return Check::fail(
                     format!("no IAM OIDC provider for cluster {cluster}'s issuer {url}"),
                     format!(
@@ -118,5 +132,25 @@ impl Link for IamOidcProvider {
             ))
             .with("iam:GetOpenIDConnectProvider", evidence)
         })
+    }
+}
+
+/// Why the collector's namespace counts as using EKS Pod Identity, if it does: the
+/// scenario says so, or the namespace has pod identity associations.
+async fn pod_identity_in_use(ctx: &RunContext, cluster: &str) -> Option<String> {
+    let spec = ctx.cluster.as_ref()?;
+    if spec.pod_identity() {
+        return Some("the scenario's collector uses EKS Pod Identity".to_string());
+    }
+    match pod_identity::list_in_namespace(ctx, cluster, &spec.namespace).await {
+        Ok(l) if !l.is_empty() => Some(format!(
+            "namespace {} has EKS pod identity associations ({})",
+            spec.namespace,
+            l.iter()
+                .map(|(_, s, id)| format!("{s}: {id}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => None,
     }
 }

@@ -3,7 +3,8 @@
 //! policies and evaluates `aps:RemoteWrite` on the workspace's ARN with
 //! `pipecheck_policy`. When `iam.role_trust` obtained the role's session from STS, it also
 //! proves it: an empty remote write to the workspace signed as the role, which AMP
-//! authorizes like any write. (F14; F05 is the harness's own identity.)
+//! authorizes like any write. (F14; F05 is the harness's own identity.) With EKS Pod
+//! Identity the role is the association's (its target role when it names one).
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use pipecheck_policy::{PolicyDocument, allows};
@@ -171,14 +172,21 @@ impl Link for IamRolePermissions {
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
-            let (role_arn, workspace_arn, creds, session, data) = {
+            let (role_arn, workspace_arn, creds, session, data, pod_identity) = {
                 let f = ctx.facts();
+                // With EKS Pod Identity and a target role, the pods get the target role.
+                let target = f
+                    .cluster
+                    .pod_identity
+                    .as_ref()
+                    .and_then(|a| a.target_role_arn.clone());
                 (
-                    f.cluster.role_arn.clone(),
+                    target.or_else(|| f.cluster.role_arn.clone()),
                     f.workspace_arn.clone(),
                     f.cluster.role_credentials.clone(),
                     f.cluster.role_session_arn.clone(),
                     f.data.clone(),
+                    f.cluster.pod_identity.is_some(),
                 )
             };
             let (Some(role_arn), Some(workspace_arn)) = (role_arn, workspace_arn) else {
@@ -250,6 +258,7 @@ impl Link for IamRolePermissions {
                         ""
                     }
                 ),
+                None if pod_identity => "not attempted: EKS Pod Identity's credentials come from the node's agent (EKS Auth), which only the agent may ask".to_string(),
                 None => "not attempted: no session of the role (iam.role_trust did not ask STS)"
                     .to_string(),
             };

@@ -7,6 +7,11 @@
 //! may request a service account token (not on a read-only `--target aws` run), STS
 //! itself: AssumeRoleWithWebIdentity with a fresh token of that service account. The
 //! session's credentials let `iam.role_permissions` prove what the collector may do.
+//!
+//! With EKS Pod Identity (`k8s.service_account` found the association in effect) the
+//! question is the association's role trusting the service principal
+//! `pods.eks.amazonaws.com` for `sts:AssumeRole` and `sts:TagSession` (F37), evaluated
+//! with the session tags EKS passes; no OIDC provider is involved.
 
 use aws_credential_types::Credentials;
 use aws_sdk_iam::operation::get_role::GetRoleError;
@@ -20,7 +25,9 @@ use pipecheck_policy::{
 };
 
 use super::{BoxFuture, Check, Link, RunContext};
+use crate::cluster::pod_identity::{self, Association, PODS_PRINCIPAL, TRUST_ACTIONS};
 use crate::cluster::{KubeFailure, STS_AUDIENCE, call_failed, sdk_error, subject};
+use crate::scenario::IdentityMechanism;
 
 pub struct IamRoleTrust;
 
@@ -86,15 +93,25 @@ impl Link for IamRoleTrust {
 
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
-            let (role_arn, ns, sa, provider_arn) = {
+            let (role_arn, ns, sa, provider_arn, identity, association, cluster_arn) = {
                 let f = ctx.facts();
                 (
                     f.cluster.role_arn.clone(),
                     f.cluster.namespace.clone(),
                     f.cluster.service_account.clone(),
                     f.cluster.oidc_provider_arn.clone(),
+                    f.cluster.identity,
+                    f.cluster.pod_identity.clone(),
+                    f.cluster.arn.clone(),
                 )
             };
+            if identity == Some(IdentityMechanism::PodIdentity)
+                && let (Some(role_arn), Some(ns), Some(sa), Some(association)) =
+                    (&role_arn, &ns, &sa, &association)
+            {
+                let cluster_arn = cluster_arn.unwrap_or_default();
+                return pod_identity_trust(ctx, role_arn, ns, sa, association, &cluster_arn).await;
+            }
             let (Some(role_arn), Some(ns), Some(sa), Some(provider_arn)) =
                 (role_arn, ns, sa, provider_arn)
             else {
@@ -104,48 +121,16 @@ impl Link for IamRoleTrust {
                 );
             };
             let name = role_name(&role_arn);
-            let call = ctx.target.iam.get_role().role_name(name).send();
-            let role = match tokio::time::timeout(ctx.deadlines.request, call).await {
-                Err(_) => {
-                    return Check::fail(
-                        format!(
-                            "IAM GetRole did not answer within {}",
-                            ctx.deadlines.request_named()
-                        ),
-                        "check network access to iam.amazonaws.com",
-                    );
-                }
-                Ok(Err(e)) => {
-                    if matches!(
-                        e.as_service_error(),
-                        Some(GetRoleError::NoSuchEntityException(_))
-                    ) {
-                        return Check::fail(
-                            format!("role {role_arn}, named by {ns}/{sa}'s annotation, does not exist"),
-                            "create the role, or fix the service account's eks.amazonaws.com/role-arn annotation (a role in another account is invisible here)",
-                        )
-                        .with("iam:GetRole", sdk_error(&e).1);
-                    }
-                    return call_failed(&format!("read role {name}"), "iam:GetRole", &e);
-                }
-                Ok(Ok(out)) => out,
-            };
-            let Some(role) = role.role() else {
-                return Check::fail(
-                    format!("IAM answered GetRole for {name} without a role"),
-                    "see the evidence",
-                );
-            };
-            let text = decode_policy(role.assume_role_policy_document().unwrap_or_default());
-            let doc = match PolicyDocument::parse(&text) {
-                Ok(d) => d,
-                Err(e) => {
-                    return Check::fail(
-                        format!("role {name}'s trust policy is not a valid policy document: {e}"),
-                        "fix the trust policy (aws iam update-assume-role-policy)",
-                    )
-                    .with("trust policy", text);
-                }
+            let (role_full_arn, text, doc) = match read_trust_policy(
+                ctx,
+                &role_arn,
+                &format!("{ns}/{sa}'s annotation"),
+                "fix the service account's eks.amazonaws.com/role-arn annotation",
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(c) => return c,
             };
             let sub = subject(&ns, &sa);
             let claims = web_identity_claims(&provider_arn, &sub, STS_AUDIENCE);
@@ -163,7 +148,7 @@ impl Link for IamRoleTrust {
                 Proof::NotAttempted(why) => (None, format!("not attempted: {why}")),
             };
             let with_evidence = |c: Check| {
-                c.with("trust policy", format!("{}\n{pretty}", role.arn()))
+                c.with("trust policy", format!("{role_full_arn}\n{pretty}"))
                     .with("evaluation (pipecheck-policy)", evaluation.clone())
                     .with("sts:AssumeRoleWithWebIdentity", proof_text.clone())
             };
@@ -209,6 +194,158 @@ impl Link for IamRoleTrust {
             )))
         })
     }
+}
+
+/// The role's trust policy, read with GetRole: its ARN, the decoded text and the parsed
+/// document. `named_by` says where the role's name came from, `fix` how to name another.
+async fn read_trust_policy(
+    ctx: &RunContext,
+    role_arn: &str,
+    named_by: &str,
+    fix: &str,
+) -> Result<(String, String, PolicyDocument), Check> {
+    let name = role_name(role_arn);
+    let call = ctx.target.iam.get_role().role_name(name).send();
+    let role = match tokio::time::timeout(ctx.deadlines.request, call).await {
+        Err(_) => {
+            return Err(Check::fail(
+                format!(
+                    "IAM GetRole did not answer within {}",
+                    ctx.deadlines.request_named()
+                ),
+                "check network access to iam.amazonaws.com",
+            ));
+        }
+        Ok(Err(e)) => {
+            if matches!(
+                e.as_service_error(),
+                Some(GetRoleError::NoSuchEntityException(_))
+            ) {
+                return Err(Check::fail(
+                    format!("role {role_arn}, named by {named_by}, does not exist"),
+                    format!(
+                        "create the role, or {fix} (a role in another account is invisible here)"
+                    ),
+                )
+                .with("iam:GetRole", sdk_error(&e).1));
+            }
+            return Err(call_failed(&format!("read role {name}"), "iam:GetRole", &e));
+        }
+        Ok(Ok(out)) => out,
+    };
+    let Some(role) = role.role() else {
+        return Err(Check::fail(
+            format!("IAM answered GetRole for {name} without a role"),
+            "see the evidence",
+        ));
+    };
+    let text = decode_policy(role.assume_role_policy_document().unwrap_or_default());
+    match PolicyDocument::parse(&text) {
+        Ok(d) => Ok((role.arn().to_string(), text, d)),
+        Err(e) => Err(Check::fail(
+            format!("role {name}'s trust policy is not a valid policy document: {e}"),
+            "fix the trust policy (aws iam update-assume-role-policy)",
+        )
+        .with("trust policy", text)),
+    }
+}
+
+/// EKS Pod Identity: does the association's role trust `pods.eks.amazonaws.com` for
+/// `sts:AssumeRole` and `sts:TagSession`, with the session tags EKS passes (F37)? Nothing
+/// to prove with STS here: only the agent may ask EKS Auth for the pods' credentials.
+async fn pod_identity_trust(
+    ctx: &RunContext,
+    role_arn: &str,
+    ns: &str,
+    sa: &str,
+    association: &Association,
+    cluster_arn: &str,
+) -> Check {
+    let name = role_name(role_arn);
+    let (full_arn, text, doc) = match read_trust_policy(
+        ctx,
+        role_arn,
+        &format!("pod identity association {}", association.id),
+        "point the association at an existing role (aws eks update-pod-identity-association --role-arn)",
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    let tags = if association.disable_session_tags {
+        Vec::new()
+    } else {
+        pod_identity::session_tags(cluster_arn, ns, sa)
+    };
+    let decisions = pod_identity::evaluate_trust(&doc, &tags);
+    let pretty = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(text);
+    let mut evaluation = format!(
+        "principal: service {PODS_PRINCIPAL}; session tags: {}",
+        if tags.is_empty() {
+            "none (the association disables them)".to_string()
+        } else {
+            tags.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    for (action, d) in &decisions {
+        evaluation.push_str(&format!("\n{action}: {d}"));
+        for n in &d.notes {
+            evaluation.push_str(&format!("\nnote: {n}"));
+        }
+    }
+    let with_evidence = |c: Check| {
+        c.with("trust policy", format!("{full_arn}\n{pretty}"))
+            .with("evaluation (pipecheck-policy)", evaluation.clone())
+            .with("pod identity association", association.line())
+    };
+    let denied: Vec<&str> = decisions
+        .iter()
+        .filter(|(_, d)| !d.allowed())
+        .map(|(a, _)| *a)
+        .collect();
+    if denied.is_empty() {
+        return with_evidence(Check::pass(format!(
+            "role {name} trusts the EKS Pod Identity principal {PODS_PRINCIPAL} for {} (association {} of {ns}/{sa})",
+            TRUST_ACTIONS.join(" and "),
+            association.id
+        )));
+    }
+    let names_principal = doc.statements.iter().any(|st| {
+        st.effect == Effect::Allow
+            && st.principal.as_ref().is_some_and(|p| {
+                !p.negated() && p.inner().service.iter().any(|s| s == PODS_PRINCIPAL)
+            })
+    });
+    let verdict = if denied.len() == TRUST_ACTIONS.len() && !names_principal {
+        format!(
+            "role {name}'s trust policy does not admit the EKS Pod Identity service principal {PODS_PRINCIPAL}: EKS cannot assume it for {ns}/{sa}'s pods (association {})",
+            association.id
+        )
+    } else {
+        format!(
+            "role {name}'s trust policy does not let {PODS_PRINCIPAL} {}, which EKS Pod Identity needs{}",
+            denied.join(" or "),
+            if denied == ["sts:TagSession"] {
+                " to pass the session tags with AssumeRole"
+            } else {
+                ""
+            }
+        )
+    };
+    with_evidence(Check::fail(
+        verdict,
+        format!(
+            "add this statement to the role's trust policy (aws iam update-assume-role-policy --role-name {name}): {}; until then the agent gets AccessDenied from EKS Auth and the collector has no credentials",
+            pod_identity::trust_statement()
+        ),
+    ))
 }
 
 fn evaluation_text(decision: &Decision, claims: &[(String, String)]) -> String {

@@ -13,16 +13,25 @@
 //! a cycle. The collector's identity is this link's question ("which identity do the
 //! collector's pods get?"), and this is where a missing IRSA is already found, so the
 //! verdict lands here, saying it is the collector's AWS identity that is missing.
+//!
+//! EKS Pod Identity is the other way pods get a role: a pod identity association for the
+//! service account (EKS ListPodIdentityAssociations / DescribePodIdentityAssociation), and
+//! the container-credentials env the EKS webhook injects into pods created after it. An
+//! account with an association is not "unannotated": its pods are judged on the
+//! association (missing: F35; pods older than it, without the env: F38). With both IRSA
+//! and an association the pods carry both envs and the AWS SDKs' default credential chain
+//! takes web identity first, so IRSA is in effect: a warning (F39).
 
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::Api;
 use kube::api::ListParams;
 
 use super::{BoxFuture, Check, Link, RunContext};
+use crate::cluster::pod_identity::{self, Association, PodCredentials};
 use crate::cluster::{
     ROLE_ARN_ANNOTATION, Workload, api_failure, find_workload, node_metadata, subject,
 };
-use crate::scenario::ClusterCollector;
+use crate::scenario::{ClusterCollector, ClusterSpec, IdentityMechanism};
 
 pub struct K8sServiceAccount;
 
@@ -177,7 +186,76 @@ impl Link for K8sServiceAccount {
                         .join(", "))
                     .unwrap_or_else(|| "(none)".to_string())
             );
-            let Some(role) = role_annotation(sa) else {
+            // EKS Pod Identity: the namespace's associations, this account's among them.
+            let cluster = ctx
+                .facts()
+                .cluster
+                .name
+                .clone()
+                .unwrap_or_else(|| spec.name.clone());
+            let listed = pod_identity::list_in_namespace(ctx, &cluster, ns).await;
+            let own = listed.as_ref().ok().and_then(|l| {
+                l.iter()
+                    .find(|(_, s, _)| *s == sa_name)
+                    .map(|(_, _, id)| id.clone())
+            });
+            let associations_text = match &listed {
+                Ok(l) if l.is_empty() => format!("none in namespace {ns} of cluster {cluster}"),
+                Ok(l) => l
+                    .iter()
+                    .map(|(n, s, id)| format!("{id}: {n}/{s}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Err(e) => format!("could not list: {e}"),
+            };
+            let annotated = role_annotation(sa);
+            let mut pod_identity_warning = None;
+            if let Some(id) = own {
+                let association = match pod_identity::describe(ctx, &cluster, &id).await {
+                    Ok(a) => a,
+                    Err(c) => {
+                        return c
+                            .with("service account", sa_text)
+                            .with("collector", collector);
+                    }
+                };
+                let irsa_in_pods = workload.pods.iter().any(|p| injected_role(p).is_some());
+                match (&annotated, irsa_in_pods) {
+                    (Some(irsa_role), true) => {
+                        pod_identity_warning = Some(format!(
+                            "{ns}/{sa_name} also has pod identity association {} for role {}, but its pods carry IRSA's web identity env too and the AWS SDKs' default credential chain tries web identity before container credentials, so the collector signs as {irsa_role}, not as the association's role",
+                            association.id, association.role_arn
+                        ));
+                    }
+                    _ => {
+                        return judge_pod_identity(
+                            ctx,
+                            spec,
+                            &workload,
+                            &sa_name,
+                            &used,
+                            annotated.as_deref(),
+                            association,
+                        )
+                        .await
+                        .with("service account", sa_text)
+                        .with("collector", collector);
+                    }
+                }
+            }
+            let pod_identity_meant = spec.pod_identity()
+                || workload
+                    .pods
+                    .iter()
+                    .any(|p| PodCredentials::of(p).uri.is_some())
+                || listed.as_ref().is_ok_and(|l| !l.is_empty());
+            let Some(role) = annotated else {
+                if pod_identity_meant {
+                    return missing_association(spec, &workload, &sa_name, &cluster, &listed)
+                        .with("pod identity associations", associations_text)
+                        .with("service account", sa_text)
+                        .with("collector", collector);
+                }
                 let mut verdict = format!(
                     "service account {ns}/{sa_name}, which the collector's pods run as, has no {ROLE_ARN_ANNOTATION} annotation"
                 );
@@ -245,7 +323,8 @@ impl Link for K8sServiceAccount {
                 }
                 let mut c = Check::fail(verdict, hint)
                     .with("service account", sa_text)
-                    .with("collector", collector);
+                    .with("collector", collector)
+                    .with("pod identity associations", associations_text);
                 if let NodeRole::Reachable(nodes) | NodeRole::Unknown(nodes) = fallback {
                     c = c.with("node role (what pods without IRSA use)", nodes);
                 }
@@ -310,6 +389,8 @@ impl Link for K8sServiceAccount {
                 f.cluster.namespace = Some(ns.to_string());
                 f.cluster.service_account = Some(sa_name.clone());
                 f.cluster.role_arn = Some(role.clone());
+                f.cluster.identity = Some(IdentityMechanism::Irsa);
+                f.cluster.pod_identity = None;
             }
             let mut warnings = Vec::new();
             if used.len() > 1 {
@@ -330,6 +411,9 @@ impl Link for K8sServiceAccount {
                     "{unused_text} carries {ROLE_ARN_ANNOTATION} but no pod runs as it"
                 ));
             }
+            if let Some(w) = &pod_identity_warning {
+                warnings.push(w.clone());
+            }
             let pass = format!(
                 "the collector's pods run as {ns}/{sa_name} ({}), annotated with role {role}",
                 subject(ns, &sa_name)
@@ -337,7 +421,9 @@ impl Link for K8sServiceAccount {
             let c = if warnings.is_empty() {
                 Check::pass(pass)
             } else {
-                let hint = if unused_annotated.is_empty() {
+                let hint = if pod_identity_warning.is_some() {
+                    "to move to EKS Pod Identity, remove the eks.amazonaws.com/role-arn annotation and restart the pods (kubectl rollout restart); to stay on IRSA, delete the association (aws eks delete-pod-identity-association)"
+                } else if unused_annotated.is_empty() {
                     "set the scenario's cluster.service_account to what the pods run as, or check why they run as another one"
                 } else {
                     "an IRSA service account nobody uses misleads `kubectl get sa`: delete it, or make the collector use it"
@@ -346,8 +432,206 @@ impl Link for K8sServiceAccount {
             };
             c.with("service account", sa_text)
                 .with("collector", collector)
+                .with("pod identity associations", associations_text)
         })
     }
+}
+
+/// `kubectl rollout restart -n <ns> deployment/<name>` for the workload's controller.
+fn restart_command(ns: &str, workload: &Workload) -> String {
+    format!(
+        "kubectl rollout restart -n {ns} {}",
+        workload
+            .controller
+            .as_ref()
+            .map(|(c, _, _)| c
+                .split_whitespace()
+                .next()
+                .unwrap_or("deployment")
+                .to_lowercase()
+                + "/"
+                + c.rsplit('/').next().unwrap_or_default())
+            .unwrap_or_else(|| "deployment/<name>".to_string())
+    )
+}
+
+/// F35: EKS Pod Identity is meant (the scenario says so, the pods carry its env, or the
+/// namespace has associations for other accounts) but the account has none.
+fn missing_association(
+    spec: &ClusterSpec,
+    workload: &Workload,
+    sa_name: &str,
+    cluster: &str,
+    listed: &Result<Vec<(String, String, String)>, String>,
+) -> Check {
+    let ns = spec.namespace.as_str();
+    let others: Vec<String> = listed
+        .as_ref()
+        .map(|l| l.iter().map(|(n, s, _)| format!("{n}/{s}")).collect())
+        .unwrap_or_default();
+    let mut verdict = format!(
+        "service account {ns}/{sa_name}, which the collector's pods run as, has no EKS pod identity association (and no {ROLE_ARN_ANNOTATION} annotation): the collector has no role"
+    );
+    if !others.is_empty() {
+        verdict.push_str(&format!(
+            "; the associations in namespace {ns} are for {}",
+            others.join(", ")
+        ));
+    }
+    if let Err(e) = listed {
+        verdict.push_str(&format!(" (the associations could not be read: {e})"));
+    }
+    let env: Vec<String> = workload
+        .pods
+        .iter()
+        .map(|p| {
+            format!(
+                "pod {}: {}",
+                p.metadata.name.as_deref().unwrap_or("?"),
+                PodCredentials::of(p).line()
+            )
+        })
+        .collect();
+    Check::fail(
+        verdict,
+        format!(
+            "associate the role: aws eks create-pod-identity-association --cluster-name {cluster} --namespace {ns} --service-account {sa_name} --role-arn arn:aws:iam::<account>:role/<role>, then {} so new pods get the credentials env; until then the collector signs with the node's role (403) or has no credentials",
+            restart_command(ns, workload)
+        ),
+    )
+    .with("pods", env.join("\n"))
+}
+
+/// The collector's account has a pod identity association and IRSA is not in effect:
+/// do its pods carry the container-credentials env (they were created after it, F38)?
+async fn judge_pod_identity(
+    ctx: &RunContext,
+    spec: &ClusterSpec,
+    workload: &Workload,
+    sa_name: &str,
+    used: &[String],
+    annotation: Option<&str>,
+    association: Association,
+) -> Check {
+    let ns = spec.namespace.as_str();
+    let valid_uri =
+        |u: &str| u == pod_identity::CREDENTIALS_URI || u == "http://[fd00:ec2::23]/v1/credentials";
+    let lines: Vec<String> = workload
+        .pods
+        .iter()
+        .map(|p| {
+            format!(
+                "pod {} (created {}): {}",
+                p.metadata.name.as_deref().unwrap_or("?"),
+                pod_identity::pod_created(p)
+                    .map(pod_identity::rfc3339)
+                    .unwrap_or_else(|| "?".into()),
+                PodCredentials::of(p).line()
+            )
+        })
+        .collect();
+    let stale: Vec<&k8s_openapi::api::core::v1::Pod> = workload
+        .pods
+        .iter()
+        .filter(|p| {
+            let c = PodCredentials::of(p);
+            !c.complete() || !c.uri.as_deref().is_some_and(valid_uri)
+        })
+        .collect();
+    let evidence = |c: Check| {
+        c.with("pod identity association", association.line())
+            .with("pods", lines.join("\n"))
+    };
+    if !stale.is_empty() {
+        let older = stale.iter().any(|p| {
+            matches!((pod_identity::pod_created(p), association.created_at), (Some(p), Some(a)) if p < a)
+        });
+        let names: Vec<&str> = stale
+            .iter()
+            .map(|p| p.metadata.name.as_deref().unwrap_or("?"))
+            .collect();
+        let verdict = if older {
+            format!(
+                "the collector's pods {} were created before pod identity association {} of {ns}/{sa_name} ({}) and carry no {} / {}: the EKS webhook injects them only when a pod is created",
+                names.join(", "),
+                association.id,
+                association
+                    .created_at
+                    .map(pod_identity::rfc3339)
+                    .unwrap_or_else(|| "?".into()),
+                pod_identity::CREDENTIALS_URI_ENV,
+                pod_identity::TOKEN_FILE_ENV
+            )
+        } else {
+            format!(
+                "the collector's pods {} carry no (or not the agent's) {} / {} although {ns}/{sa_name} has pod identity association {}",
+                names.join(", "),
+                pod_identity::CREDENTIALS_URI_ENV,
+                pod_identity::TOKEN_FILE_ENV,
+                association.id
+            )
+        };
+        return evidence(Check::fail(
+            verdict,
+            format!(
+                "restart them so the EKS webhook injects the credentials env: {}; until then they sign with the node's role (403) or have no credentials",
+                restart_command(ns, workload)
+            ),
+        ));
+    }
+    {
+        let mut f = ctx.facts();
+        f.cluster.namespace = Some(ns.to_string());
+        f.cluster.service_account = Some(sa_name.to_string());
+        f.cluster.role_arn = Some(association.role_arn.clone());
+        f.cluster.identity = Some(IdentityMechanism::PodIdentity);
+        f.cluster.pod_identity = Some(association.clone());
+    }
+    let mut warnings = Vec::new();
+    if used.len() > 1 {
+        warnings.push(format!(
+            "the collector's pods run as several service accounts ({}); checking {sa_name}",
+            used.join(", ")
+        ));
+    }
+    if let Some(meant) = spec.service_account.as_deref()
+        && meant != sa_name
+    {
+        warnings.push(format!(
+            "the collector runs as {sa_name}, not the scenario's {meant}: the checks follow what the pods use"
+        ));
+    }
+    if let Some(role) = annotation {
+        warnings.push(format!(
+            "{ns}/{sa_name} also carries {ROLE_ARN_ANNOTATION}={role}, which these pods (started without IRSA's env) ignore; pods created from now on get both, and the AWS SDKs take web identity (IRSA) first"
+        ));
+    }
+    if spec.kind == ClusterCollector::Prometheus && !spec.pod_identity() {
+        warnings.push(
+            "the scenario does not say `identity: pod-identity`, so eks.addon does not check the eks-pod-identity-agent add-on".to_string(),
+        );
+    }
+    let target = association
+        .target_role_arn
+        .as_deref()
+        .map(|t| format!(" (then target role {t})"))
+        .unwrap_or_default();
+    let pass = format!(
+        "the collector's pods run as {ns}/{sa_name}, which has EKS pod identity association {} for role {}{target}; its pods carry the container-credentials env ({}={})",
+        association.id,
+        association.role_arn,
+        pod_identity::CREDENTIALS_URI_ENV,
+        pod_identity::CREDENTIALS_URI
+    );
+    let c = if warnings.is_empty() {
+        Check::pass(pass)
+    } else {
+        Check::warn(
+            format!("{pass}; but {}", warnings.join("; ")),
+            "see the warning: the checks follow what the pods carry",
+        )
+    };
+    evidence(c)
 }
 
 /// What the collector's pods without IRSA get from their nodes.

@@ -2,7 +2,8 @@
 //! that creates workloads (pipecheck's `--provision`) finds them running: the Deployment
 //! and ReplicaSet controllers (a ReplicaSet and Ready pods, the Deployment's status), with
 //! the EKS pod identity webhook's IRSA injection when the pods' service account carries a
-//! role-arn annotation; and the ADOT operator for an `OpenTelemetryCollector` (its
+//! role-arn annotation, and the EKS Pod Identity webhook's when it has a pod identity
+//! association (`pod_identity.rs`); and the ADOT operator for an `OpenTelemetryCollector` (its
 //! ConfigMap, service account and Deployment). Seeded objects are put whole and do not
 //! come through here. The StatefulSet and DaemonSet controllers and the Prometheus
 //! operator are in `workloads.rs`.
@@ -136,6 +137,7 @@ impl KubeState {
             .cloned()
             .unwrap_or_else(|| json!({}));
         self.inject_irsa(&ns, &mut spec);
+        self.inject_pod_identity(&ns, &mut spec);
         let deployment = self.update("deployments", &ns, &name, |d| {
             d["metadata"]["generation"] = json!(1);
             d["status"] = json!({

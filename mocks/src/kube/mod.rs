@@ -19,6 +19,7 @@
 mod api;
 mod controllers;
 mod kubeconfig;
+mod pod_identity;
 mod resources;
 mod seed;
 mod selector;
@@ -31,6 +32,10 @@ mod workloads;
 
 pub use api::{MAX_BODY, router};
 pub use kubeconfig::Kubeconfig;
+pub use pod_identity::{
+    POD_IDENTITY_AGENT, POD_IDENTITY_AUDIENCE, POD_IDENTITY_CREDENTIALS_URI,
+    POD_IDENTITY_TOKEN_FILE, POD_IDENTITY_VOLUME, PodIdentityLookup,
+};
 pub use resources::{RESOURCES, ResourceType};
 pub use seed::{
     AdotSeed, CERT_MANAGER_DEPLOYMENTS, CERT_MANAGER_NAMESPACE, COLLECTOR_CONTAINER,

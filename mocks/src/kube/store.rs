@@ -55,6 +55,8 @@ pub struct KubeState {
     /// Where the mock's pods find STS (`AWS_ENDPOINT_URL_STS`, set with the IRSA env by the
     /// pod identity webhook): the mock STS, since a real one is out of reach.
     pub(super) sts_endpoint: RwLock<Option<String>>,
+    /// Whether a service account has an EKS pod identity association (`pod_identity.rs`).
+    pub(super) pod_identity: RwLock<Option<super::pod_identity::PodIdentitySource>>,
 }
 
 impl KubeState {
@@ -75,6 +77,7 @@ impl KubeState {
             revision: AtomicU64::new(1000),
             sa_issuer: RwLock::new(None),
             sts_endpoint: RwLock::new(None),
+            pod_identity: RwLock::new(None),
         }
     }
 
