@@ -158,7 +158,7 @@ pub async fn discover(target: &Target, settings: &Settings) -> Result<Discovery,
 mod tests {
     use super::*;
     use crate::cluster::is_kube_read;
-    use crate::discover::found::{Kind, NODE_ROLE};
+    use crate::discover::found::{Kind, POD_IDENTITY, SCRAPER_ROLE};
     use crate::target::MockAccess;
 
     async fn target(stack: &pipecheck_mocks::MockStack) -> Target {
@@ -197,12 +197,16 @@ mod tests {
             kinds,
             [
                 Kind::OpenTelemetryCollector,
+                Kind::Prometheus,
                 Kind::Deployment,
-                Kind::DaemonSet
+                Kind::DaemonSet,
+                Kind::Scraper,
             ],
             "{d:#?}"
         );
-        assert_eq!(d.collectors[2].identity.mechanisms(), [NODE_ROLE]);
+        assert_eq!(d.collectors[3].identity.mechanisms(), [POD_IDENTITY]);
+        assert_eq!(d.collectors[4].identity.mechanisms(), [SCRAPER_ROLE]);
+        assert!(d.not_listed.is_empty(), "{:?}", d.not_listed);
         let accesses = stack.kube.accesses();
         let missing: Vec<_> = accesses
             .iter()
