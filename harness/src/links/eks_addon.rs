@@ -82,23 +82,8 @@ async fn check_adot(ctx: &RunContext) -> Check {
         )
     };
     let t = ctx.deadlines.request;
-    let call = ctx
-        .target
-        .eks
-        .describe_addon()
-        .cluster_name(&cluster)
-        .addon_name(ADDON)
-        .send();
-    let addon = match tokio::time::timeout(t, call).await {
-        Err(_) => {
-            return Check::fail(
-                format!(
-                    "EKS DescribeAddon did not answer within {}",
-                    ctx.deadlines.request_named()
-                ),
-                "check network access to eks.<region>.amazonaws.com",
-            );
-        }
+    let addon = match describe_addon(ctx, &cluster, ADDON).await {
+        Err(no_answer) => return no_answer,
         Ok(Err(e)) => {
             if matches!(
                 e.as_service_error(),
@@ -272,28 +257,45 @@ async fn agent_wanted(ctx: &RunContext, cluster: &str) -> Option<String> {
     }
 }
 
-/// The `eks-pod-identity-agent` add-on ACTIVE and healthy, and its DaemonSet
-/// (`kube-system/eks-pod-identity-agent`) with every scheduled pod ready: without the agent
-/// on a node, pods there get no answer from 169.254.170.23 and no credentials.
-async fn check_agent(ctx: &RunContext, cluster: &str, why: &str) -> Check {
-    let t = ctx.deadlines.request;
+/// EKS DescribeAddon for `name` within the request deadline: EKS's answer, or the failed
+/// check when it gave none (the add-on link and the agent's check ask it alike).
+async fn describe_addon(
+    ctx: &RunContext,
+    cluster: &str,
+    name: &str,
+) -> Result<
+    Result<
+        aws_sdk_eks::operation::describe_addon::DescribeAddonOutput,
+        aws_sdk_eks::error::SdkError<DescribeAddonError>,
+    >,
+    Check,
+> {
     let call = ctx
         .target
         .eks
         .describe_addon()
         .cluster_name(cluster)
-        .addon_name(AGENT)
+        .addon_name(name)
         .send();
-    let addon = match tokio::time::timeout(t, call).await {
-        Err(_) => {
-            return Check::fail(
+    tokio::time::timeout(ctx.deadlines.request, call)
+        .await
+        .map_err(|_| {
+            Check::fail(
                 format!(
                     "EKS DescribeAddon did not answer within {}",
                     ctx.deadlines.request_named()
                 ),
                 "check network access to eks.<region>.amazonaws.com",
-            );
-        }
+            )
+        })
+}
+
+/// The `eks-pod-identity-agent` add-on ACTIVE and healthy, and its DaemonSet
+/// (`kube-system/eks-pod-identity-agent`) with every scheduled pod ready: without the agent
+/// on a node, pods there get no answer from 169.254.170.23 and no credentials.
+async fn check_agent(ctx: &RunContext, cluster: &str, why: &str) -> Check {
+    let addon = match describe_addon(ctx, cluster, AGENT).await {
+        Err(no_answer) => return no_answer,
         Ok(Err(e)) => {
             if matches!(
                 e.as_service_error(),
@@ -366,7 +368,7 @@ async fn check_agent(ctx: &RunContext, cluster: &str, why: &str) -> Check {
             .with("eks:DescribeAddon", evidence);
     };
     let api: Api<DaemonSet> = Api::namespaced(kube.client.clone(), pod_identity::AGENT_NAMESPACE);
-    let ds = match tokio::time::timeout(t, api.get_opt(AGENT)).await {
+    let ds = match tokio::time::timeout(ctx.deadlines.request, api.get_opt(AGENT)).await {
         Err(_) => {
             return Check::fail(
                 format!(
