@@ -162,11 +162,31 @@ fn containers(template: &Value) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
-/// The ConfigMaps a pod template mounts or reads env from, each once.
-pub fn configmap_refs(obj: &Value) -> Vec<String> {
-    let Some(template) = obj.pointer("/spec/template") else {
-        return Vec::new();
-    };
+/// Where a pod template names objects of one kind: a volume, a projected volume's source,
+/// a container's `envFrom` entry, an env var's `valueFrom`.
+struct RefPaths {
+    volume: &'static str,
+    projected: &'static str,
+    env_from: &'static str,
+    value_from: &'static str,
+}
+
+const CONFIGMAP_REFS: RefPaths = RefPaths {
+    volume: "/configMap/name",
+    projected: "/configMap/name",
+    env_from: "/configMapRef/name",
+    value_from: "/valueFrom/configMapKeyRef/name",
+};
+
+const SECRET_REFS: RefPaths = RefPaths {
+    volume: "/secret/secretName",
+    projected: "/secret/name",
+    env_from: "/secretRef/name",
+    value_from: "/valueFrom/secretKeyRef/name",
+};
+
+/// The objects a pod template names at `paths`, each once, in the order found.
+fn template_refs(template: &Value, paths: &RefPaths) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |n: Option<&str>| {
         if let Some(n) = n
@@ -175,78 +195,40 @@ pub fn configmap_refs(obj: &Value) -> Vec<String> {
             out.push(n.to_string());
         }
     };
-    for v in template
-        .pointer("/spec/volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        add(str_at(v, "/configMap/name"));
-        for s in v
-            .pointer("/projected/sources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            add(str_at(s, "/configMap/name"));
+    for v in list_at(template, "/spec/volumes") {
+        add(str_at(v, paths.volume));
+        for s in list_at(v, "/projected/sources") {
+            add(str_at(s, paths.projected));
         }
     }
     for c in containers(template) {
-        for e in c
-            .get("envFrom")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            add(str_at(e, "/configMapRef/name"));
+        for e in list_at(c, "/envFrom") {
+            add(str_at(e, paths.env_from));
         }
-        for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
-            add(str_at(e, "/valueFrom/configMapKeyRef/name"));
+        for e in list_at(c, "/env") {
+            add(str_at(e, paths.value_from));
         }
     }
     out
 }
 
+/// The array at `pointer`, or none.
+fn list_at<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The ConfigMaps a pod template mounts or reads env from, each once.
+pub fn configmap_refs(obj: &Value) -> Vec<String> {
+    obj.pointer("/spec/template")
+        .map(|t| template_refs(t, &CONFIGMAP_REFS))
+        .unwrap_or_default()
+}
+
 /// The Secrets a pod template mounts or reads env from, each once (never read).
 fn secret_refs(template: &Value) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |n: Option<&str>| {
-        if let Some(n) = n
-            && !out.iter().any(|o| o == n)
-        {
-            out.push(n.to_string());
-        }
-    };
-    for v in template
-        .pointer("/spec/volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        add(str_at(v, "/secret/secretName"));
-        for s in v
-            .pointer("/projected/sources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            add(str_at(s, "/secret/name"));
-        }
-    }
-    for c in containers(template) {
-        for e in c
-            .get("envFrom")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            add(str_at(e, "/secretRef/name"));
-        }
-        for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
-            add(str_at(e, "/valueFrom/secretKeyRef/name"));
-        }
-    }
-    out
+    template_refs(template, &SECRET_REFS)
 }
 
 /// The last path segment of an image reference, without tag or digest
