@@ -178,29 +178,40 @@ impl Found {
     }
 
     /// The cluster scenario kind that checks this collector in this build, if any: an
-    /// OpenTelemetryCollector is `adot`; a Deployment or StatefulSet running a Prometheus
-    /// server image is `prometheus` (the prometheus-community chart's server). Other
-    /// shapes have no cluster scenario kind yet: they are listed, no scenario is written.
+    /// OpenTelemetryCollector is `adot`; a Prometheus resource `prometheus-operator`; a
+    /// Deployment or StatefulSet running a Prometheus server image is `prometheus` (the
+    /// prometheus-community chart's server); a Deployment or DaemonSet running an
+    /// OpenTelemetry collector image is `otelcol` (the collector chart, the ADOT example
+    /// manifests, a StatefulSet); a scraper is `amp-scraper`. Other shapes (another
+    /// collector's image, a Prometheus DaemonSet) are listed, no scenario is written.
     pub fn scenario_kind(&self) -> Option<ClusterCollector> {
         match self.kind {
             Kind::OpenTelemetryCollector => Some(ClusterCollector::Adot),
             Kind::Prometheus => Some(ClusterCollector::PrometheusOperator),
-            Kind::Deployment | Kind::StatefulSet if self.runs_prometheus() => {
+            Kind::Scraper => Some(ClusterCollector::AmpScraper),
+            Kind::Deployment | Kind::StatefulSet if self.has_detail(PROMETHEUS_SERVER) => {
                 Some(ClusterCollector::Prometheus)
+            }
+            Kind::Deployment | Kind::DaemonSet | Kind::StatefulSet
+                if self.has_detail(OTEL_COLLECTOR) =>
+            {
+                Some(ClusterCollector::Otelcol)
             }
             _ => None,
         }
     }
 
-    fn runs_prometheus(&self) -> bool {
+    fn has_detail(&self, part: &str) -> bool {
         self.detail
             .as_deref()
-            .is_some_and(|d| d.split(", ").any(|p| p == PROMETHEUS_SERVER))
+            .is_some_and(|d| d.split(", ").any(|p| p == part))
     }
 }
 
 /// The `detail` a workload running a Prometheus server image carries.
 pub const PROMETHEUS_SERVER: &str = "prometheus server";
+/// The `detail` a workload running an OpenTelemetry collector image carries.
+pub const OTEL_COLLECTOR: &str = "opentelemetry collector";
 
 /// Something discovery could not list or read, and why: the run goes on without it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

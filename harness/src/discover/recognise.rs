@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::amp_url::{KnownEndpoints, RemoteWrite, find_in, parse};
-use super::found::{Kind, PROMETHEUS_SERVER, Unread};
+use super::found::{Kind, OTEL_COLLECTOR, PROMETHEUS_SERVER, Unread};
 
 /// A collector recognised in the objects, before its identity is looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,9 +239,9 @@ fn image_name(image: &str) -> &str {
     last.split(':').next().unwrap_or(last)
 }
 
-/// Images of metrics collectors that remote-write (by their repository's last segment).
-const COLLECTOR_IMAGES: &[&str] = &[
-    "prometheus",
+/// Images of OpenTelemetry collectors, ADOT's and upstream's distributions (by their
+/// repository's last segment).
+const OTEL_IMAGES: &[&str] = &[
     "aws-otel-collector",
     "opentelemetry-collector",
     "opentelemetry-collector-contrib",
@@ -249,10 +249,14 @@ const COLLECTOR_IMAGES: &[&str] = &[
     "otelcol",
     "otelcol-contrib",
     "otelcol-k8s",
-    "agent",
-    "alloy",
-    "vmagent",
 ];
+
+/// Images of other metrics collectors that remote-write.
+const OTHER_COLLECTOR_IMAGES: &[&str] = &["prometheus", "agent", "alloy", "vmagent"];
+
+fn is_collector_image(image: &str) -> bool {
+    OTEL_IMAGES.contains(&image) || OTHER_COLLECTOR_IMAGES.contains(&image)
+}
 
 /// What a Deployment, DaemonSet or StatefulSet turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -323,6 +327,7 @@ pub fn workload(
         }
     }
     let prometheus = images.iter().any(|i| i == "prometheus");
+    let otelcol = images.iter().any(|i| OTEL_IMAGES.contains(&i.as_str()));
     if !remote_writes.is_empty() {
         let service_account = str_at(template, "/spec/serviceAccountName")
             .or_else(|| str_at(template, "/spec/serviceAccount"))
@@ -335,14 +340,18 @@ pub fn workload(
             service_account,
             remote_writes,
             config_source: sources.join("; "),
-            detail: prometheus.then(|| PROMETHEUS_SERVER.to_string()),
+            detail: if prometheus {
+                Some(PROMETHEUS_SERVER.to_string())
+            } else {
+                otelcol.then(|| OTEL_COLLECTOR.to_string())
+            },
         });
     }
     let secrets = secret_refs(template);
     if !secrets.is_empty()
         && images
             .iter()
-            .any(|i| COLLECTOR_IMAGES.contains(&i.as_str()))
+            .any(|i| is_collector_image(i))
     {
         return WorkloadVerdict::SecretConfig(Unread {
             kind,
@@ -490,7 +499,7 @@ mod tests {
             "ConfigMap amazon-metrics/adot-conf key adot.yaml"
         );
         assert_eq!(c.remote_writes[0].region, "ap-southeast-2");
-        assert_eq!(c.detail, None);
+        assert_eq!(c.detail.as_deref(), Some(OTEL_COLLECTOR));
         // Without the ConfigMap's contents there is nothing to go on.
         assert_eq!(
             workload(Kind::DaemonSet, &ds, &BTreeMap::new(), &known()),

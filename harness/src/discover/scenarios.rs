@@ -42,15 +42,22 @@ fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
-/// The scenario's name: `discovered-<kind>-<namespace>-<name>`.
+/// The scenario's name: `discovered-<kind>-<namespace>-<name>` (a scraper, which has no
+/// namespace: `discovered-amp-scraper-<name>`).
 pub fn scenario_name(f: &Found, kind: ClusterCollector) -> String {
-    format!(
-        "discovered-{}-{}-{}",
-        kind.as_str(),
-        slug(&f.namespace),
-        slug(&f.name)
-    )
+    let mut name = format!("discovered-{}", kind.as_str());
+    for part in [slug(&f.namespace), slug(&f.name)] {
+        if !part.is_empty() {
+            name.push('-');
+            name.push_str(&part);
+        }
+    }
+    name
 }
+
+/// Where a written scraper scenario looks for the canary's pods: the shipped
+/// `eks-amp-scraper` scenario's namespace.
+pub const SCRAPER_CANARY_NAMESPACE: &str = "pipecheck-canary";
 
 /// The text of a cluster scenario checking `f` (kind `kind`) in `cluster`.
 pub fn scenario_text(cluster: &str, f: &Found, kind: ClusterCollector) -> String {
@@ -70,13 +77,26 @@ pub fn scenario_text(cluster: &str, f: &Found, kind: ClusterCollector) -> String
             f.workspaces()
         ));
     }
+    // A scraper runs no pod of its own: the scenario's namespace is where the canary's
+    // pods run, which the scraper's `pipecheck-canary` job keeps.
+    let namespace = if kind == ClusterCollector::AmpScraper {
+        text.push_str(&format!(
+            "# The canary is what the scraper writes for its scrape job `{}`: add that job to\n\
+             # the scraper's configuration, keeping pods in namespace {SCRAPER_CANARY_NAMESPACE}\n\
+             # (see scenarios/eks-amp-scraper.yaml), or change `namespace` to where they run.\n",
+            crate::links::CANARY_JOB
+        ));
+        SCRAPER_CANARY_NAMESPACE
+    } else {
+        f.namespace.as_str()
+    };
     text.push_str(&format!(
         "name: {}\ndescription: {}\nshape: cluster\ncluster:\n  kind: {}\n  name: {}\n  namespace: {}\n  collector: {}\n",
         quoted(&name),
         quoted(&format!("{} (discovered)", f.title())),
         kind.as_str(),
         quoted(cluster),
-        quoted(&f.namespace),
+        quoted(namespace),
         quoted(&f.name),
     ));
     if let Some(sa) = &f.identity.service_account {
@@ -115,7 +135,7 @@ pub fn write_all(dir: &Path, d: &Discovery) -> Result<Vec<Written>, WriteError> 
             out.push(Written::Skipped {
                 collector: f.title(),
                 why: format!(
-                    "no cluster scenario kind checks a {} found this way (kinds: adot, prometheus, prometheus-operator)",
+                    "no cluster scenario kind checks a {} found this way (kinds: adot, prometheus, prometheus-operator, otelcol, amp-scraper)",
                     describe_shape(f)
                 ),
             });
@@ -138,9 +158,12 @@ pub fn write_all(dir: &Path, d: &Discovery) -> Result<Vec<Written>, WriteError> 
 
 fn describe_shape(f: &Found) -> String {
     match f.kind {
-        super::found::Kind::Deployment | super::found::Kind::StatefulSet => {
-            format!("{} that runs no Prometheus server", f.kind.as_str())
-        }
+        super::found::Kind::Deployment
+        | super::found::Kind::StatefulSet
+        | super::found::Kind::DaemonSet => format!(
+            "{} whose image is neither an OpenTelemetry collector nor (in a Deployment or StatefulSet) a Prometheus server",
+            f.kind.as_str()
+        ),
         k => k.as_str().to_string(),
     }
 }
@@ -198,7 +221,9 @@ pub fn resolve(spec: &ClusterSpec, d: &Discovery) -> Result<ClusterSpec, String>
 mod tests {
     use super::*;
     use crate::discover::amp_url::RemoteWrite;
-    use crate::discover::found::{Identity, Kind, PROMETHEUS_SERVER, PodIdentity};
+    use crate::discover::found::{
+        Identity, Kind, OTEL_COLLECTOR, PROMETHEUS_SERVER, PodIdentity,
+    };
     use crate::scenario::Scenario;
 
     fn found(kind: Kind, ns: &str, name: &str, detail: Option<&str>) -> Found {
@@ -266,6 +291,34 @@ mod tests {
     }
 
     #[test]
+    fn otel_workloads_and_scrapers_get_their_kinds() {
+        for kind in [Kind::DaemonSet, Kind::Deployment, Kind::StatefulSet] {
+            let f = found(kind, "o11y", "agent", Some(OTEL_COLLECTOR));
+            assert_eq!(f.scenario_kind(), Some(ClusterCollector::Otelcol), "{kind:?}");
+        }
+        let prom_ds = found(Kind::DaemonSet, "o11y", "p", Some(PROMETHEUS_SERVER));
+        assert_eq!(prom_ds.scenario_kind(), None);
+
+        let mut scraper = found(Kind::Scraper, "", "my-scraper", Some("s-1, status ACTIVE"));
+        scraper.identity = Identity::scraper("arn:aws:iam::1:role/aws-service-role/x");
+        let kind = scraper.scenario_kind().unwrap();
+        assert_eq!(kind, ClusterCollector::AmpScraper);
+        assert_eq!(
+            scenario_name(&scraper, kind),
+            "discovered-amp-scraper-my-scraper"
+        );
+        let text = scenario_text("c", &scraper, kind);
+        let s = Scenario::parse(&text, "written").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let c = s.cluster.unwrap();
+        assert_eq!(
+            (c.kind, c.namespace.as_str(), c.collector.as_str()),
+            (kind, SCRAPER_CANARY_NAMESPACE, "my-scraper")
+        );
+        assert_eq!(c.service_account, None);
+        assert!(text.contains("pipecheck-canary"), "{text}");
+    }
+
+    #[test]
     fn shapes_without_a_scenario_kind_are_skipped_with_why() {
         let dir = tempfile::tempdir().unwrap();
         let d = Discovery {
@@ -282,7 +335,7 @@ mod tests {
         );
         assert!(matches!(&written[1], Written::Skipped { why, .. } if why.contains("DaemonSet")));
         assert!(
-            matches!(&written[2], Written::Skipped { why, .. } if why.contains("no Prometheus server"))
+            matches!(&written[2], Written::Skipped { why, .. } if why.contains("neither an OpenTelemetry collector"))
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
