@@ -108,9 +108,16 @@ pub fn scenario_text(cluster: &str, f: &Found, kind: ClusterCollector) -> String
     {
         text.push_str("  identity: pod-identity\n");
     }
-    text.push_str(
-        "expect:\n  arrival_deadline: 60s\n  workspace_deadline: 5m\n  request_timeout: 10s\ntarget:\n",
-    );
+    // A scraper scrapes every 30 s or more and takes up to 20 minutes to become ACTIVE: the
+    // shipped eks-amp-scraper scenario's deadlines.
+    let (arrival, workspace) = if kind == ClusterCollector::AmpScraper {
+        ("120s", "25m")
+    } else {
+        ("60s", "5m")
+    };
+    text.push_str(&format!(
+        "expect:\n  arrival_deadline: {arrival}\n  workspace_deadline: {workspace}\n  request_timeout: 10s\ntarget:\n",
+    ));
     if let Some(rw) = f.remote_writes.first() {
         text.push_str(&format!(
             "  region: {}\n  workspace_id: {}\n",
@@ -316,6 +323,7 @@ mod tests {
         );
         assert_eq!(c.service_account, None);
         assert!(text.contains("pipecheck-canary"), "{text}");
+        assert_eq!(s.expect.arrival_deadline, std::time::Duration::from_secs(120));
     }
 
     #[test]
