@@ -6,9 +6,14 @@
 //! everything else passing. Also: the in-cluster collectors' faults are refused on this
 //! scenario, and this scenario's on theirs.
 
+use std::process::Stdio;
+
 use libtest_mimic::{Failed, Trial};
 
-use crate::support::{self, Depends, chain_passes, dependents_in, ensure, pipecheck, run, text};
+use crate::support::{
+    self, Depends, Mock, Report, chain_passes, dependents_in, ensure, exits_2_saying, pipecheck,
+    read_junit, run, text,
+};
 
 /// The scraper's chain in report order; a link with two dependencies has a row for each.
 pub const DEPENDS_SCRAPER: &[Depends] = &[
@@ -128,6 +133,39 @@ fn refused(scenario: &str, fault: &str) -> Result<(), Failed> {
     })
 }
 
+/// `pipecheck mock --fault F40` serves the scraper's shape (the faults pick the shape the
+/// standalone mock runs), and a `--target aws` run pointed at it by its exports finds the
+/// scraper CREATION_FAILED, the only root cause.
+fn standalone_mock_serves_the_scraper_fault() -> Result<(), Failed> {
+    let mock = Mock::start_with(
+        &["--fault", "F40"],
+        Stdio::null(),
+        &["AWS_ENDPOINT_URL_AMP", "KUBECONFIG", "PIPECHECK_CLUSTER"],
+    )?;
+    let result: Result<(), Failed> = (|| {
+        let report = Report::new();
+        let out = mock.run_aws(&["--scenario", "eks-amp-scraper"], &report.path, |_| {})?;
+        let so = text(&out.stdout);
+        ensure(out.status.code() == Some(1), || {
+            format!("exit {:?}\n{so}\n{}", out.status.code(), text(&out.stderr))
+        })?;
+        let suites = read_junit(&report.path)?;
+        let root = suites[0].root_cause();
+        ensure(root == "amp.scraper", || {
+            format!("root cause {root:?}\n{so}")
+        })?;
+        ensure(so.contains("CREATION_FAILED"), || so.clone())
+    })();
+    let _ = mock.stop();
+    result
+}
+
+/// Faults no one shape can have at once are refused by `pipecheck mock` (exit 2).
+fn standalone_mock_refuses_faults_of_two_shapes() -> Result<(), Failed> {
+    let out = pipecheck(&["mock", "--fault", "F40", "--fault", "F45"]);
+    exits_2_saying(&out, "no one collector shape can have all of F40").map(|_| ())
+}
+
 pub fn trials() -> Vec<Trial> {
     let mut t = vec![
         Trial::test("scenario::eks-amp-scraper", scenario_passes),
@@ -137,6 +175,14 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("bad_input::scraper_fault_on_eks_adot", || {
             refused("eks-adot", "scraper-rbac-missing")
         }),
+        Trial::test(
+            "mock::standalone_scraper_fault",
+            standalone_mock_serves_the_scraper_fault,
+        ),
+        Trial::test(
+            "bad_input::mock_faults_of_two_shapes",
+            standalone_mock_refuses_faults_of_two_shapes,
+        ),
     ];
     for row in FAULTS {
         t.push(Trial::test(

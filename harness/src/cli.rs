@@ -678,12 +678,21 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
         .iter()
         .map(|f| faults::find(f).ok_or_else(|| CliError::UnknownFault(f.clone())))
         .collect::<Result<_, _>>()?;
+    let standalone_err = |e| match e {
+        faults::StandaloneError::HarnessSide(f) => {
+            CliError::NotAMockFault(format!("{} {}", f.id, f.name))
+        }
+        faults::StandaloneError::Cluster(why) => CliError::MockCluster(why),
+    };
+    // The cluster's shape is the one the faults break (the adot add-on's by default).
+    let cluster = faults::standalone_cluster(&faults).map_err(standalone_err)?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut stop = StopSignals::catch();
         let stack = MockStack::start(MockConfig {
             region: args.region.clone(),
             port: args.port,
+            cluster: Some(crate::cluster::seed_for(&cluster)),
             ..MockConfig::default()
         })
         .await?;
@@ -692,12 +701,7 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             faults.throttle_remote_write = pipecheck_mocks::amp::Throttle::Next(n);
             stack.amp.set_faults(faults);
         }
-        faults::inject_standalone(&stack, &faults).map_err(|e| match e {
-            faults::StandaloneError::HarnessSide(f) => {
-                CliError::NotAMockFault(format!("{} {}", f.id, f.name))
-            }
-            faults::StandaloneError::Cluster(why) => CliError::MockCluster(why),
-        })?;
+        faults::inject_standalone(&stack, &cluster, &faults).map_err(standalone_err)?;
         let ep = stack.endpoints();
         let ws = ep.workspace_id.clone().unwrap_or_default();
         // Every service the stack serves, from the one table (EC2 and the cluster's
@@ -756,6 +760,23 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
             note.push_str(&format!(
                 "pipecheck mock: AMG control plane on {}, the workspace's Grafana on {g}\n",
                 ep.amg
+            ));
+        }
+        if !faults.is_empty() {
+            note.push_str(&format!(
+                "pipecheck mock: cluster {} set up as scenario {}{} has it, with {}\n",
+                cluster.name,
+                cluster.kind.shipped_scenario(),
+                if cluster.pod_identity() {
+                    " (EKS Pod Identity)"
+                } else {
+                    ""
+                },
+                faults
+                    .iter()
+                    .map(|f| format!("{} {}", f.id, f.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         let _ = std::io::stderr().write_all(note.as_bytes());

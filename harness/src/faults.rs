@@ -123,31 +123,54 @@ pub enum StandaloneError {
     Cluster(String),
 }
 
-/// Injects `faults` into a standalone mock stack (`pipecheck mock --fault`), started with
-/// the default cluster seed (the `eks-adot` scenario's names; turned to EKS Pod Identity
-/// when a fault needs it, as `eks-adot-pod-identity`).
+/// The cluster a standalone mock (`pipecheck mock --fault`) runs so that each of `faults`
+/// has something to break: the cluster of the shipped scenario of the first collector
+/// kind (the EKS adot add-on's first) every fault applies to, turned to EKS Pod Identity
+/// when a fault needs it (as `eks-adot-pod-identity`). Without faults: `eks-adot`'s.
+pub fn standalone_cluster(
+    faults: &[&'static Fault],
+) -> Result<crate::scenario::ClusterSpec, StandaloneError> {
+    let listed = || {
+        faults
+            .iter()
+            .map(|f| format!("{} {}", f.id, f.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let kind = ClusterCollector::ALL
+        .into_iter()
+        .find(|k| faults.iter().all(|f| f.applies_to(*k)))
+        .ok_or_else(|| {
+            StandaloneError::Cluster(format!(
+                "no one collector shape can have all of {}: run one mock per shape",
+                listed()
+            ))
+        })?;
+    let mut spec = kind.shipped_spec().map_err(StandaloneError::Cluster)?;
+    if faults.iter().any(|f| f.needs_pod_identity()) {
+        if faults.iter().any(|f| f.needs_irsa()) {
+            return Err(StandaloneError::Cluster(format!(
+                "{} mix EKS Pod Identity faults with IRSA ones: a cluster uses one of them",
+                listed()
+            )));
+        }
+        spec.identity = Some(crate::scenario::IdentityMechanism::PodIdentity);
+    }
+    Ok(spec)
+}
+
+/// Injects `faults` into a standalone mock stack started with the cluster seed of `spec`
+/// ([`standalone_cluster`]'s).
 pub fn inject_standalone(
     stack: &MockStack,
+    spec: &crate::scenario::ClusterSpec,
     faults: &[&'static Fault],
 ) -> Result<(), StandaloneError> {
     if faults.is_empty() {
         return Ok(());
     }
-    let seed = pipecheck_mocks::eks::ClusterSeed::default();
-    let spec = crate::scenario::ClusterSpec {
-        kind: crate::scenario::ClusterCollector::Adot,
-        name: seed.cluster_name,
-        namespace: seed.namespace,
-        collector: seed.collector_name,
-        service_account: Some(seed.service_account),
-        // EKS Pod Identity's faults need the cluster set up for it.
-        identity: faults
-            .iter()
-            .any(|f| f.needs_pod_identity())
-            .then_some(crate::scenario::IdentityMechanism::PodIdentity),
-    };
     let region = stack.endpoints().region.clone();
-    let cluster = crate::cluster::prepare_mock_cluster(stack, &spec, &region)
+    let cluster = crate::cluster::prepare_mock_cluster(stack, spec, &region)
         .map_err(StandaloneError::Cluster)?;
     let user = stack.endpoints().user.clone();
     let mut env = FaultEnv {
@@ -161,14 +184,6 @@ pub fn inject_standalone(
         cluster: Some(cluster),
     };
     for f in faults {
-        // The standalone cluster is the ADOT add-on's: a fault of another shape's own
-        // (F45-F48) has nothing there to break.
-        if !f.applies_to(crate::scenario::ClusterCollector::Adot) {
-            return Err(StandaloneError::Cluster(format!(
-                "fault {} {} needs a collector shape the standalone mock does not run (its cluster is eks-adot's); use `pipecheck run --scenario <the shape's scenario> --fault {}`",
-                f.id, f.name, f.id
-            )));
-        }
         f.apply(&mut env);
         if env.changed_harness_side() {
             return Err(StandaloneError::HarnessSide(f));
@@ -990,6 +1005,15 @@ const ONLY_ON: &[(&str, &[ClusterCollector])] = &[
         ],
     ),
     ("daemonset-duplicate-scrape", &[ClusterCollector::Otelcol]),
+    // F40-F44: the AMP managed collector's own.
+    ("scraper-creation-failed", &[ClusterCollector::AmpScraper]),
+    ("scraper-no-access-entry", &[ClusterCollector::AmpScraper]),
+    ("scraper-rbac-missing", &[ClusterCollector::AmpScraper]),
+    (
+        "scraper-config-no-canary-job",
+        &[ClusterCollector::AmpScraper],
+    ),
+    ("scraper-other-workspace", &[ClusterCollector::AmpScraper]),
     (
         "prometheus-sigv4-no-region",
         &[ClusterCollector::PrometheusOperator],
@@ -1163,6 +1187,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_standalone_mock_runs_the_shape_its_faults_break() {
+        let shape = |ids: &[&str]| {
+            let faults: Vec<&'static Fault> = ids.iter().map(|i| find(i).unwrap()).collect();
+            standalone_cluster(&faults).map(|c| (c.kind, c.pod_identity()))
+        };
+        assert_eq!(shape(&[]).unwrap(), (ClusterCollector::Adot, false));
+        assert_eq!(shape(&["F11"]).unwrap(), (ClusterCollector::Adot, false));
+        assert_eq!(shape(&["F35"]).unwrap(), (ClusterCollector::Adot, true));
+        for id in ["F40", "F41", "F42", "F43", "F44"] {
+            assert_eq!(
+                shape(&[id]).unwrap(),
+                (ClusterCollector::AmpScraper, false),
+                "{id}"
+            );
+        }
+        assert_eq!(shape(&["F45"]).unwrap(), (ClusterCollector::Otelcol, false));
+        assert_eq!(
+            shape(&["F46"]).unwrap(),
+            (ClusterCollector::PrometheusOperator, false)
+        );
+        assert!(
+            matches!(shape(&["F40", "F45"]), Err(StandaloneError::Cluster(w)) if w.contains("no one collector shape"))
+        );
+    }
+
+    #[test]
     fn ids_pick_the_first_form_and_names_are_unique() {
         assert_eq!(find("F07").unwrap().name, "throttled");
         assert_eq!(find("f04").unwrap().name, "amp-unsigned");
@@ -1189,17 +1239,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_shapes_own_fault_is_refused_by_the_standalone_mock() {
-        let stack = MockStack::start(pipecheck_mocks::MockConfig::default())
-            .await
-            .unwrap();
-        let err = inject_standalone(&stack, &[find("F45").unwrap()]).unwrap_err();
+    async fn a_shapes_own_fault_is_served_on_that_shape_by_the_standalone_mock() {
+        let faults = [find("F45").unwrap()];
+        let spec = standalone_cluster(&faults).unwrap();
+        let stack = MockStack::start(pipecheck_mocks::MockConfig {
+            cluster: Some(crate::cluster::seed_for(&spec)),
+            ..pipecheck_mocks::MockConfig::default()
+        })
+        .await
+        .unwrap();
+        inject_standalone(&stack, &spec, &faults).unwrap();
+        // The chart's DaemonSet runs, and F45's recipe grew the node group to two nodes.
+        let ds = stack
+            .kube
+            .get("daemonsets", &spec.namespace, &spec.collector);
         assert!(
-            matches!(&err, StandaloneError::Cluster(w) if w.contains("F45 daemonset-duplicate-scrape")),
-            "{err:?}"
+            ds.is_some(),
+            "no DaemonSet {}/{}",
+            spec.namespace,
+            spec.collector
         );
-        // Nothing was changed before the refusal.
-        assert_eq!(stack.kube.list("nodes", None).len(), 1);
+        assert_eq!(stack.kube.list("nodes", None).len(), 2);
         stack.shutdown().await;
     }
 }

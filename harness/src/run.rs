@@ -217,7 +217,7 @@ pub async fn run_scenario_in(
     {
         // The mock seeds the shipped scenario's collector of the kind (in the scenario's
         // namespace, if it names one), which discovery must then find.
-        let shipped = crate::discover::shipped_spec(u.kind).map_err(RunError::MockCluster)?;
+        let shipped = u.kind.shipped_spec().map_err(RunError::MockCluster)?;
         spec.collector = shipped.collector;
         if spec.namespace.trim().is_empty() {
             spec.namespace = shipped.namespace;

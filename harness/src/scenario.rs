@@ -232,6 +232,36 @@ impl ClusterCollector {
     pub fn is_otel(self) -> bool {
         matches!(self, Self::Adot | Self::Otelcol)
     }
+
+    /// Every kind, the EKS adot add-on's first.
+    pub const ALL: [Self; 5] = [
+        Self::Adot,
+        Self::Prometheus,
+        Self::PrometheusOperator,
+        Self::Otelcol,
+        Self::AmpScraper,
+    ];
+
+    /// The shipped scenario that checks this kind: its cluster spec holds the names the
+    /// mock seeds a collector of this kind with.
+    pub fn shipped_scenario(self) -> &'static str {
+        match self {
+            Self::Adot => "eks-adot",
+            Self::Prometheus => "eks-prometheus",
+            Self::PrometheusOperator => "eks-kube-prometheus-stack",
+            Self::Otelcol => "eks-otel-daemonset",
+            Self::AmpScraper => "eks-amp-scraper",
+        }
+    }
+
+    /// The cluster spec of [`Self::shipped_scenario`].
+    pub fn shipped_spec(self) -> Result<ClusterSpec, String> {
+        let name = self.shipped_scenario();
+        Scenario::load(name)
+            .map_err(|e| e.to_string())?
+            .cluster
+            .ok_or_else(|| format!("scenario {name} has no cluster"))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -402,8 +402,9 @@ mod reads_tests {
         ] {
             let stack = MockStack::start(MockConfig::default()).await.unwrap();
             if let Some(f) = fault {
-                crate::faults::inject_standalone(&stack, &[crate::faults::find(f).unwrap()])
-                    .unwrap();
+                let faults = [crate::faults::find(f).unwrap()];
+                let cluster = crate::faults::standalone_cluster(&faults).unwrap();
+                crate::faults::inject_standalone(&stack, &cluster, &faults).unwrap();
             }
             seen.extend(reads_of("eks-adot", &stack).await);
             stack.shutdown().await;

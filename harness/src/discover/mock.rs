@@ -11,38 +11,16 @@ use pipecheck_mocks::kube::{namespace, service_account};
 use pipecheck_mocks::{ClusterSeed, MockConfig, MockStack};
 use serde_json::json;
 
-use crate::scenario::{ClusterSpec, Scenario};
+use crate::scenario::ClusterCollector;
 
 /// The namespace, name and service account of the DaemonSet collector.
 pub const DAEMONSET: (&str, &str, &str) = ("amazon-metrics", "aws-otel-collector", "aws-otel-sa");
 
-fn shipped(name: &str) -> Result<ClusterSpec, String> {
-    Scenario::load(name)
-        .map_err(|e| e.to_string())?
-        .cluster
-        .ok_or_else(|| format!("scenario {name} has no cluster"))
-}
-
-/// The shipped cluster scenario for `kind` (`eks-adot`, `eks-prometheus`,
-/// `eks-kube-prometheus-stack`, `eks-otel-daemonset`): the names the
-/// mock seeds a collector of that kind with.
-pub fn shipped_spec(kind: crate::scenario::ClusterCollector) -> Result<ClusterSpec, String> {
-    match kind {
-        crate::scenario::ClusterCollector::Adot => shipped("eks-adot"),
-        crate::scenario::ClusterCollector::Prometheus => shipped("eks-prometheus"),
-        crate::scenario::ClusterCollector::PrometheusOperator => {
-            shipped("eks-kube-prometheus-stack")
-        }
-        crate::scenario::ClusterCollector::Otelcol => shipped("eks-otel-daemonset"),
-        crate::scenario::ClusterCollector::AmpScraper => shipped("eks-amp-scraper"),
-    }
-}
-
 /// Starts a mock stack holding every shape, its cluster named `cluster`.
 pub async fn start_all_shapes(cluster: &str, region: &str) -> Result<MockStack, String> {
-    let mut adot = shipped("eks-adot")?;
+    let mut adot = ClusterCollector::Adot.shipped_spec()?;
     adot.name = cluster.to_string();
-    let mut prometheus = shipped("eks-prometheus")?;
+    let mut prometheus = ClusterCollector::Prometheus.shipped_spec()?;
     prometheus.name = cluster.to_string();
     let stack = MockStack::start(MockConfig {
         region: region.to_string(),

@@ -32,6 +32,6 @@ pub use found::{
     ClusterInfo, Discovery, Found, IRSA, Identity, Kind, NODE_ROLE, NotListed, POD_IDENTITY,
     PodIdentity, SCRAPER_ROLE,
 };
-pub use mock::{DAEMONSET, shipped_spec, start_all_shapes};
+pub use mock::{DAEMONSET, start_all_shapes};
 pub use render::{json, mechanism_label, text};
 pub use scenarios::{Written, resolve, scenario_text, write_all};

@@ -348,11 +348,7 @@ pub fn workload(
         });
     }
     let secrets = secret_refs(template);
-    if !secrets.is_empty()
-        && images
-            .iter()
-            .any(|i| is_collector_image(i))
-    {
+    if !secrets.is_empty() && images.iter().any(|i| is_collector_image(i)) {
         return WorkloadVerdict::SecretConfig(Unread {
             kind,
             namespace,

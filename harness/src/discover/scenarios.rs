@@ -228,9 +228,7 @@ pub fn resolve(spec: &ClusterSpec, d: &Discovery) -> Result<ClusterSpec, String>
 mod tests {
     use super::*;
     use crate::discover::amp_url::RemoteWrite;
-    use crate::discover::found::{
-        Identity, Kind, OTEL_COLLECTOR, PROMETHEUS_SERVER, PodIdentity,
-    };
+    use crate::discover::found::{Identity, Kind, OTEL_COLLECTOR, PROMETHEUS_SERVER, PodIdentity};
     use crate::scenario::Scenario;
 
     fn found(kind: Kind, ns: &str, name: &str, detail: Option<&str>) -> Found {
@@ -301,7 +299,11 @@ mod tests {
     fn otel_workloads_and_scrapers_get_their_kinds() {
         for kind in [Kind::DaemonSet, Kind::Deployment, Kind::StatefulSet] {
             let f = found(kind, "o11y", "agent", Some(OTEL_COLLECTOR));
-            assert_eq!(f.scenario_kind(), Some(ClusterCollector::Otelcol), "{kind:?}");
+            assert_eq!(
+                f.scenario_kind(),
+                Some(ClusterCollector::Otelcol),
+                "{kind:?}"
+            );
         }
         let prom_ds = found(Kind::DaemonSet, "o11y", "p", Some(PROMETHEUS_SERVER));
         assert_eq!(prom_ds.scenario_kind(), None);
@@ -323,7 +325,10 @@ mod tests {
         );
         assert_eq!(c.service_account, None);
         assert!(text.contains("pipecheck-canary"), "{text}");
-        assert_eq!(s.expect.arrival_deadline, std::time::Duration::from_secs(120));
+        assert_eq!(
+            s.expect.arrival_deadline,
+            std::time::Duration::from_secs(120)
+        );
     }
 
     #[test]
