@@ -88,6 +88,16 @@ const FAULTS: &[Row] = &[
         ],
         &["update-scraper", "destination arn:aws:aps:"],
     ),
+    (
+        "scraper-endpoint-public-only",
+        "amp.scraper",
+        &["cluster pipecheck has no private endpoint access"],
+        &[
+            "endpointPrivateAccess false",
+            "endpointPrivateAccess=true",
+            "status ACTIVE",
+        ],
+    ),
 ];
 
 fn fault_trial(row: &Row) -> Result<(), Failed> {

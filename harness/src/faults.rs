@@ -930,6 +930,14 @@ pub const CATALOG: &[Fault] = &[
         collector: None,
         apply: |e| e.on_cluster(|c, s| c.scraper_other_workspace(s)),
     },
+    Fault {
+        id: "F49",
+        name: "scraper-endpoint-public-only",
+        summary: "the cluster's API endpoint has public access only: the scraper, inside the VPC, cannot reach it",
+        direct: None,
+        collector: None,
+        apply: |e| e.on_cluster(|c, s| c.cluster_endpoint_public_only(s)),
+    },
     // F35-F39: EKS Pod Identity (scenarios with `identity: pod-identity`).
     Fault {
         id: "F35",
@@ -1014,6 +1022,10 @@ const ONLY_ON: &[(&str, &[ClusterCollector])] = &[
         &[ClusterCollector::AmpScraper],
     ),
     ("scraper-other-workspace", &[ClusterCollector::AmpScraper]),
+    (
+        "scraper-endpoint-public-only",
+        &[ClusterCollector::AmpScraper],
+    ),
     (
         "prometheus-sigv4-no-region",
         &[ClusterCollector::PrometheusOperator],
@@ -1143,6 +1155,10 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
         Expect::RootCause("scraper.config"),
     ),
     ("scraper-other-workspace", Expect::RootCause("amp.scraper")),
+    (
+        "scraper-endpoint-public-only",
+        Expect::RootCause("amp.scraper"),
+    ),
     (
         "pod-identity-association-missing",
         Expect::RootCause("k8s.service_account"),

@@ -293,7 +293,14 @@ pub struct Cluster {
     /// `resourcesVpcConfig.vpcId` and `subnetIds`.
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
+    /// `resourcesVpcConfig.endpointPrivateAccess`: whether the API server answers inside
+    /// the VPC (an AMP scraper reaches it only so).
+    pub endpoint_private_access: bool,
 }
+
+/// The cluster security group EKS makes for a mock cluster
+/// (`resourcesVpcConfig.clusterSecurityGroupId`).
+pub const CLUSTER_SECURITY_GROUP: &str = "sg-0a1b2c3d4e5f60003";
 
 /// One Kubernetes-version compatibility row of an add-on version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -538,6 +545,7 @@ impl EksState {
             addons: BTreeMap::new(),
             vpc_id: seed.vpc_id.clone(),
             subnet_ids: seed.subnet_ids.clone(),
+            endpoint_private_access: true,
         };
         let defaults = [
             ("adot", seed.addon_version.clone()),
@@ -729,10 +737,10 @@ fn cluster_json(c: &Cluster) -> Value {
         "resourcesVpcConfig": {
             "subnetIds": c.subnet_ids,
             "securityGroupIds": [],
-            "clusterSecurityGroupId": "sg-0a1b2c3d4e5f60003",
+            "clusterSecurityGroupId": CLUSTER_SECURITY_GROUP,
             "vpcId": c.vpc_id,
             "endpointPublicAccess": true,
-            "endpointPrivateAccess": true,
+            "endpointPrivateAccess": c.endpoint_private_access,
             "publicAccessCidrs": ["0.0.0.0/0"],
         },
         "kubernetesNetworkConfig": { "serviceIpv4Cidr": "10.100.0.0/16", "ipFamily": "ipv4" },

@@ -15,6 +15,11 @@ pub struct ClusterFacts {
     /// `eks.cluster`: the cluster's VPC and subnets (`resourcesVpcConfig`).
     pub vpc_id: Option<String>,
     pub subnet_ids: Vec<String>,
+    /// `eks.cluster`: the cluster security group EKS made and the additional ones
+    /// (`clusterSecurityGroupId`, `securityGroupIds`), and whether the API endpoint has
+    /// private access (None when EKS did not say).
+    pub security_group_ids: Vec<String>,
+    pub endpoint_private_access: Option<bool>,
     /// `iam.oidc_provider`: the IAM OIDC provider registered for that issuer.
     pub oidc_provider_arn: Option<String>,
     /// `k8s.service_account`: the namespace and service account the collector's pods run

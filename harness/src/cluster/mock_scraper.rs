@@ -22,8 +22,6 @@ const CANARY_POD: &str = "pipecheck-canary-0";
 const CANARY_CONTAINER: &str = "node-exporter";
 const CANARY_IMAGE: &str = "quay.io/prometheus/node-exporter:v1.8.2";
 const CANARY_IP: &str = "192.168.15.40";
-/// The cluster's security group (mock EKS's `clusterSecurityGroupId`).
-const CLUSTER_SG: &str = "sg-0a1b2c3d4e5f60003";
 const USER: &str = "aps-collector-user";
 const ROLE: &str = "aps-collector-role";
 const BINDING: &str = "aps-collector-user-role-binding";
@@ -131,7 +129,7 @@ pub(super) fn prepare(
         Some(spec.collector.as_str()),
         &cluster_arn,
         &seed.subnet_ids,
-        &[CLUSTER_SG.to_string()],
+        &[pipecheck_mocks::eks::CLUSTER_SECURITY_GROUP.to_string()],
         &workspace_arn(region, &ws),
         &configuration(&cluster_arn, &spec.namespace, true),
         now,
@@ -182,6 +180,14 @@ impl MockCluster {
         let mut role = None;
         self.on_scraper(s, |x| role = Some(x.role_arn.clone()));
         role
+    }
+
+    /// F49: the cluster's API endpoint answers on the internet only
+    /// (`endpointPrivateAccess` false): the scraper, inside the VPC, cannot reach it.
+    pub fn cluster_endpoint_public_only(&self, s: &MockStack) {
+        s.eks.update_cluster(&self.seed.cluster_name, |c| {
+            c.endpoint_private_access = false
+        });
     }
 
     /// F40: AMP could not create the scraper: CREATION_FAILED with its reason.

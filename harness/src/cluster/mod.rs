@@ -11,7 +11,7 @@
 //! | `pod_identity.rs` | EKS Pod Identity: a namespace's associations, the container-credentials env of a pod, the `pods.eks.amazonaws.com` trust |
 //! | `mock.rs` | the mock target's cluster: the seed for a scenario, the Prometheus variant, fault recipes |
 //! | `mock_shapes.rs` | the mock's kube-prometheus-stack and OpenTelemetry DaemonSet shapes and their own fault recipes (F45-F48) |
-//! | `mock_scraper.rs` | the mock target's cluster for an AMP managed collector (`amp-scraper`): canary pod, scraper, access entry, RBAC; recipes F40-F44 |
+//! | `mock_scraper.rs` | the mock target's cluster for an AMP managed collector (`amp-scraper`): canary pod, scraper, access entry, RBAC; recipes F40-F44, F49 |
 //! | `mock_pod_identity.rs` | the mock cluster turned to EKS Pod Identity, and its fault recipes (F35-F39) |
 
 mod aws_errors;

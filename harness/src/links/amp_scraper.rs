@@ -1,7 +1,8 @@
 //! `amp.scraper`: is there an AMP managed collector (scraper) for this cluster, named as
-//! the scenario says (alias or id), ACTIVE, scraping from this cluster's subnets, writing
-//! into the run's workspace? A CREATING scraper is waited for, up to the workspace
-//! deadline (AMP takes minutes, up to ~20, to make one). (F40, F44)
+//! the scenario says (alias or id), ACTIVE, writing into the run's workspace, able to
+//! reach the cluster (its endpoint has private access; the scraper's subnets and security
+//! groups are the cluster's, else a warning)? A CREATING scraper is waited for, up to the
+//! workspace deadline (AMP takes minutes, up to ~20, to make one). (F40, F44, F49)
 
 use std::time::Duration;
 
@@ -36,6 +37,40 @@ fn line(s: &ScraperSummary) -> String {
     )
 }
 
+/// How the scraper's network interfaces sit apart from the cluster: its subnets that are
+/// not the cluster's, and its security groups when none is the cluster's (unknown cluster
+/// groups: not judged).
+fn apart_from_cluster(
+    scraper_subnets: &[String],
+    scraper_groups: &[String],
+    cluster_subnets: &[String],
+    cluster_groups: &[String],
+) -> Vec<String> {
+    let outside: Vec<&str> = scraper_subnets
+        .iter()
+        .filter(|n| !cluster_subnets.contains(n))
+        .map(String::as_str)
+        .collect();
+    let mut apart = Vec::new();
+    if !outside.is_empty() {
+        apart.push(format!(
+            "its subnets {} are not the cluster's",
+            outside.join(", ")
+        ));
+    }
+    if !cluster_groups.is_empty() && !scraper_groups.iter().any(|g| cluster_groups.contains(g)) {
+        apart.push(format!(
+            "its security groups ({}) include none of the cluster's",
+            if scraper_groups.is_empty() {
+                "none".to_string()
+            } else {
+                scraper_groups.join(", ")
+            }
+        ));
+    }
+    apart
+}
+
 impl Link for AmpScraper {
     fn name(&self) -> &'static str {
         "amp.scraper"
@@ -54,11 +89,13 @@ impl Link for AmpScraper {
                 );
             };
             let wanted = spec.collector.as_str();
-            let (cluster_arn, subnets, workspace_arn) = {
+            let (cluster_arn, subnets, cluster_groups, private_access, workspace_arn) = {
                 let f = ctx.facts();
                 (
                     f.cluster.arn.clone().unwrap_or_default(),
                     f.cluster.subnet_ids.clone(),
+                    f.cluster.security_group_ids.clone(),
+                    f.cluster.endpoint_private_access,
                     f.workspace_arn.clone().unwrap_or_default(),
                 )
             };
@@ -266,20 +303,34 @@ impl Link for AmpScraper {
                 f.scraper.role_arn = Some(s.role_arn().to_string());
                 f.scraper.configuration = blob;
             }
-            let outside: Vec<&String> = scraper_subnets
-                .iter()
-                .filter(|n| !subnets.contains(n))
-                .collect();
-            if !outside.is_empty() {
-                return Check::warn(
+            // The scraper reaches the API server (for service discovery) and the pods
+            // through its network interfaces in the cluster's subnets.
+            if private_access == Some(false) {
+                return Check::fail(
                     format!(
-                        "scraper {wanted} is ACTIVE, but its subnets {} are not the cluster's",
-                        outside.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        "cluster {} has no private endpoint access: scraper {wanted} reaches the API server from inside the VPC, so it discovers no targets and writes nothing",
+                        spec.name
                     ),
-                    "the scraper's subnets and security groups should be the cluster's (AMP user guide: Create a scraper), so its network interfaces reach the pods",
+                    format!(
+                        "turn private access on (aws eks update-cluster-config --name {} --resources-vpc-config endpointPrivateAccess=true; public access may stay on), as the AMP user guide requires of a cluster with a managed collector",
+                        spec.name
+                    ),
                 )
                 .with("scraper", evidence)
-                .with("cluster subnets", subnets.join(", "));
+                .with(
+                    "cluster endpoint",
+                    "endpointPrivateAccess false (public access only)",
+                );
+            }
+            let apart = apart_from_cluster(&scraper_subnets, &groups, &subnets, &cluster_groups);
+            if !apart.is_empty() {
+                return Check::warn(
+                    format!("scraper {wanted} is ACTIVE, but {}", apart.join(", and ")),
+                    "the scraper's subnets and security groups should be the cluster's (AMP user guide: Create a scraper), so its network interfaces reach the API server and the pods",
+                )
+                .with("scraper", evidence)
+                .with("cluster subnets", subnets.join(", "))
+                .with("cluster security groups", cluster_groups.join(", "));
             }
             Check::pass(format!(
                 "scraper {wanted} is ACTIVE, scrapes cluster {} and writes to the run's workspace",
@@ -287,5 +338,38 @@ impl Link for AmpScraper {
             ))
             .with("scraper", evidence)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn subnets_and_security_groups_apart_from_the_cluster() {
+        let cluster_subnets = v(&["subnet-a", "subnet-b"]);
+        let cluster_groups = v(&["sg-cluster", "sg-extra"]);
+        let judge = |subnets: &[&str], groups: &[&str], cg: &[String]| {
+            apart_from_cluster(&v(subnets), &v(groups), &cluster_subnets, cg)
+        };
+        assert!(judge(&["subnet-a", "subnet-b"], &["sg-extra"], &cluster_groups).is_empty());
+        assert_eq!(
+            judge(&["subnet-a", "subnet-z"], &["sg-cluster"], &cluster_groups),
+            ["its subnets subnet-z are not the cluster's"]
+        );
+        assert_eq!(
+            judge(&["subnet-a"], &["sg-other"], &cluster_groups),
+            ["its security groups (sg-other) include none of the cluster's"]
+        );
+        assert_eq!(
+            judge(&["subnet-a"], &[], &cluster_groups),
+            ["its security groups (none) include none of the cluster's"]
+        );
+        // The cluster's groups unknown: the scraper's are not judged.
+        assert!(judge(&["subnet-a"], &["sg-other"], &[]).is_empty());
     }
 }

@@ -169,6 +169,13 @@ impl Link for EksCluster {
                 if let Some(vpc) = c.resources_vpc_config() {
                     cf.vpc_id = vpc.vpc_id().map(str::to_string);
                     cf.subnet_ids = vpc.subnet_ids().to_vec();
+                    cf.security_group_ids = vpc
+                        .cluster_security_group_id()
+                        .into_iter()
+                        .chain(vpc.security_group_ids().iter().map(String::as_str))
+                        .map(str::to_string)
+                        .collect();
+                    cf.endpoint_private_access = Some(vpc.endpoint_private_access());
                 }
             }
             Check::pass(format!(

@@ -13,8 +13,9 @@
 //! CREATION_FAILED with a `statusReason` when its source cluster does not exist (or a
 //! fault set `fail_with`). Delete marks it DELETING and removes it after the same delay.
 //!
-//! Running ([`run_once`], every [`SCRAPE_TICK`] from the stack): an ACTIVE scraper whose
-//! role the cluster knows (an EKS access entry, else an `aws-auth` `mapRoles` entry for
+//! Running ([`run_once`], every [`SCRAPE_TICK`] from the stack): an ACTIVE scraper of a
+//! cluster whose endpoint has private access (the scraper's network interfaces are in
+//! the VPC), whose role the cluster knows (an EKS access entry, else an `aws-auth` `mapRoles` entry for
 //! the role's ARN without its path), whose Kubernetes user or groups a ClusterRoleBinding
 //! grants `list pods` (or whose access entry has an access policy), writes each target of
 //! its configuration into its destination workspace through the workspace's own
@@ -870,10 +871,12 @@ pub fn run_once(st: &AmpState) -> usize {
         let Some(cluster) = cluster_name(&s.cluster_arn) else {
             continue;
         };
+        // The scraper reaches the API server through its network interfaces in the VPC:
+        // only a cluster whose endpoint has private access answers it.
         if world
             .eks
             .cluster(cluster)
-            .is_none_or(|c| c.arn != s.cluster_arn)
+            .is_none_or(|c| c.arn != s.cluster_arn || !c.endpoint_private_access)
         {
             continue;
         }
