@@ -12,7 +12,7 @@ use std::process::Stdio;
 use libtest_mimic::{Failed, Trial};
 
 use crate::support::{
-    self, Depends, Mock, Ran, Report, bare_aws_command, chain_passes, dependents_in, ensure,
+    self, Depends, Mock, Ran, Report, bare_aws_command, chain_passes, dependents_in, ensure, exits,
     pipecheck, read_junit, refused_before_running, run, succeeded, text, tmp,
 };
 
@@ -877,6 +877,56 @@ fn adot_manifests_pass() -> Result<(), Failed> {
     )
 }
 
+/// The Prometheus chart's server under EKS Pod Identity
+/// (`tests/fixtures/scenarios/eks-prometheus-pod-identity.yaml`): every link passes, the
+/// identity is the association (no F11), the trust the service principal's; with the
+/// association removed (F35), `k8s.service_account` is the only root cause.
+fn prometheus_pod_identity() -> Result<(), Failed> {
+    const NAME: &str = "eks-prometheus-pod-identity";
+    let path = support::repo_root().join(format!("tests/fixtures/scenarios/{NAME}.yaml"));
+    let path = path.to_str().unwrap();
+    let (out, report) = support::run_with_report(&["run", "--scenario", path]);
+    let ran = support::ran(&out, &report.path, NAME)?;
+    exits(&ran, 0)?;
+    ensure(
+        ran.suite.cases.iter().all(|(_, c)| c.outcome == "pass"),
+        || format!("{:?}\n{}", ran.suite.cases, ran.stdout),
+    )?;
+    for w in [
+        "which has EKS pod identity association a-",
+        "trusts the EKS Pod Identity principal pods.eks.amazonaws.com",
+        "may aps:RemoteWrite",
+    ] {
+        ensure(ran.stdout.contains(w), || {
+            format!("stdout lacks {w:?}:\n{}", ran.stdout)
+        })?;
+    }
+    ensure(
+        !ran.stdout
+            .contains("has no eks.amazonaws.com/role-arn annotation"),
+        || ran.stdout.clone(),
+    )?;
+    let (out, report) = support::run_with_report(&[
+        "run",
+        "--scenario",
+        path,
+        "--fault",
+        "pod-identity-association-missing",
+    ]);
+    let ran = support::ran(&out, &report.path, NAME)?;
+    exits(&ran, 1)?;
+    let root = ran.suite.root_cause();
+    ensure(root == "k8s.service_account", || {
+        format!("root cause {root:?}\n{}", ran.stdout)
+    })?;
+    ensure(
+        ran.stdout.contains(
+            "aws eks create-pod-identity-association --cluster-name pipecheck --namespace prometheus --service-account amp-iamproxy-ingest-service-account",
+        ),
+        || ran.stdout.clone(),
+    )
+}
+
 /// F11 and F12 together, as in the workshop: the service account is unannotated and the
 /// trust policy names another namespace. The run names the first to break
 /// (k8s.service_account) with iam.role_trust blocked behind it; with F11 fixed the same
@@ -1119,6 +1169,10 @@ pub fn trials() -> Vec<Trial> {
     ];
     t.extend([
         Trial::test("scenario::eks-adot-pod-identity", pod_identity_passes),
+        Trial::test(
+            "scenario::eks-prometheus-pod-identity",
+            prometheus_pod_identity,
+        ),
         Trial::test("cli::pod_identity_listed", pod_identity_listed),
         Trial::test("bad_input::pod_identity_fault_on_eks_adot", || {
             fault_not_checked(
