@@ -331,7 +331,7 @@ impl AmpDataClient {
                 Some(Err(e)) => e.to_string(),
                 None => format!(
                     "no answer within {}",
-                    crate::links::Deadline::new("request", retries.attempt_timeout)
+                    crate::chain::Deadline::new("request", retries.attempt_timeout)
                 ),
             });
             tokio::time::sleep(delay).await;

@@ -47,6 +47,9 @@ pub enum Origin {
 pub const DIRECT_JOB: &str = "pipecheck-canary";
 /// The scrape job name in the collector configs pipecheck renders.
 pub const SCRAPE_JOB: &str = "pipecheck-canary-scrape";
+/// The scrape job of the canary of an AMP managed collector (scraper): the scraper's
+/// configuration must have it, and the series it writes for that job are read back.
+pub const SCRAPER_JOB: &str = "pipecheck-canary";
 
 /// One written series: its full label set and samples.
 #[derive(Clone, Debug, PartialEq)]

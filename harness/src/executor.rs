@@ -13,7 +13,8 @@ use pipecheck_reports::{LinkResult, Outcome, RunEvent};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
-use crate::links::{Check, Deadline, Link, RunContext, Status};
+use crate::chain::{Check, Deadline, LinkId, Status};
+use crate::links::{RunContext, Step};
 use crate::wait::Progress;
 
 /// How often running links' progress is reported, and how long a link runs before it is:
@@ -24,52 +25,41 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// order. Each link is cut off after `link_deadline`, so a hung check cannot hang the run.
 pub async fn execute(
     scenario: &str,
-    links: Vec<Arc<dyn Link>>,
+    links: Vec<Step>,
     ctx: Arc<RunContext>,
     link_deadline: Duration,
     events: &UnboundedSender<RunEvent>,
 ) -> Vec<LinkResult> {
-    let mut results: HashMap<&'static str, LinkResult> = HashMap::new();
-    let mut running: JoinSet<(&'static str, Check, Duration)> = JoinSet::new();
-    let mut started: Vec<&'static str> = Vec::new();
-    let mut task_links: HashMap<tokio::task::Id, &'static str> = HashMap::new();
-    let names: Vec<&'static str> = links.iter().map(|l| l.name()).collect();
+    let mut results: HashMap<LinkId, LinkResult> = HashMap::new();
+    let mut running: JoinSet<(LinkId, Check, Duration)> = JoinSet::new();
+    let mut started: Vec<LinkId> = Vec::new();
+    let mut task_links: HashMap<tokio::task::Id, LinkId> = HashMap::new();
+    let names: Vec<LinkId> = links.iter().map(|l| l.id).collect();
     // When each running link started, and its progress slot.
-    let mut in_flight: HashMap<&'static str, (Instant, Progress)> = HashMap::new();
+    let mut in_flight: HashMap<LinkId, (Instant, Progress)> = HashMap::new();
     let mut progress_tick = tokio::time::interval(PROGRESS_EVERY);
     progress_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let finish = |results: &mut HashMap<&'static str, LinkResult>, r: LinkResult| {
+    let finish = |results: &mut HashMap<LinkId, LinkResult>, id: LinkId, r: LinkResult| {
         let _ = events.send(RunEvent::LinkFinished {
             scenario: scenario.to_string(),
             result: r.clone(),
         });
-        results.insert(
-            names
-                .iter()
-                .find(|n| **n == r.name)
-                .copied()
-                .expect("known link"),
-            r,
-        );
+        results.insert(id, r);
     };
 
     loop {
         // Start or block every link whose dependencies have all finished.
-        for link in &links {
-            let name = link.name();
+        for step in &links {
+            let name = step.id;
             if started.contains(&name) {
                 continue;
             }
-            let deps: Vec<&LinkResult> = link
-                .depends_on()
+            let deps: Vec<&LinkResult> = step
+                .depends_on
                 .iter()
                 .filter_map(|d| results.get(d))
                 .collect();
-            let in_graph = link
-                .depends_on()
-                .iter()
-                .filter(|d| names.contains(d))
-                .count();
+            let in_graph = step.depends_on.iter().filter(|d| names.contains(d)).count();
             if deps.len() < in_graph {
                 continue;
             }
@@ -77,6 +67,7 @@ pub async fn execute(
             if let Some(blocker) = deps.iter().find_map(|d| blocker_of(d)) {
                 finish(
                     &mut results,
+                    name,
                     LinkResult {
                         name: name.to_string(),
                         outcome: Outcome::Blocked {
@@ -86,7 +77,7 @@ pub async fn execute(
                         hint: None,
                         evidence: vec![],
                         duration: Duration::ZERO,
-                        depends_on: link.depends_on().iter().map(|d| d.to_string()).collect(),
+                        depends_on: step.depends_on.iter().map(|d| d.to_string()).collect(),
                     },
                 );
                 continue;
@@ -95,7 +86,7 @@ pub async fn execute(
                 scenario: scenario.to_string(),
                 link: name.to_string(),
             });
-            let link = link.clone();
+            let link = step.link.clone();
             let ctx = ctx.clone();
             let progress = Progress::default();
             in_flight.insert(name, (Instant::now(), progress.clone()));
@@ -111,7 +102,7 @@ pub async fn execute(
                         "something it waits on hangs: see the evidence of the links before it",
                     ),
                 };
-                (link.name(), check, t0.elapsed())
+                (name, check, t0.elapsed())
             }));
             task_links.insert(handle.id(), name);
         }
@@ -127,27 +118,24 @@ pub async fn execute(
         };
         match joined {
             Some(Ok((_, (name, check, duration)))) => {
-                in_flight.remove(name);
-                let link = links
+                in_flight.remove(&name);
+                let step = links
                     .iter()
-                    .find(|l| l.name() == name)
+                    .find(|l| l.id == name)
                     .expect("ran a known link");
-                finish(&mut results, to_result(link.as_ref(), check, duration));
+                finish(&mut results, name, to_result(step, check, duration));
             }
             Some(Err(join_err)) => {
                 // A panicking check is a harness bug; report it on its link, keep going.
                 let name = task_links[&join_err.id()];
-                in_flight.remove(name);
-                let link = links.iter().find(|l| l.name() == name).expect("known");
+                in_flight.remove(&name);
+                let step = links.iter().find(|l| l.id == name).expect("known");
                 let check = Check::fail(
                     "internal error: the check panicked",
                     "this is a pipecheck bug: please report it with the evidence",
                 )
                 .with("panic", join_err.to_string());
-                finish(
-                    &mut results,
-                    to_result(link.as_ref(), check, Duration::ZERO),
-                );
+                finish(&mut results, name, to_result(step, check, Duration::ZERO));
             }
             None => break,
         }
@@ -160,8 +148,8 @@ pub async fn execute(
 /// else to the link's own.
 fn report_progress(
     scenario: &str,
-    names: &[&'static str],
-    in_flight: &HashMap<&'static str, (Instant, Progress)>,
+    names: &[LinkId],
+    in_flight: &HashMap<LinkId, (Instant, Progress)>,
     link_deadline: Duration,
     events: &UnboundedSender<RunEvent>,
 ) {
@@ -198,9 +186,9 @@ fn blocker_of(r: &LinkResult) -> Option<String> {
     }
 }
 
-fn to_result(link: &dyn Link, c: Check, duration: Duration) -> LinkResult {
+fn to_result(step: &Step, c: Check, duration: Duration) -> LinkResult {
     LinkResult {
-        name: link.name().to_string(),
+        name: step.id.to_string(),
         outcome: match c.status {
             Status::Pass => Outcome::Pass,
             Status::Warn => Outcome::Warn,
@@ -210,7 +198,7 @@ fn to_result(link: &dyn Link, c: Check, duration: Duration) -> LinkResult {
         hint: c.hint,
         evidence: c.evidence,
         duration,
-        depends_on: link.depends_on().iter().map(|d| d.to_string()).collect(),
+        depends_on: step.depends_on.iter().map(|d| d.to_string()).collect(),
     }
 }
 
@@ -231,31 +219,23 @@ mod tests {
     use super::*;
     use crate::amp_client::WriterBehaviour;
     use crate::canary::Canary;
-    use crate::links::{BoxFuture, Deadlines, Facts};
+    use crate::links::{BoxFuture, Deadlines, Facts, Link};
     use crate::scenario::CanarySpec;
     use crate::target::{MockAccess, Target};
 
-    /// A link with a fixed status, in a diamond: a; b, c -> a; d -> b, c; e -> d.
+    /// A link with a fixed status.
     struct Fake {
-        name: &'static str,
-        deps: &'static [&'static str],
         status: Status,
         panics: bool,
     }
 
     impl Link for Fake {
-        fn name(&self) -> &'static str {
-            self.name
-        }
-        fn depends_on(&self) -> &'static [&'static str] {
-            self.deps
-        }
         fn check<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Check> {
             Box::pin(async move {
                 assert!(!self.panics, "boom");
                 Check {
                     status: self.status,
-                    verdict: self.name.into(),
+                    verdict: "fake".into(),
                     hint: None,
                     evidence: vec![],
                 }
@@ -263,13 +243,25 @@ mod tests {
         }
     }
 
-    const GRAPH: &[(&str, &[&str])] = &[
-        ("a", &[]),
-        ("b", &["a"]),
-        ("c", &["a"]),
-        ("d", &["b", "c"]),
-        ("e", &["d"]),
-    ];
+    /// A step of link `id` with the graph's dependencies `deps` (any graph: the executor
+    /// follows the steps, not the chain's own table).
+    fn step(id: LinkId, deps: &'static [LinkId], link: impl Link + 'static) -> Step {
+        Step {
+            id,
+            depends_on: deps,
+            link: Arc::new(link),
+        }
+    }
+
+    const A: LinkId = LinkId::AwsIdentity;
+    const B: LinkId = LinkId::AmpWorkspace;
+    const C: LinkId = LinkId::EksCluster;
+    const D: LinkId = LinkId::IamOidcProvider;
+    const E: LinkId = LinkId::K8sApi;
+
+    /// A diamond: a; b, c -> a; d -> b, c; e -> d.
+    const GRAPH: &[(LinkId, &[LinkId])] =
+        &[(A, &[]), (B, &[A]), (C, &[A]), (D, &[B, C]), (E, &[D])];
 
     async fn context() -> Arc<RunContext> {
         // The fake links never call out; a real (idle) mock stack gives real clients.
@@ -316,18 +308,20 @@ mod tests {
         let statuses = [Status::Pass, Status::Warn, Status::Fail];
         for combo in 0..3usize.pow(GRAPH.len() as u32) {
             let mut assigned = HashMap::new();
-            let links: Vec<Arc<dyn Link>> = GRAPH
+            let links: Vec<Step> = GRAPH
                 .iter()
                 .enumerate()
-                .map(|(i, (name, deps))| {
+                .map(|(i, (id, deps))| {
                     let status = statuses[combo / 3usize.pow(i as u32) % 3];
-                    assigned.insert(*name, status);
-                    Arc::new(Fake {
-                        name,
+                    assigned.insert(id.as_str(), status);
+                    step(
+                        *id,
                         deps,
-                        status,
-                        panics: false,
-                    }) as Arc<dyn Link>
+                        Fake {
+                            status,
+                            panics: false,
+                        },
+                    )
                 })
                 .collect();
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -339,23 +333,28 @@ mod tests {
             }
             assert_eq!(finished, GRAPH.len());
             let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
-            assert_eq!(names, GRAPH.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+            assert_eq!(
+                names,
+                GRAPH.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()
+            );
 
             // Expected: a link runs iff no ancestor failed.
             let mut failed_ancestors: HashMap<&str, HashSet<&str>> = HashMap::new();
             let mut ran: HashSet<&str> = HashSet::new();
-            for (name, deps) in GRAPH {
+            for (id, deps) in GRAPH {
+                let name = id.as_str();
                 let mut anc = HashSet::new();
                 for d in *deps {
+                    let d = d.as_str();
                     anc.extend(failed_ancestors[d].iter().copied());
                     if ran.contains(d) && assigned[d] == Status::Fail {
-                        anc.insert(*d);
+                        anc.insert(d);
                     }
                 }
                 if anc.is_empty() {
-                    ran.insert(*name);
+                    ran.insert(name);
                 }
-                failed_ancestors.insert(*name, anc);
+                failed_ancestors.insert(name, anc);
             }
             for r in &results {
                 let name = r.name.as_str();
@@ -394,50 +393,35 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_check_fails_its_own_link_and_blocks_its_dependents() {
         let ctx = context().await;
-        let links: Vec<Arc<dyn Link>> = vec![
-            Arc::new(Fake {
-                name: "a",
-                deps: &[],
-                status: Status::Pass,
-                panics: false,
-            }),
-            Arc::new(Fake {
-                name: "b",
-                deps: &["a"],
-                status: Status::Pass,
-                panics: true,
-            }),
-            Arc::new(Fake {
-                name: "c",
-                deps: &["a"],
-                status: Status::Pass,
-                panics: false,
-            }),
-            Arc::new(Fake {
-                name: "d",
-                deps: &["b"],
-                status: Status::Pass,
-                panics: false,
-            }),
+        let ok = || Fake {
+            status: Status::Pass,
+            panics: false,
+        };
+        let links = vec![
+            step(A, &[], ok()),
+            step(
+                B,
+                &[A],
+                Fake {
+                    status: Status::Pass,
+                    panics: true,
+                },
+            ),
+            step(C, &[A], ok()),
+            step(D, &[B], ok()),
         ];
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let results = execute("s", links, ctx, Duration::from_secs(5), &tx).await;
         assert_eq!(results[1].outcome, Outcome::Fail);
         assert!(results[1].verdict.contains("panicked"));
         assert_eq!(results[2].outcome, Outcome::Pass);
-        assert_eq!(results[3].outcome, Outcome::Blocked { by: "b".into() });
+        assert_eq!(results[3].outcome, Outcome::Blocked { by: B.to_string() });
     }
 
     #[tokio::test]
     async fn a_hanging_check_is_cut_at_the_link_deadline() {
         struct Hang;
         impl Link for Hang {
-            fn name(&self) -> &'static str {
-                "hang"
-            }
-            fn depends_on(&self) -> &'static [&'static str] {
-                &[]
-            }
             fn check<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Check> {
                 Box::pin(std::future::pending())
             }
@@ -446,7 +430,7 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let results = execute(
             "s",
-            vec![Arc::new(Hang)],
+            vec![step(A, &[], Hang)],
             ctx,
             Duration::from_millis(50),
             &tx,
@@ -469,12 +453,6 @@ mod tests {
         use crate::wait::{Probe, wait_for};
         struct Slow;
         impl Link for Slow {
-            fn name(&self) -> &'static str {
-                "slow"
-            }
-            fn depends_on(&self) -> &'static [&'static str] {
-                &[]
-            }
             fn check<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Check> {
                 Box::pin(async {
                     let started = Instant::now();
@@ -497,13 +475,11 @@ mod tests {
         }
         let ctx = context().await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let fast = Arc::new(Fake {
-            name: "fast",
-            deps: &[],
+        let fast = Fake {
             status: Status::Pass,
             panics: false,
-        });
-        let links: Vec<Arc<dyn Link>> = vec![Arc::new(Slow), fast];
+        };
+        let links = vec![step(A, &[], Slow), step(B, &[], fast)];
         execute("s", links, ctx, Duration::from_secs(30), &tx).await;
         drop(tx);
         let mut waiting = Vec::new();
@@ -521,7 +497,7 @@ mod tests {
         }
         assert!(!waiting.is_empty(), "no progress for a 1.3 s wait");
         for (link, what, elapsed, deadline_in) in &waiting {
-            assert_eq!(link, "slow");
+            assert_eq!(link, A.as_str());
             assert_eq!(what.as_deref(), Some("the canary"));
             assert!(*elapsed >= PROGRESS_EVERY, "{elapsed:?}");
             assert!(

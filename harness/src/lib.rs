@@ -6,7 +6,9 @@
 //! Module map: `ARCHITECTURE.md` beside this crate.
 
 pub mod amp_client;
+pub mod arn;
 pub mod canary;
+pub mod chain;
 pub mod cleanup;
 pub mod cli;
 pub mod cli_docs;

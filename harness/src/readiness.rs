@@ -5,7 +5,7 @@
 //! Each account is a `--target aws` run of the scenario with its own [`Environment`]
 //! (credentials, region, endpoints, workspace, cluster, kubeconfig and context), never the
 //! process's, so accounts checked at the same time cannot leak into each other. Only the
-//! links that read run: [`links::WRITES`] (the canary write, the Grafana service account)
+//! links that read run: [`chain::WRITES`] (the canary write, the Grafana service account)
 //! and everything depending on them are left out, so nothing is created in an account.
 //! A slow account ends at its own `--timeout`; the others go on.
 
@@ -18,7 +18,7 @@ use pipecheck_reports::{LinkResult, Outcome, Redactor, RunReport, ScenarioReport
 use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::links;
+use crate::chain::{self, LinkId};
 use crate::run::{RunError, RunOptions, ScenarioProgress, run_scenario_in};
 use crate::scenario::{Scenario, ScenarioError, Shape};
 use crate::target::{Environment, KubeSettings, TargetKind};
@@ -317,6 +317,7 @@ pub fn run(args: ReadinessArgs) -> Result<u8, ReadinessError> {
         return Err(ReadinessError::CollectorScenario(scenario.name));
     }
     let (scenario, left_out) = read_only(scenario);
+    let left_out: Vec<&str> = left_out.iter().map(|l| l.as_str()).collect();
     junit::check_writable(&args.junit)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -361,18 +362,18 @@ pub fn run(args: ReadinessArgs) -> Result<u8, ReadinessError> {
     })
 }
 
-/// The scenario with only its read-only links: [`links::WRITES`] and their dependents
+/// The scenario with only its read-only links: [`chain::WRITES`] and their dependents
 /// left out, and the names of the links left out (in chain order).
-fn read_only(mut scenario: Scenario) -> (Scenario, Vec<&'static str>) {
-    let mut kept = links::closure(&scenario.link_names(), scenario.shape);
+fn read_only(mut scenario: Scenario) -> (Scenario, Vec<LinkId>) {
+    let mut kept = chain::closure(&scenario.link_names(), scenario.shape);
     let mut left_out = Vec::new();
-    for w in links::WRITES {
-        let (rest, out) = links::without(kept, w);
+    for w in chain::WRITES {
+        let (rest, out) = chain::without(&kept, *w, scenario.shape);
         kept = rest;
         left_out.extend(out);
     }
-    left_out.sort_by_key(|n| links::ALL.iter().position(|a| a == n));
-    scenario.links = kept.iter().map(|l| l.name().to_string()).collect();
+    left_out.sort();
+    scenario.links = kept;
     (scenario, left_out)
 }
 
@@ -642,25 +643,23 @@ mod tests {
     fn read_only_leaves_out_every_writing_link_and_its_dependents() {
         for name in ["eks-adot", "smoke"] {
             let (s, left_out) = read_only(Scenario::load(name).unwrap());
-            assert!(left_out.contains(&"amp.remote_write"), "{left_out:?}");
-            let kept = links::closure(&s.link_names(), s.shape);
-            let names: Vec<&str> = kept.iter().map(|l| l.name()).collect();
-            for w in links::WRITES {
-                assert!(!names.contains(w), "{name}: {names:?}");
+            assert!(left_out.contains(&LinkId::AmpRemoteWrite), "{left_out:?}");
+            let kept = chain::closure(&s.link_names(), s.shape);
+            for w in chain::WRITES {
+                assert!(!kept.contains(w), "{name}: {kept:?}");
             }
             for l in &kept {
                 assert!(
-                    l.depends_on().iter().all(|d| names.contains(d)),
-                    "{name}: {} depends on a link left out",
-                    l.name()
+                    l.depends_on(s.shape).iter().all(|d| kept.contains(d)),
+                    "{name}: {l} depends on a link left out"
                 );
             }
-            assert!(names.contains(&"amp.workspace"), "{names:?}");
+            assert!(kept.contains(&LinkId::AmpWorkspace), "{kept:?}");
         }
         let (s, left_out) = read_only(Scenario::load("eks-adot").unwrap());
-        assert_eq!(left_out, ["amp.remote_write", "amp.query"]);
-        assert!(s.links.iter().any(|l| l == "iam.role_permissions"));
-        assert!(!s.links.iter().any(|l| l == "amp.query"));
+        assert_eq!(left_out, [LinkId::AmpRemoteWrite, LinkId::AmpQuery]);
+        assert!(s.links.contains(&LinkId::IamRolePermissions));
+        assert!(!s.links.contains(&LinkId::AmpQuery));
     }
 
     #[test]

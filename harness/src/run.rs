@@ -67,7 +67,7 @@ pub enum RunError {
     #[error("fault {fault} lands on {link}, which scenario {scenario} does not check")]
     FaultLinkNotChecked {
         fault: String,
-        link: &'static str,
+        link: crate::chain::LinkId,
         scenario: String,
     },
     #[error("failed to prepare the mock cluster: {0}")]
@@ -90,10 +90,7 @@ pub fn resolve_faults(
         })?);
     }
     list.extend(extra.iter().copied());
-    let checked: Vec<&'static str> = links::closure(&scenario.link_names(), scenario.shape)
-        .iter()
-        .map(|l| l.name())
-        .collect();
+    let checked = crate::chain::closure(&scenario.link_names(), scenario.shape);
     let cluster_kind = scenario.cluster.as_ref().map(|c| c.kind);
     let pod_identity = scenario
         .cluster
@@ -406,13 +403,14 @@ pub async fn run_scenario_in(
         }
     };
     canary.defect = defect;
-    let links = links::closure(&scenario.link_names(), scenario.shape);
+    let ids = crate::chain::closure(&scenario.link_names(), scenario.shape);
     // No Grafana workspace (an AMP-only --target aws run): the grafana links are left out
     // of the graph, and the report says so.
-    let (links, left_out) = match target.grafana.workspace_id {
-        Some(_) => (links, Vec::new()),
-        None => links::without(links, "amg.workspace"),
+    let (ids, left_out) = match target.grafana.workspace_id {
+        Some(_) => (ids, Vec::new()),
+        None => crate::chain::without(&ids, crate::chain::LinkId::AmgWorkspace, scenario.shape),
     };
+    let links = links::plan(&ids, scenario.shape);
     // `--provision` also makes the Grafana side: the run's AMP data source (when Grafana
     // holds none for its workspace) and the canary dashboard, through the grafana links.
     let grafana = GrafanaRun {
@@ -435,7 +433,7 @@ pub async fn run_scenario_in(
         target: opts.target.as_str().to_string(),
         run_id: run_id.clone(),
         links: links.len(),
-        link_names: links.iter().map(|l| l.name().to_string()).collect(),
+        link_names: links.iter().map(|l| l.id.to_string()).collect(),
     });
     if let Some(p) = &provisioning {
         let _ = events.send(RunEvent::LinkFinished {
@@ -507,7 +505,7 @@ pub async fn run_scenario_in(
         properties.push((
             pipecheck_reports::model::LEFT_OUT.to_string(),
             pipecheck_reports::model::left_out_value(
-                &left_out,
+                &left_out.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
                 "no Grafana workspace configured (--grafana-workspace, PIPECHECK_GRAFANA_WORKSPACE_ID or target.grafana_workspace_id)",
             ),
         ));
@@ -520,8 +518,7 @@ pub async fn run_scenario_in(
         .facts()
         .caller_arn
         .as_deref()
-        .and_then(|arn| arn.split(':').nth(4))
-        .filter(|a| !a.is_empty())
+        .and_then(crate::arn::account)
     {
         properties.push(("account_id".to_string(), account.to_string()));
     }

@@ -64,7 +64,7 @@ pub struct Scenario {
     pub shape: Shape,
     /// The links to check; empty means every link the shape has.
     #[serde(default)]
-    pub links: Vec<String>,
+    pub links: Vec<LinkId>,
     #[serde(default)]
     pub canary: CanarySpec,
     #[serde(default)]
@@ -102,29 +102,8 @@ pub struct GrafanaSpec {
     pub provision_datasource: bool,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Shape {
-    /// The harness itself remote-writes the canary, signed, and reads it back.
-    #[default]
-    Direct,
-    /// A real collector scrapes the canary from the harness's exporter and remote-writes
-    /// it to AMP; the harness reads it back.
-    Collector,
-    /// A collector in an EKS cluster (ADOT or Prometheus, IRSA): the harness reads the
-    /// cluster, IAM and the collector's state, and writes and reads the canary itself.
-    Cluster,
-}
-
-impl Shape {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Shape::Direct => "direct",
-            Shape::Collector => "collector",
-            Shape::Cluster => "cluster",
-        }
-    }
-}
+use crate::chain::LinkId;
+pub use crate::chain::Shape;
 
 /// The collector in an EKS cluster (shape `cluster`). Only names: what the collector's
 /// pods really run as is read from the cluster.
@@ -439,7 +418,7 @@ impl Scenario {
 
     /// The links to run: the scenario's own, else its shape's defaults (a Prometheus server
     /// in a cluster needs no ADOT add-on and no cert-manager).
-    pub fn link_names(&self) -> Vec<String> {
+    pub fn link_names(&self) -> Vec<LinkId> {
         if !self.links.is_empty() {
             return self.links.clone();
         }
@@ -448,10 +427,7 @@ impl Scenario {
             .as_ref()
             .is_some_and(|c| c.kind == ClusterCollector::AmpScraper)
         {
-            return crate::links::SCRAPER_CHAIN
-                .iter()
-                .map(|l| l.to_string())
-                .collect();
+            return crate::chain::SCRAPER_CHAIN.to_vec();
         }
         let adot_only = crate::cluster::ADOT_ONLY_LINKS;
         let prometheus = self
@@ -460,12 +436,12 @@ impl Scenario {
             .is_some_and(|c| !c.kind.is_adot_addon());
         // eks.addon also checks the EKS Pod Identity Agent's add-on.
         let pod_identity = self.cluster.as_ref().is_some_and(ClusterSpec::pod_identity);
-        crate::links::default_links(self.shape)
+        crate::chain::default_links(self.shape)
             .iter()
+            .copied()
             .filter(|l| {
-                !(prometheus && adot_only.contains(l) && !(pod_identity && **l == "eks.addon"))
+                !(prometheus && adot_only.contains(l) && !(pod_identity && *l == LinkId::EksAddon))
             })
-            .map(|l| l.to_string())
             .collect()
     }
 
@@ -568,14 +544,6 @@ impl Scenario {
             return Err(invalid(
                 "`grafana.provision_datasource` creates the run's own data source; drop `grafana.datasource`, which names one to check".into(),
             ));
-        }
-        for l in &s.links {
-            if !crate::links::is_known(l) {
-                return Err(invalid(format!(
-                    "`links` names unknown link {l:?} (known: {})",
-                    crate::links::ALL.join(", ")
-                )));
-            }
         }
         Ok(s)
     }

@@ -4,7 +4,7 @@
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::links::Check;
+use crate::chain::Check;
 
 /// The error's code (`NoSuchEntity`, `AccessDenied`, …) and one line describing it.
 pub fn sdk_error<E, R>(e: &SdkError<E, R>) -> (Option<String>, String)

@@ -107,7 +107,7 @@ pub fn is_kube_read(verb: &str, group: &str, resource: &str) -> bool {
         .any(|r| r.group == group && r.resource == resource && r.verbs.contains(&verb))
 }
 
-use crate::links::Check;
+use crate::chain::Check;
 
 /// What the API answered when a call failed.
 #[derive(Clone, Debug)]
@@ -378,12 +378,12 @@ mod reads_tests {
             .as_ref()
             .is_some_and(|c| c.kind == crate::scenario::ClusterCollector::AmpScraper)
         {
-            "scraper.delivery"
+            crate::chain::LinkId::ScraperDelivery
         } else {
-            "collector.running"
+            crate::chain::LinkId::CollectorRunning
         };
         assert!(
-            report.links.iter().any(|l| l.name == last),
+            report.links.iter().any(|l| l.name == last.as_str()),
             "{scenario}: {:?}",
             report.links
         );

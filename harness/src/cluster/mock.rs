@@ -504,7 +504,7 @@ impl MockCluster {
         let ws = s.endpoints().workspace_id.clone().unwrap_or_default();
         let url = format!("{}/workspaces/{ws}/api/v1/remote_write", s.endpoints().amp);
         let role = self.seed.role_arn();
-        let account = role.split(':').nth(4).unwrap_or_default().to_string();
+        let account = crate::arn::account(&role).unwrap_or_default().to_string();
         (url, account, ws)
     }
 

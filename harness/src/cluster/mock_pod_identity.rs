@@ -232,7 +232,10 @@ mod tests {
         let mut s = Scenario::load("eks-prometheus").unwrap();
         s.cluster.as_mut().unwrap().identity = Some(IdentityMechanism::PodIdentity);
         let links = s.link_names();
-        assert!(links.iter().any(|l| l == "eks.addon"), "{links:?}");
-        assert!(!links.iter().any(|l| l == "k8s.cert_manager"), "{links:?}");
+        assert!(links.contains(&crate::chain::LinkId::EksAddon), "{links:?}");
+        assert!(
+            !links.contains(&crate::chain::LinkId::K8sCertManager),
+            "{links:?}"
+        );
     }
 }

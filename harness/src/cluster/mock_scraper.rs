@@ -14,7 +14,7 @@ use pipecheck_mocks::{ClusterSeed, MockStack};
 use serde_json::json;
 
 use super::MockCluster;
-use crate::links::CANARY_JOB;
+use crate::canary::SCRAPER_JOB;
 use crate::scenario::ClusterSpec;
 
 /// The canary target: a node-exporter pod serving /metrics on 9100.
@@ -35,7 +35,7 @@ fn configuration(cluster_arn: &str, ns: &str, with_canary: bool) -> String {
     );
     if with_canary {
         text.push_str(&format!(
-            "- job_name: {CANARY_JOB}\n  kubernetes_sd_configs:\n  - role: pod\n    namespaces:\n      names: [{ns}]\n  \
+            "- job_name: {SCRAPER_JOB}\n  kubernetes_sd_configs:\n  - role: pod\n    namespaces:\n      names: [{ns}]\n  \
              relabel_configs:\n  - action: keep\n    source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name]\n    regex: pipecheck-canary\n"
         ));
     }
@@ -254,7 +254,7 @@ mod tests {
             .iter()
             .map(|j| j.job_name.as_str())
             .collect();
-        assert_eq!(jobs, ["pod_exporter", CANARY_JOB]);
+        assert_eq!(jobs, ["pod_exporter", SCRAPER_JOB]);
         assert_eq!(
             cfg.scrape_configs[1].kubernetes_sd_configs[0]
                 .namespaces
@@ -264,7 +264,7 @@ mod tests {
         let judged = crate::links::judge_scraper_config(&text, "canary-ns");
         assert_eq!(
             judged.status,
-            crate::links::Status::Pass,
+            crate::chain::Status::Pass,
             "{}",
             judged.verdict
         );

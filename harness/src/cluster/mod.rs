@@ -38,7 +38,10 @@ pub use workload::{Workload, find_workload};
 
 /// Links that only the ADOT add-on's collector needs: the other shapes have no add-on and
 /// no operator webhooks needing cert-manager.
-pub const ADOT_ONLY_LINKS: &[&str] = &["eks.addon", "k8s.cert_manager"];
+pub const ADOT_ONLY_LINKS: &[crate::chain::LinkId] = &[
+    crate::chain::LinkId::EksAddon,
+    crate::chain::LinkId::K8sCertManager,
+];
 
 /// The annotation IRSA reads on a service account.
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
@@ -53,16 +56,13 @@ pub fn subject(namespace: &str, service_account: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::chain::{CLUSTER, LinkId, SCRAPER, closure};
     use crate::faults::{CATALOG, Expect};
-    use crate::links::{CLUSTER, closure};
     use crate::run::resolve_faults;
     use crate::scenario::{ClusterCollector, Scenario, Shape};
 
-    fn names(s: &Scenario) -> Vec<&'static str> {
+    fn names(s: &Scenario) -> Vec<LinkId> {
         closure(&s.link_names(), s.shape)
-            .iter()
-            .map(|l| l.name())
-            .collect()
     }
 
     #[test]
@@ -72,7 +72,7 @@ mod tests {
         for l in CLUSTER {
             assert!(a.contains(l), "{l} missing from eks-adot: {a:?}");
         }
-        let others: Vec<(&str, Vec<&str>)> = [
+        let others: Vec<(&str, Vec<LinkId>)> = [
             "eks-prometheus",
             "eks-kube-prometheus-stack",
             "eks-otel-daemonset",
@@ -91,15 +91,19 @@ mod tests {
                 assert!(p.contains(l), "{l} missing from {n}: {p:?}");
             }
         }
-        for l in ["canary.scraped", "collector.signing", "pipeline.delivery"] {
+        for l in [
+            LinkId::CanaryScraped,
+            LinkId::CollectorSigning,
+            LinkId::PipelineDelivery,
+        ] {
             assert!(!a.contains(&l), "{l}");
             assert!(others.iter().all(|(_, p)| !p.contains(&l)), "{l}");
         }
         for l in [
-            "amp.workspace",
-            "amp.remote_write",
-            "amp.query",
-            "collector.running",
+            LinkId::AmpWorkspace,
+            LinkId::AmpRemoteWrite,
+            LinkId::AmpQuery,
+            LinkId::CollectorRunning,
         ] {
             assert!(a.contains(&l), "{l}");
             assert!(others.iter().all(|(_, p)| p.contains(&l)), "{l}");
@@ -122,14 +126,13 @@ mod tests {
             let e = f
                 .expect(Shape::Cluster)
                 .expect("a cluster fault lands somewhere");
-            assert!(crate::links::is_known(e.link()), "{f:?}");
             assert!(resolve_faults(&smoke, &[f]).is_err(), "{f:?} on smoke");
             // The AMP managed collector's faults apply to its scenario only, and the
             // in-cluster collectors' faults not to it.
             let on_scraper = resolve_faults(&scraper, &[f]).is_ok();
             assert_eq!(
                 on_scraper,
-                crate::links::SCRAPER.contains(&e.link()),
+                SCRAPER.contains(&e.link()),
                 "{f:?} on eks-amp-scraper"
             );
             if on_scraper {
@@ -193,7 +196,7 @@ mod tests {
         let denied = crate::faults::find("remote-write-denied").unwrap();
         assert_eq!(
             denied.expect(Shape::Cluster),
-            Some(Expect::RootCause("amp.remote_write"))
+            Some(Expect::RootCause(LinkId::AmpRemoteWrite))
         );
         let bad_flag = crate::faults::find("collector-bad-flag").unwrap();
         assert_eq!(bad_flag.expect(Shape::Cluster), None);

@@ -13,7 +13,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
 use super::kube_api::{KubeFailure, api_failure};
-use crate::links::Check;
+use crate::chain::Check;
 use crate::scenario::{ClusterCollector, ClusterSpec};
 
 /// The collector's workload as found in the cluster.

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::links::Deadline;
+use crate::chain::Deadline;
 use crate::signing::Signer;
 
 /// How the proxy's own 502 bodies begin (it could not sign, or AMP did not answer): a

@@ -15,8 +15,8 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::chain::BoxFuture;
 use crate::cleanup::{self, Leftover};
-use crate::links::BoxFuture;
 use crate::scenario::CollectorKind;
 
 /// The config file a collector of `kind` reads, in its work directory.

@@ -100,15 +100,9 @@ pub fn find_in(text: &str, known: &KnownEndpoints) -> Vec<RemoteWrite> {
 
 /// A workspace ARN's id and region: `arn:aws:aps:us-west-2:111122223333:workspace/ws-…`.
 pub fn workspace_from_arn(arn: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, "aps", region, _, resource] => {
-            let ws = resource.strip_prefix("workspace/")?;
-            (!region.is_empty() && ws.starts_with("ws-"))
-                .then(|| (ws.to_string(), region.to_string()))
-        }
-        _ => None,
-    }
+    let a = crate::arn::Arn::parse(arn).filter(|a| a.service == "aps")?;
+    let ws = a.resource_id("workspace")?;
+    (!a.region.is_empty() && ws.starts_with("ws-")).then(|| (ws.to_string(), a.region.to_string()))
 }
 
 #[cfg(test)]

@@ -51,14 +51,10 @@ pub enum DiscoverError {
 
 /// The cluster's name from an EKS context name: `arn:aws:eks:<region>:<account>:cluster/<name>`.
 pub fn cluster_from_context(context: &str) -> Option<String> {
-    let parts: Vec<&str> = context.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", _, "eks", _, _, resource] => resource
-            .strip_prefix("cluster/")
-            .filter(|n| !n.is_empty())
-            .map(str::to_string),
-        _ => None,
-    }
+    crate::arn::Arn::parse(context)
+        .filter(|a| a.service == "eks")
+        .and_then(|a| a.resource_id("cluster"))
+        .map(str::to_string)
 }
 
 /// The AMP endpoint an `AWS_ENDPOINT_URL_AMP` / `AWS_ENDPOINT_URL` override names.

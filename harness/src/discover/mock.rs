@@ -54,7 +54,7 @@ pub async fn start_all_shapes(cluster: &str, region: &str) -> Result<MockStack, 
         .clone()
         .ok_or("the mock stack was started without a workspace")?;
     let account = seed.cluster_arn(region);
-    let account = account.split(':').nth(4).unwrap_or_default();
+    let account = crate::arn::account(&account).unwrap_or_default();
     stack.amp.scrapers.insert(pipecheck_mocks::amp::scraper::Scraper::active(
         region,
         Some(SCRAPER_ALIAS),

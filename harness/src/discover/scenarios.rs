@@ -84,7 +84,7 @@ pub fn scenario_text(cluster: &str, f: &Found, kind: ClusterCollector) -> String
             "# The canary is what the scraper writes for its scrape job `{}`: add that job to\n\
              # the scraper's configuration, keeping pods in namespace {SCRAPER_CANARY_NAMESPACE}\n\
              # (see scenarios/eks-amp-scraper.yaml), or change `namespace` to where they run.\n",
-            crate::links::CANARY_JOB
+            crate::canary::SCRAPER_JOB
         ));
         SCRAPER_CANARY_NAMESPACE
     } else {

@@ -45,14 +45,6 @@ fn transitional(s: &WorkspaceStatus) -> bool {
 }
 
 impl Link for AmgWorkspace {
-    fn name(&self) -> &'static str {
-        "amg.workspace"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["aws.identity"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let region = ctx.target.region.clone();

@@ -124,14 +124,6 @@ enum Seen {
 const MAX_UNANSWERED: u32 = 5;
 
 impl Link for AmpQuery {
-    fn name(&self) -> &'static str {
-        "amp.query"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["amp.remote_write"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(client) = ctx.data_client() else {

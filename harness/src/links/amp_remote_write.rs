@@ -22,18 +22,6 @@ const MAX_ATTEMPTS: usize = 5;
 const MAX_UNANSWERED: usize = 2;
 
 impl Link for AmpRemoteWrite {
-    fn name(&self) -> &'static str {
-        "amp.remote_write"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        if self.via_collector {
-            &["collector.signing"]
-        } else {
-            &["amp.workspace"]
-        }
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         if self.via_collector {
             return Box::pin(collector_writes(ctx));

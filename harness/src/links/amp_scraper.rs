@@ -72,14 +72,6 @@ fn apart_from_cluster(
 }
 
 impl Link for AmpScraper {
-    fn name(&self) -> &'static str {
-        "amp.scraper"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["amp.workspace", "eks.cluster"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(spec) = ctx.cluster.as_ref() else {

@@ -21,14 +21,6 @@ enum Seen {
 }
 
 impl Link for AmpWorkspace {
-    fn name(&self) -> &'static str {
-        "amp.workspace"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["aws.identity"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let region = ctx.target.region.clone();

@@ -7,14 +7,6 @@ use super::{BoxFuture, Check, Link, RunContext};
 pub struct AwsIdentity;
 
 impl Link for AwsIdentity {
-    fn name(&self) -> &'static str {
-        "aws.identity"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &[]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let call = ctx.target.sts.get_caller_identity().send();

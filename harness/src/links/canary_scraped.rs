@@ -35,14 +35,6 @@ enum Seen {
 }
 
 impl Link for CanaryScraped {
-    fn name(&self) -> &'static str {
-        "canary.scraped"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["collector.running"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let col = match ctx.local_collector() {

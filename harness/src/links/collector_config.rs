@@ -29,19 +29,6 @@ pub struct CollectorConfigLink {
 const OTHER_WORKSPACE: &str = "ws-0f16f16f-0000-4000-8000-00000000f16f";
 
 impl Link for CollectorConfigLink {
-    fn name(&self) -> &'static str {
-        "collector.config"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        // A collector that cannot reach its endpoints is network.egress's verdict first.
-        if self.in_cluster {
-            &["k8s.api", "amp.workspace", "network.egress"]
-        } else {
-            &["amp.workspace"]
-        }
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             if self.in_cluster {
@@ -149,7 +136,7 @@ async fn in_cluster(ctx: &RunContext) -> Check {
             "amp.workspace did not provide one",
         );
     };
-    let (config, source, workload) = match read_in_cluster(ctx).await {
+    let (config, source, workload) = match cluster_checks::read_in_cluster(ctx).await {
         Ok(c) => c,
         Err(check) => return check,
     };
@@ -244,120 +231,6 @@ async fn in_cluster(ctx: &RunContext) -> Check {
     match judge_delivery(&config, &drops) {
         Some(c) => c.with("logs read", read.join("\n")).with("config", source),
         None => check.with("config", source),
-    }
-}
-
-/// The config of the collector in the cluster, read where it gets it (the
-/// OpenTelemetryCollector's `spec.config`, the Prometheus server's ConfigMap, the
-/// `Prometheus` resource as the operator renders it, the ConfigMap an OpenTelemetry
-/// collector's `--config` names), and where
-/// it was read (evidence), and the workload it was found through. Err: the failed check
-/// saying why it could not be read.
-pub(crate) async fn read_in_cluster(
-    ctx: &RunContext,
-) -> Result<(CollectorConfig, String, crate::cluster::Workload), Check> {
-    use k8s_openapi::api::core::v1::ConfigMap;
-    use serde_json::Value;
-
-    let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
-        return Err(Check::fail(
-            "this scenario has no cluster",
-            "use a scenario with `shape: cluster`",
-        ));
-    };
-    let ns = spec.namespace.as_str();
-    let workload = crate::cluster::find_workload(&kube.client, spec).await?;
-    let (parsed, source) = match spec.kind {
-        crate::scenario::ClusterCollector::Adot => {
-            let config = workload
-                .resource
-                .as_ref()
-                .and_then(|r| r.pointer("/spec/config"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            // v1beta1 holds the config as a structure; v1alpha1 as a YAML string.
-            let text = match &config {
-                Value::Null => {
-                    return Err(Check::fail(
-                        format!(
-                            "the OpenTelemetryCollector {ns}/{} has no spec.config",
-                            spec.collector
-                        ),
-                        "give the collector a config with a prometheusremotewrite exporter signed by sigv4auth",
-                    ));
-                }
-                Value::String(s) => s.clone(),
-                other => serde_saphyr::to_string(other).unwrap_or_default(),
-            };
-            (
-                CollectorConfig::parse_otel(&text),
-                format!(
-                    "OpenTelemetryCollector {ns}/{} spec.config:\n{text}",
-                    spec.collector
-                ),
-            )
-        }
-        crate::scenario::ClusterCollector::Prometheus
-        | crate::scenario::ClusterCollector::AmpScraper => {
-            let volumes = workload
-                .template
-                .as_ref()
-                .and_then(|t| t.volumes.clone())
-                .unwrap_or_default();
-            let cm = volumes
-                .iter()
-                .filter_map(|v| Some((v.name.as_str(), v.config_map.as_ref()?.name.clone())))
-                .min_by_key(|(n, _)| *n != "config-volume")
-                .map(|(_, cm)| cm);
-            let Some(cm) = cm else {
-                return Err(Check::fail(
-                    format!(
-                        "the server {ns}/{} mounts no ConfigMap with its config",
-                        spec.collector
-                    ),
-                    "the chart mounts its prometheus.yml from a ConfigMap (volume config-volume): check the deployment",
-                ));
-            };
-            let api: kube::Api<ConfigMap> = kube::Api::namespaced(kube.client.clone(), ns);
-            let got = match api.get(&cm).await {
-                Ok(c) => c,
-                Err(e) => {
-                    return Err(crate::cluster::api_failure(
-                        &format!("read ConfigMap {ns}/{cm}"),
-                        &format!("get configmaps in {ns}"),
-                        &e,
-                    ));
-                }
-            };
-            let Some(text) = got.data.and_then(|d| d.get("prometheus.yml").cloned()) else {
-                return Err(Check::fail(
-                    format!("ConfigMap {ns}/{cm} has no prometheus.yml"),
-                    "the server reads /etc/config/prometheus.yml from this ConfigMap",
-                ));
-            };
-            (
-                CollectorConfig::parse_prometheus(&text),
-                format!("ConfigMap {ns}/{cm} prometheus.yml:\n{text}"),
-            )
-        }
-        crate::scenario::ClusterCollector::PrometheusOperator => {
-            let resource = workload.resource.clone().unwrap_or(Value::Null);
-            let env = cluster_checks::pod_env(&workload);
-            let (text, source) = cluster_checks::operator_config(&resource, &env);
-            (CollectorConfig::parse_prometheus(&text), source)
-        }
-        crate::scenario::ClusterCollector::Otelcol => {
-            let (text, source) = cluster_checks::otel_configmap(ctx, &workload).await?;
-            (CollectorConfig::parse_otel(&text), source)
-        }
-    };
-    match parsed {
-        Ok(c) => Ok((c, source, workload)),
-        Err(e) => Err(
-            Check::fail("the collector's config cannot be read", "see the evidence")
-                .with("error", crate::error_chain(&e))
-                .with("config", source),
-        ),
     }
 }
 

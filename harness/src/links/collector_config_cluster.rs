@@ -1,4 +1,6 @@
-//! What `collector.config` judges of a collector in a cluster beyond its URL and region:
+//! Reading a collector's config in the cluster (`collector.config` and `network.egress`
+//! both start from it), and what `collector.config` judges of a collector in a cluster
+//! beyond its URL and region:
 //! the role its signer is told to assume (F30) and the external labels several replicas
 //! need (F33). Each is a pure judgment on the config and what was read from the cluster
 //! and IAM, plus the reading, so the judgments are unit-tested without a cluster.
@@ -13,12 +15,13 @@ use pipecheck_policy::{Effect, PolicyDocument, PrincipalRef, Request, evaluate};
 use serde_json::Value;
 
 use super::diagnosis::reason_400;
-use super::iam_role_trust::{decode_policy, role_name};
+use super::iam_role_trust::decode_policy;
 use super::k8s_service_account::role_annotation;
 use super::{Check, RunContext};
 use crate::amp_client::truncate;
+use crate::arn::role_name;
 use crate::cluster::{Workload, last_log_lines, pod_name};
-use crate::collector::RemoteWrite;
+use crate::collector::{CollectorConfig, RemoteWrite};
 use crate::scenario::ClusterCollector;
 
 /// The action a role session needs its role's trust policy to allow to assume the role.
@@ -102,7 +105,7 @@ pub fn judge_self_assumption(
         return None;
     }
     let name = role_name(role_arn);
-    let account = role_arn.split(':').nth(4).unwrap_or("<account>");
+    let account = crate::arn::account(role_arn).unwrap_or("<account>");
     let refusal = format!(
         "User: arn:aws:sts::{account}:assumed-role/{name}/<session> is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"
     );
@@ -846,6 +849,120 @@ pub async fn daemonset_duplicates(
         .map(|(pod, line)| format!("{pod}: AMP 400: {}", reason_400(line)))
         .collect();
     Some(with_log(check, refusals))
+}
+
+/// The config of the collector in the cluster, read where it gets it (the
+/// OpenTelemetryCollector's `spec.config`, the Prometheus server's ConfigMap, the
+/// `Prometheus` resource as the operator renders it, the ConfigMap an OpenTelemetry
+/// collector's `--config` names), and where
+/// it was read (evidence), and the workload it was found through. Err: the failed check
+/// saying why it could not be read.
+pub(crate) async fn read_in_cluster(
+    ctx: &RunContext,
+) -> Result<(CollectorConfig, String, crate::cluster::Workload), Check> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use serde_json::Value;
+
+    let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
+        return Err(Check::fail(
+            "this scenario has no cluster",
+            "use a scenario with `shape: cluster`",
+        ));
+    };
+    let ns = spec.namespace.as_str();
+    let workload = crate::cluster::find_workload(&kube.client, spec).await?;
+    let (parsed, source) = match spec.kind {
+        crate::scenario::ClusterCollector::Adot => {
+            let config = workload
+                .resource
+                .as_ref()
+                .and_then(|r| r.pointer("/spec/config"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            // v1beta1 holds the config as a structure; v1alpha1 as a YAML string.
+            let text = match &config {
+                Value::Null => {
+                    return Err(Check::fail(
+                        format!(
+                            "the OpenTelemetryCollector {ns}/{} has no spec.config",
+                            spec.collector
+                        ),
+                        "give the collector a config with a prometheusremotewrite exporter signed by sigv4auth",
+                    ));
+                }
+                Value::String(s) => s.clone(),
+                other => serde_saphyr::to_string(other).unwrap_or_default(),
+            };
+            (
+                CollectorConfig::parse_otel(&text),
+                format!(
+                    "OpenTelemetryCollector {ns}/{} spec.config:\n{text}",
+                    spec.collector
+                ),
+            )
+        }
+        crate::scenario::ClusterCollector::Prometheus
+        | crate::scenario::ClusterCollector::AmpScraper => {
+            let volumes = workload
+                .template
+                .as_ref()
+                .and_then(|t| t.volumes.clone())
+                .unwrap_or_default();
+            let cm = volumes
+                .iter()
+                .filter_map(|v| Some((v.name.as_str(), v.config_map.as_ref()?.name.clone())))
+                .min_by_key(|(n, _)| *n != "config-volume")
+                .map(|(_, cm)| cm);
+            let Some(cm) = cm else {
+                return Err(Check::fail(
+                    format!(
+                        "the server {ns}/{} mounts no ConfigMap with its config",
+                        spec.collector
+                    ),
+                    "the chart mounts its prometheus.yml from a ConfigMap (volume config-volume): check the deployment",
+                ));
+            };
+            let api: kube::Api<ConfigMap> = kube::Api::namespaced(kube.client.clone(), ns);
+            let got = match api.get(&cm).await {
+                Ok(c) => c,
+                Err(e) => {
+                    return Err(crate::cluster::api_failure(
+                        &format!("read ConfigMap {ns}/{cm}"),
+                        &format!("get configmaps in {ns}"),
+                        &e,
+                    ));
+                }
+            };
+            let Some(text) = got.data.and_then(|d| d.get("prometheus.yml").cloned()) else {
+                return Err(Check::fail(
+                    format!("ConfigMap {ns}/{cm} has no prometheus.yml"),
+                    "the server reads /etc/config/prometheus.yml from this ConfigMap",
+                ));
+            };
+            (
+                CollectorConfig::parse_prometheus(&text),
+                format!("ConfigMap {ns}/{cm} prometheus.yml:\n{text}"),
+            )
+        }
+        crate::scenario::ClusterCollector::PrometheusOperator => {
+            let resource = workload.resource.clone().unwrap_or(Value::Null);
+            let env = pod_env(&workload);
+            let (text, source) = operator_config(&resource, &env);
+            (CollectorConfig::parse_prometheus(&text), source)
+        }
+        crate::scenario::ClusterCollector::Otelcol => {
+            let (text, source) = otel_configmap(ctx, &workload).await?;
+            (CollectorConfig::parse_otel(&text), source)
+        }
+    };
+    match parsed {
+        Ok(c) => Ok((c, source, workload)),
+        Err(e) => Err(
+            Check::fail("the collector's config cannot be read", "see the evidence")
+                .with("error", crate::error_chain(&e))
+                .with("config", source),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -23,20 +23,6 @@ pub struct CollectorRunning {
 const SETTLE: Duration = Duration::from_millis(500);
 
 impl Link for CollectorRunning {
-    fn name(&self) -> &'static str {
-        "collector.running"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        // In a cluster a collector without working IRSA crash-loops or is refused: its
-        // identity chain is judged first, so one root cause shows as one failure.
-        if self.in_cluster {
-            &["collector.config", "iam.role_permissions"]
-        } else {
-            &["collector.config"]
-        }
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             if self.in_cluster {

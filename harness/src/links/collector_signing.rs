@@ -79,14 +79,6 @@ pub fn as_exchange(url: &str, r: &WriteRefusal) -> Exchange {
 }
 
 impl Link for CollectorSigning {
-    fn name(&self) -> &'static str {
-        "collector.signing"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["canary.scraped"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let col = match ctx.local_collector() {

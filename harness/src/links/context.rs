@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::grafana_context::{GrafanaFacts, GrafanaRun};
 use crate::amp_client::{AmpDataClient, WriterBehaviour};
 use crate::canary::Canary;
+use crate::chain::Deadline;
 use crate::collector::{
     CollectorConfig, Exporter, Runtime, SigningProxy, WriteObservation, observe_writes,
 };
@@ -35,33 +36,6 @@ impl Deadlines {
     /// The workspace deadline (a workspace or Grafana becoming ready), named for a verdict.
     pub fn workspace_named(&self) -> Deadline {
         Deadline::new("workspace", self.workspace)
-    }
-}
-
-/// A deadline with its name and value: the one way a verdict says which deadline passed
-/// ("no answer within the request deadline of 10 s").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Deadline {
-    pub name: &'static str,
-    pub value: Duration,
-}
-
-impl Deadline {
-    pub const fn new(name: &'static str, value: Duration) -> Self {
-        Self { name, value }
-    }
-}
-
-impl std::fmt::Display for Deadline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.value;
-        if v.subsec_millis() == 0 && v.as_secs() > 0 {
-            write!(f, "the {} deadline of {} s", self.name, v.as_secs())
-        } else if v < Duration::from_secs(1) {
-            write!(f, "the {} deadline of {} ms", self.name, v.as_millis())
-        } else {
-            write!(f, "the {} deadline of {:.1} s", self.name, v.as_secs_f64())
-        }
     }
 }
 

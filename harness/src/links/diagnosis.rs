@@ -3,13 +3,8 @@
 //! link that talks to AMP's data plane.
 
 use crate::amp_client::{Exchange, error_message, truncate};
+use crate::chain::Diagnosis;
 use crate::signing::{ServiceCanonical, SignedDifference, SignedRequest};
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Diagnosis {
-    pub verdict: String,
-    pub hint: String,
-}
 
 /// Diagnoses a non-2xx answer from AMP's data plane to `what` ("remote write", "query").
 pub fn diagnose_amp(what: &str, ex: &Exchange) -> Diagnosis {

@@ -21,14 +21,6 @@ pub struct EksAddon;
 const ADDON: &str = "adot";
 
 impl Link for EksAddon {
-    fn name(&self) -> &'static str {
-        "eks.addon"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["k8s.api"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let cluster = ctx.facts().cluster.name.clone().unwrap_or_default();

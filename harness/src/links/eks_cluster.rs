@@ -14,14 +14,6 @@ use crate::wait::{Probe, Waited, wait_for};
 pub struct EksCluster;
 
 impl Link for EksCluster {
-    fn name(&self) -> &'static str {
-        "eks.cluster"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["aws.identity"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(spec) = ctx.cluster.as_ref() else {

@@ -97,14 +97,6 @@ fn map_roles(cm: &ConfigMap) -> Result<Vec<(String, String, Vec<String>)>, Strin
 }
 
 impl Link for EksScraperAccess {
-    fn name(&self) -> &'static str {
-        "eks.scraper_access"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["amp.scraper", "k8s.api"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {

@@ -29,14 +29,6 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 const ROLE: Role = Role::Admin;
 
 impl Link for GrafanaApi {
-    fn name(&self) -> &'static str {
-        "grafana.api"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["amg.workspace"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (url, workspace) = {

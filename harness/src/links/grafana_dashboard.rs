@@ -433,14 +433,6 @@ async fn provision(
 }
 
 impl Link for GrafanaDashboard {
-    fn name(&self) -> &'static str {
-        "grafana.dashboard"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["grafana.query"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let inputs = ctx.facts().grafana.query_inputs();

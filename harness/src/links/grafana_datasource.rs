@@ -217,15 +217,6 @@ fn summary(c: &Candidate) -> String {
 }
 
 impl Link for GrafanaDatasource {
-    fn name(&self) -> &'static str {
-        "grafana.datasource"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        // The workspace's endpoint comes from amp.workspace.
-        &["grafana.api", "amp.workspace"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (client, data, workspace_id) = {

@@ -27,14 +27,6 @@ enum Seen {
 }
 
 impl Link for GrafanaQuery {
-    fn name(&self) -> &'static str {
-        "grafana.query"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["grafana.datasource", "amp.query"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let inputs = ctx.facts().grafana.query_inputs();

@@ -10,14 +10,6 @@ use crate::cluster::{STS_AUDIENCE, call_failed, pod_identity};
 pub struct IamOidcProvider;
 
 impl Link for IamOidcProvider {
-    fn name(&self) -> &'static str {
-        "iam.oidc_provider"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["eks.cluster"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (issuer, cluster) = {

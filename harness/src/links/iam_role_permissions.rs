@@ -10,9 +10,9 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use pipecheck_policy::{PolicyDocument, allows};
 use prost::Message;
 
-use super::iam_role_trust::role_name;
 use super::{BoxFuture, Check, Link, RunContext};
 use crate::amp_client::{AmpDataClient, WriterBehaviour};
+use crate::arn::role_name;
 use crate::cluster::call_failed;
 use crate::signing::Signer;
 
@@ -162,14 +162,6 @@ fn proof_outcome(status: Option<u16>) -> Option<bool> {
 }
 
 impl Link for IamRolePermissions {
-    fn name(&self) -> &'static str {
-        "iam.role_permissions"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["iam.role_trust", "amp.workspace"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (role_arn, workspace_arn, creds, session, data, pod_identity) = {

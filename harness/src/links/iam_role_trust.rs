@@ -13,6 +13,7 @@
 //! `pods.eks.amazonaws.com` for `sts:AssumeRole` and `sts:TagSession` (F37), evaluated
 //! with the session tags EKS passes; no OIDC provider is involved.
 
+use crate::arn::role_name;
 use aws_credential_types::Credentials;
 use aws_sdk_iam::operation::get_role::GetRoleError;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -63,11 +64,6 @@ fn trusted(doc: &PolicyDocument) -> (Vec<String>, Vec<String>) {
     (subs, federated)
 }
 
-/// The role's name from its ARN (`arn:aws:iam::1:role/path/name` → `name`).
-pub(crate) fn role_name(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 /// A policy document as IAM's GetRole answers it: URL-encoded JSON.
 pub(crate) fn decode_policy(encoded: &str) -> String {
     percent_encoding::percent_decode_str(encoded)
@@ -83,14 +79,6 @@ enum Proof {
 }
 
 impl Link for IamRoleTrust {
-    fn name(&self) -> &'static str {
-        "iam.role_trust"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["k8s.service_account", "iam.oidc_provider"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (role_arn, ns, sa, provider_arn, identity, association, cluster_arn) = {

@@ -22,14 +22,6 @@ fn origin(url: &str) -> String {
 }
 
 impl Link for K8sApi {
-    fn name(&self) -> &'static str {
-        "k8s.api"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["eks.cluster"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(kube) = ctx.target.kube.as_ref() else {

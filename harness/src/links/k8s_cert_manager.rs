@@ -38,14 +38,6 @@ fn minor_of(tag: &str) -> Option<(u32, u32)> {
 }
 
 impl Link for K8sCertManager {
-    fn name(&self) -> &'static str {
-        "k8s.cert_manager"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["eks.addon"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(kube) = ctx.target.kube.as_ref() else {

@@ -10,14 +10,6 @@ use crate::cluster::api_failure;
 pub struct K8sNamespace;
 
 impl Link for K8sNamespace {
-    fn name(&self) -> &'static str {
-        "k8s.namespace"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["k8s.api"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {

@@ -54,14 +54,6 @@ fn guide_hint(user: &str) -> String {
 }
 
 impl Link for K8sScraperRbac {
-    fn name(&self) -> &'static str {
-        "k8s.scraper_rbac"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["eks.scraper_access"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(kube) = ctx.target.kube.as_ref() else {

@@ -44,15 +44,7 @@ pub(crate) fn role_annotation(sa: &ServiceAccount) -> Option<String> {
 }
 
 fn is_role_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5].starts_with("role/")
-        && parts[5].len() > "role/".len()
+    crate::arn::Arn::parse(s).is_some_and(|a| a.is_role())
 }
 
 /// The `AWS_ROLE_ARN` the pod identity webhook put into the pod's containers, if any.
@@ -67,14 +59,6 @@ fn injected_role(pod: &Pod) -> Option<String> {
 }
 
 impl Link for K8sServiceAccount {
-    fn name(&self) -> &'static str {
-        "k8s.service_account"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["k8s.namespace"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {

@@ -555,14 +555,6 @@ async fn read_vpc(ctx: &RunContext, services: &[(Service, bool)]) -> VpcReading 
 }
 
 impl Link for NetworkEgress {
-    fn name(&self) -> &'static str {
-        "network.egress"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["eks.cluster", "k8s.api"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let (Some(spec), Some(kube)) = (ctx.cluster.as_ref(), ctx.target.kube.as_ref()) else {
@@ -589,7 +581,7 @@ impl Link for NetworkEgress {
             if uses_irsa {
                 endpoints.push(sts_endpoint(&env, &ctx.target.region));
             }
-            let (config, _, _) = match super::collector_config::read_in_cluster(ctx).await {
+            let (config, _, _) = match super::collector_config_cluster::read_in_cluster(ctx).await {
                 Ok(c) => c,
                 Err(check) => return check,
             };

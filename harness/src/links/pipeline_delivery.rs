@@ -86,14 +86,6 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 impl Link for PipelineDelivery {
-    fn name(&self) -> &'static str {
-        "pipeline.delivery"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["amp.query"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(client) = ctx.data_client() else {

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::scraper_context::CANARY_JOB;
 use super::{BoxFuture, Check, Link, RunContext};
+use crate::canary::SCRAPER_JOB;
 
 pub struct ScraperConfig;
 
@@ -89,11 +89,11 @@ pub(crate) fn judge(text: &str, namespace: &str) -> Check {
         .as_str()
         .unwrap_or("1m (default)");
     let evidence = format!("scrape_interval {interval}\n{listing}");
-    let Some(canary) = jobs.iter().find(|j| j["job_name"] == CANARY_JOB) else {
+    let Some(canary) = jobs.iter().find(|j| j["job_name"] == SCRAPER_JOB) else {
         let names: Vec<&str> = jobs.iter().filter_map(|j| j["job_name"].as_str()).collect();
         return Check::fail(
             format!(
-                "the scraper's configuration has no job {CANARY_JOB} (jobs: {})",
+                "the scraper's configuration has no job {SCRAPER_JOB} (jobs: {})",
                 if names.is_empty() {
                     "none".to_string()
                 } else {
@@ -101,7 +101,7 @@ pub(crate) fn judge(text: &str, namespace: &str) -> Check {
                 }
             ),
             format!(
-                "add a scrape job named {CANARY_JOB} for the canary's pods in namespace {namespace} (kubernetes_sd_configs: role pod, namespaces.names [{namespace}]) and update the scraper with the new configurationBlob"
+                "add a scrape job named {SCRAPER_JOB} for the canary's pods in namespace {namespace} (kubernetes_sd_configs: role pod, namespaces.names [{namespace}]) and update the scraper with the new configurationBlob"
             ),
         )
         .with("configuration", evidence);
@@ -120,7 +120,7 @@ pub(crate) fn judge(text: &str, namespace: &str) -> Check {
     });
     if !statics && !looks_in_namespace {
         return Check::fail(
-            format!("job {CANARY_JOB} does not look for targets in namespace {namespace}"),
+            format!("job {SCRAPER_JOB} does not look for targets in namespace {namespace}"),
             format!(
                 "give the job a kubernetes_sd_configs entry whose namespaces.names lists {namespace} (or static targets by IP)"
             ),
@@ -128,21 +128,13 @@ pub(crate) fn judge(text: &str, namespace: &str) -> Check {
         .with("configuration", evidence);
     }
     Check::pass(format!(
-        "the scraper's configuration has {} job(s), {CANARY_JOB} among them",
+        "the scraper's configuration has {} job(s), {SCRAPER_JOB} among them",
         jobs.len()
     ))
     .with("configuration", evidence)
 }
 
 impl Link for ScraperConfig {
-    fn name(&self) -> &'static str {
-        "scraper.config"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["amp.scraper"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let namespace = ctx

@@ -2,10 +2,6 @@
 //! `scraper.delivery`) establish for the ones after them (`Facts::scraper`), and the names
 //! they share.
 
-/// The scrape job of the canary: the scraper's configuration must have it, and the
-/// series it writes for that job are read back from the workspace.
-pub const CANARY_JOB: &str = "pipecheck-canary";
-
 /// The Kubernetes user and ClusterRole names the AMP user guide sets up for a scraper
 /// (clusterrole-binding.yml), for hints.
 pub const GUIDE_USER: &str = "aps-collector-user";
@@ -26,28 +22,4 @@ pub struct ScraperFacts {
     pub access_policies: Vec<String>,
 }
 
-/// `arn:aws:iam::<account>:role/<path>/<name>` without its path: how `aws-auth` must name
-/// a role (AMP user guide: the scraper's role in the ConfigMap).
-pub fn role_without_path(role_arn: &str) -> String {
-    match role_arn.split_once(":role/") {
-        Some((head, rest)) => format!("{head}:role/{}", rest.rsplit('/').next().unwrap_or(rest)),
-        None => role_arn.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_path_is_dropped() {
-        assert_eq!(
-            super::role_without_path(
-                "arn:aws:iam::111122223333:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_1234abcd-56ef-7"
-            ),
-            "arn:aws:iam::111122223333:role/AWSServiceRoleForAmazonPrometheusScraper_1234abcd-56ef-7"
-        );
-        assert_eq!(
-            super::role_without_path("arn:aws:iam::1:role/r"),
-            "arn:aws:iam::1:role/r"
-        );
-    }
-}
+pub use crate::arn::role_without_path;

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::scraper_context::CANARY_JOB;
 use super::{BoxFuture, Check, Link, RunContext, Status, diagnose_amp};
 use crate::amp_client::{QueryResult, ResultSeries};
+use crate::canary::SCRAPER_JOB;
 use crate::wait::{Probe, Waited, wait_for};
 
 pub struct ScraperDelivery;
@@ -37,14 +37,6 @@ fn series_lines(series: &[ResultSeries]) -> String {
 }
 
 impl Link for ScraperDelivery {
-    fn name(&self) -> &'static str {
-        "scraper.delivery"
-    }
-
-    fn depends_on(&self) -> &'static [&'static str] {
-        &["amp.workspace", "k8s.scraper_rbac", "scraper.config"]
-    }
-
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
         Box::pin(async move {
             let Some(client) = ctx.data_client() else {
@@ -53,7 +45,7 @@ impl Link for ScraperDelivery {
                     "amp.workspace did not provide one",
                 );
             };
-            let query = format!("up{{job=\"{CANARY_JOB}\"}}");
+            let query = format!("up{{job=\"{SCRAPER_JOB}\"}}");
             let probe = || async {
                 let answer =
                     tokio::time::timeout(ctx.deadlines.request, client.query(&query, now_ms()))
@@ -107,13 +99,13 @@ impl Link for ScraperDelivery {
                         .count();
                     let check = if up == series.len() {
                         Check::pass(format!(
-                            "the scraper writes the canary: {up} target(s) of job {CANARY_JOB} up, read back after {:.1}s",
+                            "the scraper writes the canary: {up} target(s) of job {SCRAPER_JOB} up, read back after {:.1}s",
                             after.as_secs_f64()
                         ))
                     } else {
                         Check::warn(
                             format!(
-                                "the scraper writes the canary, but only {up} of {} target(s) of job {CANARY_JOB} are up",
+                                "the scraper writes the canary, but only {up} of {} target(s) of job {SCRAPER_JOB} are up",
                                 series.len()
                             ),
                             "a target down is one the scraper could not scrape: its security groups must let the scraper's network interfaces reach the pods' ports",
@@ -128,7 +120,7 @@ impl Link for ScraperDelivery {
                 Some(Seen::Refused(c)) => c,
                 Some(Seen::Series(series)) if !series.is_empty() => Check::fail(
                     format!(
-                        "the scraper writes job {CANARY_JOB}, but none of its {} target(s) is up: it cannot scrape them",
+                        "the scraper writes job {SCRAPER_JOB}, but none of its {} target(s) is up: it cannot scrape them",
                         series.len()
                     ),
                     "the scraper's security groups must let its network interfaces reach the pods' metrics ports, and the pods must serve /metrics",
@@ -140,7 +132,7 @@ impl Link for ScraperDelivery {
                 ),
                 _ => Check::fail(
                     format!(
-                        "no series of job {CANARY_JOB} arrived in the workspace within {} ({:.1}s)",
+                        "no series of job {SCRAPER_JOB} arrived in the workspace within {} ({:.1}s)",
                         ctx.deadlines.arrival_named(),
                         after.as_secs_f64()
                     ),
