@@ -44,6 +44,13 @@ pub enum Origin {
     Scraped { job: String, instance: String },
 }
 
+/// A run id: unique per scenario run, short enough for a label value and a tag. The
+/// canary's labels and values derive from it.
+pub fn new_run_id() -> String {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    format!("pc-{}", &u[..12])
+}
+
 pub const DIRECT_JOB: &str = "pipecheck-canary";
 /// The scrape job name in the collector configs pipecheck renders.
 pub const SCRAPE_JOB: &str = "pipecheck-canary-scrape";

@@ -344,8 +344,14 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Mock(args) => mock(args),
         Command::Diagnose(args) => Ok(pipecheck_diagnose::run(args)?),
         Command::Readiness(args) => Ok(crate::readiness::run(args)?),
-        Command::Completions(args) => Ok(crate::cli_docs::completions(args)?),
-        Command::Man(args) => Ok(crate::cli_docs::man(args)?),
+        Command::Completions(args) => Ok(crate::cli_docs::completions(
+            <Cli as clap::CommandFactory>::command(),
+            args,
+        )?),
+        Command::Man(args) => Ok(crate::cli_docs::man(
+            <Cli as clap::CommandFactory>::command(),
+            args,
+        )?),
         Command::Sweep(args) => Ok(crate::provision::sweep(args)?),
         Command::Discover(args) => discover(args),
     }

@@ -1,13 +1,10 @@
 //! `pipecheck completions <shell>` and `pipecheck man`: shell completion scripts and man
 //! pages generated from the clap definition itself (clap_complete, clap_mangen), so they
-//! always list the subcommands and flags this build has.
+//! always list the subcommands and flags this build has. The CLI hands its own
+//! `clap::Command` in, so this module knows nothing of it.
 
 use std::io::Write;
 use std::path::PathBuf;
-
-use clap::CommandFactory;
-
-use crate::cli::Cli;
 
 #[derive(clap::Args, Debug)]
 pub struct CompletionsArgs {
@@ -32,26 +29,25 @@ pub enum DocsError {
     Write(#[source] std::io::Error),
 }
 
-/// Prints the completion script for `args.shell`.
-pub fn completions(args: CompletionsArgs) -> Result<u8, DocsError> {
-    let mut cmd = Cli::command();
+/// Prints the completion script of `cmd` for `args.shell`.
+pub fn completions(mut cmd: clap::Command, args: CompletionsArgs) -> Result<u8, DocsError> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "pipecheck", &mut out);
     write_stdout(&out)
 }
 
-/// Prints the man page, or writes every page into `args.out_dir`.
-pub fn man(args: ManArgs) -> Result<u8, DocsError> {
+/// Prints the man page of `cmd`, or writes every page into `args.out_dir`.
+pub fn man(cmd: clap::Command, args: ManArgs) -> Result<u8, DocsError> {
     match args.out_dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
-                .and_then(|_| clap_mangen::generate_to(Cli::command(), &dir))
+                .and_then(|_| clap_mangen::generate_to(cmd, &dir))
                 .map_err(|e| DocsError::ManDir(dir.clone(), e))?;
             Ok(0)
         }
         None => {
             let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command())
+            clap_mangen::Man::new(cmd)
                 .render(&mut out)
                 .map_err(DocsError::Write)?;
             write_stdout(&out)

@@ -21,6 +21,7 @@ pub mod grafana_client;
 pub mod links;
 pub mod permissions;
 pub mod provision;
+pub mod readback;
 pub mod readiness;
 pub mod run;
 pub mod scenario;
@@ -29,6 +30,9 @@ pub mod services;
 pub mod signing;
 pub mod target;
 pub mod wait;
+
+#[cfg(test)]
+mod layering;
 
 /// An error and its causes, one per line: "caused by: …".
 pub fn error_chain(e: &dyn std::error::Error) -> String {

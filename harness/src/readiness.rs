@@ -530,7 +530,7 @@ fn setup_failure(scenario: &Scenario, account: &str, why: &str) -> ScenarioRepor
     ScenarioReport {
         scenario: scenario.name.clone(),
         target: "aws".into(),
-        run_id: crate::run::new_run_id(),
+        run_id: crate::canary::new_run_id(),
         root_cause: vec![link.name.clone()],
         links: vec![link],
         duration: Duration::ZERO,

@@ -162,12 +162,6 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-/// A run id: unique per scenario run, short enough for a label value and a tag.
-pub fn new_run_id() -> String {
-    let u = uuid::Uuid::new_v4().simple().to_string();
-    format!("pc-{}", &u[..12])
-}
-
 pub async fn run_scenario(
     scenario: &Scenario,
     opts: &RunOptions,
@@ -185,7 +179,7 @@ pub async fn run_scenario_in(
     events: &UnboundedSender<RunEvent>,
 ) -> Result<ScenarioReport, RunError> {
     let started = Instant::now();
-    let run_id = new_run_id();
+    let run_id = crate::canary::new_run_id();
     let fault_list = resolve_faults(scenario, &opts.faults)?;
     // Shared with the links, which register the secrets they obtain (Grafana tokens).
     let redactor = RunSecrets::default();

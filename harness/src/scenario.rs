@@ -103,6 +103,10 @@ pub struct GrafanaSpec {
 }
 
 use crate::chain::LinkId;
+
+/// Links that only the ADOT add-on's collector needs: the other shapes have no add-on and
+/// no operator webhooks needing cert-manager.
+pub const ADOT_ONLY_LINKS: &[LinkId] = &[LinkId::EksAddon, LinkId::K8sCertManager];
 pub use crate::chain::Shape;
 
 /// The collector in an EKS cluster (shape `cluster`). Only names: what the collector's
@@ -429,7 +433,7 @@ impl Scenario {
         {
             return crate::chain::SCRAPER_CHAIN.to_vec();
         }
-        let adot_only = crate::cluster::ADOT_ONLY_LINKS;
+        let adot_only = ADOT_ONLY_LINKS;
         let prometheus = self
             .cluster
             .as_ref()

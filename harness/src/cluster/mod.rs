@@ -36,15 +36,24 @@ pub use mock::{MockCluster, prepare_mock_cluster, seed_for};
 pub use nodes::{NodeMetadata, node_metadata};
 pub use workload::{Workload, find_workload};
 
-/// Links that only the ADOT add-on's collector needs: the other shapes have no add-on and
-/// no operator webhooks needing cert-manager.
-pub const ADOT_ONLY_LINKS: &[crate::chain::LinkId] = &[
-    crate::chain::LinkId::EksAddon,
-    crate::chain::LinkId::K8sCertManager,
-];
-
 /// The annotation IRSA reads on a service account.
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+/// The role a service account's IRSA annotation names, trimmed.
+pub fn role_annotation(sa: &k8s_openapi::api::core::v1::ServiceAccount) -> Option<String> {
+    sa.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ROLE_ARN_ANNOTATION))
+        .map(|s| s.trim().to_string())
+}
+
+/// A policy document as IAM's GetRole answers it (URL-encoded JSON), decoded.
+pub fn decode_policy(encoded: &str) -> String {
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8_lossy()
+        .into_owned()
+}
 
 /// The audience of IRSA tokens, and the client id an IAM OIDC provider for EKS lists.
 pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
@@ -81,12 +90,12 @@ mod tests {
         .map(|n| (n, names(&Scenario::load(n).unwrap())))
         .collect();
         for (n, p) in &others {
-            for l in super::ADOT_ONLY_LINKS {
+            for l in crate::scenario::ADOT_ONLY_LINKS {
                 assert!(!p.contains(l), "{l} in {n}: {p:?}");
             }
             for l in CLUSTER
                 .iter()
-                .filter(|l| !super::ADOT_ONLY_LINKS.contains(l))
+                .filter(|l| !crate::scenario::ADOT_ONLY_LINKS.contains(l))
             {
                 assert!(p.contains(l), "{l} missing from {n}: {p:?}");
             }
@@ -155,7 +164,8 @@ mod tests {
             }
             for s in [&adot, &prom, &operator, &daemonset] {
                 let kind = s.cluster.as_ref().unwrap().kind;
-                let applies = (kind.is_adot_addon() || !super::ADOT_ONLY_LINKS.contains(&e.link()))
+                let applies = (kind.is_adot_addon()
+                    || !crate::scenario::ADOT_ONLY_LINKS.contains(&e.link()))
                     && f.applies_to(kind);
                 assert_eq!(
                     resolve_faults(s, &[f]).is_ok(),

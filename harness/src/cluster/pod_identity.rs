@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use pipecheck_policy::{Decision, PolicyDocument, PrincipalRef, Request, evaluate};
 
 use super::aws_errors::sdk_error;
-use crate::links::{Check, RunContext};
+use crate::chain::{Check, Deadline};
 
 /// The service principal EKS Pod Identity assumes roles as.
 pub const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
@@ -63,26 +63,25 @@ impl Association {
 
 /// `(namespace, service account, association id)` of every association in `namespace`.
 pub async fn list_in_namespace(
-    ctx: &RunContext,
+    eks: &aws_sdk_eks::Client,
+    request: Deadline,
     cluster: &str,
     namespace: &str,
 ) -> Result<Vec<(String, String, String)>, String> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let call = ctx
-            .target
-            .eks
+        let call = eks
             .list_pod_identity_associations()
             .cluster_name(cluster)
             .namespace(namespace)
             .set_next_token(token.clone())
             .send();
-        let page = match tokio::time::timeout(ctx.deadlines.request, call).await {
+        let page = match tokio::time::timeout(request.value, call).await {
             Err(_) => {
                 return Err(format!(
                     "eks:ListPodIdentityAssociations did not answer within {}",
-                    ctx.deadlines.request_named()
+                    request
                 ));
             }
             Ok(Err(e)) => {
@@ -109,20 +108,23 @@ pub async fn list_in_namespace(
 }
 
 /// DescribePodIdentityAssociation of `id`.
-pub async fn describe(ctx: &RunContext, cluster: &str, id: &str) -> Result<Association, Check> {
-    let call = ctx
-        .target
-        .eks
+pub async fn describe(
+    eks: &aws_sdk_eks::Client,
+    request: Deadline,
+    cluster: &str,
+    id: &str,
+) -> Result<Association, Check> {
+    let call = eks
         .describe_pod_identity_association()
         .cluster_name(cluster)
         .association_id(id)
         .send();
-    let out = match tokio::time::timeout(ctx.deadlines.request, call).await {
+    let out = match tokio::time::timeout(request.value, call).await {
         Err(_) => {
             return Err(Check::fail(
                 format!(
                     "EKS DescribePodIdentityAssociation did not answer within {}",
-                    ctx.deadlines.request_named()
+                    request
                 ),
                 "check network access to eks.<region>.amazonaws.com",
             ));

@@ -3,6 +3,7 @@
 //! through pipecheck's SigV4 proxy; and what the harness observes of its writes.
 
 mod config;
+mod evidence;
 mod exporter;
 mod image;
 mod observe;
@@ -10,6 +11,7 @@ mod proxy;
 mod runtime;
 
 pub use config::{CollectorConfig, ConfigError, RemoteWrite, render_otel_config};
+pub use evidence::{as_exchange, is_authentication_refusal, write_evidence};
 pub use exporter::Exporter;
 pub use image::{ImageError, ensure_prometheus_image, which};
 pub use observe::{ExporterDrops, WriteObservation, WriteRefusal, exporter_drops, observe_writes};

@@ -150,7 +150,7 @@ async fn collector_writes(ctx: &RunContext) -> Check {
         let q = format!("count({})", ctx.canary.selector());
         let answer = tokio::time::timeout(
             ctx.deadlines.request,
-            client.query(&q, super::amp_query::query_time(&ctx.canary)),
+            client.query(&q, crate::readback::query_time(&ctx.canary)),
         );
         matches!(
             answer.await,
@@ -211,7 +211,7 @@ async fn collector_writes(ctx: &RunContext) -> Check {
         (_, Some(r)) => {
             let mut d = diagnose_amp(
                 "collector's remote write",
-                &super::collector_signing::as_exchange(&url, r),
+                &crate::collector::as_exchange(&url, r),
             );
             let retried = obs.refusals.iter().filter(|r| r.retried).count();
             if r.retried {
@@ -234,5 +234,5 @@ async fn collector_writes(ctx: &RunContext) -> Check {
             "the collector sends but nothing is accepted: see its log",
         ),
     };
-    super::collector_signing::write_evidence(check, &obs)
+    crate::collector::write_evidence(check, &obs)
 }

@@ -15,12 +15,10 @@ use pipecheck_policy::{Effect, PolicyDocument, PrincipalRef, Request, evaluate};
 use serde_json::Value;
 
 use super::diagnosis::reason_400;
-use super::iam_role_trust::decode_policy;
-use super::k8s_service_account::role_annotation;
 use super::{Check, RunContext};
 use crate::amp_client::truncate;
 use crate::arn::role_name;
-use crate::cluster::{Workload, last_log_lines, pod_name};
+use crate::cluster::{Workload, decode_policy, last_log_lines, pod_name, role_annotation};
 use crate::collector::{CollectorConfig, RemoteWrite};
 use crate::scenario::ClusterCollector;
 

@@ -240,7 +240,14 @@ async fn agent_wanted(ctx: &RunContext, cluster: &str) -> Option<String> {
     if spec.pod_identity() {
         return Some("the scenario's collector uses EKS Pod Identity".to_string());
     }
-    match pod_identity::list_in_namespace(ctx, cluster, &spec.namespace).await {
+    match pod_identity::list_in_namespace(
+        &ctx.target.eks,
+        ctx.deadlines.request_named(),
+        cluster,
+        &spec.namespace,
+    )
+    .await
+    {
         Ok(l) if !l.is_empty() => Some(format!(
             "namespace {} has EKS pod identity associations",
             spec.namespace

@@ -12,7 +12,6 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::amp_query::query_time;
 use super::grafana_cleanup::{self, Created};
 use super::grafana_context::{AMP_DATASOURCE_TYPES, DataSourceRef, GrafanaFaults, GrafanaRun};
 use super::grafana_diagnosis::{diagnose_ds_query, diagnose_grafana, unreachable};
@@ -22,6 +21,7 @@ use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::amp_client::truncate;
 use crate::canary::{COUNTER, Canary, GAUGE, HISTOGRAM, MEDIAN};
 use crate::grafana_client::{GrafanaClient, json_of};
+use crate::readback::query_time;
 
 pub struct GrafanaDashboard;
 

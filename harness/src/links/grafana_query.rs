@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use super::amp_query::{differences, expected, query_time};
 use super::grafana_diagnosis::{diagnose_ds_query, diagnose_grafana, unreachable};
 use super::grafana_frames::{DsAnswer, DsQuery, RefResult, ds_query};
 use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::amp_client::truncate;
+use crate::readback::{differences, expected, query_time};
 use crate::wait::{Probe, Waited, wait_for};
 
 pub struct GrafanaQuery;

@@ -14,6 +14,7 @@
 //! with the session tags EKS passes; no OIDC provider is involved.
 
 use crate::arn::role_name;
+use crate::cluster::decode_policy;
 use aws_credential_types::Credentials;
 use aws_sdk_iam::operation::get_role::GetRoleError;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -62,13 +63,6 @@ fn trusted(doc: &PolicyDocument) -> (Vec<String>, Vec<String>) {
     subs.dedup();
     federated.dedup();
     (subs, federated)
-}
-
-/// A policy document as IAM's GetRole answers it: URL-encoded JSON.
-pub(crate) fn decode_policy(encoded: &str) -> String {
-    percent_encoding::percent_decode_str(encoded)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// What STS said when asked with a token of the service account.

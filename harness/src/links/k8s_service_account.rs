@@ -29,19 +29,12 @@ use kube::api::ListParams;
 use super::{BoxFuture, Check, Link, RunContext};
 use crate::cluster::pod_identity::{self, Association, PodCredentials};
 use crate::cluster::{
-    ROLE_ARN_ANNOTATION, Workload, api_failure, find_workload, node_metadata, subject,
+    ROLE_ARN_ANNOTATION, Workload, api_failure, find_workload, node_metadata, role_annotation,
+    subject,
 };
 use crate::scenario::{ClusterCollector, ClusterSpec, IdentityMechanism};
 
 pub struct K8sServiceAccount;
-
-pub(crate) fn role_annotation(sa: &ServiceAccount) -> Option<String> {
-    sa.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ROLE_ARN_ANNOTATION))
-        .map(|s| s.trim().to_string())
-}
 
 fn is_role_arn(s: &str) -> bool {
     crate::arn::Arn::parse(s).is_some_and(|a| a.is_role())
@@ -177,7 +170,13 @@ impl Link for K8sServiceAccount {
                 .name
                 .clone()
                 .unwrap_or_else(|| spec.name.clone());
-            let listed = pod_identity::list_in_namespace(ctx, &cluster, ns).await;
+            let listed = pod_identity::list_in_namespace(
+                &ctx.target.eks,
+                ctx.deadlines.request_named(),
+                &cluster,
+                ns,
+            )
+            .await;
             let own = listed.as_ref().ok().and_then(|l| {
                 l.iter()
                     .find(|(_, s, _)| *s == sa_name)
@@ -195,7 +194,14 @@ impl Link for K8sServiceAccount {
             let annotated = role_annotation(sa);
             let mut pod_identity_warning = None;
             if let Some(id) = own {
-                let association = match pod_identity::describe(ctx, &cluster, &id).await {
+                let association = match pod_identity::describe(
+                    &ctx.target.eks,
+                    ctx.deadlines.request_named(),
+                    &cluster,
+                    &id,
+                )
+                .await
+                {
                     Ok(a) => a,
                     Err(c) => {
                         return c

@@ -100,7 +100,7 @@ impl Link for PipelineDelivery {
             for e in &exps {
                 let answer = tokio::time::timeout(
                     ctx.deadlines.request,
-                    client.query(&e.query, super::amp_query::query_time(&ctx.canary)),
+                    client.query(&e.query, crate::readback::query_time(&ctx.canary)),
                 )
                 .await;
                 match answer {

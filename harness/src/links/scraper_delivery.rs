@@ -30,7 +30,7 @@ fn series_lines(series: &[ResultSeries]) -> String {
         .iter()
         .map(|s| {
             let v = s.points.last().map(|p| p.1).unwrap_or(f64::NAN);
-            format!("{} = {v}", super::amp_query::fmt_labels(&s.labels))
+            format!("{} = {v}", crate::readback::fmt_labels(&s.labels))
         })
         .collect::<Vec<_>>()
         .join("\n")

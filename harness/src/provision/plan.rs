@@ -134,7 +134,7 @@ pub fn plans(scenarios: &[crate::scenario::Scenario], workspace_given: bool) -> 
     scenarios
         .iter()
         .map(|s| {
-            let run_id = crate::run::new_run_id();
+            let run_id = crate::canary::new_run_id();
             let p = plan(
                 &run_id,
                 s.cluster.as_ref(),

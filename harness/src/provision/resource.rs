@@ -159,9 +159,9 @@ mod tests {
 
     #[test]
     fn run_names_start_with_the_sweep_prefix() {
-        assert!(run_resource_name(&crate::run::new_run_id()).starts_with(RUN_NAME_PREFIX));
+        assert!(run_resource_name(&crate::canary::new_run_id()).starts_with(RUN_NAME_PREFIX));
         assert!(
-            crate::links::GrafanaRun::canary_dashboard_uid(&crate::run::new_run_id())
+            crate::links::GrafanaRun::canary_dashboard_uid(&crate::canary::new_run_id())
                 .starts_with(RUN_NAME_PREFIX)
         );
     }
