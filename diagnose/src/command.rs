@@ -110,9 +110,11 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
-    /// Exit code 1 when a finding is an error, else 0.
-    pub fn exit_code(&self) -> u8 {
-        u8::from(self.findings.iter().any(|f| f.severity == Severity::Error))
+    /// Failure when a finding is an error, else success.
+    pub fn exit(&self) -> pipecheck_reports::Exit {
+        pipecheck_reports::Exit::failure_if(
+            self.findings.iter().any(|f| f.severity == Severity::Error),
+        )
     }
 }
 
@@ -160,7 +162,7 @@ pub fn diagnose_files(args: &DiagnoseArgs) -> Result<Diagnosis, DiagnoseError> {
 }
 
 /// Runs `pipecheck diagnose`; the exit code (0 or 1), or why it could not run (2).
-pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
+pub fn run(args: DiagnoseArgs) -> Result<pipecheck_reports::Exit, DiagnoseError> {
     let started = Instant::now();
     if let Some(path) = &args.junit {
         junit::check_writable(path)?;
@@ -197,7 +199,7 @@ pub fn run(args: DiagnoseArgs) -> Result<u8, DiagnoseError> {
             let _ = writeln!(stdout, "junit report: {}", path.display());
         }
     }
-    Ok(Diagnosis { files, findings }.exit_code())
+    Ok(Diagnosis { files, findings }.exit())
 }
 
 /// Every check over the parsed files; findings sorted by file (in the order they were

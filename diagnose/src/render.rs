@@ -403,6 +403,6 @@ mod tests {
         assert!(s.link("L5").unwrap().verdict.starts_with("pass"));
         // L6 needs the image as well as a collector config.
         assert!(s.link("L6").unwrap().verdict.starts_with("not checked"));
-        assert_eq!(r.exit_code(), 1);
+        assert_eq!(r.exit(), pipecheck_reports::Exit::Failure);
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pipecheck_reports::Exit;
 use pipecheck_reports::{
     ColorChoice, Console, ReportFile, ReportFileError, ReportKind, RunEvent, RunInfo, RunReport,
     RunStatus, console::DEFAULT_TERMINAL_WIDTH, use_color,
@@ -271,8 +272,9 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub fn exit_code(&self) -> u8 {
-        2
+    /// Every refusal of the CLI: the command could not start or read what it needs.
+    pub fn exit(&self) -> Exit {
+        Exit::Unusable
     }
 }
 
@@ -280,17 +282,22 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // --help and --version print to stdout and succeed; the rest is a bad flag.
+            let exit = if e.use_stderr() {
+                Exit::Unusable
+            } else {
+                Exit::Success
+            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return exit.into();
         }
     };
     init_tracing();
     match dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("pipecheck: {}", one_line_chain(&e));
-            ExitCode::from(e.exit_code())
+            e.exit().into()
         }
     }
 }
@@ -326,19 +333,19 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(CliError::Runtime)
 }
 
-fn dispatch(cli: Cli) -> Result<u8, CliError> {
+fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Scenarios => {
             for s in Scenario::builtins() {
                 println!("{:<12} {}", s.name, s.description);
             }
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Faults => {
             for f in CATALOG {
                 println!("{}  {:<34} {:<42} {}", f.id, f.name, f.links(), f.summary);
             }
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Run(args) => run(args),
         Command::Mock(args) => mock(args),
@@ -357,9 +364,9 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
     }
 }
 
-/// `pipecheck discover`: 0 when a collector was found, 1 when none was, 2 when the
-/// cluster could not be read (CliError).
-fn discover(args: DiscoverArgs) -> Result<u8, CliError> {
+/// `pipecheck discover`: success when a collector was found, failure when none was,
+/// unusable when the cluster could not be read (CliError).
+fn discover(args: DiscoverArgs) -> Result<Exit, CliError> {
     let opts = crate::discover::DiscoverOptions {
         target: args.target,
         cluster: args.cluster_name,
@@ -378,10 +385,10 @@ fn discover(args: DiscoverArgs) -> Result<u8, CliError> {
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-    Ok(if d.collectors.is_empty() { 1 } else { 0 })
+    Ok(Exit::failure_if(d.collectors.is_empty()))
 }
 
-fn run(args: RunArgs) -> Result<u8, CliError> {
+fn run(args: RunArgs) -> Result<Exit, CliError> {
     // Everything that can be refused is refused before anything starts.
     let scenarios = args
         .scenarios
@@ -415,7 +422,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             "{}",
             crate::provision::plans(&scenarios, args.workspace_id.is_some())
         );
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     let report_files = args.report_files();
     pipecheck_reports::file::check_all(&report_files)?;
@@ -593,7 +600,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         if format == OutputFormat::Json {
             print_json(&report, &info);
         }
-        return Ok(INTERRUPTED);
+        return Ok(Exit::Interrupted);
     }
     if let Some(e) = failure {
         return Err(e.into());
@@ -609,7 +616,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     if format == OutputFormat::Json {
         print_json(&report, &info);
     }
-    Ok(info.status.exit_code())
+    Ok(info.status.exit())
 }
 
 /// The console for `pipecheck run`: on stdout, or on stderr when stdout carries the JSON
@@ -674,10 +681,7 @@ fn print_json(report: &RunReport, info: &RunInfo) {
 /// One scenario of an invocation, running on the runtime.
 type ScenarioTask = tokio::task::JoinHandle<Result<pipecheck_reports::ScenarioReport, RunError>>;
 
-/// The exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report).
-pub const INTERRUPTED: u8 = 130;
-
-fn mock(args: MockArgs) -> Result<u8, CliError> {
+fn mock(args: MockArgs) -> Result<Exit, CliError> {
     use pipecheck_mocks::{MockConfig, MockStack};
     let faults: Vec<&'static Fault> = args
         .faults
@@ -789,7 +793,7 @@ fn mock(args: MockArgs) -> Result<u8, CliError> {
         stop.wait().await;
         let _ = std::io::stderr().write_all(b"pipecheck mock: stopping\n");
         stack.shutdown().await;
-        Ok(0)
+        Ok(Exit::Success)
     })
 }
 

@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use pipecheck_reports::Exit;
+
 #[derive(clap::Args, Debug)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
@@ -30,20 +32,20 @@ pub enum DocsError {
 }
 
 /// Prints the completion script of `cmd` for `args.shell`.
-pub fn completions(mut cmd: clap::Command, args: CompletionsArgs) -> Result<u8, DocsError> {
+pub fn completions(mut cmd: clap::Command, args: CompletionsArgs) -> Result<Exit, DocsError> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "pipecheck", &mut out);
     write_stdout(&out)
 }
 
 /// Prints the man page of `cmd`, or writes every page into `args.out_dir`.
-pub fn man(cmd: clap::Command, args: ManArgs) -> Result<u8, DocsError> {
+pub fn man(cmd: clap::Command, args: ManArgs) -> Result<Exit, DocsError> {
     match args.out_dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
                 .and_then(|_| clap_mangen::generate_to(cmd, &dir))
                 .map_err(|e| DocsError::ManDir(dir.clone(), e))?;
-            Ok(0)
+            Ok(Exit::Success)
         }
         None => {
             let mut out = Vec::new();
@@ -56,10 +58,10 @@ pub fn man(cmd: clap::Command, args: ManArgs) -> Result<u8, DocsError> {
 }
 
 /// One write; a reader that closed the pipe early (`| head`) is not an error.
-fn write_stdout(bytes: &[u8]) -> Result<u8, DocsError> {
+fn write_stdout(bytes: &[u8]) -> Result<Exit, DocsError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|_| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(DocsError::Write(e)),
-        _ => Ok(0),
+        _ => Ok(Exit::Success),
     }
 }

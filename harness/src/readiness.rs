@@ -307,7 +307,7 @@ impl AccountResult {
     }
 }
 
-pub fn run(args: ReadinessArgs) -> Result<u8, ReadinessError> {
+pub fn run(args: ReadinessArgs) -> Result<pipecheck_reports::Exit, ReadinessError> {
     let accounts = match &args.accounts {
         Some(path) => load_accounts(path)?,
         None => accounts_from_profiles(&args.profiles),
@@ -355,11 +355,9 @@ pub fn run(args: ReadinessArgs) -> Result<u8, ReadinessError> {
     }
     junit::write(&report, &args.junit)?;
     println!("junit report: {}", args.junit.display());
-    Ok(if results.iter().all(AccountResult::ready) {
-        0
-    } else {
-        1
-    })
+    Ok(pipecheck_reports::Exit::failure_if(
+        !results.iter().all(AccountResult::ready),
+    ))
 }
 
 /// The scenario with only its read-only links: [`chain::WRITES`] and their dependents

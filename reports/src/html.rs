@@ -47,7 +47,7 @@ pub fn render(run: &RunReport, info: &RunInfo) -> String {
         target = text(&info.target),
         started = text(&started(info.started)),
         duration = info.duration.as_secs_f64(),
-        code = info.status.exit_code(),
+        code = info.status.exit(),
     );
     if run.suites.is_empty() {
         page.push_str("<p>No scenario finished.</p>\n");

@@ -121,7 +121,7 @@ impl<'a> Document<'a> {
                 started: rfc3339(info.started),
                 duration_secs: info.duration.as_secs_f64(),
                 status: info.status,
-                exit_code: info.status.exit_code(),
+                exit_code: info.status.exit().code(),
             },
             root_causes,
             scenarios: run.suites.iter().map(scenario).collect(),

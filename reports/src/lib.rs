@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` beside this crate's `Cargo.toml` for the module map.
 
 pub mod console;
+pub mod exit;
 pub mod file;
 pub mod html;
 pub mod json;
@@ -15,6 +16,7 @@ pub mod redact;
 mod testdata;
 
 pub use console::{ColorChoice, Console, use_color};
+pub use exit::Exit;
 pub use file::{ReportFile, ReportFileError, ReportKind};
 pub use junit::JunitError;
 pub use model::{

@@ -26,7 +26,7 @@ pub fn render(run: &RunReport, info: &RunInfo) -> String {
         "## pipecheck: {word}\n\ntarget `{}` · {:.2}s · exit code {}\n",
         inline(&info.target),
         info.duration.as_secs_f64(),
-        info.status.exit_code()
+        info.status.exit()
     );
     for s in &run.suites {
         scenario(&mut md, s);

@@ -182,14 +182,10 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The process exit code for these results: 0 when every suite passed (warnings
-    /// allowed), 1 otherwise. Exit code 2 (the run could not start) is the CLI's.
-    pub fn exit_code(&self) -> i32 {
-        if self.suites.iter().all(ScenarioReport::passed) {
-            0
-        } else {
-            1
-        }
+    /// How these results end the process: success when every suite passed (warnings
+    /// allowed), else failure. (`Unusable`, a run that could not start, is the CLI's.)
+    pub fn exit(&self) -> crate::Exit {
+        crate::Exit::failure_if(!self.suites.iter().all(ScenarioReport::passed))
     }
 }
 
@@ -208,19 +204,19 @@ pub enum RunStatus {
 impl RunStatus {
     /// The status of `report`, or `Interrupted` when the run was stopped.
     pub fn of(report: &RunReport, interrupted: bool) -> Self {
-        match (interrupted, report.exit_code()) {
+        match (interrupted, report.exit()) {
             (true, _) => RunStatus::Interrupted,
-            (false, 0) => RunStatus::Pass,
+            (false, crate::Exit::Success) => RunStatus::Pass,
             (false, _) => RunStatus::Fail,
         }
     }
 
-    /// The process exit code for this status (128 + SIGINT for an interrupted run).
-    pub fn exit_code(self) -> u8 {
+    /// How this status ends the process.
+    pub fn exit(self) -> crate::Exit {
         match self {
-            RunStatus::Pass => 0,
-            RunStatus::Fail => 1,
-            RunStatus::Interrupted => 130,
+            RunStatus::Pass => crate::Exit::Success,
+            RunStatus::Fail => crate::Exit::Failure,
+            RunStatus::Interrupted => crate::Exit::Interrupted,
         }
     }
 }
@@ -384,17 +380,18 @@ mod tests {
             RunReport {
                 suites: vec![ok.clone()]
             }
-            .exit_code(),
-            0
+            .exit(),
+            crate::Exit::Success
         );
         assert_eq!(
             RunReport {
                 suites: vec![ok, bad]
             }
-            .exit_code(),
-            1
+            .exit(),
+            crate::Exit::Failure
         );
-        assert_eq!(RunReport::default().exit_code(), 0);
+        assert_eq!(RunReport::default().exit(), crate::Exit::Success);
+        assert_eq!(RunStatus::Interrupted.exit().code(), 130);
     }
 
     #[test]

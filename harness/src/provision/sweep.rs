@@ -53,7 +53,7 @@ pub enum SweepError {
 
 /// `pipecheck sweep`: finds, lists, deletes (unless `--dry-run`); prints one line per
 /// resource. Exit code 1 when something could not be deleted.
-pub fn run(args: SweepArgs) -> Result<u8, SweepError> {
+pub fn run(args: SweepArgs) -> Result<pipecheck_reports::Exit, SweepError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -103,13 +103,15 @@ pub fn run(args: SweepArgs) -> Result<u8, SweepError> {
             println!("nothing tagged pipecheck-run to sweep");
         }
         if args.dry_run || found.is_empty() {
-            return Ok(0);
+            return Ok(pipecheck_reports::Exit::Success);
         }
         let deletions = remove(&clients, &found).await;
         for d in &deletions {
             println!("{}", d.line());
         }
-        Ok(u8::from(deletions.iter().any(|d| d.result.is_err())))
+        Ok(pipecheck_reports::Exit::failure_if(
+            deletions.iter().any(|d| d.result.is_err()),
+        ))
     })
 }
 
