@@ -27,6 +27,7 @@ pub mod services;
 pub mod signing;
 pub mod target;
 pub mod wait;
+pub mod watch;
 
 /// An error and its causes, one per line: "caused by: …".
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -90,12 +90,14 @@ impl Link for GrafanaApi {
                 .unwrap_or_else(|| "(version hidden)".into());
 
             // 2. A credential: the one handed over, or a short-lived one of our own.
-            let (token, source) = match ctx.target.grafana.token.clone() {
-                Some(t) => (t, "the token from PIPECHECK_GRAFANA_TOKEN".to_string()),
-                None => match create_token(ctx, &workspace).await {
-                    Ok(made) => made,
-                    Err(c) => return c.with("/api/health", health.summary()),
-                },
+            let made = match (ctx.target.grafana.token.clone(), &ctx.grafana.shared_token) {
+                (Some(t), _) => Ok((t, "the token from PIPECHECK_GRAFANA_TOKEN".to_string())),
+                (None, Some(shared)) => shared.get(ctx, &workspace).await,
+                (None, None) => create_token(ctx, &workspace).await,
+            };
+            let (token, source) = match made {
+                Ok(made) => made,
+                Err(c) => return c.with("/api/health", health.summary()),
             };
             ctx.secrets.add_secret(token.clone());
             let client = client.with_token(token);
@@ -163,39 +165,71 @@ impl Link for GrafanaApi {
 /// registered for deletion the moment it exists. Returns the key and a description.
 async fn create_token(ctx: &RunContext, workspace: &str) -> Result<(String, String), Check> {
     let name = format!("pipecheck-{}", ctx.run_id);
+    let sa_id = create_account(ctx, workspace, &name, &ctx.run_id).await?;
+    let (key, _) = create_key(ctx, workspace, &sa_id, &name).await?;
+    Ok((
+        key,
+        format!(
+            "a new service-account token (service account {name}, id {sa_id}, {}, {} minutes, removed with the run)",
+            ROLE.as_str(),
+            TOKEN_TTL.as_secs() / 60
+        ),
+    ))
+}
+
+/// CreateWorkspaceServiceAccount, registered for deletion under `owner` (a run id, or a
+/// watch's) the moment it exists. Returns its id.
+async fn create_account(
+    ctx: &RunContext,
+    workspace: &str,
+    name: &str,
+    owner: &str,
+) -> Result<String, Check> {
     let call = ctx
         .target
         .amg
         .create_workspace_service_account()
         .workspace_id(workspace)
-        .name(&name)
+        .name(name)
         .grafana_role(ROLE)
         .send();
     let sa = amg_call(ctx, "CreateWorkspaceServiceAccount", workspace, call).await?;
     let sa_id = sa.id().to_string();
     grafana_cleanup::register(
-        &ctx.run_id,
+        owner,
         Created::ServiceAccount {
             amg: ctx.target.amg.clone(),
             workspace_id: workspace.to_string(),
             id: sa_id.clone(),
-            name: name.clone(),
+            name: name.to_string(),
         },
     );
+    Ok(sa_id)
+}
+
+/// CreateWorkspaceServiceAccountToken on account `sa_id`, living [`TOKEN_TTL`]; the key
+/// is registered with the run's redactor before anything else sees it. Returns the key
+/// and the token's id.
+async fn create_key(
+    ctx: &RunContext,
+    workspace: &str,
+    sa_id: &str,
+    name: &str,
+) -> Result<(String, String), Check> {
     let call = ctx
         .target
         .amg
         .create_workspace_service_account_token()
         .workspace_id(workspace)
-        .service_account_id(&sa_id)
-        .name(&name)
+        .service_account_id(sa_id)
+        .name(name)
         .seconds_to_live(TOKEN_TTL.as_secs() as i32)
         .send();
     let out = amg_call(ctx, "CreateWorkspaceServiceAccountToken", workspace, call).await?;
-    let Some(key) = out
+    let Some((key, id)) = out
         .service_account_token()
-        .map(|t| t.key().to_string())
-        .filter(|k| !k.is_empty())
+        .map(|t| (t.key().to_string(), t.id().to_string()))
+        .filter(|(k, _)| !k.is_empty())
     else {
         return Err(Check::fail(
             "CreateWorkspaceServiceAccountToken answered without a key",
@@ -205,14 +239,119 @@ async fn create_token(ctx: &RunContext, workspace: &str) -> Result<(String, Stri
     // Register before the key can appear anywhere (the caller adds it to the run's
     // redactor at once; this makes the order explicit for any future evidence here).
     ctx.secrets.add_secret(key.clone());
-    Ok((
-        key,
+    Ok((key, id))
+}
+
+/// A watch's Grafana credential (`pipecheck watch`): one service account
+/// (`pipecheck-watch-<instance>-<scenario>`) made by the first run that needs it, whose
+/// token every run uses; a run that finds less than a third of the token's life left makes
+/// the next token first, then deletes the old one. The account is registered for deletion
+/// under the watch's id, not a run's, so it outlives runs; the watch removes it on exit
+/// (`cleanup_grafana(owner)`), deleting its tokens with it.
+pub struct SharedToken {
+    owner: String,
+    name: String,
+    held: tokio::sync::Mutex<Option<Held>>,
+    /// How many tokens were made (the first included).
+    made: std::sync::atomic::AtomicU64,
+}
+
+struct Held {
+    workspace: String,
+    sa_id: String,
+    token_id: String,
+    key: String,
+    made_at: std::time::Instant,
+}
+
+// The key must never reach a log line.
+impl std::fmt::Debug for SharedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedToken")
+            .field("owner", &self.owner)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedToken {
+    /// `owner`: the key its service account is registered under for removal.
+    pub fn new(owner: &str, name: &str) -> Self {
+        Self {
+            owner: owner.to_string(),
+            name: name.to_string(),
+            held: tokio::sync::Mutex::new(None),
+            made: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The owner its service account is registered under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// How many tokens this watch made so far.
+    pub fn tokens_made(&self) -> u64 {
+        self.made.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a token made `age` ago must be replaced before use.
+    pub fn due(age: Duration) -> bool {
+        age >= TOKEN_TTL * 2 / 3
+    }
+
+    /// The key for a run on `workspace`, made or rotated as needed.
+    async fn get(&self, ctx: &RunContext, workspace: &str) -> Result<(String, String), Check> {
+        let mut held = self.held.lock().await;
+        let reuse = held
+            .as_ref()
+            .filter(|h| h.workspace == workspace)
+            .map(|h| (h.sa_id.clone(), Self::due(h.made_at.elapsed())));
+        let sa_id = match reuse {
+            Some((_, false)) => {
+                let h = held.as_ref().expect("checked above");
+                ctx.secrets.add_secret(h.key.clone());
+                return Ok((h.key.clone(), self.describe(&h.sa_id, "reused")));
+            }
+            Some((sa_id, true)) => sa_id,
+            None => create_account(ctx, workspace, &self.name, &self.owner).await?,
+        };
+        let (key, token_id) = create_key(ctx, workspace, &sa_id, &self.name).await?;
+        self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The previous token goes once the next one exists (best effort: it expires anyway).
+        if let Some(old) = held.take().filter(|h| h.sa_id == sa_id) {
+            let call = ctx
+                .target
+                .amg
+                .delete_workspace_service_account_token()
+                .workspace_id(workspace)
+                .service_account_id(&sa_id)
+                .token_id(&old.token_id)
+                .send();
+            if let Err(e) =
+                amg_call(ctx, "DeleteWorkspaceServiceAccountToken", workspace, call).await
+            {
+                tracing::warn!(verdict = %e.verdict, "the watch's previous Grafana token was not deleted");
+            }
+        }
+        *held = Some(Held {
+            workspace: workspace.to_string(),
+            sa_id: sa_id.clone(),
+            token_id,
+            key: key.clone(),
+            made_at: std::time::Instant::now(),
+        });
+        Ok((key, self.describe(&sa_id, "new")))
+    }
+
+    fn describe(&self, sa_id: &str, how: &str) -> String {
         format!(
-            "a new service-account token (service account {name}, id {sa_id}, {}, {} minutes, removed with the run)",
+            "the watch's service-account token ({how}; service account {}, id {sa_id}, {}, {} minutes, rotated before it expires, removed when the watch stops)",
+            self.name,
             ROLE.as_str(),
             TOKEN_TTL.as_secs() / 60
-        ),
-    ))
+        )
+    }
 }
 
 /// `call`, AMG's `operation` on `workspace`, within the run's request deadline; Err: the

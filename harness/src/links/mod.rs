@@ -49,6 +49,7 @@ use crate::scenario::Shape;
 
 pub use context::{CollectorFaults, CollectorRun, Deadline, Deadlines, Facts, RunContext};
 pub use diagnosis::{Diagnosis, diagnose_amp};
+pub use grafana_api::SharedToken;
 pub use grafana_cleanup::{
     cleanup as cleanup_grafana, forget_all_pending as forget_pending_grafana,
     remove_all_pending as remove_pending_grafana,
