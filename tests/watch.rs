@@ -135,6 +135,17 @@ fn a_compressed_hour_keeps_series_and_memory_flat() -> Result<(), Failed> {
 /// token): the watch makes one service account for its scenario, reuses its token, and
 /// deletes the account when stopped.
 fn a_watch_on_aws_removes_its_service_account_when_stopped() -> Result<(), Failed> {
+    watch_on_aws(&[], "(reused")
+}
+
+/// The same with the token replaced before every run (`--rotate-token-after 0s`, hidden):
+/// each run makes the next token on the same service account and deletes the previous one
+/// (a failed deletion would be logged), and one account is deleted at the stop.
+fn the_watch_rotates_its_token_on_one_service_account() -> Result<(), Failed> {
+    watch_on_aws(&["--rotate-token-after", "0s"], "(new")
+}
+
+fn watch_on_aws(extra: &[&str], token: &str) -> Result<(), Failed> {
     let mock = support::Mock::start(
         Stdio::null(),
         &[
@@ -145,23 +156,22 @@ fn a_watch_on_aws_removes_its_service_account_when_stopped() -> Result<(), Faile
     )?;
     let dir = tmp();
     let none = dir.path().join("none");
-    let w = Watch::start(
-        &[
-            "--target",
-            "aws",
-            "--interval",
-            "100ms",
-            "--instance",
-            "aws",
-        ],
-        |cmd| {
-            cmd.envs(&mock.env)
-                .env_remove("PIPECHECK_GRAFANA_TOKEN")
-                .env("AWS_CONFIG_FILE", &none)
-                .env("AWS_SHARED_CREDENTIALS_FILE", &none)
-                .env("AWS_EC2_METADATA_DISABLED", "true");
-        },
-    )?;
+    let mut args = vec![
+        "--target",
+        "aws",
+        "--interval",
+        "100ms",
+        "--instance",
+        "aws",
+    ];
+    args.extend(extra);
+    let w = Watch::start(&args, |cmd| {
+        cmd.envs(&mock.env)
+            .env_remove("PIPECHECK_GRAFANA_TOKEN")
+            .env("AWS_CONFIG_FILE", &none)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &none)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+    })?;
     let text = w.wait_metrics("3 runs", Duration::from_secs(120), |t| {
         runs(t, "passed") + runs(t, "failed") + runs(t, "error") >= 3.0
     })?;
@@ -173,8 +183,13 @@ fn a_watch_on_aws_removes_its_service_account_when_stopped() -> Result<(), Faile
     })?;
     let report = w.get("/report.json")?;
     ensure(
-        report.contains("the watch's service-account token (reused"),
-        || format!("the token was not reused: {}", support::tail(&report, 3000)),
+        report.contains(&format!("the watch's service-account token {token}")),
+        || {
+            format!(
+                "grafana.api's credential is not {token}: {}",
+                support::tail(&report, 3000)
+            )
+        },
     )?;
     let (status, logs) = w.stop("-TERM")?;
     ensure(status.code() == Some(0), || {
@@ -188,6 +203,10 @@ fn a_watch_on_aws_removes_its_service_account_when_stopped() -> Result<(), Faile
         stop_line.contains("deleted service account pipecheck-watch-aws-smoke")
             && stop_line.matches("service account").count() == 1,
         || format!("the stop line: {stop_line:?}"),
+    )?;
+    ensure(
+        !logs.contains("previous Grafana token was not deleted"),
+        || format!("a rotated token was left: {}", support::tail(&logs, 2000)),
     )?;
     mock.stop().map(|_| ())
 }
@@ -295,7 +314,7 @@ fn rules_with_short_for() -> Result<String, Failed> {
     Ok(re.replace_all(&text, "$1 1s").into_owned())
 }
 
-fn failing<'a>(alerts: &'a [Value]) -> Vec<&'a Value> {
+fn failing(alerts: &[Value]) -> Vec<&Value> {
     alerts
         .iter()
         .filter(|a| a["labels"]["alertname"] == "PipecheckPipelineFailing")
@@ -587,6 +606,10 @@ fn main() {
         Trial::test(
             "watch::a_watch_on_aws_removes_its_service_account_when_stopped",
             a_watch_on_aws_removes_its_service_account_when_stopped,
+        ),
+        Trial::test(
+            "watch::the_watch_rotates_its_token_on_one_service_account",
+            the_watch_rotates_its_token_on_one_service_account,
         ),
         needs(
             Trial::test(

@@ -71,6 +71,11 @@ pub struct WatchArgs {
     /// repeatable); `PUT`/`DELETE /faults` change them while the watch runs.
     #[arg(long = "fault", value_name = "ID|NAME")]
     pub faults: Vec<String>,
+    /// Replace the watch's Grafana token once it is this old (at most, and by default,
+    /// 10m: two thirds of its 15 minutes). For tests of the rotation.
+    #[arg(long, value_name = "DURATION", default_value = "10m", hide = true,
+          value_parser = humantime::parse_duration)]
+    pub rotate_token_after: Duration,
     /// AWS region (overrides the scenario and the environment).
     #[arg(long)]
     pub region: Option<String>,
@@ -154,6 +159,8 @@ const ARRIVAL_BUCKETS: [f64; 12] = [
 pub const SETUP: &str = "setup";
 
 type Labels = Vec<(String, String)>;
+/// A scenario's links with series, and its root causes with series.
+type Shown = (BTreeSet<String>, BTreeSet<String>);
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
 fn scenario_labels(scenario: &str) -> Labels {
@@ -182,7 +189,7 @@ pub struct Metrics {
     last_success: Family<Labels, Gauge<f64, AtomicU64>>,
     mock_series: Family<Labels, Gauge>,
     /// Per scenario, the links and root causes whose series are set (to drop stale ones).
-    shown: Mutex<BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>>,
+    shown: Mutex<BTreeMap<String, Shown>>,
 }
 
 impl Metrics {
@@ -538,6 +545,7 @@ struct Loop {
     opts: RunOptions,
     interval: Duration,
     instance: String,
+    rotate_token_after: Duration,
     shared: Arc<Shared>,
 }
 
@@ -579,9 +587,19 @@ impl Loop {
             // A new Grafana (a new mock stack) needs a new service account.
             let generation = faults_now.as_ref().map(|(g, _)| *g);
             if token.is_none() || generation != generation_seen {
+                // The previous stack's Grafana, and its account, are gone.
+                if let Some(old) = token.take()
+                    && self.opts.target == TargetKind::Mock
+                {
+                    crate::links::forget_grafana(old.owner());
+                }
                 let owner = format!("watch-{}-{name}-{}", self.instance, generation.unwrap_or(0));
                 let account = format!("pipecheck-watch-{}-{name}", self.instance);
-                token = Some(Arc::new(SharedToken::new(&owner, &account)));
+                token = Some(Arc::new(SharedToken::new(
+                    &owner,
+                    &account,
+                    self.rotate_token_after,
+                )));
                 generation_seen = generation;
             }
             let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
@@ -757,6 +775,7 @@ pub async fn watch(
             opts: opts.clone(),
             interval: args.interval,
             instance: args.instance.clone(),
+            rotate_token_after: args.rotate_token_after,
             shared: shared.clone(),
         };
         loops.spawn(l.run());

@@ -245,15 +245,15 @@ async fn create_key(
 /// A watch's Grafana credential (`pipecheck watch`): one service account
 /// (`pipecheck-watch-<instance>-<scenario>`) made by the first run that needs it, whose
 /// token every run uses; a run that finds less than a third of the token's life left makes
-/// the next token first, then deletes the old one. The account is registered for deletion
+/// the next token first, then deletes the old one (DeleteWorkspaceServiceAccountToken). The account is registered for deletion
 /// under the watch's id, not a run's, so it outlives runs; the watch removes it on exit
 /// (`cleanup_grafana(owner)`), deleting its tokens with it.
 pub struct SharedToken {
     owner: String,
     name: String,
+    /// A token this old is replaced before use ([`SharedToken::ROTATE_AFTER`]).
+    rotate_after: Duration,
     held: tokio::sync::Mutex<Option<Held>>,
-    /// How many tokens were made (the first included).
-    made: std::sync::atomic::AtomicU64,
 }
 
 struct Held {
@@ -262,6 +262,8 @@ struct Held {
     token_id: String,
     key: String,
     made_at: std::time::Instant,
+    /// Which token of the account this is (from 1).
+    n: u64,
 }
 
 // The key must never reach a log line.
@@ -276,12 +278,16 @@ impl std::fmt::Debug for SharedToken {
 
 impl SharedToken {
     /// `owner`: the key its service account is registered under for removal.
-    pub fn new(owner: &str, name: &str) -> Self {
+    /// Two thirds of the token's life: 10 of its 15 minutes.
+    pub const ROTATE_AFTER: Duration = Duration::from_secs(TOKEN_TTL.as_secs() * 2 / 3);
+
+    /// `rotate_after`: at most [`SharedToken::ROTATE_AFTER`] (less: tests of rotation).
+    pub fn new(owner: &str, name: &str, rotate_after: Duration) -> Self {
         Self {
             owner: owner.to_string(),
             name: name.to_string(),
+            rotate_after: rotate_after.min(Self::ROTATE_AFTER),
             held: tokio::sync::Mutex::new(None),
-            made: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -290,23 +296,13 @@ impl SharedToken {
         &self.owner
     }
 
-    /// How many tokens this watch made so far.
-    pub fn tokens_made(&self) -> u64 {
-        self.made.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Whether a token made `age` ago must be replaced before use.
-    pub fn due(age: Duration) -> bool {
-        age >= TOKEN_TTL * 2 / 3
-    }
-
     /// The key for a run on `workspace`, made or rotated as needed.
     async fn get(&self, ctx: &RunContext, workspace: &str) -> Result<(String, String), Check> {
         let mut held = self.held.lock().await;
         let reuse = held
             .as_ref()
             .filter(|h| h.workspace == workspace)
-            .map(|h| (h.sa_id.clone(), Self::due(h.made_at.elapsed())));
+            .map(|h| (h.sa_id.clone(), h.made_at.elapsed() >= self.rotate_after));
         let sa_id = match reuse {
             Some((_, false)) => {
                 let h = held.as_ref().expect("checked above");
@@ -316,8 +312,10 @@ impl SharedToken {
             Some((sa_id, true)) => sa_id,
             None => create_account(ctx, workspace, &self.name, &self.owner).await?,
         };
-        let (key, token_id) = create_key(ctx, workspace, &sa_id, &self.name).await?;
-        self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Token names are unique per account: the n-th token is `<account>-<n>`.
+        let n = held.as_ref().map_or(1, |h| h.n + 1);
+        let token_name = format!("{}-{n}", self.name);
+        let (key, token_id) = create_key(ctx, workspace, &sa_id, &token_name).await?;
         // The previous token goes once the next one exists (best effort: it expires anyway).
         if let Some(old) = held.take().filter(|h| h.sa_id == sa_id) {
             let call = ctx
@@ -340,6 +338,7 @@ impl SharedToken {
             token_id,
             key: key.clone(),
             made_at: std::time::Instant::now(),
+            n,
         });
         Ok((key, self.describe(&sa_id, "new")))
     }

@@ -51,8 +51,8 @@ pub use context::{CollectorFaults, CollectorRun, Deadline, Deadlines, Facts, Run
 pub use diagnosis::{Diagnosis, diagnose_amp};
 pub use grafana_api::SharedToken;
 pub use grafana_cleanup::{
-    cleanup as cleanup_grafana, forget_all_pending as forget_pending_grafana,
-    remove_all_pending as remove_pending_grafana,
+    cleanup as cleanup_grafana, forget as forget_grafana,
+    forget_all_pending as forget_pending_grafana, remove_all_pending as remove_pending_grafana,
 };
 pub use grafana_context::{DataSourceRef, GrafanaFacts, GrafanaFaults, GrafanaRun};
 pub use pipecheck_reports::Evidence;
