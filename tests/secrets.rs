@@ -16,8 +16,10 @@
 //!   installed, a collector scenario: their own secrets are random, so the outputs are
 //!   also searched for secret shapes (an unmasked SigV4 signature, a `glsa_` token).
 //!
+//! - `pipecheck watch` on the mock and against `pipecheck mock`, with the token it makes.
+//!
 //! Outputs: stdout, stderr (the logs: `PIPECHECK_LOG=trace`, `RUST_LOG=trace`) and the
-//! JUnit report of each run.
+//! JUnit report of each run; a watch's /metrics, / and /report.json and its logs.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -276,6 +278,75 @@ fn mock_runs_with_faults_leak_nothing() {
         o.assert_not_silent();
     }
     assert_no_leaks(&all, &[]);
+}
+
+/// A watch's outputs after a few runs: /metrics, /, /report.json, stdout and its logs
+/// (through the stop).
+fn watch_outputs(what: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Outputs {
+    let w = support::Watch::start(args, adjust).expect("the watch starts");
+    w.wait_metrics("3 runs", std::time::Duration::from_secs(120), |t| {
+        ["passed", "failed", "error"]
+            .iter()
+            .filter_map(|r| {
+                support::sample(
+                    t,
+                    &format!("pipecheck_watch_runs_total{{scenario=\"smoke\",result=\"{r}\"}}"),
+                )
+            })
+            .sum::<f64>()
+            >= 3.0
+    })
+    .expect("the watch runs");
+    let mut parts: Vec<(String, String)> = ["/metrics", "/", "/report.json"]
+        .iter()
+        .map(|p| (p.to_string(), w.get(p).expect("the watch answers")))
+        .collect();
+    let (_, logs) = w.stop("-TERM").expect("the watch stops");
+    parts.push(("logs".to_string(), logs));
+    Outputs {
+        what: what.to_string(),
+        parts,
+    }
+}
+
+#[test]
+fn a_watch_leaks_nothing() {
+    // On the mock: the watch's own Grafana token; the planted credentials in the
+    // environment only.
+    let on_mock = watch_outputs("a watch on the mock", &["--interval", "100ms"], |cmd| {
+        verbose(cmd);
+        planted_credentials(cmd);
+    });
+    // Against `pipecheck mock` as AWS: its exported secret key, and a token the watch makes
+    // through the mock's AMG (the exported one removed) and reuses in every run.
+    let mock = Mock::start(Stdio::null(), MOCK_EXPORTS).expect("pipecheck mock starts");
+    let exported_secret = mock.env["AWS_SECRET_ACCESS_KEY"].clone();
+    let dir = tmp();
+    let none = dir.path().join("none");
+    let on_aws = watch_outputs(
+        "a watch against pipecheck mock",
+        &["--target", "aws", "--interval", "100ms"],
+        |cmd| {
+            verbose(cmd);
+            cmd.envs(&mock.env)
+                .env_remove("PIPECHECK_GRAFANA_TOKEN")
+                .env("AWS_CONFIG_FILE", &none)
+                .env("AWS_SHARED_CREDENTIALS_FILE", &none)
+                .env("AWS_EC2_METADATA_DISABLED", "true");
+        },
+    );
+    let all = [on_mock, on_aws];
+    for o in &all {
+        o.assert_not_silent();
+        // The runs went through the watch's token (so there was a token to leak).
+        let report = &o.parts.iter().find(|(n, _)| n == "/report.json").unwrap().1;
+        assert!(
+            report.contains("the watch's service-account token"),
+            "{}: no run used the watch's token: {report}",
+            o.what
+        );
+    }
+    assert_no_leaks(&all, &[&exported_secret]);
 }
 
 #[test]

@@ -98,7 +98,43 @@ impl Canary {
     /// The canary of `run_id`, ending at `end_ms`, as it looks in AMP when it comes from
     /// `origin`.
     pub fn new(run_id: &str, spec: &CanarySpec, end_ms: i64, origin: Origin) -> Self {
-        let s = seed(run_id);
+        Self::seeded(run_id, seed(run_id), spec, end_ms, origin)
+    }
+
+    /// The canary of a watch (`pipecheck watch`): the same series on every run (`label`
+    /// in place of the run id, so a watch adds a fixed set of series to AMP), values
+    /// derived from `label` and the sample's timestamp (the gauges and histogram) or the
+    /// timestamp alone (the counter: `t / 1000`, so it only grows), so a read-back still
+    /// tells this run's samples from the last run's. The counter's samples are `step`
+    /// apart; the caller keeps every timestamp after the last one it wrote
+    /// ([`StableCanary`]).
+    pub fn stable(
+        label: &str,
+        spec: &CanarySpec,
+        end_ms: i64,
+        step: Duration,
+        origin: Origin,
+    ) -> Self {
+        let spec = CanarySpec {
+            interval: step,
+            ..spec.clone()
+        };
+        let mut c = Self::seeded(
+            label,
+            seed(&format!("{label}@{end_ms}")),
+            &spec,
+            end_ms,
+            origin,
+        );
+        if let Some(counter) = c.series.iter_mut().find(|s| s.name() == COUNTER) {
+            for (t, v) in &mut counter.samples {
+                *v = *t as f64 / 1000.0;
+            }
+        }
+        c
+    }
+
+    fn seeded(run_id: &str, s: u64, spec: &CanarySpec, end_ms: i64, origin: Origin) -> Self {
         let (job, instance) = match &origin {
             Origin::Direct => (DIRECT_JOB.to_string(), "pipecheck".to_string()),
             Origin::Scraped { job, instance } => (job.clone(), instance.clone()),
@@ -306,6 +342,43 @@ impl Canary {
     }
 }
 
+/// The canary timestamps of one scenario of a watch: each run's samples come after the
+/// last run's (AMP refuses a sample older than the newest of its series).
+#[derive(Clone, Debug)]
+pub struct StableCanary {
+    /// The `pipecheck_run` label value of every run: the watch's instance and scenario.
+    pub label: String,
+    /// The newest timestamp written so far (ms), if any.
+    pub last_ms: Option<i64>,
+}
+
+impl StableCanary {
+    pub fn new(instance: &str, scenario: &str) -> Self {
+        Self {
+            label: format!("watch-{instance}-{scenario}"),
+            last_ms: None,
+        }
+    }
+
+    /// The next run's end timestamp and counter step for `samples` counter samples at
+    /// most `interval` apart, at wall-clock `now_ms`: every sample after the last one
+    /// written (the step shrinks when runs come faster than the scenario's interval; the
+    /// end moves past `now_ms` by a few milliseconds at most). Records the new end.
+    pub fn next(&mut self, now_ms: i64, samples: u32, interval: Duration) -> (i64, Duration) {
+        let n = i64::from(samples.max(1));
+        let interval_ms = (interval.as_millis() as i64).max(1);
+        let (end, step) = match self.last_ms {
+            None => (now_ms, interval_ms),
+            Some(last) => {
+                let end = now_ms.max(last + n);
+                (end, ((end - last) / n).clamp(1, interval_ms))
+            }
+        };
+        self.last_ms = Some(end);
+        (end, Duration::from_millis(step as u64))
+    }
+}
+
 fn escape_label_value(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -359,6 +432,47 @@ mod tests {
         );
         assert_eq!(c.counter().last().0, c.end_ms);
         assert_eq!(c.first_ms(), c.end_ms - 60_000);
+    }
+
+    #[test]
+    fn a_watch_canary_keeps_its_labels_and_never_goes_back_in_time() {
+        let spec = CanarySpec::default();
+        let mut st = StableCanary::new("w1", "smoke");
+        let mut last_written = i64::MIN;
+        let mut runs = Vec::new();
+        // Runs faster than the canary's interval, and one with the clock stepped back.
+        for now in [1_000_000, 1_000_100, 1_000_200, 999_000, 1_000_300] {
+            let (end, step) = st.next(now, spec.counter_samples, spec.interval);
+            let c = Canary::stable(&st.label, &spec, end, step, Origin::Direct);
+            assert!(
+                c.first_ms() > last_written,
+                "{} <= {last_written}",
+                c.first_ms()
+            );
+            let counter = &c.counter().samples;
+            assert!(
+                counter
+                    .windows(2)
+                    .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+            );
+            assert!(counter.iter().all(|(t, v)| *v == *t as f64 / 1000.0));
+            assert_eq!(counter.last().unwrap().0, end);
+            last_written = end;
+            runs.push(c);
+        }
+        let labels = |c: &Canary| {
+            c.series
+                .iter()
+                .map(|s| s.labels.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(runs.iter().all(|c| labels(c) == labels(&runs[0])));
+        assert_eq!(runs[0].series[0].labels[RUN_LABEL], "watch-w1-smoke");
+        // Values differ from run to run, so a read-back tells them apart.
+        assert_ne!(
+            runs[1].series[0].samples[0].1,
+            runs[2].series[0].samples[0].1
+        );
     }
 
     #[test]

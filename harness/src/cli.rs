@@ -35,6 +35,10 @@ pub struct Cli {
 pub enum Command {
     /// Run scenarios: push canary metrics through the pipeline and check every link.
     Run(RunArgs),
+    /// Run scenarios on an interval until stopped (SIGINT/SIGTERM), as Prometheus metrics
+    /// (/metrics), the last reports (/ and /report.json) and /healthz; a fixed set of
+    /// canary series and one Grafana token per scenario, whatever the number of runs.
+    Watch(crate::watch::WatchArgs),
     /// Serve the mock stack on loopback and print its endpoints as shell exports.
     Mock(MockArgs),
     /// List the shipped scenarios.
@@ -265,6 +269,8 @@ pub enum CliError {
     },
     #[error(transparent)]
     Discover(#[from] crate::discover::DiscoverError),
+    #[error(transparent)]
+    Watch(#[from] crate::watch::WatchError),
     #[error(
         "scenario {0} names no collector: --provision creates a named one (set cluster.collector and cluster.namespace)"
     )]
@@ -361,6 +367,10 @@ fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         )?),
         Command::Sweep(args) => Ok(crate::provision::sweep(args)?),
         Command::Discover(args) => discover(args),
+        Command::Watch(args) => runtime()?.block_on(async {
+            let mut stop = StopSignals::catch();
+            Ok(crate::watch::watch(args, async move { stop.wait().await }).await?)
+        }),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod services;
 pub mod signing;
 pub mod target;
 pub mod wait;
+pub mod watch;
 
 #[cfg(test)]
 mod layering;

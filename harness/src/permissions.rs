@@ -98,6 +98,12 @@ pub const OPERATIONS: &[Operation] = &[
         &["grafana:DeleteWorkspaceServiceAccount"],
         Run,
     ),
+    // `pipecheck watch` rotating its token: the previous one goes once the next exists.
+    op(
+        Sdk("amg", "delete_workspace_service_account_token"),
+        &["grafana:DeleteWorkspaceServiceAccountToken"],
+        Run,
+    ),
     op(Sdk("eks", "list_clusters"), &["eks:ListClusters"], Diagnose),
     op(
         Sdk("eks", "describe_cluster"),

@@ -74,6 +74,10 @@ pub enum RunError {
     MockCluster(String),
     #[error("scenario {scenario}: {why}")]
     Discovery { scenario: String, why: String },
+    #[error(
+        "scenario {0} runs a local collector, whose canary carries the exporter's address: `pipecheck watch` runs direct and cluster scenarios only"
+    )]
+    WatchCollector(String),
 }
 
 /// The faults a run of `scenario` injects: the scenario's own, then the invocation's;
@@ -178,19 +182,53 @@ pub async fn run_scenario_in(
     env: &Environment,
     events: &UnboundedSender<RunEvent>,
 ) -> Result<ScenarioReport, RunError> {
-    let started = Instant::now();
-    let run_id = crate::canary::new_run_id();
-    let fault_list = resolve_faults(scenario, &opts.faults)?;
-    // Shared with the links, which register the secrets they obtain (Grafana tokens).
-    let redactor = RunSecrets::default();
+    run_scenario_with(scenario, opts, env, None, events).await
+}
 
-    // Keeps the mock stack alive for the run; dropped (and so stopped) at the end.
-    let mut mock: Option<MockStack> = None;
-    let mut writer = WriterBehaviour::default();
-    let mut defect = CanaryDefect::None;
-    let mut collector_faults = CollectorFaults::default();
-    let mut grafana_faults = GrafanaFaults::default();
-    // The cluster the run reads (shape `cluster`), its name overridable for --target aws.
+/// A mock stack started for a scenario with its faults injected, and what those faults
+/// changed on the harness's side: one run's (`pipecheck run`), or every run's of one
+/// scenario of a watch (`pipecheck watch`), which keeps it across runs.
+pub struct StartedMock {
+    pub stack: MockStack,
+    access_key_id: String,
+    secret_access_key: String,
+    writer: WriterBehaviour,
+    defect: CanaryDefect,
+    collector: CollectorFaults,
+    grafana: GrafanaFaults,
+}
+
+impl StartedMock {
+    /// Stops the stack's listeners (bounded).
+    pub async fn shutdown(self) {
+        tokio::time::timeout(Duration::from_secs(5), self.stack.shutdown())
+            .await
+            .ok();
+    }
+}
+
+/// What a watch keeps across the runs of one scenario (`pipecheck watch`): its mock stack
+/// (mock target), its Grafana token, and its canary's labels and last timestamp.
+pub struct WatchRun<'a> {
+    pub mock: Option<&'a StartedMock>,
+    pub token: Option<Arc<crate::links::SharedToken>>,
+    pub canary: &'a mut crate::canary::StableCanary,
+}
+
+/// The cluster a run of `scenario` reads (shape `cluster`), its name overridable for
+/// --target aws; on the mock, one that names no collector gets the shipped scenario's.
+/// Also the unnamed spec discovery must complete, if any.
+fn cluster_specs(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    env: &Environment,
+) -> Result<
+    (
+        Option<crate::scenario::ClusterSpec>,
+        Option<crate::scenario::ClusterSpec>,
+    ),
+    RunError,
+> {
     let mut cluster_spec = scenario.cluster.clone().map(|mut c| {
         if let Some(name) = opts
             .cluster_name
@@ -215,54 +253,118 @@ pub async fn run_scenario_in(
         }
         spec.service_account = spec.service_account.take().or(shipped.service_account);
     }
+    Ok((cluster_spec, unnamed))
+}
+
+/// Starts the mock stack for `scenario` (seeded with its cluster's names) and injects the
+/// scenario's and `opts`' faults.
+pub async fn start_mock(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    env: &Environment,
+) -> Result<StartedMock, RunError> {
+    let fault_list = resolve_faults(scenario, &opts.faults)?;
+    let (cluster_spec, _) = cluster_specs(scenario, opts, env)?;
+    let cfg = MockConfig {
+        region: opts
+            .region
+            .clone()
+            .or_else(|| scenario.target.region.clone())
+            .unwrap_or_else(|| "us-east-1".into()),
+        // A cluster scenario's names seed the mock's EKS, IAM and Kubernetes API.
+        cluster: Some(
+            cluster_spec
+                .as_ref()
+                .map(crate::cluster::seed_for)
+                .unwrap_or_default(),
+        ),
+        ..MockConfig::default()
+    };
+    let region = cfg.region.clone();
+    let stack = MockStack::start(cfg).await?;
+    let mock_cluster = match &cluster_spec {
+        Some(spec) => Some(
+            crate::cluster::prepare_mock_cluster(&stack, spec, &region)
+                .map_err(RunError::MockCluster)?,
+        ),
+        None => None,
+    };
+    let user = stack.endpoints().user.clone();
+    let mut env = FaultEnv {
+        mock: &stack,
+        access_key_id: user.access_key_id.clone(),
+        secret_access_key: user.secret_access_key.clone(),
+        writer: WriterBehaviour::default(),
+        defect: CanaryDefect::None,
+        collector: CollectorFaults::default(),
+        grafana: GrafanaFaults::default(),
+        cluster: mock_cluster,
+    };
+    for f in &fault_list {
+        f.apply(&mut env);
+    }
+    let FaultEnv {
+        access_key_id,
+        secret_access_key,
+        writer,
+        defect,
+        collector,
+        grafana,
+        ..
+    } = env;
+    Ok(StartedMock {
+        stack,
+        access_key_id,
+        secret_access_key,
+        writer,
+        defect,
+        collector,
+        grafana,
+    })
+}
+
+/// One run of `scenario`; `watch`: what a watch keeps across runs (else everything is the
+/// run's own: its mock stack, its Grafana service account, its canary's labels).
+pub async fn run_scenario_with(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    env: &Environment,
+    mut watch: Option<WatchRun<'_>>,
+    events: &UnboundedSender<RunEvent>,
+) -> Result<ScenarioReport, RunError> {
+    let started = Instant::now();
+    let run_id = crate::canary::new_run_id();
+    let fault_list = resolve_faults(scenario, &opts.faults)?;
+    if watch.is_some() && scenario.collector.is_some() {
+        return Err(RunError::WatchCollector(scenario.name.clone()));
+    }
+    // Shared with the links, which register the secrets they obtain (Grafana tokens).
+    let redactor = RunSecrets::default();
+
+    // Keeps a mock stack of the run's own alive for the run; stopped at the end.
+    let mut own_mock: Option<StartedMock> = None;
+    let mut writer = WriterBehaviour::default();
+    let mut defect = CanaryDefect::None;
+    let mut collector_faults = CollectorFaults::default();
+    let mut grafana_faults = GrafanaFaults::default();
+    let (mut cluster_spec, unnamed) = cluster_specs(scenario, opts, env)?;
+    let kept_mock = watch.as_ref().and_then(|w| w.mock);
     let (mut target, deadlines) = match opts.target {
         TargetKind::Mock => {
-            let cfg = MockConfig {
-                region: opts
-                    .region
-                    .clone()
-                    .or_else(|| scenario.target.region.clone())
-                    .unwrap_or_else(|| "us-east-1".into()),
-                // A cluster scenario's names seed the mock's EKS, IAM and Kubernetes API.
-                cluster: Some(
-                    cluster_spec
-                        .as_ref()
-                        .map(crate::cluster::seed_for)
-                        .unwrap_or_default(),
-                ),
-                ..MockConfig::default()
-            };
-            let region = cfg.region.clone();
-            let stack = MockStack::start(cfg).await?;
-            let mock_cluster = match &cluster_spec {
-                Some(spec) => Some(
-                    crate::cluster::prepare_mock_cluster(&stack, spec, &region)
-                        .map_err(RunError::MockCluster)?,
-                ),
-                None => None,
-            };
-            let user = stack.endpoints().user.clone();
-            let mut env = FaultEnv {
-                mock: &stack,
-                access_key_id: user.access_key_id.clone(),
-                secret_access_key: user.secret_access_key.clone(),
-                writer: WriterBehaviour::default(),
-                defect: CanaryDefect::None,
-                collector: CollectorFaults::default(),
-                grafana: GrafanaFaults::default(),
-                cluster: mock_cluster,
-            };
-            for f in &fault_list {
-                f.apply(&mut env);
+            if kept_mock.is_none() {
+                own_mock = Some(start_mock(scenario, opts, env).await?);
             }
-            writer = env.writer;
-            defect = env.defect;
-            collector_faults = env.collector;
-            grafana_faults = env.grafana;
+            let m = kept_mock
+                .or(own_mock.as_ref())
+                .expect("a mock stack, kept or the run's own");
+            writer = m.writer.clone();
+            defect = m.defect;
+            collector_faults = m.collector.clone();
+            grafana_faults = m.grafana.clone();
             let access = MockAccess {
-                endpoints: stack.endpoints(),
-                access_key_id: env.access_key_id,
-                secret_access_key: env.secret_access_key,
+                endpoints: m.stack.endpoints(),
+                access_key_id: m.access_key_id.clone(),
+                secret_access_key: m.secret_access_key.clone(),
             };
             let mut target = Target::mock(access).await?;
             target.grafana.token = grafana_faults.token.take();
@@ -272,7 +374,6 @@ pub async fn run_scenario_in(
                 workspace: m.workspace_deadline,
                 request: scenario.expect.request_timeout,
             };
-            mock = Some(stack);
             (target, deadlines)
         }
         TargetKind::Aws => {
@@ -314,7 +415,9 @@ pub async fn run_scenario_in(
         }
     };
     if let Some(u) = &unnamed {
-        let mock_amp = mock.as_ref().map(|m| m.endpoints().amp.clone());
+        let mock_amp = kept_mock
+            .or(own_mock.as_ref())
+            .map(|m| m.stack.endpoints().amp.clone());
         cluster_spec =
             Some(discover_collector(&target, scenario, u, &deadlines, mock_amp.as_deref()).await?);
     }
@@ -353,7 +456,14 @@ pub async fn run_scenario_in(
         .unwrap_or(0);
     let (mut canary, collector) = match &scenario.collector {
         None => (
-            Canary::new(&run_id, &scenario.canary, end_ms, Origin::Direct),
+            match watch.as_mut() {
+                Some(w) => {
+                    let spec = &scenario.canary;
+                    let (end_ms, step) = w.canary.next(end_ms, spec.counter_samples, spec.interval);
+                    Canary::stable(&w.canary.label, spec, end_ms, step, Origin::Direct)
+                }
+                None => Canary::new(&run_id, &scenario.canary, end_ms, Origin::Direct),
+            },
             None,
         ),
         Some(spec) => {
@@ -421,6 +531,7 @@ pub async fn run_scenario_in(
             .filter(|_| !opts.provision),
         provision_datasource: opts.provision || scenario.grafana.provision_datasource,
         faults: grafana_faults,
+        shared_token: watch.as_ref().and_then(|w| w.token.clone()),
     };
     let _ = events.send(RunEvent::ScenarioStarted {
         scenario: scenario.name.clone(),
@@ -540,10 +651,8 @@ pub async fn run_scenario_in(
     };
     let report = redactor.redact_report(&report);
     let _ = events.send(RunEvent::ScenarioFinished(report.clone()));
-    if let Some(stack) = mock.take() {
-        tokio::time::timeout(Duration::from_secs(5), stack.shutdown())
-            .await
-            .ok();
+    if let Some(m) = own_mock.take() {
+        m.shutdown().await;
     }
     Ok(report)
 }

@@ -670,3 +670,213 @@ impl Drop for Mock {
         let _ = self.child.wait();
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// `pipecheck watch`
+
+/// A running `pipecheck watch --listen 127.0.0.1:0`, its address read from its stdout, its
+/// stderr (the logs) in a file.
+pub struct Watch {
+    child: Child,
+    /// Its stdout, open while it runs.
+    _stdout: BufReader<ChildStdout>,
+    pub addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl Watch {
+    /// `pipecheck watch --listen 127.0.0.1:0 <args>`; `adjust` adds to the command (its
+    /// environment). Waits for the address line (the process exiting ends the wait).
+    pub fn start(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Result<Self, Failed> {
+        let dir = tmp();
+        let log = std::fs::File::create(dir.path().join("stderr")).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(bin());
+        cmd.args(["watch", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).map_err(|e| e.to_string())?;
+        let addr = line
+            .trim()
+            .strip_prefix("pipecheck watch: listening on ")
+            .map(str::to_string);
+        let mut w = Watch {
+            child,
+            _stdout: stdout,
+            addr: String::new(),
+            dir,
+        };
+        match addr {
+            Some(a) => {
+                w.addr = a;
+                Ok(w)
+            }
+            None => {
+                let _ = w.child.kill();
+                let _ = w.child.wait();
+                Err(format!("no address line: {line:?}; stderr: {}", w.stderr()).into())
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The logs so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// `method path` on the watch: status and body.
+    pub fn http(&self, method: &str, path: &str, body: &str) -> Result<(u16, String), Failed> {
+        http(&self.addr, method, path, body)
+    }
+
+    /// GET `path`, which must answer 200: the body.
+    pub fn get(&self, path: &str) -> Result<String, Failed> {
+        let (status, body) = self.http("GET", path, "")?;
+        ensure(status == 200, || format!("GET {path}: {status} {body}"))?;
+        Ok(body)
+    }
+
+    /// The value of the sample `series` (name and labels as exposed) in /metrics.
+    pub fn metric(&self, series: &str) -> Result<Option<f64>, Failed> {
+        Ok(sample(&self.get("/metrics")?, series))
+    }
+
+    /// Polls /metrics every 100 ms until `done` holds, for at most `within`.
+    pub fn wait_metrics(
+        &self,
+        what: &str,
+        within: Duration,
+        mut done: impl FnMut(&str) -> bool,
+    ) -> Result<String, Failed> {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.get("/metrics")?;
+            if done(&text) {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{what}: not within {within:?}; /metrics:\n{text}\nlogs (tail):\n{}",
+                    tail(&self.stderr(), 3000)
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM (or `signal`), then up to 30 s for it to exit: its status and logs.
+    pub fn stop(mut self, signal: &str) -> Result<(ExitStatus, String), Failed> {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Ok((s, self.stderr()));
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("the watch did not stop on {signal} within 30 s").into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The last `n` bytes of `s` (at a character boundary).
+pub fn tail(s: &str, n: usize) -> &str {
+    let mut start = s.len().saturating_sub(n);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// The value of `series` (e.g. `x_total{scenario="smoke"}`) in a text exposition.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+/// One HTTP/1.1 request to `addr` (loopback), the connection closed after it: status and
+/// body. Bounded: 10 s to connect, read and write.
+pub fn http(addr: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), Failed> {
+    use std::io::{Read, Write};
+    let sock: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(10))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .and_then(|()| s.set_write_timeout(Some(Duration::from_secs(10))))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| format!("{method} {path}: {e}"))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{method} {path}: no header end in {raw:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{method} {path}: no status in {head:?}"))?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Ok((
+        status,
+        if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        },
+    ))
+}
+
+/// A chunked body's content.
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -8,25 +8,15 @@
 
 use std::time::Duration;
 
-use aws_sdk_grafana::error::ProvideErrorMetadata;
-use aws_sdk_grafana::types::Role;
 use serde_json::Value;
 
-use super::grafana_cleanup::{self, Created};
-use super::grafana_diagnosis::{diagnose_amg, diagnose_grafana, unreachable};
+use super::grafana_diagnosis::{diagnose_grafana, unreachable};
+use super::grafana_token::create_token;
 use super::{BoxFuture, Check, Link, RunContext, Status};
 use crate::grafana_client::{GrafanaClient, json_of};
 use crate::wait::{Probe, Waited, wait_for};
 
 pub struct GrafanaApi;
-
-/// How long the run's own token lives: the run removes it, its expiry is the backstop.
-pub const TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
-
-/// The role of the run's service account. Reading data sources (`datasources:read`) is
-/// granted to Admins by Grafana's basic roles [unconfirmed for Editors]; the account
-/// lives for one run.
-const ROLE: Role = Role::Admin;
 
 impl Link for GrafanaApi {
     fn check<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Check> {
@@ -82,12 +72,14 @@ impl Link for GrafanaApi {
                 .unwrap_or_else(|| "(version hidden)".into());
 
             // 2. A credential: the one handed over, or a short-lived one of our own.
-            let (token, source) = match ctx.target.grafana.token.clone() {
-                Some(t) => (t, "the token from PIPECHECK_GRAFANA_TOKEN".to_string()),
-                None => match create_token(ctx, &workspace).await {
-                    Ok(made) => made,
-                    Err(c) => return c.with("/api/health", health.summary()),
-                },
+            let made = match (ctx.target.grafana.token.clone(), &ctx.grafana.shared_token) {
+                (Some(t), _) => Ok((t, "the token from PIPECHECK_GRAFANA_TOKEN".to_string())),
+                (None, Some(shared)) => shared.get(ctx, &workspace).await,
+                (None, None) => create_token(ctx, &workspace).await,
+            };
+            let (token, source) = match made {
+                Ok(made) => made,
+                Err(c) => return c.with("/api/health", health.summary()),
             };
             ctx.secrets.add_secret(token.clone());
             let client = client.with_token(token);
@@ -149,96 +141,4 @@ impl Link for GrafanaApi {
             .with("/api/search", search.summary())
         })
     }
-}
-
-/// CreateWorkspaceServiceAccount + CreateWorkspaceServiceAccountToken; the account is
-/// registered for deletion the moment it exists. Returns the key and a description.
-async fn create_token(ctx: &RunContext, workspace: &str) -> Result<(String, String), Check> {
-    let name = format!("pipecheck-{}", ctx.run_id);
-    let call = ctx
-        .target
-        .amg
-        .create_workspace_service_account()
-        .workspace_id(workspace)
-        .name(&name)
-        .grafana_role(ROLE)
-        .send();
-    let sa = amg_call(ctx, "CreateWorkspaceServiceAccount", workspace, call).await?;
-    let sa_id = sa.id().to_string();
-    grafana_cleanup::register(
-        &ctx.run_id,
-        Created::ServiceAccount {
-            amg: ctx.target.amg.clone(),
-            workspace_id: workspace.to_string(),
-            id: sa_id.clone(),
-            name: name.clone(),
-        },
-    );
-    let call = ctx
-        .target
-        .amg
-        .create_workspace_service_account_token()
-        .workspace_id(workspace)
-        .service_account_id(&sa_id)
-        .name(&name)
-        .seconds_to_live(TOKEN_TTL.as_secs() as i32)
-        .send();
-    let out = amg_call(ctx, "CreateWorkspaceServiceAccountToken", workspace, call).await?;
-    let Some(key) = out
-        .service_account_token()
-        .map(|t| t.key().to_string())
-        .filter(|k| !k.is_empty())
-    else {
-        return Err(Check::fail(
-            "CreateWorkspaceServiceAccountToken answered without a key",
-            "see AMG's answer",
-        ));
-    };
-    // Register before the key can appear anywhere (the caller adds it to the run's
-    // redactor at once; this makes the order explicit for any future evidence here).
-    ctx.secrets.add_secret(key.clone());
-    Ok((
-        key,
-        format!(
-            "a new service-account token (service account {name}, id {sa_id}, {}, {} minutes, removed with the run)",
-            ROLE.as_str(),
-            TOKEN_TTL.as_secs() / 60
-        ),
-    ))
-}
-
-/// `call`, AMG's `operation` on `workspace`, within the run's request deadline; Err: the
-/// failed check for no answer in time, or for AMG's refusal.
-async fn amg_call<T, E>(
-    ctx: &RunContext,
-    operation: &str,
-    workspace: &str,
-    call: impl Future<Output = Result<T, E>>,
-) -> Result<T, Check>
-where
-    E: ProvideErrorMetadata + std::error::Error,
-{
-    match tokio::time::timeout(ctx.deadlines.request, call).await {
-        Err(_) => Err(Check::fail(
-            format!(
-                "{operation} did not answer within {}",
-                ctx.deadlines.request_named()
-            ),
-            "check network access to grafana.<region>.amazonaws.com",
-        )),
-        Ok(Err(e)) => Err(refused(operation, workspace, &e)),
-        Ok(Ok(out)) => Ok(out),
-    }
-}
-
-fn refused<E>(operation: &str, workspace: &str, e: &E) -> Check
-where
-    E: ProvideErrorMetadata + std::error::Error,
-{
-    let d = diagnose_amg(operation, workspace, e);
-    Check::fail(
-        format!("could not make a Grafana token: {}", d.verdict),
-        d.hint,
-    )
-    .with(format!("grafana:{operation}"), crate::error_chain(e))
 }

@@ -77,6 +77,11 @@ pub async fn remove_all_pending(timeout: Duration) -> Vec<String> {
     remove(take(None), timeout, false).await
 }
 
+/// Drops `owner`'s records unremoved: what it made went away with its mock stack.
+pub fn forget(owner: &str) {
+    take(Some(owner));
+}
+
 /// Drops every run's record unremoved: for mock runs, whose Grafana went away with the
 /// mock stack when the run was stopped.
 pub fn forget_all_pending() {

@@ -22,6 +22,9 @@ pub struct GrafanaRun {
     /// for the run's workspace.
     pub provision_datasource: bool,
     pub faults: GrafanaFaults,
+    /// A watch's token (`pipecheck watch`): used and rotated by every run instead of a
+    /// service account of each run's own.
+    pub shared_token: Option<std::sync::Arc<super::grafana_token::SharedToken>>,
 }
 
 impl GrafanaRun {

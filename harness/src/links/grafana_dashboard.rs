@@ -401,8 +401,12 @@ async fn provision(
     client: &GrafanaClient,
     ds: &DataSourceRef,
 ) -> Result<String, Check> {
-    let model = canary_dashboard(&ctx.canary, ds, &ctx.grafana.faults);
+    let mut model = canary_dashboard(&ctx.canary, ds, &ctx.grafana.faults);
     let uid = GrafanaRun::canary_dashboard_uid(&ctx.run_id);
+    // The dashboard is the run's, removed with it, whatever the canary's label (a watch's
+    // canary carries the watch's, the same on every run).
+    model["uid"] = json!(uid);
+    model["title"] = json!(format!("pipecheck canary {}", ctx.run_id));
     let body = json!({
         "dashboard": model,
         "overwrite": false,

@@ -26,6 +26,7 @@ mod grafana_datasource;
 mod grafana_diagnosis;
 mod grafana_frames;
 mod grafana_query;
+mod grafana_token;
 mod iam_oidc_provider;
 mod iam_role_permissions;
 mod iam_role_trust;
@@ -47,10 +48,11 @@ pub use crate::chain::{BoxFuture, Check, Deadline, Diagnosis, LinkId, Shape, Sta
 pub use context::{CollectorFaults, CollectorRun, Deadlines, Facts, RunContext};
 pub use diagnosis::diagnose_amp;
 pub use grafana_cleanup::{
-    cleanup as cleanup_grafana, forget_all_pending as forget_pending_grafana,
-    remove_all_pending as remove_pending_grafana,
+    cleanup as cleanup_grafana, forget as forget_grafana,
+    forget_all_pending as forget_pending_grafana, remove_all_pending as remove_pending_grafana,
 };
 pub use grafana_context::{DataSourceRef, GrafanaFacts, GrafanaFaults, GrafanaRun};
+pub use grafana_token::SharedToken;
 pub use pipecheck_reports::Evidence;
 #[cfg(test)]
 pub(crate) use scraper_config::judge as judge_scraper_config;

@@ -71,13 +71,23 @@ pub fn expectations(ctx: &RunContext) -> Vec<Expectation> {
         exps.push(Expectation {
             what: "counter growth over two intervals",
             query: format!(
-                "{COUNTER}{{{sel}}} - {COUNTER}{{{sel}}} offset {}s",
-                back.as_secs()
+                "{COUNTER}{{{sel}}} - {COUNTER}{{{sel}}} offset {}",
+                promql_duration(back)
             ),
             value: counter[n - 1].1 - counter[n - 3].1,
         });
     }
     exps
+}
+
+/// A PromQL duration: whole seconds, or milliseconds when the duration has a fraction (a
+/// watch's canary, whose samples may be closer together than a second).
+fn promql_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 /// Equal up to rounding of the last bits (sums may be added in another order).
