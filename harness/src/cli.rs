@@ -302,7 +302,7 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("pipecheck: {}", one_line_chain(&e));
+            eprintln!("pipecheck: {}", crate::error_line(&e));
             e.exit().into()
         }
     }
@@ -315,21 +315,6 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// The error and its causes on one line, each message's own line breaks folded.
-fn one_line_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        parts.push(c.to_string());
-        cur = c.source();
-    }
-    parts
-        .iter()
-        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -603,7 +588,7 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
                         file.kind.console_name(),
                         file.path.display()
                     ),
-                    Err(e) => eprintln!("pipecheck: {}", one_line_chain(&e)),
+                    Err(e) => eprintln!("pipecheck: {}", crate::error_line(&e)),
                 }
             }
         }

@@ -35,14 +35,48 @@ pub mod watch;
 #[cfg(test)]
 mod layering;
 
-/// An error and its causes, one per line: "caused by: …".
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
+/// An error's message and its causes', outermost first: the one walk of an error chain.
+fn error_messages(e: &dyn std::error::Error) -> Vec<String> {
+    let mut out = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str("\ncaused by: ");
-        s.push_str(&c.to_string());
+        out.push(c.to_string());
         cur = c.source();
     }
-    s
+    out
+}
+
+/// An error and its causes, one per line: "caused by: …" (evidence, logs).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    error_messages(e).join("\ncaused by: ")
+}
+
+/// An error and its causes on one line, `: `-separated, each message's own line breaks
+/// folded (the CLI's one line on stderr, a table cell).
+pub fn error_line(e: &dyn std::error::Error) -> String {
+    error_messages(e)
+        .iter()
+        .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+#[cfg(test)]
+mod error_tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to read\n  the file")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_on_lines_and_on_one_line() {
+        let e = Outer(std::io::Error::other("disk on fire"));
+        assert_eq!(
+            super::error_chain(&e),
+            "failed to read\n  the file\ncaused by: disk on fire"
+        );
+        assert_eq!(
+            super::error_line(&e),
+            "failed to read the file: disk on fire"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::chain::{self, LinkId};
-use crate::run::{RunError, RunOptions, ScenarioProgress, run_scenario_in};
+use crate::run::{RunOptions, ScenarioProgress, run_scenario_in};
 use crate::scenario::{Scenario, ScenarioError, Shape};
 use crate::target::{Environment, KubeSettings, TargetKind};
 
@@ -468,7 +468,7 @@ async fn check_account(
     let finished = tokio::time::timeout(timeout, run_scenario_in(scenario, &opts, &env, &tx)).await;
     let mut report = match finished {
         Ok(Ok(report)) => report,
-        Ok(Err(e)) => setup_failure(scenario, &account.name, &error_chain(&e)),
+        Ok(Err(e)) => setup_failure(scenario, &account.name, &crate::error_line(&e)),
         Err(_) => {
             let mut progress = ScenarioProgress::default();
             while let Ok(ev) = rx.try_recv() {
@@ -620,17 +620,6 @@ pub fn table(results: &[AccountResult]) -> String {
     let ready = results.iter().filter(|r| r.ready()).count();
     out.push_str(&format!("{ready} of {} accounts ready\n", results.len()));
     out
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &RunError) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        parts.push(c.to_string());
-        cur = c.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
