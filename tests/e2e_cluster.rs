@@ -927,6 +927,19 @@ fn prometheus_pod_identity() -> Result<(), Failed> {
     )
 }
 
+/// A catalog id with several forms picks the scenario's: F15 is `collector-bad-flag` for
+/// a local collector and `collector-crash-loop` in a cluster, so `--fault F15` on
+/// eks-adot crash-loops the collector's pod (it used to be refused as not applying).
+fn fault_id_takes_the_scenarios_form() -> Result<(), Failed> {
+    let ran = run("eks-adot", &["F15"])?;
+    exits(&ran, 1)?;
+    ensure(ran.suite.root_cause() == "collector.running", || {
+        format!("root cause {:?}\n{}", ran.suite.root_cause(), ran.stdout)
+    })?;
+    ran.suite
+        .property_is("faults", |f| f.contains("F15:collector-crash-loop"))
+}
+
 /// F11 and F12 together, as in the workshop: the service account is unannotated and the
 /// trust policy names another namespace. The run names the first to break
 /// (k8s.service_account) with iam.role_trust blocked behind it; with F11 fixed the same
@@ -1169,6 +1182,10 @@ pub fn trials() -> Vec<Trial> {
     ];
     t.extend([
         Trial::test("scenario::eks-adot-pod-identity", pod_identity_passes),
+        Trial::test(
+            "cli::fault_id_takes_the_scenarios_form",
+            fault_id_takes_the_scenarios_form,
+        ),
         Trial::test(
             "scenario::eks-prometheus-pod-identity",
             prometheus_pod_identity,

@@ -390,16 +390,17 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
         .iter()
         .map(|s| Scenario::load(s))
         .collect::<Result<Vec<_>, _>>()?;
+    // An id with several forms (F15, F18 …) picks the form that applies to the scenarios.
     let faults: Vec<&'static Fault> = args
         .faults
         .iter()
-        .map(|f| faults::find(f).ok_or_else(|| CliError::UnknownFault(f.clone())))
+        .map(|f| faults::choose(f, &scenarios).ok_or_else(|| CliError::UnknownFault(f.clone())))
         .collect::<Result<_, _>>()?;
     if !faults.is_empty() && args.target != TargetKind::Mock {
         return Err(CliError::FaultOnAws);
     }
     for s in &scenarios {
-        crate::run::resolve_faults(s, &faults)?;
+        crate::faults::resolve_faults(s, &faults).map_err(RunError::from)?;
         if args.provision
             && let Some(c) = s.cluster.as_ref().filter(|c| !c.kind.provisionable())
         {

@@ -14,7 +14,7 @@ use crate::canary::CanaryDefect;
 use crate::chain::LinkId;
 use crate::cluster::MockCluster;
 use crate::links::{CollectorFaults, GrafanaFaults};
-use crate::scenario::{ClusterCollector, Shape};
+use crate::scenario::{ClusterCollector, Scenario, Shape};
 
 /// What a fault may change for one run.
 pub struct FaultEnv<'a> {
@@ -1218,6 +1218,97 @@ const CLUSTER_EXPECT: &[(&str, Expect)] = &[
 ];
 
 /// A fault by catalog id (its first form) or by name, case-insensitively.
+/// Why a scenario cannot take a fault.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    #[error("scenario {scenario} names unknown fault {fault:?} (see `pipecheck faults`)")]
+    Unknown { scenario: String, fault: String },
+    #[error("fault {fault} does not apply to scenario {scenario} (shape {shape})")]
+    NotApplicable {
+        fault: String,
+        scenario: String,
+        shape: &'static str,
+    },
+    #[error("fault {fault} lands on {link}, which scenario {scenario} does not check")]
+    LinkNotChecked {
+        fault: String,
+        link: LinkId,
+        scenario: String,
+    },
+}
+
+/// The faults a run of `scenario` injects: the scenario's own, then the invocation's;
+/// each must apply to the scenario's shape. The CLI calls this before anything starts.
+pub fn resolve_faults(
+    scenario: &Scenario,
+    extra: &[&'static Fault],
+) -> Result<Vec<&'static Fault>, FaultError> {
+    let mut list = Vec::new();
+    for name in &scenario.faults {
+        list.push(find(name).ok_or_else(|| FaultError::Unknown {
+            scenario: scenario.name.clone(),
+            fault: name.clone(),
+        })?);
+    }
+    list.extend(extra.iter().copied());
+    let checked = crate::chain::closure(&scenario.link_names(), scenario.shape);
+    let cluster_kind = scenario.cluster.as_ref().map(|c| c.kind);
+    let pod_identity = scenario
+        .cluster
+        .as_ref()
+        .is_some_and(crate::scenario::ClusterSpec::pod_identity);
+    for f in &list {
+        let expect = f
+            .expect(scenario.shape)
+            .filter(|_| cluster_kind.is_none_or(|k| f.applies_to(k)))
+            .filter(|_| !f.needs_pod_identity() || pod_identity)
+            .filter(|_| !(pod_identity && f.needs_irsa()));
+        let Some(expect) = expect else {
+            return Err(FaultError::NotApplicable {
+                fault: format!("{} {}", f.id, f.name),
+                scenario: scenario.name.clone(),
+                shape: scenario.shape.as_str(),
+            });
+        };
+        if !checked.contains(&expect.link()) {
+            return Err(FaultError::LinkNotChecked {
+                fault: format!("{} {}", f.id, f.name),
+                link: expect.link(),
+                scenario: scenario.name.clone(),
+            });
+        }
+    }
+    Ok(list)
+}
+
+/// Every form a `--fault` word names: the one fault of that name, or every form of that
+/// catalog id (F15: `collector-bad-flag` for a local collector, `collector-crash-loop` in a
+/// cluster), in catalog order.
+pub fn forms(id_or_name: &str) -> Vec<&'static Fault> {
+    let by_id: Vec<&'static Fault> = CATALOG
+        .iter()
+        .filter(|f| f.id.eq_ignore_ascii_case(id_or_name))
+        .collect();
+    if !by_id.is_empty() {
+        return by_id;
+    }
+    CATALOG
+        .iter()
+        .filter(|f| f.name.eq_ignore_ascii_case(id_or_name))
+        .collect()
+}
+
+/// The form of `id_or_name` that applies to every one of `scenarios` (the first such in
+/// catalog order), else its first form (whose refusal then names it); None: unknown.
+pub fn choose(id_or_name: &str, scenarios: &[crate::scenario::Scenario]) -> Option<&'static Fault> {
+    let forms = forms(id_or_name);
+    forms
+        .iter()
+        .copied()
+        .find(|f| scenarios.iter().all(|s| resolve_faults(s, &[f]).is_ok()))
+        .or_else(|| forms.first().copied())
+}
+
 pub fn find(id_or_name: &str) -> Option<&'static Fault> {
     CATALOG
         .iter()
@@ -1232,6 +1323,28 @@ pub fn find(id_or_name: &str) -> Option<&'static Fault> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_names_every_form_and_the_scenarios_form_is_chosen() {
+        let names = |w: &str| forms(w).iter().map(|f| f.name).collect::<Vec<_>>();
+        assert_eq!(names("F15"), ["collector-bad-flag", "collector-crash-loop"]);
+        assert_eq!(names("collector-crash-loop"), ["collector-crash-loop"]);
+        assert!(forms("F99").is_empty());
+        let load = |n: &str| vec![Scenario::load(n).unwrap()];
+        assert_eq!(
+            choose("F15", &load("eks-adot")).unwrap().name,
+            "collector-crash-loop"
+        );
+        assert_eq!(
+            choose("F15", &load("prometheus-process")).unwrap().name,
+            "collector-bad-flag"
+        );
+        // Applying to none: the first form, which the run's check then refuses.
+        assert_eq!(
+            choose("F15", &load("smoke")).unwrap().name,
+            "collector-bad-flag"
+        );
+    }
 
     #[test]
     fn the_standalone_mock_runs_the_shape_its_faults_break() {

@@ -14,7 +14,7 @@ use crate::amp_client::WriterBehaviour;
 use crate::canary::{Canary, CanaryDefect, Origin, SCRAPE_JOB};
 use crate::collector::{ContainerRuntime, Exporter, ProcessRuntime, Runtime};
 use crate::executor::{execute, root_cause};
-use crate::faults::{self, Fault, FaultEnv};
+use crate::faults::{Fault, FaultEnv};
 use crate::links::{
     self, CollectorFaults, CollectorRun, Deadlines, Facts, GrafanaFaults, GrafanaRun, RunContext,
 };
@@ -52,24 +52,12 @@ pub enum RunError {
     Mock(#[from] pipecheck_mocks::StartError),
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("scenario {scenario} names unknown fault {fault:?} (see `pipecheck faults`)")]
-    UnknownFault { scenario: String, fault: String },
+    #[error(transparent)]
+    Fault(#[from] crate::faults::FaultError),
     #[error("scenario {0} injects faults, which only the mock target can do")]
     FaultsOnAws(String),
-    #[error("fault {fault} does not apply to scenario {scenario} (shape {shape})")]
-    FaultNotApplicable {
-        fault: String,
-        scenario: String,
-        shape: &'static str,
-    },
     #[error("failed to set up the collector's surroundings (exporter, work directory)")]
     CollectorSetup(#[source] std::io::Error),
-    #[error("fault {fault} lands on {link}, which scenario {scenario} does not check")]
-    FaultLinkNotChecked {
-        fault: String,
-        link: crate::chain::LinkId,
-        scenario: String,
-    },
     #[error("failed to prepare the mock cluster: {0}")]
     MockCluster(String),
     #[error("scenario {scenario}: {why}")]
@@ -78,50 +66,6 @@ pub enum RunError {
         "scenario {0} runs a local collector, whose canary carries the exporter's address: `pipecheck watch` runs direct and cluster scenarios only"
     )]
     WatchCollector(String),
-}
-
-/// The faults a run of `scenario` injects: the scenario's own, then the invocation's;
-/// each must apply to the scenario's shape. The CLI calls this before anything starts.
-pub fn resolve_faults(
-    scenario: &Scenario,
-    extra: &[&'static Fault],
-) -> Result<Vec<&'static Fault>, RunError> {
-    let mut list = Vec::new();
-    for name in &scenario.faults {
-        list.push(faults::find(name).ok_or_else(|| RunError::UnknownFault {
-            scenario: scenario.name.clone(),
-            fault: name.clone(),
-        })?);
-    }
-    list.extend(extra.iter().copied());
-    let checked = crate::chain::closure(&scenario.link_names(), scenario.shape);
-    let cluster_kind = scenario.cluster.as_ref().map(|c| c.kind);
-    let pod_identity = scenario
-        .cluster
-        .as_ref()
-        .is_some_and(crate::scenario::ClusterSpec::pod_identity);
-    for f in &list {
-        let expect = f
-            .expect(scenario.shape)
-            .filter(|_| cluster_kind.is_none_or(|k| f.applies_to(k)))
-            .filter(|_| !f.needs_pod_identity() || pod_identity)
-            .filter(|_| !(pod_identity && f.needs_irsa()));
-        let Some(expect) = expect else {
-            return Err(RunError::FaultNotApplicable {
-                fault: format!("{} {}", f.id, f.name),
-                scenario: scenario.name.clone(),
-                shape: scenario.shape.as_str(),
-            });
-        };
-        if !checked.contains(&expect.link()) {
-            return Err(RunError::FaultLinkNotChecked {
-                fault: format!("{} {}", f.id, f.name),
-                link: expect.link(),
-                scenario: scenario.name.clone(),
-            });
-        }
-    }
-    Ok(list)
 }
 
 /// The collector of `unnamed`'s kind that discovery finds in the target's cluster (its
@@ -263,7 +207,7 @@ pub async fn start_mock(
     opts: &RunOptions,
     env: &Environment,
 ) -> Result<StartedMock, RunError> {
-    let fault_list = resolve_faults(scenario, &opts.faults)?;
+    let fault_list = crate::faults::resolve_faults(scenario, &opts.faults)?;
     let (cluster_spec, _) = cluster_specs(scenario, opts, env)?;
     let cfg = MockConfig {
         region: opts
@@ -334,7 +278,7 @@ pub async fn run_scenario_with(
 ) -> Result<ScenarioReport, RunError> {
     let started = Instant::now();
     let run_id = crate::canary::new_run_id();
-    let fault_list = resolve_faults(scenario, &opts.faults)?;
+    let fault_list = crate::faults::resolve_faults(scenario, &opts.faults)?;
     if watch.is_some() && scenario.collector.is_some() {
         return Err(RunError::WatchCollector(scenario.name.clone()));
     }

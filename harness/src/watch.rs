@@ -485,7 +485,7 @@ fn check_faults(scenarios: &[Scenario], names: &[String]) -> Result<Vec<&'static
         .map(|n| faults::find(n).ok_or_else(|| format!("unknown fault {n:?}")))
         .collect::<Result<_, _>>()?;
     for s in scenarios {
-        crate::run::resolve_faults(s, &list).map_err(|e| e.to_string())?;
+        crate::faults::resolve_faults(s, &list).map_err(|e| e.to_string())?;
     }
     Ok(list)
 }
@@ -715,7 +715,7 @@ pub async fn watch(
         .map(|f| faults::find(f).ok_or_else(|| WatchError::UnknownFault(f.clone())))
         .collect::<Result<_, _>>()?;
     for s in &scenarios {
-        crate::run::resolve_faults(s, &initial)?;
+        crate::faults::resolve_faults(s, &initial).map_err(RunError::from)?;
     }
     let opts = RunOptions {
         target: args.target,

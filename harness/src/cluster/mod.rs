@@ -66,8 +66,8 @@ pub fn subject(namespace: &str, service_account: &str) -> String {
 #[cfg(test)]
 mod tests {
     use crate::chain::{CLUSTER, LinkId, SCRAPER, closure};
+    use crate::faults::resolve_faults;
     use crate::faults::{CATALOG, Expect};
-    use crate::run::resolve_faults;
     use crate::scenario::{ClusterCollector, Scenario, Shape};
 
     fn names(s: &Scenario) -> Vec<LinkId> {
