@@ -72,26 +72,83 @@ pub enum ClientError {
     BadHeader(String),
 }
 
+/// How a request got no HTTP answer, as the harness saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportFailure {
+    /// The endpoint's host name does not resolve.
+    NoSuchHost {
+        url: String,
+        host: String,
+    },
+    /// Connected, then no answer within the attempt's deadline.
+    NoAnswer {
+        url: String,
+    },
+    /// No connection (refused, unreachable).
+    NoConnection {
+        url: String,
+    },
+    /// The connection was closed before a response.
+    Closed {
+        url: String,
+    },
+    Other {
+        url: String,
+        chain: String,
+    },
+}
+
+impl TransportFailure {
+    /// In words for a verdict, with the URL.
+    pub fn what(&self) -> String {
+        match self {
+            Self::NoSuchHost { url, host } => format!("no such host {host} ({url})"),
+            Self::NoAnswer { url } => format!("no answer from {url}"),
+            Self::NoConnection { url } => format!("could not connect to {url}"),
+            Self::Closed { url } => format!("connection closed before a response ({url})"),
+            Self::Other { url, chain } => format!("no response from {url}: {chain}"),
+        }
+    }
+
+    /// The fix for what was seen: a name that does not resolve has its own; anything
+    /// else is the caller's `otherwise` (which says what may hold or drop connections).
+    pub fn hint(&self, otherwise: &str) -> String {
+        match self {
+            Self::NoSuchHost { host, .. } => crate::no_such_host_hint(host),
+            _ => otherwise.to_string(),
+        }
+    }
+}
+
 impl ClientError {
-    /// What went wrong on the wire, in words for a verdict, when the request got no HTTP
-    /// answer: a refused connection, a connection closed before a response (with the URL).
-    /// None for errors that are not about the transport.
-    pub fn transport_failure(&self) -> Option<String> {
+    /// How the request got no HTTP answer, when it got none; None for errors that are not
+    /// about the transport.
+    pub fn transport_failure(&self) -> Option<TransportFailure> {
         let ClientError::Transport { url, source, .. } = self else {
             return None;
         };
+        let url = url.clone();
         let chain = crate::error_chain(source).to_ascii_lowercase();
-        Some(if source.is_timeout() {
-            format!("no answer from {url}")
+        Some(if crate::is_no_such_host(source) {
+            let host = reqwest::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| url.clone());
+            TransportFailure::NoSuchHost { url, host }
+        } else if source.is_timeout() {
+            TransportFailure::NoAnswer { url }
         } else if source.is_connect() {
-            format!("could not connect to {url}")
+            TransportFailure::NoConnection { url }
         } else if chain.contains("closed before message completed")
             || chain.contains("connection reset")
             || chain.contains("incomplete message")
         {
-            format!("connection closed before a response ({url})")
+            TransportFailure::Closed { url }
         } else {
-            format!("no response from {url}: {}", chain.replace('\n', ": "))
+            TransportFailure::Other {
+                url,
+                chain: chain.replace('\n', ": "),
+            }
         })
     }
 }

@@ -61,6 +61,29 @@ pub fn error_line(e: &dyn std::error::Error) -> String {
         .join(": ")
 }
 
+/// Whether the error (or a cause) is a host name that does not resolve: hyper's resolver
+/// says "dns error: failed to lookup address information: …", the OS "Name or service not
+/// known" / "nodename nor servname provided".
+pub fn is_no_such_host(e: &dyn std::error::Error) -> bool {
+    let chain = error_chain(e).to_ascii_lowercase();
+    [
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no such host",
+        "nodename nor servname",
+    ]
+    .iter()
+    .any(|w| chain.contains(w))
+}
+
+/// The hint for a host name that does not resolve (`what`: the endpoint, named).
+pub fn no_such_host_hint(what: &str) -> String {
+    format!(
+        "{what} does not resolve from here: check its spelling (the region, a workspace id, a custom AWS_ENDPOINT_URL_* variable) and this machine's DNS resolver"
+    )
+}
+
 #[cfg(test)]
 mod error_tests {
     #[derive(Debug, thiserror::Error)]

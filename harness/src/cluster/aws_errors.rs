@@ -56,6 +56,13 @@ where
             format!("not allowed to {what} ({action} denied)"),
             format!("allow {action} for the harness's identity (README: least-privilege policy)"),
         )
+    } else if code.is_none() && crate::is_no_such_host(e) {
+        (
+            format!(
+                "could not {what}: no such host (the service endpoint's name does not resolve)"
+            ),
+            crate::no_such_host_hint("the service endpoint's host name"),
+        )
     } else if code.is_none() {
         (
             format!("could not {what}: no answer"),

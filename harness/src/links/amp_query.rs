@@ -16,8 +16,9 @@ pub struct AmpQuery;
 enum Seen {
     Diffs(Vec<String>, String),
     Refused(Check),
-    /// The query got no HTTP answer: a transport failure or the request deadline passed.
-    NoAnswer(String),
+    /// The query got no HTTP answer: a transport failure or the request deadline passed;
+    /// what was seen, and the transport's own hint when it has one (no such host).
+    NoAnswer(String, Option<String>),
 }
 
 /// Queries in a row that may get no answer before the link gives up: the endpoint is
@@ -44,12 +45,12 @@ impl Link for AmpQuery {
             let selector = canary.selector();
             let series_count = canary.series.len();
             let unanswered = std::sync::atomic::AtomicU32::new(0);
-            let no_answer = |what: String| {
+            let no_answer = |what: String, hint: Option<String>| {
                 let n = unanswered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if n >= MAX_UNANSWERED {
-                    Probe::Abort(Seen::NoAnswer(what))
+                    Probe::Abort(Seen::NoAnswer(what, hint))
                 } else {
-                    Probe::Pending(Seen::NoAnswer(what))
+                    Probe::Pending(Seen::NoAnswer(what, hint))
                 }
             };
             let probe = || async {
@@ -63,13 +64,19 @@ impl Link for AmpQuery {
                     unanswered.store(0, std::sync::atomic::Ordering::Relaxed);
                 }
                 match answer {
-                    Err(_) => no_answer(format!(
-                        "no answer from {}api/v1/query within {}",
-                        client.endpoint(),
-                        ctx.deadlines.request_named()
-                    )),
+                    Err(_) => no_answer(
+                        format!(
+                            "no answer from {}api/v1/query within {}",
+                            client.endpoint(),
+                            ctx.deadlines.request_named()
+                        ),
+                        None,
+                    ),
                     Ok(Err(e)) => match e.transport_failure() {
-                        Some(what) => no_answer(what),
+                        Some(f @ crate::amp_client::TransportFailure::NoSuchHost { .. }) => {
+                            no_answer(f.what(), Some(f.hint("")))
+                        }
+                        Some(f) => no_answer(f.what(), None),
                         None => {
                             Probe::Pending(Seen::Diffs(vec![crate::error_chain(&e)], String::new()))
                         }
@@ -137,12 +144,12 @@ impl Link for AmpQuery {
                     ..
                 } => return Check::fail("unexpected answer", d.join("; ")).with("query", s),
                 Waited::Aborted {
-                    value: Seen::NoAnswer(what),
+                    value: Seen::NoAnswer(what, hint),
                     after,
                     attempts,
                 }
                 | Waited::TimedOut {
-                    last: Some(Seen::NoAnswer(what)),
+                    last: Some(Seen::NoAnswer(what, hint)),
                     after,
                     attempts,
                 } => {
@@ -151,12 +158,12 @@ impl Link for AmpQuery {
                             "AMP's query API gave no response: {what} ({attempts} queries over {:.1} s)",
                             after.as_secs_f64()
                         ),
-                        "the write was accepted but the query endpoint does not answer: check the network path to the workspace's prometheusEndpoint (a proxy or firewall that drops or holds connections); raise expect.request_timeout if AMP is only slow",
+                        hint.unwrap_or_else(|| "the write was accepted but the query endpoint does not answer: check the network path to the workspace's prometheusEndpoint (a proxy or firewall that drops or holds connections); raise expect.request_timeout if AMP is only slow".to_string()),
                     )
                     .with("query", format!("POST {}api/v1/query", client.endpoint()));
                 }
                 Waited::Done {
-                    value: Seen::NoAnswer(what),
+                    value: Seen::NoAnswer(what, _),
                     ..
                 } => return Check::fail("unexpected answer", what),
                 Waited::TimedOut {

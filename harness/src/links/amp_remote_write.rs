@@ -66,16 +66,17 @@ impl Link for AmpRemoteWrite {
                 Ok(ex) => ex,
                 Err(e) => {
                     let (verdict, hint) = match e.transport_failure() {
-                        Some(what) => (
+                        Some(f) => (
                             format!(
-                                "remote write got no response: {what} ({} attempts)",
+                                "remote write got no response: {} ({} attempts)",
+                                f.what(),
                                 retried.len() + 1
                             ),
-                            "something between the harness and AMP drops the connection (a proxy, load balancer or firewall), or the endpoint is not AMP's: check the workspace's prometheusEndpoint and the network path to it",
+                            f.hint("something between the harness and AMP drops the connection (a proxy, load balancer or firewall), or the endpoint is not AMP's: check the workspace's prometheusEndpoint and the network path to it"),
                         ),
                         None => (
                             "the canary could not be sent".to_string(),
-                            "see the evidence for the cause",
+                            "see the evidence for the cause".to_string(),
                         ),
                     };
                     return Check::fail(verdict, hint).with("error", crate::error_chain(&e));

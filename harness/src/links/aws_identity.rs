@@ -33,7 +33,13 @@ impl Link for AwsIdentity {
                 }
                 Err(e) => {
                     let detail = DisplayErrorContext(&e).to_string();
+                    let no_such_host_hint =
+                        crate::no_such_host_hint("the STS endpoint's host name");
                     let (verdict, hint) = match &e {
+                        SdkError::DispatchFailure(_) if crate::is_no_such_host(&e) => (
+                            "could not reach STS to check the credentials: no such host (the STS endpoint's name does not resolve)".to_string(),
+                            no_such_host_hint.as_str(),
+                        ),
                         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => (
                             "could not reach STS to check the credentials".to_string(),
                             "check network access to the STS endpoint",
