@@ -102,4 +102,21 @@ mod error_tests {
             "failed to read the file: disk on fire"
         );
     }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_told_from_other_failures() {
+        // As hyper-util's connector words it (no lookup is made: tests stay on loopback).
+        let dns = Outer(std::io::Error::other(
+            "client error (Connect): dns error: failed to lookup address information: Name or service not known",
+        ));
+        assert!(super::is_no_such_host(&dns));
+        let refused = Outer(std::io::Error::other(
+            "client error (Connect): tcp connect error: Connection refused",
+        ));
+        assert!(!super::is_no_such_host(&refused));
+        assert!(
+            super::no_such_host_hint("aps-workspaces.eu-west-9.amazonaws.com")
+                .starts_with("aps-workspaces.eu-west-9.amazonaws.com does not resolve")
+        );
+    }
 }
