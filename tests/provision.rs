@@ -547,6 +547,62 @@ fn keep_then_sweep() -> Result<(), Failed> {
     })
 }
 
+/// `--keep` keeps the run's Grafana content too (its data source and canary dashboard,
+/// beside its workspace), and says so in the report; a service account the run made would
+/// still go (it holds an Admin token; here the mock's token is given, so none is made).
+/// `sweep` then removes the content by its name.
+fn keep_keeps_the_grafana_content() -> Result<(), Failed> {
+    with_mock(|mock, dir| {
+        let before = holdings(mock)?;
+        let report = dir.join("report.xml");
+        let out = output({
+            let mut c = pipecheck_against(
+                mock,
+                &[
+                    "run",
+                    "--target",
+                    "aws",
+                    "--provision",
+                    "--keep",
+                    "--scenario",
+                    "smoke",
+                ],
+                dir,
+            );
+            c.arg("--junit").arg(&report);
+            c
+        })?;
+        let so = exit_code(&out, 0)?;
+        let id = run_id(&report)?;
+        let kept = holdings(mock)?;
+        let name = format!("pipecheck-{id}");
+        ensure(
+            kept.datasources.iter().any(|d| d.contains(&name))
+                && kept.dashboards.len() == before.dashboards.len() + 1,
+            || format!("the run's data source and dashboard are not kept: {kept:#?}\n{so}"),
+        )?;
+        ensure(kept.service_accounts == before.service_accounts, || {
+            format!("the run's service account was kept: {kept:#?}")
+        })?;
+        let suites = read_junit(&report)?;
+        let cleanup = suites[0]
+            .properties
+            .get("grafana_cleanup")
+            .cloned()
+            .unwrap_or_default();
+        ensure(
+            cleanup.contains("kept dashboard") && cleanup.contains("kept data source"),
+            || format!("grafana_cleanup: {cleanup}"),
+        )?;
+        let out = output(pipecheck_against(mock, &["sweep"], dir))?;
+        exit_code(&out, 0)?;
+        let after = holdings(mock)?;
+        ensure(after == before, || {
+            format!("sweep did not restore the mock:\nbefore {before:#?}\nafter {after:#?}")
+        })
+    })
+}
+
 /// A role someone attached a managed policy to cannot be deleted (IAM's DeleteConflict):
 /// sweep says so with the command, exits 1, and deletes the rest.
 fn undeletable_role_is_reported() -> Result<(), Failed> {
@@ -717,6 +773,10 @@ fn main() {
             plan_and_no_provision_create_nothing,
         ),
         Trial::test("provision::keep_then_sweep", keep_then_sweep),
+        Trial::test(
+            "provision::keep_keeps_the_grafana_content",
+            keep_keeps_the_grafana_content,
+        ),
         Trial::test(
             "provision::sweep_after_a_killed_run",
             sweep_after_a_killed_run,

@@ -535,8 +535,12 @@ pub async fn run_scenario_with(
         c.stop().await;
     }
     // What the grafana links created (service account, data source, canary dashboard)
-    // goes, whatever the links' outcome.
-    let removed = links::cleanup_grafana(&run_id, deadlines.request).await;
+    // goes, whatever the links' outcome; with `--provision --keep` the content stays.
+    let removed = if opts.provision && opts.keep {
+        links::cleanup_grafana_keeping_content(&run_id, deadlines.request).await
+    } else {
+        links::cleanup_grafana(&run_id, deadlines.request).await
+    };
     // Then what `--provision` created, in reverse order (unless --keep).
     if let Some(p) = provisioning {
         let created = p.created.clone();

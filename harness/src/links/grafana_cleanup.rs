@@ -33,6 +33,19 @@ pub enum Created {
 }
 
 impl Created {
+    /// What `--keep` leaves, for the report.
+    fn kept(&self) -> String {
+        match self {
+            Created::Dashboard { uid, .. } => format!("kept dashboard {uid} (--keep)"),
+            Created::DataSource { uid, name, .. } => {
+                format!("kept data source {name} (uid {uid}) (--keep)")
+            }
+            Created::ServiceAccount { name, id, .. } => {
+                format!("kept service account {name} (id {id}) (--keep)")
+            }
+        }
+    }
+
     /// Removal order: dashboards, data sources, service accounts.
     fn rank(&self) -> u8 {
         match self {
@@ -68,6 +81,18 @@ fn take(run_id: Option<&str>) -> Vec<Created> {
 /// Removes what run `run_id` created; one line per object, saying what happened.
 pub async fn cleanup(run_id: &str, timeout: Duration) -> Vec<String> {
     remove(take(Some(run_id)), timeout, true).await
+}
+
+/// `--provision --keep`: the run's Grafana content (its data source and canary dashboard)
+/// stays, as its AWS resources do; its service account still goes, since it holds an
+/// Admin token. One line per object: what was kept, what was removed.
+pub async fn cleanup_keeping_content(run_id: &str, timeout: Duration) -> Vec<String> {
+    let (accounts, content): (Vec<_>, Vec<_>) = take(Some(run_id))
+        .into_iter()
+        .partition(|c| matches!(c, Created::ServiceAccount { .. }));
+    let mut out: Vec<String> = content.iter().map(Created::kept).collect();
+    out.extend(remove(accounts, timeout, true).await);
+    out
 }
 
 /// Removes what every run of this process created and has not removed (interrupt path):

@@ -48,8 +48,9 @@ pub use crate::chain::{BoxFuture, Check, Deadline, Diagnosis, LinkId, Shape, Sta
 pub use context::{CollectorFaults, CollectorRun, Deadlines, Facts, RunContext};
 pub use diagnosis::diagnose_amp;
 pub use grafana_cleanup::{
-    cleanup as cleanup_grafana, forget as forget_grafana,
-    forget_all_pending as forget_pending_grafana, remove_all_pending as remove_pending_grafana,
+    cleanup as cleanup_grafana, cleanup_keeping_content as cleanup_grafana_keeping_content,
+    forget as forget_grafana, forget_all_pending as forget_pending_grafana,
+    remove_all_pending as remove_pending_grafana,
 };
 pub use grafana_context::{DataSourceRef, GrafanaFacts, GrafanaFaults, GrafanaRun};
 pub use grafana_token::SharedToken;
