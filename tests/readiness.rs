@@ -481,6 +481,86 @@ fn ec2_unreached_is_named_as_such() -> Result<(), Failed> {
     )
 }
 
+/// The variable that tells [`loopback_only_inside`] it runs in its own network namespace.
+const IN_NETNS: &str = "PIPECHECK_TEST_IN_NETNS";
+
+/// Two mock accounts checked by readiness inside a network namespace that holds only
+/// loopback (`unshare -n`), as [`loopback_only`] runs it: every service of an account is
+/// asked at the mock (the services table gives each its endpoint variable), so both are
+/// READY and nothing says a host did not resolve or was unreachable; any request off
+/// loopback would have failed there.
+fn loopback_only_inside() -> Result<(), Failed> {
+    ensure(std::env::var_os(IN_NETNS).is_some(), || {
+        "run through readiness::no_request_leaves_loopback (inside `unshare -n`)".into()
+    })?;
+    let expected = ["AWS_ENDPOINT_URL_EKS", "AWS_ENDPOINT_URL_EC2", "KUBECONFIG"];
+    let one = Mock::start(Stdio::null(), &expected)?;
+    let two = Mock::start(Stdio::null(), &expected)?;
+    let dir = tmp();
+    let accounts = dir.path().join("accounts.yaml");
+    let file = format!(
+        "accounts:\n{}{}",
+        mock_account("one", &one),
+        mock_account("two", &two)
+    );
+    std::fs::write(&accounts, file).map_err(|e| e.to_string())?;
+    let report = dir.path().join("r.xml");
+    let out = readiness(&[
+        "--accounts",
+        accounts.to_str().unwrap(),
+        "--junit",
+        report.to_str().unwrap(),
+    ]);
+    let all = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+    ensure(out.status.code() == Some(0), || {
+        format!("exit {:?}\n{all}", out.status.code())
+    })?;
+    row_says(&all, "one", "READY", "-", &[])?;
+    row_says(&all, "two", "READY", "-", &[])?;
+    let xml = std::fs::read_to_string(&report).map_err(|e| e.to_string())?;
+    for word in [
+        "no such host",
+        "unreachable",
+        "dns error",
+        "Network is unreachable",
+    ] {
+        ensure(!xml.contains(word) && !all.contains(word), || {
+            format!("a request left loopback ({word:?}):\n{all}\n{xml}")
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs [`loopback_only_inside`] in a network namespace of its own with only loopback up.
+fn loopback_only() -> Result<(), Failed> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "readiness::loopback_only_inside",
+            "--include-ignored",
+            "--test-threads",
+            "1",
+        ])
+        .env(IN_NETNS, "1")
+        .output()
+        .map_err(|e| format!("unshare: {e}"))?;
+    let so = text(&out.stdout);
+    ensure(out.status.success() && so.contains("1 passed"), || {
+        format!("{so}\n{}", text(&out.stderr))
+    })
+}
+
+/// Whether this process may make a network namespace (root, `unshare`, `ip`).
+fn can_unshare() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let trials = vec![
@@ -506,6 +586,14 @@ fn main() {
             "readiness::ec2_unreached_is_named_as_such",
             ec2_unreached_is_named_as_such,
         ),
+        support::needs(
+            Trial::test("readiness::no_request_leaves_loopback", loopback_only),
+            can_unshare(),
+            "no network namespace can be made here (unshare -n needs root and iproute2)",
+        ),
+        // Run only by no_request_leaves_loopback, inside its namespace.
+        Trial::test("readiness::loopback_only_inside", loopback_only_inside)
+            .with_ignored_flag(std::env::var_os(IN_NETNS).is_none()),
     ];
     libtest_mimic::run(&args, trials).exit();
 }
