@@ -100,6 +100,69 @@ mod tests {
         assert_eq!(names.len(), SERVICES.len());
     }
 
+    /// The README's lists of endpoint variables (readiness's accepted `env`, `pipecheck
+    /// mock`'s exports for `--target aws`) name every service of the table.
+    #[test]
+    fn the_readme_lists_every_service() {
+        let readme = include_str!("../../README.md");
+        let readiness = readme
+            .lines()
+            .find(|l| l.contains("`AWS_ENDPOINT_URL[_") && l.contains('|'))
+            .expect("the README lists readiness's endpoint variables");
+        for s in SERVICES {
+            let short = s.endpoint_var().trim_start_matches("AWS_ENDPOINT_URL");
+            assert!(
+                readiness.contains(short),
+                "README's readiness env lacks {short}"
+            );
+            assert!(
+                readme.contains(&format!("`{}`", s.endpoint_var())),
+                "README never names {}",
+                s.endpoint_var()
+            );
+        }
+    }
+
+    /// Every action of the shipped policies is of a service in the table (its IAM prefix
+    /// is the service's signing name).
+    #[test]
+    fn the_policies_name_only_services_of_the_table() {
+        for (file, text) in [
+            (
+                "pipecheck-diagnose.json",
+                include_str!("../../policies/pipecheck-diagnose.json"),
+            ),
+            (
+                "pipecheck-run.json",
+                include_str!("../../policies/pipecheck-run.json"),
+            ),
+            (
+                "pipecheck-provision.json",
+                include_str!("../../policies/pipecheck-provision.json"),
+            ),
+        ] {
+            let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+            for st in doc["Statement"].as_array().unwrap() {
+                let actions = match &st["Action"] {
+                    serde_json::Value::String(a) => vec![a.clone()],
+                    v => v
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap().to_string())
+                        .collect(),
+                };
+                for a in actions {
+                    let prefix = a.split(':').next().unwrap();
+                    assert!(
+                        SERVICES.iter().any(|s| s.signing_name() == prefix),
+                        "{file}: {a} is of no service in SERVICES"
+                    );
+                }
+            }
+        }
+    }
+
     /// Every SDK operation's client (permissions.rs lists them all) is in the table.
     #[test]
     fn every_service_pipecheck_calls_is_in_the_table() {
