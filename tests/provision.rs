@@ -603,6 +603,51 @@ fn keep_keeps_the_grafana_content() -> Result<(), Failed> {
     })
 }
 
+/// An error after provisioning (the collector's work directory cannot be made: TMPDIR
+/// does not exist) still removes what `--provision` made: the teardown testcase is shown
+/// as passed, the error's line follows (exit 2), and the account is as it was.
+fn an_error_after_provisioning_removes_what_was_made() -> Result<(), Failed> {
+    with_mock(|mock, dir| {
+        let before = holdings(mock)?;
+        let out = output({
+            let mut c = pipecheck_against(
+                mock,
+                &[
+                    "run",
+                    "--target",
+                    "aws",
+                    "--provision",
+                    "--scenario",
+                    "prometheus-proxy",
+                ],
+                dir,
+            );
+            c.arg("--junit")
+                .arg(dir.join("report.xml"))
+                .env("TMPDIR", dir.join("no-such-dir"));
+            c
+        })?;
+        let so = text(&out.stdout);
+        let se = text(&out.stderr);
+        ensure(out.status.code() == Some(2), || {
+            format!("exit {:?}\n{so}\n{se}", out.status.code())
+        })?;
+        ensure(
+            se.contains("failed to set up the collector's surroundings"),
+            || se.clone(),
+        )?;
+        ensure(
+            so.lines()
+                .any(|l| l.contains("provision.teardown") && l.contains("pass")),
+            || format!("no passed provision.teardown line:\n{so}"),
+        )?;
+        let after = holdings(mock)?;
+        ensure(after == before, || {
+            format!("the run left something behind:\nbefore {before:#?}\nafter {after:#?}")
+        })
+    })
+}
+
 /// A role someone attached a managed policy to cannot be deleted (IAM's DeleteConflict):
 /// sweep says so with the command, exits 1, and deletes the rest.
 fn undeletable_role_is_reported() -> Result<(), Failed> {
@@ -773,6 +818,10 @@ fn main() {
             plan_and_no_provision_create_nothing,
         ),
         Trial::test("provision::keep_then_sweep", keep_then_sweep),
+        Trial::test(
+            "provision::an_error_after_provisioning_removes_what_was_made",
+            an_error_after_provisioning_removes_what_was_made,
+        ),
         Trial::test(
             "provision::keep_keeps_the_grafana_content",
             keep_keeps_the_grafana_content,

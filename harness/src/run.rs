@@ -398,56 +398,31 @@ pub async fn run_scenario_with(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let (mut canary, collector) = match &scenario.collector {
-        None => (
-            match watch.as_mut() {
-                Some(w) => {
-                    let spec = &scenario.canary;
-                    let (end_ms, step) = w.canary.next(end_ms, spec.counter_samples, spec.interval);
-                    Canary::stable(&w.canary.label, spec, end_ms, step, Origin::Direct)
-                }
-                None => Canary::new(&run_id, &scenario.canary, end_ms, Origin::Direct),
-            },
-            None,
-        ),
-        Some(spec) => {
-            let mut spec = spec.clone();
-            spec.binary = opts.collector_bin.clone().or(spec.binary);
-            spec.image = opts.collector_image.clone().or(spec.image);
-            // The exposition leaves job and instance to the collector, so the exporter's
-            // canary need not know its own address.
-            let exporter = Exporter::start(Canary::new(
-                &run_id,
-                &scenario.canary,
-                end_ms,
-                Origin::Direct,
-            ))
-            .await
-            .map_err(RunError::CollectorSetup)?;
-            let origin = Origin::Scraped {
-                job: SCRAPE_JOB.to_string(),
-                instance: exporter.target(),
-            };
-            let canary = Canary::new(&run_id, &scenario.canary, end_ms, origin);
-            let runtime: Box<dyn Runtime> = match spec.runtime {
-                RuntimeKind::Process => Box::new(ProcessRuntime::default()),
-                RuntimeKind::Container => Box::new(ContainerRuntime::default()),
-            };
-            let workdir = tempfile::Builder::new()
-                .prefix("pipecheck-collector-")
-                .tempdir()
-                .map_err(RunError::CollectorSetup)?;
-            let web_port = free_port().map_err(RunError::CollectorSetup)?;
-            let run = CollectorRun {
-                spec,
-                exporter,
-                runtime: tokio::sync::Mutex::new(runtime),
-                proxy: tokio::sync::Mutex::new(None),
-                workdir,
-                web_port,
-                faults: collector_faults,
-            };
-            (canary, Some(run))
+    let set_up = set_up_canary(
+        scenario,
+        opts,
+        &run_id,
+        end_ms,
+        watch.as_mut().map(|w| &mut *w.canary),
+        collector_faults,
+    )
+    .await;
+    let (mut canary, collector) = match set_up {
+        Ok(c) => c,
+        Err(e) => {
+            // What `--provision` made goes before the error is returned, never left for
+            // `pipecheck sweep`: its teardown testcase is shown, then the error's line.
+            if let Some(p) = provisioning {
+                let teardown = p.finish(opts.keep, &target.region).await;
+                let _ = events.send(RunEvent::LinkFinished {
+                    scenario: scenario.name.clone(),
+                    result: redactor.redact_link(&teardown),
+                });
+            }
+            if let Some(m) = own_mock.take() {
+                m.shutdown().await;
+            }
+            return Err(e);
         }
     };
     canary.defect = defect;
@@ -603,6 +578,71 @@ pub async fn run_scenario_with(
         m.shutdown().await;
     }
     Ok(report)
+}
+
+/// The run's canary, and for a collector scenario the collector's surroundings (the
+/// exporter serving the canary, a work directory, a free port) with the collector to start:
+/// `stable` is a watch's fixed canary (else the run id's).
+async fn set_up_canary(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    run_id: &str,
+    end_ms: i64,
+    stable: Option<&mut crate::canary::StableCanary>,
+    collector_faults: CollectorFaults,
+) -> Result<(Canary, Option<CollectorRun>), RunError> {
+    Ok(match &scenario.collector {
+        None => (
+            match stable {
+                Some(stable) => {
+                    let spec = &scenario.canary;
+                    let (end_ms, step) = stable.next(end_ms, spec.counter_samples, spec.interval);
+                    Canary::stable(&stable.label, spec, end_ms, step, Origin::Direct)
+                }
+                None => Canary::new(run_id, &scenario.canary, end_ms, Origin::Direct),
+            },
+            None,
+        ),
+        Some(spec) => {
+            let mut spec = spec.clone();
+            spec.binary = opts.collector_bin.clone().or(spec.binary);
+            spec.image = opts.collector_image.clone().or(spec.image);
+            // The exposition leaves job and instance to the collector, so the exporter's
+            // canary need not know its own address.
+            let exporter = Exporter::start(Canary::new(
+                run_id,
+                &scenario.canary,
+                end_ms,
+                Origin::Direct,
+            ))
+            .await
+            .map_err(RunError::CollectorSetup)?;
+            let origin = Origin::Scraped {
+                job: SCRAPE_JOB.to_string(),
+                instance: exporter.target(),
+            };
+            let canary = Canary::new(run_id, &scenario.canary, end_ms, origin);
+            let runtime: Box<dyn Runtime> = match spec.runtime {
+                RuntimeKind::Process => Box::new(ProcessRuntime::default()),
+                RuntimeKind::Container => Box::new(ContainerRuntime::default()),
+            };
+            let workdir = tempfile::Builder::new()
+                .prefix("pipecheck-collector-")
+                .tempdir()
+                .map_err(RunError::CollectorSetup)?;
+            let web_port = free_port().map_err(RunError::CollectorSetup)?;
+            let run = CollectorRun {
+                spec,
+                exporter,
+                runtime: tokio::sync::Mutex::new(runtime),
+                proxy: tokio::sync::Mutex::new(None),
+                workdir,
+                web_port,
+                faults: collector_faults,
+            };
+            (canary, Some(run))
+        }
+    })
 }
 
 /// What a scenario reported so far, from its events: the partial report of a run that was
