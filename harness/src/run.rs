@@ -269,59 +269,208 @@ pub async fn start_mock(
 
 /// One run of `scenario`; `watch`: what a watch keeps across runs (else everything is the
 /// run's own: its mock stack, its Grafana service account, its canary's labels).
+/// `prepare` sets the run up, recording on its [`Session`] what it makes; `finish` runs the
+/// links and undoes it; an error while preparing undoes it too ([`Session::abandon`]).
 pub async fn run_scenario_with(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    env: &Environment,
+    watch: Option<WatchRun<'_>>,
+    events: &UnboundedSender<RunEvent>,
+) -> Result<ScenarioReport, RunError> {
+    let fault_list = crate::faults::resolve_faults(scenario, &opts.faults)?;
+    if watch.is_some() && scenario.collector.is_some() {
+        return Err(RunError::WatchCollector(scenario.name.clone()));
+    }
+    let mut session = Session {
+        run_id: crate::canary::new_run_id(),
+        started: Instant::now(),
+        fault_list,
+        redactor: RunSecrets::default(),
+        own_mock: None,
+        provisioning: None,
+        region: String::new(),
+    };
+    match prepare(&mut session, scenario, opts, env, watch, events).await {
+        Ok(prepared) => Ok(session.finish(scenario, opts, prepared, events).await),
+        Err(e) => {
+            session.abandon(scenario, opts, events).await;
+            Err(e)
+        }
+    }
+}
+
+/// What one run made that outlives a step, undone in reverse when the run ends, on every
+/// path out of it: the run's own mock stack, and what `--provision` created (the Grafana
+/// objects the links make are registered under the run id and removed in `finish`).
+struct Session {
+    run_id: String,
+    started: Instant,
+    fault_list: Vec<&'static Fault>,
+    /// Shared with the links, which register the secrets they obtain (Grafana tokens).
+    redactor: RunSecrets,
+    own_mock: Option<StartedMock>,
+    provisioning: Option<crate::provision::RunProvision>,
+    /// The target's region, once known (provisioned resources are removed there).
+    region: String,
+}
+
+/// What [`prepare`] hands to [`Session::finish`]: the run's context and links.
+struct Prepared {
+    ctx: Arc<RunContext>,
+    links: Vec<links::Step>,
+    left_out: Vec<crate::chain::LinkId>,
+}
+
+/// What a mock run's faults changed on the harness's side.
+#[derive(Default)]
+struct HarnessSide {
+    writer: WriterBehaviour,
+    defect: CanaryDefect,
+    collector: CollectorFaults,
+    grafana: GrafanaFaults,
+}
+
+/// Sets the run up: its target (a mock stack of its own, a watch's, or AWS), the
+/// collector discovery completes, `--provision`'s resources, the canary and collector, the
+/// links. What it makes is recorded on `session` as it is made.
+async fn prepare(
+    session: &mut Session,
     scenario: &Scenario,
     opts: &RunOptions,
     env: &Environment,
     mut watch: Option<WatchRun<'_>>,
     events: &UnboundedSender<RunEvent>,
-) -> Result<ScenarioReport, RunError> {
-    let started = Instant::now();
-    let run_id = crate::canary::new_run_id();
-    let fault_list = crate::faults::resolve_faults(scenario, &opts.faults)?;
-    if watch.is_some() && scenario.collector.is_some() {
-        return Err(RunError::WatchCollector(scenario.name.clone()));
-    }
-    // Shared with the links, which register the secrets they obtain (Grafana tokens).
-    let redactor = RunSecrets::default();
-
-    // Keeps a mock stack of the run's own alive for the run; stopped at the end.
-    let mut own_mock: Option<StartedMock> = None;
-    let mut writer = WriterBehaviour::default();
-    let mut defect = CanaryDefect::None;
-    let mut collector_faults = CollectorFaults::default();
-    let mut grafana_faults = GrafanaFaults::default();
+) -> Result<Prepared, RunError> {
     let (mut cluster_spec, unnamed) = cluster_specs(scenario, opts, env)?;
     let kept_mock = watch.as_ref().and_then(|w| w.mock);
-    let (mut target, deadlines) = match opts.target {
+    let (mut target, deadlines, side) = connect(session, scenario, opts, env, kept_mock).await?;
+    session.region = target.region.clone();
+    if let Some(u) = &unnamed {
+        let mock_amp = kept_mock
+            .or(session.own_mock.as_ref())
+            .map(|m| m.stack.endpoints().amp.clone());
+        cluster_spec =
+            Some(discover_collector(&target, scenario, u, &deadlines, mock_amp.as_deref()).await?);
+    }
+    register_secrets(&session.redactor, &target).await;
+
+    // `--provision`: made before the links, which then check it; a testcase.
+    if opts.provision {
+        let p = crate::provision::RunProvision::start(
+            &target,
+            &session.run_id,
+            cluster_spec.as_ref(),
+            opts.workspace_id.as_deref(),
+            deadlines.workspace,
+        )
+        .await;
+        p.apply(&mut target, cluster_spec.as_mut());
+        session.provisioning = Some(p);
+    }
+
+    let end_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let (mut canary, collector) = set_up_canary(
+        scenario,
+        opts,
+        &session.run_id,
+        end_ms,
+        watch.as_mut().map(|w| &mut *w.canary),
+        side.collector,
+    )
+    .await?;
+    canary.defect = side.defect;
+    let ids = crate::chain::closure(&scenario.link_names(), scenario.shape);
+    // No Grafana workspace (an AMP-only --target aws run): the grafana links are left out
+    // of the graph, and the report says so.
+    let (ids, left_out) = match target.grafana.workspace_id {
+        Some(_) => (ids, Vec::new()),
+        None => crate::chain::without(&ids, crate::chain::LinkId::AmgWorkspace, scenario.shape),
+    };
+    let links = links::plan(&ids, scenario.shape);
+    let grafana = grafana_run(
+        scenario,
+        opts,
+        side.grafana,
+        watch.as_ref().and_then(|w| w.token.clone()),
+    );
+    let _ = events.send(RunEvent::ScenarioStarted {
+        scenario: scenario.name.clone(),
+        target: opts.target.as_str().to_string(),
+        run_id: session.run_id.clone(),
+        links: links.len(),
+        link_names: links.iter().map(|l| l.id.to_string()).collect(),
+    });
+    if let Some(p) = &session.provisioning {
+        let _ = events.send(RunEvent::LinkFinished {
+            scenario: scenario.name.clone(),
+            result: session.redactor.redact_link(&p.created),
+        });
+    }
+    let ctx = Arc::new(RunContext {
+        run_id: session.run_id.clone(),
+        target,
+        canary,
+        writer: side.writer,
+        deadlines,
+        facts: Mutex::new(Facts::default()),
+        collector,
+        grafana,
+        secrets: session.redactor.clone(),
+        cluster: cluster_spec,
+    });
+    Ok(Prepared {
+        ctx,
+        links,
+        left_out,
+    })
+}
+
+/// The run's target and deadlines: on the mock, the watch's kept stack or one of the run's
+/// own (recorded on `session`) with the harness side of its faults; on AWS, the
+/// environment's account (a cluster scenario also needs a kubeconfig: none is an error
+/// before anything runs; read-only, no service account tokens are requested).
+async fn connect(
+    session: &mut Session,
+    scenario: &Scenario,
+    opts: &RunOptions,
+    env: &Environment,
+    kept_mock: Option<&StartedMock>,
+) -> Result<(Target, Deadlines, HarnessSide), RunError> {
+    match opts.target {
         TargetKind::Mock => {
             if kept_mock.is_none() {
-                own_mock = Some(start_mock(scenario, opts, env).await?);
+                session.own_mock = Some(start_mock(scenario, opts, env).await?);
             }
             let m = kept_mock
-                .or(own_mock.as_ref())
+                .or(session.own_mock.as_ref())
                 .expect("a mock stack, kept or the run's own");
-            writer = m.writer.clone();
-            defect = m.defect;
-            collector_faults = m.collector.clone();
-            grafana_faults = m.grafana.clone();
+            let mut side = HarnessSide {
+                writer: m.writer.clone(),
+                defect: m.defect,
+                collector: m.collector.clone(),
+                grafana: m.grafana.clone(),
+            };
             let access = MockAccess {
                 endpoints: m.stack.endpoints(),
                 access_key_id: m.access_key_id.clone(),
                 secret_access_key: m.secret_access_key.clone(),
             };
             let mut target = Target::mock(access).await?;
-            target.grafana.token = grafana_faults.token.take();
+            target.grafana.token = side.grafana.token.take();
             let m = &scenario.target.mock;
             let deadlines = Deadlines {
                 arrival: m.arrival_deadline,
                 workspace: m.workspace_deadline,
                 request: scenario.expect.request_timeout,
             };
-            (target, deadlines)
+            Ok((target, deadlines, side))
         }
         TargetKind::Aws => {
-            if !fault_list.is_empty() {
+            if !session.fault_list.is_empty() {
                 return Err(RunError::FaultsOnAws(scenario.name.clone()));
             }
             let region = opts
@@ -342,29 +491,23 @@ pub async fn run_scenario_with(
                         opts.grafana_url.clone(),
                         scenario.target.grafana_workspace_id.clone(),
                     ));
-            // A cluster scenario reads the cluster through a kubeconfig: none is an error
-            // before anything runs. Read-only: no service account tokens are requested.
-            if cluster_spec.is_some() {
+            if scenario.cluster.is_some() {
                 target = target.with_kube(&opts.kube).await?;
             }
             let e = &scenario.expect;
-            (
-                target,
-                Deadlines {
-                    arrival: e.arrival_deadline,
-                    workspace: e.workspace_deadline,
-                    request: e.request_timeout,
-                },
-            )
+            let deadlines = Deadlines {
+                arrival: e.arrival_deadline,
+                workspace: e.workspace_deadline,
+                request: e.request_timeout,
+            };
+            Ok((target, deadlines, HarnessSide::default()))
         }
-    };
-    if let Some(u) = &unnamed {
-        let mock_amp = kept_mock
-            .or(own_mock.as_ref())
-            .map(|m| m.stack.endpoints().amp.clone());
-        cluster_spec =
-            Some(discover_collector(&target, scenario, u, &deadlines, mock_amp.as_deref()).await?);
     }
+}
+
+/// The target's secrets (its secret key, session token, Grafana token) go on the run's
+/// redactor before anything can print them.
+async fn register_secrets(redactor: &RunSecrets, target: &Target) {
     if let Ok(c) = target.credentials.provide_credentials().await {
         redactor.add_secret(c.secret_access_key());
         if let Some(t) = c.session_token() {
@@ -374,69 +517,18 @@ pub async fn run_scenario_with(
     if let Some(t) = &target.grafana.token {
         redactor.add_secret(t.clone());
     }
+}
 
-    // `--provision`: made before the links, which then check it; a testcase.
-    let provisioning = if opts.provision {
-        Some(
-            crate::provision::RunProvision::start(
-                &target,
-                &run_id,
-                cluster_spec.as_ref(),
-                opts.workspace_id.as_deref(),
-                deadlines.workspace,
-            )
-            .await,
-        )
-    } else {
-        None
-    };
-    if let Some(p) = &provisioning {
-        p.apply(&mut target, cluster_spec.as_mut());
-    }
-
-    let end_ms = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let set_up = set_up_canary(
-        scenario,
-        opts,
-        &run_id,
-        end_ms,
-        watch.as_mut().map(|w| &mut *w.canary),
-        collector_faults,
-    )
-    .await;
-    let (mut canary, collector) = match set_up {
-        Ok(c) => c,
-        Err(e) => {
-            // What `--provision` made goes before the error is returned, never left for
-            // `pipecheck sweep`: its teardown testcase is shown, then the error's line.
-            if let Some(p) = provisioning {
-                let teardown = p.finish(opts.keep, &target.region).await;
-                let _ = events.send(RunEvent::LinkFinished {
-                    scenario: scenario.name.clone(),
-                    result: redactor.redact_link(&teardown),
-                });
-            }
-            if let Some(m) = own_mock.take() {
-                m.shutdown().await;
-            }
-            return Err(e);
-        }
-    };
-    canary.defect = defect;
-    let ids = crate::chain::closure(&scenario.link_names(), scenario.shape);
-    // No Grafana workspace (an AMP-only --target aws run): the grafana links are left out
-    // of the graph, and the report says so.
-    let (ids, left_out) = match target.grafana.workspace_id {
-        Some(_) => (ids, Vec::new()),
-        None => crate::chain::without(&ids, crate::chain::LinkId::AmgWorkspace, scenario.shape),
-    };
-    let links = links::plan(&ids, scenario.shape);
-    // `--provision` also makes the Grafana side: the run's AMP data source (when Grafana
-    // holds none for its workspace) and the canary dashboard, through the grafana links.
-    let grafana = GrafanaRun {
+/// What the grafana links provision and check. `--provision` also makes the Grafana side:
+/// the run's AMP data source (when Grafana holds none for its workspace) and the canary
+/// dashboard.
+fn grafana_run(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    faults: GrafanaFaults,
+    shared_token: Option<Arc<crate::links::SharedToken>>,
+) -> GrafanaRun {
+    GrafanaRun {
         provision: opts.provision
             || scenario
                 .grafana
@@ -449,135 +541,174 @@ pub async fn run_scenario_with(
             .clone()
             .filter(|_| !opts.provision),
         provision_datasource: opts.provision || scenario.grafana.provision_datasource,
-        faults: grafana_faults,
-        shared_token: watch.as_ref().and_then(|w| w.token.clone()),
-    };
-    let _ = events.send(RunEvent::ScenarioStarted {
-        scenario: scenario.name.clone(),
-        target: opts.target.as_str().to_string(),
-        run_id: run_id.clone(),
-        links: links.len(),
-        link_names: links.iter().map(|l| l.id.to_string()).collect(),
-    });
-    if let Some(p) = &provisioning {
-        let _ = events.send(RunEvent::LinkFinished {
-            scenario: scenario.name.clone(),
-            result: redactor.redact_link(&p.created),
-        });
+        faults,
+        shared_token,
     }
-    let ctx = Arc::new(RunContext {
-        run_id: run_id.clone(),
-        target,
-        canary,
-        writer,
-        deadlines,
-        facts: Mutex::new(Facts::default()),
-        collector,
-        grafana,
-        secrets: redactor.clone(),
-        cluster: cluster_spec,
-    });
-    // The longest a link may legitimately wait, plus room for its requests.
-    let link_deadline = deadlines.arrival.max(deadlines.workspace) + deadlines.request * 2;
+}
 
-    // Redact on the way out: the executor emits raw results.
-    let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
-    let redactor = Arc::new(redactor);
-    let forward = {
-        let out = events.clone();
-        let redactor = redactor.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                let ev = match ev {
-                    RunEvent::LinkFinished { scenario, result } => RunEvent::LinkFinished {
-                        scenario,
-                        result: redactor.redact_link(&result),
-                    },
-                    other => other,
-                };
-                let _ = out.send(ev);
-            }
-        })
-    };
-    let mut results = match &provisioning {
-        // Nothing to check against when provisioning failed: its testcase says why.
-        Some(p) if p.failed() => Vec::new(),
-        _ => execute(&scenario.name, links, ctx.clone(), link_deadline, &tx).await,
-    };
-    drop(tx);
-    let _ = forward.await;
-    if let Some(c) = &ctx.collector {
-        c.stop().await;
-    }
-    // What the grafana links created (service account, data source, canary dashboard)
-    // goes, whatever the links' outcome; with `--provision --keep` the content stays.
-    let removed = if opts.provision && opts.keep {
-        links::cleanup_grafana_keeping_content(&run_id, deadlines.request).await
-    } else {
-        links::cleanup_grafana(&run_id, deadlines.request).await
-    };
-    // Then what `--provision` created, in reverse order (unless --keep).
-    if let Some(p) = provisioning {
-        let created = p.created.clone();
-        let teardown = p.finish(opts.keep, &ctx.target.region).await;
-        let _ = events.send(RunEvent::LinkFinished {
-            scenario: scenario.name.clone(),
-            result: redactor.redact_link(&teardown),
-        });
-        results.insert(0, created);
-        results.push(teardown);
+impl Session {
+    /// An error ended the run while it was being prepared: what `--provision` made goes
+    /// first (its teardown testcase is shown, then the error's line), never left for
+    /// `pipecheck sweep`; then the run's own mock stack.
+    async fn abandon(
+        mut self,
+        scenario: &Scenario,
+        opts: &RunOptions,
+        events: &UnboundedSender<RunEvent>,
+    ) {
+        if let Some(p) = self.provisioning.take() {
+            let teardown = p.finish(opts.keep, &self.region).await;
+            let _ = events.send(RunEvent::LinkFinished {
+                scenario: scenario.name.clone(),
+                result: self.redactor.redact_link(&teardown),
+            });
+        }
+        if let Some(m) = self.own_mock.take() {
+            m.shutdown().await;
+        }
     }
 
-    let mut properties = Vec::new();
-    if !left_out.is_empty() {
-        properties.push((
-            pipecheck_reports::model::LEFT_OUT.to_string(),
-            pipecheck_reports::model::left_out_value(
-                &left_out.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-                "no Grafana workspace configured (--grafana-workspace, PIPECHECK_GRAFANA_WORKSPACE_ID or target.grafana_workspace_id)",
-            ),
-        ));
+    /// Runs the links, then undoes what the run made in reverse (the collector, the
+    /// Grafana objects, `--provision`'s resources, the mock stack) and reports.
+    async fn finish(
+        mut self,
+        scenario: &Scenario,
+        opts: &RunOptions,
+        prepared: Prepared,
+        events: &UnboundedSender<RunEvent>,
+    ) -> ScenarioReport {
+        let Prepared {
+            ctx,
+            links,
+            left_out,
+        } = prepared;
+        let mut results = match &self.provisioning {
+            // Nothing to check against when provisioning failed: its testcase says why.
+            Some(p) if p.failed() => Vec::new(),
+            _ => self.execute(scenario, links, &ctx, events).await,
+        };
+        if let Some(c) = &ctx.collector {
+            c.stop().await;
+        }
+        // What the grafana links created (service account, data source, canary dashboard)
+        // goes, whatever the links' outcome; with `--provision --keep` the content stays.
+        let request = ctx.deadlines.request;
+        let removed = if opts.provision && opts.keep {
+            links::cleanup_grafana_keeping_content(&self.run_id, request).await
+        } else {
+            links::cleanup_grafana(&self.run_id, request).await
+        };
+        // Then what `--provision` created, in reverse order (unless --keep).
+        if let Some(p) = self.provisioning.take() {
+            let created = p.created.clone();
+            let teardown = p.finish(opts.keep, &self.region).await;
+            let _ = events.send(RunEvent::LinkFinished {
+                scenario: scenario.name.clone(),
+                result: self.redactor.redact_link(&teardown),
+            });
+            results.insert(0, created);
+            results.push(teardown);
+        }
+        let properties = self.properties(&ctx, &left_out, &removed);
+        let report = ScenarioReport {
+            scenario: scenario.name.clone(),
+            target: opts.target.as_str().to_string(),
+            run_id: self.run_id.clone(),
+            root_cause: root_cause(&results),
+            links: results,
+            duration: self.started.elapsed(),
+            properties,
+        };
+        // The one redaction point of a finished scenario's report.
+        let report = self.redactor.redact_report(&report);
+        let _ = events.send(RunEvent::ScenarioFinished(report.clone()));
+        if let Some(m) = self.own_mock.take() {
+            m.shutdown().await;
+        }
+        report
     }
-    if !removed.is_empty() {
-        properties.push(("grafana_cleanup".to_string(), removed.join("; ")));
+
+    /// The executor over `links`, its events redacted on the way out (it emits raw
+    /// results).
+    async fn execute(
+        &self,
+        scenario: &Scenario,
+        links: Vec<links::Step>,
+        ctx: &Arc<RunContext>,
+        events: &UnboundedSender<RunEvent>,
+    ) -> Vec<pipecheck_reports::LinkResult> {
+        let d = ctx.deadlines;
+        // The longest a link may legitimately wait, plus room for its requests.
+        let link_deadline = d.arrival.max(d.workspace) + d.request * 2;
+        let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
+        let forward = {
+            let out = events.clone();
+            let redactor = self.redactor.clone();
+            tokio::spawn(async move {
+                while let Some(ev) = rx.recv().await {
+                    let ev = match ev {
+                        RunEvent::LinkFinished { scenario, result } => RunEvent::LinkFinished {
+                            scenario,
+                            result: redactor.redact_link(&result),
+                        },
+                        other => other,
+                    };
+                    let _ = out.send(ev);
+                }
+            })
+        };
+        let results = execute(&scenario.name, links, ctx.clone(), link_deadline, &tx).await;
+        drop(tx);
+        let _ = forward.await;
+        results
     }
-    // The account the run's credentials belong to (the 5th field of the caller's ARN).
-    if let Some(account) = ctx
-        .facts()
-        .caller_arn
-        .as_deref()
-        .and_then(crate::arn::account)
-    {
-        properties.push(("account_id".to_string(), account.to_string()));
+
+    /// The report's properties: links left out, Grafana clean-up, the account, the
+    /// arrival latency, the faults injected.
+    fn properties(
+        &self,
+        ctx: &RunContext,
+        left_out: &[crate::chain::LinkId],
+        removed: &[String],
+    ) -> Vec<(String, String)> {
+        let mut properties = Vec::new();
+        if !left_out.is_empty() {
+            properties.push((
+                pipecheck_reports::model::LEFT_OUT.to_string(),
+                pipecheck_reports::model::left_out_value(
+                    &left_out.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+                    "no Grafana workspace configured (--grafana-workspace, PIPECHECK_GRAFANA_WORKSPACE_ID or target.grafana_workspace_id)",
+                ),
+            ));
+        }
+        if !removed.is_empty() {
+            properties.push(("grafana_cleanup".to_string(), removed.join("; ")));
+        }
+        // The account the run's credentials belong to (the 5th field of the caller's ARN).
+        if let Some(account) = ctx
+            .facts()
+            .caller_arn
+            .as_deref()
+            .and_then(crate::arn::account)
+        {
+            properties.push(("account_id".to_string(), account.to_string()));
+        }
+        if let Some(arrival) = ctx.facts().arrival {
+            properties.push((
+                pipecheck_reports::model::ARRIVAL_LATENCY_MS.to_string(),
+                format!("{}", arrival.as_millis()),
+            ));
+        }
+        if !self.fault_list.is_empty() {
+            let names: Vec<String> = self
+                .fault_list
+                .iter()
+                .map(|f| format!("{}:{}", f.id, f.name))
+                .collect();
+            properties.push(("faults".to_string(), names.join(",")));
+        }
+        properties
     }
-    if let Some(arrival) = ctx.facts().arrival {
-        properties.push((
-            pipecheck_reports::model::ARRIVAL_LATENCY_MS.to_string(),
-            format!("{}", arrival.as_millis()),
-        ));
-    }
-    if !fault_list.is_empty() {
-        let names: Vec<String> = fault_list
-            .iter()
-            .map(|f| format!("{}:{}", f.id, f.name))
-            .collect();
-        properties.push(("faults".to_string(), names.join(",")));
-    }
-    let report = ScenarioReport {
-        scenario: scenario.name.clone(),
-        target: opts.target.as_str().to_string(),
-        run_id,
-        root_cause: root_cause(&results),
-        links: results,
-        duration: started.elapsed(),
-        properties,
-    };
-    let report = redactor.redact_report(&report);
-    let _ = events.send(RunEvent::ScenarioFinished(report.clone()));
-    if let Some(m) = own_mock.take() {
-        m.shutdown().await;
-    }
-    Ok(report)
 }
 
 /// The run's canary, and for a collector scenario the collector's surroundings (the
