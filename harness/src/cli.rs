@@ -70,9 +70,8 @@ pub enum Command {
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Where the pipeline lives.
-    #[arg(long, value_enum, default_value = "mock")]
-    pub target: TargetKind,
+    #[command(flatten)]
+    pub target: crate::target::TargetArgs,
     /// A shipped scenario's name or a path to a scenario YAML file (repeatable).
     #[arg(long = "scenario", value_name = "NAME|FILE", default_value = "smoke")]
     pub scenarios: Vec<String>,
@@ -96,12 +95,6 @@ pub struct RunArgs {
     /// Inject a fault into the mock (catalog id like F04, or a name; repeatable).
     #[arg(long = "fault", value_name = "ID|NAME")]
     pub faults: Vec<String>,
-    /// AWS region (overrides the scenario and the environment).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// AMP workspace id for --target aws (else PIPECHECK_WORKSPACE_ID or the scenario's).
-    #[arg(long = "workspace", value_name = "ID")]
-    pub workspace_id: Option<String>,
     /// The collector binary for collector scenarios run as a process (e.g. an otelcol or
     /// an upstream prometheus build).
     #[arg(long, value_name = "PATH")]
@@ -109,24 +102,6 @@ pub struct RunArgs {
     /// The collector image for collector scenarios run as a container.
     #[arg(long, value_name = "IMAGE")]
     pub collector_image: Option<String>,
-    /// Amazon Managed Grafana workspace id for --target aws (else
-    /// PIPECHECK_GRAFANA_WORKSPACE_ID or the scenario's); none leaves the grafana links out.
-    #[arg(long = "grafana-workspace", value_name = "ID")]
-    pub grafana_workspace_id: Option<String>,
-    /// The workspace's Grafana URL for --target aws (else PIPECHECK_GRAFANA_URL, else
-    /// https://<endpoint> from DescribeWorkspace).
-    #[arg(long = "grafana-url", value_name = "URL")]
-    pub grafana_url: Option<String>,
-    /// The EKS cluster of cluster scenarios (else PIPECHECK_CLUSTER, else the scenario's).
-    #[arg(long = "cluster", value_name = "NAME")]
-    pub cluster_name: Option<String>,
-    /// The kubeconfig cluster scenarios read with --target aws (else KUBECONFIG, else
-    /// ~/.kube/config).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context (else its current context).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
     /// Create what the scenario needs and is missing (an AMP workspace unless --workspace;
     /// for a cluster scenario the collector's IAM role and, in a namespace of the run's,
     /// its service account, the collector and a canary target), tagged
@@ -396,7 +371,7 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
         .iter()
         .map(|f| faults::choose(f, &scenarios).ok_or_else(|| CliError::UnknownFault(f.clone())))
         .collect::<Result<_, _>>()?;
-    if !faults.is_empty() && args.target != TargetKind::Mock {
+    if !faults.is_empty() && args.target.kind != TargetKind::Mock {
         return Err(CliError::FaultOnAws);
     }
     for s in &scenarios {
@@ -416,27 +391,27 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
     if args.plan {
         print!(
             "{}",
-            crate::provision::plans(&scenarios, args.workspace_id.is_some())
+            crate::provision::plans(&scenarios, args.target.workspace_id.is_some())
         );
         return Ok(Exit::Success);
     }
     let report_files = args.report_files();
     pipecheck_reports::file::check_all(&report_files)?;
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
-    let (target, format) = (args.target.as_str(), args.format);
+    let (target, format) = (args.target.kind.as_str(), args.format);
     let opts = RunOptions {
-        target: args.target,
-        region: args.region,
-        workspace_id: args.workspace_id,
+        target: args.target.kind,
+        region: args.target.region,
+        workspace_id: args.target.workspace_id,
         faults,
         collector_bin: args.collector_bin,
         collector_image: args.collector_image,
-        grafana_workspace_id: args.grafana_workspace_id,
-        grafana_url: args.grafana_url,
-        cluster_name: args.cluster_name,
+        grafana_workspace_id: args.target.grafana_workspace_id,
+        grafana_url: args.target.grafana_url,
+        cluster_name: args.target.cluster_name,
         kube: crate::target::KubeSettings {
-            kubeconfig: args.kubeconfig,
-            context: args.context,
+            kubeconfig: args.target.kubeconfig,
+            context: args.target.context,
         },
         provision: args.provision,
         keep: args.keep,
@@ -552,7 +527,7 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
     if let Some(signal) = interrupted {
         // What the grafana links made in the workspace (service account, dashboard) first:
         // removing it needs the runtime. A mock's Grafana went with its stopped scenario.
-        let mut removed = if args.target == TargetKind::Mock {
+        let mut removed = if args.target.kind == TargetKind::Mock {
             crate::links::forget_pending_grafana();
             crate::provision::forget(None);
             Vec::new()

@@ -507,3 +507,35 @@ fn iam_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_iam::Client {
     }
     aws_sdk_iam::Client::from_conf(b.build())
 }
+
+/// Where `run` and `watch` find the pipeline, as they take it on the command line.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TargetArgs {
+    /// Where the pipeline lives.
+    #[arg(long = "target", value_enum, default_value = "mock")]
+    pub kind: TargetKind,
+    /// AWS region (overrides the scenario and the environment).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AMP workspace id for --target aws (else PIPECHECK_WORKSPACE_ID or the scenario's).
+    #[arg(long = "workspace", value_name = "ID")]
+    pub workspace_id: Option<String>,
+    /// Amazon Managed Grafana workspace id for --target aws (else
+    /// PIPECHECK_GRAFANA_WORKSPACE_ID or the scenario's); none leaves the grafana links out.
+    #[arg(long = "grafana-workspace", value_name = "ID")]
+    pub grafana_workspace_id: Option<String>,
+    /// The workspace's Grafana URL for --target aws (else PIPECHECK_GRAFANA_URL, else
+    /// https://<endpoint> from DescribeWorkspace).
+    #[arg(long = "grafana-url", value_name = "URL")]
+    pub grafana_url: Option<String>,
+    /// The EKS cluster of cluster scenarios (else PIPECHECK_CLUSTER, else the scenario's).
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// The kubeconfig cluster scenarios read with --target aws (else KUBECONFIG, else
+    /// ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context (else its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}

@@ -47,9 +47,8 @@ use crate::target::{Environment, TargetKind};
 
 #[derive(clap::Args, Debug)]
 pub struct WatchArgs {
-    /// Where the pipeline lives.
-    #[arg(long, value_enum, default_value = "mock")]
-    pub target: TargetKind,
+    #[command(flatten)]
+    pub target: crate::target::TargetArgs,
     /// A shipped scenario's name or a path to a scenario YAML file (repeatable); direct
     /// and cluster scenarios (a local collector's canary is not bounded).
     #[arg(long = "scenario", value_name = "NAME|FILE", default_value = "smoke")]
@@ -76,30 +75,6 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", default_value = "10m", hide = true,
           value_parser = humantime::parse_duration)]
     pub rotate_token_after: Duration,
-    /// AWS region (overrides the scenario and the environment).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// AMP workspace id for --target aws (else PIPECHECK_WORKSPACE_ID or the scenario's).
-    #[arg(long = "workspace", value_name = "ID")]
-    pub workspace_id: Option<String>,
-    /// Amazon Managed Grafana workspace id for --target aws (else
-    /// PIPECHECK_GRAFANA_WORKSPACE_ID or the scenario's); none leaves the grafana links out.
-    #[arg(long = "grafana-workspace", value_name = "ID")]
-    pub grafana_workspace_id: Option<String>,
-    /// The workspace's Grafana URL for --target aws (else PIPECHECK_GRAFANA_URL, else
-    /// https://<endpoint> from DescribeWorkspace).
-    #[arg(long = "grafana-url", value_name = "URL")]
-    pub grafana_url: Option<String>,
-    /// The EKS cluster of cluster scenarios (else PIPECHECK_CLUSTER, else the scenario's).
-    #[arg(long = "cluster", value_name = "NAME")]
-    pub cluster_name: Option<String>,
-    /// The kubeconfig cluster scenarios read with --target aws (else KUBECONFIG, else
-    /// ~/.kube/config).
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<std::path::PathBuf>,
-    /// The kubeconfig context (else its current context).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -706,30 +681,30 @@ pub async fn watch(
             return Err(RunError::WatchCollector(s.name.clone()).into());
         }
     }
-    if !args.faults.is_empty() && args.target != TargetKind::Mock {
+    if !args.faults.is_empty() && args.target.kind != TargetKind::Mock {
         return Err(WatchError::FaultOnAws);
     }
     let initial: Vec<&'static Fault> = args
         .faults
         .iter()
-        .map(|f| faults::find(f).ok_or_else(|| WatchError::UnknownFault(f.clone())))
+        .map(|f| faults::choose(f, &scenarios).ok_or_else(|| WatchError::UnknownFault(f.clone())))
         .collect::<Result<_, _>>()?;
     for s in &scenarios {
         crate::faults::resolve_faults(s, &initial).map_err(RunError::from)?;
     }
     let opts = RunOptions {
-        target: args.target,
-        region: args.region,
-        workspace_id: args.workspace_id,
+        target: args.target.kind,
+        region: args.target.region,
+        workspace_id: args.target.workspace_id,
         faults: Vec::new(),
         collector_bin: None,
         collector_image: None,
-        grafana_workspace_id: args.grafana_workspace_id,
-        grafana_url: args.grafana_url,
-        cluster_name: args.cluster_name,
+        grafana_workspace_id: args.target.grafana_workspace_id,
+        grafana_url: args.target.grafana_url,
+        cluster_name: args.target.cluster_name,
         kube: crate::target::KubeSettings {
-            kubeconfig: args.kubeconfig,
-            context: args.context,
+            kubeconfig: args.target.kubeconfig,
+            context: args.target.context,
         },
         provision: false,
         keep: false,
@@ -748,10 +723,10 @@ pub async fn watch(
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     let shared = Arc::new(Shared {
         metrics: Metrics::new(&names, started),
-        target: args.target,
+        target: args.target.kind,
         started,
         last: Mutex::new(vec![None; scenarios.len()]),
-        faults: (args.target == TargetKind::Mock).then(|| Mutex::new((0, initial))),
+        faults: (args.target.kind == TargetKind::Mock).then(|| Mutex::new((0, initial))),
         scenarios: scenarios.clone(),
     });
     let (server_stop, server_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -790,7 +765,7 @@ pub async fn watch(
             std::panic::resume_unwind(e.into_panic());
         }
     }
-    let removed = if args.target == TargetKind::Mock {
+    let removed = if args.target.kind == TargetKind::Mock {
         // The mock's Grafana went away with its stack.
         crate::links::forget_pending_grafana();
         Vec::new()
