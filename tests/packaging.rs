@@ -134,9 +134,10 @@ fn cronjob_runs_a_valid_command() -> Result<(), Failed> {
     let pipecheck::cli::Command::Run(run) = parsed.command else {
         return Err(format!("the CronJob does not `run`: {args:?}").into());
     };
-    ensure(run.target.kind == pipecheck::target::TargetKind::Aws, || {
-        "the CronJob does not run --target aws".into()
-    })?;
+    ensure(
+        run.target.kind == pipecheck::target::TargetKind::Aws,
+        || "the CronJob does not run --target aws".into(),
+    )?;
     let mount = container["volumeMounts"][0]["mountPath"]
         .as_str()
         .ok_or("no volume mount")?;

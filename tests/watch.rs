@@ -488,9 +488,10 @@ fn the_deployment_runs_a_valid_watch_with_the_read_only_rbac() -> Result<(), Fai
     let pipecheck::cli::Command::Watch(watch) = parsed.command else {
         return Err(format!("the Deployment does not `watch`: {args:?}").into());
     };
-    ensure(watch.target.kind == pipecheck::target::TargetKind::Aws, || {
-        "the Deployment does not watch --target aws".into()
-    })?;
+    ensure(
+        watch.target.kind == pipecheck::target::TargetKind::Aws,
+        || "the Deployment does not watch --target aws".into(),
+    )?;
     let port = watch.listen.port();
     ensure(container["ports"][0]["containerPort"] == port, || {
         format!(

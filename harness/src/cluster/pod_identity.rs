@@ -107,6 +107,30 @@ pub async fn list_in_namespace(
     Ok(out)
 }
 
+/// Why the collector's namespace counts as using EKS Pod Identity, if it does: the
+/// scenario says so, or the namespace has pod identity associations (listed).
+pub async fn why_in_use(
+    eks: &aws_sdk_eks::Client,
+    request: Deadline,
+    cluster: &str,
+    spec: &crate::scenario::ClusterSpec,
+) -> Option<String> {
+    if spec.pod_identity() {
+        return Some("the scenario's collector uses EKS Pod Identity".to_string());
+    }
+    match list_in_namespace(eks, request, cluster, &spec.namespace).await {
+        Ok(l) if !l.is_empty() => Some(format!(
+            "namespace {} has EKS pod identity associations ({})",
+            spec.namespace,
+            l.iter()
+                .map(|(_, s, id)| format!("{s}: {id}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => None,
+    }
+}
+
 /// DescribePodIdentityAssociation of `id`.
 pub async fn describe(
     eks: &aws_sdk_eks::Client,

@@ -233,27 +233,16 @@ async fn check_adot(ctx: &RunContext) -> Check {
     .with("eks:DescribeAddonVersions", compat)
 }
 
-/// Why the EKS Pod Identity Agent matters to this run, if it does: the scenario says the
-/// collector uses Pod Identity, or its namespace has pod identity associations.
+/// Why the EKS Pod Identity Agent matters to this run, if it does.
 async fn agent_wanted(ctx: &RunContext, cluster: &str) -> Option<String> {
     let spec = ctx.cluster.as_ref()?;
-    if spec.pod_identity() {
-        return Some("the scenario's collector uses EKS Pod Identity".to_string());
-    }
-    match pod_identity::list_in_namespace(
+    pod_identity::why_in_use(
         &ctx.target.eks,
         ctx.deadlines.request_named(),
         cluster,
-        &spec.namespace,
+        spec,
     )
     .await
-    {
-        Ok(l) if !l.is_empty() => Some(format!(
-            "namespace {} has EKS pod identity associations",
-            spec.namespace
-        )),
-        _ => None,
-    }
 }
 
 /// EKS DescribeAddon for `name` within the request deadline: EKS's answer, or the failed

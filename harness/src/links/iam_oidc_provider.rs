@@ -127,29 +127,14 @@ impl Link for IamOidcProvider {
     }
 }
 
-/// Why the collector's namespace counts as using EKS Pod Identity, if it does: the
-/// scenario says so, or the namespace has pod identity associations.
+/// Why the collector's namespace counts as using EKS Pod Identity, if it does.
 async fn pod_identity_in_use(ctx: &RunContext, cluster: &str) -> Option<String> {
     let spec = ctx.cluster.as_ref()?;
-    if spec.pod_identity() {
-        return Some("the scenario's collector uses EKS Pod Identity".to_string());
-    }
-    match pod_identity::list_in_namespace(
+    pod_identity::why_in_use(
         &ctx.target.eks,
         ctx.deadlines.request_named(),
         cluster,
-        &spec.namespace,
+        spec,
     )
     .await
-    {
-        Ok(l) if !l.is_empty() => Some(format!(
-            "namespace {} has EKS pod identity associations ({})",
-            spec.namespace,
-            l.iter()
-                .map(|(_, s, id)| format!("{s}: {id}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        _ => None,
-    }
 }
