@@ -58,7 +58,7 @@ impl PipecheckMock {
         let lines = Lines::new(child.stdout.take().expect("piped"));
         let mut mock = Self {
             child,
-            lines: lines,
+            lines,
             exports: Vec::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
