@@ -1,8 +1,9 @@
 //! Readiness at workshop scale: `pipecheck readiness` over many mock accounts against one
 //! account, `--parallel` at its default. The accounts are one `pipecheck mock` (its
 //! exports, under as many names): readiness only reads, so they cannot disturb each
-//! other. Wall time and the readiness process's peak resident memory (`wait4`'s
-//! `ru_maxrss`), side by side.
+//! other. Wall time and the readiness process's peak resident memory (its `VmHWM`,
+//! sampled while it runs: `wait4`'s `ru_maxrss` would count the bench's own memory, which
+//! the child had before its exec), side by side.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -145,22 +146,11 @@ async fn readiness(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {} readiness: {e}", bin.display()))?;
-    let pid = child.id() as libc::pid_t;
-    // Reaped here with wait4 (not Child::wait) for its rusage: ru_maxrss is its own peak.
-    let (status, rusage) = loop {
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is valid; wait4 writes it.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: wait4 on our own child's pid, with valid pointers.
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
-        if r == pid {
-            break (status, ru);
-        }
-        if r < 0 {
-            return Err(format!(
-                "wait4 on pipecheck readiness: {}",
-                std::io::Error::last_os_error()
-            ));
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(vm_hwm(child.id()).unwrap_or(0));
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
         }
         if started.elapsed() > timeout {
             kill(&mut child);
@@ -172,7 +162,7 @@ async fn readiness(
     };
     let wall = started.elapsed();
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let code = status.code();
     let ready = format!("{n} of {n} accounts ready");
     if code != Some(0) || !stdout.contains(&ready) {
         return Err(format!(
@@ -182,9 +172,18 @@ async fn readiness(
     }
     Ok(Measured {
         wall,
-        // Linux reports ru_maxrss in KiB.
-        peak_rss: rusage.ru_maxrss as u64 * 1024,
+        peak_rss: peak,
     })
+}
+
+/// `VmHWM` (peak resident memory so far) of a running process, in bytes.
+fn vm_hwm(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
 }
 
 fn mib(bytes: u64) -> String {
