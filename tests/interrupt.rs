@@ -490,13 +490,15 @@ fn main() {
         )),
     ];
     // Random moments of a waiting run, each its own trial: the delay is printed on failure.
+    // Up to 1.5 s: the run waits out smoke's 2 s mock arrival deadline, so it is surely
+    // still going then.
     for (i, signal) in ["INT", "TERM", "INT"].into_iter().enumerate() {
         trials.push(point(
             &format!("random::{i}_sig{}", signal.to_lowercase()),
             Point {
                 args: WAITING_SMOKE,
                 signal,
-                when: When::Random(2_500),
+                when: When::Random(1_500),
                 running: None,
             },
         ));

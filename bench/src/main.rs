@@ -13,6 +13,7 @@ mod memory;
 mod payload;
 mod procs;
 mod query;
+mod readiness;
 mod report;
 mod serve;
 mod verdict;
@@ -34,7 +35,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
     /// A shorter run (about half a minute): fewer samples per ingest row, shorter query
-    /// windows, one smoke run.
+    /// windows, one smoke run, one single-account readiness run.
     #[arg(long)]
     quick: bool,
     /// Only these sections (repeatable; default all).
@@ -65,6 +66,7 @@ enum Section {
     Lag,
     Memory,
     Verdict,
+    Readiness,
 }
 
 fn main() -> ExitCode {
@@ -212,7 +214,7 @@ async fn bench(cli: &Cli) -> u8 {
         };
         memory::run(&cfg, &http, &mut report).await;
     }
-    if want(Section::Verdict) {
+    if want(Section::Verdict) || want(Section::Readiness) {
         let bin = match &cli.pipecheck {
             Some(p) if p.exists() => Ok(p.clone()),
             Some(p) => Err(format!("{} does not exist", p.display())),
@@ -223,12 +225,29 @@ async fn bench(cli: &Cli) -> u8 {
                 built
             }
         };
-        let cfg = verdict::Config {
-            smoke_reps: if quick { 1 } else { 3 },
-            many: 20,
-            timeout: Duration::from_secs(30),
-        };
-        verdict::run(&cfg, bin, &mut report).await;
+        if want(Section::Verdict) {
+            let cfg = verdict::Config {
+                smoke_reps: if quick { 1 } else { 3 },
+                many: 20,
+                timeout: Duration::from_secs(30),
+            };
+            verdict::run(&cfg, bin.clone(), &mut report).await;
+        }
+        if want(Section::Readiness) {
+            let cfg = readiness::Config {
+                accounts: 100,
+                single_reps: if quick { 1 } else { 3 },
+                timeout: Duration::from_secs(300),
+            };
+            match &bin {
+                Ok(b) => readiness::run(&cfg, b, &mut report).await,
+                Err(e) => report.row(report::Row::skipped(
+                    format!("readiness, {} accounts vs 1", cfg.accounts),
+                    "<= 3x",
+                    e.clone(),
+                )),
+            }
+        }
     }
 
     println!(

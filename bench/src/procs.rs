@@ -20,7 +20,7 @@ pub type Error = String;
 
 /// Makes the child die with the thread that spawned it (the bench's main thread, which
 /// runs the whole orchestration). Children are only spawned from there.
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -31,12 +31,12 @@ fn die_with_parent(cmd: &mut Command) {
 }
 
 /// Lines of a child's stdout, read on a thread so that every read has a timeout.
-struct Lines {
+pub struct Lines {
     rx: mpsc::Receiver<String>,
 }
 
 impl Lines {
-    fn new(out: impl std::io::Read + Send + 'static) -> Self {
+    pub fn new(out: impl std::io::Read + Send + 'static) -> Self {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
@@ -49,7 +49,7 @@ impl Lines {
         Self { rx }
     }
 
-    fn next(&self, timeout: Duration) -> Result<String, Error> {
+    pub fn next(&self, timeout: Duration) -> Result<String, Error> {
         self.rx
             .recv_timeout(timeout)
             .map_err(|e| format!("no answer from the child within {timeout:?}: {e}"))
@@ -57,7 +57,7 @@ impl Lines {
 }
 
 /// Kills and reaps a child (SIGKILL: the mock and the throwaway TSDB need no shutdown).
-fn kill(child: &mut Child) {
+pub fn kill(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
         let _ = child.kill();
     }

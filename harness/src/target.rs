@@ -1,9 +1,13 @@
 //! Where the pipeline lives, inferred in one place: every client the links use is built
 //! here, for the mock stack and for real AWS alike. A mock run differs only in endpoints
 //! and credentials; the links cannot tell which target they talk to.
+//!
+//! What does not depend on the target is built once per process and shared by every
+//! target in it ([`Shared`]): the TLS roots and the SDK's HTTP client with its connectors.
+//! Each target keeps its own credentials, region and endpoints.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -38,6 +42,8 @@ pub enum TargetError {
     NoRegion,
     #[error("failed to build the HTTP client")]
     Http(#[source] reqwest::Error),
+    #[error("failed to load this system's root certificates for TLS")]
+    Tls(#[source] rustls::Error),
     #[error(
         "no usable kubeconfig for --target aws: pass --kubeconfig, set KUBECONFIG, or write ~/.kube/config (aws eks update-kubeconfig --name <cluster>)"
     )]
@@ -286,6 +292,7 @@ impl Target {
             "pipecheck-mock",
         );
         let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(Shared::get().sdk_http.clone())
             .region(Region::new(ep.region.clone()))
             .credentials_provider(creds)
             .load()
@@ -383,7 +390,8 @@ impl Target {
     ) -> Result<Self, TargetError> {
         let sdk = match env {
             Environment::Process => {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                    .http_client(Shared::get().sdk_http.clone());
                 if let Some(r) = region {
                     loader = loader.region(Region::new(r));
                 }
@@ -422,8 +430,10 @@ impl Target {
         let credentials = sdk
             .credentials_provider()
             .expect("a credentials provider is configured");
+        let tls = Shared::get().tls.clone().map_err(TargetError::Tls)?;
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(5))
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(TargetError::Http)?;
         Ok(Self {
@@ -457,7 +467,8 @@ async fn given_sdk_config(
 ) -> Result<SdkConfig, TargetError> {
     use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
     let profile = env.var("AWS_PROFILE");
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(Shared::get().sdk_http.clone());
     if let Some(p) = &profile {
         loader = loader.profile_name(p);
     }
@@ -538,4 +549,84 @@ pub struct TargetArgs {
     /// The kubeconfig context (else its current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+}
+
+/// What every target of the process shares, built on first use: 20 scenarios in one
+/// invocation, or 100 accounts checked by `readiness`, parse the system's root
+/// certificates once, not once per client.
+struct Shared {
+    /// The TLS settings reqwest builds by default (the platform's verifier over this
+    /// system's roots, its default protocol versions, HTTP/1.1), for every target's
+    /// reqwest client. An error if no root certificate loads, as reqwest's own build.
+    tls: Result<rustls::ClientConfig, rustls::Error>,
+    /// The HTTP client of every SDK client: the SDK's default (hyper, rustls with aws-lc,
+    /// the proxy from the environment), its connectors built once per timeout setting
+    /// and shared. Connections are pooled per host and port, so targets never share one.
+    sdk_http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+}
+
+impl Shared {
+    fn get() -> &'static Self {
+        static SHARED: OnceLock<Shared> = OnceLock::new();
+        SHARED.get_or_init(|| Self {
+            tls: default_tls(),
+            sdk_http: sdk_http_client(),
+        })
+    }
+}
+
+/// reqwest's default rustls configuration, which it would otherwise build (and load the
+/// system's roots for) in every `Client::build`.
+fn default_tls() -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// The SDK's default HTTPS client (as `aws-smithy-runtime`'s `default_https_client`
+/// builds it for each SDK client), once per process.
+fn sdk_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    let client = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    });
+    aws_smithy_runtime_api::client::http::SharedHttpClient::new(ConnectorsOnDemand(client))
+}
+
+/// The shared SDK HTTP client, less the check it runs each time an SDK client is built:
+/// that check builds a connector (and parses the system's roots) only to throw it away.
+/// Connectors are built on first use instead, once per timeout setting.
+#[derive(Debug)]
+struct ConnectorsOnDemand(aws_smithy_runtime_api::client::http::SharedHttpClient);
+
+impl aws_smithy_runtime_api::client::http::HttpClient for ConnectorsOnDemand {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
