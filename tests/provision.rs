@@ -450,6 +450,12 @@ fn plan_and_no_provision_create_nothing() -> Result<(), Failed> {
             "pipecheck-run=pc-",
             "pipecheck-created=",
             ":adot-collector through cluster pipecheck's OIDC provider",
+            // What the run would use rather than make, read from the account.
+            "scenario eks-adot uses (read, not changed):",
+            "uses   eks-cluster      pipecheck",
+            "(exists, ACTIVE)",
+            "(registered)",
+            "uses   grafana-workspace g-",
         ] {
             ensure(so.contains(words), || {
                 format!("--plan does not say `{words}`:\n{so}")

@@ -334,6 +334,35 @@ fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
+/// `--plan --target aws`: what each scenario's run would use rather than create, read.
+fn plan_uses(args: &RunArgs, scenarios: &[Scenario]) -> Result<String, CliError> {
+    let env = crate::target::Environment::Process;
+    runtime()?.block_on(async {
+        let mut out = String::new();
+        for s in scenarios {
+            let t = &args.target;
+            let region = t.region.clone().or_else(|| s.target.region.clone());
+            let ws = t
+                .workspace_id
+                .clone()
+                .or_else(|| s.target.workspace_id.clone())
+                .or_else(|| env.var("PIPECHECK_WORKSPACE_ID"));
+            let target = crate::target::Target::aws(&env, region, ws)
+                .await
+                .map_err(RunError::from)?
+                .with_grafana(crate::target::GrafanaSettings::for_aws(
+                    &env,
+                    t.grafana_workspace_id.clone(),
+                    t.grafana_url.clone(),
+                    s.target.grafana_workspace_id.clone(),
+                ));
+            out.push_str(&format!("scenario {} uses (read, not changed):\n", s.name));
+            out.push_str(&crate::provision::existing(&target, s, s.expect.request_timeout).await);
+        }
+        Ok(out)
+    })
+}
+
 /// `pipecheck discover`: success when a collector was found, failure when none was,
 /// unusable when the cluster could not be read (CliError).
 fn discover(args: DiscoverArgs) -> Result<Exit, CliError> {
@@ -393,6 +422,11 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
             "{}",
             crate::provision::plans(&scenarios, args.target.workspace_id.is_some())
         );
+        if args.target.kind == TargetKind::Aws {
+            print!("{}", plan_uses(&args, &scenarios)?);
+        } else {
+            println!("(mock: every run starts a fresh mock stack, so nothing exists before it)");
+        }
         return Ok(Exit::Success);
     }
     let report_files = args.report_files();

@@ -3,9 +3,10 @@
 //! Module map: `resource.rs` (names, tags, delete commands), `plan.rs` (what to create),
 //! `apply.rs` (create, the registry, delete with retries), `kube.rs` (the
 //! cluster objects of a Prometheus scenario), `report.rs` (the testcases), `for_run.rs` (what a run does with it),
-//! `sweep.rs` (finding earlier runs' resources by tag).
+//! `sweep.rs` (finding earlier runs' resources by tag), `existing.rs` (what `--plan` would use, read).
 
 mod apply;
+mod existing;
 mod for_run;
 mod kube;
 mod plan;
@@ -17,6 +18,7 @@ pub use apply::{
     Clients, Deletion, ProvisionError, Provisioned, delete, forget, provision, teardown,
     teardown_all_pending,
 };
+pub use existing::existing;
 pub use for_run::RunProvision;
 pub use kube::{CANARY_TARGET, canary_metrics};
 pub use plan::{Plan, Step, plan, plans};
