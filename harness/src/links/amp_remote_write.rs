@@ -201,14 +201,16 @@ async fn collector_writes(ctx: &RunContext) -> Check {
             "AMP accepts the collector's writes ({})",
             obs.counts()
         )),
+        // How many batches were refused depends on when the collector's retries fell:
+        // the count is evidence, the verdict says what happened.
         (true, Some(r)) if r.retried => Check::warn(
             format!(
-                "AMP accepted the collector's writes after refusing some with {} ({} refusal(s) retried)",
-                r.status,
-                obs.refusals.len()
+                "AMP accepted the collector's writes after refusing some with {}, which the collector retried",
+                r.status
             ),
             "writes were refused before they passed: check the send rate against the workspace's quotas; a sender that gives up loses data here",
-        ),
+        )
+        .with("refusals", format!("{} refusal(s) retried", obs.refusals.len())),
         (_, Some(r)) => {
             let mut d = diagnose_amp(
                 "collector's remote write",
@@ -217,11 +219,19 @@ async fn collector_writes(ctx: &RunContext) -> Check {
             let retried = obs.refusals.iter().filter(|r| r.retried).count();
             if r.retried {
                 d.verdict = format!(
-                    "{} ({retried} refused batch(es) retried by the collector, none accepted)",
+                    "{} (every batch refused, retried by the collector, none accepted)",
                     d.verdict
                 );
             }
-            Check::from_diagnosis(Status::Fail, d)
+            let check = Check::from_diagnosis(Status::Fail, d);
+            if retried > 0 {
+                check.with(
+                    "refusals",
+                    format!("{retried} refused batch(es) retried by the collector"),
+                )
+            } else {
+                check
+            }
         }
         (false, None) => Check::fail(
             if timed_out {
