@@ -405,10 +405,11 @@ async fn prepare(
         link_names: links.iter().map(|l| l.id.to_string()).collect(),
     });
     if let Some(p) = &session.provisioning {
-        let _ = events.send(RunEvent::LinkFinished {
+        let created = RunEvent::LinkFinished {
             scenario: scenario.name.clone(),
-            result: session.redactor.redact_link(&p.created),
-        });
+            result: p.created.clone(),
+        };
+        emit(&session.redactor, events, created);
     }
     let ctx = Arc::new(RunContext {
         run_id: session.run_id.clone(),
@@ -557,11 +558,13 @@ impl Session {
         events: &UnboundedSender<RunEvent>,
     ) {
         if let Some(p) = self.provisioning.take() {
-            let teardown = p.finish(opts.keep, &self.region).await;
-            let _ = events.send(RunEvent::LinkFinished {
-                scenario: scenario.name.clone(),
-                result: self.redactor.redact_link(&teardown),
-            });
+            let result = p.finish(opts.keep, &self.region).await;
+            let scenario = scenario.name.clone();
+            emit(
+                &self.redactor,
+                events,
+                RunEvent::LinkFinished { scenario, result },
+            );
         }
         if let Some(m) = self.own_mock.take() {
             m.shutdown().await;
@@ -602,10 +605,11 @@ impl Session {
         if let Some(p) = self.provisioning.take() {
             let created = p.created.clone();
             let teardown = p.finish(opts.keep, &self.region).await;
-            let _ = events.send(RunEvent::LinkFinished {
+            let finished = RunEvent::LinkFinished {
                 scenario: scenario.name.clone(),
-                result: self.redactor.redact_link(&teardown),
-            });
+                result: teardown.clone(),
+            };
+            emit(&self.redactor, events, finished);
             results.insert(0, created);
             results.push(teardown);
         }
@@ -619,8 +623,11 @@ impl Session {
             duration: self.started.elapsed(),
             properties,
         };
-        // The one redaction point of a finished scenario's report.
-        let report = self.redactor.redact_report(&report);
+        // The report leaves redacted, as the event that carries it.
+        let report = match redacted(&self.redactor, RunEvent::ScenarioFinished(report)) {
+            RunEvent::ScenarioFinished(r) => r,
+            other => unreachable!("redacting keeps an event's kind: {other:?}"),
+        };
         let _ = events.send(RunEvent::ScenarioFinished(report.clone()));
         if let Some(m) = self.own_mock.take() {
             m.shutdown().await;
@@ -646,14 +653,7 @@ impl Session {
             let redactor = self.redactor.clone();
             tokio::spawn(async move {
                 while let Some(ev) = rx.recv().await {
-                    let ev = match ev {
-                        RunEvent::LinkFinished { scenario, result } => RunEvent::LinkFinished {
-                            scenario,
-                            result: redactor.redact_link(&result),
-                        },
-                        other => other,
-                    };
-                    let _ = out.send(ev);
+                    emit(&redactor, &out, ev);
                 }
             })
         };
@@ -774,6 +774,26 @@ async fn set_up_canary(
             (canary, Some(run))
         }
     })
+}
+
+/// `ev` with the run's secrets masked: the one redaction point of what leaves a session
+/// (the executor's events, the provisioning testcases, the finished report).
+fn redacted(redactor: &RunSecrets, ev: RunEvent) -> RunEvent {
+    match ev {
+        RunEvent::LinkFinished { scenario, result } => RunEvent::LinkFinished {
+            scenario,
+            result: redactor.redact_link(&result),
+        },
+        RunEvent::ScenarioFinished(report) => {
+            RunEvent::ScenarioFinished(redactor.redact_report(&report))
+        }
+        other => other,
+    }
+}
+
+/// Sends `ev` out of the session, redacted.
+fn emit(redactor: &RunSecrets, events: &UnboundedSender<RunEvent>, ev: RunEvent) {
+    let _ = events.send(redacted(redactor, ev));
 }
 
 /// What a scenario reported so far, from its events: the partial report of a run that was
