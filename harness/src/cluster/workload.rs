@@ -181,69 +181,24 @@ async fn find_operator_prometheus(
 async fn find_otelcol(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {
     let ns = spec.namespace.as_str();
     let name = spec.collector.as_str();
-    let failed = |kind: &str, e: &kube::Error| {
-        api_failure(
-            &format!("read {kind} {ns}/{name}"),
-            &format!("get deployments,daemonsets,statefulsets in {ns}"),
-            e,
+    let Some(Controller {
+        kind,
+        labels,
+        template,
+        ready,
+        want,
+    }) = find_controller(client, ns, name, &[DEPLOYMENT, DAEMONSET, STATEFULSET]).await?
+    else {
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+        let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+        return Err(Check::fail(
+            format!("no Deployment, DaemonSet or StatefulSet {name} in namespace {ns}"),
+            "check the collector's name (the opentelemetry-collector chart names it <release>-opentelemetry-collector, with -agent in daemonset mode) and namespace in the scenario (cluster.collector, cluster.namespace)",
         )
+        .with("Deployments in the namespace", names_in(&deployments).await)
+        .with("DaemonSets in the namespace", names_in(&daemonsets).await));
     };
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
-    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
-    let (kind, labels, template, ready, want) = match deployments.get_opt(name).await {
-        Err(e) => return Err(failed("Deployment", &e)),
-        Ok(Some(d)) => {
-            let s = d.spec;
-            (
-                "Deployment",
-                s.selector.match_labels.unwrap_or_default(),
-                s.template.spec,
-                d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                s.replicas.unwrap_or(1),
-            )
-        }
-        Ok(None) => match daemonsets.get_opt(name).await {
-            Err(e) => return Err(failed("DaemonSet", &e)),
-            Ok(Some(d)) => {
-                let s = d.spec;
-                let st = d.status.unwrap_or_default();
-                (
-                    "DaemonSet",
-                    s.selector.match_labels.unwrap_or_default(),
-                    s.template.spec,
-                    st.number_ready,
-                    st.desired_number_scheduled,
-                )
-            }
-            Ok(None) => match statefulsets.get_opt(name).await {
-                Err(e) => return Err(failed("StatefulSet", &e)),
-                Ok(Some(d)) => {
-                    let s = d.spec;
-                    (
-                        "StatefulSet",
-                        s.selector.match_labels.unwrap_or_default(),
-                        s.template.spec,
-                        d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                        s.replicas.unwrap_or(1),
-                    )
-                }
-                Ok(None) => {
-                    return Err(Check::fail(
-                        format!("no Deployment, DaemonSet or StatefulSet {name} in namespace {ns}"),
-                        "check the collector's name (the opentelemetry-collector chart names it <release>-opentelemetry-collector, with -agent in daemonset mode) and namespace in the scenario (cluster.collector, cluster.namespace)",
-                    )
-                    .with("Deployments in the namespace", names_in(&deployments).await)
-                    .with("DaemonSets in the namespace", names_in(&daemonsets).await));
-                }
-            },
-        },
-    };
-    let selector = labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let selector = selector_of(&labels);
     let sa = template
         .as_ref()
         .and_then(|t| t.service_account_name.clone())
@@ -430,56 +385,23 @@ async fn find_adot(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload
 async fn find_prometheus(client: &kube::Client, spec: &ClusterSpec) -> Result<Workload, Check> {
     let ns = spec.namespace.as_str();
     let name = spec.collector.as_str();
-    let read_failed = |kind: &str, e: &kube::Error| {
-        api_failure(
-            &format!("read {kind} {ns}/{name}"),
-            &format!("get deployments,statefulsets in {ns}"),
-            e,
+    let Some(Controller {
+        kind,
+        labels,
+        template,
+        ready,
+        want,
+    }) = find_controller(client, ns, name, &[DEPLOYMENT, STATEFULSET]).await?
+    else {
+        // The chart runs the server as a StatefulSet with server.statefulSet.enabled.
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+        return Err(Check::fail(
+            format!("no Deployment or StatefulSet {name} in namespace {ns}"),
+            "check the server's name (the chart names it <release>-server) and namespace in the scenario (cluster.collector, cluster.namespace)",
         )
+        .with("Deployments in the namespace", names_in(&deployments).await));
     };
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let (kind, labels, template, ready, want) = match deployments.get_opt(name).await {
-        Ok(Some(d)) => {
-            let spec = d.spec;
-            (
-                "Deployment",
-                spec.selector.match_labels.unwrap_or_default(),
-                spec.template.spec,
-                d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                spec.replicas.unwrap_or(1),
-            )
-        }
-        Err(e) => return Err(read_failed("Deployment", &e)),
-        Ok(None) => {
-            // The chart runs the server as a StatefulSet with server.statefulSet.enabled.
-            let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
-            match sets.get_opt(name).await {
-                Ok(Some(s)) => {
-                    let spec = s.spec;
-                    (
-                        "StatefulSet",
-                        spec.selector.match_labels.unwrap_or_default(),
-                        spec.template.spec,
-                        s.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                        spec.replicas.unwrap_or(1),
-                    )
-                }
-                Err(e) => return Err(read_failed("StatefulSet", &e)),
-                Ok(None) => {
-                    return Err(Check::fail(
-                        format!("no Deployment or StatefulSet {name} in namespace {ns}"),
-                        "check the server's name (the chart names it <release>-server) and namespace in the scenario (cluster.collector, cluster.namespace)",
-                    )
-                    .with("Deployments in the namespace", names_in(&deployments).await));
-                }
-            }
-        }
-    };
-    let selector = labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let selector = selector_of(&labels);
     let sa = template
         .as_ref()
         .and_then(|t| t.service_account_name.clone())
@@ -507,6 +429,99 @@ async fn find_prometheus(client: &kube::Client, spec: &ClusterSpec) -> Result<Wo
         template,
         resource: None,
     })
+}
+
+const DEPLOYMENT: &str = "Deployment";
+const DAEMONSET: &str = "DaemonSet";
+const STATEFULSET: &str = "StatefulSet";
+
+/// A pod controller found by name: its kind, selector labels, pod template, and how many
+/// of its pods are ready of how many it wants.
+struct Controller {
+    kind: &'static str,
+    labels: std::collections::BTreeMap<String, String>,
+    template: Option<PodSpec>,
+    ready: i32,
+    want: i32,
+}
+
+/// The first of `kinds` (Deployment, DaemonSet, StatefulSet, in the order given) named
+/// `name` in `ns`; None when there is none of them.
+async fn find_controller(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    kinds: &[&'static str],
+) -> Result<Option<Controller>, Check> {
+    let failed = |kind: &str, e: &kube::Error| {
+        let reads: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("{}s", k.to_lowercase()))
+            .collect();
+        api_failure(
+            &format!("read {kind} {ns}/{name}"),
+            &format!("get {} in {ns}", reads.join(",")),
+            e,
+        )
+    };
+    for &kind in kinds {
+        let found = match kind {
+            DEPLOYMENT => Api::<Deployment>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await
+                .map(|d| {
+                    d.map(|d| Controller {
+                        kind,
+                        labels: d.spec.selector.match_labels.unwrap_or_default(),
+                        template: d.spec.template.spec,
+                        ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                        want: d.spec.replicas.unwrap_or(1),
+                    })
+                }),
+            DAEMONSET => Api::<DaemonSet>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await
+                .map(|d| {
+                    d.map(|d| {
+                        let st = d.status.unwrap_or_default();
+                        Controller {
+                            kind,
+                            labels: d.spec.selector.match_labels.unwrap_or_default(),
+                            template: d.spec.template.spec,
+                            ready: st.number_ready,
+                            want: st.desired_number_scheduled,
+                        }
+                    })
+                }),
+            _ => Api::<StatefulSet>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await
+                .map(|d| {
+                    d.map(|d| Controller {
+                        kind,
+                        labels: d.spec.selector.match_labels.unwrap_or_default(),
+                        template: d.spec.template.spec,
+                        ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                        want: d.spec.replicas.unwrap_or(1),
+                    })
+                }),
+        };
+        match found {
+            Err(e) => return Err(failed(kind, &e)),
+            Ok(Some(c)) => return Ok(Some(c)),
+            Ok(None) => {}
+        }
+    }
+    Ok(None)
+}
+
+/// A label selector in `k=v,k=v` form.
+fn selector_of(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The names of the objects `api` lists, for evidence when the expected one is missing:
