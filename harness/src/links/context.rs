@@ -125,6 +125,19 @@ pub struct RunContext {
 }
 
 impl RunContext {
+    /// Why the collector's namespace counts as using EKS Pod Identity, if it does (the
+    /// scenario says so, or the namespace has associations); None outside a cluster.
+    pub async fn pod_identity_in_use(&self, cluster: &str) -> Option<String> {
+        let spec = self.cluster.as_ref()?;
+        crate::cluster::pod_identity::why_in_use(
+            &self.target.eks,
+            self.deadlines.request_named(),
+            cluster,
+            spec,
+        )
+        .await
+    }
+
     pub fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {
         self.facts
             .lock()

@@ -36,7 +36,7 @@ impl Link for EksAddon {
                 }
                 checked.push(c);
             }
-            if let Some(why) = agent_wanted(ctx, &cluster).await {
+            if let Some(why) = ctx.pod_identity_in_use(&cluster).await {
                 let c = check_agent(ctx, &cluster, &why).await;
                 if c.status == Status::Fail {
                     return c;
@@ -231,18 +231,6 @@ async fn check_adot(ctx: &RunContext) -> Check {
     ))
     .with("eks:DescribeAddon", evidence)
     .with("eks:DescribeAddonVersions", compat)
-}
-
-/// Why the EKS Pod Identity Agent matters to this run, if it does.
-async fn agent_wanted(ctx: &RunContext, cluster: &str) -> Option<String> {
-    let spec = ctx.cluster.as_ref()?;
-    pod_identity::why_in_use(
-        &ctx.target.eks,
-        ctx.deadlines.request_named(),
-        cluster,
-        spec,
-    )
-    .await
 }
 
 /// EKS DescribeAddon for `name` within the request deadline: EKS's answer, or the failed

@@ -5,7 +5,7 @@
 //! missing provider is a warning.
 
 use super::{BoxFuture, Check, Link, RunContext};
-use crate::cluster::{STS_AUDIENCE, call_failed, pod_identity};
+use crate::cluster::{STS_AUDIENCE, call_failed};
 
 pub struct IamOidcProvider;
 
@@ -54,7 +54,7 @@ impl Link for IamOidcProvider {
             let suffix = format!(":oidc-provider/{url}");
             let Some(arn) = arns.iter().find(|a| a.ends_with(&suffix)).cloned() else {
                 // EKS Pod Identity needs no OIDC provider: a collector using it is fine.
-                if let Some(why) = pod_identity_in_use(ctx, &cluster).await {
+                if let Some(why) = ctx.pod_identity_in_use(&cluster).await {
                     return Check::warn(
                         format!(
                             "no IAM OIDC provider for cluster {cluster}'s issuer {url}: IRSA cannot work on this cluster, but {why}, which needs none"
@@ -125,16 +125,4 @@ impl Link for IamOidcProvider {
             .with("iam:GetOpenIDConnectProvider", evidence)
         })
     }
-}
-
-/// Why the collector's namespace counts as using EKS Pod Identity, if it does.
-async fn pod_identity_in_use(ctx: &RunContext, cluster: &str) -> Option<String> {
-    let spec = ctx.cluster.as_ref()?;
-    pod_identity::why_in_use(
-        &ctx.target.eks,
-        ctx.deadlines.request_named(),
-        cluster,
-        spec,
-    )
-    .await
 }
