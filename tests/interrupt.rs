@@ -1,14 +1,14 @@
 //! SIGINT and SIGTERM at several points of a run: the real `pipecheck` binary is stopped
 //! while a link waits (mock, process collector, container collector, cluster), right after
 //! it starts, at random moments, and with two scenarios in flight. Each trial asserts
-//! exit 130, that no child process, collector container, temporary directory (the run
-//! gets its own TMPDIR) or mock listener outlives the run, and that the partial JUnit
+//! exit 130, that no child process (not even a zombie: the collector is reaped before
+//! pipecheck exits), collector container, temporary directory (the run gets its own
+//! TMPDIR) or mock listener outlives the run, and that the partial JUnit
 //! report is written, validates against the schema, keeps the links that finished as
 //! they ended and marks the others interrupted (a JUnit `error` of type `interrupted`).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -87,9 +87,26 @@ fn collector_containers_of(pid: u32) -> Vec<String> {
         .collect()
 }
 
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !text(&std::fs::read(format!("/proc/{pid}/stat")).unwrap_or_default()).contains(") Z ")
+/// The state letter of process `pid` (`R`, `S`, `Z` for a zombie, …), if it exists.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = text(&std::fs::read(format!("/proc/{pid}/stat")).ok()?);
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// This process adopts the orphans of the runs it starts (a child subreaper): a child
+/// that `pipecheck` left unreaped when it exited (a zombie) is then kept as a zombie here,
+/// where the trial sees it, instead of being reaped at once by init.
+fn adopt_orphans() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how this process's orphaned
+    // descendants are reparented.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+}
+
+/// Reaps `pid` if it became this process's zombie (see [`adopt_orphans`]).
+fn reap(pid: u32) {
+    let mut status = 0;
+    // SAFETY: waitpid on one pid with WNOHANG: returns at once, whoever's child it is.
+    unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
 }
 
 /// The link a console line reports (`  pass   0.02s  aws.identity  …`), if any.
@@ -254,11 +271,21 @@ fn stop_at(point: &Point) -> Result<Stopped, Failed> {
         format!("pipecheck did not exit within 30 s of {}", point.signal)
     })?;
 
-    // Nothing outlives the run.
+    // Nothing outlives the run, not even a zombie: pipecheck reaps its collector before
+    // it exits (an unreaped child would now be this process's zombie).
     std::thread::sleep(Duration::from_millis(200));
-    for k in &kids {
-        ensure(!alive(*k), || format!("process {k} outlived the run"))?;
+    let left: Vec<(u32, char)> = kids
+        .iter()
+        .filter_map(|k| process_state(*k).map(|s| (*k, s)))
+        .collect();
+    for (k, _) in &left {
+        reap(*k);
     }
+    ensure(left.is_empty(), || {
+        format!(
+            "processes outlived the run (pid, state; Z: exited but never reaped by pipecheck): {left:?}"
+        )
+    })?;
     if matches!(point.when, When::CollectorRuns) || point.args.contains(&"prometheus-container") {
         let left = collector_containers_of(pid);
         ensure(left.is_empty(), || {
@@ -414,6 +441,7 @@ fn point(name: &str, p: Point) -> Trial {
 
 fn main() {
     let args = Arguments::from_args();
+    adopt_orphans();
     // samples-dropped keeps amp.query waiting for its arrival deadline: a run that is
     // surely still going when the signal comes.
     const WAITING_SMOKE: &[&str] = &["--scenario", "smoke", "--fault", "samples-dropped"];

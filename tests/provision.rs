@@ -812,6 +812,37 @@ fn sigint_once_the_workspace_exists() -> Result<(), Failed> {
             format!(
                 "after SIGINT (workspace {seen}) the mock holds:\n{after:#?}\nbefore:\n{before:#?}"
             )
+        })?;
+        // The partial suite says what was made and that it was removed: provisioning cut
+        // short (or done), its teardown passed naming the workspace, no link checked.
+        let suites = read_junit(&dir.join("report.xml"))?;
+        let suite = suites.first().ok_or("the partial report has no suite")?;
+        ensure(
+            suite.properties.get("interrupted").map(String::as_str) == Some("SIGINT"),
+            || format!("{suite:#?}"),
+        )?;
+        let create = suite
+            .case("provision.create")
+            .ok_or("no provision.create")?;
+        ensure(
+            create.outcome == "interrupted" || create.outcome == "pass",
+            || format!("{create:?}"),
+        )?;
+        let teardown = suite
+            .case("provision.teardown")
+            .ok_or("no provision.teardown")?;
+        ensure(
+            teardown.outcome == "pass" && teardown.body.contains("deleted amp-workspace"),
+            || format!("{teardown:?}"),
+        )?;
+        let checked: Vec<&String> = suite
+            .cases
+            .iter()
+            .filter(|(n, c)| !n.starts_with("provision.") && c.outcome != "interrupted")
+            .map(|(n, _)| n)
+            .collect();
+        ensure(checked.is_empty(), || {
+            format!("links checked after an interrupt during provisioning: {checked:?}")
         })
     })
 }

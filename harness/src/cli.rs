@@ -16,7 +16,7 @@ use pipecheck_reports::{
 use tokio::sync::mpsc;
 
 use crate::faults::{self, CATALOG, Fault};
-use crate::run::{RunError, RunOptions, ScenarioProgress, run_scenario};
+use crate::run::{Interrupt, RunError, RunOptions, ScenarioProgress, run_scenario};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::target::TargetKind;
 
@@ -454,6 +454,7 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
     let rt = runtime()?;
     let (report, failure, console, interrupted) = rt.block_on(async {
         let mut stop = StopSignals::catch();
+        let interrupt = Interrupt::default();
         let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
         let console = console_for(format, args.color.into());
         let printer = tokio::task::spawn_blocking(move || {
@@ -475,7 +476,7 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
             .iter()
             .map(|s| {
                 let (stx, srx) = mpsc::unbounded_channel::<RunEvent>();
-                let (s, opts) = (s.clone(), opts.clone());
+                let (s, opts, interrupt) = (s.clone(), opts.clone(), interrupt.clone());
                 let alone = opts.target != TargetKind::Mock || s.collector.is_some();
                 let (wait, turn) = if alone {
                     let (end, ended) = tokio::sync::oneshot::channel::<()>();
@@ -487,7 +488,7 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
                     if let Some(previous) = wait {
                         let _ = previous.await;
                     }
-                    let report = run_scenario(&s, &opts, &stx).await;
+                    let report = run_scenario(&s, &opts, &stx, &interrupt).await;
                     drop(turn);
                     report
                 });
@@ -535,21 +536,48 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
             signal = stop.wait() => Some(signal),
         };
         if let Some(signal) = interrupted {
-            // Scenarios that ended keep their report; the others get a partial one, their
-            // unfinished links marked interrupted.
+            // Every session stops its links, removes what it made (hurried) and hands back
+            // its partial report; what it says meanwhile (its teardown) reaches the console.
+            interrupt.fire(signal);
+            let unwound = async {
+                for ((srx, slot), seen) in runs.iter_mut().zip(progress.iter_mut()) {
+                    let Some(task) = slot.as_mut() else { continue };
+                    let done = loop {
+                        tokio::select! {
+                            biased;
+                            Some(ev) = srx.recv() => {
+                                seen.record(&ev);
+                                let _ = tx.send(ev);
+                            }
+                            r = &mut *task => break r,
+                        }
+                    };
+                    *slot = None;
+                    while let Ok(ev) = srx.try_recv() {
+                        seen.record(&ev);
+                        let _ = tx.send(ev);
+                    }
+                    match done {
+                        Ok(Ok(r)) => suites.push(r),
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        // Not started, or could not start: nothing of it to report.
+                        _ => {}
+                    }
+                }
+            };
+            // Bounded, and a second signal stops the wait.
+            tokio::select! {
+                _ = unwound => {}
+                _ = stop.wait() => {}
+                _ = tokio::time::sleep(UNWIND_WITHIN) => {}
+            }
+            // A session that did not end in time: the partial report its events make (the
+            // process's end stops its collector: kill-on-drop, and the parent-death signal).
             for ((srx, slot), seen) in runs.iter_mut().zip(progress.iter_mut()) {
                 let Some(task) = slot.take() else { continue };
+                task.abort();
                 while let Ok(ev) = srx.try_recv() {
                     seen.record(&ev);
-                }
-                if task.is_finished() {
-                    if let Ok(Ok(r)) = task.await {
-                        suites.push(r);
-                        continue;
-                    }
-                } else {
-                    task.abort();
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
                 }
                 suites.extend(seen.interrupted(signal));
             }
@@ -559,33 +587,10 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
         (RunReport { suites }, failure, console, interrupted)
     });
     if let Some(signal) = interrupted {
-        // What the grafana links made in the workspace (service account, dashboard) first:
-        // removing it needs the runtime. A mock's Grafana went with its stopped scenario.
-        let mut removed = if args.target.kind == TargetKind::Mock {
-            crate::links::forget_pending_grafana();
-            crate::provision::forget(None);
-            Vec::new()
-        } else {
-            let mut removed = rt.block_on(crate::links::remove_pending_grafana(
-                std::time::Duration::from_secs(5),
-            ));
-            // Then what --provision created, newest first (--keep: it stays).
-            if args.keep {
-                crate::provision::forget(None);
-            }
-            let deletions = rt.block_on(crate::provision::teardown_all_pending());
-            removed.extend(deletions.iter().map(crate::provision::Deletion::line));
-            removed
-        };
-        removed.extend(crate::cleanup::remove_all());
         drop(rt);
         eprintln!(
             "pipecheck: interrupted by {signal}{}",
-            if removed.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", removed.join(", "))
-            }
+            undone_lines(&report)
         );
         // Partial reports (finished scenarios whole, the others with their unfinished
         // links marked interrupted), best effort: the run is over either way.
@@ -849,6 +854,37 @@ impl StopSignals {
             let _ = tokio::signal::ctrl_c().await;
             "Ctrl-C"
         }
+    }
+}
+
+/// How long an interrupted run waits for its sessions to remove what they made.
+const UNWIND_WITHIN: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// What an interrupted run's sessions removed (or could not), for its last line: the
+/// lines of their Grafana clean-up and of their provisioning teardown.
+fn undone_lines(report: &RunReport) -> String {
+    let mut lines = Vec::new();
+    for suite in &report.suites {
+        for (name, value) in &suite.properties {
+            if name == "grafana_cleanup" {
+                lines.extend(value.split("; ").map(str::to_string));
+            }
+        }
+        for link in &suite.links {
+            if link.name == crate::provision::TEARDOWN_CASE {
+                lines.extend(
+                    link.evidence
+                        .iter()
+                        .flat_map(|e| e.body.lines())
+                        .map(str::to_string),
+                );
+            }
+        }
+    }
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", lines.join(", "))
     }
 }
 

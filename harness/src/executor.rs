@@ -296,6 +296,7 @@ mod tests {
             grafana: Default::default(),
             secrets: Default::default(),
             cluster: None,
+            teardown: Default::default(),
         })
     }
 

@@ -9,7 +9,6 @@ pub mod amp_client;
 pub mod arn;
 pub mod canary;
 pub mod chain;
-pub mod cleanup;
 pub mod cli;
 pub mod cli_docs;
 pub mod cluster;

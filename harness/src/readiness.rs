@@ -19,7 +19,10 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::chain::{self, LinkId};
-use crate::run::{RunOptions, ScenarioProgress, run_scenario_in};
+use crate::run::{Interrupt, RunError, RunOptions, ScenarioProgress, run_scenario_in};
+
+/// How long a timed-out account's run may take to stop and remove what it made.
+const UNWIND_WITHIN: Duration = Duration::from_secs(10);
 use crate::scenario::{Scenario, ScenarioError, Shape};
 use crate::target::{Environment, KubeSettings, TargetKind};
 
@@ -465,37 +468,53 @@ async fn check_account(
     let env = Environment::Given(Arc::new(vars));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let started = Instant::now();
-    let finished = tokio::time::timeout(timeout, run_scenario_in(scenario, &opts, &env, &tx)).await;
+    // At the timeout the run is interrupted: it stops its links and removes what it made
+    // (its Grafana service account) before handing back its partial report; bounded.
+    let by = format!("the --timeout of {}", humantime::format_duration(timeout));
+    let interrupt = Interrupt::default();
+    let run = run_scenario_in(scenario, &opts, &env, &tx, &interrupt);
+    let timer = async {
+        tokio::time::sleep(timeout).await;
+        interrupt.fire(by.clone());
+        tokio::time::sleep(UNWIND_WITHIN).await;
+    };
+    let finished = tokio::select! {
+        r = run => Some(r),
+        _ = timer => None,
+    };
+    let timed_out = |r: Option<ScenarioReport>| match r {
+        Some(mut r) => {
+            // The links still waiting for an answer are what to look at.
+            r.root_cause = r
+                .links
+                .iter()
+                .filter(|l| l.outcome == Outcome::Interrupted { started: true })
+                .map(|l| l.name.clone())
+                .collect();
+            r.properties.push(("timed_out".into(), by.clone()));
+            r
+        }
+        None => setup_failure(
+            scenario,
+            &account.name,
+            &format!(
+                "timed out after {} before the first check started (loading credentials or the kubeconfig)",
+                humantime::format_duration(timeout)
+            ),
+        ),
+    };
     let mut report = match finished {
-        Ok(Ok(report)) => report,
-        Ok(Err(e)) => setup_failure(scenario, &account.name, &crate::error_line(&e)),
-        Err(_) => {
+        Some(Ok(report)) if interrupt.reason().is_some() => timed_out(Some(report)),
+        Some(Ok(report)) => report,
+        Some(Err(RunError::Interrupted(_))) => timed_out(None),
+        Some(Err(e)) => setup_failure(scenario, &account.name, &crate::error_line(&e)),
+        // The run did not stop in time: the partial report its events make.
+        None => {
             let mut progress = ScenarioProgress::default();
             while let Ok(ev) = rx.try_recv() {
                 progress.record(&ev);
             }
-            let by = format!("the --timeout of {}", humantime::format_duration(timeout));
-            match progress.interrupted(&by) {
-                Some(mut r) => {
-                    // The links still waiting for an answer are what to look at.
-                    r.root_cause = r
-                        .links
-                        .iter()
-                        .filter(|l| l.outcome == Outcome::Interrupted { started: true })
-                        .map(|l| l.name.clone())
-                        .collect();
-                    r.properties.push(("timed_out".into(), by));
-                    r
-                }
-                None => setup_failure(
-                    scenario,
-                    &account.name,
-                    &format!(
-                        "timed out after {} before the first check started (loading credentials or the kubeconfig)",
-                        humantime::format_duration(timeout)
-                    ),
-                ),
-            }
+            timed_out(progress.interrupted(&by))
         }
     };
     report.duration = started.elapsed();

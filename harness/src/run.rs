@@ -7,11 +7,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
 use pipecheck_mocks::{MockConfig, MockStack};
-use pipecheck_reports::{RunEvent, ScenarioReport};
+use pipecheck_reports::{LinkResult, RunEvent, ScenarioReport};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 use crate::amp_client::WriterBehaviour;
 use crate::canary::{Canary, CanaryDefect, Origin, SCRAPE_JOB};
+use crate::chain::{Lane, Teardown, Undone, Unwind};
 use crate::collector::{ContainerRuntime, Exporter, ProcessRuntime, Runtime};
 use crate::executor::{execute, root_cause};
 use crate::faults::{Fault, FaultEnv};
@@ -66,6 +67,8 @@ pub enum RunError {
         "scenario {0} runs a local collector, whose canary carries the exporter's address: `pipecheck watch` runs direct and cluster scenarios only"
     )]
     WatchCollector(String),
+    #[error("interrupted by {0} before the scenario started")]
+    Interrupted(String),
 }
 
 /// The collector of `unnamed`'s kind that discovery finds in the target's cluster (its
@@ -114,8 +117,9 @@ pub async fn run_scenario(
     scenario: &Scenario,
     opts: &RunOptions,
     events: &UnboundedSender<RunEvent>,
+    interrupt: &Interrupt,
 ) -> Result<ScenarioReport, RunError> {
-    run_scenario_in(scenario, opts, &Environment::Process, events).await
+    run_scenario_in(scenario, opts, &Environment::Process, events, interrupt).await
 }
 
 /// [`run_scenario`] with `--target aws` reading its settings from `env` instead of the
@@ -125,8 +129,9 @@ pub async fn run_scenario_in(
     opts: &RunOptions,
     env: &Environment,
     events: &UnboundedSender<RunEvent>,
+    interrupt: &Interrupt,
 ) -> Result<ScenarioReport, RunError> {
-    run_scenario_with(scenario, opts, env, None, events).await
+    run_scenario_with(scenario, opts, env, None, events, interrupt).await
 }
 
 /// A mock stack started for a scenario with its faults injected, and what those faults
@@ -267,52 +272,148 @@ pub async fn start_mock(
     })
 }
 
+/// Stops runs cooperatively (Ctrl-C, SIGTERM, readiness's `--timeout`): a session that
+/// sees it fired stops its links, unwinds its teardown stack (hurried) and hands back a
+/// partial report. Clones share the handle; the first reason given stays.
+#[derive(Clone, Debug)]
+pub struct Interrupt(Arc<tokio::sync::watch::Sender<Option<String>>>);
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::channel(None).0))
+    }
+}
+
+impl Interrupt {
+    /// Stops every run holding this handle; `why` (`SIGINT`, `the --timeout of 30s`) is
+    /// what the partial reports say.
+    pub fn fire(&self, why: impl Into<String>) {
+        let why = why.into();
+        self.0.send_if_modified(|r| {
+            let first = r.is_none();
+            if first {
+                *r = Some(why);
+            }
+            first
+        });
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.0.borrow().clone()
+    }
+
+    /// Resolves once fired, with the reason.
+    pub async fn fired(&self) -> String {
+        let mut rx = self.0.subscribe();
+        let why = rx
+            .wait_for(Option::is_some)
+            .await
+            .map(|why| why.clone().unwrap_or_default());
+        match why {
+            Ok(why) => why,
+            // The sender lives in `self`: never closed while this waits.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
 /// One run of `scenario`; `watch`: what a watch keeps across runs (else everything is the
 /// run's own: its mock stack, its Grafana service account, its canary's labels).
-/// `prepare` sets the run up, recording on its [`Session`] what it makes; `finish` runs the
-/// links and undoes it; an error while preparing undoes it too ([`Session::abandon`]).
+/// `prepare` sets the run up, pushing what it makes on its [`Session`]'s teardown stack;
+/// `finish` runs the links and unwinds the stack; an error while preparing unwinds it
+/// too ([`Session::abandon`]), and so does `interrupt`, at any point
+/// ([`Session::interrupted`]: the partial report, or [`RunError::Interrupted`] before
+/// the scenario started).
 pub async fn run_scenario_with(
     scenario: &Scenario,
     opts: &RunOptions,
     env: &Environment,
     watch: Option<WatchRun<'_>>,
     events: &UnboundedSender<RunEvent>,
+    interrupt: &Interrupt,
 ) -> Result<ScenarioReport, RunError> {
     let fault_list = crate::faults::resolve_faults(scenario, &opts.faults)?;
     if watch.is_some() && scenario.collector.is_some() {
         return Err(RunError::WatchCollector(scenario.name.clone()));
     }
+    if let Some(why) = interrupt.reason() {
+        return Err(RunError::Interrupted(why));
+    }
     let mut session = Session {
         run_id: crate::canary::new_run_id(),
         started: Instant::now(),
         fault_list,
-        redactor: RunSecrets::default(),
+        out: Outbox::new(events.clone()),
+        teardown: Teardown::default(),
         own_mock: None,
         provisioning: None,
-        region: String::new(),
+        provision_begun: false,
     };
-    match prepare(&mut session, scenario, opts, env, watch, events).await {
-        Ok(prepared) => Ok(session.finish(scenario, opts, prepared, events).await),
-        Err(e) => {
-            session.abandon(scenario, opts, events).await;
+    let prepared = tokio::select! {
+        biased;
+        why = interrupt.fired() => Err(Stop::Interrupted(why)),
+        r = prepare(&mut session, scenario, opts, env, watch) => r.map_err(Stop::Failed),
+    };
+    match prepared {
+        Ok(prepared) => session.finish(scenario, opts, prepared, interrupt).await,
+        Err(Stop::Failed(e)) => {
+            session.abandon(scenario, opts).await;
             Err(e)
         }
+        Err(Stop::Interrupted(why)) => session.interrupted(scenario, opts, None, &why).await,
     }
 }
 
-/// What one run made that outlives a step, undone in reverse when the run ends, on every
-/// path out of it: the run's own mock stack, and what `--provision` created (the Grafana
-/// objects the links make are registered under the run id and removed in `finish`).
+/// Why a session stopped before its end.
+enum Stop {
+    Failed(RunError),
+    Interrupted(String),
+}
+
+/// What one run made that outlives a step, undone on every path out of it: its teardown
+/// stack (`--provision`'s resources, the collector, the Grafana objects the links make),
+/// then its own mock stack.
 struct Session {
     run_id: String,
     started: Instant,
     fault_list: Vec<&'static Fault>,
-    /// Shared with the links, which register the secrets they obtain (Grafana tokens).
-    redactor: RunSecrets,
+    /// Where the run's events leave it: redacted, and recorded for a partial report.
+    out: Outbox,
+    teardown: Teardown,
     own_mock: Option<StartedMock>,
     provisioning: Option<crate::provision::RunProvision>,
-    /// The target's region, once known (provisioned resources are removed there).
-    region: String,
+    /// `--provision` began (its teardown testcase is owed even if it never finished).
+    provision_begun: bool,
+}
+
+/// The one way out of a session for its events: redacted with the run's secrets, and
+/// recorded ([`ScenarioProgress`]) so an interrupted run can say how far it got.
+#[derive(Clone)]
+struct Outbox {
+    /// Shared with the links, which register the secrets they obtain (Grafana tokens).
+    redactor: RunSecrets,
+    progress: Arc<Mutex<ScenarioProgress>>,
+    events: UnboundedSender<RunEvent>,
+}
+
+impl Outbox {
+    fn new(events: UnboundedSender<RunEvent>) -> Self {
+        Self {
+            redactor: RunSecrets::default(),
+            progress: Arc::default(),
+            events,
+        }
+    }
+
+    fn send(&self, ev: RunEvent) {
+        let ev = redacted(&self.redactor, ev);
+        self.progress().record(&ev);
+        let _ = self.events.send(ev);
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, ScenarioProgress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// What [`prepare`] hands to [`Session::finish`]: the run's context and links.
@@ -332,20 +433,18 @@ struct HarnessSide {
 }
 
 /// Sets the run up: its target (a mock stack of its own, a watch's, or AWS), the
-/// collector discovery completes, `--provision`'s resources, the canary and collector, the
-/// links. What it makes is recorded on `session` as it is made.
+/// collector discovery completes, the links, `--provision`'s resources, the canary and
+/// collector. What it makes is on `session`'s teardown stack as soon as it exists.
 async fn prepare(
     session: &mut Session,
     scenario: &Scenario,
     opts: &RunOptions,
     env: &Environment,
     mut watch: Option<WatchRun<'_>>,
-    events: &UnboundedSender<RunEvent>,
 ) -> Result<Prepared, RunError> {
     let (mut cluster_spec, unnamed) = cluster_specs(scenario, opts, env)?;
     let kept_mock = watch.as_ref().and_then(|w| w.mock);
     let (mut target, deadlines, side) = connect(session, scenario, opts, env, kept_mock).await?;
-    session.region = target.region.clone();
     if let Some(u) = &unnamed {
         let mock_amp = kept_mock
             .or(session.own_mock.as_ref())
@@ -353,19 +452,45 @@ async fn prepare(
         cluster_spec =
             Some(discover_collector(&target, scenario, u, &deadlines, mock_amp.as_deref()).await?);
     }
-    register_secrets(&session.redactor, &target).await;
+    register_secrets(&session.out.redactor, &target).await;
+
+    let ids = crate::chain::closure(&scenario.link_names(), scenario.shape);
+    // No Grafana workspace (an AMP-only --target aws run): the grafana links are left out
+    // of the graph, and the report says so.
+    let (ids, left_out) = match target.grafana.workspace_id {
+        Some(_) => (ids, Vec::new()),
+        None => crate::chain::without(&ids, crate::chain::LinkId::AmgWorkspace, scenario.shape),
+    };
+    let links = links::plan(&ids, scenario.shape);
+    session.out.send(RunEvent::ScenarioStarted {
+        scenario: scenario.name.clone(),
+        target: opts.target.as_str().to_string(),
+        run_id: session.run_id.clone(),
+        links: links.len(),
+        link_names: links.iter().map(|l| l.id.to_string()).collect(),
+    });
 
     // `--provision`: made before the links, which then check it; a testcase.
     if opts.provision {
+        session.provision_begun = true;
+        session.out.send(RunEvent::LinkStarted {
+            scenario: scenario.name.clone(),
+            link: crate::provision::CREATE_CASE.to_string(),
+        });
         let p = crate::provision::RunProvision::start(
             &target,
             &session.run_id,
             cluster_spec.as_ref(),
             opts.workspace_id.as_deref(),
             deadlines.workspace,
+            &session.teardown,
         )
         .await;
         p.apply(&mut target, cluster_spec.as_mut());
+        session.out.send(RunEvent::LinkFinished {
+            scenario: scenario.name.clone(),
+            result: p.created.clone(),
+        });
         session.provisioning = Some(p);
     }
 
@@ -382,35 +507,16 @@ async fn prepare(
         side.collector,
     )
     .await?;
+    if let Some(c) = &collector {
+        session.teardown.push(c.stopper());
+    }
     canary.defect = side.defect;
-    let ids = crate::chain::closure(&scenario.link_names(), scenario.shape);
-    // No Grafana workspace (an AMP-only --target aws run): the grafana links are left out
-    // of the graph, and the report says so.
-    let (ids, left_out) = match target.grafana.workspace_id {
-        Some(_) => (ids, Vec::new()),
-        None => crate::chain::without(&ids, crate::chain::LinkId::AmgWorkspace, scenario.shape),
-    };
-    let links = links::plan(&ids, scenario.shape);
     let grafana = grafana_run(
         scenario,
         opts,
         side.grafana,
         watch.as_ref().and_then(|w| w.token.clone()),
     );
-    let _ = events.send(RunEvent::ScenarioStarted {
-        scenario: scenario.name.clone(),
-        target: opts.target.as_str().to_string(),
-        run_id: session.run_id.clone(),
-        links: links.len(),
-        link_names: links.iter().map(|l| l.id.to_string()).collect(),
-    });
-    if let Some(p) = &session.provisioning {
-        let created = RunEvent::LinkFinished {
-            scenario: scenario.name.clone(),
-            result: p.created.clone(),
-        };
-        emit(&session.redactor, events, created);
-    }
     let ctx = Arc::new(RunContext {
         run_id: session.run_id.clone(),
         target,
@@ -420,8 +526,9 @@ async fn prepare(
         facts: Mutex::new(Facts::default()),
         collector,
         grafana,
-        secrets: session.redactor.clone(),
+        secrets: session.out.redactor.clone(),
         cluster: cluster_spec,
+        teardown: session.teardown.clone(),
     });
     Ok(Prepared {
         ctx,
@@ -548,38 +655,62 @@ fn grafana_run(
 }
 
 impl Session {
-    /// An error ended the run while it was being prepared: what `--provision` made goes
-    /// first (its teardown testcase is shown, then the error's line), never left for
-    /// `pipecheck sweep`; then the run's own mock stack.
-    async fn abandon(
-        mut self,
-        scenario: &Scenario,
-        opts: &RunOptions,
-        events: &UnboundedSender<RunEvent>,
-    ) {
-        if let Some(p) = self.provisioning.take() {
-            let result = p.finish(opts.keep, &self.region).await;
-            let scenario = scenario.name.clone();
-            emit(
-                &self.redactor,
-                events,
-                RunEvent::LinkFinished { scenario, result },
-            );
+    /// How the stack is unwound: `--provision --keep` keeps what a finished provisioning
+    /// made (what a failed or interrupted one made goes).
+    fn unwind_how(&self, opts: &RunOptions, request: Duration, hurried: bool) -> Unwind {
+        let provisioned = self.provisioning.as_ref().is_some_and(|p| !p.failed());
+        Unwind {
+            keep: opts.provision && opts.keep && provisioned,
+            hurried,
+            request,
         }
+    }
+
+    /// Unwinds the teardown stack, newest first; when the run provisioned, the
+    /// `provision.teardown` testcase goes out and comes back.
+    async fn unwind(
+        &mut self,
+        scenario: &Scenario,
+        how: Unwind,
+    ) -> (Vec<Undone>, Option<LinkResult>) {
+        let started = Instant::now();
+        let undone = self.teardown.unwind(how).await;
+        let case = self
+            .provision_begun
+            .then(|| crate::provision::teardown_case(&self.run_id, &undone, started.elapsed()));
+        if let Some(result) = &case {
+            self.out.send(RunEvent::LinkFinished {
+                scenario: scenario.name.clone(),
+                result: result.clone(),
+            });
+        }
+        (undone, case)
+    }
+
+    async fn shut_down_mock(&mut self) {
         if let Some(m) = self.own_mock.take() {
             m.shutdown().await;
         }
     }
 
-    /// Runs the links, then undoes what the run made in reverse (the collector, the
-    /// Grafana objects, `--provision`'s resources, the mock stack) and reports.
+    /// An error ended the run while it was being prepared: what it made goes (what
+    /// `--provision` made is never left for `pipecheck sweep`; its teardown testcase is
+    /// shown, then the error's line), then the run's own mock stack.
+    async fn abandon(mut self, scenario: &Scenario, opts: &RunOptions) {
+        let how = self.unwind_how(opts, scenario.expect.request_timeout, false);
+        self.unwind(scenario, how).await;
+        self.shut_down_mock().await;
+    }
+
+    /// Runs the links, then unwinds what the run made (the Grafana objects, the
+    /// collector, `--provision`'s resources), shuts its mock stack down and reports.
     async fn finish(
         mut self,
         scenario: &Scenario,
         opts: &RunOptions,
         prepared: Prepared,
-        events: &UnboundedSender<RunEvent>,
-    ) -> ScenarioReport {
+        interrupt: &Interrupt,
+    ) -> Result<ScenarioReport, RunError> {
         let Prepared {
             ctx,
             links,
@@ -588,32 +719,28 @@ impl Session {
         let mut results = match &self.provisioning {
             // Nothing to check against when provisioning failed: its testcase says why.
             Some(p) if p.failed() => Vec::new(),
-            _ => self.execute(scenario, links, &ctx, events).await,
+            _ => {
+                let ran = tokio::select! {
+                    biased;
+                    why = interrupt.fired() => Err(why),
+                    r = self.execute(scenario, links, &ctx) => Ok(r),
+                };
+                match ran {
+                    Ok(results) => results,
+                    Err(why) => {
+                        let facts = Some((ctx.as_ref(), left_out.as_slice()));
+                        return self.interrupted(scenario, opts, facts, &why).await;
+                    }
+                }
+            }
         };
-        if let Some(c) = &ctx.collector {
-            c.stop().await;
+        let how = self.unwind_how(opts, ctx.deadlines.request, false);
+        let (undone, teardown) = self.unwind(scenario, how).await;
+        if let Some(p) = &self.provisioning {
+            results.insert(0, p.created.clone());
         }
-        // What the grafana links created (service account, data source, canary dashboard)
-        // goes, whatever the links' outcome; with `--provision --keep` the content stays.
-        let request = ctx.deadlines.request;
-        let removed = if opts.provision && opts.keep {
-            links::cleanup_grafana_keeping_content(&self.run_id, request).await
-        } else {
-            links::cleanup_grafana(&self.run_id, request).await
-        };
-        // Then what `--provision` created, in reverse order (unless --keep).
-        if let Some(p) = self.provisioning.take() {
-            let created = p.created.clone();
-            let teardown = p.finish(opts.keep, &self.region).await;
-            let finished = RunEvent::LinkFinished {
-                scenario: scenario.name.clone(),
-                result: teardown.clone(),
-            };
-            emit(&self.redactor, events, finished);
-            results.insert(0, created);
-            results.push(teardown);
-        }
-        let properties = self.properties(&ctx, &left_out, &removed);
+        results.extend(teardown);
+        let properties = self.properties(Some((&ctx, &left_out)), &undone);
         let report = ScenarioReport {
             scenario: scenario.name.clone(),
             target: opts.target.as_str().to_string(),
@@ -624,36 +751,70 @@ impl Session {
             properties,
         };
         // The report leaves redacted, as the event that carries it.
-        let report = match redacted(&self.redactor, RunEvent::ScenarioFinished(report)) {
-            RunEvent::ScenarioFinished(r) => r,
-            other => unreachable!("redacting keeps an event's kind: {other:?}"),
-        };
-        let _ = events.send(RunEvent::ScenarioFinished(report.clone()));
-        if let Some(m) = self.own_mock.take() {
-            m.shutdown().await;
-        }
-        report
+        let report = self.out.redactor.redact_report(&report);
+        let _ = self
+            .out
+            .events
+            .send(RunEvent::ScenarioFinished(report.clone()));
+        self.shut_down_mock().await;
+        Ok(report)
     }
 
-    /// The executor over `links`, its events redacted on the way out (it emits raw
-    /// results).
+    /// The run was interrupted (`why`: `SIGINT`, a timeout): its links stopped where they
+    /// were, its stack unwound in a hurry, its mock stack shut down. The partial report
+    /// keeps the links that finished as they ended and marks the others interrupted,
+    /// between provisioning's testcases; [`RunError::Interrupted`] when the scenario had
+    /// not started (nothing of it to report). `facts`: the run's context, once prepared.
+    async fn interrupted(
+        mut self,
+        scenario: &Scenario,
+        opts: &RunOptions,
+        facts: Option<(&RunContext, &[crate::chain::LinkId])>,
+        why: &str,
+    ) -> Result<ScenarioReport, RunError> {
+        let request = facts.map_or(scenario.expect.request_timeout, |(c, _)| {
+            c.deadlines.request
+        });
+        let how = self.unwind_how(opts, request, true);
+        let (undone, teardown) = self.unwind(scenario, how).await;
+        self.shut_down_mock().await;
+        let (partial, created) = {
+            let progress = self.out.progress();
+            let created = progress
+                .finished(crate::provision::CREATE_CASE)
+                .cloned()
+                .unwrap_or_else(|| interrupted_link(crate::provision::CREATE_CASE, true, why));
+            (progress.interrupted(why), created)
+        };
+        let Some(mut report) = partial else {
+            return Err(RunError::Interrupted(why.to_string()));
+        };
+        if self.provision_begun {
+            report.links.insert(0, created);
+        }
+        report.links.extend(teardown);
+        report.root_cause = root_cause(&report.links);
+        report.properties.extend(self.properties(facts, &undone));
+        Ok(self.out.redactor.redact_report(&report))
+    }
+
+    /// The executor over `links`, its events leaving through the session's outbox (it
+    /// emits raw results).
     async fn execute(
         &self,
         scenario: &Scenario,
         links: Vec<links::Step>,
         ctx: &Arc<RunContext>,
-        events: &UnboundedSender<RunEvent>,
-    ) -> Vec<pipecheck_reports::LinkResult> {
+    ) -> Vec<LinkResult> {
         let d = ctx.deadlines;
         // The longest a link may legitimately wait, plus room for its requests.
         let link_deadline = d.arrival.max(d.workspace) + d.request * 2;
         let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
         let forward = {
-            let out = events.clone();
-            let redactor = self.redactor.clone();
+            let out = self.out.clone();
             tokio::spawn(async move {
                 while let Some(ev) = rx.recv().await {
-                    emit(&redactor, &out, ev);
+                    out.send(ev);
                 }
             })
         };
@@ -664,15 +825,17 @@ impl Session {
     }
 
     /// The report's properties: links left out, Grafana clean-up, the account, the
-    /// arrival latency, the faults injected.
+    /// arrival latency (from `facts`, the run's context once prepared), the faults
+    /// injected.
     fn properties(
         &self,
-        ctx: &RunContext,
-        left_out: &[crate::chain::LinkId],
-        removed: &[String],
+        facts: Option<(&RunContext, &[crate::chain::LinkId])>,
+        undone: &[Undone],
     ) -> Vec<(String, String)> {
         let mut properties = Vec::new();
-        if !left_out.is_empty() {
+        if let Some((_, left_out)) = facts
+            && !left_out.is_empty()
+        {
             properties.push((
                 pipecheck_reports::model::LEFT_OUT.to_string(),
                 pipecheck_reports::model::left_out_value(
@@ -681,23 +844,30 @@ impl Session {
                 ),
             ));
         }
-        if !removed.is_empty() {
-            properties.push(("grafana_cleanup".to_string(), removed.join("; ")));
+        let grafana: Vec<&str> = undone
+            .iter()
+            .filter(|u| u.lane == Lane::Grafana)
+            .map(|u| u.line.as_str())
+            .collect();
+        if !grafana.is_empty() {
+            properties.push(("grafana_cleanup".to_string(), grafana.join("; ")));
         }
-        // The account the run's credentials belong to (the 5th field of the caller's ARN).
-        if let Some(account) = ctx
-            .facts()
-            .caller_arn
-            .as_deref()
-            .and_then(crate::arn::account)
-        {
-            properties.push(("account_id".to_string(), account.to_string()));
-        }
-        if let Some(arrival) = ctx.facts().arrival {
-            properties.push((
-                pipecheck_reports::model::ARRIVAL_LATENCY_MS.to_string(),
-                format!("{}", arrival.as_millis()),
-            ));
+        if let Some((ctx, _)) = facts {
+            // The account the run's credentials belong to (the 5th field of the caller's ARN).
+            if let Some(account) = ctx
+                .facts()
+                .caller_arn
+                .as_deref()
+                .and_then(crate::arn::account)
+            {
+                properties.push(("account_id".to_string(), account.to_string()));
+            }
+            if let Some(arrival) = ctx.facts().arrival {
+                properties.push((
+                    pipecheck_reports::model::ARRIVAL_LATENCY_MS.to_string(),
+                    format!("{}", arrival.as_millis()),
+                ));
+            }
         }
         if !self.fault_list.is_empty() {
             let names: Vec<String> = self
@@ -765,8 +935,8 @@ async fn set_up_canary(
             let run = CollectorRun {
                 spec,
                 exporter,
-                runtime: tokio::sync::Mutex::new(runtime),
-                proxy: tokio::sync::Mutex::new(None),
+                runtime: Arc::new(tokio::sync::Mutex::new(runtime)),
+                proxy: Arc::new(tokio::sync::Mutex::new(None)),
                 workdir,
                 web_port,
                 faults: collector_faults,
@@ -789,11 +959,6 @@ fn redacted(redactor: &RunSecrets, ev: RunEvent) -> RunEvent {
         }
         other => other,
     }
-}
-
-/// Sends `ev` out of the session, redacted.
-fn emit(redactor: &RunSecrets, events: &UnboundedSender<RunEvent>, ev: RunEvent) {
-    let _ = events.send(redacted(redactor, ev));
 }
 
 /// What a scenario reported so far, from its events: the partial report of a run that was
@@ -834,32 +999,21 @@ impl ScenarioProgress {
         }
     }
 
+    /// How `name` ended, if it did.
+    pub fn finished(&self, name: &str) -> Option<&LinkResult> {
+        self.finished.iter().find(|r| r.name == name)
+    }
+
     /// The report as far as it got: finished links as they ended, every other link
     /// `Interrupted` (running or not started), in graph order. None when the scenario had
     /// not started (nothing of it ran).
     pub fn interrupted(&self, signal: &str) -> Option<ScenarioReport> {
-        use pipecheck_reports::{LinkResult, Outcome};
         let (scenario, target, run_id, names) = self.started.clone()?;
         let links: Vec<LinkResult> = names
             .iter()
-            .map(|name| {
-                if let Some(done) = self.finished.iter().find(|r| r.name == *name) {
-                    return done.clone();
-                }
-                let started = self.running.contains(name);
-                LinkResult {
-                    name: name.clone(),
-                    outcome: Outcome::Interrupted { started },
-                    verdict: if started {
-                        format!("interrupted by {signal} while this link's check was running")
-                    } else {
-                        format!("not checked: the run was interrupted by {signal} first")
-                    },
-                    hint: None,
-                    evidence: vec![],
-                    duration: Duration::ZERO,
-                    depends_on: vec![],
-                }
+            .map(|name| match self.finished(name) {
+                Some(done) => done.clone(),
+                None => interrupted_link(name, self.running.contains(name), signal),
             })
             .collect();
         Some(ScenarioReport {
@@ -871,6 +1025,23 @@ impl ScenarioProgress {
             duration: self.since.map(|t| t.elapsed()).unwrap_or_default(),
             properties: vec![("interrupted".to_string(), signal.to_string())],
         })
+    }
+}
+
+/// `name` cut short by `signal`: while it ran (`started`), or before it could.
+fn interrupted_link(name: &str, started: bool, signal: &str) -> LinkResult {
+    LinkResult {
+        name: name.to_string(),
+        outcome: pipecheck_reports::Outcome::Interrupted { started },
+        verdict: if started {
+            format!("interrupted by {signal} while this link's check was running")
+        } else {
+            format!("not checked: the run was interrupted by {signal} first")
+        },
+        hint: None,
+        evidence: vec![],
+        duration: Duration::ZERO,
+        depends_on: vec![],
     }
 }
 

@@ -39,9 +39,12 @@ use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
 use crate::canary::StableCanary;
+use crate::chain::Unwind;
 use crate::faults::{self, Fault};
 use crate::links::SharedToken;
-use crate::run::{RunError, RunOptions, StartedMock, WatchRun, run_scenario_with, start_mock};
+use crate::run::{
+    Interrupt, RunError, RunOptions, StartedMock, WatchRun, run_scenario_with, start_mock,
+};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::target::{Environment, TargetKind};
 
@@ -513,9 +516,10 @@ fn router(shared: Arc<Shared>) -> axum::Router {
         .with_state(shared)
 }
 
-/// A scenario's loop: runs on the interval until the task is stopped.
+/// A scenario's loop: runs on the interval until `interrupt` fires.
 struct Loop {
     index: usize,
+    interrupt: Interrupt,
     scenario: Scenario,
     opts: RunOptions,
     interval: Duration,
@@ -531,7 +535,9 @@ fn jitter(interval: Duration) -> Duration {
 }
 
 impl Loop {
-    async fn run(self) {
+    /// Runs until `interrupt` fires; then what the loop holds goes (its Grafana service
+    /// account, its mock stack): the lines saying so.
+    async fn run(self) -> Vec<String> {
         let name = self.scenario.name.clone();
         let env = Environment::Process;
         let mut canary = StableCanary::new(&self.instance, &name);
@@ -545,6 +551,12 @@ impl Loop {
             runs += 1;
             let faults_now = self.shared.faults_now();
             let mut opts = self.opts.clone();
+            // A new fault generation on the mock: a new stack, so a new service account
+            // (the old one goes first, while its Grafana still answers).
+            let generation = faults_now.as_ref().map(|(g, _)| *g);
+            if token.is_some() && generation != generation_seen {
+                self.retire(token.take(), false).await;
+            }
             if let Some((generation, list)) = &faults_now {
                 opts.faults = list.clone();
                 if mock.as_ref().is_none_or(|(g, _)| g != generation) {
@@ -559,19 +571,9 @@ impl Loop {
                     }
                 }
             }
-            // A new Grafana (a new mock stack) needs a new service account.
-            let generation = faults_now.as_ref().map(|(g, _)| *g);
-            if token.is_none() || generation != generation_seen {
-                // The previous stack's Grafana, and its account, are gone.
-                if let Some(old) = token.take()
-                    && self.opts.target == TargetKind::Mock
-                {
-                    crate::links::forget_grafana(old.owner());
-                }
-                let owner = format!("watch-{}-{name}-{}", self.instance, generation.unwrap_or(0));
+            if token.is_none() {
                 let account = format!("pipecheck-watch-{}-{name}", self.instance);
                 token = Some(Arc::new(SharedToken::new(
-                    &owner,
                     &account,
                     self.rotate_token_after,
                 )));
@@ -591,10 +593,23 @@ impl Loop {
                     token: token.clone(),
                     canary: &mut canary,
                 };
-                Some(run_scenario_with(&self.scenario, &opts, &env, Some(watch), &tx).await)
+                let run = run_scenario_with(
+                    &self.scenario,
+                    &opts,
+                    &env,
+                    Some(watch),
+                    &tx,
+                    &self.interrupt,
+                );
+                Some(run.await)
             };
             drop(tx);
             let _ = logger.await;
+            if self.interrupt.reason().is_some() {
+                // The run in flight stopped and removed what it made; its partial report
+                // is not a result.
+                break;
+            }
             let took = started.elapsed();
             match outcome {
                 Some(Ok(report)) => {
@@ -627,8 +642,8 @@ impl Loop {
                 self.shared.metrics.mock_series(&name, n);
             }
             let next = self.interval + jitter(self.interval);
-            match next.checked_sub(took) {
-                Some(wait) => tokio::time::sleep(wait).await,
+            let wait = match next.checked_sub(took) {
+                Some(wait) => wait,
                 None => {
                     // Not stacked: the next run starts now, after this one.
                     self.shared.metrics.overrun(&name);
@@ -639,10 +654,33 @@ impl Loop {
                         interval_seconds = self.interval.as_secs_f64(),
                         "the run took longer than the interval; the next one starts now"
                     );
-                    tokio::task::yield_now().await;
+                    Duration::ZERO
                 }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.interrupt.fired() => break,
             }
         }
+        let removed = self.retire(token, true).await;
+        if let Some((_, m)) = mock {
+            m.shutdown().await;
+        }
+        removed
+    }
+
+    /// Removes `token`'s service account (and its tokens): the lines saying so.
+    async fn retire(&self, token: Option<Arc<SharedToken>>, hurried: bool) -> Vec<String> {
+        let Some(token) = token else {
+            return Vec::new();
+        };
+        let how = Unwind {
+            keep: false,
+            hurried,
+            request: self.scenario.expect.request_timeout,
+        };
+        let undone = token.teardown().unwind(how).await;
+        undone.into_iter().map(|u| u.line).collect()
     }
 }
 
@@ -742,10 +780,12 @@ pub async fn watch(
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, interval = ?args.interval, scenarios = %names.join(","), "watch started");
 
+    let interrupt = Interrupt::default();
     let mut loops = tokio::task::JoinSet::new();
     for (index, scenario) in scenarios.into_iter().enumerate() {
         let l = Loop {
             index,
+            interrupt: interrupt.clone(),
             scenario,
             opts: opts.clone(),
             interval: args.interval,
@@ -756,25 +796,26 @@ pub async fn watch(
         loops.spawn(l.run());
     }
     let signal = stop.await;
-    // Runs in flight stop here; their mock stacks go with their tasks.
-    loops.abort_all();
-    while let Some(r) = loops.join_next().await {
-        if let Err(e) = r
-            && e.is_panic()
-        {
-            std::panic::resume_unwind(e.into_panic());
+    // Each loop stops its run in flight (which removes what it made), then removes its
+    // service account and shuts its mock stack down; bounded, as `run`'s interrupt.
+    interrupt.fire(signal);
+    let mut removed = Vec::new();
+    let joined = async {
+        while let Some(r) = loops.join_next().await {
+            match r {
+                Ok(lines) => removed.extend(lines),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
         }
-    }
-    let removed = if args.target.kind == TargetKind::Mock {
-        // The mock's Grafana went away with its stack.
-        crate::links::forget_pending_grafana();
-        Vec::new()
-    } else {
-        // The watch's service accounts and what a stopped run made.
-        crate::links::remove_pending_grafana(Duration::from_secs(5)).await
     };
-    let mut removed = removed;
-    removed.extend(crate::cleanup::remove_all());
+    if tokio::time::timeout(Duration::from_secs(45), joined)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some scenario loops did not stop within 45 s");
+    }
+    loops.abort_all();
     let _ = server_stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     eprintln!(

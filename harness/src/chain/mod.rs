@@ -1,13 +1,16 @@
 //! The chain's model, with no I/O: which links exist ([`LinkId`], the one place a link's
 //! name is spelled), how they depend on each other in each pipeline [`Shape`], and what a
-//! link's check gives back ([`Check`]) under which [`Deadline`]. It imports nothing else
-//! of the harness; the links, the executor, scenarios, faults and reports build on it.
+//! link's check gives back ([`Check`]) under which [`Deadline`], and the [`Teardown`]
+//! stack a run's session unwinds. It imports nothing else of the harness; the links, the
+//! executor, scenarios, faults and reports build on it.
 
 mod check;
 mod link;
+mod teardown;
 
 pub use check::{BoxFuture, Check, Deadline, Diagnosis, Status};
 pub use link::{
     CLUSTER, GRAFANA, LinkId, SCRAPER, SCRAPER_CHAIN, Shape, UnknownLink, WRITES, closure,
     default_links, without,
 };
+pub use teardown::{Fate, Lane, Teardown, Undo, Undone, Unwind};

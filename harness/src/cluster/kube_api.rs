@@ -372,7 +372,9 @@ mod reads_tests {
         let s = Scenario::load(scenario).unwrap();
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let env = Environment::Given(Arc::new(vars));
-        let report = run_scenario_in(&s, &opts, &env, &tx).await.unwrap();
+        let report = run_scenario_in(&s, &opts, &env, &tx, &Default::default())
+            .await
+            .unwrap();
         let last = if s
             .cluster
             .as_ref()

@@ -1,12 +1,14 @@
 //! Runtimes start a collector under test: a local process, or a container through
 //! testcontainers (host networking, so every byte stays on loopback). Both capture the
-//! collector's log lines, report whether it still runs, and stop it on every exit path;
-//! what they start is registered with [`crate::cleanup`] until it is stopped.
+//! collector's log lines, report whether it still runs, and stop it: the run's session
+//! stops it when it unwinds its teardown stack, on every way out of the run. A process
+//! is reaped there (no zombie); a container whose start was cut short is found by its
+//! owner label.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use testcontainers::core::Mount;
@@ -16,7 +18,6 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::chain::BoxFuture;
-use crate::cleanup::{self, Leftover};
 use crate::scenario::CollectorKind;
 
 /// The config file a collector of `kind` reads, in its work directory.
@@ -168,9 +169,6 @@ impl Runtime for ProcessRuntime {
                 program: launch.program.clone(),
                 source,
             })?;
-            if let Some(pid) = child.id() {
-                cleanup::register(Leftover::Process(pid));
-            }
             if let Some(out) = child.stdout.take() {
                 self.logs.follow(out);
             }
@@ -195,9 +193,6 @@ impl Runtime for ProcessRuntime {
                 Ok(None) => RunState::Running,
                 Ok(Some(status)) => {
                     let s = RunState::Exited(status.code().map(i64::from));
-                    if let Some(pid) = child.id() {
-                        cleanup::unregister(&Leftover::Process(pid));
-                    }
                     self.exited = Some(s.clone());
                     s
                 }
@@ -222,7 +217,8 @@ impl Runtime for ProcessRuntime {
             let Some(mut child) = self.child.take() else {
                 return;
             };
-            let pid = child.id();
+            // Already reaped by `state`'s try_wait: the pid may belong to another process.
+            let pid = child.id().filter(|_| self.exited.is_none());
             if let Some(pid) = pid {
                 // SIGTERM first so the collector flushes and exits cleanly; then SIGKILL.
                 // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
@@ -232,13 +228,26 @@ impl Runtime for ProcessRuntime {
                 .await
                 .is_err()
             {
+                // Kills and reaps.
                 let _ = child.kill().await;
-            }
-            if let Some(pid) = pid {
-                cleanup::unregister(&Leftover::Process(pid));
             }
         })
     }
+}
+
+/// The label every container this process starts carries, with [`owner_id`] as value.
+pub const OWNER_LABEL: &str = "pipecheck-owner";
+
+/// Unique for this process: its pid and start time.
+pub fn owner_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        format!("{}-{t}", std::process::id())
+    })
 }
 
 #[derive(Default)]
@@ -246,6 +255,9 @@ pub struct ContainerRuntime {
     container: Option<ContainerAsync<GenericImage>>,
     image: String,
     logs: LogRing,
+    /// A start was begun and has not answered: if it was cut short (the run interrupted),
+    /// the engine may still create the container, found then by its owner label.
+    starting: bool,
 }
 
 impl Runtime for ContainerRuntime {
@@ -270,7 +282,7 @@ impl Runtime for ContainerRuntime {
                 .with_working_dir(dir.clone())
                 .with_mount(Mount::bind_mount(dir.clone(), dir))
                 .with_label("pipecheck", "collector")
-                .with_label(cleanup::OWNER_LABEL, cleanup::owner_id())
+                .with_label(OWNER_LABEL, owner_id())
                 .with_log_consumer(move |frame: &testcontainers::core::logs::LogFrame| {
                     for line in String::from_utf8_lossy(frame.bytes()).lines() {
                         ring.push(line.to_string());
@@ -279,9 +291,7 @@ impl Runtime for ContainerRuntime {
             for (k, v) in &launch.env {
                 req = req.with_env_var(k.clone(), v.clone());
             }
-            // Registered before the container exists: a run stopped while it is being
-            // created still removes it (by label).
-            cleanup::register(Leftover::OwnedContainers);
+            self.starting = true;
             let container = req
                 .start()
                 .await
@@ -289,7 +299,7 @@ impl Runtime for ContainerRuntime {
                     image: launch.program.clone(),
                     source,
                 })?;
-            cleanup::register(Leftover::Container(container.id().to_string()));
+            self.starting = false;
             self.image = launch.program.clone();
             self.container = Some(container);
             Ok(())
@@ -326,6 +336,9 @@ impl Runtime for ContainerRuntime {
 
     fn stop(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            if std::mem::take(&mut self.starting) {
+                remove_owned_containers().await;
+            }
             let Some(c) = self.container.take() else {
                 return;
             };
@@ -335,9 +348,44 @@ impl Runtime for ContainerRuntime {
                 .is_err()
             {
                 tracing::warn!(container = %id, "removing the collector container timed out");
-                return;
             }
-            cleanup::unregister(&Leftover::Container(id));
         })
+    }
+}
+
+/// Removes this process's containers (by owner label) after a start was cut short: the
+/// engine may finish creating one a moment after its request went, so it looks a few
+/// times, a little apart. Containers run one at a time in a process, so the label is
+/// enough to find the run's.
+async fn remove_owned_containers() {
+    let filter = format!("label={OWNER_LABEL}={}", owner_id());
+    for round in 0..4 {
+        let ids: Vec<String> = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+            .await
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.is_empty() && round >= 2 {
+            return;
+        }
+        if !ids.is_empty() {
+            let removed = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await;
+            if !removed.is_ok_and(|s| s.success()) {
+                tracing::warn!(containers = ?ids, "could not remove the collector container(s)");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

@@ -1,13 +1,13 @@
 //! What the links of one run share: the target's clients, the canary, deadlines, and the
 //! facts earlier links established (a link reads only facts of links it depends on).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::grafana_context::{GrafanaFacts, GrafanaRun};
 use crate::amp_client::{AmpDataClient, WriterBehaviour};
 use crate::canary::Canary;
-use crate::chain::Deadline;
+use crate::chain::{BoxFuture, Deadline, Fate, Lane, Undo, Undone, Unwind};
 use crate::collector::{
     CollectorConfig, Exporter, Runtime, SigningProxy, WriteObservation, observe_writes,
 };
@@ -78,9 +78,10 @@ pub struct CollectorFaults {
 pub struct CollectorRun {
     pub spec: CollectorSpec,
     pub exporter: Exporter,
-    pub runtime: tokio::sync::Mutex<Box<dyn Runtime>>,
+    /// Shared with the run's teardown stack ([`CollectorRun::stopper`]).
+    pub runtime: Arc<tokio::sync::Mutex<Box<dyn Runtime>>>,
     /// The signing proxy, when the scenario has one (started by `collector.config`).
-    pub proxy: tokio::sync::Mutex<Option<SigningProxy>>,
+    pub proxy: Arc<tokio::sync::Mutex<Option<SigningProxy>>>,
     /// Holds the collector's config and data; removed with the run.
     pub workdir: tempfile::TempDir,
     /// The collector's own HTTP port on 127.0.0.1 (its API and metrics).
@@ -100,10 +101,37 @@ impl CollectorRun {
         observe_writes(http, &self.web_url("/metrics"), &logs, proxy).await
     }
 
-    /// Stops the collector and the proxy.
-    pub async fn stop(&self) {
-        self.runtime.lock().await.stop().await;
-        self.proxy.lock().await.take();
+    /// What stops the collector and the proxy, for the run's teardown stack (pushed when
+    /// the run is set up, before a link starts anything).
+    pub fn stopper(&self) -> CollectorStop {
+        CollectorStop {
+            runtime: self.runtime.clone(),
+            proxy: self.proxy.clone(),
+        }
+    }
+}
+
+/// Stops a run's collector (if it was started) and its signing proxy.
+pub struct CollectorStop {
+    runtime: Arc<tokio::sync::Mutex<Box<dyn Runtime>>>,
+    proxy: Arc<tokio::sync::Mutex<Option<SigningProxy>>>,
+}
+
+impl Undo for CollectorStop {
+    fn undo(self: Box<Self>, _: Unwind) -> BoxFuture<'static, Undone> {
+        Box::pin(async move {
+            let mut runtime = self.runtime.lock().await;
+            let what = runtime.describe();
+            runtime.stop().await;
+            self.proxy.lock().await.take();
+            Undone {
+                lane: Lane::Collector,
+                line: format!("stopped {what}"),
+                what,
+                fate: Fate::Removed,
+                by_hand: None,
+            }
+        })
     }
 }
 
@@ -122,6 +150,8 @@ pub struct RunContext {
     pub secrets: RunSecrets,
     /// The collector in an EKS cluster (shape `cluster`), with the run's cluster name.
     pub cluster: Option<crate::scenario::ClusterSpec>,
+    /// The run's teardown stack: a link pushes what it makes in Grafana here at once.
+    pub teardown: crate::chain::Teardown,
 }
 
 impl RunContext {

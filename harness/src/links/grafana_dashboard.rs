@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::grafana_cleanup::{self, Created};
+use super::grafana_cleanup::Created;
 use super::grafana_context::{AMP_DATASOURCE_TYPES, DataSourceRef, GrafanaFaults, GrafanaRun};
 use super::grafana_diagnosis::{diagnose_ds_query, diagnose_grafana, unreachable};
 use super::grafana_frames::{DsAnswer, DsQuery, RefResult, ds_query};
@@ -418,13 +418,10 @@ async fn provision(
             unreachable(client.base(), &crate::error_chain(&e)),
         )),
         Ok(ex) if ex.is_success() => {
-            grafana_cleanup::register(
-                &ctx.run_id,
-                Created::Dashboard {
-                    client: client.clone(),
-                    uid: uid.clone(),
-                },
-            );
+            ctx.teardown.push(Created::Dashboard {
+                client: client.clone(),
+                uid: uid.clone(),
+            });
             Ok(ex.summary())
         }
         Ok(ex) => {

@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use super::grafana_cleanup::{self, Created};
+use super::grafana_cleanup::Created;
 use super::grafana_context::{AMP_DATASOURCE_TYPES, DataSourceRef, GrafanaRun};
 use super::grafana_diagnosis::{diagnose_grafana, unreachable};
 use super::{BoxFuture, Check, Link, RunContext, Status};
@@ -181,14 +181,11 @@ async fn provision(
             let uid = json_of(&ex)
                 .and_then(|v| v["datasource"]["uid"].as_str().map(str::to_string))
                 .unwrap_or(uid);
-            grafana_cleanup::register(
-                &ctx.run_id,
-                Created::DataSource {
-                    client: client.clone(),
-                    name: GrafanaRun::run_datasource_uid(&ctx.run_id),
-                    uid,
-                },
-            );
+            ctx.teardown.push(Created::DataSource {
+                client: client.clone(),
+                name: GrafanaRun::run_datasource_uid(&ctx.run_id),
+                uid,
+            });
             Ok(ex.summary())
         }
         Ok(ex) => {

@@ -7,9 +7,10 @@ use std::time::Duration;
 use aws_sdk_grafana::error::ProvideErrorMetadata;
 use aws_sdk_grafana::types::Role;
 
-use super::grafana_cleanup::{self, Created};
+use super::grafana_cleanup::Created;
 use super::grafana_diagnosis::diagnose_amg;
 use super::{Check, RunContext};
+use crate::chain::Teardown;
 
 /// How long the run's own token lives: the run removes it, its expiry is the backstop.
 pub const TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -19,14 +20,14 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 /// lives for one run.
 const ROLE: Role = Role::Admin;
 
-/// CreateWorkspaceServiceAccount + CreateWorkspaceServiceAccountToken; the account is
-/// registered for deletion the moment it exists. Returns the key and a description.
+/// CreateWorkspaceServiceAccount + CreateWorkspaceServiceAccountToken; the account is on
+/// the run's teardown stack the moment it exists. Returns the key and a description.
 pub(super) async fn create_token(
     ctx: &RunContext,
     workspace: &str,
 ) -> Result<(String, String), Check> {
     let name = format!("pipecheck-{}", ctx.run_id);
-    let sa_id = create_account(ctx, workspace, &name, &ctx.run_id).await?;
+    let sa_id = create_account(ctx, workspace, &name, &ctx.teardown).await?;
     let (key, _) = create_key(ctx, workspace, &sa_id, &name).await?;
     Ok((
         key,
@@ -38,13 +39,13 @@ pub(super) async fn create_token(
     ))
 }
 
-/// CreateWorkspaceServiceAccount, registered for deletion under `owner` (a run id, or a
-/// watch's) the moment it exists. Returns its id.
+/// CreateWorkspaceServiceAccount, on `teardown` (the run's, or a watch's) the moment it
+/// exists. Returns its id.
 async fn create_account(
     ctx: &RunContext,
     workspace: &str,
     name: &str,
-    owner: &str,
+    teardown: &Teardown,
 ) -> Result<String, Check> {
     let call = ctx
         .target
@@ -56,15 +57,12 @@ async fn create_account(
         .send();
     let sa = amg_call(ctx, "CreateWorkspaceServiceAccount", workspace, call).await?;
     let sa_id = sa.id().to_string();
-    grafana_cleanup::register(
-        owner,
-        Created::ServiceAccount {
-            amg: ctx.target.amg.clone(),
-            workspace_id: workspace.to_string(),
-            id: sa_id.clone(),
-            name: name.to_string(),
-        },
-    );
+    teardown.push(Created::ServiceAccount {
+        amg: ctx.target.amg.clone(),
+        workspace_id: workspace.to_string(),
+        id: sa_id.clone(),
+        name: name.to_string(),
+    });
     Ok(sa_id)
 }
 
@@ -106,11 +104,12 @@ async fn create_key(
 /// A watch's Grafana credential (`pipecheck watch`): one service account
 /// (`pipecheck-watch-<instance>-<scenario>`) made by the first run that needs it, whose
 /// token every run uses; a run that finds less than a third of the token's life left makes
-/// the next token first, then deletes the old one (DeleteWorkspaceServiceAccountToken). The account is registered for deletion
-/// under the watch's id, not a run's, so it outlives runs; the watch removes it on exit
-/// (`cleanup_grafana(owner)`), deleting its tokens with it.
+/// the next token first, then deletes the old one (DeleteWorkspaceServiceAccountToken).
+/// The account is on the token's own teardown stack, not a run's, so it outlives runs;
+/// the watch unwinds that stack when it is done with the token, deleting the account's
+/// tokens with it.
 pub struct SharedToken {
-    owner: String,
+    teardown: Teardown,
     name: String,
     /// A token this old is replaced before use ([`SharedToken::ROTATE_AFTER`]).
     rotate_after: Duration,
@@ -131,30 +130,29 @@ struct Held {
 impl std::fmt::Debug for SharedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedToken")
-            .field("owner", &self.owner)
+            .field("teardown", &self.teardown)
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }
 
 impl SharedToken {
-    /// `owner`: the key its service account is registered under for removal.
     /// Two thirds of the token's life: 10 of its 15 minutes.
     pub const ROTATE_AFTER: Duration = Duration::from_secs(TOKEN_TTL.as_secs() * 2 / 3);
 
     /// `rotate_after`: at most [`SharedToken::ROTATE_AFTER`] (less: tests of rotation).
-    pub fn new(owner: &str, name: &str, rotate_after: Duration) -> Self {
+    pub fn new(name: &str, rotate_after: Duration) -> Self {
         Self {
-            owner: owner.to_string(),
+            teardown: Teardown::default(),
             name: name.to_string(),
             rotate_after: rotate_after.min(Self::ROTATE_AFTER),
             held: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// The owner its service account is registered under.
-    pub fn owner(&self) -> &str {
-        &self.owner
+    /// Where its service account waits to be removed.
+    pub fn teardown(&self) -> &Teardown {
+        &self.teardown
     }
 
     /// The key for a run on `workspace`, made or rotated as needed.
@@ -175,7 +173,7 @@ impl SharedToken {
                 return Ok((h.key.clone(), self.describe(&h.sa_id, "reused")));
             }
             Some((sa_id, true)) => sa_id,
-            None => create_account(ctx, workspace, &self.name, &self.owner).await?,
+            None => create_account(ctx, workspace, &self.name, &self.teardown).await?,
         };
         // Token names are unique per account: the n-th token is `<account>-<n>`.
         let n = held.as_ref().map_or(1, |h| h.n + 1);

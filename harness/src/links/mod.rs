@@ -45,13 +45,8 @@ mod scraper_delivery;
 use std::sync::Arc;
 
 pub use crate::chain::{BoxFuture, Check, Deadline, Diagnosis, LinkId, Shape, Status};
-pub use context::{CollectorFaults, CollectorRun, Deadlines, Facts, RunContext};
+pub use context::{CollectorFaults, CollectorRun, CollectorStop, Deadlines, Facts, RunContext};
 pub use diagnosis::diagnose_amp;
-pub use grafana_cleanup::{
-    cleanup as cleanup_grafana, cleanup_keeping_content as cleanup_grafana_keeping_content,
-    forget as forget_grafana, forget_all_pending as forget_pending_grafana,
-    remove_all_pending as remove_pending_grafana,
-};
 pub use grafana_context::{DataSourceRef, GrafanaFacts, GrafanaFaults, GrafanaRun};
 pub use grafana_token::SharedToken;
 pub use pipecheck_reports::Evidence;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -13,6 +13,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use backon::{ExponentialBuilder, Retryable};
 use serde_json::json;
 
+use crate::chain::{BoxFuture, Fate, Lane, Teardown, Undo, Undone, Unwind};
 use crate::cluster::sdk_error;
 use crate::target::Target;
 use crate::wait::{Probe, Waited, wait_until};
@@ -100,75 +101,64 @@ pub struct Provisioned {
 }
 
 // ---------------------------------------------------------------------------------------
-// The registry of what each run of this process created and has not removed
+// On the run's teardown stack
 
-struct Pending {
-    run_id: String,
+/// A resource `--provision` makes, on the run's teardown stack from just before the call
+/// that creates it. The slot is shared with the creator, which fills in what only the
+/// answer says (a new workspace's id).
+struct Made {
     clients: Clients,
-    resource: Resource,
+    resource: Arc<Mutex<Resource>>,
 }
 
-fn pending() -> &'static Mutex<Vec<Pending>> {
-    static P: OnceLock<Mutex<Vec<Pending>>> = OnceLock::new();
-    P.get_or_init(|| Mutex::new(Vec::new()))
-}
-
-fn register(run_id: &str, clients: &Clients, resource: Resource) {
-    pending()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(Pending {
-            run_id: run_id.to_string(),
+impl Made {
+    fn push(teardown: &Teardown, clients: &Clients, resource: Resource) -> Arc<Mutex<Resource>> {
+        let slot = Arc::new(Mutex::new(resource));
+        teardown.push(Made {
             clients: clients.clone(),
-            resource,
+            resource: slot.clone(),
         });
-}
-
-/// Records the id CreateWorkspace answered for the workspace registered by alias.
-fn record_workspace_id(run_id: &str, alias: &str, id: &str) {
-    for p in pending()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter_mut()
-    {
-        if let Resource::AmpWorkspace { alias: a, id: slot } = &mut p.resource
-            && p.run_id == run_id
-            && a == alias
-        {
-            *slot = Some(id.to_string());
-        }
+        slot
     }
 }
 
-/// Takes the registered resources of `run_id` (None: of every run), newest first.
-fn take(run_id: Option<&str>) -> Vec<(Clients, Resource)> {
-    let mut all = pending().lock().unwrap_or_else(|e| e.into_inner());
-    let (mine, rest): (Vec<_>, Vec<_>) = all
-        .drain(..)
-        .partition(|p| run_id.is_none_or(|id| id == p.run_id));
-    *all = rest;
-    mine.into_iter()
-        .rev()
-        .map(|p| (p.clients, p.resource))
-        .collect()
-}
-
-/// Forgets what run `run_id` (None: every run) registered, unremoved: `--keep`, and mock
-/// runs, whose mock went with the run.
-pub fn forget(run_id: Option<&str>) {
-    take(run_id);
+impl Undo for Made {
+    fn undo(self: Box<Self>, how: Unwind) -> BoxFuture<'static, Undone> {
+        Box::pin(async move {
+            let resource = self
+                .resource
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if how.keep {
+                let what = format!("{} {}", resource.kind(), resource.name());
+                return Undone {
+                    lane: Lane::Provisioned,
+                    line: format!("kept {what} (--keep)"),
+                    what,
+                    fate: Fate::Kept,
+                    by_hand: Some(resource.delete_command(&self.clients.region)),
+                };
+            }
+            // Interrupted: fewer retries, the user is waiting.
+            let retries = if how.hurried { 2 } else { 5 };
+            delete(&self.clients, &resource, retries).await.undone()
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // Creating
 
-/// Creates `plan`'s steps in order. On error, what was created stays registered: the
-/// caller tears it down ([`teardown`]) like after a run.
+/// Creates `plan`'s steps in order, each pushed on `teardown` before the call that makes
+/// it (an interrupt between the call and its answer still finds it). On error, what was
+/// made stays on the stack: the caller unwinds it as after a run.
 pub async fn provision(
     clients: &Clients,
     plan: &Plan,
     given_workspace: Option<&str>,
     active_within: Duration,
+    teardown: &Teardown,
 ) -> Result<Provisioned, ProvisionError> {
     let run_id = plan.tags.run_id.as_str();
     let mut out = Provisioned {
@@ -179,7 +169,7 @@ pub async fn provision(
     for step in &plan.steps {
         match step {
             Step::Workspace { alias } => {
-                let (id, arn) = create_workspace(clients, run_id, alias, &plan.tags).await?;
+                let (id, arn) = create_workspace(clients, alias, &plan.tags, teardown).await?;
                 wait_active(clients, &id, active_within).await?;
                 out.created.push(Resource::AmpWorkspace {
                     alias: alias.clone(),
@@ -196,7 +186,7 @@ pub async fn provision(
             } => {
                 let trust = trust_policy(clients, cluster, namespace, service_account).await?;
                 let resource = Resource::IamRole { name: name.clone() };
-                register(run_id, clients, resource.clone());
+                Made::push(teardown, clients, resource.clone());
                 let created = clients
                     .iam
                     .create_role()
@@ -222,7 +212,7 @@ pub async fn provision(
                     role: role.clone(),
                     name: name.clone(),
                 };
-                register(run_id, clients, resource.clone());
+                Made::push(teardown, clients, resource.clone());
                 let doc = json!({
                     "Version": "2012-10-17",
                     "Statement": [{
@@ -268,7 +258,7 @@ pub async fn provision(
                 let resource = Resource::KubeNamespace {
                     name: namespace.clone(),
                 };
-                register(run_id, clients, resource.clone());
+                Made::push(teardown, clients, resource.clone());
                 for (plural, obj) in super::kube::objects(&plan.tags, &spec) {
                     super::kube::create(kube, plural, &obj)
                         .await
@@ -340,12 +330,13 @@ async fn wait_ready(
 
 async fn create_workspace(
     clients: &Clients,
-    run_id: &str,
     alias: &str,
     tags: &RunTags,
+    teardown: &Teardown,
 ) -> Result<(String, String), ProvisionError> {
-    register(
-        run_id,
+    // Until the answer names it, the workspace is found by its alias (the run's).
+    let slot = Made::push(
+        teardown,
         clients,
         Resource::AmpWorkspace {
             alias: alias.to_string(),
@@ -366,7 +357,11 @@ async fn create_workspace(
         .await
         .map_err(|e| ProvisionError::call("create AMP workspace", alias, &e))?;
     let id = created.workspace_id().to_string();
-    record_workspace_id(run_id, alias, &id);
+    if let Resource::AmpWorkspace { id: slot, .. } =
+        &mut *slot.lock().unwrap_or_else(|e| e.into_inner())
+    {
+        *slot = Some(id.clone());
+    }
     Ok((id, created.arn().to_string()))
 }
 
@@ -514,6 +509,24 @@ pub struct Deletion {
 }
 
 impl Deletion {
+    /// As the run's teardown reports it.
+    pub fn undone(self) -> Undone {
+        Undone {
+            lane: Lane::Provisioned,
+            what: format!("{} {}", self.resource.kind(), self.resource.name()),
+            fate: if self.result.is_ok() {
+                Fate::Removed
+            } else {
+                Fate::Failed
+            },
+            line: self.line(),
+            by_hand: self
+                .result
+                .is_err()
+                .then(|| self.resource.delete_command(&self.region)),
+        }
+    }
+
     /// One console line: what was removed, or what could not be and how to remove it.
     pub fn line(&self) -> String {
         match &self.result {
@@ -527,25 +540,6 @@ impl Deletion {
             ),
         }
     }
-}
-
-/// Removes what run `run_id` registered, newest first.
-pub async fn teardown(run_id: &str) -> Vec<Deletion> {
-    let mut out = Vec::new();
-    for (clients, r) in take(Some(run_id)) {
-        out.push(delete(&clients, &r, 5).await);
-    }
-    out
-}
-
-/// Removes what every run of this process registered (the interrupt path): fewer
-/// retries, the user is waiting.
-pub async fn teardown_all_pending() -> Vec<Deletion> {
-    let mut out = Vec::new();
-    for (clients, r) in take(None) {
-        out.push(delete(&clients, &r, 2).await);
-    }
-    out
 }
 
 /// Deletes one resource, retrying refusals with backoff; already gone counts as deleted.
@@ -737,7 +731,8 @@ mod tests {
         let scenario = Scenario::load("eks-adot").unwrap();
         let run_id = "pc-refused0001";
         let plan = super::super::plan(run_id, scenario.cluster.as_ref(), false, SystemTime::now());
-        let made = provision(&clients, &plan, None, Duration::from_secs(5))
+        let teardown = Teardown::default();
+        let made = provision(&clients, &plan, None, Duration::from_secs(5), &teardown)
             .await
             .unwrap();
         assert_eq!(made.created.len(), 4);
@@ -750,24 +745,33 @@ mod tests {
             })
             .unwrap();
 
-        let deletions = teardown(run_id).await;
-        let kinds: Vec<(&str, bool)> = deletions
+        let how = Unwind {
+            keep: false,
+            hurried: false,
+            request: Duration::from_secs(5),
+        };
+        let undone = teardown.unwind(how).await;
+        let kinds: Vec<(&str, Fate)> = undone
             .iter()
-            .map(|d| (d.resource.kind(), d.result.is_ok()))
+            .map(|u| (u.what.split(' ').next().unwrap_or_default(), u.fate))
             .collect();
         assert_eq!(
             kinds,
             [
-                ("kube-namespace", true),
-                ("iam-role-policy", true),
-                ("iam-role", false),
-                ("amp-workspace", true)
+                ("kube-namespace", Fate::Removed),
+                ("iam-role-policy", Fate::Removed),
+                ("iam-role", Fate::Failed),
+                ("amp-workspace", Fate::Removed)
             ]
         );
-        assert!(deletions[2].attempts > 1, "not retried: {:?}", deletions[2]);
+        assert!(
+            undone[2].line.contains("after 6 attempt(s)"),
+            "not retried: {:?}",
+            undone[2]
+        );
         assert!(stack.kube.get("namespaces", "", &role).is_none());
         assert!(stack.iam.role(&role).is_some(), "the refused role stays");
-        let result = super::super::torn_down(&deletions, Duration::ZERO);
+        let result = super::super::torn_down(&undone, Duration::ZERO);
         assert_eq!(result.outcome, Outcome::Fail);
         assert!(
             result.verdict.contains(&format!("iam-role {role}")),
@@ -787,7 +791,10 @@ mod tests {
             "{:?}",
             result.evidence
         );
-        assert!(teardown(run_id).await.is_empty(), "the registry is emptied");
+        assert!(
+            teardown.unwind(how).await.is_empty(),
+            "the stack is emptied"
+        );
         stack.shutdown().await;
     }
 }

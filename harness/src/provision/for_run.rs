@@ -1,18 +1,19 @@
 //! `--provision` within one scenario run: made before the links (which then check what was
-//! made), removed after them; the run sees two testcases and the settings to check.
+//! made, each thing on the run's teardown stack), removed with the rest of the stack
+//! after them; the run sees two testcases and the settings to check.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use pipecheck_reports::LinkResult;
 
-use super::apply::{Clients, ProvisionError, Provisioned, forget, provision, teardown};
+use super::apply::{Clients, ProvisionError, Provisioned, provision};
 use super::plan::{Plan, plan};
 use super::report::{created, kept, torn_down};
+use crate::chain::{Fate, Teardown, Undone};
 use crate::scenario::ClusterSpec;
 use crate::target::Target;
 
 pub struct RunProvision {
-    run_id: String,
     plan: Plan,
     done: Result<Provisioned, ProvisionError>,
     /// The `provision.create` testcase.
@@ -21,13 +22,15 @@ pub struct RunProvision {
 
 impl RunProvision {
     /// Creates what the run's scenario needs (a workspace unless `given_workspace`; for a
-    /// cluster scenario the role and the run's namespace), each step within `within`.
+    /// cluster scenario the role and the run's namespace), each step within `within` and
+    /// on `teardown` as it is made.
     pub async fn start(
         target: &Target,
         run_id: &str,
         cluster: Option<&ClusterSpec>,
         given_workspace: Option<&str>,
         within: Duration,
+        teardown: &Teardown,
     ) -> Self {
         let started = Instant::now();
         let plan = plan(
@@ -36,10 +39,10 @@ impl RunProvision {
             given_workspace.is_some(),
             SystemTime::now(),
         );
-        let done = provision(&Clients::of(target), &plan, given_workspace, within).await;
+        let clients = Clients::of(target);
+        let done = provision(&clients, &plan, given_workspace, within, teardown).await;
         let created = created(&plan, &done, started.elapsed());
         Self {
-            run_id: run_id.to_string(),
             plan,
             done,
             created,
@@ -59,17 +62,19 @@ impl RunProvision {
             spec.namespace = ns.to_string();
         }
     }
+}
 
-    /// Removes what was made, newest first (`keep`: leaves it, saying how to remove it):
-    /// the `provision.teardown` testcase.
-    pub async fn finish(self, keep: bool, region: &str) -> LinkResult {
-        let started = Instant::now();
-        match (&self.done, keep) {
-            (Ok(p), true) => {
-                forget(Some(&self.run_id));
-                kept(p, region, &self.run_id)
-            }
-            _ => torn_down(&teardown(&self.run_id).await, started.elapsed()),
-        }
+/// The `provision.teardown` testcase of run `run_id` from its unwound stack (only the
+/// provisioned part counts): what was removed, or kept with `--keep`.
+pub fn teardown_case(run_id: &str, undone: &[Undone], took: Duration) -> LinkResult {
+    let made: Vec<Undone> = undone
+        .iter()
+        .filter(|u| u.lane == crate::chain::Lane::Provisioned)
+        .cloned()
+        .collect();
+    if !made.is_empty() && made.iter().all(|u| u.fate == Fate::Kept) {
+        kept(&made, run_id)
+    } else {
+        torn_down(&made, took)
     }
 }

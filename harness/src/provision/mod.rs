@@ -1,7 +1,7 @@
 //! `pipecheck run --provision`: create what a scenario needs (tagged with the run), let
 //! the links check it, remove it again; `pipecheck sweep` for what earlier runs left.
 //! Module map: `resource.rs` (names, tags, delete commands), `plan.rs` (what to create),
-//! `apply.rs` (create, the registry, delete with retries), `kube.rs` (the
+//! `apply.rs` (create, each thing on the run's teardown stack, delete with retries), `kube.rs` (the
 //! cluster objects of a Prometheus scenario), `report.rs` (the testcases), `for_run.rs` (what a run does with it),
 //! `sweep.rs` (finding earlier runs' resources by tag), `existing.rs` (what `--plan` would use, read).
 
@@ -14,12 +14,9 @@ mod report;
 mod resource;
 mod sweep;
 
-pub use apply::{
-    Clients, Deletion, ProvisionError, Provisioned, delete, forget, provision, teardown,
-    teardown_all_pending,
-};
+pub use apply::{Clients, Deletion, ProvisionError, Provisioned, delete, provision};
 pub use existing::existing;
-pub use for_run::RunProvision;
+pub use for_run::{RunProvision, teardown_case};
 pub use kube::{CANARY_TARGET, canary_metrics};
 pub use plan::{Plan, Step, plan, plans};
 pub use report::{CREATE_CASE, TEARDOWN_CASE, created, kept, torn_down};

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use pipecheck_reports::{Evidence, LinkResult, Outcome};
 
-use super::apply::{Deletion, ProvisionError, Provisioned};
+use super::apply::{ProvisionError, Provisioned};
 use super::plan::Plan;
+use crate::chain::{Fate, Undone};
 
 pub const CREATE_CASE: &str = "provision.create";
 pub const TEARDOWN_CASE: &str = "provision.teardown";
@@ -81,39 +82,32 @@ pub fn created(
     r
 }
 
-pub fn torn_down(deletions: &[Deletion], took: Duration) -> LinkResult {
-    let lines: Vec<String> = deletions.iter().map(Deletion::line).collect();
-    let left: Vec<&Deletion> = deletions.iter().filter(|d| d.result.is_err()).collect();
+/// The `provision.teardown` testcase from the unwound stack's provisioned part.
+pub fn torn_down(undone: &[Undone], took: Duration) -> LinkResult {
+    let lines: Vec<&str> = undone.iter().map(|u| u.line.as_str()).collect();
+    let left: Vec<&Undone> = undone.iter().filter(|u| u.fate == Fate::Failed).collect();
     let mut r = if left.is_empty() {
         case(
             TEARDOWN_CASE,
             Outcome::Pass,
             format!(
                 "removed all {} resource(s) the run created: {}",
-                deletions.len(),
-                listed(
-                    &deletions
-                        .iter()
-                        .map(|d| format!("{} {}", d.resource.kind(), d.resource.name()))
-                        .collect::<Vec<_>>()
-                )
+                undone.len(),
+                listed(&undone.iter().map(|u| u.what.clone()).collect::<Vec<_>>())
             ),
             None,
         )
     } else {
-        let commands: Vec<String> = left
-            .iter()
-            .map(|d| d.resource.delete_command(&d.region))
-            .collect();
+        let commands: Vec<&str> = left.iter().filter_map(|u| u.by_hand.as_deref()).collect();
         case(
             TEARDOWN_CASE,
             Outcome::Fail,
             format!(
                 "{} of {} resource(s) the run created could not be removed: {}",
                 left.len(),
-                deletions.len(),
+                undone.len(),
                 left.iter()
-                    .map(|d| format!("{} {}", d.resource.kind(), d.resource.name()))
+                    .map(|u| u.what.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -126,19 +120,14 @@ pub fn torn_down(deletions: &[Deletion], took: Duration) -> LinkResult {
 }
 
 /// `--keep`: nothing removed; the report says what stays and how to remove it.
-pub fn kept(p: &Provisioned, region: &str, run_id: &str) -> LinkResult {
-    let commands: Vec<String> = p
-        .created
-        .iter()
-        .rev()
-        .map(|r| r.delete_command(region))
-        .collect();
+pub fn kept(undone: &[Undone], run_id: &str) -> LinkResult {
+    let commands: Vec<&str> = undone.iter().filter_map(|u| u.by_hand.as_deref()).collect();
     let mut r = case(
         TEARDOWN_CASE,
         Outcome::Pass,
         format!(
             "kept (--keep): {} resource(s) tagged pipecheck-run={run_id}; remove them with `pipecheck sweep`",
-            p.created.len()
+            undone.len()
         ),
         Some(format!(
             "remove them with `pipecheck sweep`, or: {}",
