@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use pipecheck_reports::{Evidence, LinkResult, Outcome, RunReport, ScenarioReport};
+use pipecheck_reports::{Evidence, LinkResult, Outcome, Property, RunReport, ScenarioReport};
 use serde::Serialize;
 
 use super::finding::{CHECKS, Check, Finding, Needs, Severity};
@@ -306,16 +306,9 @@ pub(crate) fn junit_report(
             root_cause,
             duration: elapsed,
             properties: vec![
-                (
-                    "files".into(),
-                    files
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-                ("errors".into(), s.errors.to_string()),
-                ("warnings".into(), s.warnings.to_string()),
+                Property::Files(files.iter().map(|f| f.name.clone()).collect()),
+                Property::Errors(s.errors),
+                Property::Warnings(s.warnings),
             ],
         }],
     }

@@ -865,9 +865,9 @@ const UNWIND_WITHIN: std::time::Duration = std::time::Duration::from_secs(45);
 fn undone_lines(report: &RunReport) -> String {
     let mut lines = Vec::new();
     for suite in &report.suites {
-        for (name, value) in &suite.properties {
-            if name == "grafana_cleanup" {
-                lines.extend(value.split("; ").map(str::to_string));
+        for p in &suite.properties {
+            if let pipecheck_reports::Property::GrafanaCleanup(removed) = p {
+                lines.extend(removed.iter().cloned());
             }
         }
         for link in &suite.links {

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pipecheck_reports::{LinkResult, Outcome, Redactor, RunReport, ScenarioReport, junit};
+use pipecheck_reports::{
+    LinkResult, Outcome, Property, Redactor, RunReport, ScenarioReport, junit,
+};
 use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -298,13 +300,12 @@ impl AccountResult {
     }
 
     fn account_column(&self) -> String {
-        match self
-            .report
-            .properties
-            .iter()
-            .find(|(k, _)| k == "account_id")
-        {
-            Some((_, id)) => format!("{} / {id}", self.name),
+        let account_id = self.report.property(|p| match p {
+            Property::AccountId(id) => Some(id),
+            _ => None,
+        });
+        match account_id {
+            Some(id) => format!("{} / {id}", self.name),
             None => self.name.clone(),
         }
     }
@@ -351,9 +352,9 @@ pub fn run(args: ReadinessArgs) -> Result<pipecheck_reports::Exit, ReadinessErro
     };
     if !left_out.is_empty() {
         for suite in &mut report.suites {
-            suite
-                .properties
-                .push(("read_only_left_out".into(), left_out.join(",")));
+            suite.properties.push(Property::ReadOnlyLeftOut(
+                left_out.iter().map(|l| l.to_string()).collect(),
+            ));
         }
     }
     junit::write(&report, &args.junit)?;
@@ -491,7 +492,7 @@ async fn check_account(
                 .filter(|l| l.outcome == Outcome::Interrupted { started: true })
                 .map(|l| l.name.clone())
                 .collect();
-            r.properties.push(("timed_out".into(), by.clone()));
+            r.properties.push(Property::TimedOut(by.clone()));
             r
         }
         None => setup_failure(
@@ -527,7 +528,7 @@ fn label(report: &mut ScenarioReport, account: &str) {
     report.target = format!("aws:{account}");
     report
         .properties
-        .push(("account".into(), account.to_string()));
+        .push(Property::Account(account.to_string()));
 }
 
 /// The report of an account whose run could not start (no region, no kubeconfig, …):
@@ -561,11 +562,10 @@ fn summarize(name: String, region: String, report: ScenarioReport) -> AccountRes
     } else {
         report.root_cause.clone()
     };
-    let timed_out = report
-        .properties
-        .iter()
-        .find(|(k, _)| k == "timed_out")
-        .map(|(_, v)| v.clone());
+    let timed_out = report.property(|p| match p {
+        Property::TimedOut(by) => Some(by.clone()),
+        _ => None,
+    });
     let verdict = match (&timed_out, root_cause.first()) {
         (Some(by), first) => format!(
             "timed out: no answer within {}{}",

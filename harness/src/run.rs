@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
 use pipecheck_mocks::{MockConfig, MockStack};
-use pipecheck_reports::{LinkResult, RunEvent, ScenarioReport};
+use pipecheck_reports::{LinkResult, Property, RunEvent, ScenarioReport};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 use crate::amp_client::WriterBehaviour;
@@ -831,26 +831,23 @@ impl Session {
         &self,
         facts: Option<(&RunContext, &[crate::chain::LinkId])>,
         undone: &[Undone],
-    ) -> Vec<(String, String)> {
+    ) -> Vec<Property> {
         let mut properties = Vec::new();
         if let Some((_, left_out)) = facts
             && !left_out.is_empty()
         {
-            properties.push((
-                pipecheck_reports::model::LEFT_OUT.to_string(),
-                pipecheck_reports::model::left_out_value(
-                    &left_out.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-                    "no Grafana workspace configured (--grafana-workspace, PIPECHECK_GRAFANA_WORKSPACE_ID or target.grafana_workspace_id)",
-                ),
-            ));
+            properties.push(Property::LeftOut {
+                links: left_out.iter().map(|l| l.to_string()).collect(),
+                reason: "no Grafana workspace configured (--grafana-workspace, PIPECHECK_GRAFANA_WORKSPACE_ID or target.grafana_workspace_id)".to_string(),
+            });
         }
-        let grafana: Vec<&str> = undone
+        let grafana: Vec<String> = undone
             .iter()
             .filter(|u| u.lane == Lane::Grafana)
-            .map(|u| u.line.as_str())
+            .map(|u| u.line.clone())
             .collect();
         if !grafana.is_empty() {
-            properties.push(("grafana_cleanup".to_string(), grafana.join("; ")));
+            properties.push(Property::GrafanaCleanup(grafana));
         }
         if let Some((ctx, _)) = facts {
             // The account the run's credentials belong to (the 5th field of the caller's ARN).
@@ -860,13 +857,10 @@ impl Session {
                 .as_deref()
                 .and_then(crate::arn::account)
             {
-                properties.push(("account_id".to_string(), account.to_string()));
+                properties.push(Property::AccountId(account.to_string()));
             }
             if let Some(arrival) = ctx.facts().arrival {
-                properties.push((
-                    pipecheck_reports::model::ARRIVAL_LATENCY_MS.to_string(),
-                    format!("{}", arrival.as_millis()),
-                ));
+                properties.push(Property::ArrivalLatency(arrival));
             }
         }
         if !self.fault_list.is_empty() {
@@ -875,7 +869,7 @@ impl Session {
                 .iter()
                 .map(|f| format!("{}:{}", f.id, f.name))
                 .collect();
-            properties.push(("faults".to_string(), names.join(",")));
+            properties.push(Property::Faults(names));
         }
         properties
     }
@@ -1023,7 +1017,7 @@ impl ScenarioProgress {
             root_cause: root_cause(&links),
             links,
             duration: self.since.map(|t| t.elapsed()).unwrap_or_default(),
-            properties: vec![("interrupted".to_string(), signal.to_string())],
+            properties: vec![Property::Interrupted(signal.to_string())],
         })
     }
 }
@@ -1108,7 +1102,7 @@ mod progress_tests {
         );
         assert_eq!(r.root_cause, ["c"]);
         assert!(r.links[1].verdict.contains("SIGTERM while"));
-        assert_eq!(r.properties, [("interrupted".into(), "SIGTERM".into())]);
+        assert_eq!(r.properties, [Property::Interrupted("SIGTERM".into())]);
         assert!(!r.passed());
     }
 }

@@ -852,9 +852,8 @@ mod tests {
                 })
                 .collect(),
             duration: Duration::from_millis(120),
-            properties: vec![(
-                pipecheck_reports::model::ARRIVAL_LATENCY_MS.to_string(),
-                "40".into(),
+            properties: vec![pipecheck_reports::Property::ArrivalLatency(
+                Duration::from_millis(40),
             )],
         }
     }

@@ -327,8 +327,10 @@ impl<W: Write> Console<W> {
             }
         }
         // Links left out of the graph are no result: say so, as the reports do.
-        if let Some(value) = report.property(crate::model::LEFT_OUT) {
-            let _ = writeln!(s, "\nleft out: {}", clean_line(value));
+        if let Some(left_out) = report
+            .property(|p| matches!(p, crate::model::Property::LeftOut { .. }).then(|| p.value()))
+        {
+            let _ = writeln!(s, "\nleft out: {}", clean_line(&left_out));
         }
         s.push('\n');
         s

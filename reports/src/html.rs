@@ -10,7 +10,7 @@
 
 use crate::json::status_word;
 use crate::junit::xml_text;
-use crate::model::{LinkResult, Outcome, RunInfo, RunReport, RunStatus, ScenarioReport};
+use crate::model::{LinkResult, Outcome, Property, RunInfo, RunReport, RunStatus, ScenarioReport};
 use std::fmt::Write as _;
 
 /// Node size and spacing of the graph, in SVG user units (CSS pixels).
@@ -120,15 +120,21 @@ fn scenario(page: &mut String, index: usize, s: &ScenarioReport) {
         }
     }
     page.push_str("</div>\n");
-    let extra: Vec<&(String, String)> = s
+    // Arrival and the links left out have their own places above.
+    let extra: Vec<&Property> = s
         .properties
         .iter()
-        .filter(|(k, _)| k != crate::model::ARRIVAL_LATENCY_MS && k != crate::model::LEFT_OUT)
+        .filter(|p| !matches!(p, Property::ArrivalLatency(_) | Property::LeftOut { .. }))
         .collect();
     if !extra.is_empty() {
         page.push_str("<dl class=\"properties\">\n");
-        for (k, v) in extra {
-            let _ = writeln!(page, "<dt>{}</dt><dd>{}</dd>", text(k), text(v));
+        for p in extra {
+            let _ = writeln!(
+                page,
+                "<dt>{}</dt><dd>{}</dd>",
+                text(p.name()),
+                text(&p.value())
+            );
         }
         page.push_str("</dl>\n");
     }

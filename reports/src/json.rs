@@ -69,7 +69,7 @@ struct Scenario<'a> {
     /// Links the run left out of its graph (not checked), with the reason.
     left_out: Vec<LeftOut<'a>>,
     /// Every extra fact of the run (`faults`, `grafana_cleanup`, …), in order.
-    properties: Vec<Property<'a>>,
+    properties: Vec<Property>,
 }
 
 #[derive(Serialize)]
@@ -92,9 +92,9 @@ struct LeftOut<'a> {
 }
 
 #[derive(Serialize)]
-struct Property<'a> {
-    name: &'a str,
-    value: &'a str,
+struct Property {
+    name: &'static str,
+    value: String,
 }
 
 impl<'a> Document<'a> {
@@ -152,7 +152,10 @@ fn scenario(s: &ScenarioReport) -> Scenario<'_> {
         properties: s
             .properties
             .iter()
-            .map(|(name, value)| Property { name, value })
+            .map(|p| Property {
+                name: p.name(),
+                value: p.value(),
+            })
             .collect(),
     }
 }
@@ -208,7 +211,7 @@ fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{LEFT_OUT, RunStatus};
+    use crate::model::RunStatus;
     use crate::testdata;
     use std::time::Duration;
 
@@ -288,10 +291,12 @@ mod tests {
     #[test]
     fn real_output_validates_against_the_schema() {
         let mut left_out = testdata::run();
-        left_out.suites[0].properties.push((
-            LEFT_OUT.into(),
-            crate::model::left_out_value(&["amg.workspace"], "no workspace"),
-        ));
+        left_out.suites[0]
+            .properties
+            .push(crate::model::Property::LeftOut {
+                links: vec!["amg.workspace".into()],
+                reason: "no workspace".into(),
+            });
         let mut passed = info();
         passed.status = RunStatus::Pass;
         let mut interrupted = info();
@@ -353,10 +358,12 @@ mod tests {
     #[test]
     fn left_out_links_are_listed_with_their_reason() {
         let mut run = testdata::run();
-        run.suites[0].properties.push((
-            LEFT_OUT.into(),
-            crate::model::left_out_value(&["amg.workspace", "grafana.api"], "no workspace"),
-        ));
+        run.suites[0]
+            .properties
+            .push(crate::model::Property::LeftOut {
+                links: vec!["amg.workspace".into(), "grafana.api".into()],
+                reason: "no workspace".into(),
+            });
         let doc: serde_json::Value = serde_json::from_str(&render(&run, &info())).unwrap();
         let left = &doc["scenarios"][0]["left_out"];
         assert_eq!(left[1]["name"], "grafana.api");

@@ -76,8 +76,8 @@ fn suite(report: &ScenarioReport) -> TestSuite {
         "root_cause",
         xml_line(&report.root_cause.join(",")),
     ));
-    for (name, value) in &report.properties {
-        suite.add_property(Property::new(xml_line(name), xml_line(value)));
+    for p in &report.properties {
+        suite.add_property(Property::new(xml_line(p.name()), xml_line(&p.value())));
     }
     let classname = xml_line(&format!("pipecheck.{}", report.scenario));
     suite.add_test_cases(report.links.iter().map(|link| case(link, &classname)));

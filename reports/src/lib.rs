@@ -20,6 +20,7 @@ pub use exit::Exit;
 pub use file::{ReportFile, ReportFileError, ReportKind};
 pub use junit::JunitError;
 pub use model::{
-    Counts, Evidence, LinkResult, Outcome, RunEvent, RunInfo, RunReport, RunStatus, ScenarioReport,
+    Counts, Evidence, LinkResult, Outcome, Property, RunEvent, RunInfo, RunReport, RunStatus,
+    ScenarioReport,
 };
 pub use redact::Redactor;

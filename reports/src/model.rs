@@ -8,13 +8,103 @@
 use serde::{Serialize, Serializer};
 use std::time::{Duration, SystemTime};
 
-/// The [`ScenarioReport::properties`] entry holding how long the canary took to come
-/// back through the query API, in whole milliseconds (absent when it never arrived).
+/// [`Property::ArrivalLatency`]'s name: how long the canary took to come back through
+/// the query API, in whole milliseconds (absent when it never arrived).
 pub const ARRIVAL_LATENCY_MS: &str = "arrival_latency_ms";
 
-/// The [`ScenarioReport::properties`] entry naming links a run left out of its graph:
-/// `link,link,...: reason` (see [`ScenarioReport::left_out`]).
+/// [`Property::LeftOut`]'s name: links a run left out of its graph, written
+/// `link,link,...: reason`.
 pub const LEFT_OUT: &str = "left_out";
+
+/// One fact about a scenario's run beside its links: a JUnit `<property>`, a JSON
+/// `{name, value}` pair, a line of the HTML report. Typed, so that no reader parses text
+/// back; [`Property::name`] and [`Property::value`] are its one written form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Property {
+    /// How long the canary took to come back through the query API.
+    ArrivalLatency(Duration),
+    /// Links left out of the graph (not checked at all), and why.
+    LeftOut {
+        links: Vec<String>,
+        reason: String,
+    },
+    /// What the run's Grafana clean-up did, one line per object.
+    GrafanaCleanup(Vec<String>),
+    /// The account the run's credentials belong to.
+    AccountId(String),
+    /// The faults injected, `F05:remote-write-denied`.
+    Faults(Vec<String>),
+    /// What stopped the run before its end (`SIGINT`, a timeout).
+    Interrupted(String),
+    /// `pipecheck readiness`: the account's name in the accounts file.
+    Account(String),
+    /// `pipecheck readiness`: the timeout that stopped the account's run.
+    TimedOut(String),
+    /// `pipecheck readiness`: the scenario's links left out as not read-only.
+    ReadOnlyLeftOut(Vec<String>),
+    /// `pipecheck diagnose`: the files read.
+    Files(Vec<String>),
+    /// `pipecheck diagnose`: how many findings were errors, and warnings.
+    Errors(usize),
+    Warnings(usize),
+}
+
+impl Property {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Property::ArrivalLatency(_) => ARRIVAL_LATENCY_MS,
+            Property::LeftOut { .. } => LEFT_OUT,
+            Property::GrafanaCleanup(_) => "grafana_cleanup",
+            Property::AccountId(_) => "account_id",
+            Property::Faults(_) => "faults",
+            Property::Interrupted(_) => "interrupted",
+            Property::Account(_) => "account",
+            Property::TimedOut(_) => "timed_out",
+            Property::ReadOnlyLeftOut(_) => "read_only_left_out",
+            Property::Files(_) => "files",
+            Property::Errors(_) => "errors",
+            Property::Warnings(_) => "warnings",
+        }
+    }
+
+    pub fn value(&self) -> String {
+        match self {
+            Property::ArrivalLatency(d) => d.as_millis().to_string(),
+            Property::LeftOut { links, reason } => format!("{}: {reason}", links.join(",")),
+            Property::GrafanaCleanup(lines) => lines.join("; "),
+            Property::Faults(items) | Property::ReadOnlyLeftOut(items) | Property::Files(items) => {
+                items.join(",")
+            }
+            Property::AccountId(v)
+            | Property::Interrupted(v)
+            | Property::Account(v)
+            | Property::TimedOut(v) => v.clone(),
+            Property::Errors(n) | Property::Warnings(n) => n.to_string(),
+        }
+    }
+
+    /// A copy with `f` applied to every text it holds (redaction).
+    pub fn map_text(&self, f: impl Fn(&str) -> String) -> Property {
+        let all = |v: &[String]| v.iter().map(|s| f(s)).collect();
+        match self {
+            Property::LeftOut { links, reason } => Property::LeftOut {
+                links: all(links),
+                reason: f(reason),
+            },
+            Property::GrafanaCleanup(v) => Property::GrafanaCleanup(all(v)),
+            Property::Faults(v) => Property::Faults(all(v)),
+            Property::ReadOnlyLeftOut(v) => Property::ReadOnlyLeftOut(all(v)),
+            Property::Files(v) => Property::Files(all(v)),
+            Property::AccountId(v) => Property::AccountId(f(v)),
+            Property::Interrupted(v) => Property::Interrupted(f(v)),
+            Property::Account(v) => Property::Account(f(v)),
+            Property::TimedOut(v) => Property::TimedOut(f(v)),
+            Property::ArrivalLatency(_) | Property::Errors(_) | Property::Warnings(_) => {
+                self.clone()
+            }
+        }
+    }
+}
 
 /// How one link ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -102,7 +192,7 @@ pub struct ScenarioReport {
     pub duration: Duration,
     /// Extra facts about the run, e.g. arrival latency; kept in order.
     #[serde(serialize_with = "name_value_pairs")]
-    pub properties: Vec<(String, String)>,
+    pub properties: Vec<Property>,
 }
 
 /// How many links ended each way.
@@ -143,36 +233,29 @@ impl ScenarioReport {
         self.links.iter().find(|l| l.name == name)
     }
 
-    /// The value of the property `name`, if set.
-    pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    /// The first property `pick` takes.
+    pub fn property<'a, T>(&'a self, pick: impl Fn(&'a Property) -> Option<T>) -> Option<T> {
+        self.properties.iter().find_map(pick)
     }
 
-    /// How long the canary took to arrive, where it was measured ([`ARRIVAL_LATENCY_MS`]).
+    /// How long the canary took to arrive, where it was measured.
     pub fn arrival_latency(&self) -> Option<Duration> {
-        self.property(ARRIVAL_LATENCY_MS)?
-            .trim()
-            .parse()
-            .ok()
-            .map(Duration::from_millis)
+        self.property(|p| match p {
+            Property::ArrivalLatency(d) => Some(*d),
+            _ => None,
+        })
     }
 
-    /// The links this run left out of its graph and why ([`LEFT_OUT`]): they were not
-    /// checked at all, so no result stands for them.
+    /// The links this run left out of its graph and why: they were not checked at all,
+    /// so no result stands for them.
     pub fn left_out(&self) -> Option<(Vec<&str>, &str)> {
-        let value = self.property(LEFT_OUT)?;
-        let (names, reason) = value.split_once(": ").unwrap_or((value, ""));
-        let names = names.split(',').map(str::trim).filter(|n| !n.is_empty());
-        Some((names.collect(), reason.trim()))
+        self.property(|p| match p {
+            Property::LeftOut { links, reason } => {
+                Some((links.iter().map(String::as_str).collect(), reason.as_str()))
+            }
+            _ => None,
+        })
     }
-}
-
-/// The [`LEFT_OUT`] property's value for `links` left out because of `reason`.
-pub fn left_out_value(links: &[&str], reason: &str) -> String {
-    format!("{}: {reason}", links.join(","))
 }
 
 /// Everything one invocation ran.
@@ -277,13 +360,16 @@ fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
-fn name_value_pairs<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+fn name_value_pairs<S: Serializer>(properties: &[Property], s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
-    struct Property<'a> {
-        name: &'a str,
-        value: &'a str,
+    struct Pair {
+        name: &'static str,
+        value: String,
     }
-    s.collect_seq(pairs.iter().map(|(name, value)| Property { name, value }))
+    s.collect_seq(properties.iter().map(|p| Pair {
+        name: p.name(),
+        value: p.value(),
+    }))
 }
 
 #[cfg(test)]
@@ -332,7 +418,7 @@ mod tests {
             ),
         ]);
         report.root_cause = vec!["amp.remote_write".into()];
-        report.properties = vec![("arrival_latency_secs".into(), "1.20".into())];
+        report.properties = vec![Property::ArrivalLatency(Duration::from_millis(1200))];
         let events = [
             RunEvent::ScenarioStarted {
                 scenario: "smoke".into(),

@@ -110,7 +110,7 @@ impl Redactor {
             properties: report
                 .properties
                 .iter()
-                .map(|(k, v)| (k.clone(), self.redact(v)))
+                .map(|p| p.map_text(|t| self.redact(t)))
                 .collect(),
             ..report.clone()
         }
@@ -481,11 +481,16 @@ mod tests {
             links: vec![link.clone()],
             root_cause: vec!["amp.remote_write".into()],
             duration: Duration::from_secs(1),
-            properties: vec![("endpoint".into(), "https://u:s3cr3t-value@h".into())],
+            properties: vec![crate::model::Property::GrafanaCleanup(vec![
+                "failed to delete dashboard d: https://u:s3cr3t-value@h refused".into(),
+            ])],
         };
         let out = red.redact_report(&report);
         assert_eq!(out.links[0].verdict, "rejected [REDACTED]");
-        assert_eq!(out.properties[0].1, "https://u:[REDACTED]@h");
+        assert_eq!(
+            out.properties[0].value(),
+            "failed to delete dashboard d: https://u:[REDACTED]@h refused"
+        );
         let ev = red.redact_event(&RunEvent::LinkFinished {
             scenario: "smoke".into(),
             result: link,

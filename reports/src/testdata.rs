@@ -1,9 +1,7 @@
 //! Hand-made results for the renderer tests: fixed run ids and durations, so snapshots
 //! are stable.
 
-use crate::model::{
-    ARRIVAL_LATENCY_MS, Evidence, LinkResult, Outcome, RunEvent, RunReport, ScenarioReport,
-};
+use crate::model::{Evidence, LinkResult, Outcome, Property, RunEvent, RunReport, ScenarioReport};
 use std::time::Duration;
 
 pub(crate) fn link(name: &str, outcome: Outcome, verdict: &str) -> LinkResult {
@@ -79,7 +77,7 @@ pub(crate) fn run() -> RunReport {
         ],
         root_cause: vec![],
         duration: Duration::from_millis(1495),
-        properties: vec![(ARRIVAL_LATENCY_MS.into(), "1200".into())],
+        properties: vec![Property::ArrivalLatency(Duration::from_millis(1200))],
     };
 
     let mut remote_write = timed(

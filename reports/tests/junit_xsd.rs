@@ -103,7 +103,10 @@ fn report() -> RunReport {
                 ],
                 root_cause: vec!["amp.remote_write".into()],
                 duration: Duration::from_millis(166),
-                properties: vec![("arrival \"latency\"".into(), "1.5s <ok>".into())],
+                // A value that needs escaping in XML.
+                properties: vec![pipecheck_reports::Property::Interrupted(
+                    "the \"--timeout\" of 1.5s <ok>".into(),
+                )],
             },
             ScenarioReport {
                 scenario: "empty".into(),
