@@ -123,7 +123,7 @@ impl EksState {
 
     /// The association of a service account, if any: what the pod identity webhook looks
     /// up when a pod is created.
-    pub fn pod_identity_association_for(
+    pub(crate) fn pod_identity_association_for(
         &self,
         cluster: &str,
         namespace: &str,
@@ -150,7 +150,7 @@ impl EksState {
     }
 
     /// Removes an association of `cluster`, as DeletePodIdentityAssociation does.
-    pub fn remove_pod_identity_association(
+    pub(crate) fn remove_pod_identity_association(
         &self,
         cluster: &str,
         association_id: &str,

@@ -37,10 +37,11 @@ pub use pod_identity::{
     POD_IDENTITY_TOKEN_FILE, POD_IDENTITY_VOLUME, PodIdentityLookup,
 };
 pub use resources::{RESOURCES, ResourceType};
+pub(crate) use seed::crd_object;
 pub use seed::{
     AdotSeed, CERT_MANAGER_DEPLOYMENTS, CERT_MANAGER_NAMESPACE, COLLECTOR_CONTAINER,
-    OPERATOR_NAMESPACE, ROLE_ARN_ANNOTATION, WEB_IDENTITY_TOKEN_FILE, collector_config, crd_object,
-    namespace, service_account,
+    OPERATOR_NAMESPACE, ROLE_ARN_ANNOTATION, WEB_IDENTITY_TOKEN_FILE, collector_config, namespace,
+    service_account,
 };
 pub use status::{KubeError, Target};
 pub use store::{Denial, KubeState, merge_patch};
