@@ -34,7 +34,7 @@ use crate::identity::MOCK_ACCOUNT;
 use crate::restjson::{self, ErrorResponse, OffsetToken, Page, authorize, with_next_token};
 
 /// The add-on that runs the EKS Pod Identity Agent DaemonSet (`kube-system`).
-pub const AGENT_ADDON: &str = "eks-pod-identity-agent";
+pub(crate) const AGENT_ADDON: &str = "eks-pod-identity-agent";
 
 /// Page tokens of the association list: the hex of the offset of the next item.
 const PAGE_TOKEN: OffsetToken = OffsetToken("eks-pia-offset:");

@@ -24,7 +24,7 @@ pub const POD_IDENTITY_TOKEN_FILE: &str =
 pub const POD_IDENTITY_VOLUME: &str = "eks-pod-identity-token";
 pub const POD_IDENTITY_AUDIENCE: &str = "pods.eks.amazonaws.com";
 /// The agent's DaemonSet (namespace `kube-system`).
-pub const POD_IDENTITY_AGENT: &str = "eks-pod-identity-agent";
+pub(crate) const POD_IDENTITY_AGENT: &str = "eks-pod-identity-agent";
 const AGENT_IMAGE: &str =
     "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/eks-pod-identity-agent:0.1.29";
 

@@ -17,8 +17,8 @@ pub const WEB_IDENTITY_TOKEN_FILE: &str = "/var/run/secrets/eks.amazonaws.com/se
 /// The container name the OpenTelemetry operator gives the collector.
 pub const COLLECTOR_CONTAINER: &str = "otc-container";
 /// The ADOT operator's namespace when installed as the EKS add-on.
-pub const OPERATOR_NAMESPACE: &str = "opentelemetry-operator-system";
-pub const CERT_MANAGER_NAMESPACE: &str = "cert-manager";
+pub(crate) const OPERATOR_NAMESPACE: &str = "opentelemetry-operator-system";
+pub(crate) const CERT_MANAGER_NAMESPACE: &str = "cert-manager";
 /// cert-manager's three deployments, all Ready in the default.
 pub const CERT_MANAGER_DEPLOYMENTS: [&str; 3] = [
     "cert-manager",
