@@ -712,14 +712,15 @@ fn mock(args: MockArgs) -> Result<Exit, CliError> {
         let stack = MockStack::start(MockConfig {
             region: args.region.clone(),
             port: args.port,
-            cluster: Some(crate::cluster::seed_for(&cluster)),
+            cluster: Some(crate::cluster::mock_shape(&cluster).seed()),
             ..MockConfig::default()
         })
         .await?;
         if let Some(n) = args.throttle_remote_writes {
-            let mut faults = stack.amp.faults();
-            faults.throttle_remote_write = pipecheck_mocks::amp::Throttle::Next(n);
-            stack.amp.set_faults(faults);
+            let throttle = pipecheck_mocks::amp::Throttle::Next(n);
+            stack
+                .inject(&pipecheck_mocks::MockFault::Throttle(throttle))
+                .map_err(|e| CliError::MockCluster(e.to_string()))?;
         }
         faults::inject_standalone(&stack, &cluster, &faults).map_err(standalone_err)?;
         let ep = stack.endpoints();

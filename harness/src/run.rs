@@ -15,7 +15,7 @@ use crate::canary::{Canary, CanaryDefect, Origin, SCRAPE_JOB};
 use crate::chain::{Lane, Teardown, Undone, Unwind};
 use crate::collector::{ContainerRuntime, Exporter, ProcessRuntime, Runtime};
 use crate::executor::{execute, root_cause};
-use crate::faults::{Fault, FaultEnv};
+use crate::faults::{Fault, HarnessFaults};
 use crate::links::{
     self, CollectorFaults, CollectorRun, Deadlines, Facts, GrafanaFaults, GrafanaRun, RunContext,
 };
@@ -224,43 +224,30 @@ pub async fn start_mock(
         cluster: Some(
             cluster_spec
                 .as_ref()
-                .map(crate::cluster::seed_for)
+                .map(|s| crate::cluster::mock_shape(s).seed())
                 .unwrap_or_default(),
         ),
         ..MockConfig::default()
     };
-    let region = cfg.region.clone();
     let stack = MockStack::start(cfg).await?;
-    let mock_cluster = match &cluster_spec {
-        Some(spec) => Some(
-            crate::cluster::prepare_mock_cluster(&stack, spec, &region)
-                .map_err(RunError::MockCluster)?,
-        ),
-        None => None,
-    };
-    let user = stack.endpoints().user.clone();
-    let mut env = FaultEnv {
-        mock: &stack,
-        access_key_id: user.access_key_id.clone(),
-        secret_access_key: user.secret_access_key.clone(),
-        writer: WriterBehaviour::default(),
-        defect: CanaryDefect::None,
-        collector: CollectorFaults::default(),
-        grafana: GrafanaFaults::default(),
-        cluster: mock_cluster,
-    };
-    for f in &fault_list {
-        f.apply(&mut env);
+    let injected = |e: pipecheck_mocks::InjectError| RunError::MockCluster(e.to_string());
+    if let Some(spec) = &cluster_spec {
+        stack
+            .prepare_cluster(&crate::cluster::mock_shape(spec))
+            .map_err(injected)?;
     }
-    let FaultEnv {
+    let mut side = HarnessFaults::healthy(&stack);
+    for f in &fault_list {
+        f.apply(&stack, &mut side).map_err(injected)?;
+    }
+    let HarnessFaults {
         access_key_id,
         secret_access_key,
         writer,
         defect,
         collector,
         grafana,
-        ..
-    } = env;
+    } = side;
     Ok(StartedMock {
         stack,
         access_key_id,

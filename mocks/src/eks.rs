@@ -455,12 +455,16 @@ impl EksState {
     }
 
     /// Applies `f` to the named cluster (for faults: version, status, OIDC issuer).
-    pub fn update_cluster<R>(&self, name: &str, f: impl FnOnce(&mut Cluster) -> R) -> Option<R> {
+    pub(crate) fn update_cluster<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut Cluster) -> R,
+    ) -> Option<R> {
         self.data.write().unwrap().clusters.get_mut(name).map(f)
     }
 
     /// Adds or replaces an add-on of a cluster; false when the cluster does not exist.
-    pub fn put_addon(&self, cluster: &str, addon: Addon) -> bool {
+    pub(crate) fn put_addon(&self, cluster: &str, addon: Addon) -> bool {
         self.update_cluster(cluster, |c| {
             c.addons.insert(addon.name.clone(), addon);
         })
@@ -487,7 +491,7 @@ impl EksState {
             })
     }
 
-    pub fn remove_addon(&self, cluster: &str, addon: &str) -> Option<Addon> {
+    pub(crate) fn remove_addon(&self, cluster: &str, addon: &str) -> Option<Addon> {
         self.data
             .write()
             .unwrap()

@@ -34,7 +34,7 @@ use crate::identity::MOCK_ACCOUNT;
 use crate::restjson::{self, ErrorResponse, OffsetToken, Page, authorize, with_next_token};
 
 /// The add-on that runs the EKS Pod Identity Agent DaemonSet (`kube-system`).
-pub const AGENT_ADDON: &str = "eks-pod-identity-agent";
+pub(crate) const AGENT_ADDON: &str = "eks-pod-identity-agent";
 
 /// Page tokens of the association list: the hex of the offset of the next item.
 const PAGE_TOKEN: OffsetToken = OffsetToken("eks-pia-offset:");
@@ -123,7 +123,7 @@ impl EksState {
 
     /// The association of a service account, if any: what the pod identity webhook looks
     /// up when a pod is created.
-    pub fn pod_identity_association_for(
+    pub(crate) fn pod_identity_association_for(
         &self,
         cluster: &str,
         namespace: &str,
@@ -150,7 +150,7 @@ impl EksState {
     }
 
     /// Removes an association of `cluster`, as DeletePodIdentityAssociation does.
-    pub fn remove_pod_identity_association(
+    pub(crate) fn remove_pod_identity_association(
         &self,
         cluster: &str,
         association_id: &str,

@@ -10,7 +10,7 @@ pub const MOCK_ACCOUNT: &str = "111122223333";
 
 /// Every IAM action the mocks authorize: what an assumed role whose policies allow them
 /// is granted (STS), and what a fault that revokes one action leaves the mock user.
-pub const KNOWN_ACTIONS: &[&str] = &[
+pub(crate) const KNOWN_ACTIONS: &[&str] = &[
     "sts:GetCallerIdentity",
     "aps:CreateWorkspace",
     "aps:DescribeWorkspace",

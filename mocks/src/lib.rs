@@ -9,10 +9,12 @@
 pub mod amg;
 pub mod amp;
 pub mod clock;
+pub mod cluster;
 pub mod ec2;
 pub mod eks;
 pub mod eks_access;
 pub mod eks_pod_identity;
+pub mod faults;
 pub mod grafana;
 pub mod iam;
 pub mod identity;
@@ -25,6 +27,8 @@ pub mod stack;
 pub mod sts;
 pub mod web_identity;
 
+pub use cluster::{ClusterShape, CollectorShape, Credentials};
 pub use eks::ClusterSeed;
+pub use faults::{ClusterFault, InjectError, MockFault, Unreachable};
 pub use identity::{Identities, Identity};
 pub use stack::{MockConfig, MockEndpoints, MockStack, StartError};

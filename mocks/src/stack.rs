@@ -149,6 +149,8 @@ pub struct MockStack {
     tasks: Vec<JoinHandle<()>>,
     /// Holds the kubeconfig; removed with the stack.
     _kube_dir: tempfile::TempDir,
+    /// The cluster as `prepare_cluster` shaped it, for the cluster faults `inject` applies.
+    pub(crate) cluster: std::sync::Mutex<Option<crate::cluster::PreparedCluster>>,
 }
 
 const SERVICES: u16 = 10;
@@ -316,6 +318,7 @@ impl MockStack {
             _refused: refused.1,
             tasks,
             _kube_dir: cluster.kube_dir,
+            cluster: std::sync::Mutex::new(None),
         })
     }
 

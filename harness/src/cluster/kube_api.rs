@@ -419,13 +419,14 @@ mod reads_tests {
             "eks-otel-daemonset",
         ] {
             let spec = Scenario::load(name).unwrap().cluster.unwrap();
+            let shape = crate::cluster::mock_shape(&spec);
             let stack = MockStack::start(MockConfig {
-                cluster: Some(crate::cluster::seed_for(&spec)),
+                cluster: Some(shape.seed()),
                 ..MockConfig::default()
             })
             .await
             .unwrap();
-            crate::cluster::prepare_mock_cluster(&stack, &spec, "us-east-1").unwrap();
+            stack.prepare_cluster(&shape).unwrap();
             seen.extend(reads_of(name, &stack).await);
             stack.shutdown().await;
         }
@@ -441,15 +442,20 @@ mod reads_tests {
         // The AMP managed collector: its role's access (aws-auth read when it has no access
         // entry) and RBAC.
         let scraper = Scenario::load("eks-amp-scraper").unwrap().cluster.unwrap();
+        let shape = crate::cluster::mock_shape(&scraper);
         let stack = MockStack::start(MockConfig {
-            cluster: Some(crate::cluster::seed_for(&scraper)),
+            cluster: Some(shape.seed()),
             ..MockConfig::default()
         })
         .await
         .unwrap();
-        let c = crate::cluster::prepare_mock_cluster(&stack, &scraper, "us-east-1").unwrap();
+        stack.prepare_cluster(&shape).unwrap();
         seen.extend(reads_of("eks-amp-scraper", &stack).await);
-        c.scraper_no_access_entry(&stack);
+        stack
+            .inject(&pipecheck_mocks::MockFault::Cluster(
+                pipecheck_mocks::ClusterFault::ScraperNoAccessEntry,
+            ))
+            .unwrap();
         seen.extend(reads_of("eks-amp-scraper", &stack).await);
         stack.shutdown().await;
         assert!(

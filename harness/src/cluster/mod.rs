@@ -9,18 +9,12 @@
 //! | `aws_errors.rs` | SDK errors of the EKS/IAM/STS calls as one-line evidence |
 //! | `nodes.rs` | the collector's nodes, their EC2 instances and IMDS settings (the node-role fallback of pods without IRSA) |
 //! | `pod_identity.rs` | EKS Pod Identity: a namespace's associations, the container-credentials env of a pod, the `pods.eks.amazonaws.com` trust |
-//! | `mock.rs` | the mock target's cluster: the seed for a scenario, the Prometheus variant, fault recipes |
-//! | `mock_shapes.rs` | the mock's kube-prometheus-stack and OpenTelemetry DaemonSet shapes and their own fault recipes (F45-F48) |
-//! | `mock_scraper.rs` | the mock target's cluster for an AMP managed collector (`amp-scraper`): canary pod, scraper, access entry, RBAC; recipes F40-F44, F49 |
-//! | `mock_pod_identity.rs` | the mock cluster turned to EKS Pod Identity, and its fault recipes (F35-F39) |
+//! | `mock.rs` | a scenario's cluster as the mocks take it (`pipecheck_mocks::ClusterShape`); the seeds, shapes and fault recipes live in `pipecheck_mocks::cluster` |
 
 mod aws_errors;
 mod facts;
 mod kube_api;
 mod mock;
-mod mock_pod_identity;
-mod mock_scraper;
-mod mock_shapes;
 mod nodes;
 pub mod pod_identity;
 mod workload;
@@ -31,8 +25,7 @@ pub use kube_api::{
     KUBE_READ_URLS, KUBE_READS, KubeFailure, KubeRead, api_failure, container_summary,
     is_kube_read, last_log_lines, pod_name, pod_ready, restarts, waiting, warning_events,
 };
-pub(crate) use mock::put_prometheus_server;
-pub use mock::{MockCluster, prepare_mock_cluster, seed_for};
+pub use mock::{mock_kind, mock_shape};
 pub use nodes::{NodeMetadata, node_metadata};
 pub use workload::{Workload, find_workload};
 
@@ -65,9 +58,10 @@ pub fn subject(namespace: &str, service_account: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::chain::Expect;
     use crate::chain::{CLUSTER, LinkId, SCRAPER, closure};
+    use crate::faults::CATALOG;
     use crate::faults::resolve_faults;
-    use crate::faults::{CATALOG, Expect};
     use crate::scenario::{ClusterCollector, Scenario, Shape};
 
     fn names(s: &Scenario) -> Vec<LinkId> {

@@ -24,7 +24,7 @@ pub async fn start_all_shapes(cluster: &str, region: &str) -> Result<MockStack, 
     prometheus.name = cluster.to_string();
     let stack = MockStack::start(MockConfig {
         region: region.to_string(),
-        cluster: Some(crate::cluster::seed_for(&adot)),
+        cluster: Some(crate::cluster::mock_shape(&adot).seed()),
         ..MockConfig::default()
     })
     .await
@@ -36,12 +36,12 @@ pub async fn start_all_shapes(cluster: &str, region: &str) -> Result<MockStack, 
         .ok_or("the mock stack was started without a cluster")?;
     add_prometheus_server(
         &stack,
-        &crate::cluster::seed_for(&prometheus),
+        &crate::cluster::mock_shape(&prometheus).seed(),
         region,
         &remote_write,
     )?;
     add_daemonset(&stack, region, &remote_write)?;
-    let seed = crate::cluster::seed_for(&adot);
+    let seed = crate::cluster::mock_shape(&adot).seed();
     let (ns, _, sa) = DAEMONSET;
     stack
         .eks
@@ -136,7 +136,7 @@ fn add_prometheus_server(
         pipecheck_mocks::identity::MOCK_ACCOUNT
     );
     stack.iam.seed_healthy_irsa(seed, region, &workspace_arn);
-    crate::cluster::put_prometheus_server(stack, seed, region, remote_write)?;
+    pipecheck_mocks::cluster::put_prometheus_server(stack, seed, region, remote_write)?;
     Ok(())
 }
 

@@ -103,7 +103,7 @@ pub fn plan(
     }
     // An AMP managed collector is AWS's, not provisioned: only the workspace is.
     if let Some(spec) = cluster.filter(|c| c.kind != ClusterCollector::AmpScraper) {
-        let service_account = crate::cluster::seed_for(spec).service_account;
+        let service_account = spec.service_account_name();
         // The collector is made in the run's own namespace, which the links then check.
         let namespace = name.clone();
         steps.push(Step::CollectorRole {

@@ -623,7 +623,7 @@ impl AmgState {
 
     /// F22: every token and API key of the workspace has expired (Grafana answers
     /// `Expired API key`).
-    pub fn expire_tokens(&self, ws: &str) -> bool {
+    pub(crate) fn expire_tokens(&self, ws: &str) -> bool {
         let past = self.clock.now() - Duration::from_secs(1);
         self.with_workspace(ws, |w| {
             for t in w
@@ -704,7 +704,7 @@ impl AmgState {
     }
 
     /// F24: the workspace role may no longer perform `action` (e.g. `aps:QueryMetrics`).
-    pub fn deny_role_action(&self, ws: &str, action: &str) -> bool {
+    pub(crate) fn deny_role_action(&self, ws: &str, action: &str) -> bool {
         let Some(key) = self
             .with_workspace(ws, |w| w.role_access_key_id.clone())
             .flatten()

@@ -219,7 +219,7 @@ impl AmpState {
             .collect()
     }
 
-    pub fn remove_workspace(&self, id: &str) -> Option<Workspace> {
+    pub(crate) fn remove_workspace(&self, id: &str) -> Option<Workspace> {
         self.workspaces.write().unwrap().remove(id)
     }
 

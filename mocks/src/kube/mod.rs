@@ -32,16 +32,17 @@ mod workloads;
 
 pub use api::{MAX_BODY, router};
 pub use kubeconfig::Kubeconfig;
+pub(crate) use pod_identity::POD_IDENTITY_AGENT;
 pub use pod_identity::{
-    POD_IDENTITY_AGENT, POD_IDENTITY_AUDIENCE, POD_IDENTITY_CREDENTIALS_URI,
-    POD_IDENTITY_TOKEN_FILE, POD_IDENTITY_VOLUME, PodIdentityLookup,
+    POD_IDENTITY_AUDIENCE, POD_IDENTITY_CREDENTIALS_URI, POD_IDENTITY_TOKEN_FILE,
+    POD_IDENTITY_VOLUME, PodIdentityLookup,
 };
 pub use resources::{RESOURCES, ResourceType};
 pub use seed::{
-    AdotSeed, CERT_MANAGER_DEPLOYMENTS, CERT_MANAGER_NAMESPACE, COLLECTOR_CONTAINER,
-    OPERATOR_NAMESPACE, ROLE_ARN_ANNOTATION, WEB_IDENTITY_TOKEN_FILE, collector_config, crd_object,
-    namespace, service_account,
+    AdotSeed, CERT_MANAGER_DEPLOYMENTS, COLLECTOR_CONTAINER, ROLE_ARN_ANNOTATION,
+    WEB_IDENTITY_TOKEN_FILE, collector_config, namespace, service_account,
 };
+pub(crate) use seed::{CERT_MANAGER_NAMESPACE, OPERATOR_NAMESPACE, crd_object};
 pub use status::{KubeError, Target};
 pub use store::{Denial, KubeState, merge_patch};
 pub use tls::{TlsError, TlsMaterial};

@@ -24,7 +24,7 @@ pub const POD_IDENTITY_TOKEN_FILE: &str =
 pub const POD_IDENTITY_VOLUME: &str = "eks-pod-identity-token";
 pub const POD_IDENTITY_AUDIENCE: &str = "pods.eks.amazonaws.com";
 /// The agent's DaemonSet (namespace `kube-system`).
-pub const POD_IDENTITY_AGENT: &str = "eks-pod-identity-agent";
+pub(crate) const POD_IDENTITY_AGENT: &str = "eks-pod-identity-agent";
 const AGENT_IMAGE: &str =
     "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/eks-pod-identity-agent:0.1.29";
 
@@ -100,7 +100,7 @@ impl KubeState {
     }
 
     /// Strips what the pod identity webhook adds from a pod (it predates the association).
-    pub fn strip_pod_identity_from_pod(
+    pub(crate) fn strip_pod_identity_from_pod(
         &self,
         namespace: &str,
         pod: &str,
@@ -132,7 +132,7 @@ impl KubeState {
     }
 
     /// Marks a pod as created `at` (RFC 3339), for faults about pods older than something.
-    pub fn set_pod_created(
+    pub(crate) fn set_pod_created(
         &self,
         namespace: &str,
         pod: &str,
@@ -146,7 +146,11 @@ impl KubeState {
 
     /// The `eks-pod-identity-agent` DaemonSet as the add-on installs it, on the cluster's
     /// `nodes` nodes, `ready` of them Ready.
-    pub fn put_pod_identity_agent(&self, nodes: u32, ready: u32) -> Result<Value, KubeError> {
+    pub(crate) fn put_pod_identity_agent(
+        &self,
+        nodes: u32,
+        ready: u32,
+    ) -> Result<Value, KubeError> {
         let labels = json!({
             "app.kubernetes.io/instance": POD_IDENTITY_AGENT,
             "app.kubernetes.io/name": POD_IDENTITY_AGENT,

@@ -17,8 +17,8 @@ pub const WEB_IDENTITY_TOKEN_FILE: &str = "/var/run/secrets/eks.amazonaws.com/se
 /// The container name the OpenTelemetry operator gives the collector.
 pub const COLLECTOR_CONTAINER: &str = "otc-container";
 /// The ADOT operator's namespace when installed as the EKS add-on.
-pub const OPERATOR_NAMESPACE: &str = "opentelemetry-operator-system";
-pub const CERT_MANAGER_NAMESPACE: &str = "cert-manager";
+pub(crate) const OPERATOR_NAMESPACE: &str = "opentelemetry-operator-system";
+pub(crate) const CERT_MANAGER_NAMESPACE: &str = "cert-manager";
 /// cert-manager's three deployments, all Ready in the default.
 pub const CERT_MANAGER_DEPLOYMENTS: [&str; 3] = [
     "cert-manager",
@@ -266,7 +266,7 @@ impl KubeState {
 
     /// Sets a Deployment's ready and available replica counts, with the `Available`
     /// condition following (False when fewer than `spec.replicas` are ready).
-    pub fn set_deployment_ready(
+    pub(crate) fn set_deployment_ready(
         &self,
         namespace: &str,
         name: &str,
@@ -304,7 +304,7 @@ impl KubeState {
 
     /// Sets (or adds) env var `name` of a pod's container: where the pod's SDK finds an
     /// endpoint (`AWS_ENDPOINT_URL_STS`), for the stack and for faults.
-    pub fn set_container_env(
+    pub(crate) fn set_container_env(
         &self,
         namespace: &str,
         pod: &str,
@@ -333,7 +333,7 @@ impl KubeState {
 
     /// Marks a pod Running but not Ready, its container's readiness probe failing with
     /// `message` (the kubelet's Unhealthy event), and its Deployment with no ready replica.
-    pub fn set_pod_unready(
+    pub(crate) fn set_pod_unready(
         &self,
         namespace: &str,
         pod: &str,
@@ -381,7 +381,11 @@ impl KubeState {
     /// Strips what the pod identity webhook adds from a pod (F26: the SA was annotated
     /// after the pod started): the `AWS_ROLE_ARN` / `AWS_WEB_IDENTITY_TOKEN_FILE` env, the
     /// `aws-iam-token` volume and its mounts.
-    pub fn strip_irsa_from_pod(&self, namespace: &str, pod: &str) -> Result<Value, KubeError> {
+    pub(crate) fn strip_irsa_from_pod(
+        &self,
+        namespace: &str,
+        pod: &str,
+    ) -> Result<Value, KubeError> {
         self.update("pods", namespace, pod, |p| {
             if let Some(cs) = p
                 .pointer_mut("/spec/containers")
@@ -486,7 +490,7 @@ fn node(seed: &ClusterSeed, region: &str) -> Value {
 }
 
 /// A namespaced CustomResourceDefinition, Established, serving `version`.
-pub fn crd_object(group: &str, plural: &str, kind: &str, version: &str) -> Value {
+pub(crate) fn crd_object(group: &str, plural: &str, kind: &str, version: &str) -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

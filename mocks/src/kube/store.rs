@@ -165,7 +165,7 @@ impl KubeState {
     // --- version ---
 
     /// What `/version` answers, e.g. `("1", "30")`.
-    pub fn set_version(&self, major: &str, minor: &str) {
+    pub(crate) fn set_version(&self, major: &str, minor: &str) {
         *self.version.write().unwrap() = (major.to_string(), minor.to_string());
     }
 

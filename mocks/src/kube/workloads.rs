@@ -178,7 +178,7 @@ impl KubeState {
     }
 
     /// A second (third, …) node like the first: what a node group scaling out adds.
-    pub fn add_node_like(&self, existing: &str, name: &str) -> Result<Value, KubeError> {
+    pub(crate) fn add_node_like(&self, existing: &str, name: &str) -> Result<Value, KubeError> {
         let mut node = self
             .get("nodes", "", existing)
             .ok_or(KubeError::NoSuchPath)?;

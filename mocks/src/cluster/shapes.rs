@@ -1,15 +1,15 @@
-//! The mock target's cluster for the operator and DaemonSet shapes: kube-prometheus-stack's
+//! The mock cluster of the operator and OpenTelemetry shapes: kube-prometheus-stack's
 //! `Prometheus` resource (the mock's operator renders its Secret and runs its StatefulSet)
 //! and the opentelemetry-collector chart in daemonset mode (ConfigMap key `relay`, one pod
-//! per node), each made through the mock API's controllers (`KubeState::apply`), and the
+//! per node) or ADOT's example Deployment, each made through the mock API's controllers (`KubeState::apply`), and the
 //! fault recipes only these shapes have (F45-F48). Names and facts:
 //! docs/wire/prometheus-operator.md and docs/wire/otel-collector-chart.md.
 
-use pipecheck_mocks::kube::crd_object;
-use pipecheck_mocks::{ClusterSeed, MockStack};
+use crate::kube::crd_object;
+use crate::{ClusterSeed, MockStack};
 use serde_json::{Value, json};
 
-use super::mock::{MockCluster, rfc3339_now};
+use super::{PreparedCluster, rfc3339_now};
 
 const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v2.54.1";
 const OTEL_IMAGE: &str = "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0";
@@ -19,14 +19,14 @@ const OTEL_CONFIG_KEY: &str = "relay";
 /// The per-node selector of the chart's kubernetes_sd jobs in daemonset mode.
 const NODE_SELECTOR: &str = "          selectors:\n          - role: pod\n            field: spec.nodeName=${env:K8S_NODE_NAME}\n";
 
-fn err(e: pipecheck_mocks::kube::KubeError) -> String {
+fn err(e: crate::kube::KubeError) -> String {
     e.to_string()
 }
 
 /// kube-prometheus-stack's Prometheus (`<release>-kube-prometheus-prometheus`), remote
 /// writing to AMP with sigv4 as the AMP user guide sets it up, one replica, running as
 /// the seed's annotated service account; returns (StatefulSet, pod, container).
-pub(super) fn put_operator_prometheus(
+pub(crate) fn put_operator_prometheus(
     stack: &MockStack,
     seed: &ClusterSeed,
     region: &str,
@@ -99,7 +99,7 @@ service:\n  extensions:\n  - health_check\n  - sigv4auth\n  pipelines:\n    metr
 /// The opentelemetry-collector chart in daemonset mode with the ADOT image (release
 /// `otel`: DaemonSet and ConfigMap `otel-opentelemetry-collector-agent`), running as the
 /// seed's annotated service account; returns (DaemonSet, a pod, container).
-pub(super) fn put_otel_daemonset(
+pub(crate) fn put_otel_daemonset(
     stack: &MockStack,
     seed: &ClusterSeed,
     region: &str,
@@ -179,7 +179,7 @@ pub(super) fn put_otel_daemonset(
 /// `otel-agent-config` of ConfigMap `otel-agent-conf`; returns (Deployment, pod,
 /// container). The mock makes this form of an `otelcol` collector whose name is not the
 /// chart's daemonset name (`…-agent`).
-pub(super) fn put_otel_deployment(
+pub(crate) fn put_otel_deployment(
     stack: &MockStack,
     seed: &ClusterSeed,
     region: &str,
@@ -267,10 +267,10 @@ fn daemonset_pods(stack: &MockStack, ns: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-impl MockCluster {
+impl PreparedCluster {
     /// Edits the `Prometheus` resource's spec, then the operator reconciles it (re-renders
     /// its Secret, scales its StatefulSet). Nothing on other shapes.
-    pub(super) fn edit_prometheus_resource(&self, s: &MockStack, f: impl FnOnce(&mut Value)) {
+    pub(crate) fn edit_prometheus_resource(&self, s: &MockStack, f: impl FnOnce(&mut Value)) {
         let (ns, name) = (&self.seed.namespace, &self.seed.collector_name);
         if s.kube.get("prometheuses", ns, name).is_none() {
             return;
@@ -283,7 +283,7 @@ impl MockCluster {
 
     /// Edits the collector's config in its ConfigMap (the chart's DaemonSet, or ADOT's
     /// example Deployment).
-    pub(super) fn edit_otel_config(&self, s: &MockStack, f: impl FnOnce(&str) -> String) {
+    pub(crate) fn edit_otel_config(&self, s: &MockStack, f: impl FnOnce(&str) -> String) {
         let ns = &self.seed.namespace;
         let (cm, key) = if s.kube.get("configmaps", ns, &self.deployment).is_some() {
             (self.deployment.as_str(), OTEL_CONFIG_KEY)
@@ -300,7 +300,7 @@ impl MockCluster {
     /// F45: the DaemonSet's kubernetes_sd job lost its per-node selector and the node group
     /// grew to two nodes: both nodes' collectors scrape every annotated pod and write the
     /// same series; AMP refuses the second copies (400), as both collectors log.
-    pub fn daemonset_duplicate_scrape(&self, s: &MockStack) {
+    pub(crate) fn daemonset_duplicate_scrape(&self, s: &MockStack) {
         let ns = self.seed.namespace.as_str();
         self.edit_otel_config(s, |text| text.replace(NODE_SELECTOR, ""));
         // The next address in the node group's subnet (ip-192-168-12-35…), else `<node>-2`.
@@ -325,7 +325,7 @@ impl MockCluster {
 
     /// F46: the `Prometheus` resource's remote write keeps `sigv4: {}` without a region
     /// (and the pods have no AWS_REGION): Prometheus refuses the config it is given.
-    pub fn operator_sigv4_without_region(&self, s: &MockStack) {
+    pub(crate) fn operator_sigv4_without_region(&self, s: &MockStack) {
         self.edit_prometheus_resource(s, |spec| {
             spec["remoteWrite"][0]["sigv4"] = json!({});
         });
@@ -340,7 +340,7 @@ impl MockCluster {
 
     /// F47: the `Prometheus` resource runs two replicas with the operator's default replica
     /// label (`prometheus_replica`) and no `cluster` label: AMP stores both copies.
-    pub fn operator_replicas_without_ha_labels(&self, s: &MockStack) {
+    pub(crate) fn operator_replicas_without_ha_labels(&self, s: &MockStack) {
         self.edit_prometheus_resource(s, |spec| spec["replicas"] = json!(2));
         let (log, _) = s
             .kube
@@ -352,7 +352,7 @@ impl MockCluster {
 
     /// F48: no operator reconciles the `Prometheus` resource (none runs, or it watches
     /// other namespaces): no Secret, no StatefulSet, no pods, and no status.
-    pub fn operator_not_reconciling(&self, s: &MockStack) {
+    pub(crate) fn operator_not_reconciling(&self, s: &MockStack) {
         let ns = self.seed.namespace.as_str();
         for pod in s.kube.list("pods", Some(ns)) {
             let owner = pod

@@ -1,18 +1,22 @@
-//! The mock target's cluster with EKS Pod Identity instead of IRSA (a scenario with
-//! `identity: pod-identity`), made from the IRSA seed through the mocks' APIs, and the
-//! fault recipes of catalog rows F35-F39 on it.
+//! The mock cluster with EKS Pod Identity instead of IRSA (`Credentials::PodIdentity`),
+//! made from the IRSA seed through the mocks' APIs, and the fault recipes of catalog rows
+//! F35-F39 on it.
 
 use std::time::Duration;
 
-use pipecheck_mocks::MockStack;
-use pipecheck_mocks::eks::Addon;
-use pipecheck_mocks::eks_pod_identity::AGENT_ADDON;
-use pipecheck_mocks::iam::irsa_trust_policy;
-use pipecheck_mocks::kube::{POD_IDENTITY_AGENT, ROLE_ARN_ANNOTATION};
+use crate::MockStack;
+use crate::eks::Addon;
+use crate::eks_pod_identity::AGENT_ADDON;
+use crate::iam::irsa_trust_policy;
+use crate::kube::{POD_IDENTITY_AGENT, ROLE_ARN_ANNOTATION};
 use serde_json::{Value, json};
 
-use super::mock::MockCluster;
-use super::pod_identity::{PODS_PRINCIPAL, TRUST_ACTIONS};
+use super::PreparedCluster;
+
+/// The service principal EKS Pod Identity assumes roles as, and the actions a role's trust
+/// must allow it (EKS user guide; the harness checks them from its own copy).
+const PODS_PRINCIPAL: &str = "pods.eks.amazonaws.com";
+const TRUST_ACTIONS: [&str; 2] = ["sts:AssumeRole", "sts:TagSession"];
 
 /// The agent add-on's version on the mock cluster.
 const AGENT_VERSION: &str = "v1.3.8-eksbuild.2";
@@ -39,7 +43,7 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
-impl MockCluster {
+impl PreparedCluster {
     fn set_trust(&self, s: &MockStack, text: String) {
         s.iam
             .update_role(&self.seed.role_name, |r| r.trust_policy = text);
@@ -61,7 +65,7 @@ impl MockCluster {
     /// session tags), the `eks-pod-identity-agent` add-on and its DaemonSet run, an
     /// association maps the account to the role, and the collector's pod is recreated so
     /// the EKS webhook gives it the container-credentials env.
-    pub fn use_pod_identity(&self, s: &MockStack) -> Result<(), String> {
+    pub(crate) fn use_pod_identity(&self, s: &MockStack) -> Result<(), String> {
         let (ns, sa) = (
             self.seed.namespace.as_str(),
             self.seed.service_account.as_str(),
@@ -95,7 +99,7 @@ impl MockCluster {
 
     /// F35: the service account has no association (never created), so its pods got no
     /// container-credentials env either.
-    pub fn remove_association(&self, s: &MockStack) {
+    pub(crate) fn remove_association(&self, s: &MockStack) {
         if let Some(id) = self.association_id(s) {
             s.eks
                 .remove_pod_identity_association(&self.seed.cluster_name, &id);
@@ -104,7 +108,7 @@ impl MockCluster {
     }
 
     /// F36: the `eks-pod-identity-agent` add-on is not installed (no DaemonSet).
-    pub fn remove_agent(&self, s: &MockStack) {
+    pub(crate) fn remove_agent(&self, s: &MockStack) {
         s.eks.remove_addon(&self.seed.cluster_name, AGENT_ADDON);
         s.kube
             .delete("daemonsets", "kube-system", POD_IDENTITY_AGENT);
@@ -112,18 +116,18 @@ impl MockCluster {
 
     /// F36: the add-on is ACTIVE but its DaemonSet's pod is not ready (as on a node with
     /// IPv6 disabled, where the agent cannot bind `[fd00:ec2::23]`).
-    pub fn agent_not_ready(&self, s: &MockStack) {
+    pub(crate) fn agent_not_ready(&self, s: &MockStack) {
         let _ = s.kube.put_pod_identity_agent(1, 0);
     }
 
     /// F37: the role still has only its IRSA trust (the OIDC provider), not the Pod
     /// Identity service principal: the usual half-done migration.
-    pub fn trust_without_pods_principal(&self, s: &MockStack) {
+    pub(crate) fn trust_without_pods_principal(&self, s: &MockStack) {
         self.set_trust(s, irsa_trust_policy(&self.seed, &self.region));
     }
 
     /// F37: the trust names the principal with `sts:AssumeRole` only, no `sts:TagSession`.
-    pub fn trust_without_tag_session(&self, s: &MockStack) {
+    pub(crate) fn trust_without_tag_session(&self, s: &MockStack) {
         let (ns, sa) = (
             self.seed.namespace.as_str(),
             self.seed.service_account.as_str(),
@@ -133,7 +137,7 @@ impl MockCluster {
 
     /// F38: the collector's pod was created an hour before the association, so the EKS
     /// webhook never injected the container-credentials env.
-    pub fn pods_predate_association(&self, s: &MockStack) {
+    pub(crate) fn pods_predate_association(&self, s: &MockStack) {
         let _ = s.kube.strip_pod_identity_from_pod(self.ns(), &self.pod);
         let hour_ago = s.clock.now() - Duration::from_secs(3600);
         let t = time::OffsetDateTime::from(hour_ago);
@@ -146,7 +150,7 @@ impl MockCluster {
     /// F39: mid-migration, the service account keeps its IRSA annotation beside the
     /// association and the role trusts both ways; recreated pods carry both envs, and the
     /// SDK takes IRSA's web identity first.
-    pub fn irsa_and_pod_identity(&self, s: &MockStack) {
+    pub(crate) fn irsa_and_pod_identity(&self, s: &MockStack) {
         let (ns, sa) = (
             self.seed.namespace.as_str(),
             self.seed.service_account.as_str(),
@@ -168,30 +172,31 @@ impl MockCluster {
 
 #[cfg(test)]
 mod tests {
-    use pipecheck_mocks::MockConfig;
-    use pipecheck_mocks::kube::POD_IDENTITY_CREDENTIALS_URI;
+    use crate::MockConfig;
+    use crate::cluster::{ClusterShape, CollectorShape, Credentials, prepare};
+    use crate::kube::POD_IDENTITY_CREDENTIALS_URI;
 
     use super::*;
-    use crate::cluster::{prepare_mock_cluster, seed_for};
-    use crate::scenario::{ClusterCollector, ClusterSpec, IdentityMechanism, Scenario};
 
     #[tokio::test]
     async fn a_prometheus_server_turned_to_pod_identity() {
-        let spec = ClusterSpec {
-            kind: ClusterCollector::Prometheus,
-            name: "pipecheck".into(),
+        let shape = ClusterShape {
+            kind: CollectorShape::PrometheusChart,
+            credentials: Credentials::PodIdentity,
+            cluster_name: "pipecheck".into(),
             namespace: "prometheus".into(),
             collector: "prometheus-for-amp-server".into(),
-            service_account: Some("amp-iamproxy-ingest-service-account".into()),
-            identity: Some(IdentityMechanism::PodIdentity),
+            service_account: "amp-iamproxy-ingest-service-account".into(),
+            canary_job: "pipecheck-canary".into(),
         };
         let stack = MockStack::start(MockConfig {
-            cluster: Some(seed_for(&spec)),
+            cluster: Some(shape.seed()),
             ..MockConfig::default()
         })
         .await
         .unwrap();
-        let c = prepare_mock_cluster(&stack, &spec, "us-east-1").unwrap();
+        let c = prepare(&stack, &shape).unwrap();
+        assert_eq!(c.credentials, Credentials::PodIdentity);
         let pod = stack.kube.get("pods", "prometheus", &c.pod).unwrap();
         let text = pod.to_string();
         assert!(text.contains(POD_IDENTITY_CREDENTIALS_URI), "{text}");
@@ -225,17 +230,6 @@ mod tests {
                 .unwrap()
                 .addons
                 .contains_key(AGENT_ADDON)
-        );
-
-        // A Prometheus scenario saying pod-identity keeps eks.addon (for the agent), not
-        // cert-manager.
-        let mut s = Scenario::load("eks-prometheus").unwrap();
-        s.cluster.as_mut().unwrap().identity = Some(IdentityMechanism::PodIdentity);
-        let links = s.link_names();
-        assert!(links.contains(&crate::chain::LinkId::EksAddon), "{links:?}");
-        assert!(
-            !links.contains(&crate::chain::LinkId::K8sCertManager),
-            "{links:?}"
         );
     }
 }
