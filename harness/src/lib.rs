@@ -5,31 +5,20 @@
 //! real path, checks each link with evidence, and reports the link that broke first.
 //! Module map: `ARCHITECTURE.md` beside this crate.
 
-pub mod amp_client;
-pub mod arn;
-pub mod canary;
+// The layers, bottom up: each directory is one, and a module uses only its own layer
+// and those below (`layering.rs` checks it). The modules of `model`, `clients` and
+// `session` are re-exported here, so a path names the module (`crate::target`), not
+// its layer.
 pub mod chain;
 pub mod cli;
-pub mod cli_docs;
-pub mod cluster;
-pub mod collector;
-pub mod discover;
-pub mod executor;
-pub mod faults;
-pub mod grafana_client;
+pub mod clients;
 pub mod links;
-pub mod permissions;
-pub mod provision;
-pub mod readback;
-pub mod readiness;
-pub mod run;
-pub mod scenario;
-pub mod secrets;
-pub mod services;
-pub mod signing;
-pub mod target;
-pub mod wait;
-pub mod watch;
+pub mod model;
+pub mod session;
+
+pub use clients::{amp_client, cluster, collector, grafana_client, readback, signing, target};
+pub use model::{arn, canary, permissions, scenario, secrets, services, wait};
+pub use session::{discover, executor, faults, provision, readiness, run, watch};
 
 #[cfg(test)]
 mod layering;

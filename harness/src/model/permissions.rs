@@ -362,7 +362,8 @@ mod tests {
 
     #[test]
     fn every_amp_data_plane_path_is_in_the_table() {
-        let client = std::fs::read_to_string(root().join("harness/src/amp_client.rs")).unwrap();
+        let client =
+            std::fs::read_to_string(root().join("harness/src/clients/amp_client.rs")).unwrap();
         let re = regex::Regex::new(r"api/v1/[a-z_/{}]+").unwrap();
         let found: BTreeSet<&str> = re.find_iter(&client).map(|m| m.as_str()).collect();
         let table: BTreeSet<&str> = OPERATIONS

@@ -3,6 +3,8 @@
 //! outcome to the exit code contract: 0 passed (warnings allowed), 1 a check failed,
 //! 2 the run could not start.
 
+pub mod docs;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,9 +56,9 @@ pub enum Command {
     /// account is not ready.
     Readiness(crate::readiness::ReadinessArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions(crate::cli_docs::CompletionsArgs),
+    Completions(docs::CompletionsArgs),
     /// Print the man page (roff), or write one per subcommand with --out-dir.
-    Man(crate::cli_docs::ManArgs),
+    Man(docs::ManArgs),
     /// Find every collector that writes to AMP from an EKS cluster (OpenTelemetryCollector
     /// and Prometheus resources, Deployments/DaemonSets/StatefulSets whose config names an
     /// aps-workspaces URL, AMP scrapers of the cluster) with its identity mechanism and
@@ -226,7 +228,7 @@ pub enum CliError {
     #[error(transparent)]
     Readiness(#[from] crate::readiness::ReadinessError),
     #[error(transparent)]
-    Docs(#[from] crate::cli_docs::DocsError),
+    Docs(#[from] docs::DocsError),
     #[error(
         "fault {0} changes the harness's side (its credentials, writer, canary, collector or Grafana token), not the mock: inject it with `pipecheck run --fault`"
     )]
@@ -317,14 +319,11 @@ fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Mock(args) => mock(args),
         Command::Diagnose(args) => Ok(pipecheck_diagnose::run(args)?),
         Command::Readiness(args) => Ok(crate::readiness::run(args)?),
-        Command::Completions(args) => Ok(crate::cli_docs::completions(
+        Command::Completions(args) => Ok(docs::completions(
             <Cli as clap::CommandFactory>::command(),
             args,
         )?),
-        Command::Man(args) => Ok(crate::cli_docs::man(
-            <Cli as clap::CommandFactory>::command(),
-            args,
-        )?),
+        Command::Man(args) => Ok(docs::man(<Cli as clap::CommandFactory>::command(), args)?),
         Command::Sweep(args) => Ok(crate::provision::sweep(args)?),
         Command::Discover(args) => discover(args),
         Command::Watch(args) => runtime()?.block_on(async {

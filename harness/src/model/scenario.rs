@@ -9,47 +9,47 @@ use serde::Deserialize;
 
 /// Scenario files shipped with the tool, compiled in from `scenarios/`.
 const BUILTIN: &[(&str, &str)] = &[
-    ("smoke", include_str!("../../scenarios/smoke.yaml")),
+    ("smoke", include_str!("../../../scenarios/smoke.yaml")),
     (
         "grafana-provision",
-        include_str!("../../scenarios/grafana-provision.yaml"),
+        include_str!("../../../scenarios/grafana-provision.yaml"),
     ),
     (
         "prometheus-process",
-        include_str!("../../scenarios/prometheus-process.yaml"),
+        include_str!("../../../scenarios/prometheus-process.yaml"),
     ),
     (
         "prometheus-proxy",
-        include_str!("../../scenarios/prometheus-proxy.yaml"),
+        include_str!("../../../scenarios/prometheus-proxy.yaml"),
     ),
     (
         "prometheus-container",
-        include_str!("../../scenarios/prometheus-container.yaml"),
+        include_str!("../../../scenarios/prometheus-container.yaml"),
     ),
     (
         "otelcol-process",
-        include_str!("../../scenarios/otelcol-process.yaml"),
+        include_str!("../../../scenarios/otelcol-process.yaml"),
     ),
-    ("eks-adot", include_str!("../../scenarios/eks-adot.yaml")),
+    ("eks-adot", include_str!("../../../scenarios/eks-adot.yaml")),
     (
         "eks-prometheus",
-        include_str!("../../scenarios/eks-prometheus.yaml"),
+        include_str!("../../../scenarios/eks-prometheus.yaml"),
     ),
     (
         "eks-kube-prometheus-stack",
-        include_str!("../../scenarios/eks-kube-prometheus-stack.yaml"),
+        include_str!("../../../scenarios/eks-kube-prometheus-stack.yaml"),
     ),
     (
         "eks-otel-daemonset",
-        include_str!("../../scenarios/eks-otel-daemonset.yaml"),
+        include_str!("../../../scenarios/eks-otel-daemonset.yaml"),
     ),
     (
         "eks-amp-scraper",
-        include_str!("../../scenarios/eks-amp-scraper.yaml"),
+        include_str!("../../../scenarios/eks-amp-scraper.yaml"),
     ),
     (
         "eks-adot-pod-identity",
-        include_str!("../../scenarios/eks-adot-pod-identity.yaml"),
+        include_str!("../../../scenarios/eks-adot-pod-identity.yaml"),
     ),
 ];
 

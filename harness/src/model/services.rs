@@ -104,7 +104,7 @@ mod tests {
     /// mock`'s exports for `--target aws`) name every service of the table.
     #[test]
     fn the_readme_lists_every_service() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         let readiness = readme
             .lines()
             .find(|l| l.contains("`AWS_ENDPOINT_URL[_") && l.contains('|'))
@@ -130,15 +130,15 @@ mod tests {
         for (file, text) in [
             (
                 "pipecheck-diagnose.json",
-                include_str!("../../policies/pipecheck-diagnose.json"),
+                include_str!("../../../policies/pipecheck-diagnose.json"),
             ),
             (
                 "pipecheck-run.json",
-                include_str!("../../policies/pipecheck-run.json"),
+                include_str!("../../../policies/pipecheck-run.json"),
             ),
             (
                 "pipecheck-provision.json",
-                include_str!("../../policies/pipecheck-provision.json"),
+                include_str!("../../../policies/pipecheck-provision.json"),
             ),
         ] {
             let doc: serde_json::Value = serde_json::from_str(text).unwrap();
