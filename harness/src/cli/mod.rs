@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use pipecheck_reports::Exit;
 use pipecheck_reports::{
     ColorChoice, Console, ReportFile, ReportFileError, ReportKind, RunEvent, RunInfo, RunReport,
-    RunStatus, console::DEFAULT_TERMINAL_WIDTH, use_color,
+    RunStatus, ScenarioReport, console::DEFAULT_TERMINAL_WIDTH, use_color,
 };
 use tokio::sync::mpsc;
 
@@ -386,8 +386,9 @@ fn discover(args: DiscoverArgs) -> Result<Exit, CliError> {
     Ok(Exit::failure_if(d.collectors.is_empty()))
 }
 
-fn run(args: RunArgs) -> Result<Exit, CliError> {
-    // Everything that can be refused is refused before anything starts.
+/// The scenarios and faults of `run`, or why they are refused: everything that can be
+/// refused is refused before anything starts.
+fn run_inputs(args: &RunArgs) -> Result<(Vec<Scenario>, Vec<&'static Fault>), CliError> {
     let scenarios = args
         .scenarios
         .iter()
@@ -416,6 +417,11 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
             return Err(CliError::ProvisionUnnamed(s.name.clone()));
         }
     }
+    Ok((scenarios, faults))
+}
+
+fn run(args: RunArgs) -> Result<Exit, CliError> {
+    let (scenarios, faults) = run_inputs(&args)?;
     if args.plan {
         print!(
             "{}",
@@ -433,21 +439,12 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
     let (target, format) = (args.target.kind.as_str(), args.format);
     let opts = RunOptions {
-        target: args.target.kind,
-        region: args.target.region,
-        workspace_id: args.target.workspace_id,
         faults,
         collector_bin: args.collector_bin,
         collector_image: args.collector_image,
-        grafana_workspace_id: args.target.grafana_workspace_id,
-        grafana_url: args.target.grafana_url,
-        cluster_name: args.target.cluster_name,
-        kube: crate::target::KubeSettings {
-            kubeconfig: args.target.kubeconfig,
-            context: args.target.context,
-        },
         provision: args.provision,
         keep: args.keep,
+        ..RunOptions::on(args.target)
     };
 
     let rt = runtime()?;
@@ -463,123 +460,25 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
             }
             console
         });
+        let mut runs = InFlight::spawn_all(&scenarios, &opts, &interrupt);
         let mut suites = Vec::new();
         let mut failure = None;
-        // Mock scenarios run concurrently, each on its own mock stack; collector scenarios
-        // and every scenario against real AWS take turns. Each scenario's events are relayed
-        // in command-line order (the first live, the others once those before them are
-        // done), so the console stays grouped per scenario.
-        // Turns go in command-line order: each waits for the previous one to end.
-        let mut last_turn: Option<tokio::sync::oneshot::Receiver<()>> = None;
-        let mut runs: Vec<(mpsc::UnboundedReceiver<RunEvent>, Option<ScenarioTask>)> = scenarios
-            .iter()
-            .map(|s| {
-                let (stx, srx) = mpsc::unbounded_channel::<RunEvent>();
-                let (s, opts, interrupt) = (s.clone(), opts.clone(), interrupt.clone());
-                let alone = opts.target != TargetKind::Mock || s.collector.is_some();
-                let (wait, turn) = if alone {
-                    let (end, ended) = tokio::sync::oneshot::channel::<()>();
-                    (last_turn.replace(ended), Some(end))
-                } else {
-                    (None, None)
-                };
-                let task = tokio::spawn(async move {
-                    if let Some(previous) = wait {
-                        let _ = previous.await;
-                    }
-                    let report = run_scenario(&s, &opts, &stx, &interrupt).await;
-                    drop(turn);
-                    report
-                });
-                (srx, Some(task))
-            })
-            .collect();
-        // Each scenario's events so far: an interrupted run's partial report.
-        let mut progress: Vec<ScenarioProgress> =
-            runs.iter().map(|_| ScenarioProgress::default()).collect();
-        let work = async {
-            for ((srx, slot), seen) in runs.iter_mut().zip(progress.iter_mut()) {
-                let Some(task) = slot.as_mut() else { continue };
-                let done = loop {
-                    tokio::select! {
-                        biased;
-                        Some(ev) = srx.recv(), if failure.is_none() => {
-                            seen.record(&ev);
-                            let _ = tx.send(ev);
-                        }
-                        r = &mut *task => break r,
-                    }
-                };
-                *slot = None;
-                while let Ok(ev) = srx.try_recv() {
-                    if failure.is_none() {
-                        seen.record(&ev);
-                        let _ = tx.send(ev);
-                    }
-                }
-                // After a scenario that could not start, the rest finish unreported.
-                match done {
-                    Ok(Ok(r)) if failure.is_none() => suites.push(r),
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        failure.get_or_insert(e);
-                    }
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(_) => {}
-                }
-            }
-        };
         // Ctrl-C or SIGTERM stops the run: what it started is removed before exiting.
         let interrupted = tokio::select! {
-            _ = work => None,
+            _ = InFlight::finish_all(&mut runs, &tx, &mut suites, &mut failure) => None,
             signal = stop.wait() => Some(signal),
         };
         if let Some(signal) = interrupted {
             // Every session stops its links, removes what it made (hurried) and hands back
             // its partial report; what it says meanwhile (its teardown) reaches the console.
-            interrupt.fire(signal);
-            let unwound = async {
-                for ((srx, slot), seen) in runs.iter_mut().zip(progress.iter_mut()) {
-                    let Some(task) = slot.as_mut() else { continue };
-                    let done = loop {
-                        tokio::select! {
-                            biased;
-                            Some(ev) = srx.recv() => {
-                                seen.record(&ev);
-                                let _ = tx.send(ev);
-                            }
-                            r = &mut *task => break r,
-                        }
-                    };
-                    *slot = None;
-                    while let Ok(ev) = srx.try_recv() {
-                        seen.record(&ev);
-                        let _ = tx.send(ev);
-                    }
-                    match done {
-                        Ok(Ok(r)) => suites.push(r),
-                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                        // Not started, or could not start: nothing of it to report.
-                        _ => {}
-                    }
-                }
-            };
             // Bounded, and a second signal stops the wait.
+            interrupt.fire(signal);
             tokio::select! {
-                _ = unwound => {}
+                _ = InFlight::unwind_all(&mut runs, &tx, &mut suites) => {}
                 _ = stop.wait() => {}
                 _ = tokio::time::sleep(UNWIND_WITHIN) => {}
             }
-            // A session that did not end in time: the partial report its events make (the
-            // process's end stops its collector: kill-on-drop, and the parent-death signal).
-            for ((srx, slot), seen) in runs.iter_mut().zip(progress.iter_mut()) {
-                let Some(task) = slot.take() else { continue };
-                task.abort();
-                while let Ok(ev) = srx.try_recv() {
-                    seen.record(&ev);
-                }
-                suites.extend(seen.interrupted(signal));
-            }
+            InFlight::give_up(&mut runs, signal, &mut suites);
         }
         drop(tx);
         let console = printer.await.ok();
@@ -587,29 +486,13 @@ fn run(args: RunArgs) -> Result<Exit, CliError> {
     });
     if let Some(signal) = interrupted {
         drop(rt);
-        eprintln!(
-            "pipecheck: interrupted by {signal}{}",
-            undone_lines(&report)
-        );
-        // Partial reports (finished scenarios whole, the others with their unfinished
-        // links marked interrupted), best effort: the run is over either way.
-        let info = run_info(target, started, RunStatus::Interrupted);
-        if !report.suites.is_empty() {
-            for file in &report_files {
-                match file.write(&report, &info) {
-                    Ok(()) => eprintln!(
-                        "pipecheck: partial {}: {} (unfinished links marked interrupted)",
-                        file.kind.console_name(),
-                        file.path.display()
-                    ),
-                    Err(e) => eprintln!("pipecheck: {}", crate::error_line(&e)),
-                }
-            }
-        }
-        if format == OutputFormat::Json {
-            print_json(&report, &info);
-        }
-        return Ok(Exit::Interrupted);
+        return Ok(report_interrupted(
+            signal,
+            &report,
+            &report_files,
+            run_info(target, started, RunStatus::Interrupted),
+            format,
+        ));
     }
     if let Some(e) = failure {
         return Err(e.into());
@@ -689,6 +572,161 @@ fn print_json(report: &RunReport, info: &RunInfo) {
 
 /// One scenario of an invocation, running on the runtime.
 type ScenarioTask = tokio::task::JoinHandle<Result<pipecheck_reports::ScenarioReport, RunError>>;
+
+/// One scenario's run in flight: its task, and its events on their way to the console.
+struct InFlight {
+    events: mpsc::UnboundedReceiver<RunEvent>,
+    task: Option<ScenarioTask>,
+    /// Its events so far: the partial report of a run that does not end in time.
+    seen: ScenarioProgress,
+}
+
+impl InFlight {
+    /// Starts every scenario. Mock scenarios run concurrently, each on its own mock stack;
+    /// collector scenarios and every scenario against real AWS take turns, in
+    /// command-line order (each waits for the previous one to end).
+    fn spawn_all(scenarios: &[Scenario], opts: &RunOptions, interrupt: &Interrupt) -> Vec<Self> {
+        let mut last_turn: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        scenarios
+            .iter()
+            .map(|s| {
+                let (stx, events) = mpsc::unbounded_channel::<RunEvent>();
+                let (s, opts, interrupt) = (s.clone(), opts.clone(), interrupt.clone());
+                let alone = opts.target != TargetKind::Mock || s.collector.is_some();
+                let (wait, turn) = if alone {
+                    let (end, ended) = tokio::sync::oneshot::channel::<()>();
+                    (last_turn.replace(ended), Some(end))
+                } else {
+                    (None, None)
+                };
+                let task = tokio::spawn(async move {
+                    if let Some(previous) = wait {
+                        let _ = previous.await;
+                    }
+                    let report = run_scenario(&s, &opts, &stx, &interrupt).await;
+                    drop(turn);
+                    report
+                });
+                InFlight {
+                    events,
+                    task: Some(task),
+                    seen: ScenarioProgress::default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Relays its events to `tx` (none when `quiet`) until its task ends; how it ended.
+    /// None when it already had.
+    async fn relay_to_end(
+        &mut self,
+        tx: &mpsc::UnboundedSender<RunEvent>,
+        quiet: bool,
+    ) -> Option<Result<Result<ScenarioReport, RunError>, tokio::task::JoinError>> {
+        let task = self.task.as_mut()?;
+        let done = loop {
+            tokio::select! {
+                biased;
+                Some(ev) = self.events.recv(), if !quiet => {
+                    self.seen.record(&ev);
+                    let _ = tx.send(ev);
+                }
+                r = &mut *task => break r,
+            }
+        };
+        self.task = None;
+        while let Ok(ev) = self.events.try_recv() {
+            if !quiet {
+                self.seen.record(&ev);
+                let _ = tx.send(ev);
+            }
+        }
+        match done {
+            // A bug: shown as one, not as a scenario that did not report.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            done => Some(done),
+        }
+    }
+
+    /// Each run to its end, in command-line order, so the console stays grouped per
+    /// scenario (the first live, the others once those before them are done). After a
+    /// scenario that could not start, the rest finish unreported.
+    async fn finish_all(
+        runs: &mut [Self],
+        tx: &mpsc::UnboundedSender<RunEvent>,
+        suites: &mut Vec<ScenarioReport>,
+        failure: &mut Option<RunError>,
+    ) {
+        for run in runs {
+            match run.relay_to_end(tx, failure.is_some()).await {
+                Some(Ok(Ok(r))) if failure.is_none() => suites.push(r),
+                Some(Ok(Err(e))) => {
+                    failure.get_or_insert(e);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// After an interrupt: each run's partial report, as its session hands it back once
+    /// it has removed what it made.
+    async fn unwind_all(
+        runs: &mut [Self],
+        tx: &mpsc::UnboundedSender<RunEvent>,
+        suites: &mut Vec<ScenarioReport>,
+    ) {
+        for run in runs {
+            // Not started, or could not start: nothing of it to report.
+            if let Some(Ok(Ok(r))) = run.relay_to_end(tx, false).await {
+                suites.push(r);
+            }
+        }
+    }
+
+    /// A session that did not end in time: the partial report its events make (the
+    /// process's end stops its collector: kill-on-drop, and the parent-death signal).
+    fn give_up(runs: &mut [Self], signal: &str, suites: &mut Vec<ScenarioReport>) {
+        for run in runs {
+            let Some(task) = run.task.take() else {
+                continue;
+            };
+            task.abort();
+            while let Ok(ev) = run.events.try_recv() {
+                run.seen.record(&ev);
+            }
+            suites.extend(run.seen.interrupted(signal));
+        }
+    }
+}
+
+/// The end of an interrupted run: its last line (what its sessions removed), then the
+/// partial reports (finished scenarios whole, the others with their unfinished links
+/// marked interrupted), best effort, since the run is over either way.
+fn report_interrupted(
+    signal: &str,
+    report: &RunReport,
+    report_files: &[ReportFile],
+    info: RunInfo,
+    format: OutputFormat,
+) -> Exit {
+    eprintln!("pipecheck: interrupted by {signal}{}", undone_lines(report));
+    if !report.suites.is_empty() {
+        for file in report_files {
+            match file.write(report, &info) {
+                Ok(()) => eprintln!(
+                    "pipecheck: partial {}: {} (unfinished links marked interrupted)",
+                    file.kind.console_name(),
+                    file.path.display()
+                ),
+                Err(e) => eprintln!("pipecheck: {}", crate::error_line(&e)),
+            }
+        }
+    }
+    if format == OutputFormat::Json {
+        print_json(report, &info);
+    }
+    Exit::Interrupted
+}
 
 fn mock(args: MockArgs) -> Result<Exit, CliError> {
     use pipecheck_mocks::{MockConfig, MockStack};

@@ -47,6 +47,30 @@ pub struct RunOptions {
     pub keep: bool,
 }
 
+impl RunOptions {
+    /// A run against `target` as the command line gives it: no fault, the scenarios' own
+    /// collectors, nothing provisioned.
+    pub fn on(target: crate::target::TargetArgs) -> Self {
+        Self {
+            target: target.kind,
+            region: target.region,
+            workspace_id: target.workspace_id,
+            faults: Vec::new(),
+            collector_bin: None,
+            collector_image: None,
+            grafana_workspace_id: target.grafana_workspace_id,
+            grafana_url: target.grafana_url,
+            cluster_name: target.cluster_name,
+            kube: crate::target::KubeSettings {
+                kubeconfig: target.kubeconfig,
+                context: target.context,
+            },
+            provision: false,
+            keep: false,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("failed to start the mock stack")]

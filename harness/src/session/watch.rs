@@ -730,23 +730,7 @@ pub async fn watch(
     for s in &scenarios {
         crate::faults::resolve_faults(s, &initial).map_err(RunError::from)?;
     }
-    let opts = RunOptions {
-        target: args.target.kind,
-        region: args.target.region,
-        workspace_id: args.target.workspace_id,
-        faults: Vec::new(),
-        collector_bin: None,
-        collector_image: None,
-        grafana_workspace_id: args.target.grafana_workspace_id,
-        grafana_url: args.target.grafana_url,
-        cluster_name: args.target.cluster_name,
-        kube: crate::target::KubeSettings {
-            kubeconfig: args.target.kubeconfig,
-            context: args.target.context,
-        },
-        provision: false,
-        keep: false,
-    };
+    let opts = RunOptions::on(args.target.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| WatchError::Listen {
