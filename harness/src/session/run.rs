@@ -163,12 +163,8 @@ pub async fn run_scenario_in(
 /// scenario of a watch (`pipecheck watch`), which keeps it across runs.
 pub struct StartedMock {
     pub stack: MockStack,
-    access_key_id: String,
-    secret_access_key: String,
-    writer: WriterBehaviour,
-    defect: CanaryDefect,
-    collector: CollectorFaults,
-    grafana: GrafanaFaults,
+    /// What the faults changed on the harness's side, for every run on this stack.
+    side: HarnessFaults,
 }
 
 impl StartedMock {
@@ -264,23 +260,7 @@ pub async fn start_mock(
     for f in &fault_list {
         f.apply(&stack, &mut side).map_err(injected)?;
     }
-    let HarnessFaults {
-        access_key_id,
-        secret_access_key,
-        writer,
-        defect,
-        collector,
-        grafana,
-    } = side;
-    Ok(StartedMock {
-        stack,
-        access_key_id,
-        secret_access_key,
-        writer,
-        defect,
-        collector,
-        grafana,
-    })
+    Ok(StartedMock { stack, side })
 }
 
 /// Stops runs cooperatively (Ctrl-C, SIGTERM, readiness's `--timeout`): a session that
@@ -568,15 +548,15 @@ async fn connect(
                 .or(session.own_mock.as_ref())
                 .expect("a mock stack, kept or the run's own");
             let mut side = HarnessSide {
-                writer: m.writer.clone(),
-                defect: m.defect,
-                collector: m.collector.clone(),
-                grafana: m.grafana.clone(),
+                writer: m.side.writer.clone(),
+                defect: m.side.defect,
+                collector: m.side.collector.clone(),
+                grafana: m.side.grafana.clone(),
             };
             let access = MockAccess {
                 endpoints: m.stack.endpoints(),
-                access_key_id: m.access_key_id.clone(),
-                secret_access_key: m.secret_access_key.clone(),
+                access_key_id: m.side.access_key_id.clone(),
+                secret_access_key: m.side.secret_access_key.clone(),
             };
             let mut target = Target::mock(access).await?;
             target.grafana.token = side.grafana.token.take();

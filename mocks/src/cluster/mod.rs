@@ -127,6 +127,24 @@ pub(crate) fn prepare(stack: &MockStack, shape: &ClusterShape) -> Result<Prepare
 }
 
 /// The collector of `shape` under IRSA, as the mock's seed has it.
+/// Takes the seed's ADOT collector away (its pods, ReplicaSet, Deployment and
+/// OpenTelemetryCollector, the operator's namespace, the add-on): for the shapes that run
+/// another collector, or none.
+pub(crate) fn remove_adot_collector(
+    stack: &MockStack,
+    adot: &crate::kube::AdotSeed,
+    cluster: &str,
+) {
+    let k = &stack.kube;
+    let ns = adot.namespace.as_str();
+    k.delete("pods", ns, &adot.pod);
+    k.delete("replicasets", ns, &adot.replica_set);
+    k.delete("deployments", ns, &adot.deployment);
+    k.delete("opentelemetrycollectors", ns, &adot.collector);
+    k.delete("namespaces", "", OPERATOR_NAMESPACE);
+    stack.eks.remove_addon(cluster, "adot");
+}
+
 fn prepare_collector(
     stack: &MockStack,
     shape: &ClusterShape,
@@ -149,14 +167,7 @@ fn prepare_collector(
             container: adot.container,
         }),
         kind => {
-            let k = &stack.kube;
-            let ns = adot.namespace.as_str();
-            k.delete("pods", ns, &adot.pod);
-            k.delete("replicasets", ns, &adot.replica_set);
-            k.delete("deployments", ns, &adot.deployment);
-            k.delete("opentelemetrycollectors", ns, &adot.collector);
-            k.delete("namespaces", "", OPERATOR_NAMESPACE);
-            stack.eks.remove_addon(&seed.cluster_name, "adot");
+            remove_adot_collector(stack, &adot, &seed.cluster_name);
             let url = &adot.remote_write_url;
             let names = match kind {
                 CollectorShape::PrometheusOperator => {

@@ -9,7 +9,7 @@ use crate::amp::Workspace;
 use crate::amp::scraper::{Scraper, ScraperStatus};
 use crate::eks_access::AccessEntry;
 use crate::identity::MOCK_ACCOUNT;
-use crate::kube::{OPERATOR_NAMESPACE, namespace};
+use crate::kube::namespace;
 use crate::{ClusterSeed, MockStack};
 use serde_json::json;
 
@@ -55,14 +55,8 @@ pub(crate) fn prepare(
         .adot
         .clone()
         .ok_or("the mock stack was started without a cluster")?;
+    super::remove_adot_collector(stack, &adot, &seed.cluster_name);
     let k = &stack.kube;
-    let ns = adot.namespace.as_str();
-    k.delete("pods", ns, &adot.pod);
-    k.delete("replicasets", ns, &adot.replica_set);
-    k.delete("deployments", ns, &adot.deployment);
-    k.delete("opentelemetrycollectors", ns, &adot.collector);
-    k.delete("namespaces", "", OPERATOR_NAMESPACE);
-    stack.eks.remove_addon(&seed.cluster_name, "adot");
     let err = |e: crate::kube::KubeError| e.to_string();
     if k.get("namespaces", "", &shape.namespace).is_none() {
         k.put("namespaces", namespace(&shape.namespace))
