@@ -13,7 +13,7 @@ use pipecheck_reports::{LinkResult, Outcome, RunEvent};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
-use crate::chain::{Check, Deadline, LinkId, Status};
+use crate::chain::{Check, Deadline, LinkId, Status, blocker_of};
 use crate::links::{RunContext, Step};
 use crate::wait::Progress;
 
@@ -177,15 +177,6 @@ fn report_progress(
     }
 }
 
-/// The failed link a result stands for, if it failed or was blocked.
-fn blocker_of(r: &LinkResult) -> Option<String> {
-    match &r.outcome {
-        Outcome::Fail => Some(r.name.clone()),
-        Outcome::Blocked { by } => Some(by.clone()),
-        _ => None,
-    }
-}
-
 fn to_result(step: &Step, c: Check, duration: Duration) -> LinkResult {
     LinkResult {
         name: step.id.to_string(),
@@ -200,15 +191,6 @@ fn to_result(step: &Step, c: Check, duration: Duration) -> LinkResult {
         duration,
         depends_on: step.depends_on.iter().map(|d| d.to_string()).collect(),
     }
-}
-
-/// The root causes: every failed link (dependents of a failure are blocked, not failed).
-pub fn root_cause(results: &[LinkResult]) -> Vec<String> {
-    results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Fail)
-        .map(|r| r.name.clone())
-        .collect()
 }
 
 #[cfg(test)]
@@ -379,7 +361,7 @@ mod tests {
                     );
                 }
             }
-            let mut roots = root_cause(&results);
+            let mut roots = crate::chain::root_cause(&results);
             roots.sort();
             let mut want: Vec<String> = ran
                 .iter()

@@ -12,9 +12,10 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 
 use crate::amp_client::WriterBehaviour;
 use crate::canary::{Canary, CanaryDefect, Origin, SCRAPE_JOB};
+use crate::chain::root_cause;
 use crate::chain::{Lane, Teardown, Undone, Unwind};
 use crate::collector::{ContainerRuntime, Exporter, ProcessRuntime, Runtime};
-use crate::executor::{execute, root_cause};
+use crate::executor::execute;
 use crate::faults::{Fault, HarnessFaults};
 use crate::links::{
     self, CollectorFaults, CollectorRun, Deadlines, Facts, GrafanaFaults, GrafanaRun, RunContext,
