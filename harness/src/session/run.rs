@@ -462,28 +462,11 @@ async fn prepare(
         link_names: links.iter().map(|l| l.id.to_string()).collect(),
     });
 
-    // `--provision`: made before the links, which then check it; a testcase.
     if opts.provision {
-        session.provision_begun = true;
-        session.out.send(RunEvent::LinkStarted {
-            scenario: scenario.name.clone(),
-            link: crate::provision::CREATE_CASE.to_string(),
-        });
-        let p = crate::provision::RunProvision::start(
-            &target,
-            &session.run_id,
-            cluster_spec.as_ref(),
-            opts.workspace_id.as_deref(),
-            deadlines.workspace,
-            &session.teardown,
-        )
-        .await;
-        p.apply(&mut target, cluster_spec.as_mut());
-        session.out.send(RunEvent::LinkFinished {
-            scenario: scenario.name.clone(),
-            result: p.created.clone(),
-        });
-        session.provisioning = Some(p);
+        let within = deadlines.workspace;
+        session
+            .provision(scenario, opts, &mut target, cluster_spec.as_mut(), within)
+            .await;
     }
 
     let end_ms = SystemTime::now()
@@ -647,6 +630,39 @@ fn grafana_run(
 }
 
 impl Session {
+    /// `--provision`: what the scenario needs is made before the links, which then check
+    /// it, each thing on the teardown stack as it is made; `provision.create` is a
+    /// testcase, shown running while it lasts. Points `target` and `cluster` at it.
+    async fn provision(
+        &mut self,
+        scenario: &Scenario,
+        opts: &RunOptions,
+        target: &mut Target,
+        cluster: Option<&mut crate::scenario::ClusterSpec>,
+        within: Duration,
+    ) {
+        self.provision_begun = true;
+        self.out.send(RunEvent::LinkStarted {
+            scenario: scenario.name.clone(),
+            link: crate::provision::CREATE_CASE.to_string(),
+        });
+        let p = crate::provision::RunProvision::start(
+            target,
+            &self.run_id,
+            cluster.as_deref(),
+            opts.workspace_id.as_deref(),
+            within,
+            &self.teardown,
+        )
+        .await;
+        p.apply(target, cluster);
+        self.out.send(RunEvent::LinkFinished {
+            scenario: scenario.name.clone(),
+            result: p.created.clone(),
+        });
+        self.provisioning = Some(p);
+    }
+
     /// How the stack is unwound: `--provision --keep` keeps what a finished provisioning
     /// made (what a failed or interrupted one made goes).
     fn unwind_how(&self, opts: &RunOptions, request: Duration, hurried: bool) -> Unwind {
