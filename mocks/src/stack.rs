@@ -19,6 +19,7 @@ use crate::grafana;
 use crate::iam::{self, IamState};
 use crate::identity::{Identities, Identity, MOCK_ACCOUNT};
 use crate::kube::{self as kube_api, AdotSeed, KubeState, Kubeconfig, TlsError, TlsMaterial};
+use crate::requests::{self as rq, RequestCounts};
 use crate::serve::serve;
 use crate::sts::{self, StsState};
 use crate::web_identity::OidcIssuers;
@@ -143,6 +144,8 @@ pub struct MockStack {
     pub adot: Option<AdotSeed>,
     /// EC2's instances, subnets, route tables and VPC endpoints.
     pub ec2: Arc<Ec2State>,
+    /// How many requests each service answered, by kind.
+    pub requests: RequestCounts,
     /// Holds the refusing port: bound, never listening.
     _refused: tokio::net::TcpSocket,
     endpoints: MockEndpoints,
@@ -214,11 +217,16 @@ impl MockStack {
             grafana_version: SEED_GRAFANA_VERSION.to_string(),
         });
 
+        let requests = RequestCounts::default();
+        let shared = Shared {
+            identities: &identities,
+            clock: &clock,
+            requests: &requests,
+        };
         let cluster = start_cluster(
             &cfg,
             |i| port(4 + i),
-            &identities,
-            &clock,
+            shared,
             &user,
             &amp_url,
             workspace_id.as_deref(),
@@ -277,14 +285,33 @@ impl MockStack {
             black_hole: url_of(&black_hole_listener),
             refused: format!("http://{}", refused.0),
         };
+        let counted = |app, kind| requests.count(app, kind);
         let mut tasks = vec![
-            serve("mock AMP", amp_listener, amp::router(amp.clone()), None),
-            serve("mock STS", sts_listener, sts::router(sts.clone()), None),
-            serve("mock AMG", amg_listener, amg::router(amg.clone()), None),
+            serve(
+                "mock AMP",
+                amp_listener,
+                counted(amp::router(amp.clone()), rq::amp_kind),
+                None,
+            ),
+            serve(
+                "mock STS",
+                sts_listener,
+                counted(sts::router(sts.clone()), rq::sts_kind),
+                None,
+            ),
+            serve(
+                "mock AMG",
+                amg_listener,
+                counted(amg::router(amg.clone()), rq::amg_kind),
+                None,
+            ),
             serve(
                 "mock Grafana",
                 grafana_listener,
-                grafana::router(amg.clone(), seeded.workspace_id),
+                counted(
+                    grafana::router(amg.clone(), seeded.workspace_id),
+                    rq::grafana_kind,
+                ),
                 None,
             ),
         ];
@@ -292,7 +319,7 @@ impl MockStack {
         tasks.push(serve(
             "mock EC2",
             ec2_listener,
-            ec2::router(ec2.clone()),
+            counted(ec2::router(ec2.clone()), rq::ec2_kind),
             None,
         ));
         tasks.push(tokio::spawn(black_hole(black_hole_listener)));
@@ -314,6 +341,7 @@ impl MockStack {
             kube: cluster.kube,
             adot: cluster.adot,
             ec2,
+            requests,
             endpoints,
             _refused: refused.1,
             tasks,
@@ -422,15 +450,27 @@ struct ClusterSide {
 /// cluster and add-ons, IAM OIDC provider/role/policy for IRSA, and the Kubernetes
 /// objects, all with the names of one [`ClusterSeed`]. The collector's remote-write URL
 /// is the mock AMP workspace's (`amp_url`, `workspace_id`).
+/// What every service of a stack shares: who may call, the clock, the request counts.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    identities: &'a Arc<Identities>,
+    clock: &'a Arc<Clock>,
+    requests: &'a RequestCounts,
+}
+
 async fn start_cluster(
     cfg: &MockConfig,
     port: impl Fn(u16) -> u16,
-    identities: &Arc<Identities>,
-    clock: &Arc<Clock>,
+    shared: Shared<'_>,
     user: &Identity,
     amp_url: &str,
     workspace_id: Option<&str>,
 ) -> Result<ClusterSide, StartError> {
+    let Shared {
+        identities,
+        clock,
+        requests,
+    } = shared;
     let max_skew = cfg.amp.max_skew;
     let eks = Arc::new(EksState::new(
         &cfg.region,
@@ -500,12 +540,22 @@ async fn start_cluster(
     })?;
 
     let tasks = vec![
-        serve("mock EKS", eks_listener, eks::router(eks.clone()), None),
-        serve("mock IAM", iam_listener, iam::router(iam.clone()), None),
+        serve(
+            "mock EKS",
+            eks_listener,
+            requests.count(eks::router(eks.clone()), rq::eks_kind),
+            None,
+        ),
+        serve(
+            "mock IAM",
+            iam_listener,
+            requests.count(iam::router(iam.clone()), rq::iam_kind),
+            None,
+        ),
         serve(
             "mock Kubernetes API",
             kube_listener,
-            kube_api::router(kube.clone()),
+            requests.count(kube_api::router(kube.clone()), rq::kube_kind),
             Some(tokio_rustls::TlsAcceptor::from(tls.server_config())),
         ),
     ];

@@ -912,3 +912,95 @@ mod tests {
         assert!(jitter(Duration::from_secs(10)) <= Duration::from_secs(1));
     }
 }
+
+/// What one watch run of `smoke` asks of each service, measured on the mock: the
+/// README's "What a watch costs per hour" table is these per-run figures times the runs
+/// in an hour. `cargo test -p pipecheck --lib watch_run_costs -- --nocapture` prints them.
+#[cfg(test)]
+mod costs {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn delta(
+        after: &BTreeMap<&'static str, u64>,
+        before: &BTreeMap<&'static str, u64>,
+    ) -> BTreeMap<&'static str, u64> {
+        after
+            .iter()
+            .map(|(k, v)| (*k, v - before.get(k).copied().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watch_run_costs() {
+        let scenario = Scenario::load("smoke").unwrap();
+        let opts = RunOptions {
+            target: TargetKind::Mock,
+            region: None,
+            workspace_id: None,
+            faults: Vec::new(),
+            collector_bin: None,
+            collector_image: None,
+            grafana_workspace_id: None,
+            grafana_url: None,
+            cluster_name: None,
+            kube: Default::default(),
+            provision: false,
+            keep: false,
+        };
+        let env = Environment::Process;
+        let mock = start_mock(&scenario, &opts, &env).await.unwrap();
+        let token = Arc::new(SharedToken::new(
+            "pipecheck-watch-t-smoke",
+            SharedToken::ROTATE_AFTER,
+        ));
+        let mut canary = StableCanary::new("t", "smoke");
+        let mut per_run = Vec::new();
+        for _ in 0..3 {
+            let before = mock.stack.requests.snapshot();
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let watch = WatchRun {
+                mock: Some(&mock),
+                token: Some(token.clone()),
+                canary: &mut canary,
+            };
+            let report = run_scenario_with(
+                &scenario,
+                &opts,
+                &env,
+                Some(watch),
+                &tx,
+                &Interrupt::default(),
+            )
+            .await
+            .unwrap();
+            assert!(report.passed(), "{:?}", report.root_cause);
+            per_run.push(delta(&mock.stack.requests.snapshot(), &before));
+        }
+        for (i, d) in per_run.iter().enumerate() {
+            eprintln!("run {}: {d:?}", i + 1);
+        }
+        // Runs after the first reuse the watch's service account and token.
+        for d in &per_run[1..] {
+            let get = |k| d.get(k).copied().unwrap_or(0);
+            assert_eq!(get("amp remote_write"), 1, "{d:?}");
+            assert_eq!(get("amp query_range"), 1, "{d:?}");
+            // The instant queries: amp.query's polls (1-10) and pipeline.delivery's 6.
+            assert!((7..=16).contains(&get("amp query")), "{d:?}");
+            let control = get("sts") + get("amp control plane") + get("amg control plane");
+            assert_eq!(control, 4, "{d:?}");
+            assert!((8..=16).contains(&get("grafana http api")), "{d:?}");
+        }
+        mock.shutdown().await;
+        token
+            .teardown()
+            .unwind(Unwind {
+                keep: false,
+                hurried: true,
+                request: Duration::from_secs(1),
+            })
+            .await;
+    }
+}
