@@ -9,98 +9,106 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::extract::Request;
 
-/// The kinds counted, as [`RequestCounts::snapshot`] names them.
-const KINDS: [&str; 12] = [
-    "amp remote_write",
-    "amp query",
-    "amp query_range",
-    "amp other data plane",
-    "amp control plane",
-    "sts",
-    "amg control plane",
-    "grafana http api",
-    "ec2",
-    "eks",
-    "iam",
-    "kubernetes api",
-];
+/// What a request is, as [`RequestCounts::snapshot`] names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    AmpRemoteWrite,
+    AmpQuery,
+    AmpQueryRange,
+    AmpOtherDataPlane,
+    AmpControlPlane,
+    Sts,
+    AmgControlPlane,
+    GrafanaHttpApi,
+    Ec2,
+    Eks,
+    Iam,
+    KubernetesApi,
+}
+
+impl Kind {
+    const ALL: [Kind; 12] = [
+        Kind::AmpRemoteWrite,
+        Kind::AmpQuery,
+        Kind::AmpQueryRange,
+        Kind::AmpOtherDataPlane,
+        Kind::AmpControlPlane,
+        Kind::Sts,
+        Kind::AmgControlPlane,
+        Kind::GrafanaHttpApi,
+        Kind::Ec2,
+        Kind::Eks,
+        Kind::Iam,
+        Kind::KubernetesApi,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::AmpRemoteWrite => "amp remote_write",
+            Kind::AmpQuery => "amp query",
+            Kind::AmpQueryRange => "amp query_range",
+            Kind::AmpOtherDataPlane => "amp other data plane",
+            Kind::AmpControlPlane => "amp control plane",
+            Kind::Sts => "sts",
+            Kind::AmgControlPlane => "amg control plane",
+            Kind::GrafanaHttpApi => "grafana http api",
+            Kind::Ec2 => "ec2",
+            Kind::Eks => "eks",
+            Kind::Iam => "iam",
+            Kind::KubernetesApi => "kubernetes api",
+        }
+    }
+}
 
 /// Shared by the stack's services; clones count into the same table. Lock-free: the
 /// mock's AMP is benchmarked under load.
 #[derive(Clone, Debug, Default)]
-pub struct RequestCounts(Arc<[AtomicU64; KINDS.len()]>);
+pub struct RequestCounts(Arc<[AtomicU64; Kind::ALL.len()]>);
 
 impl RequestCounts {
-    /// `app`, counting each request it is handed under `kind(request)`, an index of
-    /// [`KINDS`].
-    pub(crate) fn count(&self, app: Router, kind: fn(&Request) -> usize) -> Router {
+    /// `app`, counting each request it is handed as `kind(request)`.
+    pub(crate) fn count(
+        &self,
+        app: Router,
+        kind: impl Fn(&Request) -> Kind + Clone + Send + Sync + 'static,
+    ) -> Router {
         let counts = self.clone();
         app.layer(axum::middleware::map_request(move |req: Request| {
-            counts.0[kind(&req)].fetch_add(1, Ordering::Relaxed);
+            counts.0[kind(&req) as usize].fetch_add(1, Ordering::Relaxed);
             async move { req }
         }))
     }
 
+    /// A service whose requests are all of one kind.
+    pub(crate) fn count_all(&self, app: Router, kind: Kind) -> Router {
+        self.count(app, move |_| kind)
+    }
+
     /// The counts so far, by kind (kinds never asked are left out).
     pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
-        KINDS
+        Kind::ALL
             .iter()
             .zip(self.0.iter())
-            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+            .map(|(k, n)| (k.name(), n.load(Ordering::Relaxed)))
             .filter(|(_, n)| *n > 0)
             .collect()
     }
 }
 
-fn kind(name: &str) -> usize {
-    KINDS
-        .iter()
-        .position(|k| *k == name)
-        .expect("a kind of KINDS")
-}
-
 /// AMP's kinds: its data plane's remote writes and queries apart, the rest control plane.
-pub(crate) fn amp_kind(req: &Request) -> usize {
+pub(crate) fn amp_kind(req: &Request) -> Kind {
     let path = req.uri().path();
-    kind(if path.ends_with("/api/v1/remote_write") {
-        "amp remote_write"
+    if path.ends_with("/api/v1/remote_write") {
+        Kind::AmpRemoteWrite
     } else if path.ends_with("/api/v1/query_range") {
-        "amp query_range"
+        Kind::AmpQueryRange
     } else if path.ends_with("/api/v1/query") {
-        "amp query"
+        Kind::AmpQuery
     } else if path.contains("/api/v1/") {
-        "amp other data plane"
+        Kind::AmpOtherDataPlane
     } else {
-        "amp control plane"
-    })
-}
-
-pub(crate) fn sts_kind(_: &Request) -> usize {
-    kind("sts")
-}
-
-pub(crate) fn amg_kind(_: &Request) -> usize {
-    kind("amg control plane")
-}
-
-pub(crate) fn grafana_kind(_: &Request) -> usize {
-    kind("grafana http api")
-}
-
-pub(crate) fn ec2_kind(_: &Request) -> usize {
-    kind("ec2")
-}
-
-pub(crate) fn eks_kind(_: &Request) -> usize {
-    kind("eks")
-}
-
-pub(crate) fn iam_kind(_: &Request) -> usize {
-    kind("iam")
-}
-
-pub(crate) fn kube_kind(_: &Request) -> usize {
-    kind("kubernetes api")
+        Kind::AmpControlPlane
+    }
 }
 
 #[cfg(test)]
@@ -115,23 +123,23 @@ mod tests {
                 .body(axum::body::Body::empty())
                 .unwrap()
         };
-        let name = |path| KINDS[amp_kind(&req(path))];
+        let kind = |path| amp_kind(&req(path));
         assert_eq!(
-            name("/workspaces/ws-1/api/v1/remote_write"),
-            "amp remote_write"
+            kind("/workspaces/ws-1/api/v1/remote_write"),
+            Kind::AmpRemoteWrite
         );
-        assert_eq!(name("/workspaces/ws-1/api/v1/query"), "amp query");
+        assert_eq!(kind("/workspaces/ws-1/api/v1/query"), Kind::AmpQuery);
         assert_eq!(
-            name("/workspaces/ws-1/api/v1/query_range"),
-            "amp query_range"
+            kind("/workspaces/ws-1/api/v1/query_range"),
+            Kind::AmpQueryRange
         );
         assert_eq!(
-            name("/workspaces/ws-1/api/v1/labels"),
-            "amp other data plane"
+            kind("/workspaces/ws-1/api/v1/labels"),
+            Kind::AmpOtherDataPlane
         );
-        assert_eq!(name("/workspaces/ws-1"), "amp control plane");
-        for k in KINDS {
-            assert_eq!(KINDS[kind(k)], k);
+        assert_eq!(kind("/workspaces/ws-1"), Kind::AmpControlPlane);
+        for (i, k) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i, "ALL is in declaration order");
         }
     }
 }

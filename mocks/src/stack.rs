@@ -285,24 +285,24 @@ impl MockStack {
             black_hole: url_of(&black_hole_listener),
             refused: format!("http://{}", refused.0),
         };
-        let counted = |app, kind| requests.count(app, kind);
+        let counted = |app, kind| requests.count_all(app, kind);
         let mut tasks = vec![
             serve(
                 "mock AMP",
                 amp_listener,
-                counted(amp::router(amp.clone()), rq::amp_kind),
+                requests.count(amp::router(amp.clone()), rq::amp_kind),
                 None,
             ),
             serve(
                 "mock STS",
                 sts_listener,
-                counted(sts::router(sts.clone()), rq::sts_kind),
+                counted(sts::router(sts.clone()), rq::Kind::Sts),
                 None,
             ),
             serve(
                 "mock AMG",
                 amg_listener,
-                counted(amg::router(amg.clone()), rq::amg_kind),
+                counted(amg::router(amg.clone()), rq::Kind::AmgControlPlane),
                 None,
             ),
             serve(
@@ -310,7 +310,7 @@ impl MockStack {
                 grafana_listener,
                 counted(
                     grafana::router(amg.clone(), seeded.workspace_id),
-                    rq::grafana_kind,
+                    rq::Kind::GrafanaHttpApi,
                 ),
                 None,
             ),
@@ -319,7 +319,7 @@ impl MockStack {
         tasks.push(serve(
             "mock EC2",
             ec2_listener,
-            counted(ec2::router(ec2.clone()), rq::ec2_kind),
+            counted(ec2::router(ec2.clone()), rq::Kind::Ec2),
             None,
         ));
         tasks.push(tokio::spawn(black_hole(black_hole_listener)));
@@ -543,19 +543,19 @@ async fn start_cluster(
         serve(
             "mock EKS",
             eks_listener,
-            requests.count(eks::router(eks.clone()), rq::eks_kind),
+            requests.count_all(eks::router(eks.clone()), rq::Kind::Eks),
             None,
         ),
         serve(
             "mock IAM",
             iam_listener,
-            requests.count(iam::router(iam.clone()), rq::iam_kind),
+            requests.count_all(iam::router(iam.clone()), rq::Kind::Iam),
             None,
         ),
         serve(
             "mock Kubernetes API",
             kube_listener,
-            requests.count(kube_api::router(kube.clone()), rq::kube_kind),
+            requests.count_all(kube_api::router(kube.clone()), rq::Kind::KubernetesApi),
             Some(tokio_rustls::TlsAcceptor::from(tls.server_config())),
         ),
     ];

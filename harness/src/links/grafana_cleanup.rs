@@ -64,7 +64,7 @@ impl Undo for Created {
             } else {
                 how.request
             };
-            let (fate, line) = match remove_one(*self, timeout, !how.hurried).await {
+            let (fate, line) = match remove_one(*self, &what, timeout, !how.hurried).await {
                 Ok(line) => (Fate::Removed, line),
                 Err(line) => (Fate::Failed, line),
             };
@@ -99,17 +99,22 @@ async fn delete_grafana(
     }
 }
 
-/// Ok: the line saying it went; Err: the line saying why it did not.
-async fn remove_one(c: Created, timeout: Duration, retry: bool) -> Result<String, String> {
+/// Ok: the line saying it went; Err: the line saying why it did not. `what` is
+/// [`Created::what`].
+async fn remove_one(
+    c: Created,
+    what: &str,
+    timeout: Duration,
+    retry: bool,
+) -> Result<String, String> {
     match c {
         Created::Dashboard { client, uid } => {
             let path = format!("/api/dashboards/uid/{uid}");
-            delete_grafana(&client, &path, &format!("dashboard {uid}"), timeout).await
+            delete_grafana(&client, &path, what, timeout).await
         }
-        Created::DataSource { client, uid, name } => {
+        Created::DataSource { client, uid, .. } => {
             let path = format!("/api/datasources/uid/{uid}");
-            let what = format!("data source {name} (uid {uid})");
-            delete_grafana(&client, &path, &what, timeout).await
+            delete_grafana(&client, &path, what, timeout).await
         }
         Created::ServiceAccount {
             amg,
